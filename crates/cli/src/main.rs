@@ -1,1 +1,39 @@
-fn main() {}
+//! `spoor`: the command-line entry point. Parses flags, picks a command, maps errors to exit
+//! codes; the work lives in the library crates.
+//!
+//! Exit codes: 0 success; 2 some input failed (each failure is reported and the run goes on);
+//! 1 is reserved for "something matched" in commands that match.
+
+mod hash;
+mod walk;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Spoor: find, report and remove known abuse material by hash matching.
+#[derive(Parser, Debug)]
+#[command(name = "spoor", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Hash images: PDQ (with quality and optional dihedral variants), MD5, SHA-1, SHA-256.
+    Hash(hash::HashArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hash(args) => hash::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("spoor: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -10,10 +10,10 @@ fn testdata() -> PathBuf {
 }
 
 fn decode_png(path: &std::path::Path) -> (Vec<u8>, usize, usize, PixelLayout) {
-    let mut decoder = png::Decoder::new(std::fs::File::open(path).expect("open test image"));
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("open test image")));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
+    let mut buf = vec![0; reader.output_buffer_size().expect("png size")];
     let info = reader.next_frame(&mut buf).expect("png frame");
     buf.truncate(info.buffer_size());
     let layout = match info.color_type {

@@ -271,12 +271,27 @@ pub trait LumaRows {
     fn height(&self) -> usize;
     /// Writes row `y` (`width` values) into `out`.
     fn fill_row(&mut self, y: usize, out: &mut [f32]);
+    /// Writes rows `y0 .. y0 + lanes` (at most 8) interleaved: `out[x][l]` is pixel `x` of
+    /// row `y0 + l`. Lanes from `lanes` to 8 are left as they are.
+    fn fill_band(&mut self, y0: usize, lanes: usize, out: &mut [[f32; 8]]) {
+        let mut row = vec![0f32; self.width()];
+        for l in 0..lanes {
+            self.fill_row(y0 + l, &mut row);
+            for (o, &v) in out.iter_mut().zip(&row) {
+                o[l] = v;
+            }
+        }
+    }
 }
 
+/// Interleaves `n_rows` rows of `width` values into `out[x][l]`, zeroing unused lanes.
 fn interleave(rows: &[f32], n_rows: usize, width: usize, out: &mut [Lanes]) {
-    for (j, o) in out.iter_mut().enumerate().take(width) {
-        for (l, v) in o.iter_mut().enumerate() {
-            *v = if l < n_rows { rows[l * width + j] } else { 0.0 };
+    if n_rows < LANES {
+        out.iter_mut().for_each(|o| *o = [0.0; LANES]);
+    }
+    for (l, row) in rows.chunks_exact(width).take(n_rows).enumerate() {
+        for (o, &v) in out.iter_mut().zip(row) {
+            o[l] = v;
         }
     }
 }
@@ -290,7 +305,6 @@ pub(crate) fn downscale_64(src: &mut dyn LumaRows, out: &mut [[f32; 64]; 64]) {
     let sample_cols = sample_indices(w);
     let sample_rows = sample_indices(h);
 
-    let mut band = vec![0f32; LANES * w];
     let mut x = vec![[0f32; LANES]; w];
     let mut y = vec![[0f32; LANES]; w];
     let mut row = vec![0f32; w];
@@ -338,10 +352,10 @@ pub(crate) fn downscale_64(src: &mut dyn LumaRows, out: &mut [[f32; 64]; 64]) {
     let mut y0 = 0;
     while y0 < h {
         let n = LANES.min(h - y0);
-        for l in 0..n {
-            src.fill_row(y0 + l, &mut band[l * w..(l + 1) * w]);
+        if n < LANES {
+            x.iter_mut().for_each(|o| *o = [0.0; LANES]);
         }
-        interleave(&band, n, w, &mut x);
+        src.fill_band(y0, n, &mut x);
         hbox_full(&x, &mut y, &row_plan);
         for l in 0..n {
             for (r, v) in row.iter_mut().zip(&y) {

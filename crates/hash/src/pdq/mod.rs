@@ -121,21 +121,43 @@ impl<'a> Pixels<'a> {
     }
 }
 
-/// Luma of an RGB pixel, as the reference Python binding computes it.
+/// Luma of an RGB pixel, exactly as the reference Python binding computes it:
+/// `f32(0.299 R + 0.587 G + 0.114 B)` evaluated in `f64`.
+///
+/// That equals the correctly rounded `f32` of `k / 1000` with `k = 299 R + 587 G + 114 B`:
+/// the `f64` evaluation is within 1e-15 (relative) of `k / 1000`, while `k / 1000` is never
+/// closer than 5e-11 (relative) to a point where `f32` rounding changes — such a point would
+/// need `k · 2ⁿ = 1000 · odd`, impossible below 2²¹. And `k as f32 / 1000.0` is that correctly
+/// rounded quotient, since `k < 2²⁴` is exact in `f32` and IEEE division rounds correctly.
+/// The test `luma_matches_double_precision_formula` checks all 2²⁴ colours.
 #[inline(always)]
 fn luma(r: u8, g: u8, b: u8) -> f32 {
-    (f64::from(r) * 0.299 + f64::from(g) * 0.587 + f64::from(b) * 0.114) as f32
-}
-
-/// Luma of each grey level (R = G = B).
-fn grey_luma_table() -> &'static [f32; 256] {
-    static TABLE: OnceLock<[f32; 256]> = OnceLock::new();
-    TABLE.get_or_init(|| std::array::from_fn(|v| luma(v as u8, v as u8, v as u8)))
+    (299 * u32::from(r) + 587 * u32::from(g) + 114 * u32::from(b)) as f32 / 1000.0
 }
 
 struct PixelRows<'a> {
     px: Pixels<'a>,
-    grey: &'static [f32; 256],
+}
+
+impl PixelRows<'_> {
+    /// Luma of one row (grey levels are their own luma: the coefficients sum to 1).
+    #[inline(always)]
+    fn luma_row(&self, y: usize, mut put: impl FnMut(usize, f32)) {
+        let c = self.px.layout.channels();
+        let row = &self.px.data[y * self.px.width * c..(y + 1) * self.px.width * c];
+        match self.px.layout {
+            PixelLayout::Gray8 | PixelLayout::GrayAlpha8 => {
+                for (j, p) in row.chunks_exact(c).enumerate() {
+                    put(j, f32::from(p[0]));
+                }
+            }
+            PixelLayout::Rgb8 | PixelLayout::Rgba8 => {
+                for (j, p) in row.chunks_exact(c).enumerate() {
+                    put(j, luma(p[0], p[1], p[2]));
+                }
+            }
+        }
+    }
 }
 
 impl LumaRows for PixelRows<'_> {
@@ -146,19 +168,13 @@ impl LumaRows for PixelRows<'_> {
         self.px.height
     }
     fn fill_row(&mut self, y: usize, out: &mut [f32]) {
-        let c = self.px.layout.channels();
-        let row = &self.px.data[y * self.px.width * c..(y + 1) * self.px.width * c];
-        match self.px.layout {
-            PixelLayout::Gray8 | PixelLayout::GrayAlpha8 => {
-                for (o, p) in out.iter_mut().zip(row.chunks_exact(c)) {
-                    *o = self.grey[p[0] as usize];
-                }
-            }
-            PixelLayout::Rgb8 | PixelLayout::Rgba8 => {
-                for (o, p) in out.iter_mut().zip(row.chunks_exact(c)) {
-                    *o = luma(p[0], p[1], p[2]);
-                }
-            }
+        let out = &mut out[..self.px.width];
+        self.luma_row(y, |j, v| out[j] = v);
+    }
+    fn fill_band(&mut self, y0: usize, lanes: usize, out: &mut [[f32; 8]]) {
+        let out = &mut out[..self.px.width];
+        for l in 0..lanes {
+            self.luma_row(y0 + l, |j, v| out[j][l] = v);
         }
     }
 }
@@ -206,10 +222,9 @@ impl LumaRows for GreyPlane<'_> {
         self.height
     }
     fn fill_row(&mut self, y: usize, out: &mut [f32]) {
-        let table = grey_luma_table();
         let row = &self.data[y * self.stride..y * self.stride + self.width];
         for (o, &v) in out.iter_mut().zip(row) {
-            *o = table[v as usize];
+            *o = f32::from(v);
         }
     }
 }
@@ -364,12 +379,12 @@ pub fn pdq_dihedral_rows(src: &mut dyn LumaRows) -> PdqDihedral {
 
 /// PDQ of an 8-bit image.
 pub fn pdq(pixels: Pixels<'_>) -> Pdq {
-    pdq_rows(&mut PixelRows { px: pixels, grey: grey_luma_table() })
+    pdq_rows(&mut PixelRows { px: pixels })
 }
 
 /// PDQ of an 8-bit image and of its seven rotations and mirrors.
 pub fn pdq_dihedral(pixels: Pixels<'_>) -> PdqDihedral {
-    pdq_dihedral_rows(&mut PixelRows { px: pixels, grey: grey_luma_table() })
+    pdq_dihedral_rows(&mut PixelRows { px: pixels })
 }
 
 /// PDQ of a row-major float luma image (`luma.len() == width * height`).
@@ -435,6 +450,21 @@ mod tests {
                 (0..16).all(|i| (0..16).all(|j| (x[i][j] - direct[i][j]).abs() < 1e-2))
             };
             assert!(close(&derived) || close(&derived_alt), "variant {v}");
+        }
+    }
+
+    #[test]
+    fn luma_matches_double_precision_formula() {
+        // The reference binding's formula, evaluated as numpy does.
+        let reference = |r: u8, g: u8, b: u8| {
+            (f64::from(r) * 0.299 + f64::from(g) * 0.587 + f64::from(b) * 0.114) as f32
+        };
+        for r in 0..=255u8 {
+            for g in 0..=255u8 {
+                for b in 0..=255u8 {
+                    assert_eq!(luma(r, g, b).to_bits(), reference(r, g, b).to_bits(), "{r} {g} {b}");
+                }
+            }
         }
     }
 

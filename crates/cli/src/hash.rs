@@ -1,0 +1,337 @@
+//! `spoor hash`: hash files, directories or standard input, in parallel, output in input order.
+
+use crate::walk::{walk, Input};
+use anyhow::Context as _;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use spoor_hash::digest::{Hasher, Which};
+use spoor_hash::pdq::{pdq, pdq_dihedral};
+use spoor_media::{decode, Limits, Options};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One JSON object a line.
+    Jsonl,
+    /// Aligned columns for people.
+    Text,
+}
+
+/// A signal `spoor hash` can compute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Signal {
+    /// PDQ perceptual hash with its quality (images only).
+    Pdq,
+    /// MD5 of the file bytes.
+    Md5,
+    /// SHA-1 of the file bytes.
+    Sha1,
+    /// SHA-256 of the file bytes.
+    Sha256,
+}
+
+/// Arguments of `spoor hash`.
+#[derive(Args, Debug)]
+pub struct HashArgs {
+    /// Files, directories (hashed recursively, in name order) or `-` for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format [default: text on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Also output the PDQ hashes of the 8 rotations and mirrors (original, rot90, rot180,
+    /// rot270, flipx, flipy, flip+1, flip-1).
+    #[arg(long)]
+    pub dihedral: bool,
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Signals to compute, comma-separated. Without pdq, any file is digested, image or not.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "pdq,md5,sha1,sha256")]
+    pub signals: Vec<Signal>,
+    /// Rotate/mirror images as their EXIF orientation tag says before hashing (by default
+    /// the tag is ignored, as the reference tools and HMA do).
+    #[arg(long)]
+    pub exif_orient: bool,
+    /// Decode only the luma plane of colour JPEGs: faster, but PDQ may differ from the
+    /// reference's by a few more bits (mostly on low-quality images).
+    #[arg(long)]
+    pub jpeg_luma: bool,
+    /// Refuse images with more pixels than this (checked from the header, before decoding).
+    #[arg(long, value_name = "PIXELS", default_value_t = spoor_media::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Refuse files larger than this many bytes (suffixes K, M, G, KiB, MiB, GiB allowed).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+}
+
+/// Parses a byte size such as `1048576`, `10M` or `512MiB`.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number such as 100M or 1GiB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "m" | "mb" => 1_000_000,
+        "g" | "gb" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        other => return Err(format!("invalid size unit {other:?} in {s:?}: use K, M, G, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// One output record: a hashed file or a failure.
+#[derive(Serialize, Debug, Default)]
+struct Record {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_dihedral: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+struct Config {
+    pdq: bool,
+    dihedral: bool,
+    which: Which,
+    options: Options,
+}
+
+fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
+    let too_big = |size: u64| format!("file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it");
+    match input {
+        Input::Stdin => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(max + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read standard input: {e}"))?;
+            if buf.len() as u64 > max {
+                return Err(too_big(buf.len() as u64));
+            }
+            Ok(buf)
+        }
+        Input::File(p) => {
+            let mut f = std::fs::File::open(p).map_err(|e| format!("cannot open: {e}"))?;
+            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+            if len > max {
+                return Err(too_big(len));
+            }
+            let mut buf = Vec::with_capacity(len as usize + 1);
+            // Read at most max+1 bytes, in case the file grows while being read.
+            (&mut f).take(max + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read: {e}"))?;
+            if buf.len() as u64 > max {
+                return Err(too_big(buf.len() as u64));
+            }
+            Ok(buf)
+        }
+        Input::Error(_, msg) => Err(msg.clone()),
+    }
+}
+
+fn hash_one(input: &Input, cfg: &Config) -> Record {
+    let mut rec = Record { path: input.display(), ..Record::default() };
+    let bytes = match read_input(input, cfg.options.limits.max_file_bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            rec.error = Some(e);
+            return rec;
+        }
+    };
+    if cfg.pdq {
+        let image = match decode(&bytes, &cfg.options) {
+            Ok(i) => i,
+            Err(e) => {
+                rec.error = Some(e.to_string());
+                return rec;
+            }
+        };
+        rec.width = Some(image.width);
+        rec.height = Some(image.height);
+        if cfg.dihedral {
+            let d = pdq_dihedral(image.pixels());
+            // The single-hash path differs from the dihedral one only for 64×64 images,
+            // which the reference copies in without filtering.
+            let original = if image.width == 64 && image.height == 64 { pdq(image.pixels()).hash } else { d.hashes[0] };
+            rec.pdq = Some(original.to_string());
+            rec.quality = Some(d.quality);
+            rec.pdq_dihedral = Some(d.hashes.iter().map(|h| h.to_string()).collect());
+        } else {
+            let p = pdq(image.pixels());
+            rec.pdq = Some(p.hash.to_string());
+            rec.quality = Some(p.quality);
+        }
+    }
+    let mut h = Hasher::new(cfg.which);
+    h.update(&bytes);
+    let (md5, sha1, sha256) = h.finish();
+    rec.md5 = md5.map(|d| d.to_string());
+    rec.sha1 = sha1.map(|d| d.to_string());
+    rec.sha256 = sha256.map(|d| d.to_string());
+    rec
+}
+
+fn write_text(out: &mut impl Write, rec: &Record) -> std::io::Result<()> {
+    let mut cols: Vec<String> = Vec::new();
+    if let Some(p) = &rec.pdq {
+        cols.push(p.clone());
+        cols.push(format!("q{:<3}", rec.quality.unwrap_or(0)));
+    }
+    for d in [&rec.md5, &rec.sha1, &rec.sha256].into_iter().flatten() {
+        cols.push(d.clone());
+    }
+    writeln!(out, "{}  {}", cols.join("  "), rec.path)?;
+    if let Some(d) = &rec.pdq_dihedral {
+        for (name, h) in spoor_hash::pdq::DIHEDRAL_NAMES.iter().zip(d) {
+            writeln!(out, "  {h}  {name}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `spoor hash`.
+pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Text
+    } else {
+        OutputFormat::Jsonl
+    });
+    let has = |s| args.signals.contains(&s);
+    let cfg = Config {
+        pdq: has(Signal::Pdq),
+        dihedral: args.dihedral,
+        which: Which { md5: has(Signal::Md5), sha1: has(Signal::Sha1), sha256: has(Signal::Sha256) },
+        options: Options {
+            limits: Limits { max_pixels: args.max_pixels, max_file_bytes: args.max_file_size },
+            exif_orient: args.exif_orient,
+            jpeg_luma_only: args.jpeg_luma,
+        },
+    };
+    if args.dihedral && !cfg.pdq {
+        anyhow::bail!("--dihedral needs the pdq signal: add pdq to --signals");
+    }
+    if args.paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        anyhow::bail!("standard input (-) can be named only once");
+    }
+    let threads = args
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+
+    let (in_tx, in_rx) = crossbeam_channel::bounded::<(usize, Input)>(threads * 16);
+    let (out_tx, out_rx) = crossbeam_channel::bounded::<(usize, Record)>(threads * 16);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut n_failed = 0usize;
+    let mut write_error: Option<std::io::Error> = None;
+
+    std::thread::scope(|s| {
+        let paths = &args.paths;
+        s.spawn(move || {
+            let mut seq = 0;
+            walk(paths, |input| {
+                let ok = in_tx.send((seq, input)).is_ok();
+                seq += 1;
+                ok
+            });
+        });
+        for _ in 0..threads {
+            let (rx, tx, cfg) = (in_rx.clone(), out_tx.clone(), &cfg);
+            s.spawn(move || {
+                for (seq, input) in rx {
+                    if tx.send((seq, hash_one(&input, cfg))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(in_rx);
+        drop(out_tx);
+
+        // Print in input order: hold back records that finish early.
+        let mut pending = BTreeMap::new();
+        let mut next = 0usize;
+        for (seq, rec) in out_rx.iter() {
+            pending.insert(seq, rec);
+            while let Some(rec) = pending.remove(&next) {
+                next += 1;
+                if rec.error.is_some() {
+                    n_failed += 1;
+                }
+                if write_error.is_some() {
+                    continue;
+                }
+                let r = match format {
+                    OutputFormat::Jsonl => serde_json::to_writer(&mut out, &rec)
+                        .map_err(std::io::Error::from)
+                        .and_then(|_| out.write_all(b"\n")),
+                    OutputFormat::Text => match &rec.error {
+                        Some(e) => {
+                            eprintln!("spoor: {}: {e}", rec.path);
+                            Ok(())
+                        }
+                        None => write_text(&mut out, &rec),
+                    },
+                };
+                if let Err(e) = r {
+                    write_error = Some(e);
+                    // Stop feeding the workers; they finish what they hold.
+                    break;
+                }
+            }
+            if write_error.is_some() {
+                break;
+            }
+        }
+        // Dropping the receiver makes the workers and the walker stop.
+        drop(out_rx);
+    });
+
+    if let Some(e) = write_error {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Ok(ExitCode::SUCCESS);
+        }
+        return Err(e).context("cannot write output");
+    }
+    out.flush().context("cannot write output")?;
+    Ok(if n_failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("10M"), Ok(10_000_000));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1gib"), Ok(1 << 30));
+        assert!(parse_size("ten").unwrap_err().contains("expected a number"));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("unit"));
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+}
