@@ -74,7 +74,9 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected a number such as 100M or 1GiB"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: expected a number such as 100M or 1GiB"))?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,
@@ -83,7 +85,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         "kib" => 1 << 10,
         "mib" => 1 << 20,
         "gib" => 1 << 30,
-        other => return Err(format!("invalid size unit {other:?} in {s:?}: use K, M, G, KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "invalid size unit {other:?} in {s:?}: use K, M, G, KiB, MiB or GiB"
+            ))
+        }
     };
     n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
 }
@@ -120,7 +126,11 @@ struct Config {
 }
 
 fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
-    let too_big = |size: u64| format!("file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it");
+    let too_big = |size: u64| {
+        format!(
+            "file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it"
+        )
+    };
     match input {
         Input::Stdin => {
             let mut buf = Vec::new();
@@ -142,7 +152,10 @@ fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
             }
             let mut buf = Vec::with_capacity(len as usize + 1);
             // Read at most max+1 bytes, in case the file grows while being read.
-            (&mut f).take(max + 1).read_to_end(&mut buf).map_err(|e| format!("cannot read: {e}"))?;
+            (&mut f)
+                .take(max + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read: {e}"))?;
             if buf.len() as u64 > max {
                 return Err(too_big(buf.len() as u64));
             }
@@ -175,7 +188,11 @@ fn hash_one(input: &Input, cfg: &Config) -> Record {
             let d = pdq_dihedral(image.pixels());
             // The single-hash path differs from the dihedral one only for 64×64 images,
             // which the reference copies in without filtering.
-            let original = if image.width == 64 && image.height == 64 { pdq(image.pixels()).hash } else { d.hashes[0] };
+            let original = if image.width == 64 && image.height == 64 {
+                pdq(image.pixels()).hash
+            } else {
+                d.hashes[0]
+            };
             rec.pdq = Some(original.to_string());
             rec.quality = Some(d.quality);
             rec.pdq_dihedral = Some(d.hashes.iter().map(|h| h.to_string()).collect());
@@ -223,7 +240,11 @@ pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config {
         pdq: has(Signal::Pdq),
         dihedral: args.dihedral,
-        which: Which { md5: has(Signal::Md5), sha1: has(Signal::Sha1), sha256: has(Signal::Sha256) },
+        which: Which {
+            md5: has(Signal::Md5),
+            sha1: has(Signal::Sha1),
+            sha256: has(Signal::Sha256),
+        },
         options: Options {
             limits: Limits { max_pixels: args.max_pixels, max_file_bytes: args.max_file_size },
             exif_orient: args.exif_orient,

@@ -43,7 +43,8 @@ pub fn walk(paths: &[PathBuf], mut emit: impl FnMut(Input) -> bool) {
                         Ok(e) if e.file_type().is_file() => Input::File(e.into_path()),
                         Ok(_) => continue,
                         Err(e) => {
-                            let path = e.path().map(|p| p.to_path_buf()).unwrap_or_else(|| p.clone());
+                            let path =
+                                e.path().map(|p| p.to_path_buf()).unwrap_or_else(|| p.clone());
                             Input::Error(path, format!("cannot read directory entry: {e}"))
                         }
                     };

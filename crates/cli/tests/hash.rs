@@ -135,10 +135,8 @@ fn png_bomb(w: u32, h: u32) -> Vec<u8> {
 /// The test JPEG with its frame header patched to declare `w`×`h`, cut after the headers.
 fn jpeg_bomb(w: u16, h: u16) -> Vec<u8> {
     let mut bytes = std::fs::read(testdata().join("bridge-mods/aaa-orig.jpg")).unwrap();
-    let sof = bytes
-        .windows(2)
-        .position(|p| p == [0xFF, 0xC0] || p == [0xFF, 0xC2])
-        .expect("SOF marker");
+    let sof =
+        bytes.windows(2).position(|p| p == [0xFF, 0xC0] || p == [0xFF, 0xC2]).expect("SOF marker");
     bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
     bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
     let sos = bytes.windows(2).position(|p| p == [0xFF, 0xDA]).expect("SOS marker");
@@ -180,9 +178,8 @@ fn bad_inputs_give_error_records_and_exit_2() {
         match err {
             None => assert!(rec["pdq"].is_string(), "{rec}"),
             Some(msg) => {
-                let e = rec["error"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("no error for {path}: {rec}"));
+                let e =
+                    rec["error"].as_str().unwrap_or_else(|| panic!("no error for {path}: {rec}"));
                 assert!(e.contains(msg), "{path}: {e:?} lacks {msg:?}");
                 assert_eq!(rec.as_object().unwrap().len(), 2, "{rec}");
             }
@@ -251,8 +248,7 @@ fn text_output_and_usage_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dihedral needs the pdq signal"));
     let out = spoor(&["hash", "--signals", "crc32", path.to_str().unwrap()]);
     assert!(!out.status.success());
-    let out =
-        spoor(&["hash", "--max-pixels", "1000", path.to_str().unwrap(), "--format", "jsonl"]);
+    let out = spoor(&["hash", "--max-pixels", "1000", path.to_str().unwrap(), "--format", "jsonl"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(jsonl(&out)[0]["error"].as_str().unwrap().contains("over the limit"));
 }

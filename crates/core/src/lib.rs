@@ -277,10 +277,7 @@ mod tests {
     #[test]
     fn wrong_length_is_a_clear_error() {
         let e = H[..63].parse::<Hash256>().unwrap_err();
-        assert_eq!(
-            e,
-            ParseHashError::WrongLength { kind: "pdq", expected: 64, found: 63 }
-        );
+        assert_eq!(e, ParseHashError::WrongLength { kind: "pdq", expected: 64, found: 63 });
         assert!(e.to_string().contains("expected 64 hex digits"));
         assert!(format!("{H}0").parse::<Hash256>().is_err());
         assert!("".parse::<Hash256>().is_err());
@@ -298,7 +295,11 @@ mod tests {
         let e = format!("é{}", &H[..62]).parse::<Hash256>().unwrap_err();
         assert!(matches!(e, ParseHashError::InvalidDigit { position: 1, found: 'é', .. }), "{e:?}");
         let e = format!("{}é", &H[..61]).parse::<Hash256>().unwrap_err();
-        assert!(matches!(e, ParseHashError::WrongLength { found: 62, .. }) || matches!(e, ParseHashError::InvalidDigit { position: 62, found: 'é', .. }), "{e:?}");
+        assert!(
+            matches!(e, ParseHashError::WrongLength { found: 62, .. })
+                || matches!(e, ParseHashError::InvalidDigit { position: 62, found: 'é', .. }),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -38,7 +38,11 @@ impl Digests {
         let mut h = Hasher::new(Which::ALL);
         h.update(bytes);
         let (md5, sha1, sha256) = h.finish();
-        Digests { md5: md5.unwrap_or(Md5([0; 16])), sha1: sha1.unwrap_or(Sha1([0; 20])), sha256: sha256.unwrap_or(Sha256([0; 32])) }
+        Digests {
+            md5: md5.unwrap_or(Md5([0; 16])),
+            sha1: sha1.unwrap_or(Sha1([0; 20])),
+            sha256: sha256.unwrap_or(Sha256([0; 32])),
+        }
     }
 }
 
@@ -92,10 +96,16 @@ mod tests {
         let d = Digests::of(b"");
         assert_eq!(d.md5.to_string(), "d41d8cd98f00b204e9800998ecf8427e");
         assert_eq!(d.sha1.to_string(), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
-        assert_eq!(d.sha256.to_string(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.sha256.to_string(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
         let d = Digests::of(b"abc");
         assert_eq!(d.sha1.to_string(), "a9993e364706816aba3e25717850c26c9cd0d89d");
-        assert_eq!(d.sha256.to_string(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.sha256.to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

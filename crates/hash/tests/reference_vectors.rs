@@ -10,7 +10,9 @@ fn testdata() -> PathBuf {
 }
 
 fn decode_png(path: &std::path::Path) -> (Vec<u8>, usize, usize, PixelLayout) {
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).expect("open test image")));
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(path).expect("open test image"),
+    ));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size().expect("png size")];
@@ -28,7 +30,8 @@ fn decode_png(path: &std::path::Path) -> (Vec<u8>, usize, usize, PixelLayout) {
 
 #[test]
 fn lossless_vectors_are_bit_exact() {
-    let tsv = std::fs::read_to_string(testdata().join("lossless-expected.tsv")).expect("expected tsv");
+    let tsv =
+        std::fs::read_to_string(testdata().join("lossless-expected.tsv")).expect("expected tsv");
     let mut checked = 0;
     let mut failures = Vec::new();
     for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
@@ -43,13 +46,20 @@ fn lossless_vectors_are_bit_exact() {
         if got.hash != want || got.quality.to_string() != quality {
             failures.push(format!(
                 "{file}: pdq {} q{} want {} q{} (distance {})",
-                got.hash, got.quality, want, quality, got.hash.distance(&want)
+                got.hash,
+                got.quality,
+                want,
+                quality,
+                got.hash.distance(&want)
             ));
         }
         let d = pdq_dihedral(pixels);
         for (v, (g, w)) in d.hashes.iter().zip(&dihedral).enumerate() {
             if g != w {
-                failures.push(format!("{file}: dihedral {v} {g} want {w} (distance {})", g.distance(w)));
+                failures.push(format!(
+                    "{file}: dihedral {v} {g} want {w} (distance {})",
+                    g.distance(w)
+                ));
             }
         }
         checked += 1;

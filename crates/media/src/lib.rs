@@ -139,7 +139,9 @@ pub enum DecodeError {
     #[error("not a supported image: the bytes are not JPEG, PNG, GIF, WebP, BMP or TIFF{}", hint(.0))]
     UnknownFormat(Option<&'static str>),
     /// Over the file size limit.
-    #[error("file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it")]
+    #[error(
+        "file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it"
+    )]
     FileTooLarge {
         /// Input size.
         size: u64,
@@ -309,9 +311,9 @@ fn decode_jpeg(bytes: &[u8], options: &Options) -> Result<Decoded, DecodeError> 
     } else {
         (ColorSpace::RGB, PixelLayout::Rgb8)
     };
-    let mut decoder = JpegDecoder::new_with_options(ZCursor::new(bytes), base.jpeg_set_out_colorspace(out_space));
+    let mut decoder =
+        JpegDecoder::new_with_options(ZCursor::new(bytes), base.jpeg_set_out_colorspace(out_space));
     let data = decoder.decode().map_err(jpeg_error)?;
-    let (w, h) = (w as usize, h as usize);
     if data.len() != w * h * layout.channels() {
         return Err(jpeg_error(format!(
             "decoder returned {} bytes for a {w}x{h} image",
@@ -337,7 +339,11 @@ fn image_error(format: Format, e: image::ImageError) -> DecodeError {
     }
 }
 
-fn decode_with_image(bytes: &[u8], format: Format, options: &Options) -> Result<Decoded, DecodeError> {
+fn decode_with_image(
+    bytes: &[u8],
+    format: Format,
+    options: &Options,
+) -> Result<Decoded, DecodeError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut limits = image::Limits::default();
     // Room for the pixels at 16 bits × 4 channels, plus the decoder's own working memory.
@@ -371,7 +377,9 @@ fn pillow_rgb(image: DynamicImage) -> (PixelLayout, Vec<u8>) {
             (PixelLayout::Gray8, b.as_raw().iter().map(|&v| v.min(255) as u8).collect())
         }
         // Other 16-bit modes are read by Pillow as 8-bit, keeping the high byte.
-        DynamicImage::ImageLumaA16(b) => (PixelLayout::GrayAlpha8, b.as_raw().iter().map(high).collect()),
+        DynamicImage::ImageLumaA16(b) => {
+            (PixelLayout::GrayAlpha8, b.as_raw().iter().map(high).collect())
+        }
         DynamicImage::ImageRgb16(b) => (PixelLayout::Rgb8, b.as_raw().iter().map(high).collect()),
         DynamicImage::ImageRgba16(b) => (PixelLayout::Rgba8, b.as_raw().iter().map(high).collect()),
         other => (PixelLayout::Rgb8, other.to_rgb8().into_raw()),

@@ -47,7 +47,10 @@ fn check(options: Options) -> (Vec<(String, u32)>, Vec<String>) {
         let lossless = matches!(d.format, Format::Png);
         if lossless {
             if dist != 0 || p.quality != r.quality {
-                failures.push(format!("{}: lossless but distance {dist}, quality {} vs {}", r.file, p.quality, r.quality));
+                failures.push(format!(
+                    "{}: lossless but distance {dist}, quality {} vs {}",
+                    r.file, p.quality, r.quality
+                ));
             }
         } else {
             if dist > 10 {

@@ -38,19 +38,13 @@ impl BoxPlan {
     pub(crate) fn new(len: usize, window: usize) -> Self {
         debug_assert!(window >= 1 && window <= len);
         let half = (window + 2) / 2;
-        BoxPlan {
-            len,
-            window,
-            lead: half - 1,
-            grow: window - half + 1,
-            full: len - window,
-        }
+        BoxPlan { len, window, lead: half - 1, grow: window - half + 1, full: len - window }
     }
 }
 
 /// Window size of each box pass when shrinking `old` to `new` samples.
 pub(crate) fn jarosz_window(old: usize, new: usize) -> usize {
-    (old + 2 * new - 1) / (2 * new)
+    old.div_ceil(2 * new)
 }
 
 /// The input index sampled for each of 64 outputs ("target centres, not corners").
@@ -447,6 +441,7 @@ pub(crate) mod reference {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the maths being checked
 mod tests {
     use super::*;
     use proptest::prelude::*;

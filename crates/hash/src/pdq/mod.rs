@@ -38,9 +38,8 @@ pub struct PdqDihedral {
 }
 
 /// Names of the dihedral variants, in the order of [`PdqDihedral::hashes`].
-pub const DIHEDRAL_NAMES: [&str; 8] = [
-    "original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1",
-];
+pub const DIHEDRAL_NAMES: [&str; 8] =
+    ["original", "rot90", "rot180", "rot270", "flipx", "flipy", "flip_plus1", "flip_minus1"];
 
 /// How the bytes of a pixel buffer are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +68,9 @@ impl PixelLayout {
 
 /// A buffer of 8-bit pixels whose size does not fit its declared dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("pixel buffer holds {found} bytes but a {width}x{height} {layout:?} image needs {expected}")]
+#[error(
+    "pixel buffer holds {found} bytes but a {width}x{height} {layout:?} image needs {expected}"
+)]
 pub struct PixelBufferError {
     /// Declared width.
     pub width: usize,
@@ -171,6 +172,8 @@ impl LumaRows for PixelRows<'_> {
         let out = &mut out[..self.px.width];
         self.luma_row(y, |j, v| out[j] = v);
     }
+    // `l` is both a row offset and a lane index.
+    #[allow(clippy::needless_range_loop)]
     fn fill_band(&mut self, y0: usize, lanes: usize, out: &mut [[f32; 8]]) {
         let out = &mut out[..self.px.width];
         for l in 0..lanes {
@@ -209,8 +212,14 @@ pub struct GreyPlane<'a> {
 impl<'a> GreyPlane<'a> {
     /// Wraps a plane of `height` rows of `width` bytes, `stride` bytes apart.
     pub fn new(data: &'a [u8], width: usize, height: usize, stride: usize) -> Option<Self> {
-        let needed = if height == 0 { 0 } else { (height - 1).checked_mul(stride)?.checked_add(width)? };
-        (stride >= width && data.len() >= needed).then_some(GreyPlane { data, width, height, stride })
+        let needed =
+            if height == 0 { 0 } else { (height - 1).checked_mul(stride)?.checked_add(width)? };
+        (stride >= width && data.len() >= needed).then_some(GreyPlane {
+            data,
+            width,
+            height,
+            stride,
+        })
     }
 }
 
@@ -237,7 +246,8 @@ fn dct_matrix() -> &'static [[f32; 64]; 16] {
         let mut m = [[0f32; 64]; 16];
         for (i, row) in m.iter_mut().enumerate() {
             for (j, v) in row.iter_mut().enumerate() {
-                let angle = (std::f64::consts::PI / 2.0 / 64.0) * (i + 1) as f64 * (2 * j + 1) as f64;
+                let angle =
+                    (std::f64::consts::PI / 2.0 / 64.0) * (i + 1) as f64 * (2 * j + 1) as f64;
                 *v = (f64::from(scale) * angle.cos()) as f32;
             }
         }
@@ -252,9 +262,9 @@ fn quality(a: &[[f32; 64]; 64]) -> u8 {
         (d as i32).abs()
     };
     let mut sum: i32 = 0;
-    for i in 0..63 {
-        for j in 0..64 {
-            sum += step(a[i][j], a[i + 1][j]);
+    for (upper, lower) in a.iter().zip(&a[1..]) {
+        for (&u, &v) in upper.iter().zip(lower) {
+            sum += step(u, v);
         }
     }
     for row in a.iter() {
@@ -394,6 +404,7 @@ pub fn pdq_luma(luma: &[f32], width: usize, height: usize) -> Pdq {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the maths being checked
 mod tests {
     use super::*;
 
@@ -462,7 +473,11 @@ mod tests {
         for r in 0..=255u8 {
             for g in 0..=255u8 {
                 for b in 0..=255u8 {
-                    assert_eq!(luma(r, g, b).to_bits(), reference(r, g, b).to_bits(), "{r} {g} {b}");
+                    assert_eq!(
+                        luma(r, g, b).to_bits(),
+                        reference(r, g, b).to_bits(),
+                        "{r} {g} {b}"
+                    );
                 }
             }
         }

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. Installs what it needs first.
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain components"
+rustup component add rustfmt clippy >/dev/null
+rustup target add wasm32-unknown-unknown >/dev/null
+for tool in md5sum sha1sum sha256sum; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; break; }
+done
+if [ ! -d ../shared/testdata ]; then
+  echo "error: ../shared/testdata is missing: the tests need the shared test data beside this checkout" >&2
+  exit 1
+fi
+
+step "format"
+cargo fmt --all --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --release --locked
+
+step "hashing core builds for wasm32"
+cargo build -p spoor-hash --target wasm32-unknown-unknown --release --locked
+
+step "all checks passed"
