@@ -252,3 +252,25 @@ fn text_output_and_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(jsonl(&out)[0]["error"].as_str().unwrap().contains("over the limit"));
 }
+
+#[test]
+fn exif_orientation_is_ignored_by_default_and_applied_on_request() {
+    // Turning the pixels as the EXIF tag says must give the hash of the matching dihedral
+    // variant: tag 3 turns 180°, tag 6 turns 90° clockwise (the reference's "rot270"), tag 8
+    // turns 90° counter-clockwise (the reference's "rot90").
+    for (tag, variant) in [(3, 2), (6, 3), (8, 1)] {
+        let f = testdata().join(format!("reg-test-input/exif-rotn/exif-rotn-{tag}.jpg"));
+        let f = f.to_str().unwrap();
+        let plain = &jsonl(&spoor(&["hash", "--format", "jsonl", "--dihedral", f]))[0];
+        let turned = &jsonl(&spoor(&["hash", "--format", "jsonl", "--exif-orient", f]))[0];
+        assert_eq!((plain["width"].as_u64(), plain["height"].as_u64()), (Some(4032), Some(3024)));
+        if tag != 3 {
+            assert_eq!(turned["width"], 3024, "tag {tag}");
+            assert_eq!(turned["height"], 4032, "tag {tag}");
+        }
+        let want: Hash256 = plain["pdq_dihedral"][variant].as_str().unwrap().parse().unwrap();
+        let d = hash_of(turned, "pdq").distance(&want);
+        assert!(d <= 4, "tag {tag}: {d} bits from dihedral variant {variant}");
+        assert!(hash_of(turned, "pdq").distance(&hash_of(plain, "pdq")) > 64, "tag {tag}");
+    }
+}
