@@ -4,7 +4,9 @@
 //! Exit codes: 0 success; 2 some input failed (each failure is reported and the run goes on);
 //! 1 is reserved for "something matched" in commands that match.
 
+mod bench;
 mod hash;
+mod matching;
 mod walk;
 
 use clap::{Parser, Subcommand};
@@ -22,12 +24,18 @@ struct Cli {
 enum Command {
     /// Hash images: PDQ (with quality and optional dihedral variants), MD5, SHA-1, SHA-256.
     Hash(hash::HashArgs),
+    /// Match PDQ hashes against a list, exactly, within a Hamming radius.
+    Match(matching::MatchArgs),
+    /// Benchmarks on seeded random data.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
+        Command::Match(args) => matching::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

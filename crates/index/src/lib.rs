@@ -39,6 +39,9 @@
 
 use spoor_core::Hash256;
 
+mod snapshot;
+pub use snapshot::SnapshotError;
+
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Hit {
@@ -94,25 +97,34 @@ impl Chunk {
 }
 
 /// One table: entries sorted by their chunk value.
+///
+/// The top bits of a chunk value index `top` directly; each entry then takes one `u32` in
+/// `packed`: the remaining low bits of its chunk value above its slot number. A lookup is one
+/// read of `top` and a short scan of adjacent `packed` words.
 #[derive(Clone, Debug, Default)]
 struct Table {
-    /// Bits of the chunk value resolved by `top`.
-    top_bits: u32,
-    /// Low bits stored in `low` (0..=8).
+    /// Low bits of the chunk value kept in `packed` (the rest index `top`).
     low_bits: u32,
-    /// `top[v]..top[v + 1]` is the range of entries whose chunk value has top bits `v`.
+    /// Bits of the slot number in `packed`.
+    slot_bits: u32,
+    /// `top[v]..top[v + 1]` is the range of `packed` whose chunk values have top bits `v`.
     top: Vec<u32>,
-    /// The low bits of each entry's chunk value, sorted within each `top` range.
-    low: Vec<u8>,
-    /// The slot (position in the main arrays) of each entry.
-    slots: Vec<u32>,
+    /// `low << slot_bits | slot`, sorted by chunk value.
+    packed: Vec<u32>,
 }
 
 impl Table {
     fn build(chunk: &Chunk, hashes: &[Hash256]) -> Self {
-        let top_bits = chunk.width.min(16);
+        let n = hashes.len();
+        let slot_bits = (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1);
+        // About 16 entries per top bucket, so that a lookup scans one or two cache lines.
+        let log_n = usize::BITS - n.max(1).leading_zeros();
+        let top_bits = log_n.saturating_sub(4).clamp(1, chunk.width);
         let low_bits = chunk.width - top_bits;
-        assert!(low_bits <= 8, "chunks are at most 24 bits wide");
+        assert!(
+            slot_bits < 32 && slot_bits + low_bits <= 32,
+            "{n} entries with {low_bits} low bits do not fit a u32"
+        );
         let mut keyed: Vec<(u32, u32)> =
             hashes.iter().enumerate().map(|(slot, h)| (chunk.value(h), slot as u32)).collect();
         keyed.sort_unstable();
@@ -124,33 +136,39 @@ impl Table {
             top[i] += top[i - 1];
         }
         let low_mask = (1u32 << low_bits) - 1;
-        let low = if low_bits > 0 {
-            keyed.iter().map(|&(k, _)| (k & low_mask) as u8).collect()
-        } else {
-            Vec::new()
-        };
-        let slots = keyed.into_iter().map(|(_, s)| s).collect();
-        Table { top_bits, low_bits, top, low, slots }
+        let mut packed = Vec::with_capacity(n);
+        packed.extend(keyed.iter().map(|&(k, slot)| ((k & low_mask) << slot_bits) | slot));
+        Table { low_bits, slot_bits, top, packed }
     }
 
-    /// The slots of entries whose chunk value is exactly `key`.
+    /// Appends the slots of entries whose chunk value is exactly `key`.
     #[inline]
-    fn lookup(&self, key: u32) -> &[u32] {
+    fn lookup_into(&self, key: u32, out: &mut Vec<u32>) {
         let t = (key >> self.low_bits) as usize;
         let (a, b) = (self.top[t] as usize, self.top[t + 1] as usize);
-        if self.low_bits == 0 || a == b {
-            return &self.slots[a..b];
+        let low = key & ((1 << self.low_bits) - 1);
+        let slot_mask = u32::MAX >> (32 - self.slot_bits);
+        for &p in &self.packed[a..b] {
+            if p >> self.slot_bits == low {
+                out.push(p & slot_mask);
+            }
         }
-        let want = (key & ((1 << self.low_bits) - 1)) as u8;
-        let lows = &self.low[a..b];
-        let from = lows.partition_point(|&l| l < want);
-        let to = from + lows[from..].partition_point(|&l| l == want);
-        &self.slots[a + from..a + to]
     }
 
     fn heap_bytes(&self) -> usize {
-        self.top.capacity() * 4 + self.low.capacity() + self.slots.capacity() * 4
+        self.top.capacity() * 4 + self.packed.capacity() * 4
     }
+}
+
+/// Per-thread scratch space for searches.
+#[derive(Default)]
+struct Scratch {
+    keys: Vec<u32>,
+    slots: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 /// Calls `f` with every `width`-bit value within Hamming distance `t` of `key`.
@@ -167,10 +185,17 @@ fn for_each_neighbour(key: u32, width: u32, t: u32, f: &mut impl FnMut(u32)) {
     rec(key, 0, width, t.min(width), f);
 }
 
-/// Chooses the number of chunks for `n` entries: chunks of about `log2(n)` bits (at most 24).
+/// Chooses the number of chunks for `n` entries (measured with `spoor bench index`).
+///
+/// Small indexes fit in cache, where candidates are cheap to check and probes are what
+/// counts: 16 chunks of 16 bits, one flip each at radius 31. Large ones are bound by cache
+/// misses on candidates: 11 chunks of 23–24 bits, so that few probes find anything.
 fn chunk_count(n: usize) -> u32 {
-    let bits = (n.max(2) as f64).log2().round().clamp(8.0, 24.0) as u32;
-    256u32.div_ceil(bits)
+    if n < 1 << 19 {
+        16
+    } else {
+        11
+    }
 }
 
 /// Splits 256 bits into `m` chunks as equal as possible.
@@ -219,6 +244,44 @@ impl Tombstones {
     }
 }
 
+/// Entry ids by slot, four bytes each while they all fit.
+#[derive(Clone, Debug)]
+enum Ids {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for Ids {
+    fn default() -> Self {
+        Ids::Narrow(Vec::new())
+    }
+}
+
+impl Ids {
+    fn from_vec(ids: Vec<u64>) -> Self {
+        if ids.iter().all(|&id| id <= u64::from(u32::MAX)) {
+            Ids::Narrow(ids.into_iter().map(|id| id as u32).collect())
+        } else {
+            Ids::Wide(ids)
+        }
+    }
+
+    #[inline]
+    fn get(&self, slot: usize) -> u64 {
+        match self {
+            Ids::Narrow(v) => u64::from(v[slot]),
+            Ids::Wide(v) => v[slot],
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Ids::Narrow(v) => v.capacity() * 4,
+            Ids::Wide(v) => v.capacity() * 8,
+        }
+    }
+}
+
 /// An exact Hamming-radius index of 256-bit hashes with `u64` ids.
 #[derive(Clone, Debug, Default)]
 pub struct PdqIndex {
@@ -226,7 +289,7 @@ pub struct PdqIndex {
     tables: Vec<Table>,
     /// Main part: hashes and ids by slot; `tables` index these.
     hashes: Vec<Hash256>,
-    ids: Vec<u64>,
+    ids: Ids,
     dead: Tombstones,
     /// Entries added since the tables were built (slots `hashes.len()..`), scanned linearly.
     delta_hashes: Vec<Hash256>,
@@ -261,10 +324,46 @@ impl PdqIndex {
         Self::from_parts(hashes, ids)
     }
 
+    /// Builds an index over `entries`, building tables on up to `threads` threads.
+    pub fn build_parallel(entries: Vec<(Hash256, u64)>, threads: usize) -> Self {
+        let (hashes, ids): (Vec<Hash256>, Vec<u64>) = entries.into_iter().unzip();
+        Self::from_parts_parallel(hashes, ids, threads)
+    }
+
     fn from_parts(hashes: Vec<Hash256>, ids: Vec<u64>) -> Self {
+        Self::from_parts_parallel(hashes, ids, 1)
+    }
+
+    fn from_parts_parallel(hashes: Vec<Hash256>, ids: Vec<u64>, threads: usize) -> Self {
         let chunks = chunks(chunk_count(hashes.len()));
-        let tables = chunks.iter().map(|c| Table::build(c, &hashes)).collect();
-        PdqIndex { chunks, tables, hashes, ids, ..Self::default() }
+        let threads = threads.clamp(1, chunks.len());
+        let tables = if threads == 1 {
+            chunks.iter().map(|c| Table::build(c, &hashes)).collect()
+        } else {
+            // Tables are independent: deal them out to the threads round-robin.
+            let mut built: Vec<Option<Table>> = (0..chunks.len()).map(|_| None).collect();
+            let hashes = &hashes;
+            let chunks = &chunks;
+            std::thread::scope(|s| {
+                let workers: Vec<_> = (0..threads)
+                    .map(|w| {
+                        s.spawn(move || {
+                            (w..chunks.len())
+                                .step_by(threads)
+                                .map(|i| (i, Table::build(&chunks[i], hashes)))
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    for (i, t) in w.join().expect("table builder panicked") {
+                        built[i] = Some(t);
+                    }
+                }
+            });
+            built.into_iter().map(|t| t.expect("every table built")).collect()
+        };
+        PdqIndex { chunks, tables, hashes, ids: Ids::from_vec(ids), ..Self::default() }
     }
 
     /// Number of live entries.
@@ -291,7 +390,7 @@ impl PdqIndex {
     pub fn remove(&mut self, hash: &Hash256, id: u64) -> bool {
         let mut removed = false;
         for slot in self.exact_slots(hash) {
-            if self.ids[slot] == id {
+            if self.ids.get(slot) == id {
                 removed |= self.dead.kill(slot);
             }
         }
@@ -307,22 +406,19 @@ impl PdqIndex {
         let Some((chunk, table)) = self.chunks.first().zip(self.tables.first()) else {
             return Vec::new();
         };
-        table
-            .lookup(chunk.value(hash))
-            .iter()
-            .map(|&s| s as usize)
-            .filter(|&s| &self.hashes[s] == hash)
-            .collect()
+        let mut slots = Vec::new();
+        table.lookup_into(chunk.value(hash), &mut slots);
+        slots.into_iter().map(|s| s as usize).filter(|&s| &self.hashes[s] == hash).collect()
     }
 
     /// Folds the delta into the tables and drops removed entries.
     pub fn rebuild(&mut self) {
         let mut hashes = Vec::with_capacity(self.len());
         let mut ids = Vec::with_capacity(self.len());
-        for (slot, (h, &id)) in self.hashes.iter().zip(&self.ids).enumerate() {
+        for (slot, h) in self.hashes.iter().enumerate() {
             if !self.dead.is_dead(slot) {
                 hashes.push(*h);
-                ids.push(id);
+                ids.push(self.ids.get(slot));
             }
         }
         for (slot, (h, &id)) in self.delta_hashes.iter().zip(&self.delta_ids).enumerate() {
@@ -346,31 +442,7 @@ impl PdqIndex {
     pub fn search_into(&self, query: &Hash256, radius: u32, hits: &mut Vec<Hit>) {
         let m = self.chunks.len() as u32;
         if m > 0 {
-            let limits: Vec<Option<u32>> = thresholds(radius, m).collect();
-            for (i, ((chunk, table), limit)) in
-                self.chunks.iter().zip(&self.tables).zip(&limits).enumerate()
-            {
-                let Some(t) = *limit else { continue };
-                let q = chunk.value(query);
-                for_each_neighbour(q, chunk.width, t, &mut |key| {
-                    for &slot in table.lookup(key) {
-                        let slot = slot as usize;
-                        let h = &self.hashes[slot];
-                        let d = h.distance(query);
-                        if d > radius || self.dead.is_dead(slot) {
-                            continue;
-                        }
-                        // Report it from the first table able to find it.
-                        let earlier = self.chunks[..i]
-                            .iter()
-                            .zip(&limits)
-                            .any(|(c, l)| l.is_some_and(|l| c.distance(h, query) <= l));
-                        if !earlier {
-                            hits.push(Hit { distance: d, id: self.ids[slot] });
-                        }
-                    }
-                });
-            }
+            SCRATCH.with(|s| self.search_tables(query, radius, hits, &mut s.borrow_mut()));
         }
         for (slot, (h, &id)) in self.delta_hashes.iter().zip(&self.delta_ids).enumerate() {
             let d = h.distance(query);
@@ -380,10 +452,49 @@ impl PdqIndex {
         }
     }
 
+    fn search_tables(
+        &self,
+        query: &Hash256,
+        radius: u32,
+        hits: &mut Vec<Hit>,
+        scratch: &mut Scratch,
+    ) {
+        let limits: Vec<Option<u32>> = thresholds(radius, self.chunks.len() as u32).collect();
+        for (i, ((chunk, table), limit)) in
+            self.chunks.iter().zip(&self.tables).zip(&limits).enumerate()
+        {
+            let Some(t) = *limit else { continue };
+            // In phases, so that the memory reads of different probes overlap instead of
+            // waiting on each other: all keys, then all table lookups, then all candidates.
+            scratch.keys.clear();
+            for_each_neighbour(chunk.value(query), chunk.width, t, &mut |k| scratch.keys.push(k));
+            scratch.slots.clear();
+            for &k in &scratch.keys {
+                table.lookup_into(k, &mut scratch.slots);
+            }
+            for &slot in &scratch.slots {
+                let slot = slot as usize;
+                let h = &self.hashes[slot];
+                let d = h.distance(query);
+                if d > radius || self.dead.is_dead(slot) {
+                    continue;
+                }
+                // Report it from the first table able to find it.
+                let earlier = self.chunks[..i]
+                    .iter()
+                    .zip(&limits)
+                    .any(|(c, l)| l.is_some_and(|l| c.distance(h, query) <= l));
+                if !earlier {
+                    hits.push(Hit { distance: d, id: self.ids.get(slot) });
+                }
+            }
+        }
+    }
+
     /// Sizes, for monitoring and benchmarks.
     pub fn stats(&self) -> Stats {
         let heap_bytes = self.hashes.capacity() * 32
-            + self.ids.capacity() * 8
+            + self.ids.heap_bytes()
             + self.dead.bits.capacity() * 8
             + self.delta_hashes.capacity() * 32
             + self.delta_ids.capacity() * 8

@@ -1,0 +1,195 @@
+//! `spoor bench`: reproducible benchmarks on seeded random data.
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use spoor_core::Hash256;
+use spoor_index::{Hit, PdqIndex};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Arguments of `spoor bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand, Debug)]
+enum What {
+    /// The exact Hamming index: build time, memory, queries per second.
+    Index(IndexArgs),
+}
+
+#[derive(Args, Debug)]
+struct IndexArgs {
+    /// Haystack sizes, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000000,10000000")]
+    sizes: Vec<usize>,
+    /// Queries per size: half near copies of a haystack entry (0–40 bits flipped), half random.
+    #[arg(long, default_value_t = 20_000)]
+    queries: usize,
+    /// Search radius.
+    #[arg(long, default_value_t = 31)]
+    radius: u32,
+    /// Threads for the all-threads figure [default: all cores].
+    #[arg(long, short = 'j')]
+    threads: Option<usize>,
+    /// Seed of the random data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write each haystack and query set as text files (`haystack-N.txt`,
+    /// `queries-N.txt`) into this folder, for comparisons with other tools.
+    #[arg(long, value_name = "DIR")]
+    write_data: Option<PathBuf>,
+}
+
+/// SplitMix64: a small, well-mixed, seedable generator for benchmark data.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn hash(&mut self) -> Hash256 {
+        Hash256::from_words([self.next(), self.next(), self.next(), self.next()])
+    }
+}
+
+/// Seeded haystack and queries.
+fn data(n: usize, q: usize, seed: u64) -> (Vec<Hash256>, Vec<Hash256>) {
+    let mut rng = SplitMix(seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let haystack: Vec<Hash256> = (0..n).map(|_| rng.hash()).collect();
+    let queries = (0..q)
+        .map(|i| {
+            if i % 2 == 0 && n > 0 {
+                let mut h = haystack[(rng.next() % n as u64) as usize];
+                for _ in 0..rng.next() % 41 {
+                    h.flip_bit((rng.next() % 256) as usize);
+                }
+                h
+            } else {
+                rng.hash()
+            }
+        })
+        .collect();
+    (haystack, queries)
+}
+
+fn write_lines(path: &PathBuf, hashes: &[Hash256]) -> anyhow::Result<()> {
+    let f =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+    for h in hashes {
+        writeln!(w, "{h}")?;
+    }
+    w.flush().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Resident set size of this process in bytes (Linux), if known.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+fn run_queries(index: &PdqIndex, queries: &[Hash256], radius: u32, threads: usize) -> (f64, usize) {
+    let start = Instant::now();
+    let per = queries.len().div_ceil(threads.max(1)).max(1);
+    let found: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = queries
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut hits: Vec<Hit> = Vec::new();
+                    let mut n = 0;
+                    for q in part {
+                        hits.clear();
+                        index.search_into(q, radius, &mut hits);
+                        n += hits.len();
+                    }
+                    n
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("query worker panicked")).sum()
+    });
+    (queries.len() as f64 / start.elapsed().as_secs_f64(), found)
+}
+
+fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "{:>11} {:>9} {:>8} {:>10} {:>10} {:>12} {:>12} {:>10} {:>10}",
+        "entries",
+        "build_s",
+        "tables",
+        "heap_B/e",
+        "rss_B/e",
+        "q/s_1thr",
+        format!("q/s_{threads}thr"),
+        "ms/q_1thr",
+        "change_us"
+    );
+    for &n in &args.sizes {
+        let (haystack, queries) = data(n, args.queries, args.seed);
+        if let Some(dir) = &args.write_data {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            write_lines(&dir.join(format!("haystack-{n}.txt")), &haystack)?;
+            write_lines(&dir.join(format!("queries-{n}.txt")), &queries)?;
+        }
+        let entries: Vec<(Hash256, u64)> =
+            haystack.iter().enumerate().map(|(i, h)| (*h, i as u64 + 1)).collect();
+        drop(haystack);
+        let rss_before = resident_bytes();
+        let start = Instant::now();
+        let mut index = PdqIndex::build_parallel(entries, threads);
+        let build = start.elapsed().as_secs_f64();
+        let rss_after = resident_bytes();
+        let stats = index.stats();
+        let (qps1, found1) = run_queries(&index, &queries, args.radius, 1);
+        let (qpsn, foundn) = run_queries(&index, &queries, args.radius, threads);
+        assert_eq!(found1, foundn, "thread count changed the results");
+        // A single change, visible to the very next query: insert, find, remove, miss.
+        let probe = queries[0];
+        let start = Instant::now();
+        index.insert(probe, u64::MAX);
+        let seen = index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
+        index.remove(&probe, u64::MAX);
+        let gone = !index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
+        let change_us = start.elapsed().as_secs_f64() * 1e6;
+        anyhow::ensure!(seen && gone, "a live change was not visible to the next query");
+        let rss = match (rss_before, rss_after) {
+            (Some(a), Some(b)) if b > a => format!("{:.1}", (b - a) as f64 / n as f64),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:>11} {:>9.2} {:>8} {:>10.1} {:>10} {:>12.0} {:>12.0} {:>10.3} {:>10.1}",
+            n,
+            build,
+            stats.chunks,
+            stats.heap_bytes as f64 / n as f64,
+            rss,
+            qps1,
+            qpsn,
+            1000.0 / qps1,
+            change_us
+        );
+        drop(index);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `spoor bench`.
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    match args.what {
+        What::Index(a) => bench_index(a),
+    }
+}

@@ -1,0 +1,206 @@
+//! `spoor match`: match a list of PDQ hashes against another, exactly, within a radius.
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use spoor_core::Hash256;
+use spoor_index::{Hit, PdqIndex};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Arguments of `spoor match`.
+#[derive(Args, Debug)]
+pub struct MatchArgs {
+    /// The list to match against: one 64-hex-digit PDQ hash a line.
+    #[arg(long, value_name = "LIST")]
+    pub against: PathBuf,
+    /// Queries: one 64-hex-digit PDQ hash a line, from a file or `-` for standard input.
+    #[arg(value_name = "QUERIES", default_value = "-")]
+    pub queries: PathBuf,
+    /// Largest Hamming distance that counts as a match (0–256).
+    #[arg(long, default_value_t = 31, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub radius: u32,
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Report malformed lines on standard error and skip them, instead of stopping.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+/// A malformed line: which file, which line, what is wrong.
+fn bad_line(path: &Path, line: usize, e: impl std::fmt::Display) -> String {
+    format!("{}:{line}: {e}", path.display())
+}
+
+/// Parses one line; blank and `#` comment lines are not hashes.
+fn parse_line(text: &str) -> Option<Result<Hash256, String>> {
+    let t = text.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return None;
+    }
+    Some(t.parse::<Hash256>().map_err(|e| e.to_string()))
+}
+
+/// Reads `(hash, 1-based line)` pairs from a reader, failing or skipping malformed lines.
+fn read_hashes(
+    reader: impl BufRead,
+    path: &Path,
+    skip_invalid: bool,
+    mut each: impl FnMut(Hash256, usize) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let mut skipped = 0;
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        let n = i + 1;
+        let text = match std::str::from_utf8(&line) {
+            Ok(t) => t,
+            Err(_) => {
+                let msg = bad_line(path, n, "not UTF-8 text: expected 64 hex digits");
+                if !skip_invalid {
+                    bail!("{msg} (use --skip-invalid to skip such lines)");
+                }
+                eprintln!("spoor: skipped {msg}");
+                skipped += 1;
+                continue;
+            }
+        };
+        match parse_line(text) {
+            None => {}
+            Some(Ok(h)) => each(h, n)?,
+            Some(Err(e)) => {
+                let msg = bad_line(path, n, e);
+                if !skip_invalid {
+                    bail!("{msg} (use --skip-invalid to skip such lines)");
+                }
+                eprintln!("spoor: skipped {msg}");
+                skipped += 1;
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+fn open(path: &Path) -> anyhow::Result<Box<dyn BufRead>> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())));
+    }
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, f)))
+}
+
+fn write_record(out: &mut Vec<u8>, line: usize, hits: &[Hit]) {
+    use std::io::Write as _;
+    let _ = write!(out, "{{\"query\":{line},\"matches\":[");
+    for (k, h) in hits.iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        let _ = write!(out, "{{\"line\":{},\"distance\":{}}}", h.id, h.distance);
+    }
+    out.extend_from_slice(b"]}\n");
+}
+
+/// Runs `spoor match`.
+pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
+    let threads = args
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if args.against.as_os_str() == "-" {
+        bail!("--against must name a file: standard input is for the queries");
+    }
+
+    let mut list = Vec::new();
+    let mut skipped =
+        read_hashes(open(&args.against)?, &args.against, args.skip_invalid, |h, n| {
+            list.push((h, n as u64));
+            Ok(())
+        })?;
+    let index = PdqIndex::build_parallel(list, threads);
+
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    // Queries are read and answered in batches, so that any number of them streams through
+    // in bounded memory; within a batch, threads take blocks of queries in turn.
+    const BATCH: usize = 1 << 16;
+    const BLOCK: usize = 256;
+    let mut batch: Vec<(Hash256, usize)> = Vec::with_capacity(BATCH);
+    let radius = args.radius;
+    let mut flush = |batch: &mut Vec<(Hash256, usize)>| -> anyhow::Result<()> {
+        let blocks: Vec<&[(Hash256, usize)]> = batch.chunks(BLOCK).collect();
+        let mut results: Vec<Vec<u8>> = vec![Vec::new(); blocks.len()];
+        let next = AtomicUsize::new(0);
+        let answered: Vec<Vec<(usize, Vec<u8>)>> = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.min(blocks.len()))
+                .map(|_| {
+                    s.spawn(|| {
+                        let (mut hits, mut done) = (Vec::new(), Vec::new());
+                        loop {
+                            let b = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(block) = blocks.get(b) else { break };
+                            let mut buf = Vec::with_capacity(block.len() * 32);
+                            for (q, line) in block.iter() {
+                                hits.clear();
+                                index.search_into(q, radius, &mut hits);
+                                hits.sort_unstable();
+                                write_record(&mut buf, *line, &hits);
+                            }
+                            done.push((b, buf));
+                        }
+                        done
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|w| w.join().expect("match worker panicked")).collect()
+        });
+        for (b, buf) in answered.into_iter().flatten() {
+            results[b] = buf;
+        }
+        for r in &results {
+            out.write_all(r)?;
+        }
+        batch.clear();
+        Ok(())
+    };
+    skipped += read_hashes(open(&args.queries)?, &args.queries, args.skip_invalid, |h, n| {
+        batch.push((h, n));
+        if batch.len() == BATCH {
+            flush(&mut batch)?;
+        }
+        Ok(())
+    })?;
+    flush(&mut batch)?;
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        r => r.context("cannot write output")?,
+    }
+    Ok(if skipped > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_format() {
+        let mut out = Vec::new();
+        write_record(&mut out, 3, &[Hit { distance: 0, id: 7 }, Hit { distance: 4, id: 1 }]);
+        write_record(&mut out, 4, &[]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"query\":3,\"matches\":[{\"line\":7,\"distance\":0},{\"line\":1,\"distance\":4}]}\n\
+             {\"query\":4,\"matches\":[]}\n"
+        );
+    }
+
+    #[test]
+    fn lines() {
+        assert!(parse_line("  ").is_none());
+        assert!(parse_line("# comment").is_none());
+        assert!(parse_line(&format!("{}\r", "a".repeat(64))).unwrap().is_ok());
+        let e = parse_line("abc").unwrap().unwrap_err();
+        assert!(e.contains("expected 64 hex digits"), "{e}");
+    }
+}
