@@ -166,12 +166,26 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         let gone = !index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
         let change_us = start.elapsed().as_secs_f64() * 1e6;
         anyhow::ensure!(seen && gone, "a live change was not visible to the next query");
+        // Snapshot round trip through a temporary file; the loaded index must answer alike.
+        let sample = &queries[..queries.len().min(1000)];
+        let (_, found_sample) = run_queries(&index, sample, args.radius, threads);
+        let snap = std::env::temp_dir().join(format!("spoor-bench-index-{}-{n}.snap", std::process::id()));
+        let start = Instant::now();
+        index.save(std::fs::File::create(&snap).context("cannot create snapshot file")?, 1)?;
+        let save_s = start.elapsed().as_secs_f64();
+        drop(index);
+        let start = Instant::now();
+        let (index, _) = PdqIndex::load(std::fs::File::open(&snap)?)?;
+        let load_s = start.elapsed().as_secs_f64();
+        let _ = std::fs::remove_file(&snap);
+        let (_, found_loaded) = run_queries(&index, sample, args.radius, threads);
+        anyhow::ensure!(found_loaded == found_sample, "the loaded snapshot answered differently");
         let rss = match (rss_before, rss_after) {
             (Some(a), Some(b)) if b > a => format!("{:.1}", (b - a) as f64 / n as f64),
             _ => "-".to_string(),
         };
         println!(
-            "{:>11} {:>9.2} {:>8} {:>10.1} {:>10} {:>12.0} {:>12.0} {:>10.3} {:>10.1}",
+            "{:>11} {:>9.2} {:>8} {:>10.1} {:>10} {:>12.0} {:>12.0} {:>10.3} {:>10.1} {:>8.2} {:>8.2}",
             n,
             build,
             stats.chunks,
@@ -180,7 +194,9 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
             qps1,
             qpsn,
             1000.0 / qps1,
-            change_us
+            change_us,
+            save_s,
+            load_s
         );
         drop(index);
     }
