@@ -169,7 +169,8 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         // Snapshot round trip through a temporary file; the loaded index must answer alike.
         let sample = &queries[..queries.len().min(1000)];
         let (_, found_sample) = run_queries(&index, sample, args.radius, threads);
-        let snap = std::env::temp_dir().join(format!("spoor-bench-index-{}-{n}.snap", std::process::id()));
+        let snap =
+            std::env::temp_dir().join(format!("spoor-bench-index-{}-{n}.snap", std::process::id()));
         let start = Instant::now();
         index.save(std::fs::File::create(&snap).context("cannot create snapshot file")?, 1)?;
         let save_s = start.elapsed().as_secs_f64();

@@ -39,7 +39,9 @@
 
 use spoor_core::Hash256;
 
+mod shared;
 mod snapshot;
+pub use shared::SharedIndex;
 pub use snapshot::SnapshotError;
 
 /// One search result.
@@ -377,12 +379,45 @@ impl PdqIndex {
     }
 
     /// Adds an entry; it is found by the next search.
+    /// Folds the delta in when it has grown past 1/32 of the main part (see
+    /// [`SharedIndex`] for an index that folds without stopping readers).
     pub fn insert(&mut self, hash: Hash256, id: u64) {
-        self.delta_hashes.push(hash);
-        self.delta_ids.push(id);
-        if self.delta_hashes.len() > 4096.max(self.hashes.len() / 32) {
+        self.insert_unfolded(hash, id);
+        if self.wants_fold() {
             self.rebuild();
         }
+    }
+
+    /// Adds an entry to the delta without ever folding it in.
+    fn insert_unfolded(&mut self, hash: Hash256, id: u64) {
+        self.delta_hashes.push(hash);
+        self.delta_ids.push(id);
+    }
+
+    /// Whether the delta (or the removed entries) have grown enough that searches would be
+    /// faster after a [`PdqIndex::rebuild`].
+    pub fn wants_fold(&self) -> bool {
+        let limit = 4096.max(self.hashes.len() / 32);
+        self.delta_hashes.len() > limit || self.dead.count > limit.max(self.hashes.len() / 4)
+    }
+
+    /// Every live entry, main part then delta.
+    fn live_entries(&self) -> (Vec<Hash256>, Vec<u64>) {
+        let mut hashes = Vec::with_capacity(self.len());
+        let mut ids = Vec::with_capacity(self.len());
+        for (slot, h) in self.hashes.iter().enumerate() {
+            if !self.dead.is_dead(slot) {
+                hashes.push(*h);
+                ids.push(self.ids.get(slot));
+            }
+        }
+        for (slot, (h, &id)) in self.delta_hashes.iter().zip(&self.delta_ids).enumerate() {
+            if !self.delta_dead.is_dead(slot) {
+                hashes.push(*h);
+                ids.push(id);
+            }
+        }
+        (hashes, ids)
     }
 
     /// Removes the entry with this hash and id; returns whether one was live. It is not found
@@ -413,20 +448,7 @@ impl PdqIndex {
 
     /// Folds the delta into the tables and drops removed entries.
     pub fn rebuild(&mut self) {
-        let mut hashes = Vec::with_capacity(self.len());
-        let mut ids = Vec::with_capacity(self.len());
-        for (slot, h) in self.hashes.iter().enumerate() {
-            if !self.dead.is_dead(slot) {
-                hashes.push(*h);
-                ids.push(self.ids.get(slot));
-            }
-        }
-        for (slot, (h, &id)) in self.delta_hashes.iter().zip(&self.delta_ids).enumerate() {
-            if !self.delta_dead.is_dead(slot) {
-                hashes.push(*h);
-                ids.push(id);
-            }
-        }
+        let (hashes, ids) = self.live_entries();
         *self = Self::from_parts(hashes, ids);
     }
 
