@@ -36,6 +36,9 @@ struct IndexArgs {
     /// Threads for the all-threads figure [default: all cores].
     #[arg(long, short = 'j')]
     threads: Option<usize>,
+    /// Number of chunks (tables) instead of the automatic choice, for tuning.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(8..=32))]
+    chunks: Option<u32>,
     /// Seed of the random data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -150,7 +153,10 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         drop(haystack);
         let rss_before = resident_bytes();
         let start = Instant::now();
-        let mut index = PdqIndex::build_parallel(entries, threads);
+        let mut index = match args.chunks {
+            Some(m) => PdqIndex::build_with_chunks(entries, m, threads),
+            None => PdqIndex::build_parallel(entries, threads),
+        };
         let build = start.elapsed().as_secs_f64();
         let rss_after = resident_bytes();
         let stats = index.stats();
