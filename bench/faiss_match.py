@@ -4,7 +4,7 @@ for PDQ), one thread, reading the same files as `spoor match` and writing the sa
 {"query":<line>,"matches":[{"line":<line>,"distance":d},...]} sorted by distance then line.
 
 usage: faiss_match.py LIST QUERIES RADIUS"""
-import json, sys
+import json, sys, time
 import numpy as np
 import faiss
 
@@ -17,12 +17,14 @@ def read(path):
 
 def main():
     faiss.omp_set_num_threads(1)
+    t0 = time.perf_counter()
     list_path, query_path, radius = sys.argv[1], sys.argv[2], int(sys.argv[3])
     list_lines, haystack = read(list_path)
     query_lines, queries = read(query_path)
     index = faiss.IndexBinaryMultiHash(256, 16, 16)
     index.nflip = 1
     index.add(haystack)
+    t1 = time.perf_counter()
     out = sys.stdout
     batch = 4096
     for start in range(0, len(queries), batch):
@@ -34,6 +36,9 @@ def main():
             out.write('{"query":%d,"matches":[%s]}\n' % (
                 query_lines[start + k],
                 ",".join('{"line":%d,"distance":%d}' % (l, d) for d, l in hits)))
+    t2 = time.perf_counter()
+    sys.stderr.write("stats: load+build %.2f s, %d queries %.2f s, %.3f ms/query\n"
+                     % (t1 - t0, len(queries), t2 - t1, 1000 * (t2 - t1) / max(1, len(queries))))
 
 if __name__ == "__main__":
     main()

@@ -19,7 +19,7 @@ def main():
     n_hay = sum(1 for _ in open(hay))
     n_q = sum(1 for _ in open(queries))
     ours_out, faiss_out = queries + ".spoor.jsonl", queries + ".faiss.jsonl"
-    t_ours = run([spoor, "match", "--threads", "1", "--radius", radius, "--against", hay, queries], ours_out)
+    t_ours = run([spoor, "match", "--stats", "--threads", "1", "--radius", radius, "--against", hay, queries], ours_out)
     t_faiss = run([sys.executable, os.path.join(here, "faiss_match.py"), hay, queries, radius], faiss_out)
     same = open(ours_out, "rb").read() == open(faiss_out, "rb").read()
     matches = sum(l.count('"line"') for l in open(ours_out))

@@ -27,6 +27,9 @@ pub struct MatchArgs {
     /// Report malformed lines on standard error and skip them, instead of stopping.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Print load and query timings on standard error at the end.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 /// A malformed line: which file, which line, what is wrong.
@@ -112,13 +115,17 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
         bail!("--against must name a file: standard input is for the queries");
     }
 
+    let started = std::time::Instant::now();
     let mut list = Vec::new();
     let mut skipped =
         read_hashes(open(&args.against)?, &args.against, args.skip_invalid, |h, n| {
             list.push((h, n as u64));
             Ok(())
         })?;
+    let n_list = list.len();
     let index = PdqIndex::build_parallel(list, threads);
+    let loaded = started.elapsed().as_secs_f64();
+    let mut n_queries = 0usize;
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
@@ -166,12 +173,20 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     };
     skipped += read_hashes(open(&args.queries)?, &args.queries, args.skip_invalid, |h, n| {
         batch.push((h, n));
+        n_queries += 1;
         if batch.len() == BATCH {
             flush(&mut batch)?;
         }
         Ok(())
     })?;
     flush(&mut batch)?;
+    if args.stats {
+        let q = started.elapsed().as_secs_f64() - loaded;
+        eprintln!(
+            "stats: {n_list} hashes loaded and indexed in {loaded:.2} s, {n_queries} queries in {q:.2} s, {:.3} ms/query",
+            1000.0 * q / n_queries.max(1) as f64
+        );
+    }
     match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
         r => r.context("cannot write output")?,
