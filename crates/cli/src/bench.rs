@@ -153,7 +153,7 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         drop(haystack);
         let rss_before = resident_bytes();
         let start = Instant::now();
-        let mut index = match args.chunks {
+        let index = match args.chunks {
             Some(m) => PdqIndex::build_with_chunks(entries, m, threads),
             None => PdqIndex::build_parallel(entries, threads),
         };
@@ -163,15 +163,6 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         let (qps1, found1) = run_queries(&index, &queries, args.radius, 1);
         let (qpsn, foundn) = run_queries(&index, &queries, args.radius, threads);
         assert_eq!(found1, foundn, "thread count changed the results");
-        // A single change, visible to the very next query: insert, find, remove, miss.
-        let probe = queries[0];
-        let start = Instant::now();
-        index.insert(probe, u64::MAX);
-        let seen = index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
-        index.remove(&probe, u64::MAX);
-        let gone = !index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
-        let change_us = start.elapsed().as_secs_f64() * 1e6;
-        anyhow::ensure!(seen && gone, "a live change was not visible to the next query");
         // Snapshot round trip through a temporary file; the loaded index must answer alike.
         let sample = &queries[..queries.len().min(1000)];
         let (_, found_sample) = run_queries(&index, sample, args.radius, threads);
@@ -182,11 +173,20 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         let save_s = start.elapsed().as_secs_f64();
         drop(index);
         let start = Instant::now();
-        let (index, _) = PdqIndex::load(std::fs::File::open(&snap)?)?;
+        let (mut index, _) = PdqIndex::load(std::fs::File::open(&snap)?)?;
         let load_s = start.elapsed().as_secs_f64();
         let _ = std::fs::remove_file(&snap);
         let (_, found_loaded) = run_queries(&index, sample, args.radius, threads);
         anyhow::ensure!(found_loaded == found_sample, "the loaded snapshot answered differently");
+        // A single change on the loaded index, visible to the very next query: insert, find, remove, miss.
+        let probe = queries[0];
+        let start = Instant::now();
+        index.insert(probe, u64::MAX);
+        let seen = index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
+        index.remove(&probe, u64::MAX);
+        let gone = !index.search(&probe, 0).iter().any(|h| h.id == u64::MAX);
+        let change_us = start.elapsed().as_secs_f64() * 1e6;
+        anyhow::ensure!(seen && gone, "a live change was not visible to the next query");
         let rss = match (rss_before, rss_after) {
             (Some(a), Some(b)) if b > a => format!("{:.1}", (b - a) as f64 / n as f64),
             _ => "-".to_string(),

@@ -272,7 +272,10 @@ impl Default for Ids {
 impl Ids {
     fn from_vec(ids: Vec<u64>) -> Self {
         if ids.iter().all(|&id| id <= u64::from(u32::MAX)) {
-            Ids::Narrow(ids.into_iter().map(|id| id as u32).collect())
+            // A fresh allocation: collecting in place would keep the u64 buffer's size.
+            let mut narrow = Vec::with_capacity(ids.len());
+            narrow.extend(ids.iter().map(|&id| id as u32));
+            Ids::Narrow(narrow)
         } else {
             Ids::Wide(ids)
         }
