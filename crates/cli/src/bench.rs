@@ -126,8 +126,7 @@ fn run_queries(index: &PdqIndex, queries: &[Hash256], radius: u32, threads: usiz
 }
 
 fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
-    let threads =
-        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args.threads.unwrap_or_else(|| crate::threads(None));
     println!(
         "{:>11} {:>9} {:>8} {:>10} {:>10} {:>12} {:>12} {:>10} {:>10}",
         "entries",

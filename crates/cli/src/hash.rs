@@ -257,10 +257,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
     if args.paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         anyhow::bail!("standard input (-) can be named only once");
     }
-    let threads = args
-        .threads
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::threads(args.threads);
 
     let (in_tx, in_rx) = crossbeam_channel::bounded::<(usize, Input)>(threads * 16);
     let (out_tx, out_rx) = crossbeam_channel::bounded::<(usize, Record)>(threads * 16);

@@ -30,6 +30,13 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The `--threads` value, or all cores.
+fn threads(requested: Option<u16>) -> usize {
+    requested
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

@@ -57,19 +57,11 @@ fn read_hashes(
     for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.with_context(|| format!("cannot read {}", path.display()))?;
         let n = i + 1;
-        let text = match std::str::from_utf8(&line) {
-            Ok(t) => t,
-            Err(_) => {
-                let msg = bad_line(path, n, "not UTF-8 text: expected 64 hex digits");
-                if !skip_invalid {
-                    bail!("{msg} (use --skip-invalid to skip such lines)");
-                }
-                eprintln!("spoor: skipped {msg}");
-                skipped += 1;
-                continue;
-            }
+        let parsed = match std::str::from_utf8(&line) {
+            Ok(text) => parse_line(text),
+            Err(_) => Some(Err("not UTF-8 text: expected 64 hex digits".to_string())),
         };
-        match parse_line(text) {
+        match parsed {
             None => {}
             Some(Ok(h)) => each(h, n)?,
             Some(Err(e)) => {
@@ -107,10 +99,7 @@ fn write_record(out: &mut Vec<u8>, line: usize, hits: &[Hit]) {
 
 /// Runs `spoor match`.
 pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
-    let threads = args
-        .threads
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = crate::threads(args.threads);
     if args.against.as_os_str() == "-" {
         bail!("--against must name a file: standard input is for the queries");
     }
