@@ -125,41 +125,34 @@ struct Config {
     options: Options,
 }
 
+/// The decoder's own "file too large" message, so both limits read alike.
+fn too_big(size: u64, max: u64) -> String {
+    spoor_media::DecodeError::FileTooLarge { size, max }.to_string()
+}
+
+/// Reads at most `max` bytes (one more tells that the input is larger, even if it grows
+/// while being read).
+fn read_bounded(
+    reader: impl Read,
+    max: u64,
+    capacity: usize,
+) -> std::io::Result<Result<Vec<u8>, String>> {
+    let mut buf = Vec::with_capacity(capacity);
+    reader.take(max + 1).read_to_end(&mut buf)?;
+    Ok(if buf.len() as u64 > max { Err(too_big(buf.len() as u64, max)) } else { Ok(buf) })
+}
+
 fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
-    let too_big = |size: u64| {
-        format!(
-            "file is {size} bytes, over the limit of {max} bytes; raise --max-file-size to hash it"
-        )
-    };
     match input {
-        Input::Stdin => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .lock()
-                .take(max + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("cannot read standard input: {e}"))?;
-            if buf.len() as u64 > max {
-                return Err(too_big(buf.len() as u64));
-            }
-            Ok(buf)
-        }
+        Input::Stdin => read_bounded(std::io::stdin().lock(), max, 0)
+            .map_err(|e| format!("cannot read standard input: {e}"))?,
         Input::File(p) => {
-            let mut f = std::fs::File::open(p).map_err(|e| format!("cannot open: {e}"))?;
+            let f = std::fs::File::open(p).map_err(|e| format!("cannot open: {e}"))?;
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             if len > max {
-                return Err(too_big(len));
+                return Err(too_big(len, max));
             }
-            let mut buf = Vec::with_capacity(len as usize + 1);
-            // Read at most max+1 bytes, in case the file grows while being read.
-            (&mut f)
-                .take(max + 1)
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("cannot read: {e}"))?;
-            if buf.len() as u64 > max {
-                return Err(too_big(buf.len() as u64));
-            }
-            Ok(buf)
+            read_bounded(f, max, len as usize + 1).map_err(|e| format!("cannot read: {e}"))?
         }
         Input::Error(_, msg) => Err(msg.clone()),
     }

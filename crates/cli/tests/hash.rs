@@ -274,3 +274,29 @@ fn exif_orientation_is_ignored_by_default_and_applied_on_request() {
         assert!(hash_of(turned, "pdq").distance(&hash_of(plain, "pdq")) > 64, "tag {tag}");
     }
 }
+
+#[test]
+fn files_over_the_size_limit_are_refused_from_disk_and_stdin() {
+    let path = testdata().join("misc-images/wee.jpg");
+    let size = std::fs::metadata(&path).unwrap().len();
+    let limit = (size - 1).to_string();
+    let out =
+        spoor(&["hash", "--format", "jsonl", "--max-file-size", &limit, path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let e = jsonl(&out)[0]["error"].as_str().unwrap().to_string();
+    assert!(e.contains(&format!("file is {size} bytes")) && e.contains("--max-file-size"), "{e}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["hash", "--format", "jsonl", "--max-file-size", &limit, "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&std::fs::read(&path).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = jsonl(&out)[0]["error"].as_str().unwrap().to_string();
+    // Standard input is cut at the limit plus one byte: the size reported is what was read.
+    assert!(e.contains("over the limit") && e.contains("--max-file-size"), "{e}");
+}
