@@ -17,6 +17,13 @@ if [ ! -d ../shared/testdata ]; then
   exit 1
 fi
 
+step "throwaway PostgreSQL for the store tests"
+# shellcheck source=scripts/pg.sh
+source scripts/pg.sh
+trap spoor_pg_stop EXIT
+spoor_pg_start
+export SPOOR_REQUIRE_POSTGRES=1
+
 step "format"
 cargo fmt --all --check
 

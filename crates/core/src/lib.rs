@@ -16,10 +16,18 @@
 //! assert_eq!(a.to_string(), "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22");
 //! ```
 //!
+//! * [`SignalType`]: the kinds of signal a bank can hold, each with its canonical bytes, text
+//!   form and distance; [`vpdq`]: a video's vPDQ text form.
+//!
 //! This crate knows nothing of images, files, storage or wire formats.
 
 use std::fmt;
 use std::str::FromStr;
+
+pub mod signal;
+pub mod vpdq;
+
+pub use signal::{SignalError, SignalType, ALL_SIGNAL_TYPES};
 
 /// Why a hex string is not a valid hash of the expected kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

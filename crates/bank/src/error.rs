@@ -1,0 +1,84 @@
+//! Errors a bank operation can end in. Each says what went wrong and what to do.
+
+/// What went wrong in a bank operation.
+#[derive(Debug, thiserror::Error)]
+pub enum BankError {
+    /// A bank name breaks the naming rule.
+    #[error("invalid bank name {0:?}: use 1-64 characters from A-Z, 0-9 and _ (for example NCMEC_HASHES)")]
+    InvalidBankName(String),
+    /// No bank has that name.
+    #[error(
+        "no bank named {0:?}: `spoor bank list` shows the banks, `spoor bank create` makes one"
+    )]
+    NoSuchBank(String),
+    /// A bank with that name exists already.
+    #[error("a bank named {0:?} exists already: choose another name")]
+    BankExists(String),
+    /// No entry with that id in that bank.
+    #[error("bank {bank:?} has no entry with id {id}")]
+    NoSuchEntry {
+        /// The bank.
+        bank: String,
+        /// The id asked for.
+        id: i64,
+    },
+    /// A request that cannot be carried out as given.
+    #[error("{0}")]
+    Invalid(String),
+    /// The database was written by a newer Spoor.
+    #[error("the database is at schema version {found}, newer than this spoor knows ({known}): upgrade spoor")]
+    SchemaTooNew {
+        /// Version found in the database.
+        found: i64,
+        /// Newest version this build knows.
+        known: i64,
+    },
+    /// The SQLite store failed.
+    #[error("SQLite store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The PostgreSQL store failed.
+    #[error("PostgreSQL store: {}", describe_pg(.0))]
+    Postgres(#[from] postgres::Error),
+    /// A file or directory could not be used.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_pg(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            s
+        }
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            if e.is_closed() || s.contains("connect") {
+                s.push_str(" (is the server running and the --database-url right?)");
+            }
+            s
+        }
+    }
+}
+
+/// Result of a bank operation.
+pub type Result<T, E = BankError> = std::result::Result<T, E>;

@@ -1,0 +1,164 @@
+//! Hash banks: named lists of signals with provenance, an append-only change log, and import and
+//! export, on SQLite (embedded, the default) or PostgreSQL, behind one interface, [`Store`].
+//!
+//! * [`model`]: banks, entries, categories, the change log.
+//! * [`Store`]: what both backends do; [`open`] picks one from a [`Location`].
+//! * [`import`]: streaming, idempotent import of lines, CSV, jsonl and HMA CSV files.
+//! * [`export`]: jsonl, lines and CSV writers.
+//!
+//! Invariants every store keeps:
+//! * a signal (type, value) is stored at most once per bank;
+//! * every change is one change-log record, with a sequence number assigned in commit order, so a
+//!   follower that has applied everything up to `N` gets every later change from
+//!   [`Store::deltas`]`(N, …)` and never misses one committed late;
+//! * a write is all or nothing: a batch is committed whole or not at all.
+
+pub mod export;
+pub mod import;
+pub mod model;
+
+mod error;
+mod postgres_store;
+mod sqlite_store;
+
+use std::path::PathBuf;
+
+pub use error::{BankError, Result};
+pub use model::{
+    Action, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry, NewBank, NewEntry,
+    Severity,
+};
+pub use postgres_store::PostgresStore;
+pub use sqlite_store::SqliteStore;
+
+/// Where a store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// An SQLite database `spoor.db` in this directory (created when missing).
+    DataDir(PathBuf),
+    /// A PostgreSQL server, `postgres://user:password@host:port/database`.
+    Postgres(String),
+}
+
+/// Opens (and migrates) the store at `location`.
+pub fn open(location: &Location) -> Result<Box<dyn Store>> {
+    Ok(match location {
+        Location::DataDir(dir) => Box::new(SqliteStore::open_dir(dir)?),
+        Location::Postgres(url) => Box::new(PostgresStore::connect(url)?),
+    })
+}
+
+/// Largest number of entries [`Store::add_entries`] takes in one call.
+pub const MAX_BATCH: usize = 100_000;
+
+/// What adding one entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// Stored, with this id.
+    New(i64),
+    /// The bank already holds this signal, under this id; nothing changed.
+    Present(i64),
+}
+
+/// What one import batch did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Entries stored.
+    pub added: u64,
+    /// Entries the bank already held.
+    pub present: u64,
+}
+
+/// A bulk write into one bank: batches, each committed whole, or all of them in one transaction.
+/// Dropping a session without [`ImportSession::finish`] rolls back what is not committed.
+pub trait ImportSession {
+    /// Writes a batch. In per-batch mode it is committed before this returns.
+    fn write_batch(&mut self, entries: &[NewEntry]) -> Result<BatchOutcome>;
+    /// Commits what is left.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// What both stores do. Every method is a complete transaction unless it says otherwise.
+pub trait Store: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Where the data is, for messages (a path or a URL without its password).
+    fn describe(&self) -> String;
+
+    /// Creates a bank.
+    fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank>;
+    /// All banks, by name.
+    fn banks(&self) -> Result<Vec<Bank>>;
+    /// One bank.
+    fn bank(&self, name: &str) -> Result<Bank>;
+    /// Switches a bank on or off as a whole (one change-log record).
+    fn set_bank_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Bank>;
+    /// Counts for one bank.
+    fn stats(&self, name: &str) -> Result<BankStats>;
+
+    /// Adds entries in one transaction (at most [`MAX_BATCH`]); one outcome per entry, in order.
+    fn add_entries(&self, bank: &str, entries: &[NewEntry], actor: &str) -> Result<Vec<Added>>;
+    /// Starts a bulk import into `bank`; `one_transaction` makes the whole import one commit.
+    fn import_session(
+        &self,
+        bank: &str,
+        actor: &str,
+        one_transaction: bool,
+    ) -> Result<Box<dyn ImportSession + '_>>;
+    /// One entry.
+    fn entry(&self, bank: &str, id: i64) -> Result<Entry>;
+    /// Entries of a bank with id > `after_id`, by id, at most `limit`.
+    fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>>;
+    /// Disables or enables an entry, with who and why. Doing what is already so records nothing
+    /// and returns `None`.
+    fn set_enabled(
+        &self,
+        bank: &str,
+        id: i64,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Option<Change>>;
+    /// Deletes an entry for good (the change log keeps its type and value for followers).
+    fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change>;
+    /// Streams a bank's entries by id; with `since`, only those changed after that sequence
+    /// number. Returns how many were written.
+    fn export(
+        &self,
+        bank: &str,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
+    ) -> Result<u64>;
+
+    /// Change-log records after `since`, oldest first, at most `limit`; of one bank or all.
+    fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>>;
+    /// What a follower (an index, a replica) applies: changes after `since`, with the signal.
+    fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>>;
+    /// The newest sequence number (0 for an empty log).
+    fn last_seq(&self) -> Result<i64>;
+}
+
+/// Checks an actor name (who is acting: a user, an API key's name).
+pub(crate) fn check_actor(actor: &str) -> Result<()> {
+    if actor.trim().is_empty() {
+        return Err(BankError::Invalid("the actor (who is making the change) is empty".into()));
+    }
+    model::check_text("actor", actor, 256).map_err(BankError::Invalid)
+}
+
+/// Checks a reason given for a change.
+pub(crate) fn check_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(BankError::Invalid(
+            "a reason is required: say why (for example --reason \"stock photo, not abuse\")"
+                .into(),
+        ));
+    }
+    model::check_text("reason", reason, 4096).map_err(BankError::Invalid)
+}

@@ -1,0 +1,513 @@
+//! The bank data model: banks, entries, the change log, and the values that describe them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use spoor_core::SignalType;
+
+use crate::BankError;
+
+/// Milliseconds since the Unix epoch, UTC: how every store keeps time.
+pub type Millis = i64;
+
+/// Now, in [`Millis`].
+pub fn now_ms() -> Millis {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    d.as_millis() as Millis
+}
+
+/// Formats milliseconds as RFC 3339 in UTC with millisecond precision (`2026-11-25T08:40:00.123Z`).
+pub fn format_time(ms: Millis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(&f).unwrap_or_else(|_| ms.to_string())
+}
+
+/// Parses an RFC 3339 time (any offset) to milliseconds.
+pub fn parse_time(s: &str) -> Result<Millis, String> {
+    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|e| {
+        format!("{s:?} is not an RFC 3339 time such as 2026-11-25T08:40:00Z ({e})")
+    })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as Millis)
+}
+
+/// A bank's name: 1–64 characters from `A`–`Z`, `0`–`9` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct BankName(String);
+
+impl BankName {
+    /// Checks and wraps a name.
+    pub fn new(name: &str) -> Result<Self, BankError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name.bytes().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == b'_');
+        if ok {
+            Ok(BankName(name.to_string()))
+        } else {
+            Err(BankError::InvalidBankName(name.to_string()))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BankName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a new bank is created with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewBank {
+    /// Unique name.
+    pub name: String,
+    /// What the list is, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// The organisation that vouches for the list (a hotline, the platform itself, a partner).
+    #[serde(default)]
+    pub owner: String,
+    /// Whether a match from this bank needs human review before anything is done.
+    #[serde(default)]
+    pub review_required: bool,
+}
+
+/// A bank as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bank {
+    /// Store-local id.
+    #[serde(skip)]
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// What the list is.
+    pub description: String,
+    /// The organisation that vouches for it.
+    pub owner: String,
+    /// When it was created.
+    #[serde(serialize_with = "ser_time")]
+    pub created_at: Millis,
+    /// Whether its entries match at all.
+    pub enabled: bool,
+    /// Whether its matches need human review before action.
+    pub review_required: bool,
+    /// Largest PDQ distance that counts as a match against this bank.
+    pub pdq_radius: u32,
+}
+
+/// The INTERPOL-style classification hotlines give an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Illegal in every country (INTERPOL baseline).
+    Baseline,
+    /// Illegal under national law.
+    National,
+    /// Assessed and found not illegal (kept so it is never assessed again).
+    NotIllegal,
+}
+
+impl Category {
+    /// The name used in files and the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Baseline => "baseline",
+            Category::National => "national",
+            Category::NotIllegal => "not_illegal",
+        }
+    }
+}
+
+impl FromStr for Category {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "baseline" => Ok(Category::Baseline),
+            "national" => Ok(Category::National),
+            "not_illegal" => Ok(Category::NotIllegal),
+            _ => Err(format!(
+                "unknown category {s:?}: use baseline, national or not_illegal (or leave it empty)"
+            )),
+        }
+    }
+}
+
+/// Severity grade (UK A/B/C), optional.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Severity {
+    /// Most severe.
+    A,
+    /// Middle.
+    B,
+    /// Least severe.
+    C,
+}
+
+impl Severity {
+    /// `A`, `B` or `C`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::A => "A",
+            Severity::B => "B",
+            Severity::C => "C",
+        }
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "A" | "a" => Ok(Severity::A),
+            "B" | "b" => Ok(Severity::B),
+            "C" | "c" => Ok(Severity::C),
+            _ => Err(format!("unknown severity {s:?}: use A, B or C (or leave it empty)")),
+        }
+    }
+}
+
+/// Checks one free tag: 1–64 characters from `a`–`z`, `0`–`9`, `_ - . :`.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 64
+        && tag.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.' | b':')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid tag {tag:?}: tags are 1-64 characters from a-z, 0-9, '_', '-', '.', ':'"
+        ))
+    }
+}
+
+/// Parses tags written space- or comma-separated.
+pub fn parse_tags(s: &str) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::new();
+    for t in s.split([' ', ',', ';']).filter(|t| !t.is_empty()) {
+        check_tag(t)?;
+        if !tags.iter().any(|x| x == t) {
+            tags.push(t.to_string());
+        }
+    }
+    if tags.len() > 32 {
+        return Err(format!("{} tags: at most 32 are allowed", tags.len()));
+    }
+    Ok(tags)
+}
+
+/// Checks a free-text field (an organisation, an actor, a reason): at most `max` bytes, no
+/// control characters.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!("{field} is {} bytes long: at most {max} are allowed", value.len()));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} contains a control character"));
+    }
+    Ok(())
+}
+
+/// An entry to add to a bank, as an import line or an API request gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The signal's type.
+    pub signal_type: SignalType,
+    /// Its canonical bytes (see [`SignalType::parse`]).
+    pub value: Vec<u8>,
+    /// Classification.
+    pub category: Option<Category>,
+    /// Severity grade.
+    pub severity: Option<Severity>,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// The organisation the entry came from.
+    pub source_org: Option<String>,
+    /// That organisation's own id for it.
+    pub source_id: Option<String>,
+    /// Who added it; the acting user when `None`.
+    pub added_by: Option<String>,
+    /// When it was added; now when `None`.
+    pub added_at: Option<Millis>,
+    /// Who verified the classification.
+    pub verified_by: Option<String>,
+    /// When.
+    pub verified_at: Option<Millis>,
+    /// Whether it matches; an entry imported disabled carries why in `disabled`.
+    pub enabled: bool,
+    /// Who disabled it, when and why (only when not enabled).
+    pub disabled: Option<Disabled>,
+}
+
+impl NewEntry {
+    /// A plain enabled entry with no classification or provenance.
+    pub fn new(signal_type: SignalType, value: Vec<u8>) -> Self {
+        NewEntry {
+            signal_type,
+            value,
+            category: None,
+            severity: None,
+            tags: Vec::new(),
+            source_org: None,
+            source_id: None,
+            added_by: None,
+            added_at: None,
+            verified_by: None,
+            verified_at: None,
+            enabled: true,
+            disabled: None,
+        }
+    }
+
+    /// Checks the free-text fields and that the value fits its type.
+    pub fn validate(&self) -> Result<(), String> {
+        self.signal_type.check_bytes(&self.value).map_err(|e| e.to_string())?;
+        for (field, v) in [
+            ("source_org", &self.source_org),
+            ("source_id", &self.source_id),
+            ("added_by", &self.added_by),
+            ("verified_by", &self.verified_by),
+        ] {
+            if let Some(v) = v {
+                check_text(field, v, 256)?;
+            }
+        }
+        for t in &self.tags {
+            check_tag(t)?;
+        }
+        if let Some(d) = &self.disabled {
+            check_text("disabled_by", &d.by, 256)?;
+            check_text("disabled_reason", &d.reason, 4096)?;
+            if self.enabled {
+                return Err("an enabled entry cannot carry disabled_* fields".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Who disabled an entry, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    /// The actor.
+    pub by: String,
+    /// When.
+    pub at: Millis,
+    /// Why.
+    pub reason: String,
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Store-local id, unique across banks.
+    pub id: i64,
+    /// The bank's name.
+    pub bank: String,
+    /// The signal's type.
+    pub signal_type: SignalType,
+    /// Canonical bytes.
+    pub value: Vec<u8>,
+    /// Classification.
+    pub category: Option<Category>,
+    /// Severity.
+    pub severity: Option<Severity>,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// Source organisation.
+    pub source_org: Option<String>,
+    /// The source's own id.
+    pub source_id: Option<String>,
+    /// Who added it.
+    pub added_by: String,
+    /// When.
+    pub added_at: Millis,
+    /// Who verified it.
+    pub verified_by: Option<String>,
+    /// When.
+    pub verified_at: Option<Millis>,
+    /// Whether it matches.
+    pub enabled: bool,
+    /// Who disabled it, when and why.
+    pub disabled: Option<Disabled>,
+    /// Sequence number of the last change to it.
+    pub seq: i64,
+}
+
+impl Entry {
+    /// The value's text form.
+    pub fn value_text(&self) -> String {
+        self.signal_type.format(&self.value)
+    }
+}
+
+/// What a change-log record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An entry was added.
+    Add,
+    /// An entry was disabled (it stops matching).
+    Disable,
+    /// An entry was enabled again.
+    Enable,
+    /// An entry's classification or provenance changed (not its value).
+    Update,
+    /// An entry was deleted.
+    Delete,
+    /// A bank was created.
+    CreateBank,
+    /// A bank's settings changed (enabled, review, radius, description).
+    UpdateBank,
+}
+
+impl Action {
+    /// The name stored in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Add => "add",
+            Action::Disable => "disable",
+            Action::Enable => "enable",
+            Action::Update => "update",
+            Action::Delete => "delete",
+            Action::CreateBank => "create_bank",
+            Action::UpdateBank => "update_bank",
+        }
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "add" => Action::Add,
+            "disable" => Action::Disable,
+            "enable" => Action::Enable,
+            "update" => Action::Update,
+            "delete" => Action::Delete,
+            "create_bank" => Action::CreateBank,
+            "update_bank" => Action::UpdateBank,
+            _ => return Err(format!("unknown change action {s:?} in the database")),
+        })
+    }
+}
+
+/// One record of the append-only change log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Sequence number: strictly increasing, in commit order.
+    pub seq: i64,
+    /// When.
+    #[serde(serialize_with = "ser_time")]
+    pub at: Millis,
+    /// Who (a user, an API key's name, `import`…).
+    pub actor: String,
+    /// What.
+    pub action: Action,
+    /// The bank.
+    pub bank: String,
+    /// The entry, for entry actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<i64>,
+    /// Why, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A change as an index follows it: enough to add, remove or re-enable one signal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delta {
+    /// The change's sequence number.
+    pub seq: i64,
+    /// What happened.
+    pub action: Action,
+    /// The bank's store-local id.
+    pub bank_id: i64,
+    /// The entry (`None` for bank actions).
+    pub entry_id: Option<i64>,
+    /// The entry's signal type and value (also for deletes).
+    pub signal: Option<(SignalType, Vec<u8>)>,
+    /// Whether, after this change, the entry should match (false for deletes).
+    pub enabled: bool,
+}
+
+/// Counts for one bank.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BankStats {
+    /// The bank.
+    pub bank: String,
+    /// All entries.
+    pub entries: u64,
+    /// Enabled entries.
+    pub enabled: u64,
+    /// Disabled entries.
+    pub disabled: u64,
+    /// Entries per signal type.
+    pub by_signal_type: std::collections::BTreeMap<String, u64>,
+    /// Entries per category (`none` for unclassified).
+    pub by_category: std::collections::BTreeMap<String, u64>,
+    /// The last change-log sequence number for this bank.
+    pub last_seq: i64,
+}
+
+impl BankStats {
+    /// Adds `n` entries of one (signal type, category, enabled) group.
+    pub fn add(&mut self, signal_type: &str, category: &str, enabled: bool, n: u64) {
+        self.entries += n;
+        if enabled {
+            self.enabled += n;
+        } else {
+            self.disabled += n;
+        }
+        *self.by_signal_type.entry(signal_type.to_string()).or_default() += n;
+        *self.by_category.entry(category.to_string()).or_default() += n;
+    }
+}
+
+fn ser_time<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(*ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bank_names() {
+        assert!(BankName::new("NCMEC_2026").is_ok());
+        for bad in ["", "lower", "WITH SPACE", "É", &"A".repeat(65)] {
+            assert!(BankName::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_round_trip() {
+        let ms = 1_795_000_000_123;
+        let s = format_time(ms);
+        assert!(s.ends_with(".123Z"), "{s}");
+        assert_eq!(parse_time(&s).unwrap(), ms);
+        assert_eq!(parse_time("2026-11-25T09:40:00+01:00").unwrap() % 1000, 0);
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(parse_tags("a, b;c a").unwrap(), ["a", "b", "c"]);
+        assert!(parse_tags("UPPER").is_err());
+        assert!(
+            parse_tags(&(0..33).map(|i| format!("t{i}")).collect::<Vec<_>>().join(" ")).is_err()
+        );
+    }
+}

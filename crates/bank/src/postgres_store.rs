@@ -1,0 +1,739 @@
+//! The PostgreSQL store, for many replicas over one database and for lists too large to keep in
+//! one file.
+//!
+//! Every writing transaction first takes one transaction-scoped advisory lock, then numbers its
+//! changes from the newest sequence number. Writers therefore commit in sequence order, and a
+//! follower reading "changes after N" never misses a change that was committed late with a smaller
+//! number. Bulk imports go through `COPY` into a temporary table and one `INSERT … SELECT`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::{Mutex, MutexGuard};
+
+use postgres::{Client, NoTls, Row};
+use spoor_core::SignalType;
+
+use crate::model::{now_ms, Millis};
+use crate::{
+    check_actor, check_reason, Action, Added, Bank, BankError, BankName, BankStats, BatchOutcome,
+    Change, Delta, Disabled, Entry, ImportSession, NewBank, NewEntry, Result, Store, MAX_BATCH,
+};
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_banks.sql")];
+
+/// Key of the advisory lock every writer holds for the length of its transaction.
+const WRITE_LOCK: i64 = 0x5370_6f6f_7201;
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    url_for_messages: String,
+    client: Mutex<Client>,
+}
+
+const ENTRY_COLUMNS: &str =
+    "e.id, b.name, e.signal_type, e.value, e.category, e.severity, e.tags, \
+     e.source_org, e.source_id, e.added_by, e.added_at, e.verified_by, e.verified_at, e.enabled, \
+     e.disabled_by, e.disabled_at, e.disabled_reason, e.seq";
+
+const BANK_COLUMNS: &str =
+    "id, name, description, owner, created_at, enabled, review_required, pdq_radius";
+
+const STAGE_COLUMNS: &str = "ord, signal_type, value, category, severity, tags, source_org, \
+     source_id, added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at, \
+     disabled_reason";
+
+/// Removes the password from a connection URL, for messages.
+fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((auth, host)) = rest.split_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the schema up
+    /// to date.
+    pub fn connect(url: &str) -> Result<Self> {
+        let client = Client::connect(url, NoTls)?;
+        let store = PostgresStore { url_for_messages: redact(url), client: Mutex::new(client) };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        // Serializes concurrent first starts of several replicas.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS spoor_schema (version BIGINT NOT NULL)")?;
+        let version: i64 =
+            tx.query_one("SELECT COALESCE(MAX(version), 0) FROM spoor_schema", &[])?.get(0);
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(BankError::SchemaTooNew { found: version, known });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.batch_execute(sql)?;
+            tx.execute("INSERT INTO spoor_schema (version) VALUES ($1)", &[&(i as i64 + 1)])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn bank_from_row(r: &Row) -> Bank {
+    Bank {
+        id: r.get(0),
+        name: r.get(1),
+        description: r.get(2),
+        owner: r.get(3),
+        created_at: r.get(4),
+        enabled: r.get(5),
+        review_required: r.get(6),
+        pdq_radius: r.get::<_, i32>(7) as u32,
+    }
+}
+
+fn bank_in(tx: &mut impl postgres::GenericClient, name: &str) -> Result<Bank> {
+    tx.query_opt(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"), &[&name])?
+        .map(|r| bank_from_row(&r))
+        .ok_or_else(|| BankError::NoSuchBank(name.to_string()))
+}
+
+fn corrupt(what: String) -> BankError {
+    BankError::Invalid(format!("the database holds an invalid value: {what}"))
+}
+
+fn entry_from_row(r: &Row) -> Result<Entry> {
+    let signal_type: String = r.get(2);
+    let signal_type: SignalType = signal_type.parse().map_err(|e| corrupt(format!("{e}")))?;
+    let category: Option<String> = r.get(4);
+    let severity: Option<String> = r.get(5);
+    let tags: Option<String> = r.get(6);
+    let enabled: bool = r.get(13);
+    let disabled = match (r.get::<_, Option<String>>(14), r.get::<_, Option<Millis>>(15)) {
+        (Some(by), Some(at)) if !enabled => {
+            Some(Disabled { by, at, reason: r.get::<_, Option<String>>(16).unwrap_or_default() })
+        }
+        _ => None,
+    };
+    Ok(Entry {
+        id: r.get(0),
+        bank: r.get(1),
+        signal_type,
+        value: r.get(3),
+        category: category.map(|c| c.parse()).transpose().map_err(corrupt)?,
+        severity: severity.map(|c| c.parse()).transpose().map_err(corrupt)?,
+        tags: tags.map(|t| t.split(' ').map(str::to_string).collect()).unwrap_or_default(),
+        source_org: r.get(7),
+        source_id: r.get(8),
+        added_by: r.get(9),
+        added_at: r.get(10),
+        verified_by: r.get(11),
+        verified_at: r.get(12),
+        enabled,
+        disabled,
+        seq: r.get(17),
+    })
+}
+
+/// Takes the writer lock and returns the next sequence number.
+fn begin_write(tx: &mut impl postgres::GenericClient) -> Result<i64> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+    Ok(tx.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes", &[])?.get(0))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn insert_change(
+    tx: &mut impl postgres::GenericClient,
+    seq: i64,
+    at: Millis,
+    actor: &str,
+    action: Action,
+    bank_id: i64,
+    entry_id: Option<i64>,
+    signal: Option<(&str, &[u8])>,
+    reason: Option<&str>,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO changes (seq, at, actor, action, bank_id, entry_id, signal_type, value, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        &[
+            &seq,
+            &at,
+            &actor,
+            &action.name(),
+            &bank_id,
+            &entry_id,
+            &signal.map(|s| s.0),
+            &signal.map(|s| s.1),
+            &reason,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Appends one field of COPY's text format.
+fn copy_text(out: &mut String, v: Option<&str>) {
+    match v {
+        None => out.push_str("\\N"),
+        Some(s) => {
+            for c in s.chars() {
+                match c {
+                    '\\' => out.push_str("\\\\"),
+                    '\t' => out.push_str("\\t"),
+                    '\n' => out.push_str("\\n"),
+                    '\r' => out.push_str("\\r"),
+                    c => out.push(c),
+                }
+            }
+        }
+    }
+}
+
+fn copy_row(out: &mut String, ord: usize, e: &NewEntry, actor: &str, now: Millis) {
+    let _ = write!(out, "{ord}\t{}\t\\\\x", e.signal_type.name());
+    for b in &e.value {
+        let _ = write!(out, "{b:02x}");
+    }
+    out.push('\t');
+    copy_text(out, e.category.map(|c| c.name()));
+    out.push('\t');
+    copy_text(out, e.severity.map(|c| c.name()));
+    out.push('\t');
+    copy_text(out, (!e.tags.is_empty()).then(|| e.tags.join(" ")).as_deref());
+    out.push('\t');
+    copy_text(out, e.source_org.as_deref());
+    out.push('\t');
+    copy_text(out, e.source_id.as_deref());
+    out.push('\t');
+    copy_text(out, Some(e.added_by.as_deref().unwrap_or(actor)));
+    let _ = write!(out, "\t{}\t", e.added_at.unwrap_or(now));
+    copy_text(out, e.verified_by.as_deref());
+    out.push('\t');
+    match e.verified_at {
+        Some(t) => {
+            let _ = write!(out, "{t}");
+        }
+        None => out.push_str("\\N"),
+    }
+    out.push_str(if e.enabled { "\tt\t" } else { "\tf\t" });
+    copy_text(out, e.disabled.as_ref().map(|d| d.by.as_str()));
+    out.push('\t');
+    match &e.disabled {
+        Some(d) => {
+            let _ = write!(out, "{}", d.at);
+        }
+        None => out.push_str("\\N"),
+    }
+    out.push('\t');
+    copy_text(out, e.disabled.as_ref().map(|d| d.reason.as_str()));
+    out.push('\n');
+}
+
+/// Writes a batch inside an open transaction that holds the writer lock: COPY into the staging
+/// table, then one statement inserts the new entries and their change-log records. Returns the
+/// number added and the first sequence number used.
+fn write_batch_in(
+    tx: &mut impl postgres::GenericClient,
+    bank_id: i64,
+    entries: &[NewEntry],
+    actor: &str,
+) -> Result<(u64, i64)> {
+    let now = now_ms();
+    tx.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS spoor_import_stage (
+             ord BIGINT, signal_type TEXT, value BYTEA, category TEXT, severity TEXT, tags TEXT,
+             source_org TEXT, source_id TEXT, added_by TEXT, added_at BIGINT, verified_by TEXT,
+             verified_at BIGINT, enabled BOOLEAN, disabled_by TEXT, disabled_at BIGINT,
+             disabled_reason TEXT);
+         TRUNCATE spoor_import_stage;",
+    )?;
+    let mut writer =
+        tx.copy_in(&format!("COPY spoor_import_stage ({STAGE_COLUMNS}) FROM STDIN"))?;
+    let mut buf = String::with_capacity(256 * 1024);
+    for (ord, e) in entries.iter().enumerate() {
+        copy_row(&mut buf, ord, e, actor, now);
+        if buf.len() > 192 * 1024 {
+            writer.write_all(buf.as_bytes()).map_err(copy_error)?;
+            buf.clear();
+        }
+    }
+    writer.write_all(buf.as_bytes()).map_err(copy_error)?;
+    writer.finish()?;
+    let base = begin_write(tx)?;
+    let added = tx.execute(
+        "WITH fresh AS (
+             SELECT s.*, $2::BIGINT - 1 + row_number() OVER (ORDER BY s.ord) AS seq
+             FROM (SELECT DISTINCT ON (signal_type, value) * FROM spoor_import_stage
+                   ORDER BY signal_type, value, ord) s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                               AND e.signal_type = s.signal_type AND e.value = s.value)
+         ), ins AS (
+             INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
+                 source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
+                 disabled_by, disabled_at, disabled_reason, seq)
+             SELECT $1, signal_type, value, category, severity, tags, source_org, source_id,
+                 added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at,
+                 disabled_reason, seq
+             FROM fresh ORDER BY seq
+             ON CONFLICT (bank_id, signal_type, value) DO NOTHING
+             RETURNING id, seq
+         )
+         INSERT INTO changes (seq, at, actor, action, bank_id, entry_id)
+         SELECT seq, $3, $4, 'add', $1, id FROM ins",
+        &[&bank_id, &base, &now, &actor],
+    )?;
+    Ok((added, base))
+}
+
+fn copy_error(e: std::io::Error) -> BankError {
+    BankError::Io { context: "PostgreSQL COPY failed".into(), source: e }
+}
+
+fn validate_all(entries: &[NewEntry]) -> Result<()> {
+    for (i, e) in entries.iter().enumerate() {
+        e.validate().map_err(|m| BankError::Invalid(format!("entry {}: {m}", i + 1)))?;
+    }
+    Ok(())
+}
+
+struct PgImport<'a> {
+    client: MutexGuard<'a, Client>,
+    bank_id: i64,
+    actor: String,
+    one_transaction: bool,
+    in_transaction: bool,
+}
+
+impl ImportSession for PgImport<'_> {
+    fn write_batch(&mut self, entries: &[NewEntry]) -> Result<BatchOutcome> {
+        validate_all(entries)?;
+        if !self.in_transaction {
+            self.client.batch_execute("BEGIN")?;
+            self.in_transaction = true;
+        }
+        // BEGIN and COMMIT are issued by hand: in one-transaction mode the transaction outlives
+        // this call, which a borrowed `postgres::Transaction` cannot.
+        let (added, _) = write_batch_in(&mut *self.client, self.bank_id, entries, &self.actor)?;
+        if !self.one_transaction {
+            self.client.batch_execute("COMMIT")?;
+            self.in_transaction = false;
+        }
+        Ok(BatchOutcome { added, present: entries.len() as u64 - added })
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        if self.in_transaction {
+            self.client.batch_execute("COMMIT")?;
+            self.in_transaction = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PgImport<'_> {
+    fn drop(&mut self) {
+        if self.in_transaction {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn describe(&self) -> String {
+        self.url_for_messages.clone()
+    }
+
+    fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank> {
+        BankName::new(&bank.name)?;
+        check_actor(actor)?;
+        crate::model::check_text("description", &bank.description, 4096)
+            .map_err(BankError::Invalid)?;
+        crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        if tx.query_opt("SELECT 1 FROM banks WHERE name = $1", &[&bank.name])?.is_some() {
+            return Err(BankError::BankExists(bank.name.clone()));
+        }
+        let now = now_ms();
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO banks (name, description, owner, created_at, review_required)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                &[&bank.name, &bank.description, &bank.owner, &now, &bank.review_required],
+            )?
+            .get(0);
+        insert_change(&mut tx, seq, now, actor, Action::CreateBank, id, None, None, None)?;
+        let created = bank_in(&mut tx, &bank.name)?;
+        tx.commit()?;
+        Ok(created)
+    }
+
+    fn banks(&self) -> Result<Vec<Bank>> {
+        let rows =
+            self.lock().query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"), &[])?;
+        Ok(rows.iter().map(bank_from_row).collect())
+    }
+
+    fn bank(&self, name: &str) -> Result<Bank> {
+        bank_in(&mut *self.lock(), name)
+    }
+
+    fn set_bank_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Bank> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        let bank = bank_in(&mut tx, name)?;
+        if bank.enabled == enabled {
+            return Ok(bank);
+        }
+        tx.execute("UPDATE banks SET enabled = $1 WHERE id = $2", &[&enabled, &bank.id])?;
+        let why = format!("{}: {reason}", if enabled { "enabled" } else { "disabled" });
+        insert_change(
+            &mut tx,
+            seq,
+            now_ms(),
+            actor,
+            Action::UpdateBank,
+            bank.id,
+            None,
+            None,
+            Some(&why),
+        )?;
+        let bank = bank_in(&mut tx, name)?;
+        tx.commit()?;
+        Ok(bank)
+    }
+
+    fn stats(&self, name: &str) -> Result<BankStats> {
+        let mut client = self.lock();
+        let bank = bank_in(&mut *client, name)?;
+        let mut stats = BankStats { bank: bank.name.clone(), ..Default::default() };
+        for r in client.query(
+            "SELECT signal_type, COALESCE(category, 'none'), enabled, COUNT(*)
+             FROM entries WHERE bank_id = $1 GROUP BY 1, 2, 3",
+            &[&bank.id],
+        )? {
+            stats.add(r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3) as u64);
+        }
+        stats.last_seq = client
+            .query_one("SELECT COALESCE(MAX(seq), 0) FROM changes WHERE bank_id = $1", &[&bank.id])?
+            .get(0);
+        Ok(stats)
+    }
+
+    fn add_entries(&self, bank: &str, entries: &[NewEntry], actor: &str) -> Result<Vec<Added>> {
+        check_actor(actor)?;
+        if entries.len() > MAX_BATCH {
+            return Err(BankError::Invalid(format!(
+                "{} entries in one batch: at most {MAX_BATCH} are allowed",
+                entries.len()
+            )));
+        }
+        validate_all(entries)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let b = bank_in(&mut tx, bank)?;
+        let (_, base) = write_batch_in(&mut tx, b.id, entries, actor)?;
+        let rows = tx.query(
+            "SELECT s.ord, e.id, e.seq FROM spoor_import_stage s JOIN entries e
+             ON e.bank_id = $1 AND e.signal_type = s.signal_type AND e.value = s.value
+             ORDER BY s.ord",
+            &[&b.id],
+        )?;
+        let mut out = vec![Added::Present(0); entries.len()];
+        let mut seen = std::collections::HashSet::new();
+        for r in rows {
+            let (ord, id, seq): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            let fresh = seq >= base && seen.insert(id);
+            out[ord as usize] = if fresh { Added::New(id) } else { Added::Present(id) };
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn import_session(
+        &self,
+        bank: &str,
+        actor: &str,
+        one_transaction: bool,
+    ) -> Result<Box<dyn ImportSession + '_>> {
+        check_actor(actor)?;
+        let mut client = self.lock();
+        let bank_id = bank_in(&mut *client, bank)?.id;
+        Ok(Box::new(PgImport {
+            client,
+            bank_id,
+            actor: actor.to_string(),
+            one_transaction,
+            in_transaction: false,
+        }))
+    }
+
+    fn entry(&self, bank: &str, id: i64) -> Result<Entry> {
+        let mut client = self.lock();
+        let b = bank_in(&mut *client, bank)?;
+        let row = client.query_opt(
+            &format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                 WHERE e.id = $1 AND e.bank_id = $2"
+            ),
+            &[&id, &b.id],
+        )?;
+        match row {
+            Some(r) => entry_from_row(&r),
+            None => Err(BankError::NoSuchEntry { bank: bank.to_string(), id }),
+        }
+    }
+
+    fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>> {
+        let mut client = self.lock();
+        let b = bank_in(&mut *client, bank)?;
+        client
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3"
+                ),
+                &[&b.id, &after_id, &(limit as i64)],
+            )?
+            .iter()
+            .map(entry_from_row)
+            .collect()
+    }
+
+    fn set_enabled(
+        &self,
+        bank: &str,
+        id: i64,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Option<Change>> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        let b = bank_in(&mut tx, bank)?;
+        let current = tx
+            .query_opt("SELECT enabled FROM entries WHERE id = $1 AND bank_id = $2", &[&id, &b.id])?
+            .map(|r| r.get::<_, bool>(0));
+        match current {
+            None => return Err(BankError::NoSuchEntry { bank: bank.to_string(), id }),
+            Some(c) if c == enabled => return Ok(None),
+            Some(_) => {}
+        }
+        let now = now_ms();
+        if enabled {
+            tx.execute(
+                "UPDATE entries SET enabled = TRUE, disabled_by = NULL, disabled_at = NULL,
+                     disabled_reason = NULL, seq = $1 WHERE id = $2",
+                &[&seq, &id],
+            )?;
+        } else {
+            tx.execute(
+                "UPDATE entries SET enabled = FALSE, disabled_by = $1, disabled_at = $2,
+                     disabled_reason = $3, seq = $4 WHERE id = $5",
+                &[&actor, &now, &reason, &seq, &id],
+            )?;
+        }
+        let action = if enabled { Action::Enable } else { Action::Disable };
+        insert_change(&mut tx, seq, now, actor, action, b.id, Some(id), None, Some(reason))?;
+        tx.commit()?;
+        Ok(Some(Change {
+            seq,
+            at: now,
+            actor: actor.to_string(),
+            action,
+            bank: b.name,
+            entry_id: Some(id),
+            reason: Some(reason.to_string()),
+        }))
+    }
+
+    fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        let b = bank_in(&mut tx, bank)?;
+        let row = tx
+            .query_opt(
+                "DELETE FROM entries WHERE id = $1 AND bank_id = $2 RETURNING signal_type, value",
+                &[&id, &b.id],
+            )?
+            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
+        let (t, v): (String, Vec<u8>) = (row.get(0), row.get(1));
+        let now = now_ms();
+        insert_change(
+            &mut tx,
+            seq,
+            now,
+            actor,
+            Action::Delete,
+            b.id,
+            Some(id),
+            Some((&t, &v)),
+            Some(reason),
+        )?;
+        tx.commit()?;
+        Ok(Change {
+            seq,
+            at: now,
+            actor: actor.to_string(),
+            action: Action::Delete,
+            bank: b.name,
+            entry_id: Some(id),
+            reason: Some(reason.to_string()),
+        })
+    }
+
+    fn export(
+        &self,
+        bank: &str,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        let mut client = self.lock();
+        // One repeatable-read transaction and a portal read in pages: a consistent snapshot in
+        // constant memory, whatever the bank's size.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let b = bank_in(&mut tx, bank)?;
+        let since = since.unwrap_or(0);
+        let stmt = tx.prepare(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+             WHERE e.bank_id = $1 AND e.seq > $2 ORDER BY e.id"
+        ))?;
+        let portal = tx.bind(&stmt, &[&b.id, &since])?;
+        let mut n = 0;
+        loop {
+            let rows = tx.query_portal(&portal, 10_000)?;
+            if rows.is_empty() {
+                break;
+            }
+            for r in &rows {
+                let entry = entry_from_row(r)?;
+                sink(&entry).map_err(|source| BankError::Io {
+                    context: "cannot write the export".into(),
+                    source,
+                })?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>> {
+        let mut client = self.lock();
+        let bank_id = match bank {
+            Some(name) => Some(bank_in(&mut *client, name)?.id),
+            None => None,
+        };
+        client
+            .query(
+                "SELECT c.seq, c.at, c.actor, c.action, b.name, c.entry_id, c.reason
+                 FROM changes c JOIN banks b ON b.id = c.bank_id
+                 WHERE c.seq > $1 AND ($2::BIGINT IS NULL OR c.bank_id = $2)
+                 ORDER BY c.seq LIMIT $3",
+                &[&since, &bank_id, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: r.get(0),
+                    at: r.get(1),
+                    actor: r.get(2),
+                    action: r.get::<_, String>(3).parse().map_err(corrupt)?,
+                    bank: r.get(4),
+                    entry_id: r.get(5),
+                    reason: r.get(6),
+                })
+            })
+            .collect()
+    }
+
+    fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>> {
+        self.lock()
+            .query(
+                "SELECT c.seq, c.action, c.bank_id, c.entry_id,
+                        COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
+                        COALESCE(e.enabled, FALSE)
+                 FROM changes c LEFT JOIN entries e ON e.id = c.entry_id
+                 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                &[&since, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                let action: Action = r.get::<_, String>(1).parse().map_err(corrupt)?;
+                let signal = match (r.get::<_, Option<String>>(4), r.get::<_, Option<Vec<u8>>>(5)) {
+                    (Some(t), Some(v)) => {
+                        Some((t.parse().map_err(|e| corrupt(format!("{e}")))?, v))
+                    }
+                    _ => None,
+                };
+                Ok(Delta {
+                    seq: r.get(0),
+                    action,
+                    bank_id: r.get(2),
+                    entry_id: r.get(3),
+                    signal,
+                    enabled: action != Action::Delete && r.get::<_, bool>(6),
+                })
+            })
+            .collect()
+    }
+
+    fn last_seq(&self) -> Result<i64> {
+        Ok(self.lock().query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[])?.get(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://spoor:secret@db:5432/spoor"),
+            "postgres://spoor:***@db:5432/spoor"
+        );
+        assert_eq!(redact("postgres://spoor@db/spoor"), "postgres://spoor@db/spoor");
+    }
+
+    #[test]
+    fn copy_escapes() {
+        let mut s = String::new();
+        copy_text(&mut s, Some("a\tb\\c\nd"));
+        assert_eq!(s, "a\\tb\\\\c\\nd");
+    }
+}

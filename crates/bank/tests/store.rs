@@ -1,0 +1,478 @@
+//! One test suite, run against both stores: SQLite in a temporary directory, and PostgreSQL in a
+//! fresh schema of the server named by `SPOOR_TEST_DATABASE_URL` (the test command starts a
+//! throwaway one). Without that variable the PostgreSQL tests fail when
+//! `SPOOR_REQUIRE_POSTGRES=1` (as in the test command) and are skipped with a notice otherwise.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use spoor_bank::export::{ExportFormat, Exporter};
+use spoor_bank::import::{import, Format, ImportError, ImportOptions, Reader};
+use spoor_bank::{Action, Added, BankError, Category, Location, NewBank, NewEntry, Store};
+use spoor_core::{Hash256, SignalType};
+use spoor_index::PdqIndex;
+
+struct Fixture {
+    store: Box<dyn Store>,
+    location: Location,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::DataDir(dir.path().join("data"));
+    Fixture { store: spoor_bank::open(&location).unwrap(), location, _dir: Some(dir) }
+}
+
+/// A URL whose connections use a fresh schema, so tests do not see each other's banks.
+fn postgres_url() -> Option<String> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
+        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1: run scripts/test.sh, which starts a server");
+        }
+        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let schema = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+}
+
+fn postgres() -> Option<Fixture> {
+    let url = postgres_url()?;
+    let location = Location::Postgres(url);
+    Some(Fixture { store: spoor_bank::open(&location).unwrap(), location, _dir: None })
+}
+
+fn rand_hashes(n: usize, seed: u64) -> Vec<Hash256> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    (0..n).map(|_| Hash256::from_words([next(), next(), next(), next()])).collect()
+}
+
+fn pdq(h: &Hash256) -> NewEntry {
+    NewEntry::new(SignalType::Pdq, h.to_bytes().to_vec())
+}
+
+fn bank(store: &dyn Store, name: &str) {
+    store
+        .create_bank(
+            &NewBank {
+                name: name.into(),
+                description: "test".into(),
+                owner: "Hotline".into(),
+                review_required: false,
+            },
+            "tester",
+        )
+        .unwrap();
+}
+
+fn run_import(
+    store: &dyn Store,
+    bank: &str,
+    text: &str,
+    strict: bool,
+) -> Result<spoor_bank::import::ImportReport, ImportError> {
+    let mut reader = Reader::new(text.as_bytes(), None, SignalType::Pdq)?;
+    let opts = ImportOptions { strict, batch_size: 7, actor: "importer".into() };
+    import(store, bank, &mut reader, &opts, &mut |_, _| {}, &mut |_| {})
+}
+
+fn banks_and_names(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "A_1");
+    assert!(matches!(
+        s.create_bank(&NewBank { name: "A_1".into(), ..Default::default() }, "x"),
+        Err(BankError::BankExists(_))
+    ));
+    assert!(matches!(
+        s.create_bank(&NewBank { name: "a-1".into(), ..Default::default() }, "x"),
+        Err(BankError::InvalidBankName(_))
+    ));
+    assert!(matches!(s.bank("NOPE"), Err(BankError::NoSuchBank(_))));
+    assert!(matches!(s.add_entries("NOPE", &[], "x"), Err(BankError::NoSuchBank(_))));
+    bank(s, "B");
+    let names: Vec<_> = s.banks().unwrap().into_iter().map(|b| b.name).collect();
+    assert_eq!(names, ["A_1", "B"]);
+    let b = s.bank("A_1").unwrap();
+    assert_eq!((b.owner.as_str(), b.enabled, b.pdq_radius), ("Hotline", true, 31));
+    let log = s.log(None, 0, 100).unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|c| c.action == Action::CreateBank && c.actor == "tester"));
+    // Reopening the same store migrates nothing and keeps the data.
+    drop(f.store);
+    let again = spoor_bank::open(&f.location).unwrap();
+    assert_eq!(again.banks().unwrap().len(), 2);
+}
+
+fn idempotent_add_and_import(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "X");
+    let hs = rand_hashes(20, 1);
+    let out = s.add_entries("X", &[pdq(&hs[0]), pdq(&hs[1]), pdq(&hs[0])], "api").unwrap();
+    let id0 = match out[0] {
+        Added::New(id) => id,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(out[1], Added::New(_)));
+    assert_eq!(out[2], Added::Present(id0));
+    assert_eq!(s.add_entries("X", &[pdq(&hs[1])], "api").unwrap(), [out[1].present()]);
+
+    let text: String = hs.iter().map(|h| format!("{h}\n")).collect::<String>() + "not-a-hash\n";
+    let r = run_import(s, "X", &text, false).unwrap();
+    assert_eq!((r.added, r.already_present, r.rejected, r.lines), (18, 2, 1, 21));
+    let r = run_import(s, "X", &text, false).unwrap();
+    assert_eq!((r.added, r.already_present, r.rejected), (0, 20, 1));
+    let stats = s.stats("X").unwrap();
+    assert_eq!((stats.entries, stats.enabled), (20, 20));
+    // Each added entry is one change-log record, with the importer as actor.
+    let adds: Vec<_> = s
+        .log(Some("X"), 0, 1000)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.action == Action::Add)
+        .collect();
+    assert_eq!(adds.len(), 20);
+    assert_eq!(adds.iter().filter(|c| c.actor == "importer").count(), 18);
+    // Sequence numbers are strictly increasing.
+    let log = s.log(None, 0, 1000).unwrap();
+    assert!(log.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+
+fn strict_import_changes_nothing(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "S");
+    let hs = rand_hashes(30, 2);
+    let mut text: String = hs.iter().map(|h| format!("{h}\n")).collect();
+    text.push_str("pdq 1234\n");
+    let before = s.last_seq().unwrap();
+    match run_import(s, "S", &text, true) {
+        Err(ImportError::Strict { line: 31, reason }) => {
+            assert!(reason.contains("hex digits"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.stats("S").unwrap().entries, 0);
+    assert_eq!(s.last_seq().unwrap(), before);
+    // The store is usable afterwards.
+    text.truncate(text.len() - "pdq 1234\n".len());
+    assert_eq!(run_import(s, "S", &text, true).unwrap().added, 30);
+}
+
+fn bad_input(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "BAD");
+    assert!(matches!(run_import(s, "BAD", "", false), Err(ImportError::Empty)));
+    assert!(matches!(
+        run_import(s, "BAD", "\n\n# only a comment\n", false),
+        Err(ImportError::Empty)
+    ));
+    assert!(matches!(
+        run_import(s, "NOPE", "x\n", false),
+        Err(ImportError::Store(BankError::NoSuchBank(_)))
+    ));
+    let text =
+        "signal_type,value\nphoto,abc\nmd5,abc\nsha1,00112233445566778899aabbccddeeff00112233\n";
+    let mut rejected = Vec::new();
+    let mut reader = Reader::new(text.as_bytes(), None, SignalType::Pdq).unwrap();
+    assert_eq!(reader.format(), Format::Csv);
+    let r = import(
+        s,
+        "BAD",
+        &mut reader,
+        &ImportOptions::default(),
+        &mut |l, why| rejected.push((l, why.to_string())),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((r.added, r.rejected), (1, 2));
+    assert_eq!(rejected[0].0, 2);
+    assert!(rejected[0].1.contains("unknown signal type"), "{rejected:?}");
+    assert_eq!(rejected[1].0, 3);
+    assert!(rejected[1].1.contains("32 hex digits"), "{rejected:?}");
+    // A wrong-length value handed to the store directly is refused with the entry named.
+    let mut e = NewEntry::new(SignalType::Md5, vec![0; 5]);
+    e.tags = vec!["ok".into()];
+    assert!(
+        matches!(s.add_entries("BAD", &[e], "x"), Err(BankError::Invalid(m)) if m.contains("entry 1"))
+    );
+}
+
+fn disable_enable_delete_and_deltas(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "D");
+    let hs = rand_hashes(50, 3);
+    let ids: Vec<i64> = s
+        .add_entries("D", &hs.iter().map(pdq).collect::<Vec<_>>(), "api")
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id())
+        .collect();
+
+    // A follower: an index fed only from the change log.
+    let mut follower = Follower::default();
+    follower.catch_up(s);
+    assert_eq!(follower.matches(&hs[7]), vec![ids[7]]);
+
+    let n = s.last_seq().unwrap();
+    assert!(
+        matches!(s.set_enabled("D", ids[7], false, "curator", ""), Err(BankError::Invalid(_))),
+        "a reason is required"
+    );
+    let change = s.set_enabled("D", ids[7], false, "curator", "stock photo").unwrap().unwrap();
+    assert_eq!(
+        (change.action, change.seq, change.entry_id),
+        (Action::Disable, n + 1, Some(ids[7]))
+    );
+    assert_eq!(
+        s.set_enabled("D", ids[7], false, "curator", "again").unwrap(),
+        None,
+        "no-op records nothing"
+    );
+    let since = s.log(Some("D"), n, 100).unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(since[0].reason.as_deref(), Some("stock photo"));
+    let deltas = s.deltas(n, 100).unwrap();
+    assert_eq!(deltas.len(), 1);
+    assert_eq!((deltas[0].action, deltas[0].enabled), (Action::Disable, false));
+    let e = s.entry("D", ids[7]).unwrap();
+    assert!(!e.enabled);
+    let d = e.disabled.unwrap();
+    assert_eq!((d.by.as_str(), d.reason.as_str()), ("curator", "stock photo"));
+
+    follower.catch_up(s);
+    assert!(follower.matches(&hs[7]).is_empty(), "a disabled entry stops matching");
+    assert_eq!(follower.matches(&hs[8]), vec![ids[8]]);
+
+    s.set_enabled("D", ids[7], true, "curator", "reviewed again").unwrap().unwrap();
+    follower.catch_up(s);
+    assert_eq!(follower.matches(&hs[7]), vec![ids[7]]);
+    assert!(s.entry("D", ids[7]).unwrap().disabled.is_none());
+
+    let del = s.delete_entry("D", ids[9], "admin", "court order").unwrap();
+    assert_eq!(del.action, Action::Delete);
+    assert!(matches!(s.entry("D", ids[9]), Err(BankError::NoSuchEntry { .. })));
+    assert!(matches!(
+        s.delete_entry("D", ids[9], "admin", "again"),
+        Err(BankError::NoSuchEntry { .. })
+    ));
+    follower.catch_up(s);
+    assert!(follower.matches(&hs[9]).is_empty());
+
+    // A follower starting from scratch converges to the same state.
+    let mut fresh = Follower::default();
+    fresh.catch_up(s);
+    assert_eq!(fresh.live, follower.live);
+    assert_eq!(fresh.live.len(), 49);
+
+    // Switching a whole bank off is one record too.
+    let before = s.last_seq().unwrap();
+    assert!(!s.set_bank_enabled("D", false, "admin", "list under review").unwrap().enabled);
+    assert_eq!(s.log(None, before, 10).unwrap()[0].action, Action::UpdateBank);
+}
+
+fn export_import_round_trip(f: Fixture, g: Fixture) {
+    let s = &*f.store;
+    bank(s, "SRC");
+    let hs = rand_hashes(25, 4);
+    let mut entries: Vec<NewEntry> = hs.iter().map(pdq).collect();
+    entries[0].category = Some(Category::Baseline);
+    entries[0].severity = Some(spoor_bank::Severity::A);
+    entries[0].tags = vec!["series:x".into(), "verified".into()];
+    entries[0].source_org = Some("Hotline, \"NL\"".into());
+    entries[0].source_id = Some("case 17".into());
+    entries[0].verified_by = Some("analyst 2".into());
+    entries[0].verified_at = Some(1_790_000_000_000);
+    entries[1] = NewEntry::new(SignalType::Md5, vec![7; 16]);
+    entries[2] = NewEntry::new(SignalType::PhotoDna, (0..144).map(|i| i as u8).collect());
+    let vpdq = format!("[\"{},100,0.000\",\"{},87,1.000\"]", hs[0], hs[1]);
+    entries[3] = NewEntry::new(SignalType::Vpdq, SignalType::Vpdq.parse(&vpdq).unwrap());
+    let ids: Vec<i64> =
+        s.add_entries("SRC", &entries, "analyst").unwrap().iter().map(|a| a.id()).collect();
+    s.set_enabled("SRC", ids[4], false, "curator", "not abuse, stock photo").unwrap();
+
+    for format in [ExportFormat::Jsonl, ExportFormat::Csv] {
+        let mut ex = Exporter::new(Vec::new(), format, SignalType::Pdq).unwrap();
+        assert_eq!(s.export("SRC", None, &mut |e| ex.write(e)).unwrap(), 25);
+        let text = String::from_utf8(ex.finish().unwrap()).unwrap();
+        let t = &*g.store;
+        let name = format!("DST_{format:?}").to_uppercase();
+        bank(t, &name);
+        let r = run_import(t, &name, &text, true).unwrap();
+        assert_eq!((r.added, r.rejected), (25, 0), "{format:?}");
+        assert_eq!(comparable(s, "SRC"), comparable(t, &name), "{format:?}");
+    }
+
+    // Lines: enabled PDQ values only, ready for `spoor match --against`.
+    let mut ex = Exporter::new(Vec::new(), ExportFormat::Lines, SignalType::Pdq).unwrap();
+    s.export("SRC", None, &mut |e| ex.write(e)).unwrap();
+    assert_eq!(ex.skipped, 4);
+    assert_eq!(String::from_utf8(ex.finish().unwrap()).unwrap().lines().count(), 21);
+
+    // --since: only what changed after that sequence number.
+    let n = s.last_seq().unwrap();
+    s.set_enabled("SRC", ids[5], false, "curator", "duplicate of another list").unwrap();
+    let mut changed = Vec::new();
+    assert_eq!(
+        s.export("SRC", Some(n), &mut |e| {
+            changed.push(e.id);
+            Ok(())
+        })
+        .unwrap(),
+        1
+    );
+    assert_eq!(changed, [ids[5]]);
+}
+
+/// Everything about a bank's entries except store-local ids and sequence numbers.
+fn comparable(s: &dyn Store, bank: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    s.export(bank, None, &mut |e| {
+        let mut e = e.clone();
+        e.id = 0;
+        e.seq = 0;
+        e.bank = String::new();
+        out.push(format!("{e:?}"));
+        Ok(())
+    })
+    .unwrap();
+    out.sort();
+    out
+}
+
+fn concurrent_writers_commit_in_sequence(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "C");
+    let second = spoor_bank::open(&f.location).unwrap();
+    let hs = rand_hashes(400, 5);
+    let mut follower = Follower::default();
+    std::thread::scope(|scope| {
+        let (a, b) = hs.split_at(200);
+        let s2 = &*second;
+        scope.spawn(move || {
+            for c in a.chunks(10) {
+                s.add_entries("C", &c.iter().map(pdq).collect::<Vec<_>>(), "w1").unwrap();
+            }
+        });
+        scope.spawn(move || {
+            for c in b.chunks(10) {
+                s2.add_entries("C", &c.iter().map(pdq).collect::<Vec<_>>(), "w2").unwrap();
+            }
+        });
+        // Follow while they write: every change is seen exactly once, in order.
+        let reader = spoor_bank::open(&f.location).unwrap();
+        for _ in 0..200 {
+            follower.catch_up(&*reader);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
+    follower.catch_up(s);
+    assert_eq!(follower.live.len(), 400);
+    assert_eq!(follower.applied, 400, "each add applied once");
+}
+
+/// A minimal index follower: what the service does, in a few lines.
+#[derive(Default)]
+struct Follower {
+    seq: i64,
+    applied: usize,
+    live: BTreeMap<i64, Hash256>,
+    index: Option<PdqIndex>,
+}
+
+impl Follower {
+    fn catch_up(&mut self, s: &dyn Store) {
+        let index = self.index.get_or_insert_with(|| PdqIndex::build(Vec::new()));
+        loop {
+            let deltas = s.deltas(self.seq, 64).unwrap();
+            if deltas.is_empty() {
+                break;
+            }
+            for d in deltas {
+                assert!(d.seq > self.seq, "sequence numbers go forward");
+                self.seq = d.seq;
+                let (Some(id), Some((SignalType::Pdq, v))) = (d.entry_id, d.signal) else {
+                    continue;
+                };
+                if d.action == Action::Add {
+                    self.applied += 1;
+                }
+                let h = Hash256::from_bytes(v.try_into().unwrap());
+                let present = self.live.contains_key(&id);
+                if d.enabled && !present {
+                    index.insert(h, id as u64);
+                    self.live.insert(id, h);
+                } else if !d.enabled && present {
+                    index.remove(&h, id as u64);
+                    self.live.remove(&id);
+                }
+            }
+        }
+    }
+
+    fn matches(&self, h: &Hash256) -> Vec<i64> {
+        let mut ids: Vec<i64> =
+            self.index.as_ref().unwrap().search(h, 0).iter().map(|hit| hit.id as i64).collect();
+        ids.sort();
+        ids
+    }
+}
+
+trait AddedExt {
+    fn id(&self) -> i64;
+    fn present(&self) -> Added;
+}
+
+impl AddedExt for Added {
+    fn id(&self) -> i64 {
+        match *self {
+            Added::New(id) | Added::Present(id) => id,
+        }
+    }
+    fn present(&self) -> Added {
+        Added::Present(self.id())
+    }
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[test] fn $name() { super::$name(super::sqlite()) })*
+        }
+        mod postgres {
+            $(#[test] fn $name() { if let Some(f) = super::postgres() { super::$name(f) } })*
+        }
+    };
+}
+
+both!(
+    banks_and_names,
+    idempotent_add_and_import,
+    strict_import_changes_nothing,
+    bad_input,
+    disable_enable_delete_and_deltas,
+    concurrent_writers_commit_in_sequence,
+);
+
+#[test]
+fn export_import_round_trip_sqlite_to_sqlite() {
+    export_import_round_trip(sqlite(), sqlite());
+}
+
+#[test]
+fn export_import_round_trip_postgres_to_sqlite_and_back() {
+    let (Some(p), Some(q)) = (postgres(), postgres()) else { return };
+    export_import_round_trip(p, sqlite());
+    export_import_round_trip(sqlite(), q);
+}
