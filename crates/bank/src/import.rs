@@ -39,6 +39,18 @@ pub enum Format {
     HmaCsv,
 }
 
+impl Format {
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Lines => "lines",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+            Format::HmaCsv => "hma-csv",
+        }
+    }
+}
+
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 2 some input failed (each failure is reported and the run goes on);
 //! 1 is reserved for "something matched" in commands that match.
 
+mod bank;
 mod bench;
 mod hash;
 mod matching;
@@ -26,6 +27,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Match PDQ hashes against a list, exactly, within a Hamming radius.
     Match(matching::MatchArgs),
+    /// Hash banks in the local store: create, import, export, disable entries, read the log.
+    Bank(bank::BankArgs),
     /// Benchmarks on seeded random data.
     Bench(bench::BenchArgs),
 }
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Hash(args) => hash::run(args),
         Command::Match(args) => matching::run(args),
+        Command::Bank(args) => bank::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {
