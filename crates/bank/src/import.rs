@@ -600,7 +600,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { strict: false, batch_size: 20_000, actor: "import".into() }
+        ImportOptions { strict: false, batch_size: 50_000, actor: "import".into() }
     }
 }
 

@@ -271,20 +271,18 @@ fn write_batch_in(
     writer.finish()?;
     let base = begin_write(tx)?;
     let added = tx.execute(
-        "WITH fresh AS (
-             SELECT s.*, $2::BIGINT - 1 + row_number() OVER (ORDER BY s.ord) AS seq
-             FROM (SELECT DISTINCT ON (signal_type, value) * FROM spoor_import_stage
-                   ORDER BY signal_type, value, ord) s
-             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
-                               AND e.signal_type = s.signal_type AND e.value = s.value)
-         ), ins AS (
+        // Sequence numbers are `base + position in the batch`: a signal the bank holds already
+        // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
+        // keeps every number above all committed ones. ON CONFLICT probes the unique index
+        // row by row, whatever the planner's statistics say about a table that grew a minute ago.
+        "WITH ins AS (
              INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
                  source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
                  disabled_by, disabled_at, disabled_reason, seq)
              SELECT $1, signal_type, value, category, severity, tags, source_org, source_id,
                  added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at,
-                 disabled_reason, seq
-             FROM fresh ORDER BY seq
+                 disabled_reason, $2::BIGINT + ord
+             FROM spoor_import_stage ORDER BY ord
              ON CONFLICT (bank_id, signal_type, value) DO NOTHING
              RETURNING id, seq
          )

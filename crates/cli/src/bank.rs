@@ -103,7 +103,7 @@ enum BankCommand {
         #[arg(long)]
         strict: bool,
         /// Entries per committed batch.
-        #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        #[arg(long, default_value_t = 50_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         batch: u32,
     },
     /// Export a bank to standard output.

@@ -32,7 +32,6 @@ CREATE TABLE entries (
     seq             INTEGER NOT NULL,
     UNIQUE (bank_id, signal_type, value)
 );
-CREATE INDEX entries_bank_seq ON entries (bank_id, seq);
 
 -- Append-only. signal_type and value are filled for deletes only (the entry row is gone).
 CREATE TABLE changes (
