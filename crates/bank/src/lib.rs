@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 pub use error::{BankError, Result};
 pub use model::{
-    Action, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry, NewBank, NewEntry,
-    Severity,
+    Action, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry, EntryUpdate,
+    NewBank, NewEntry, Severity,
 };
 pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
@@ -125,6 +125,16 @@ pub trait Store: Send + Sync {
         actor: &str,
         reason: &str,
     ) -> Result<Option<Change>>;
+    /// Changes an entry's classification or provenance, with who and why (one `update` record).
+    /// Returns the entry as it is now, and `None` for the change when nothing changed.
+    fn update_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(Entry, Option<Change>)>;
     /// Deletes an entry for good (the change log keeps its type and value for followers).
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change>;
     /// Streams a bank's entries by id; with `since`, only those changed after that sequence

@@ -298,6 +298,65 @@ impl NewEntry {
     }
 }
 
+/// A change to an entry's classification or provenance (never its signal). `None` leaves a field
+/// as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryUpdate {
+    /// New category.
+    pub category: Option<Option<Category>>,
+    /// New severity.
+    pub severity: Option<Option<Severity>>,
+    /// New tags (replacing the old ones).
+    pub tags: Option<Vec<String>>,
+    /// New source organisation.
+    pub source_org: Option<Option<String>>,
+    /// New source id.
+    pub source_id: Option<Option<String>>,
+    /// Who verified the classification (the time is set to now when this is set).
+    pub verified_by: Option<Option<String>>,
+}
+
+impl EntryUpdate {
+    /// Applies the update to `e`; returns whether anything changed.
+    pub fn apply(&self, e: &mut Entry, now: Millis) -> Result<bool, String> {
+        let before = e.clone();
+        if let Some(c) = self.category {
+            e.category = c;
+        }
+        if let Some(s) = self.severity {
+            e.severity = s;
+        }
+        if let Some(t) = &self.tags {
+            for tag in t {
+                check_tag(tag)?;
+            }
+            e.tags = t.clone();
+        }
+        if let Some(o) = &self.source_org {
+            e.source_org = o.clone();
+        }
+        if let Some(i) = &self.source_id {
+            e.source_id = i.clone();
+        }
+        if let Some(v) = &self.verified_by {
+            if v != &e.verified_by {
+                e.verified_at = v.as_ref().map(|_| now);
+            }
+            e.verified_by = v.clone();
+        }
+        for (field, v) in [
+            ("source_org", &e.source_org),
+            ("source_id", &e.source_id),
+            ("verified_by", &e.verified_by),
+        ] {
+            if let Some(v) = v {
+                check_text(field, v, 256)?;
+            }
+        }
+        Ok(*e != before)
+    }
+}
+
 /// Who disabled an entry, when and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disabled {

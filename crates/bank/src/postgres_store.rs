@@ -16,7 +16,8 @@ use spoor_core::SignalType;
 use crate::model::{now_ms, Millis};
 use crate::{
     check_actor, check_reason, Action, Added, Bank, BankError, BankName, BankStats, BatchOutcome,
-    Change, Delta, Disabled, Entry, ImportSession, NewBank, NewEntry, Result, Store, MAX_BATCH,
+    Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, Store,
+    MAX_BATCH,
 };
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_banks.sql")];
@@ -570,6 +571,75 @@ impl Store for PostgresStore {
             entry_id: Some(id),
             reason: Some(reason.to_string()),
         }))
+    }
+
+    fn update_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(Entry, Option<Change>)> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        let b = bank_in(&mut tx, bank)?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.id = $1 AND e.bank_id = $2 FOR UPDATE OF e"
+                ),
+                &[&id, &b.id],
+            )?
+            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
+        let mut entry = entry_from_row(&row)?;
+        let now = now_ms();
+        if !update.apply(&mut entry, now).map_err(BankError::Invalid)? {
+            return Ok((entry, None));
+        }
+        let tags = (!entry.tags.is_empty()).then(|| entry.tags.join(" "));
+        tx.execute(
+            "UPDATE entries SET category = $1, severity = $2, tags = $3, source_org = $4,
+                 source_id = $5, verified_by = $6, verified_at = $7, seq = $8 WHERE id = $9",
+            &[
+                &entry.category.map(|c| c.name()),
+                &entry.severity.map(|s| s.name()),
+                &tags,
+                &entry.source_org,
+                &entry.source_id,
+                &entry.verified_by,
+                &entry.verified_at,
+                &seq,
+                &id,
+            ],
+        )?;
+        insert_change(
+            &mut tx,
+            seq,
+            now,
+            actor,
+            Action::Update,
+            b.id,
+            Some(id),
+            None,
+            Some(reason),
+        )?;
+        tx.commit()?;
+        entry.seq = seq;
+        let change = Change {
+            seq,
+            at: now,
+            actor: actor.to_string(),
+            action: Action::Update,
+            bank: b.name,
+            entry_id: Some(id),
+            reason: Some(reason.to_string()),
+        };
+        Ok((entry, Some(change)))
     }
 
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {

@@ -15,7 +15,8 @@ use spoor_core::SignalType;
 use crate::model::{now_ms, Millis};
 use crate::{
     check_actor, check_reason, Action, Added, Bank, BankError, BankName, BankStats, BatchOutcome,
-    Change, Delta, Disabled, Entry, ImportSession, NewBank, NewEntry, Result, Store, MAX_BATCH,
+    Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, Store,
+    MAX_BATCH,
 };
 
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_banks.sql")];
@@ -585,6 +586,66 @@ impl Store for SqliteStore {
             entry_id: Some(id),
             reason: Some(reason.to_string()),
         }))
+    }
+
+    fn update_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(Entry, Option<Change>)> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let b = self.bank_in(&tx, bank)?;
+        let mut entry = tx
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                 WHERE e.id = ?1 AND e.bank_id = ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![id, b.id], entry_from_row).optional())
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
+        let now = now_ms();
+        if !update.apply(&mut entry, now).map_err(BankError::Invalid)? {
+            return Ok((entry, None));
+        }
+        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
+        tx.execute(
+            "UPDATE entries SET category = ?1, severity = ?2, tags = ?3, source_org = ?4,
+                 source_id = ?5, verified_by = ?6, verified_at = ?7, seq = ?8 WHERE id = ?9",
+            params![
+                entry.category.map(|c| c.name()),
+                entry.severity.map(|s| s.name()),
+                (!entry.tags.is_empty()).then(|| entry.tags.join(" ")),
+                entry.source_org,
+                entry.source_id,
+                entry.verified_by,
+                entry.verified_at,
+                seq,
+                id
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        insert_change(&tx, seq, now, actor, Action::Update, b.id, Some(id), None, Some(reason))
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))?;
+        entry.seq = seq;
+        let change = Change {
+            seq,
+            at: now,
+            actor: actor.to_string(),
+            action: Action::Update,
+            bank: b.name,
+            entry_id: Some(id),
+            reason: Some(reason.to_string()),
+        };
+        Ok((entry, Some(change)))
     }
 
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {

@@ -260,6 +260,30 @@ fn disable_enable_delete_and_deltas(f: Fixture) {
     assert_eq!(follower.matches(&hs[7]), vec![ids[7]]);
     assert!(s.entry("D", ids[7]).unwrap().disabled.is_none());
 
+    // Reclassifying is one `update` record; the value never changes.
+    let n = s.last_seq().unwrap();
+    let update = spoor_bank::EntryUpdate {
+        category: Some(Some(Category::NotIllegal)),
+        tags: Some(vec!["reassessed".into()]),
+        verified_by: Some(Some("analyst 3".into())),
+        ..Default::default()
+    };
+    let (e, change) = s.update_entry("D", ids[8], &update, "analyst 3", "second opinion").unwrap();
+    assert_eq!(
+        (e.category, e.tags.as_slice(), e.seq),
+        (Some(Category::NotIllegal), &["reassessed".to_string()][..], n + 1)
+    );
+    assert!(e.verified_at.is_some());
+    assert_eq!(change.unwrap().action, Action::Update);
+    assert_eq!(s.entry("D", ids[8]).unwrap(), e);
+    let (_, none) = s.update_entry("D", ids[8], &update, "analyst 3", "same again").unwrap();
+    assert!(none.is_none(), "an update that changes nothing records nothing");
+    let bad = spoor_bank::EntryUpdate { tags: Some(vec!["Bad Tag".into()]), ..Default::default() };
+    assert!(matches!(s.update_entry("D", ids[8], &bad, "x", "y"), Err(BankError::Invalid(_))));
+    assert_eq!(s.last_seq().unwrap(), n + 1);
+    follower.catch_up(s);
+    assert_eq!(follower.matches(&hs[8]), vec![ids[8]], "an update does not change matching");
+
     let del = s.delete_entry("D", ids[9], "admin", "court order").unwrap();
     assert_eq!(del.action, Action::Delete);
     assert!(matches!(s.entry("D", ids[9]), Err(BankError::NoSuchEntry { .. })));

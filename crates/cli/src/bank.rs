@@ -140,6 +140,34 @@ enum BankCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Reclassify an entry or correct its provenance, with a reason (one change-log record).
+    Update {
+        /// The bank.
+        name: String,
+        /// The entry's id.
+        entry_id: i64,
+        /// baseline, national, not_illegal, or none to clear.
+        #[arg(long)]
+        category: Option<String>,
+        /// A, B, C, or none to clear.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Replace the tags (comma-separated; empty to clear).
+        #[arg(long)]
+        tags: Option<String>,
+        /// Source organisation (empty to clear).
+        #[arg(long)]
+        source_org: Option<String>,
+        /// The source's own id (empty to clear).
+        #[arg(long)]
+        source_id: Option<String>,
+        /// Who verified the classification (empty to clear); the time is recorded as now.
+        #[arg(long)]
+        verified_by: Option<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
     /// Delete an entry for good, with a reason.
     Delete {
         /// The bank.
@@ -284,6 +312,45 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
                 None => eprintln!(
                     "spoor: entry {entry_id} of {name} is {} already: nothing recorded",
                     if enable { "enabled" } else { "disabled" }
+                ),
+            }
+        }
+        BankCommand::Update {
+            name,
+            entry_id,
+            category,
+            severity,
+            tags,
+            source_org,
+            source_id,
+            verified_by,
+            reason,
+        } => {
+            let clearable = |s: Option<String>| s.map(|s| Some(s).filter(|s| !s.trim().is_empty()));
+            let none_or = |s: &str| !s.eq_ignore_ascii_case("none") && !s.is_empty();
+            let update = spoor_bank::EntryUpdate {
+                category: category
+                    .map(|c| if none_or(&c) { c.parse().map(Some) } else { Ok(None) })
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                severity: severity
+                    .map(|c| if none_or(&c) { c.parse().map(Some) } else { Ok(None) })
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                tags: tags
+                    .map(|t| spoor_bank::model::parse_tags(&t))
+                    .transpose()
+                    .map_err(anyhow::Error::msg)?,
+                source_org: clearable(source_org),
+                source_id: clearable(source_id),
+                verified_by: clearable(verified_by),
+            };
+            let (entry, change) = store.update_entry(&name, entry_id, &update, &actor, &reason)?;
+            match change {
+                Some(change) => stdout_ok(writeln!(out, "{}", serde_json::to_string(&change)?))?,
+                None => eprintln!(
+                    "spoor: entry {} of {name} is like that already: nothing recorded",
+                    entry.id
                 ),
             }
         }

@@ -146,6 +146,24 @@ fn workflow(s: StoreFlag) {
     assert_eq!(no_reason.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_reason.stderr).contains("reason is required"));
 
+    let id1 = json(export.lines().nth(1).unwrap())["id"].as_i64().unwrap().to_string();
+    let upd = json(&s.ok(&[
+        "update",
+        "HOTLINE_NL",
+        &id1,
+        "--category",
+        "baseline",
+        "--severity",
+        "A",
+        "--tags",
+        "series:x",
+        "--reason",
+        "assessed",
+    ]));
+    assert_eq!(upd["action"], "update");
+    let bad = s.run(&["update", "HOTLINE_NL", &id1, "--category", "awful", "--reason", "x"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown category"));
+
     let lines = s.ok(&["export", "HOTLINE_NL", "--format", "lines"]);
     assert_eq!(lines.lines().count(), 199);
     assert!(!lines.contains(&hs[0]));
@@ -194,7 +212,11 @@ fn workflow(s: StoreFlag) {
 
     // --since: only the entry changed after `before`.
     let since = s.ok(&["export", "HOTLINE_NL", "--since", &before.to_string()]);
-    assert_eq!(since.lines().count(), 1);
+    assert_eq!(since.lines().count(), 2);
+    assert!(
+        since.contains("\"category\":\"baseline\",\"severity\":\"A\",\"tags\":[\"series:x\"]"),
+        "{since}"
+    );
 }
 
 fn bad_input(s: StoreFlag) {
