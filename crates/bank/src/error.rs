@@ -22,6 +22,12 @@ pub enum BankError {
         /// The id asked for.
         id: i64,
     },
+    /// No API key has that name.
+    #[error("no API key named {0:?}: `spoor keys list` shows them")]
+    NoSuchKey(String),
+    /// An API key with that name exists already.
+    #[error("an API key named {0:?} exists already: choose another name")]
+    KeyExists(String),
     /// A request that cannot be carried out as given.
     #[error("{0}")]
     Invalid(String),

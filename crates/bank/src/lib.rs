@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 pub use error::{BankError, Result};
 pub use model::{
-    Action, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry, EntryUpdate,
-    NewBank, NewEntry, Severity,
+    Action, ApiKey, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry,
+    EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
 };
 pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
@@ -152,6 +152,16 @@ pub trait Store: Send + Sync {
     fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>>;
     /// The newest sequence number (0 for an empty log).
     fn last_seq(&self) -> Result<i64>;
+    /// Stored signals of every bank with id > `after_id`, by id, at most `limit`: how a follower
+    /// loads everything before following [`Store::deltas`].
+    fn signals(&self, after_id: i64, limit: usize) -> Result<Vec<SignalRow>>;
+
+    /// Stores a new API key: its record and the SHA-256 of its secret.
+    fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()>;
+    /// All keys, revoked ones included, with the SHA-256 of their secrets.
+    fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>>;
+    /// Revokes a key by name; it authenticates nothing from then on.
+    fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey>;
 }
 
 /// Checks an actor name (who is acting: a user, an API key's name).

@@ -498,8 +498,98 @@ pub struct Delta {
     pub entry_id: Option<i64>,
     /// The entry's signal type and value (also for deletes).
     pub signal: Option<(SignalType, Vec<u8>)>,
-    /// Whether, after this change, the entry should match (false for deletes).
+    /// Whether the entry matches now (false for deletes and for entries since deleted).
     pub enabled: bool,
+    /// The entry's classification now.
+    pub category: Option<Category>,
+}
+
+/// One stored signal, as a follower loads it: enough to index it and answer a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalRow {
+    /// Entry id.
+    pub id: i64,
+    /// The bank's store-local id.
+    pub bank_id: i64,
+    /// Signal type.
+    pub signal_type: SignalType,
+    /// Canonical bytes.
+    pub value: Vec<u8>,
+    /// Whether it matches.
+    pub enabled: bool,
+    /// Classification.
+    pub category: Option<Category>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including keys.
+    Admin,
+    /// Create, read and change banks and entries; match; hash.
+    Curator,
+    /// Match (against its banks only, when scoped) and hash. Never reads a list.
+    Matcher,
+    /// Hash only.
+    Hasher,
+}
+
+impl Role {
+    /// The name used in flags and the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Curator => "curator",
+            Role::Matcher => "matcher",
+            Role::Hasher => "hasher",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "curator" => Ok(Role::Curator),
+            "matcher" => Ok(Role::Matcher),
+            "hasher" => Ok(Role::Hasher),
+            _ => Err(format!("unknown role {s:?}: use admin, curator, matcher or hasher")),
+        }
+    }
+}
+
+/// An API key's record (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    /// Public identifier, part of the key itself.
+    pub key_id: String,
+    /// Unique human name, recorded as the actor of the key's changes.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// The banks a matcher key may match against (`None`: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub banks: Option<Vec<String>>,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    #[serde(serialize_with = "ser_time")]
+    pub created_at: Millis,
+    /// Who revoked it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
+    /// When (a revoked key authenticates nothing).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_time")]
+    pub revoked_at: Option<Millis>,
+}
+
+fn ser_opt_time<S: serde::Serializer>(ms: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&format_time(*ms)),
+        None => s.serialize_none(),
+    }
 }
 
 /// Counts for one bank.

@@ -14,13 +14,17 @@ use postgres::{Client, NoTls, Row};
 use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
+use crate::SignalRow;
 use crate::{
-    check_actor, check_reason, Action, Added, Bank, BankError, BankName, BankStats, BatchOutcome,
-    Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, Store,
-    MAX_BATCH,
+    check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
+    BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
+    Result, Store, MAX_BATCH,
 };
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_banks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_banks.sql"),
+    include_str!("../migrations/postgres/0002_keys.sql"),
+];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
 const WRITE_LOCK: i64 = 0x5370_6f6f_7201;
@@ -754,7 +758,7 @@ impl Store for PostgresStore {
             .query(
                 "SELECT c.seq, c.action, c.bank_id, c.entry_id,
                         COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
-                        COALESCE(e.enabled, FALSE)
+                        COALESCE(e.enabled, FALSE), e.category
                  FROM changes c LEFT JOIN entries e ON e.id = c.entry_id
                  WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
                 &[&since, &(limit as i64)],
@@ -775,6 +779,11 @@ impl Store for PostgresStore {
                     entry_id: r.get(3),
                     signal,
                     enabled: action != Action::Delete && r.get::<_, bool>(6),
+                    category: r
+                        .get::<_, Option<String>>(7)
+                        .map(|c| c.parse())
+                        .transpose()
+                        .map_err(corrupt)?,
                 })
             })
             .collect()
@@ -782,6 +791,97 @@ impl Store for PostgresStore {
 
     fn last_seq(&self) -> Result<i64> {
         Ok(self.lock().query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[])?.get(0))
+    }
+
+    fn signals(&self, after_id: i64, limit: usize) -> Result<Vec<SignalRow>> {
+        self.lock()
+            .query(
+                "SELECT id, bank_id, signal_type, value, enabled, category FROM entries
+                 WHERE id > $1 ORDER BY id LIMIT $2",
+                &[&after_id, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(SignalRow {
+                    id: r.get(0),
+                    bank_id: r.get(1),
+                    signal_type: r
+                        .get::<_, String>(2)
+                        .parse()
+                        .map_err(|e| corrupt(format!("{e}")))?,
+                    value: r.get(3),
+                    enabled: r.get(4),
+                    category: r
+                        .get::<_, Option<String>>(5)
+                        .map(|c| c.parse())
+                        .transpose()
+                        .map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
+
+    fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
+        check_actor(&key.name)?;
+        let mut client = self.lock();
+        if client.query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&key.name])?.is_some() {
+            return Err(BankError::KeyExists(key.name.clone()));
+        }
+        client.execute(
+            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &key.key_id,
+                &key.name,
+                &key.role.name(),
+                &key.banks.as_ref().map(|b| b.join(",")),
+                &&secret_hash[..],
+                &key.created_by,
+                &key.created_at,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
+        self.lock()
+            .query(
+                "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
+                        secret_hash FROM api_keys ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                let banks: Option<String> = r.get(3);
+                Ok((
+                    ApiKey {
+                        key_id: r.get(0),
+                        name: r.get(1),
+                        role: r.get::<_, String>(2).parse().map_err(corrupt)?,
+                        banks: banks.map(|b| b.split(',').map(str::to_string).collect()),
+                        created_by: r.get(4),
+                        created_at: r.get(5),
+                        revoked_by: r.get(6),
+                        revoked_at: r.get(7),
+                    },
+                    r.get(8),
+                ))
+            })
+            .collect()
+    }
+
+    fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey> {
+        check_actor(actor)?;
+        self.lock().execute(
+            "UPDATE api_keys SET revoked_by = $1, revoked_at = $2
+             WHERE name = $3 AND revoked_at IS NULL",
+            &[&actor, &now_ms(), &name],
+        )?;
+        self.keys()?
+            .into_iter()
+            .map(|(k, _)| k)
+            .find(|k| k.name == name)
+            .ok_or_else(|| BankError::NoSuchKey(name.to_string()))
     }
 }
 

@@ -13,13 +13,17 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
+use crate::SignalRow;
 use crate::{
-    check_actor, check_reason, Action, Added, Bank, BankError, BankName, BankStats, BatchOutcome,
-    Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, Store,
-    MAX_BATCH,
+    check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
+    BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
+    Result, Store, MAX_BATCH,
 };
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_banks.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_banks.sql"),
+    include_str!("../migrations/sqlite/0002_keys.sql"),
+];
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -751,7 +755,7 @@ impl Store for SqliteStore {
             .prepare_cached(
                 "SELECT c.seq, c.action, c.bank_id, c.entry_id,
                         COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
-                        COALESCE(e.enabled, 0)
+                        COALESCE(e.enabled, 0), e.category
                  FROM changes c LEFT JOIN entries e ON e.id = c.entry_id
                  WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
             )
@@ -775,6 +779,11 @@ impl Store for SqliteStore {
                     entry_id: r.get(3)?,
                     signal,
                     enabled: action != Action::Delete && r.get::<_, bool>(6)?,
+                    category: r
+                        .get::<_, Option<String>>(7)?
+                        .map(|c| c.parse())
+                        .transpose()
+                        .map_err(|e| conversion(7, e))?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -785,5 +794,109 @@ impl Store for SqliteStore {
         self.lock()
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
             .map_err(|e| self.err(e))
+    }
+
+    fn signals(&self, after_id: i64, limit: usize) -> Result<Vec<SignalRow>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, bank_id, signal_type, value, enabled, category FROM entries
+                 WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![after_id, limit as i64], |r| {
+                let t: String = r.get(2)?;
+                Ok(SignalRow {
+                    id: r.get(0)?,
+                    bank_id: r.get(1)?,
+                    signal_type: t.parse().map_err(|e| conversion(2, format!("{e}")))?,
+                    value: r.get(3)?,
+                    enabled: r.get(4)?,
+                    category: r
+                        .get::<_, Option<String>>(5)?
+                        .map(|c| c.parse())
+                        .transpose()
+                        .map_err(|e| conversion(5, e))?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
+        check_actor(&key.name)?;
+        let conn = self.lock();
+        let exists: bool = conn
+            .query_row("SELECT COUNT(*) > 0 FROM api_keys WHERE name = ?1", [&key.name], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        if exists {
+            return Err(BankError::KeyExists(key.name.clone()));
+        }
+        conn.execute(
+            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                key.key_id,
+                key.name,
+                key.role.name(),
+                key.banks.as_ref().map(|b| b.join(",")),
+                &secret_hash[..],
+                key.created_by,
+                key.created_at
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
+        let conn = self.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
+                        secret_hash FROM api_keys ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let role: String = r.get(2)?;
+                let banks: Option<String> = r.get(3)?;
+                Ok((
+                    ApiKey {
+                        key_id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: role.parse().map_err(|e| conversion(2, e))?,
+                        banks: banks.map(|b| b.split(',').map(str::to_string).collect()),
+                        created_by: r.get(4)?,
+                        created_at: r.get(5)?,
+                        revoked_by: r.get(6)?,
+                        revoked_at: r.get(7)?,
+                    },
+                    r.get(8)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey> {
+        check_actor(actor)?;
+        {
+            let conn = self.lock();
+            conn.execute(
+                "UPDATE api_keys SET revoked_by = ?1, revoked_at = ?2
+                 WHERE name = ?3 AND revoked_at IS NULL",
+                params![actor, now_ms(), name],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        self.keys()?
+            .into_iter()
+            .map(|(k, _)| k)
+            .find(|k| k.name == name)
+            .ok_or_else(|| BankError::NoSuchKey(name.to_string()))
     }
 }

@@ -406,6 +406,40 @@ fn concurrent_writers_commit_in_sequence(f: Fixture) {
     assert_eq!(follower.applied, 400, "each add applied once");
 }
 
+fn keys_and_signals(f: Fixture) {
+    use spoor_bank::{ApiKey, Role};
+    let s = &*f.store;
+    let key = ApiKey {
+        key_id: "k1".into(),
+        name: "uploads".into(),
+        role: Role::Matcher,
+        banks: Some(vec!["A".into(), "B".into()]),
+        created_by: "admin".into(),
+        created_at: 1,
+        revoked_by: None,
+        revoked_at: None,
+    };
+    s.create_key(&key, &[7; 32]).unwrap();
+    assert!(matches!(s.create_key(&key, &[8; 32]), Err(BankError::KeyExists(_))));
+    let keys = s.keys().unwrap();
+    assert_eq!(keys, vec![(key.clone(), vec![7; 32])]);
+    let revoked = s.revoke_key("uploads", "admin").unwrap();
+    assert!(revoked.revoked_at.is_some());
+    assert!(matches!(s.revoke_key("nobody", "admin"), Err(BankError::NoSuchKey(_))));
+
+    bank(s, "SIG");
+    let hs = rand_hashes(5, 6);
+    let mut entries: Vec<NewEntry> = hs.iter().map(pdq).collect();
+    entries[2].category = Some(Category::National);
+    let ids: Vec<i64> = s.add_entries("SIG", &entries, "x").unwrap().iter().map(|a| a.id()).collect();
+    s.set_enabled("SIG", ids[1], false, "x", "why").unwrap();
+    let rows = s.signals(ids[0], 2).unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), &ids[1..3]);
+    assert!(!rows[0].enabled);
+    assert_eq!(rows[1].category, Some(Category::National));
+    assert_eq!(rows[1].value, hs[2].to_bytes());
+}
+
 /// A minimal index follower: what the service does, in a few lines.
 #[derive(Default)]
 struct Follower {
@@ -487,6 +521,7 @@ both!(
     bad_input,
     disable_enable_delete_and_deltas,
     concurrent_writers_commit_in_sequence,
+    keys_and_signals,
 );
 
 #[test]
