@@ -431,7 +431,8 @@ fn keys_and_signals(f: Fixture) {
     let hs = rand_hashes(5, 6);
     let mut entries: Vec<NewEntry> = hs.iter().map(pdq).collect();
     entries[2].category = Some(Category::National);
-    let ids: Vec<i64> = s.add_entries("SIG", &entries, "x").unwrap().iter().map(|a| a.id()).collect();
+    let ids: Vec<i64> =
+        s.add_entries("SIG", &entries, "x").unwrap().iter().map(|a| a.id()).collect();
     s.set_enabled("SIG", ids[1], false, "x", "why").unwrap();
     let rows = s.signals(ids[0], 2).unwrap();
     assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), &ids[1..3]);
