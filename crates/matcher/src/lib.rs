@@ -424,7 +424,7 @@ impl Matcher {
                 )
             })
             .collect();
-        out.sort_by(|a, b| (a.distance, a.entry_id).cmp(&(b.distance, b.entry_id)));
+        out.sort_by_key(|m| (m.distance, m.entry_id));
         out
     }
 
