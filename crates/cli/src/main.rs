@@ -8,6 +8,7 @@ mod bank;
 mod bench;
 mod hash;
 mod matching;
+mod serve;
 mod walk;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,10 @@ enum Command {
     Hash(hash::HashArgs),
     /// Match PDQ hashes against a list, exactly, within a Hamming radius.
     Match(matching::MatchArgs),
+    /// The matching service: HTTP API over the banks, with API keys and roles.
+    Serve(serve::ServeArgs),
+    /// API keys of the service: create (shown once), list, revoke.
+    Keys(serve::KeysArgs),
     /// Hash banks in the local store: create, import, export, disable entries, read the log.
     Bank(bank::BankArgs),
     /// Benchmarks on seeded random data.
@@ -46,6 +51,8 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash::run(args),
         Command::Match(args) => matching::run(args),
         Command::Bank(args) => bank::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Keys(args) => serve::keys(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

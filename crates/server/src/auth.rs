@@ -1,0 +1,174 @@
+//! API keys: `spoor_<key id>_<secret>`. The key id is public (it names the key in logs and
+//! lookups); the secret is 32 random bytes, stored only as its SHA-256 and compared in constant
+//! time. Keys are cached in memory and re-read from the store every second, so a new or revoked
+//! key takes effect within a second on every replica.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+use spoor_bank::{ApiKey, Role, Store};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+
+/// A freshly made key: its record, the key to hand out (once), and the hash to store.
+pub struct NewKey {
+    /// The record.
+    pub record: ApiKey,
+    /// `spoor_<id>_<secret>`: shown once, never stored.
+    pub key: String,
+    /// SHA-256 of the secret part.
+    pub secret_hash: [u8; 32],
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Makes a key for `name` with `role`, optionally limited to `banks` (matcher keys).
+pub fn generate(
+    name: &str,
+    role: Role,
+    banks: Option<Vec<String>>,
+    created_by: &str,
+) -> Result<NewKey, getrandom::Error> {
+    let mut id = [0u8; 6];
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut id)?;
+    getrandom::fill(&mut secret)?;
+    let key_id = hex(&id);
+    let secret = hex(&secret);
+    let secret_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    Ok(NewKey {
+        record: ApiKey {
+            key_id: key_id.clone(),
+            name: name.to_string(),
+            role,
+            banks,
+            created_by: created_by.to_string(),
+            created_at: spoor_bank::model::now_ms(),
+            revoked_by: None,
+            revoked_at: None,
+        },
+        key: format!("spoor_{key_id}_{secret}"),
+        secret_hash,
+    })
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The key's name (the actor recorded for its writes).
+    pub name: Arc<str>,
+    /// The key's public id.
+    pub key_id: Arc<str>,
+    /// What it may do.
+    pub role: Role,
+    /// Banks it may match (`None`: all).
+    pub banks: Option<Arc<std::collections::HashSet<String>>>,
+}
+
+impl Principal {
+    /// Fails unless the role is one of `allowed`.
+    pub fn require(&self, allowed: &[Role], what: &str) -> Result<(), ApiError> {
+        if allowed.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} key {:?} may not {what}",
+                self.role.name(),
+                &*self.name
+            )))
+        }
+    }
+}
+
+struct Cached {
+    principal: Principal,
+    secret_hash: [u8; 32],
+}
+
+/// The in-memory key table.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, Cached>>,
+}
+
+impl KeyCache {
+    /// Re-reads every key from the store.
+    pub fn refresh(&self, store: &dyn Store) -> Result<usize, spoor_bank::BankError> {
+        let mut map = HashMap::new();
+        for (k, hash) in store.keys()? {
+            if k.revoked_at.is_some() {
+                continue;
+            }
+            let Ok(secret_hash) = <[u8; 32]>::try_from(hash.as_slice()) else { continue };
+            let principal = Principal {
+                name: k.name.as_str().into(),
+                key_id: k.key_id.as_str().into(),
+                role: k.role,
+                banks: k.banks.map(|b| Arc::new(b.into_iter().collect())),
+            };
+            map.insert(k.key_id, Cached { principal, secret_hash });
+        }
+        let n = map.len();
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = map;
+        Ok(n)
+    }
+
+    /// Number of usable keys.
+    pub fn len(&self) -> usize {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks an `Authorization` header value.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        let missing = || {
+            ApiError::unauthorized(
+                "missing API key: send `Authorization: Bearer spoor_…` (keys are made with `spoor keys create`)",
+            )
+        };
+        let value = header.ok_or_else(missing)?;
+        let key = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(missing)?
+            .trim();
+        let invalid = || ApiError::unauthorized("invalid or revoked API key");
+        let rest = key.strip_prefix("spoor_").ok_or_else(invalid)?;
+        let (key_id, secret) = rest.split_once('_').ok_or_else(invalid)?;
+        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        match keys.get(key_id) {
+            Some(c) if bool::from(c.secret_hash.ct_eq(&presented)) => Ok(c.principal.clone()),
+            Some(_) => Err(invalid()),
+            None => {
+                // Same work as a known id, so timing does not tell ids apart either.
+                let _ = [0u8; 32].ct_eq(&presented);
+                Err(invalid())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_hash_their_secret() {
+        let a = generate("a", Role::Matcher, None, "t").unwrap();
+        let b = generate("b", Role::Matcher, None, "t").unwrap();
+        assert_ne!(a.key, b.key);
+        assert!(a.key.starts_with(&format!("spoor_{}_", a.record.key_id)));
+        let secret = a.key.rsplit('_').next().unwrap();
+        assert_eq!(a.secret_hash, <[u8; 32]>::from(Sha256::digest(secret.as_bytes())));
+        assert_eq!(a.key.len(), "spoor_".len() + 12 + 1 + 64);
+    }
+}

@@ -1,0 +1,266 @@
+//! Spoor's HTTP service: matching (signals and uploads), hashing, and bank curation, behind API
+//! keys with roles, following the banks' change log live.
+//!
+//! [`app`] builds the router from an [`AppState`] (so tests can drive it directly); [`serve`]
+//! opens the store, loads the matcher, starts the follower and the key refresher, and serves
+//! until SIGTERM or Ctrl-C, finishing the requests in flight.
+//!
+//! Invariants: no route returns an entry's value to a key that is not curator or admin; every
+//! write carries the calling key's name as its actor; uploaded bytes are never written anywhere;
+//! keys are compared in constant time and never logged.
+
+pub mod auth;
+pub mod error;
+pub mod openapi;
+pub mod routes;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, patch, post};
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use spoor_bank::{Location, Store};
+use spoor_matcher::Matcher;
+
+use crate::auth::KeyCache;
+
+/// Service settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest JSON request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest upload, in bytes.
+    pub max_upload_bytes: usize,
+    /// Largest image, in pixels (checked from the header before decoding).
+    pub max_pixels: u64,
+    /// Requests a second each key may make (0: no limit).
+    pub rate_limit: u32,
+    /// How often the change log is polled.
+    pub follow_interval: Duration,
+    /// How long a request may take before it is answered 408.
+    pub request_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5100)),
+            max_body_bytes: 64 << 20,
+            max_upload_bytes: 64 << 20,
+            max_pixels: spoor_media::Limits::default().max_pixels,
+            rate_limit: 0,
+            follow_interval: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// The shared parts of [`AppState`].
+pub struct Inner {
+    /// The bank store, for curation routes.
+    pub store: Arc<dyn Store>,
+    /// The in-memory matching state.
+    pub matcher: Arc<Matcher>,
+    /// API keys.
+    pub keys: Arc<KeyCache>,
+    /// Settings.
+    pub config: Config,
+    /// Per-key rate limiter, when a limit is set.
+    pub limiter: Option<governor::DefaultKeyedRateLimiter<Arc<str>>>,
+    /// Bounds concurrent hashing to the number of cores.
+    pub hash_slots: tokio::sync::Semaphore,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    0.5, 1.0, 2.5,
+                ])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed by an embedding program; then ours only renders.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// State over an opened store and a loaded matcher.
+    pub fn new(
+        store: Arc<dyn Store>,
+        matcher: Arc<Matcher>,
+        keys: Arc<KeyCache>,
+        config: Config,
+    ) -> Self {
+        let limiter = NonZeroU32::new(config.rate_limit)
+            .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        AppState(Arc::new(Inner {
+            store,
+            matcher,
+            keys,
+            config,
+            limiter,
+            hash_slots: tokio::sync::Semaphore::new(cores),
+            metrics: metrics_handle(),
+        }))
+    }
+}
+
+async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = matched.map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("spoor_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("spoor_http_request_duration_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The router: every route, its limits and middleware.
+pub fn app(state: AppState) -> Router {
+    use tower_http::trace::TraceLayer;
+    let uploads = Router::new()
+        .route("/v1/match/upload", post(routes::match_upload))
+        .route("/v1/hash", post(routes::hash))
+        .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
+        .route("/v1/banks", post(routes::create_bank).get(routes::list_banks))
+        .route("/v1/banks/{name}", get(routes::get_bank))
+        .route("/v1/banks/{name}/entries", post(routes::add_entries).get(routes::list_entries))
+        .route("/v1/banks/{name}/entries/{id}", patch(routes::patch_entry))
+        .route("/v1/match", get(routes::match_get).post(routes::match_post))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .merge(uploads)
+        .fallback(routes::not_found)
+        .route_layer(middleware::from_fn(track))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.config.request_timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Opens the store at `location`, loads every bank, and serves until SIGTERM or Ctrl-C.
+pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let loc = location.clone();
+    let (store, matcher): (Arc<dyn Store>, Arc<Matcher>) = tokio::task::spawn_blocking(move || {
+        let store: Arc<dyn Store> = spoor_bank::open(&loc)?.into();
+        // The matcher follows on its own connection, so polling never waits behind the API.
+        let follower_store: Arc<dyn Store> = spoor_bank::open(&loc)?.into();
+        let matcher = Arc::new(Matcher::load(follower_store)?);
+        anyhow::Ok((store, matcher))
+    })
+    .await??;
+    let keys = Arc::new(KeyCache::default());
+    {
+        // Store calls block (the PostgreSQL client runs its own runtime): never on async threads.
+        let (keys, store) = (keys.clone(), store.clone());
+        tokio::task::spawn_blocking(move || keys.refresh(&*store))
+            .await?
+            .context("cannot read the API keys")?;
+    }
+    if keys.is_empty() {
+        tracing::warn!("no API keys: every data route will answer 401; create one with `spoor keys create --role admin --name admin`");
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let follower = matcher.follow(config.follow_interval, stop.clone());
+    let refresher = {
+        let (keys, store, stop) = (keys.clone(), store.clone(), stop.clone());
+        std::thread::Builder::new().name("spoor-keys".into()).spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(1));
+                if let Err(e) = keys.refresh(&*store) {
+                    tracing::error!(error = %e, "cannot refresh the API keys; keeping the last ones read");
+                }
+            }
+        })?
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let stats = matcher.stats();
+    tracing::info!(%addr, store = %store.describe(), pdq = stats.pdq_entries, exact = stats.exact_entries, banks = stats.banks, keys = keys.len(), "serving");
+    eprintln!(
+        "spoor: serving on http://{addr} ({} PDQ and {} exact entries in {} banks, {} API keys)",
+        stats.pdq_entries,
+        stats.exact_entries,
+        stats.banks,
+        keys.len()
+    );
+    let state = AppState::new(store.clone(), matcher.clone(), keys, config);
+    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    // The last references to the stores are dropped off the async threads: closing a PostgreSQL
+    // connection blocks.
+    tokio::task::spawn_blocking(move || {
+        let _ = follower.join();
+        let _ = refresher.join();
+        drop(matcher);
+        drop(store);
+    })
+    .await?;
+    served?;
+    eprintln!("spoor: stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -1,0 +1,385 @@
+//! Request and response bodies: what goes over the wire, with its OpenAPI schema. Requests refuse
+//! unknown fields.
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the service answers.
+    pub status: &'static str,
+}
+
+/// `POST /v1/banks`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankCreate {
+    /// Unique name: 1–64 characters from A–Z, 0–9 and `_`.
+    #[schema(example = "HOTLINE_NL")]
+    pub name: String,
+    /// What the list is.
+    #[serde(default)]
+    pub description: String,
+    /// The organisation that vouches for it.
+    #[serde(default)]
+    pub owner: String,
+    /// Whether matches need human review before action.
+    #[serde(default)]
+    pub review_required: bool,
+}
+
+/// A bank.
+#[derive(Serialize, ToSchema)]
+pub struct BankOut {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Owner organisation.
+    pub owner: String,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// Whether its entries match (a paused bank matches nothing).
+    pub enabled: bool,
+    /// Whether matches need review.
+    pub review_required: bool,
+    /// Largest PDQ distance that matches.
+    pub pdq_radius: u32,
+}
+
+impl From<spoor_bank::Bank> for BankOut {
+    fn from(b: spoor_bank::Bank) -> Self {
+        BankOut {
+            name: b.name,
+            description: b.description,
+            owner: b.owner,
+            created_at: spoor_bank::model::format_time(b.created_at),
+            enabled: b.enabled,
+            review_required: b.review_required,
+            pdq_radius: b.pdq_radius,
+        }
+    }
+}
+
+/// `GET /v1/banks`.
+#[derive(Serialize, ToSchema)]
+pub struct BankList {
+    /// Every bank, by name.
+    pub banks: Vec<BankOut>,
+}
+
+/// `GET /v1/banks/{name}`: the bank and its counts.
+#[derive(Serialize, ToSchema)]
+pub struct BankDetail {
+    /// The bank.
+    #[serde(flatten)]
+    pub bank: BankOut,
+    /// All entries.
+    pub entries: u64,
+    /// Enabled entries.
+    pub enabled_entries: u64,
+    /// Disabled entries.
+    pub disabled_entries: u64,
+    /// Entries per signal type.
+    pub by_signal_type: std::collections::BTreeMap<String, u64>,
+    /// Entries per category.
+    pub by_category: std::collections::BTreeMap<String, u64>,
+    /// Newest change-log sequence number of this bank.
+    pub last_seq: i64,
+}
+
+/// One entry to add.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryIn {
+    /// `pdq`, `md5`, `sha1`, `sha256`, `vpdq` or `photodna`.
+    #[schema(example = "pdq")]
+    pub signal_type: String,
+    /// The value's text form (hex for hashes).
+    #[schema(example = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")]
+    pub value: String,
+    /// `baseline`, `national` or `not_illegal`.
+    pub category: Option<String>,
+    /// `A`, `B` or `C`.
+    pub severity: Option<String>,
+    /// Free tags (a–z, 0–9, `_-.:`).
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Source organisation.
+    pub source_org: Option<String>,
+    /// The source's own id.
+    pub source_id: Option<String>,
+    /// Who verified the classification.
+    pub verified_by: Option<String>,
+    /// When, RFC 3339.
+    pub verified_at: Option<String>,
+}
+
+/// `POST /v1/banks/{name}/entries`: up to 100,000 entries, added all or none.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesIn {
+    /// The entries.
+    pub entries: Vec<EntryIn>,
+}
+
+/// What adding one entry did.
+#[derive(Serialize, ToSchema)]
+pub struct EntryResult {
+    /// The entry's id (the existing one when already present).
+    pub id: i64,
+    /// `added` or `already_present`.
+    pub status: &'static str,
+}
+
+/// Response to adding entries.
+#[derive(Serialize, ToSchema)]
+pub struct EntriesAdded {
+    /// Entries stored.
+    pub added: u64,
+    /// Entries the bank held already.
+    pub already_present: u64,
+    /// One result per entry, in request order.
+    pub results: Vec<EntryResult>,
+}
+
+/// An entry as curators read it.
+#[derive(Serialize, ToSchema)]
+pub struct EntryOut {
+    /// Id.
+    pub id: i64,
+    /// Signal type.
+    pub signal_type: String,
+    /// Value, text form.
+    pub value: String,
+    /// Category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Severity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Source organisation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_org: Option<String>,
+    /// Source id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
+    /// Who added it.
+    pub added_by: String,
+    /// When, RFC 3339.
+    pub added_at: String,
+    /// Who verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+    /// Whether it matches.
+    pub enabled: bool,
+    /// Who disabled it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
+    /// When.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// Sequence number of its last change.
+    pub seq: i64,
+}
+
+impl From<spoor_bank::Entry> for EntryOut {
+    fn from(e: spoor_bank::Entry) -> Self {
+        use spoor_bank::model::format_time;
+        EntryOut {
+            id: e.id,
+            signal_type: e.signal_type.name().to_string(),
+            value: e.value_text(),
+            category: e.category.map(|c| c.name().to_string()),
+            severity: e.severity.map(|s| s.name().to_string()),
+            tags: e.tags,
+            source_org: e.source_org,
+            source_id: e.source_id,
+            added_by: e.added_by,
+            added_at: format_time(e.added_at),
+            verified_by: e.verified_by,
+            verified_at: e.verified_at.map(format_time),
+            enabled: e.enabled,
+            disabled_by: e.disabled.as_ref().map(|d| d.by.clone()),
+            disabled_at: e.disabled.as_ref().map(|d| format_time(d.at)),
+            disabled_reason: e.disabled.map(|d| d.reason),
+            seq: e.seq,
+        }
+    }
+}
+
+/// A page of entries.
+#[derive(Serialize, ToSchema)]
+pub struct EntriesPage {
+    /// Entries by id.
+    pub entries: Vec<EntryOut>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
+
+/// Paging of `GET /v1/banks/{name}/entries`.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Entries with id greater than this.
+    #[serde(default)]
+    pub after: i64,
+    /// Page size, 1–1000 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `PATCH /v1/banks/{name}/entries/{id}`: enable/disable and/or reclassify, with a reason.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryPatch {
+    /// `false` stops the entry from matching, `true` lets it match again.
+    pub enabled: Option<bool>,
+    /// Why (required; recorded in the change log).
+    pub reason: String,
+    /// New category (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub category: Option<Option<String>>,
+    /// New severity (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub severity: Option<Option<String>>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// Who verified the classification (`null` clears it).
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub verified_by: Option<Option<String>>,
+}
+
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `GET /v1/match` query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MatchQuery {
+    /// `pdq`, `md5`, `sha1` or `sha256`.
+    pub signal_type: String,
+    /// The value's text form.
+    pub value: String,
+}
+
+/// One signal to match.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalIn {
+    /// Signal type.
+    pub signal_type: String,
+    /// Value.
+    pub value: String,
+}
+
+/// `POST /v1/match`: up to 10,000 signals.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    /// The signals, answered in this order.
+    pub signals: Vec<SignalIn>,
+}
+
+/// One match.
+#[derive(Serialize, ToSchema)]
+pub struct MatchOut {
+    /// The bank.
+    pub bank: String,
+    /// The entry.
+    pub entry_id: i64,
+    /// Distance (0 for exact types).
+    pub distance: u32,
+    /// The entry's category.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Whether the bank asks for human review before action.
+    pub review_required: bool,
+}
+
+impl From<spoor_matcher::Match> for MatchOut {
+    fn from(m: spoor_matcher::Match) -> Self {
+        MatchOut {
+            bank: m.bank.to_string(),
+            entry_id: m.entry_id,
+            distance: m.distance,
+            category: m.category.map(|c| c.name().to_string()),
+            review_required: m.review_required,
+        }
+    }
+}
+
+/// Matches of one signal, nearest first.
+#[derive(Serialize, ToSchema)]
+pub struct MatchResponse {
+    /// The matches; empty when none.
+    pub matches: Vec<MatchOut>,
+}
+
+/// Matches of a batch, in request order.
+#[derive(Serialize, ToSchema)]
+pub struct MatchBatchResponse {
+    /// One result per signal.
+    pub results: Vec<MatchResponse>,
+}
+
+/// The hashes of an uploaded file.
+#[derive(Serialize, ToSchema, Default)]
+pub struct Hashes {
+    /// PDQ, when the file is an image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdq: Option<String>,
+    /// PDQ quality (below 50: too little detail to trust).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+    /// Width in pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// Height in pixels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// MD5 of the bytes.
+    pub md5: String,
+    /// SHA-1 of the bytes.
+    pub sha1: String,
+    /// SHA-256 of the bytes.
+    pub sha256: String,
+    /// Why there is no PDQ (not an image, corrupt, too large).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdq_error: Option<String>,
+}
+
+/// `POST /v1/match/upload`.
+#[derive(Serialize, ToSchema)]
+pub struct UploadResponse {
+    /// The file's hashes.
+    pub hashes: Hashes,
+    /// Matches of any of them, nearest first.
+    pub matches: Vec<MatchOut>,
+}
+
+/// Multipart form of the upload routes.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file (never written to disk).
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
