@@ -20,3 +20,13 @@ im.convert("L").save(f"{out}/g.tiff")
 im.save(f"{out}/p.jpg", quality=50, progressive=True)
 PY
 ls "$out"
+
+# import_list: one small file of each import format.
+lists=corpus/import_list
+mkdir -p "$lists"
+z64=$(printf '%064d' 0)
+printf 'signal_type,value,category,tags\npdq,%s,baseline,"a,b"\n' "$z64" > "$lists/csv"
+printf '{"signal_type":"vpdq","value":"[\\"%s,100,0.0\\"]","enabled":false,"disabled_reason":"x"}\n' "$z64" > "$lists/jsonl"
+printf 'signal_type,signal_str,collab,category,tags\nvideo_md5,%032d,X,NEGATIVE_CLASS,a b\n' 0 > "$lists/hma"
+printf '# list\n%s\npdq %s\n' "$z64" "$z64" > "$lists/lines"
+ls "$lists"

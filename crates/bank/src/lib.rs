@@ -25,8 +25,8 @@ use std::path::PathBuf;
 
 pub use error::{BankError, Result};
 pub use model::{
-    Action, ApiKey, Bank, BankName, BankStats, Category, Change, Delta, Disabled, Entry,
-    EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
+    Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
+    Entry, EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
 };
 pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
@@ -96,6 +96,14 @@ pub trait Store: Send + Sync {
         &self,
         name: &str,
         enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Bank>;
+    /// Changes a bank's settings (one `update_bank` record naming what changed and why).
+    fn configure_bank(
+        &self,
+        name: &str,
+        settings: &BankSettings,
         actor: &str,
         reason: &str,
     ) -> Result<Bank>;

@@ -81,6 +81,72 @@ pub struct NewBank {
     /// Whether a match from this bank needs human review before anything is done.
     #[serde(default)]
     pub review_required: bool,
+    /// Largest PDQ distance that counts as a match (default 31, at most 64).
+    #[serde(default)]
+    pub pdq_radius: Option<u32>,
+}
+
+/// Largest PDQ radius a bank may set: beyond it matches are noise.
+pub const MAX_PDQ_RADIUS: u32 = 64;
+
+/// Checks a bank's PDQ radius.
+pub fn check_radius(r: u32) -> Result<(), String> {
+    if r <= MAX_PDQ_RADIUS {
+        Ok(())
+    } else {
+        Err(format!(
+            "pdq_radius {r} is too large: at most {MAX_PDQ_RADIUS} (31 is PDQ's usual threshold)"
+        ))
+    }
+}
+
+/// A change to a bank's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BankSettings {
+    /// New description.
+    pub description: Option<String>,
+    /// New owner organisation.
+    pub owner: Option<String>,
+    /// Whether matches need human review.
+    pub review_required: Option<bool>,
+    /// New PDQ radius.
+    pub pdq_radius: Option<u32>,
+}
+
+impl BankSettings {
+    /// Applies the settings to `b`; returns a description of what changed (empty: nothing).
+    pub fn apply(&self, b: &mut Bank) -> Result<String, String> {
+        let mut changed = Vec::new();
+        if let Some(d) = &self.description {
+            check_text("description", d, 4096)?;
+            if *d != b.description {
+                b.description = d.clone();
+                changed.push("description".to_string());
+            }
+        }
+        if let Some(o) = &self.owner {
+            check_text("owner", o, 256)?;
+            if *o != b.owner {
+                b.owner = o.clone();
+                changed.push("owner".to_string());
+            }
+        }
+        if let Some(r) = self.review_required {
+            if r != b.review_required {
+                b.review_required = r;
+                changed.push(format!("review_required={r}"));
+            }
+        }
+        if let Some(r) = self.pdq_radius {
+            check_radius(r)?;
+            if r != b.pdq_radius {
+                b.pdq_radius = r;
+                changed.push(format!("pdq_radius={r}"));
+            }
+        }
+        Ok(changed.join(", "))
+    }
 }
 
 /// A bank as stored.

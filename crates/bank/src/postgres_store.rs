@@ -363,6 +363,9 @@ impl Store for PostgresStore {
     fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank> {
         BankName::new(&bank.name)?;
         check_actor(actor)?;
+        if let Some(r) = bank.pdq_radius {
+            crate::model::check_radius(r).map_err(BankError::Invalid)?;
+        }
         crate::model::check_text("description", &bank.description, 4096)
             .map_err(BankError::Invalid)?;
         crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
@@ -375,9 +378,16 @@ impl Store for PostgresStore {
         let now = now_ms();
         let id: i64 = tx
             .query_one(
-                "INSERT INTO banks (name, description, owner, created_at, review_required)
-                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                &[&bank.name, &bank.description, &bank.owner, &now, &bank.review_required],
+                "INSERT INTO banks (name, description, owner, created_at, review_required, pdq_radius)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[
+                    &bank.name,
+                    &bank.description,
+                    &bank.owner,
+                    &now,
+                    &bank.review_required,
+                    &(bank.pdq_radius.unwrap_or(31) as i32),
+                ],
             )?
             .get(0);
         insert_change(&mut tx, seq, now, actor, Action::CreateBank, id, None, None, None)?;
@@ -426,6 +436,50 @@ impl Store for PostgresStore {
             Some(&why),
         )?;
         let bank = bank_in(&mut tx, name)?;
+        tx.commit()?;
+        Ok(bank)
+    }
+
+    fn configure_bank(
+        &self,
+        name: &str,
+        settings: &crate::BankSettings,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Bank> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut client = self.lock();
+        let mut tx = client.transaction()?;
+        let seq = begin_write(&mut tx)?;
+        let mut bank = bank_in(&mut tx, name)?;
+        let what = settings.apply(&mut bank).map_err(BankError::Invalid)?;
+        if what.is_empty() {
+            return Ok(bank);
+        }
+        tx.execute(
+            "UPDATE banks SET description = $1, owner = $2, review_required = $3, pdq_radius = $4
+             WHERE id = $5",
+            &[
+                &bank.description,
+                &bank.owner,
+                &bank.review_required,
+                &(bank.pdq_radius as i32),
+                &bank.id,
+            ],
+        )?;
+        let why = format!("{what}: {reason}");
+        insert_change(
+            &mut tx,
+            seq,
+            now_ms(),
+            actor,
+            Action::UpdateBank,
+            bank.id,
+            None,
+            None,
+            Some(&why),
+        )?;
         tx.commit()?;
         Ok(bank)
     }

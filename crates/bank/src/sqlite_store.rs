@@ -361,6 +361,9 @@ impl Store for SqliteStore {
     fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank> {
         BankName::new(&bank.name)?;
         check_actor(actor)?;
+        if let Some(r) = bank.pdq_radius {
+            crate::model::check_radius(r).map_err(BankError::Invalid)?;
+        }
         crate::model::check_text("description", &bank.description, 4096)
             .map_err(BankError::Invalid)?;
         crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
@@ -373,9 +376,16 @@ impl Store for SqliteStore {
         }
         let now = now_ms();
         tx.execute(
-            "INSERT INTO banks (name, description, owner, created_at, review_required)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![bank.name, bank.description, bank.owner, now, bank.review_required],
+            "INSERT INTO banks (name, description, owner, created_at, review_required, pdq_radius)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                bank.name,
+                bank.description,
+                bank.owner,
+                now,
+                bank.review_required,
+                bank.pdq_radius.unwrap_or(31)
+            ],
         )
         .map_err(|e| self.err(e))?;
         let id = tx.last_insert_rowid();
@@ -434,6 +444,48 @@ impl Store for SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         let bank = self.bank_in(&tx, name)?;
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(bank)
+    }
+
+    fn configure_bank(
+        &self,
+        name: &str,
+        settings: &crate::BankSettings,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Bank> {
+        check_actor(actor)?;
+        check_reason(reason)?;
+        let mut conn = self.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let mut bank = self.bank_in(&tx, name)?;
+        let what = settings.apply(&mut bank).map_err(BankError::Invalid)?;
+        if what.is_empty() {
+            return Ok(bank);
+        }
+        tx.execute(
+            "UPDATE banks SET description = ?1, owner = ?2, review_required = ?3, pdq_radius = ?4
+             WHERE id = ?5",
+            params![bank.description, bank.owner, bank.review_required, bank.pdq_radius, bank.id],
+        )
+        .map_err(|e| self.err(e))?;
+        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
+        let why = format!("{what}: {reason}");
+        insert_change(
+            &tx,
+            seq,
+            now_ms(),
+            actor,
+            Action::UpdateBank,
+            bank.id,
+            None,
+            None,
+            Some(&why),
+        )
+        .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         Ok(bank)
     }

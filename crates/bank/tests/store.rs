@@ -72,6 +72,7 @@ fn bank(store: &dyn Store, name: &str) {
                 description: "test".into(),
                 owner: "Hotline".into(),
                 review_required: false,
+                pdq_radius: None,
             },
             "tester",
         )
@@ -299,6 +300,24 @@ fn disable_enable_delete_and_deltas(f: Fixture) {
     fresh.catch_up(s);
     assert_eq!(fresh.live, follower.live);
     assert_eq!(fresh.live.len(), 49);
+
+    // Settings: one record naming what changed.
+    let before = s.last_seq().unwrap();
+    let settings = spoor_bank::BankSettings {
+        pdq_radius: Some(20),
+        review_required: Some(true),
+        ..Default::default()
+    };
+    let b = s.configure_bank("D", &settings, "admin", "stricter list").unwrap();
+    assert_eq!((b.pdq_radius, b.review_required), (20, true));
+    assert_eq!(s.bank("D").unwrap(), b);
+    let log = s.log(None, before, 10).unwrap();
+    assert_eq!((log.len(), log[0].action), (1, Action::UpdateBank));
+    assert!(log[0].reason.as_deref().unwrap().contains("pdq_radius=20"), "{log:?}");
+    assert_eq!(s.configure_bank("D", &settings, "admin", "again").unwrap(), b);
+    assert_eq!(s.last_seq().unwrap(), before + 1, "no change, no record");
+    let too_far = spoor_bank::BankSettings { pdq_radius: Some(65), ..Default::default() };
+    assert!(matches!(s.configure_bank("D", &too_far, "admin", "x"), Err(BankError::Invalid(_))));
 
     // Switching a whole bank off is one record too.
     let before = s.last_seq().unwrap();

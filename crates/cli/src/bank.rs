@@ -70,6 +70,29 @@ enum BankCommand {
         /// Matches from this bank need human review before action.
         #[arg(long)]
         review_required: bool,
+        /// Largest PDQ distance that matches (default 31, at most 64).
+        #[arg(long)]
+        pdq_radius: Option<u32>,
+    },
+    /// Change a bank's settings, with a reason (one change-log record).
+    Configure {
+        /// The bank.
+        name: String,
+        /// New description.
+        #[arg(long)]
+        description: Option<String>,
+        /// New owner organisation.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Whether matches need human review before action.
+        #[arg(long)]
+        review_required: Option<bool>,
+        /// Largest PDQ distance that matches (at most 64).
+        #[arg(long)]
+        pdq_radius: Option<u32>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
     },
     /// List the banks.
     List {
@@ -241,9 +264,24 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
     let mut out = out.lock();
     let enable = matches!(args.command, BankCommand::Enable { .. } | BankCommand::Resume { .. });
     match args.command {
-        BankCommand::Create { name, description, owner, review_required } => {
-            let bank = store
-                .create_bank(&NewBank { name, description, owner, review_required }, &actor)?;
+        BankCommand::Create { name, description, owner, review_required, pdq_radius } => {
+            let bank = store.create_bank(
+                &NewBank { name, description, owner, review_required, pdq_radius },
+                &actor,
+            )?;
+            stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;
+        }
+        BankCommand::Configure {
+            name,
+            description,
+            owner,
+            review_required,
+            pdq_radius,
+            reason,
+        } => {
+            let settings =
+                spoor_bank::BankSettings { description, owner, review_required, pdq_radius };
+            let bank = store.configure_bank(&name, &settings, &actor, &reason)?;
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;
         }
         BankCommand::List { json } => {

@@ -351,6 +351,45 @@ fn service(store: Store) {
     let (st, _) = s.upload(Some(&hasher), "/v1/match/upload", bridge("aaa-orig.jpg"));
     assert_eq!(st, StatusCode::FORBIDDEN);
 
+    // Per-bank radius: a stricter bank stops matching a copy 10 bits away; a paused bank
+    // matches nothing.
+    let near = {
+        let mut b = u128::from_str_radix(&hash(20)[..32], 16).unwrap();
+        b ^= 0x3ff;
+        format!("{:032x}{}", b, &hash(20)[32..])
+    };
+    assert_eq!(s.matches(&curator, &near)[0]["distance"], 10);
+    let (st, b) = s.send(
+        "PATCH",
+        Some(&curator),
+        "/v1/banks/HOTLINE",
+        &json!({"pdq_radius": 8, "reason": "stricter"}),
+    );
+    assert_eq!((st, b["pdq_radius"].as_u64()), (StatusCode::OK, Some(8)), "{b}");
+    until("radius 8", || s.matches(&curator, &near).is_empty());
+    assert_eq!(s.matches(&curator, &hash(20)).len(), 1);
+    s.send(
+        "PATCH",
+        Some(&curator),
+        "/v1/banks/HOTLINE",
+        &json!({"pdq_radius": 31, "enabled": false, "reason": "list under review"}),
+    );
+    until("paused bank", || s.matches(&curator, &hash(20)).is_empty());
+    s.send(
+        "PATCH",
+        Some(&curator),
+        "/v1/banks/HOTLINE",
+        &json!({"enabled": true, "reason": "reviewed"}),
+    );
+    until("resumed bank", || s.matches(&curator, &near).len() == 1);
+    let (st, b) = s.send(
+        "PATCH",
+        Some(&curator),
+        "/v1/banks/HOTLINE",
+        &json!({"pdq_radius": 65, "reason": "x"}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
+
     // Batch matching, in order.
     let (st, r) = s.send("POST", Some(&matcher), "/v1/match", &json!({"signals": [
         {"signal_type": "pdq", "value": hash(20)}, {"signal_type": "md5", "value": "00".repeat(16)}]}));

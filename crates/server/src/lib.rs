@@ -161,7 +161,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
         .route("/v1/banks", post(routes::create_bank).get(routes::list_banks))
-        .route("/v1/banks/{name}", get(routes::get_bank))
+        .route("/v1/banks/{name}", get(routes::get_bank).patch(routes::patch_bank))
         .route("/v1/banks/{name}/entries", post(routes::add_entries).get(routes::list_entries))
         .route("/v1/banks/{name}/entries/{id}", patch(routes::patch_entry))
         .route("/v1/match", get(routes::match_get).post(routes::match_post))

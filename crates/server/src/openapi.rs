@@ -20,6 +20,7 @@ use crate::wire::*;
         routes::create_bank,
         routes::list_banks,
         routes::get_bank,
+        routes::patch_bank,
         routes::add_entries,
         routes::list_entries,
         routes::patch_entry,
@@ -29,7 +30,7 @@ use crate::wire::*;
         routes::hash,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Health, BankCreate, BankOut, BankList, BankDetail, EntryIn,
+        ErrorBody, ErrorDetail, Health, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm,

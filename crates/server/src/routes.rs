@@ -150,6 +150,7 @@ pub async fn create_bank(
             description: body.description,
             owner: body.owner,
             review_required: body.review_required,
+            pdq_radius: body.pdq_radius,
         };
         Ok(store.create_bank(&new, &p.name)?)
     })
@@ -192,6 +193,37 @@ pub async fn get_bank(
         by_category: stats.by_category,
         last_seq: stats.last_seq,
     }))
+}
+
+/// Changes a bank's settings (radius, review, description, owner) and/or pauses or resumes it,
+/// with a reason; each is one change-log record, and matching follows within a second.
+#[utoipa::path(patch, path = "/v1/banks/{name}", tag = "banks", request_body = BankPatch,
+    security(("api_key" = [])), params(("name" = String, Path, description = "Bank name")),
+    responses((status = 200, body = BankOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn patch_bank(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<BankPatch>,
+) -> Result<Json<BankOut>, ApiError> {
+    p.require(CURATE, "change banks")?;
+    let store = state.store.clone();
+    let bank = blocking(move || {
+        let settings = spoor_bank::BankSettings {
+            description: body.description,
+            owner: body.owner,
+            review_required: body.review_required,
+            pdq_radius: body.pdq_radius,
+        };
+        let mut bank = store.configure_bank(&name, &settings, &p.name, &body.reason)?;
+        if let Some(enabled) = body.enabled {
+            bank = store.set_bank_enabled(&name, enabled, &p.name, &body.reason)?;
+        }
+        Ok(bank)
+    })
+    .await?;
+    Ok(Json(bank.into()))
 }
 
 fn new_entry(i: usize, e: EntryIn) -> Result<NewEntry, ApiError> {

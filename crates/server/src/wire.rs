@@ -27,6 +27,26 @@ pub struct BankCreate {
     /// Whether matches need human review before action.
     #[serde(default)]
     pub review_required: bool,
+    /// Largest PDQ distance that matches (default 31, at most 64).
+    pub pdq_radius: Option<u32>,
+}
+
+/// `PATCH /v1/banks/{name}`: change settings and/or pause or resume the bank, with a reason.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankPatch {
+    /// Why (required; recorded in the change log).
+    pub reason: String,
+    /// `false` pauses the whole bank at once (nothing of it matches), `true` resumes it.
+    pub enabled: Option<bool>,
+    /// New description.
+    pub description: Option<String>,
+    /// New owner organisation.
+    pub owner: Option<String>,
+    /// Whether matches need human review.
+    pub review_required: Option<bool>,
+    /// Largest PDQ distance that matches (at most 64).
+    pub pdq_radius: Option<u32>,
 }
 
 /// A bank.
