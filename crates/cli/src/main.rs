@@ -8,6 +8,7 @@ mod bank;
 mod bench;
 mod hash;
 mod matching;
+mod scan;
 mod serve;
 mod walk;
 
@@ -28,6 +29,8 @@ enum Command {
     Hash(hash::HashArgs),
     /// Match PDQ hashes against a list, exactly, within a Hamming radius.
     Match(matching::MatchArgs),
+    /// Scan storage: walk, hash the media found, report what matches a bank (exit 1 on a match).
+    Scan(scan::ScanArgs),
     /// The matching service: HTTP API over the banks, with API keys and roles.
     Serve(serve::ServeArgs),
     /// API keys of the service: create (shown once), list, revoke.
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Match(args) => matching::run(args),
         Command::Bank(args) => bank::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Scan(args) => scan::run(args),
         Command::Keys(args) => serve::keys(args),
         Command::Bench(args) => bench::run(args),
     };

@@ -1,0 +1,956 @@
+//! `spoor scan`: walk storage in parallel, hash the media found, report what matches a bank.
+//!
+//! Every walker thread hashes the files it finds (as ripgrep searches them); one printer thread
+//! counts, prints, batches queries to a server, and writes the cache. Only hashes ever leave the
+//! process.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use anyhow::{bail, Context as _};
+use clap::{ArgGroup, Args};
+use serde::Serialize;
+use spoor_bank::import::{Item, Reader};
+use spoor_core::{Hash256, SignalType};
+use spoor_index::PdqIndex;
+use spoor_matcher::{Matcher, Scope};
+
+use crate::hash::{parse_size, OutputFormat};
+
+/// Arguments of `spoor scan`.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["bank_file", "data_dir", "database_url", "server"])))]
+pub struct ScanArgs {
+    /// Files and directories to scan (recursively, hidden files included, no ignore rules).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Match against a hash list file: one hex hash a line, or a bank export (jsonl, csv).
+    #[arg(long, value_name = "LIST")]
+    pub bank_file: Option<PathBuf>,
+    /// Match against the banks of the local SQLite store in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Match against the banks of a PostgreSQL store.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Only these banks of the store (repeatable) [default: all enabled banks].
+    #[arg(long = "bank", value_name = "NAME")]
+    pub banks: Vec<String>,
+    /// Match through a Spoor service: only hashes are sent, in batches.
+    #[arg(long, value_name = "URL", requires = "key")]
+    pub server: Option<String>,
+    /// API key (a matcher key) for --server.
+    #[arg(long, env = "SPOOR_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Output format [default: text on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<OutputFormat>,
+    /// Also print media files that matched nothing.
+    #[arg(long)]
+    pub all: bool,
+    /// Largest PDQ distance that matches (a bank's own radius still applies to store banks).
+    #[arg(long, default_value_t = 31, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub radius: u32,
+    /// Also match rotated and mirrored copies (the 8 dihedral variants of each image).
+    #[arg(long)]
+    pub dihedral: bool,
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Remember (path, size, mtime) → hashes here, so a re-scan hashes only what changed.
+    #[arg(long, value_name = "FILE")]
+    pub cache: Option<PathBuf>,
+    /// Skip paths matching this glob (repeatable), e.g. '*.log' or 'proc/**'.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Follow symbolic links (loops are detected); by default links are not followed.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+    /// Skip files larger than this (suffixes K, M, G, KiB, MiB, GiB).
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Refuse images with more pixels than this (checked from the header).
+    #[arg(long, value_name = "PIXELS", default_value_t = spoor_media::DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+}
+
+/// What a file is, by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Image,
+    Video,
+    Other,
+}
+
+impl Kind {
+    fn code(self) -> i64 {
+        match self {
+            Kind::Image => 1,
+            Kind::Video => 2,
+            Kind::Other => 0,
+        }
+    }
+    fn from_code(c: i64) -> Kind {
+        match c {
+            1 => Kind::Image,
+            2 => Kind::Video,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// Container formats that hold video, by magic bytes. Video files are digested (MD5) and
+/// counted as media; their frames are not hashed here.
+fn is_video(head: &[u8]) -> bool {
+    matches!(head, [_, _, _, _, b'f', b't', b'y', b'p', ..]) // MP4, MOV, 3GP, M4V
+        || head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) // Matroska, WebM
+        || (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"AVI ")
+        || head.starts_with(b"FLV")
+        || head.starts_with(&[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) // ASF, WMV
+        || head.starts_with(&[0x00, 0x00, 0x01, 0xBA]) // MPEG program stream
+        || (head.len() > 188 && head[0] == 0x47 && head[188] == 0x47) // MPEG transport stream
+}
+
+/// The hashes of one file.
+#[derive(Debug, Clone, Default)]
+struct FileHashes {
+    pdq: Option<Hash256>,
+    quality: Option<u8>,
+    dihedral: Option<[Hash256; 8]>,
+    md5: Option<[u8; 16]>,
+}
+
+/// One match, as printed.
+#[derive(Debug, Clone, Serialize)]
+struct MatchOut {
+    bank: String,
+    entry_id: i64,
+    distance: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    category: Option<String>,
+    /// Which rotation/mirror of the file matched, when not the original (`--dihedral`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transform: Option<&'static str>,
+}
+
+/// What a worker found for one file.
+struct Found {
+    path: PathBuf,
+    key: Option<(String, u64, i64)>,
+    kind: Kind,
+    result: Result<FileHashes, String>,
+    cached: bool,
+    matches: Vec<MatchOut>,
+}
+
+/// A hash list file, indexed: ids are line numbers.
+struct ListIndex {
+    name: String,
+    pdq: PdqIndex,
+    exact: HashMap<(SignalType, Vec<u8>), Vec<u64>>,
+}
+
+impl ListIndex {
+    fn load(path: &Path) -> anyhow::Result<Self> {
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut reader =
+            Reader::new(std::io::BufReader::with_capacity(1 << 18, f), None, SignalType::Pdq)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+        let mut pdq = Vec::new();
+        let mut exact: HashMap<(SignalType, Vec<u8>), Vec<u64>> = HashMap::new();
+        while let Some(item) =
+            reader.next_item().with_context(|| format!("cannot read {}", path.display()))?
+        {
+            match item {
+                Item::Entry(_, e) if !e.enabled => {}
+                Item::Entry(line, e) => match e.signal_type {
+                    SignalType::Pdq => {
+                        let b: [u8; 32] = e.value.as_slice().try_into().expect("checked length");
+                        pdq.push((Hash256::from_bytes(b), line));
+                    }
+                    SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
+                        exact.entry((e.signal_type, e.value)).or_default().push(line)
+                    }
+                    _ => {}
+                },
+                Item::Rejected(line, why) => {
+                    bail!("{}:{line}: {why}", path.display())
+                }
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(ListIndex {
+            name: path.display().to_string(),
+            pdq: PdqIndex::build_parallel(pdq, threads),
+            exact,
+        })
+    }
+}
+
+enum Source {
+    List(Box<ListIndex>),
+    Store(Arc<Matcher>, Scope),
+    Server(ServerClient),
+}
+
+fn pdq_variants(h: &FileHashes, dihedral: bool) -> Vec<(Hash256, Option<&'static str>)> {
+    let mut v = Vec::new();
+    if let Some(p) = h.pdq {
+        v.push((p, None));
+    }
+    if let (true, Some(d)) = (dihedral, &h.dihedral) {
+        for (i, name) in spoor_hash::pdq::DIHEDRAL_NAMES.iter().enumerate().skip(1) {
+            v.push((d[i], Some(*name)));
+        }
+    }
+    v
+}
+
+/// Keeps the nearest match per (bank, entry), nearest first.
+fn finish_matches(mut m: Vec<MatchOut>) -> Vec<MatchOut> {
+    m.sort_by(|a, b| (&a.bank, a.entry_id, a.distance).cmp(&(&b.bank, b.entry_id, b.distance)));
+    m.dedup_by(|a, b| a.bank == b.bank && a.entry_id == b.entry_id);
+    m.sort_by(|a, b| (a.distance, &a.bank, a.entry_id).cmp(&(b.distance, &b.bank, b.entry_id)));
+    m
+}
+
+impl Source {
+    /// Local matching (list or store); the server is asked in batches by the printer.
+    fn match_local(&self, h: &FileHashes, radius: u32, dihedral: bool) -> Vec<MatchOut> {
+        let mut out = Vec::new();
+        match self {
+            Source::List(list) => {
+                for (q, transform) in pdq_variants(h, dihedral) {
+                    for hit in list.pdq.search(&q, radius) {
+                        out.push(MatchOut {
+                            bank: list.name.clone(),
+                            entry_id: hit.id as i64,
+                            distance: hit.distance,
+                            category: None,
+                            transform,
+                        });
+                    }
+                }
+                if let Some(md5) = h.md5 {
+                    if let Some(lines) = list.exact.get(&(SignalType::Md5, md5.to_vec())) {
+                        out.extend(lines.iter().map(|&l| MatchOut {
+                            bank: list.name.clone(),
+                            entry_id: l as i64,
+                            distance: 0,
+                            category: None,
+                            transform: None,
+                        }));
+                    }
+                }
+            }
+            Source::Store(m, scope) => {
+                for (q, transform) in pdq_variants(h, dihedral) {
+                    out.extend(
+                        m.match_pdq(&q, scope).into_iter().filter(|x| x.distance <= radius).map(
+                            |x| MatchOut {
+                                bank: x.bank.to_string(),
+                                entry_id: x.entry_id,
+                                distance: x.distance,
+                                category: x.category.map(|c| c.name().to_string()),
+                                transform,
+                            },
+                        ),
+                    );
+                }
+                if let Some(md5) = h.md5 {
+                    out.extend(m.match_signal(SignalType::Md5, &md5, scope).into_iter().map(|x| {
+                        MatchOut {
+                            bank: x.bank.to_string(),
+                            entry_id: x.entry_id,
+                            distance: 0,
+                            category: x.category.map(|c| c.name().to_string()),
+                            transform: None,
+                        }
+                    }));
+                }
+            }
+            Source::Server(_) => {}
+        }
+        finish_matches(out)
+    }
+}
+
+/// Batches hashes to `POST /v1/match` of a Spoor service.
+struct ServerClient {
+    url: String,
+    key: String,
+    http: reqwest::blocking::Client,
+}
+
+impl ServerClient {
+    fn new(base: &str, key: &str) -> anyhow::Result<Self> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        let client = ServerClient {
+            url: format!("{}/v1/match", base.trim_end_matches('/')),
+            key: key.to_string(),
+            http,
+        };
+        // Fail early on a wrong URL or key, before walking anything.
+        client.query(&[]).with_context(|| format!("cannot use the Spoor service at {base}"))?;
+        Ok(client)
+    }
+
+    /// Sends every signal of `files` in one request; returns the matches per file.
+    fn query(&self, files: &[(&FileHashes, bool)]) -> anyhow::Result<Vec<Vec<MatchOut>>> {
+        let mut signals = Vec::new();
+        let mut owner = Vec::new();
+        for (i, (h, dihedral)) in files.iter().enumerate() {
+            for (q, transform) in pdq_variants(h, *dihedral) {
+                signals.push(serde_json::json!({"signal_type": "pdq", "value": q.to_string()}));
+                owner.push((i, transform));
+            }
+            if let Some(md5) = h.md5 {
+                signals.push(serde_json::json!({"signal_type": "md5", "value": spoor_core::Md5(md5).to_string()}));
+                owner.push((i, None));
+            }
+        }
+        let resp = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.key)
+            .json(&serde_json::json!({ "signals": signals }))
+            .send()
+            .context("the request failed")?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().context("the answer is not JSON")?;
+        if !status.is_success() {
+            bail!("{status}: {}", body["error"]["message"].as_str().unwrap_or("no message"));
+        }
+        let mut out: Vec<Vec<MatchOut>> = (0..files.len()).map(|_| Vec::new()).collect();
+        let results = body["results"].as_array().context("the answer has no results")?;
+        for ((i, transform), r) in owner.into_iter().zip(results) {
+            for m in r["matches"].as_array().into_iter().flatten() {
+                out[i].push(MatchOut {
+                    bank: m["bank"].as_str().unwrap_or_default().to_string(),
+                    entry_id: m["entry_id"].as_i64().unwrap_or_default(),
+                    distance: m["distance"].as_u64().unwrap_or_default() as u32,
+                    category: m["category"].as_str().map(str::to_string),
+                    transform,
+                });
+            }
+        }
+        Ok(out.into_iter().map(finish_matches).collect())
+    }
+}
+
+/// The scan cache: an SQLite file of (path, size, mtime) → hashes.
+struct Cache {
+    conn: rusqlite::Connection,
+}
+
+const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB)";
+
+impl Cache {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let conn = rusqlite::Connection::open(path)
+            .with_context(|| format!("cannot open the cache {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        conn.execute_batch(CACHE_SCHEMA)
+            .with_context(|| format!("{} is not a spoor scan cache", path.display()))?;
+        Ok(Cache { conn })
+    }
+
+    fn get(&self, path: &str, size: u64, mtime: i64, dihedral: bool) -> Option<(Kind, FileHashes)> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
+            .ok()?;
+        let row = stmt
+            .query_row(rusqlite::params![path, size as i64, mtime], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<Vec<u8>>>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, Option<Vec<u8>>>(4)?,
+                ))
+            })
+            .ok()?;
+        let kind = Kind::from_code(row.0);
+        let dihedral_hashes = row.3.and_then(|d| {
+            let hs: Vec<Hash256> = d
+                .chunks_exact(32)
+                .map(|c| Hash256::from_bytes(c.try_into().expect("32 bytes")))
+                .collect();
+            <[Hash256; 8]>::try_from(hs).ok()
+        });
+        if kind == Kind::Image && dihedral && dihedral_hashes.is_none() {
+            return None; // the cached entry lacks what this scan needs
+        }
+        Some((
+            kind,
+            FileHashes {
+                pdq: row.1.and_then(|b| <[u8; 32]>::try_from(b).ok()).map(Hash256::from_bytes),
+                quality: row.2.map(|q| q as u8),
+                dihedral: dihedral_hashes,
+                md5: row.4.and_then(|b| <[u8; 16]>::try_from(b).ok()),
+            },
+        ))
+    }
+
+    fn put_all(&mut self, rows: &[(String, u64, i64, Kind, FileHashes)]) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for (path, size, mtime, kind, h) in rows {
+                let dihedral: Option<Vec<u8>> =
+                    h.dihedral.map(|d| d.iter().flat_map(|x| x.to_bytes()).collect());
+                stmt.execute(rusqlite::params![
+                    path,
+                    *size as i64,
+                    mtime,
+                    kind.code(),
+                    h.pdq.map(|p| p.to_bytes().to_vec()),
+                    h.quality.map(i64::from),
+                    dihedral,
+                    h.md5.map(|m| m.to_vec()),
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+struct Worker {
+    options: spoor_media::Options,
+    max_file_size: u64,
+    dihedral: bool,
+}
+
+impl Worker {
+    fn hash(&self, path: &Path, size: u64) -> Result<(Kind, FileHashes), String> {
+        let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+        let mut head = [0u8; 192];
+        let mut n = 0;
+        while n < head.len() {
+            match f.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("cannot read: {e}")),
+            }
+        }
+        let head = &head[..n];
+        let kind = if spoor_media::sniff(head).is_some() {
+            Kind::Image
+        } else if is_video(head) {
+            Kind::Video
+        } else {
+            return Ok((Kind::Other, FileHashes::default()));
+        };
+        if size > self.max_file_size {
+            return Err(format!(
+                "{size} bytes: larger than --max-file-size ({})",
+                self.max_file_size
+            ));
+        }
+        let mut h = FileHashes::default();
+        match kind {
+            Kind::Image => {
+                let mut bytes = Vec::with_capacity(size as usize + 1);
+                bytes.extend_from_slice(head);
+                (&mut f)
+                    .take(self.max_file_size + 1 - head.len() as u64)
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| format!("cannot read: {e}"))?;
+                let image =
+                    spoor_media::decode(&bytes, &self.options).map_err(|e| e.to_string())?;
+                if self.dihedral {
+                    let d = spoor_hash::pdq::pdq_dihedral(image.pixels());
+                    let original = if image.width == 64 && image.height == 64 {
+                        spoor_hash::pdq::pdq(image.pixels()).hash
+                    } else {
+                        d.hashes[0]
+                    };
+                    h.pdq = Some(original);
+                    h.quality = Some(d.quality);
+                    h.dihedral = Some(d.hashes);
+                } else {
+                    let p = spoor_hash::pdq::pdq(image.pixels());
+                    h.pdq = Some(p.hash);
+                    h.quality = Some(p.quality);
+                }
+                let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {
+                    md5: true,
+                    sha1: false,
+                    sha256: false,
+                });
+                md5.update(&bytes);
+                h.md5 = md5.finish().0.map(|m| m.0);
+            }
+            Kind::Video => {
+                let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {
+                    md5: true,
+                    sha1: false,
+                    sha256: false,
+                });
+                md5.update(head);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    match f.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(k) => md5.update(&buf[..k]),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(format!("cannot read: {e}")),
+                    }
+                }
+                h.md5 = md5.finish().0.map(|m| m.0);
+            }
+            Kind::Other => {}
+        }
+        Ok((kind, h))
+    }
+}
+
+#[derive(Serialize)]
+struct Record<'a> {
+    path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    matches: &'a [MatchOut],
+}
+
+#[derive(Serialize)]
+struct ErrorRecord {
+    path: String,
+    error: String,
+}
+
+#[derive(Default)]
+struct Counts {
+    files: u64,
+    media: u64,
+    hashed: u64,
+    cached: u64,
+    matched: u64,
+    errors: u64,
+}
+
+/// Runs `spoor scan`.
+pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let threads = crate::threads(args.threads);
+    let source = if let Some(list) = &args.bank_file {
+        Source::List(Box::new(ListIndex::load(list)?))
+    } else if let Some(url) = &args.server {
+        Source::Server(ServerClient::new(url, args.key.as_deref().unwrap_or_default())?)
+    } else {
+        let location = match (&args.data_dir, &args.database_url) {
+            (Some(d), _) => spoor_bank::Location::DataDir(d.clone()),
+            (None, Some(u)) => spoor_bank::Location::Postgres(u.clone()),
+            _ => unreachable!("clap requires one source"),
+        };
+        if let spoor_bank::Location::DataDir(d) = &location {
+            if !d.join("spoor.db").exists() {
+                bail!("{} holds no Spoor store (no spoor.db): check --data-dir", d.display());
+            }
+        }
+        let store: Arc<dyn spoor_bank::Store> = spoor_bank::open(&location)?.into();
+        for b in &args.banks {
+            store.bank(b)?;
+        }
+        let matcher = Arc::new(Matcher::load(store)?);
+        let scope = if args.banks.is_empty() {
+            Scope::All
+        } else {
+            Scope::Banks(args.banks.iter().cloned().collect())
+        };
+        Source::Store(matcher, scope)
+    };
+    let source = Arc::new(source);
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        OutputFormat::Text
+    } else {
+        OutputFormat::Jsonl
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C ends the process at once; the first lets the scan save what it did.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let mut walker = ignore::WalkBuilder::new(&args.paths[0]);
+    for p in &args.paths[1..] {
+        walker.add(p);
+    }
+    walker
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(args.follow_symlinks)
+        .threads(threads);
+    if !args.exclude.is_empty() {
+        let mut o = ignore::overrides::OverrideBuilder::new("/");
+        for g in &args.exclude {
+            o.add(&format!("!{g}")).with_context(|| format!("invalid --exclude glob {g:?}"))?;
+        }
+        walker.overrides(o.build()?);
+    }
+    for p in &args.paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            bail!("{}: no such file or directory", p.display());
+        }
+    }
+
+    let (tx, rx) = crossbeam_channel::bounded::<Found>(4096);
+    let worker = Arc::new(Worker {
+        options: spoor_media::Options {
+            limits: spoor_media::Limits {
+                max_pixels: args.max_pixels,
+                max_file_bytes: args.max_file_size,
+            },
+            ..Default::default()
+        },
+        max_file_size: args.max_file_size,
+        dihedral: args.dihedral,
+    });
+    let cache_path = args.cache.clone();
+    if let Some(p) = &cache_path {
+        Cache::open(p)?; // create it (and its table) before the workers read it
+    }
+    let radius = args.radius;
+    let dihedral = args.dihedral;
+    let walk = {
+        let stop = stop.clone();
+        let source = source.clone();
+        std::thread::spawn(move || {
+            walker.build_parallel().run(|| {
+                let tx = tx.clone();
+                let worker = worker.clone();
+                let source = source.clone();
+                let stop = stop.clone();
+                let cache = cache_path.as_deref().and_then(|p| Cache::open(p).ok());
+                Box::new(move |entry| {
+                    if stop.load(Ordering::Relaxed) {
+                        return ignore::WalkState::Quit;
+                    }
+                    let found = match entry {
+                        Err(e) => Found {
+                            path: error_path(&e),
+                            key: None,
+                            kind: Kind::Other,
+                            result: Err(walk_error(&e)),
+                            cached: false,
+                            matches: Vec::new(),
+                        },
+                        Ok(entry) => {
+                            let Some(ft) = entry.file_type() else {
+                                return ignore::WalkState::Continue;
+                            };
+                            if ft.is_dir() || ft.is_symlink() {
+                                return ignore::WalkState::Continue; // a link not followed
+                            }
+                            if !ft.is_file() {
+                                return ignore::WalkState::Continue; // sockets, fifos, devices
+                            }
+                            scan_one(
+                                entry.path(),
+                                &worker,
+                                cache.as_ref(),
+                                &source,
+                                radius,
+                                dihedral,
+                            )
+                        }
+                    };
+                    if tx.send(found).is_err() {
+                        return ignore::WalkState::Quit;
+                    }
+                    ignore::WalkState::Continue
+                })
+            });
+        })
+    };
+
+    let mut counts = Counts::default();
+    let mut cache = args.cache.as_deref().map(Cache::open).transpose()?;
+    let mut pending_cache = Vec::new();
+    let mut pending_server: Vec<Found> = Vec::new();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                .expect("static template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut last_flush = Instant::now();
+    let emit = |f: Found, counts: &mut Counts, out: &mut dyn Write| -> anyhow::Result<()> {
+        print_found(&f, counts, out, format, args.all)
+    };
+    for found in rx.iter() {
+        counts.files += 1;
+        if let (true, Some((path, size, mtime)), Ok(h)) =
+            (cache.is_some(), &found.key, &found.result)
+        {
+            if !found.cached {
+                pending_cache.push((path.clone(), *size, *mtime, found.kind, h.clone()));
+            }
+        }
+        if matches!(&*source, Source::Server(_))
+            && found.result.is_ok()
+            && found.kind != Kind::Other
+        {
+            pending_server.push(found);
+            if pending_server.len() >= 256 {
+                flush_server(&source, &mut pending_server, dihedral, &mut |f| {
+                    emit(f, &mut counts, &mut out)
+                })?;
+            }
+        } else {
+            emit(found, &mut counts, &mut out)?;
+        }
+        if last_flush.elapsed() > Duration::from_secs(1) || pending_cache.len() >= 4096 {
+            if let Some(c) = cache.as_mut() {
+                c.put_all(&pending_cache)?;
+                pending_cache.clear();
+            }
+            out.flush().ok();
+            last_flush = Instant::now();
+            if let Some(bar) = &progress {
+                bar.set_message(format!(
+                    "{} files, {} media, {} matched, {} errors",
+                    counts.files, counts.media, counts.matched, counts.errors
+                ));
+            }
+        }
+    }
+    walk.join().map_err(|_| anyhow::anyhow!("the walker panicked"))?;
+    flush_server(&source, &mut pending_server, dihedral, &mut |f| emit(f, &mut counts, &mut out))?;
+    if let Some(c) = cache.as_mut() {
+        c.put_all(&pending_cache)?;
+    }
+    out.flush().ok();
+    drop(out);
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "spoor: {} files, {} media ({} hashed, {} from the cache), {} matched, {} errors in {:.2} s ({:.0} files/s){}",
+        counts.files,
+        counts.media,
+        counts.hashed,
+        counts.cached,
+        counts.matched,
+        counts.errors,
+        secs,
+        counts.files as f64 / secs.max(1e-9),
+        if stop.load(Ordering::Relaxed) { "; interrupted: what was hashed is kept in the cache" } else { "" }
+    );
+    Ok(if counts.matched > 0 {
+        ExitCode::from(1)
+    } else if counts.errors > 0 || stop.load(Ordering::Relaxed) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn error_path(e: &ignore::Error) -> PathBuf {
+    match e {
+        ignore::Error::WithPath { path, .. } => path.clone(),
+        ignore::Error::WithDepth { err, .. } => error_path(err),
+        ignore::Error::WithLineNumber { err, .. } => error_path(err),
+        ignore::Error::Loop { child, .. } => child.clone(),
+        _ => PathBuf::new(),
+    }
+}
+
+fn walk_error(e: &ignore::Error) -> String {
+    match e {
+        ignore::Error::WithPath { err, .. } => walk_error(err),
+        ignore::Error::WithDepth { err, .. } => walk_error(err),
+        ignore::Error::Loop { ancestor, .. } => {
+            format!("symbolic link loop back to {}", ancestor.display())
+        }
+        ignore::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+            "no such file or directory (a dangling link?)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn scan_one(
+    path: &Path,
+    worker: &Worker,
+    cache: Option<&Cache>,
+    source: &Source,
+    radius: u32,
+    dihedral: bool,
+) -> Found {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            return Found {
+                path: path.to_path_buf(),
+                key: None,
+                kind: Kind::Other,
+                result: Err(format!("cannot read: {e}")),
+                cached: false,
+                matches: Vec::new(),
+            }
+        }
+    };
+    let size = meta.len();
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i64);
+    let abs =
+        std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
+    let cached = cache.and_then(|c| c.get(&abs, size, mtime, dihedral));
+    let (was_cached, result) = match cached {
+        Some((kind, h)) => (true, Ok((kind, h))),
+        None => (false, worker.hash(path, size)),
+    };
+    match result {
+        Ok((kind, h)) => {
+            let matches = if kind == Kind::Other {
+                Vec::new()
+            } else {
+                source.match_local(&h, radius, dihedral)
+            };
+            Found {
+                path: path.to_path_buf(),
+                key: Some((abs, size, mtime)),
+                kind,
+                result: Ok(h),
+                cached: was_cached,
+                matches,
+            }
+        }
+        Err(e) => Found {
+            path: path.to_path_buf(),
+            key: None,
+            kind: Kind::Image,
+            result: Err(e),
+            cached: false,
+            matches: Vec::new(),
+        },
+    }
+}
+
+fn flush_server(
+    source: &Source,
+    pending: &mut Vec<Found>,
+    dihedral: bool,
+    emit: &mut dyn FnMut(Found) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let Source::Server(client) = source else { return Ok(()) };
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<(&FileHashes, bool)> = pending
+        .iter()
+        .map(|f| (f.result.as_ref().expect("only hashed files are queued"), dihedral))
+        .collect();
+    let results = client.query(&hashes).context("matching through the service failed")?;
+    for (mut f, m) in pending.drain(..).zip(results) {
+        f.matches = m;
+        emit(f)?;
+    }
+    Ok(())
+}
+
+fn print_found(
+    f: &Found,
+    c: &mut Counts,
+    out: &mut dyn Write,
+    format: OutputFormat,
+    all: bool,
+) -> anyhow::Result<()> {
+    let path = f.path.display().to_string();
+    let h = match &f.result {
+        Err(e) => {
+            c.errors += 1;
+            match format {
+                OutputFormat::Jsonl => writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&ErrorRecord { path, error: e.clone() })?
+                )?,
+                OutputFormat::Text => writeln!(out, "ERROR  {path}: {e}")?,
+            }
+            return Ok(());
+        }
+        Ok(h) => h,
+    };
+    if f.kind == Kind::Other {
+        return Ok(());
+    }
+    c.media += 1;
+    if f.cached {
+        c.cached += 1;
+    } else {
+        c.hashed += 1;
+    }
+    if !f.matches.is_empty() {
+        c.matched += 1;
+    } else if !all {
+        return Ok(());
+    }
+    match format {
+        OutputFormat::Jsonl => {
+            let rec = Record {
+                path,
+                pdq: h.pdq.map(|p| p.to_string()),
+                quality: h.quality,
+                md5: h.md5.map(|m| spoor_core::Md5(m).to_string()),
+                matches: &f.matches,
+            };
+            writeln!(out, "{}", serde_json::to_string(&rec)?)?;
+        }
+        OutputFormat::Text => {
+            if f.matches.is_empty() {
+                writeln!(out, "-      {path}")?;
+            }
+            for m in &f.matches {
+                writeln!(
+                    out,
+                    "MATCH  {path}  {}#{} distance {}{}{}",
+                    m.bank,
+                    m.entry_id,
+                    m.distance,
+                    m.category.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
+                    m.transform.map(|t| format!(" ({t})")).unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,400 @@
+//! `spoor scan` end to end: the real binary on generated trees of benign test images.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/pdq").join(rel)
+}
+
+const BRIDGE: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+
+fn spoor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spoor")).args(args).output().unwrap()
+}
+
+fn records(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn matched_paths(out: &Output, root: &Path) -> BTreeSet<String> {
+    records(out)
+        .iter()
+        .filter(|r| r["matches"].as_array().is_some_and(|m| !m.is_empty()))
+        .map(|r| {
+            r["path"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches(&format!("{}/", root.display()))
+                .to_string()
+        })
+        .collect()
+}
+
+fn copy(from: &str, to: &Path) {
+    std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+    std::fs::copy(testdata(from), to).unwrap();
+}
+
+/// A tree: resized and re-encoded copies of the bridge photo under odd names (hidden directory,
+/// no extension, wrong extension), unrelated photos, a text file, a corrupt JPEG.
+fn tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    copy("bridge-mods/square-256x256.jpg", &t.join("www/img/a.jpg"));
+    copy("bridge-mods/shrink-a-lot.jpg", &t.join("www/.cache/blob"));
+    copy("bridge-mods/square-512x512.jpg", &t.join("home/u/photo.png"));
+    copy("bridge-mods/blur-a-little.jpg", &t.join("home/u/deep/er/x.jpeg"));
+    for (i, name) in ["q0003.jpg", "q0004.jpg", "q0122.jpg"].iter().enumerate() {
+        copy(
+            &format!("reg-test-input/labelme-subset/{name}"),
+            &t.join(format!("home/u/other{i}.jpg")),
+        );
+    }
+    copy("misc-images/small.jpg", &t.join("www/small.jpg"));
+    std::fs::write(t.join("www/index.html"), "<html></html>").unwrap();
+    let mut broken = std::fs::read(testdata("bridge-mods/aaa-orig.jpg")).unwrap();
+    broken.truncate(5000);
+    std::fs::write(t.join("home/u/broken.jpg"), broken).unwrap();
+    dir
+}
+
+const COPIES: [&str; 4] =
+    ["www/img/a.jpg", "www/.cache/blob", "home/u/photo.png", "home/u/deep/er/x.jpeg"];
+
+fn list(dir: &Path) -> PathBuf {
+    let p = dir.join("list.txt");
+    std::fs::write(&p, format!("# the bridge\n{BRIDGE}\n")).unwrap();
+    p
+}
+
+#[test]
+fn finds_exactly_the_banked_images() {
+    let t = tree();
+    let aux = tempfile::tempdir().unwrap();
+    let l = list(aux.path());
+    let root = t.path();
+    let out =
+        spoor(&["scan", root.to_str().unwrap(), "--bank-file", l.to_str().unwrap(), "-j", "2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(matched_paths(&out, root), COPIES.iter().map(|s| s.to_string()).collect());
+    let recs = records(&out);
+    let errors: Vec<_> = recs.iter().filter(|r| r.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0]["path"].as_str().unwrap().ends_with("broken.jpg"));
+    for r in recs.iter().filter(|r| r.get("matches").is_some()) {
+        let m = &r["matches"][0];
+        assert_eq!(
+            (m["entry_id"].as_i64(), m["bank"].as_str()),
+            (Some(2), l.to_str()),
+            "the list's line number"
+        );
+        assert!(m["distance"].as_u64().unwrap() <= 31);
+        assert_eq!(r["md5"].as_str().unwrap().len(), 32);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("10 files, 8 media (8 hashed, 0 from the cache), 4 matched, 1 errors"),
+        "{err}"
+    );
+
+    // --all prints the media that matched nothing too; text output for people.
+    let all = spoor(&["scan", root.to_str().unwrap(), "--bank-file", l.to_str().unwrap(), "--all"]);
+    assert_eq!(records(&all).len(), 9);
+    let text = spoor(&[
+        "scan",
+        root.to_str().unwrap(),
+        "--bank-file",
+        l.to_str().unwrap(),
+        "--format",
+        "text",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout).lines().filter(|l| l.starts_with("MATCH")).count(),
+        4
+    );
+}
+
+#[test]
+fn exit_status_says_what_happened() {
+    let t = tree();
+    let aux = tempfile::tempdir().unwrap();
+    let l = list(aux.path());
+    let root = t.path();
+    // Only unrelated photos and the corrupt file: 2. Unrelated photos alone: 0.
+    let other = root.join("home/u");
+    for c in ["photo.png", "deep/er/x.jpeg"] {
+        std::fs::remove_file(other.join(c)).unwrap();
+    }
+    let out = spoor(&["scan", other.to_str().unwrap(), "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_file(other.join("broken.jpg")).unwrap();
+    let out = spoor(&["scan", other.to_str().unwrap(), "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(records(&out).is_empty());
+    // A missing path is an error before anything is scanned.
+    let out = spoor(&["scan", "/nonexistent/spoor", "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file"));
+    // A malformed list names its line.
+    std::fs::write(aux.path().join("bad.txt"), format!("{BRIDGE}\nxyz\n")).unwrap();
+    let out = spoor(&[
+        "scan",
+        other.to_str().unwrap(),
+        "--bank-file",
+        aux.path().join("bad.txt").to_str().unwrap(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.txt:2:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn excludes_and_symbolic_links() {
+    let t = tree();
+    let aux = tempfile::tempdir().unwrap();
+    let l = list(aux.path());
+    let root = t.path();
+    let out = spoor(&[
+        "scan",
+        root.to_str().unwrap(),
+        "--bank-file",
+        l.to_str().unwrap(),
+        "--exclude",
+        ".cache",
+        "--exclude",
+        "*.jpeg",
+    ]);
+    assert_eq!(
+        matched_paths(&out, root),
+        ["home/u/photo.png", "www/img/a.jpg"].iter().map(|s| s.to_string()).collect()
+    );
+
+    // A link out of the tree is not followed unless asked.
+    let outside = tempfile::tempdir().unwrap();
+    copy("bridge-mods/square-128x128.jpg", &outside.path().join("secret.jpg"));
+    std::os::unix::fs::symlink(outside.path(), root.join("www/link")).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/target", root.join("www/dangling")).unwrap();
+    let out = spoor(&["scan", root.to_str().unwrap(), "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(matched_paths(&out, root).len(), 4);
+    let out = spoor(&[
+        "scan",
+        root.to_str().unwrap(),
+        "--bank-file",
+        l.to_str().unwrap(),
+        "--follow-symlinks",
+    ]);
+    let m = matched_paths(&out, root);
+    assert!(m.contains("www/link/secret.jpg"), "{m:?}");
+    assert!(records(&out)
+        .iter()
+        .any(|r| r["path"].as_str().unwrap().ends_with("dangling") && r.get("error").is_some()));
+}
+
+#[test]
+fn dihedral_finds_rotated_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["bridge-2-rotate-90.jpg", "bridge-5-flipx.jpg"] {
+        copy(&format!("reg-test-input/dih/{n}"), &dir.path().join(n));
+    }
+    let aux = tempfile::tempdir().unwrap();
+    let h = spoor(&[
+        "hash",
+        testdata("reg-test-input/dih/bridge-1-original.jpg").to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    let orig: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let l = aux.path().join("l.txt");
+    std::fs::write(&l, format!("{}\n", orig["pdq"].as_str().unwrap())).unwrap();
+    let plain = spoor(&["scan", dir.path().to_str().unwrap(), "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(plain.status.code(), Some(0));
+    let out = spoor(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--bank-file",
+        l.to_str().unwrap(),
+        "--dihedral",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2);
+    let transforms: BTreeSet<String> =
+        recs.iter().map(|r| r["matches"][0]["transform"].as_str().unwrap().to_string()).collect();
+    assert_eq!(transforms, ["flipx", "rot270"].iter().map(|s| s.to_string()).collect(), "{recs:?}");
+}
+
+#[test]
+fn store_source_and_cache() {
+    let t = tree();
+    let root = t.path();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let aux = tempfile::tempdir().unwrap();
+    let l = list(aux.path());
+    for b in ["HOTLINE", "OTHER"] {
+        assert!(spoor(&["bank", "--data-dir", d, "create", b]).status.success());
+    }
+    assert!(spoor(&["bank", "--data-dir", d, "import", "HOTLINE", l.to_str().unwrap()])
+        .status
+        .success());
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(matched_paths(&out, root).len(), 4);
+    assert_eq!(
+        records(&out).iter().find(|r| r.get("matches").is_some()).unwrap()["matches"][0]["bank"],
+        "HOTLINE"
+    );
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d, "--bank", "OTHER"]);
+    assert_eq!(matched_paths(&out, root).len(), 0);
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d, "--bank", "NOPE"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no bank named \"NOPE\""));
+
+    // Cache: scanning part of the tree, then all of it, hashes only the rest; again, nothing.
+    let cache = aux.path().join("scan.cache");
+    let c = cache.to_str().unwrap();
+    let out = spoor(&["scan", root.join("www").to_str().unwrap(), "--data-dir", d, "--cache", c]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 media (3 hashed, 0 from the cache)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d, "--cache", c]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("8 media (5 hashed, 3 from the cache)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(matched_paths(&out, root).len(), 4, "cached hashes still match");
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d, "--cache", c]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("8 media (0 hashed, 8 from the cache)"));
+    // A changed file is hashed again.
+    std::fs::copy(testdata("misc-images/wee.jpg"), root.join("www/small.jpg")).unwrap();
+    let out = spoor(&["scan", root.to_str().unwrap(), "--data-dir", d, "--cache", c]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("8 media (1 hashed, 7 from the cache)"));
+}
+
+#[test]
+fn interrupted_scan_resumes_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = std::fs::read(testdata("bridge-mods/aaa-orig.jpg")).unwrap();
+    let n = 600;
+    for i in 0..n {
+        let sub = dir.path().join(format!("d{}", i % 10));
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join(format!("{i}.jpg")), &photo).unwrap();
+    }
+    let aux = tempfile::tempdir().unwrap();
+    let empty = aux.path().join("empty.txt");
+    std::fs::write(&empty, format!("{}\n", "0".repeat(64))).unwrap();
+    let cache = aux.path().join("c.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args([
+            "scan",
+            dir.path().to_str().unwrap(),
+            "--bank-file",
+            empty.to_str().unwrap(),
+            "--all",
+            "-j",
+            "1",
+        ])
+        .args(["--cache", cache.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..40 {
+        lines.next().unwrap().unwrap();
+    }
+    // Ctrl-C.
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let done: u64 =
+        err.split(" media (").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+    assert!(done >= 40 && done < n, "{err}");
+    let out = spoor(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--bank-file",
+        empty.to_str().unwrap(),
+        "--cache",
+        cache.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let expect = format!("{n} media ({} hashed, {done} from the cache)", n - done);
+    assert!(err.contains(&expect), "{expect}: {err}");
+}
+
+#[test]
+fn through_a_spoor_service_only_hashes_leave() {
+    let t = tree();
+    let root = t.path();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    let aux = tempfile::tempdir().unwrap();
+    let l = list(aux.path());
+    assert!(spoor(&["bank", "--data-dir", d, "create", "HOTLINE"]).status.success());
+    assert!(spoor(&["bank", "--data-dir", d, "import", "HOTLINE", l.to_str().unwrap()])
+        .status
+        .success());
+    let key = String::from_utf8(
+        spoor(&["keys", "--data-dir", d, "create", "--role", "matcher", "--name", "scanner"])
+            .stdout,
+    )
+    .unwrap();
+    let key = key.lines().last().unwrap().to_string();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["serve", "--data-dir", d, "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(server.stderr.take().unwrap());
+    let mut line = String::new();
+    let base = loop {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "spoor serve exited");
+        if let Some(rest) = line.split("serving on ").nth(1) {
+            break rest.split(' ').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in err.lines() {});
+    let out = spoor(&["scan", root.to_str().unwrap(), "--server", &base, "--key", &key]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(matched_paths(&out, root), COPIES.iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        records(&out).iter().find(|r| r.get("matches").is_some()).unwrap()["matches"][0]["bank"],
+        "HOTLINE"
+    );
+    // A wrong key fails before anything is walked.
+    let out = spoor(&[
+        "scan",
+        root.to_str().unwrap(),
+        "--server",
+        &base,
+        "--key",
+        "spoor_000000000000_00",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid or revoked API key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
