@@ -123,6 +123,32 @@ struct FileHashes {
     quality: Option<u8>,
     dihedral: Option<[Hash256; 8]>,
     md5: Option<[u8; 16]>,
+    sha1: Option<[u8; 20]>,
+    sha256: Option<[u8; 32]>,
+}
+
+impl FileHashes {
+    fn set_digests(&mut self, hasher: spoor_hash::digest::Hasher) {
+        let (md5, sha1, sha256) = hasher.finish();
+        self.md5 = md5.map(|m| m.0);
+        self.sha1 = sha1.map(|m| m.0);
+        self.sha256 = sha256.map(|m| m.0);
+    }
+
+    /// The digests computed, with their types.
+    fn digests(&self) -> Vec<(SignalType, &[u8])> {
+        let mut v: Vec<(SignalType, &[u8])> = Vec::new();
+        if let Some(m) = &self.md5 {
+            v.push((SignalType::Md5, m));
+        }
+        if let Some(s) = &self.sha1 {
+            v.push((SignalType::Sha1, s));
+        }
+        if let Some(s) = &self.sha256 {
+            v.push((SignalType::Sha256, s));
+        }
+        v
+    }
 }
 
 /// One match, as printed.
@@ -221,6 +247,15 @@ fn finish_matches(mut m: Vec<MatchOut>) -> Vec<MatchOut> {
 }
 
 impl Source {
+    /// Whether SHA-1 and SHA-256 are worth computing: the source may hold them.
+    fn wants_sha(&self) -> bool {
+        match self {
+            Source::List(l) => l.exact.keys().any(|(t, _)| *t != SignalType::Md5),
+            Source::Store(m, _) => m.stats().exact_entries > 0,
+            Source::Server(_) => true,
+        }
+    }
+
     /// Local matching (list or store); the server is asked in batches by the printer.
     fn match_local(&self, h: &FileHashes, radius: u32, dihedral: bool) -> Vec<MatchOut> {
         let mut out = Vec::new();
@@ -237,8 +272,8 @@ impl Source {
                         });
                     }
                 }
-                if let Some(md5) = h.md5 {
-                    if let Some(lines) = list.exact.get(&(SignalType::Md5, md5.to_vec())) {
+                for (t, v) in h.digests() {
+                    if let Some(lines) = list.exact.get(&(t, v.to_vec())) {
                         out.extend(lines.iter().map(|&l| MatchOut {
                             bank: list.name.clone(),
                             entry_id: l as i64,
@@ -263,15 +298,13 @@ impl Source {
                         ),
                     );
                 }
-                if let Some(md5) = h.md5 {
-                    out.extend(m.match_signal(SignalType::Md5, &md5, scope).into_iter().map(|x| {
-                        MatchOut {
-                            bank: x.bank.to_string(),
-                            entry_id: x.entry_id,
-                            distance: 0,
-                            category: x.category.map(|c| c.name().to_string()),
-                            transform: None,
-                        }
+                for (t, v) in h.digests() {
+                    out.extend(m.match_signal(t, v, scope).into_iter().map(|x| MatchOut {
+                        bank: x.bank.to_string(),
+                        entry_id: x.entry_id,
+                        distance: 0,
+                        category: x.category.map(|c| c.name().to_string()),
+                        transform: None,
                     }));
                 }
             }
@@ -313,8 +346,8 @@ impl ServerClient {
                 signals.push(serde_json::json!({"signal_type": "pdq", "value": q.to_string()}));
                 owner.push((i, transform));
             }
-            if let Some(md5) = h.md5 {
-                signals.push(serde_json::json!({"signal_type": "md5", "value": spoor_core::Md5(md5).to_string()}));
+            for (t, v) in h.digests() {
+                signals.push(serde_json::json!({"signal_type": t.name(), "value": t.format(v)}));
                 owner.push((i, None));
             }
         }
@@ -354,7 +387,7 @@ struct Cache {
 
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
-    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB)";
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB)";
 
 impl Cache {
     fn open(path: &Path) -> anyhow::Result<Self> {
@@ -367,10 +400,17 @@ impl Cache {
         Ok(Cache { conn })
     }
 
-    fn get(&self, path: &str, size: u64, mtime: i64, dihedral: bool) -> Option<(Kind, FileHashes)> {
+    fn get(
+        &self,
+        path: &str,
+        size: u64,
+        mtime: i64,
+        dihedral: bool,
+        sha: bool,
+    ) -> Option<(Kind, FileHashes)> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
+            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
             .ok()?;
         let row = stmt
             .query_row(rusqlite::params![path, size as i64, mtime], |r| {
@@ -380,6 +420,8 @@ impl Cache {
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, Option<Vec<u8>>>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
+                    r.get::<_, Option<Vec<u8>>>(6)?,
                 ))
             })
             .ok()?;
@@ -391,6 +433,9 @@ impl Cache {
                 .collect();
             <[Hash256; 8]>::try_from(hs).ok()
         });
+        if kind != Kind::Other && sha && row.6.is_none() {
+            return None; // hashed without SHA, which this scan needs
+        }
         if kind == Kind::Image && dihedral && dihedral_hashes.is_none() {
             return None; // the cached entry lacks what this scan needs
         }
@@ -401,6 +446,8 @@ impl Cache {
                 quality: row.2.map(|q| q as u8),
                 dihedral: dihedral_hashes,
                 md5: row.4.and_then(|b| <[u8; 16]>::try_from(b).ok()),
+                sha1: row.5.and_then(|b| <[u8; 20]>::try_from(b).ok()),
+                sha256: row.6.and_then(|b| <[u8; 32]>::try_from(b).ok()),
             },
         ))
     }
@@ -409,8 +456,8 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for (path, size, mtime, kind, h) in rows {
                 let dihedral: Option<Vec<u8>> =
@@ -424,6 +471,8 @@ impl Cache {
                     h.quality.map(i64::from),
                     dihedral,
                     h.md5.map(|m| m.to_vec()),
+                    h.sha1.map(|m| m.to_vec()),
+                    h.sha256.map(|m| m.to_vec()),
                 ])?;
             }
         }
@@ -436,6 +485,7 @@ struct Worker {
     options: spoor_media::Options,
     max_file_size: u64,
     dihedral: bool,
+    sha: bool,
 }
 
 impl Worker {
@@ -493,17 +543,17 @@ impl Worker {
                 }
                 let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {
                     md5: true,
-                    sha1: false,
-                    sha256: false,
+                    sha1: self.sha,
+                    sha256: self.sha,
                 });
                 md5.update(&bytes);
-                h.md5 = md5.finish().0.map(|m| m.0);
+                h.set_digests(md5);
             }
             Kind::Video => {
                 let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {
                     md5: true,
-                    sha1: false,
-                    sha256: false,
+                    sha1: self.sha,
+                    sha256: self.sha,
                 });
                 md5.update(head);
                 let mut buf = vec![0u8; 1 << 20];
@@ -515,7 +565,7 @@ impl Worker {
                         Err(e) => return Err(format!("cannot read: {e}")),
                     }
                 }
-                h.md5 = md5.finish().0.map(|m| m.0);
+                h.set_digests(md5);
             }
             Kind::Other => {}
         }
@@ -532,6 +582,10 @@ struct Record<'a> {
     quality: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
     matches: &'a [MatchOut],
 }
 
@@ -633,6 +687,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         },
         max_file_size: args.max_file_size,
         dihedral: args.dihedral,
+        sha: source.wants_sha(),
     });
     let cache_path = args.cache.clone();
     if let Some(p) = &cache_path {
@@ -833,7 +888,7 @@ fn scan_one(
         .map_or(0, |d| d.as_nanos() as i64);
     let abs =
         std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-    let cached = cache.and_then(|c| c.get(&abs, size, mtime, dihedral));
+    let cached = cache.and_then(|c| c.get(&abs, size, mtime, dihedral, worker.sha));
     let (was_cached, result) = match cached {
         Some((kind, h)) => (true, Ok((kind, h))),
         None => (false, worker.hash(path, size)),
@@ -931,6 +986,8 @@ fn print_found(
                 pdq: h.pdq.map(|p| p.to_string()),
                 quality: h.quality,
                 md5: h.md5.map(|m| spoor_core::Md5(m).to_string()),
+                sha1: h.sha1.map(|m| spoor_core::Sha1(m).to_string()),
+                sha256: h.sha256.map(|m| spoor_core::Sha256(m).to_string()),
                 matches: &f.matches,
             };
             writeln!(out, "{}", serde_json::to_string(&rec)?)?;

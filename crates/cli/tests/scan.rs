@@ -398,3 +398,38 @@ fn through_a_spoor_service_only_hashes_leave() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn digests_match_exactly() {
+    let t = tree();
+    let root = t.path();
+    let aux = tempfile::tempdir().unwrap();
+    let h = spoor(&["hash", root.join("www/small.jpg").to_str().unwrap(), "--format", "jsonl"]);
+    let small: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let h = spoor(&["hash", root.join("home/u/other1.jpg").to_str().unwrap(), "--format", "jsonl"]);
+    let other: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let l = aux.path().join("digests.txt");
+    std::fs::write(
+        &l,
+        format!(
+            "sha256 {}\nmd5 {}\n",
+            small["sha256"].as_str().unwrap(),
+            other["md5"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = spoor(&["scan", root.to_str().unwrap(), "--bank-file", l.to_str().unwrap()]);
+    assert_eq!(
+        matched_paths(&out, root),
+        ["home/u/other1.jpg", "www/small.jpg"].iter().map(|s| s.to_string()).collect()
+    );
+    let rec = records(&out)
+        .into_iter()
+        .find(|r| r["path"].as_str().unwrap().ends_with("small.jpg"))
+        .unwrap();
+    assert_eq!(
+        (rec["matches"][0]["entry_id"].as_i64(), rec["matches"][0]["distance"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(rec["sha256"], small["sha256"]);
+}
