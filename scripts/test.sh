@@ -12,6 +12,12 @@ rustup target add wasm32-unknown-unknown >/dev/null
 for tool in md5sum sha1sum sha256sum; do
   command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq coreutils; break; }
 done
+if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
+  echo "installing ffmpeg (video decoding for the vPDQ tests)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null ||
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
+fi
 if [ ! -d ../shared/testdata ]; then
   echo "error: ../shared/testdata is missing: the tests need the shared test data beside this checkout" >&2
   exit 1

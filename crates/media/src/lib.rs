@@ -21,6 +21,8 @@
 //! println!("{}x{} {} q{}", image.width, image.height, pdq.hash, pdq.quality);
 //! ```
 
+pub mod video;
+
 use image::{DynamicImage, ImageDecoder, ImageFormat};
 use spoor_hash::pdq::{PixelLayout, Pixels};
 use std::fmt;

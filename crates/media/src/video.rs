@@ -1,0 +1,345 @@
+//! Video frames through an `ffmpeg` subprocess: no FFmpeg library is linked, so a plain
+//! `cargo build` needs none. `ffprobe` (beside `ffmpeg`) reads the stream's size and frame rate;
+//! `ffmpeg` decodes the first video stream to raw RGB24 frames at that size on a pipe, exactly as
+//! the vPDQ reference tools did to make their published hashes.
+//!
+//! A hostile file must not hang or exhaust the machine: the declared size is checked before
+//! decoding starts (`max_pixels`), the number of frames is bounded (`max_frames`), and the
+//! decoder is killed when it runs past `timeout`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a video could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VideoError {
+    /// ffmpeg or ffprobe is not installed.
+    #[error("{0} not found: install FFmpeg (Debian: apt install ffmpeg) or pass --ffmpeg PATH")]
+    NoFfmpeg(String),
+    /// The file has no video stream (not a video, or audio only).
+    #[error("no video stream: not a video file, or one with audio only")]
+    NoVideoStream,
+    /// The file could not be read as a video at all.
+    #[error("not a readable video: {0}")]
+    Unreadable(String),
+    /// The declared frame size is over the limit.
+    #[error("{width}x{height} frames: more than the {max} pixels allowed (--max-pixels)")]
+    TooManyPixels {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// The limit.
+        max: u64,
+    },
+    /// Decoding took too long and was stopped.
+    #[error("decoding took longer than {0:?} and was stopped (a damaged or hostile file?)")]
+    Timeout(Duration),
+    /// The decoder failed part-way (a truncated or damaged file).
+    #[error("decoding failed after {frames} frames: {message}")]
+    Decode {
+        /// Frames decoded before the failure.
+        frames: u64,
+        /// What ffmpeg said.
+        message: String,
+    },
+    /// Running ffmpeg failed.
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to decode.
+#[derive(Debug, Clone)]
+pub struct VideoOptions {
+    /// The `ffmpeg` program; `ffprobe` is looked for beside it (or on `PATH`).
+    pub ffmpeg: PathBuf,
+    /// Largest frame, in pixels.
+    pub max_pixels: u64,
+    /// Most frames decoded (at the video's own rate) before stopping with an error.
+    pub max_frames: u64,
+    /// Longest decoding time.
+    pub timeout: Duration,
+    /// Scale frames to this size instead of the video's own (the reference's `-s`).
+    pub scale: Option<(u32, u32)>,
+}
+
+impl Default for VideoOptions {
+    fn default() -> Self {
+        VideoOptions {
+            ffmpeg: PathBuf::from("ffmpeg"),
+            max_pixels: 50_000_000,
+            max_frames: 10_000_000,
+            timeout: Duration::from_secs(600),
+            scale: None,
+        }
+    }
+}
+
+/// What ffprobe says of the first video stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    /// Frame width.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frames a second (the average rate, or the base rate when that is unknown).
+    pub fps: f64,
+    /// Duration in seconds, when known.
+    pub duration: Option<f64>,
+}
+
+/// One decoded frame.
+pub struct Frame<'a> {
+    /// 0-based index in decoding order.
+    pub index: u64,
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+    /// RGB24 pixels, row by row.
+    pub rgb: &'a [u8],
+}
+
+/// Whether these first bytes look like a video container (MP4/MOV/3GP, Matroska/WebM, AVI,
+/// FLV, ASF/WMV, MPEG program or transport stream).
+pub fn is_video(head: &[u8]) -> bool {
+    matches!(head, [_, _, _, _, b'f', b't', b'y', b'p', ..])
+        || head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3])
+        || (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"AVI ")
+        || head.starts_with(b"FLV")
+        || head.starts_with(&[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11])
+        || head.starts_with(&[0x00, 0x00, 0x01, 0xBA])
+        || (head.len() > 188 && head[0] == 0x47 && head[188] == 0x47)
+}
+
+fn ffprobe_for(ffmpeg: &Path) -> PathBuf {
+    let sibling = ffmpeg.with_file_name(match ffmpeg.extension() {
+        Some(ext) => format!("ffprobe.{}", ext.to_string_lossy()),
+        None => "ffprobe".to_string(),
+    });
+    if ffmpeg.components().count() > 1 && sibling.exists() {
+        sibling
+    } else {
+        PathBuf::from("ffprobe")
+    }
+}
+
+fn spawn_error(program: &Path, e: std::io::Error) -> VideoError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        VideoError::NoFfmpeg(program.display().to_string())
+    } else {
+        VideoError::Spawn { program: program.display().to_string(), source: e }
+    }
+}
+
+fn parse_rate(s: &str) -> Option<f64> {
+    let (n, d) = s.split_once('/').unwrap_or((s, "1"));
+    let (n, d): (f64, f64) = (n.trim().parse().ok()?, d.trim().parse().ok()?);
+    (d != 0.0 && n > 0.0).then(|| n / d)
+}
+
+/// Reads the first video stream's size, rate and duration.
+pub fn probe(path: &Path, options: &VideoOptions) -> Result<VideoInfo, VideoError> {
+    let ffprobe = ffprobe_for(&options.ffmpeg);
+    let out = Command::new(&ffprobe)
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .arg("stream=width,height,avg_frame_rate,r_frame_rate,duration:format=duration")
+        .args(["-of", "default=noprint_wrappers=1"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error(&ffprobe, e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let first = err.lines().next().unwrap_or("ffprobe failed").trim();
+        let first = first.rsplit(": ").next().unwrap_or(first);
+        return Err(VideoError::Unreadable(first.to_string()));
+    }
+    let mut width = None;
+    let mut height = None;
+    let mut avg = None;
+    let mut base = None;
+    let mut duration = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else { continue };
+        match k {
+            "width" => width = v.parse::<u32>().ok(),
+            "height" => height = v.parse::<u32>().ok(),
+            "avg_frame_rate" => avg = parse_rate(v),
+            "r_frame_rate" => base = parse_rate(v),
+            "duration" => {
+                duration = duration.or(v.parse::<f64>().ok().filter(|d| d.is_finite() && *d >= 0.0))
+            }
+            _ => {}
+        }
+    }
+    let (Some(width), Some(height)) = (width, height) else {
+        return Err(VideoError::NoVideoStream);
+    };
+    if width == 0 || height == 0 {
+        return Err(VideoError::NoVideoStream);
+    }
+    let fps = avg.or(base).ok_or_else(|| VideoError::Unreadable("no frame rate".into()))?;
+    Ok(VideoInfo { width, height, fps, duration })
+}
+
+/// Decodes every frame of the first video stream, calling `each` in order; `each` returns
+/// false to stop early. Returns the number of frames decoded.
+pub fn frames(
+    path: &Path,
+    info: &VideoInfo,
+    options: &VideoOptions,
+    mut each: impl FnMut(Frame<'_>) -> bool,
+) -> Result<u64, VideoError> {
+    let (w, h) = options.scale.unwrap_or((info.width, info.height));
+    let pixels = u64::from(w) * u64::from(h);
+    let declared = u64::from(info.width) * u64::from(info.height);
+    if pixels > options.max_pixels || declared > options.max_pixels {
+        return Err(VideoError::TooManyPixels {
+            width: info.width,
+            height: info.height,
+            max: options.max_pixels,
+        });
+    }
+    let mut child = Command::new(&options.ffmpeg)
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-s", &format!("{w}x{h}")])
+        // Accurate rounding in the YUV to RGB conversion reproduces the reference's published
+        // frame hashes bit for bit on most frames (without it, about half differ by a few
+        // bits); Lanczos is what the reference used to downscale.
+        .args([
+            "-sws_flags",
+            if options.scale.is_some() { "lanczos+accurate_rnd" } else { "bicubic+accurate_rnd" },
+        ])
+        .args(["-f", "rawvideo", "-c:v", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_error(&options.ffmpeg, e))?;
+    // ffmpeg's messages, read on the side so a chatty decoder never blocks on a full pipe.
+    let mut stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut s);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        s
+    });
+    // The watchdog kills the decoder when it runs too long.
+    let done = Arc::new(AtomicBool::new(false));
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let pid = child.id();
+    let watchdog = {
+        let (done, timed_out, timeout) = (done.clone(), timed_out.clone(), options.timeout);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                if start.elapsed() > timeout {
+                    timed_out.store(true, Ordering::Release);
+                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut stdout = child.stdout.take().expect("piped");
+    let frame_len = (pixels * 3) as usize;
+    let mut buf = vec![0u8; frame_len];
+    let mut index = 0u64;
+    let mut stopped = false;
+    let mut too_many = false;
+    loop {
+        match read_full(&mut stdout, &mut buf) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(_) => break,
+        }
+        if index >= options.max_frames {
+            too_many = true;
+            break;
+        }
+        if !each(Frame { index, width: w, height: h, rgb: &buf }) {
+            stopped = true;
+            break;
+        }
+        index += 1;
+    }
+    if stopped || too_many {
+        let _ = child.kill();
+    }
+    drop(stdout);
+    let status = child.wait();
+    done.store(true, Ordering::Release);
+    let _ = watchdog.join();
+    let messages = errors.join().unwrap_or_default();
+    if timed_out.load(Ordering::Acquire) {
+        return Err(VideoError::Timeout(options.timeout));
+    }
+    if too_many {
+        return Err(VideoError::Decode {
+            frames: index,
+            message: format!("more than {} frames (--max-frames)", options.max_frames),
+        });
+    }
+    if stopped {
+        return Ok(index);
+    }
+    let ok = status.map(|s| s.success()).unwrap_or(false);
+    if !ok || index == 0 {
+        let message = messages
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or(if index == 0 { "no frame could be decoded" } else { "ffmpeg failed" })
+            .to_string();
+        return Err(VideoError::Decode { frames: index, message });
+    }
+    Ok(index)
+}
+
+/// Fills `buf` completely; false at a clean end of stream before any byte of it.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<bool> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => {
+                return if n == 0 {
+                    Ok(false)
+                } else {
+                    Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "partial frame"))
+                }
+            }
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_magic() {
+        assert_eq!(parse_rate("30000/1001").map(|r| (r * 1000.0).round()), Some(29970.0));
+        assert_eq!(parse_rate("0/0"), None);
+        assert!(is_video(b"\0\0\0\x20ftypisom\0\0\x02\0"));
+        assert!(is_video(&[0x1A, 0x45, 0xDF, 0xA3, 1]));
+        assert!(!is_video(b"\xff\xd8\xff\xe0"));
+    }
+}
