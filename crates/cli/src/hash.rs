@@ -65,8 +65,32 @@ pub struct HashArgs {
     #[arg(long, value_name = "PIXELS", default_value_t = spoor_media::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
     /// Refuse files larger than this many bytes (suffixes K, M, G, KiB, MiB, GiB allowed).
+    /// Videos are streamed and not held in memory; this bounds images.
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Video frames hashed a second for vPDQ (a number, or `all` for every frame).
+    #[arg(long, value_name = "N|all", default_value = "1", value_parser = parse_fps)]
+    pub vpdq_fps: VpdqFps,
+    /// The ffmpeg program that decodes videos (ffprobe is looked for beside it).
+    #[arg(long, env = "SPOOR_FFMPEG", value_name = "PATH", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// Stop decoding a video after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub video_timeout: u64,
+}
+
+/// `--vpdq-fps`: a rate, or every frame.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct VpdqFps(pub Option<f64>);
+
+fn parse_fps(s: &str) -> Result<VpdqFps, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(VpdqFps(None));
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(VpdqFps(Some(f))),
+        _ => Err(format!("invalid --vpdq-fps {s:?}: a positive number of frames a second, or all")),
+    }
 }
 
 /// Parses a byte size such as `1048576`, `10M` or `512MiB`.
@@ -115,7 +139,22 @@ struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    frames: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpdq: Option<Vec<VpdqRecord>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+}
+
+/// One hashed video frame.
+#[derive(Serialize, Debug)]
+struct VpdqRecord {
+    frame: u64,
+    timestamp: f64,
+    pdq: String,
+    quality: u8,
 }
 
 struct Config {
@@ -123,6 +162,71 @@ struct Config {
     dihedral: bool,
     which: Which,
     options: Options,
+    video: spoor_vpdq::Options,
+}
+
+/// Hashes a video file: vPDQ (when PDQ is asked for) and the digests, streamed.
+fn hash_video(path: &std::path::Path, cfg: &Config, rec: &mut Record) {
+    if cfg.pdq {
+        match spoor_vpdq::hash_file(path, &cfg.video) {
+            Ok(v) => {
+                rec.width = Some(v.width as usize);
+                rec.height = Some(v.height as usize);
+                rec.frames = Some(v.decoded_frames);
+                rec.duration = v.duration.or(Some(v.decoded_frames as f64 / v.frame_rate));
+                rec.vpdq = Some(
+                    v.frames
+                        .iter()
+                        .map(|f| VpdqRecord {
+                            frame: f.frame,
+                            timestamp: (f.timestamp * 1000.0).round() / 1000.0,
+                            pdq: f.hash.to_string(),
+                            quality: f.quality,
+                        })
+                        .collect(),
+                );
+            }
+            Err(e) => {
+                rec.error = Some(e.to_string());
+                return;
+            }
+        }
+    }
+    let mut h = Hasher::new(cfg.which);
+    let digest = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => h.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    })();
+    if let Err(e) = digest {
+        rec.error = Some(format!("cannot read: {e}"));
+        return;
+    }
+    let (md5, sha1, sha256) = h.finish();
+    rec.md5 = md5.map(|d| d.to_string());
+    rec.sha1 = sha1.map(|d| d.to_string());
+    rec.sha256 = sha256.map(|d| d.to_string());
+}
+
+/// Whether a file starts like a video container.
+fn looks_like_video(path: &std::path::Path) -> bool {
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let mut head = [0u8; 192];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    spoor_media::sniff(&head[..n]).is_none() && spoor_media::video::is_video(&head[..n])
 }
 
 /// The decoder's own "file too large" message, so both limits read alike.
@@ -160,6 +264,12 @@ fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
 
 fn hash_one(input: &Input, cfg: &Config) -> Record {
     let mut rec = Record { path: input.display(), ..Record::default() };
+    if let Input::File(p) = input {
+        if looks_like_video(p) {
+            hash_video(p, cfg, &mut rec);
+            return rec;
+        }
+    }
     let bytes = match read_input(input, cfg.options.limits.max_file_bytes) {
         Ok(b) => b,
         Err(e) => {
@@ -206,6 +316,9 @@ fn hash_one(input: &Input, cfg: &Config) -> Record {
 
 fn write_text(out: &mut impl Write, rec: &Record) -> std::io::Result<()> {
     let mut cols: Vec<String> = Vec::new();
+    if let Some(v) = &rec.vpdq {
+        cols.push(format!("vpdq {} frames of {}", v.len(), rec.frames.unwrap_or(0)));
+    }
     if let Some(p) = &rec.pdq {
         cols.push(p.clone());
         cols.push(format!("q{:<3}", rec.quality.unwrap_or(0)));
@@ -242,6 +355,15 @@ pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
             limits: Limits { max_pixels: args.max_pixels, max_file_bytes: args.max_file_size },
             exif_orient: args.exif_orient,
             jpeg_luma_only: args.jpeg_luma,
+        },
+        video: spoor_vpdq::Options {
+            fps: args.vpdq_fps.0,
+            video: spoor_vpdq::VideoOptions {
+                ffmpeg: args.ffmpeg.clone(),
+                max_pixels: args.max_pixels,
+                timeout: std::time::Duration::from_secs(args.video_timeout),
+                ..Default::default()
+            },
         },
     };
     if args.dihedral && !cfg.pdq {

@@ -298,16 +298,27 @@ pub fn frames(
         return Ok(index);
     }
     let ok = status.map(|s| s.success()).unwrap_or(false);
-    if !ok || index == 0 {
-        let message = messages
-            .lines()
-            .map(str::trim)
-            .find(|l| !l.is_empty())
-            .unwrap_or(if index == 0 { "no frame could be decoded" } else { "ffmpeg failed" })
-            .to_string();
-        return Err(VideoError::Decode { frames: index, message });
+    // ffmpeg goes on past damage (a truncated file decodes up to the cut and exits 0) but says
+    // so: any error it reports makes the video's hash incomplete, hence an error here.
+    let lines: Vec<&str> = messages.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if !ok || index == 0 || !lines.is_empty() {
+        let pick = lines
+            .iter()
+            .find(|l| l.contains("partial file") || l.contains("truncat"))
+            .or_else(|| lines.first())
+            .map(|l| strip_context(l))
+            .unwrap_or(if index == 0 { "no frame could be decoded" } else { "ffmpeg failed" });
+        return Err(VideoError::Decode { frames: index, message: pick.to_string() });
     }
     Ok(index)
+}
+
+/// `[h264 @ 0x55…] Invalid NAL unit size` → `Invalid NAL unit size`.
+fn strip_context(line: &str) -> &str {
+    match (line.starts_with('['), line.find("] ")) {
+        (true, Some(i)) => &line[i + 2..],
+        _ => line,
+    }
 }
 
 /// Fills `buf` completely; false at a clean end of stream before any byte of it.

@@ -200,7 +200,15 @@ mod tests {
     }
 
     fn frame(seed: u64, quality: u8) -> VpdqFrame {
-        let h = Hash256::from_words([seed, seed.rotate_left(17), !seed, seed ^ 0x5555]);
+        let mut x = seed;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let h = Hash256::from_words([next(), next(), next(), next()]);
         VpdqFrame { hash: h, quality, timestamp: 0.0 }
     }
 
