@@ -390,6 +390,46 @@ fn service(store: Store) {
     );
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
 
+    // A video's vPDQ matches a banked video through the frame index.
+    let frames: Vec<String> = (0..20).map(|k| format!("{},90,{k}.000", hash(500 + k))).collect();
+    let banked = serde_json::to_string(&frames).unwrap();
+    let (st, b) = s.send(
+        "POST",
+        Some(&curator),
+        "/v1/banks/HOTLINE/entries",
+        &json!({"entries": [{"signal_type": "vpdq", "value": banked}]}),
+    );
+    assert_eq!(st, StatusCode::OK, "{b}");
+    let query = serde_json::to_string(&frames[..10]).unwrap();
+    until("banked video", || {
+        let (_, r) = s.send(
+            "POST",
+            Some(&matcher),
+            "/v1/match",
+            &json!({"signals": [{"signal_type": "vpdq", "value": query}]}),
+        );
+        r["results"][0]["matches"].as_array().is_some_and(|m| m.len() == 1)
+    });
+    let (_, r) = s.send(
+        "POST",
+        Some(&matcher),
+        "/v1/match",
+        &json!({"signals": [{"signal_type": "vpdq", "value": query}]}),
+    );
+    let m = &r["results"][0]["matches"][0];
+    assert_eq!(
+        (m["query_match"].as_f64(), m["compared_match"].as_f64()),
+        (Some(100.0), Some(50.0)),
+        "{r}"
+    );
+    let (st, _) = s.send(
+        "POST",
+        Some(&matcher),
+        "/v1/match",
+        &json!({"signals": [{"signal_type": "vpdq", "value": "[\"zz\"]"}]}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+
     // Batch matching, in order.
     let (st, r) = s.send("POST", Some(&matcher), "/v1/match", &json!({"signals": [
         {"signal_type": "pdq", "value": hash(20)}, {"signal_type": "md5", "value": "00".repeat(16)}]}));

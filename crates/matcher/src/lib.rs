@@ -28,6 +28,44 @@ use spoor_bank::{Action, BankError, Category, Store};
 use spoor_core::{Hash256, SignalType};
 use spoor_index::{PdqIndex, SharedIndex};
 
+/// vPDQ matching thresholds (python-threatexchange's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VpdqThresholds {
+    /// Frames below this quality are ignored (query and banked).
+    pub quality: u8,
+    /// Two frames match within this distance (inclusive).
+    pub distance: u32,
+    /// Percent of the query's frames that must match.
+    pub query_match: f64,
+    /// Percent of the banked video's frames that must match.
+    pub compared_match: f64,
+}
+
+impl Default for VpdqThresholds {
+    fn default() -> Self {
+        VpdqThresholds { quality: 50, distance: 31, query_match: 80.0, compared_match: 0.0 }
+    }
+}
+
+/// Banked videos' frames: distinct hashes of quality ≥ 50 (the default threshold), at most
+/// 2^17 of them.
+fn video_frames(value: &[u8]) -> Option<Vec<Hash256>> {
+    let text = std::str::from_utf8(value).ok()?;
+    let frames = spoor_core::vpdq::parse(text).ok()?;
+    let mut v = prepare_frames(frames.iter().filter(|f| f.quality >= 50).map(|f| f.hash));
+    v.truncate(1 << FRAME_BITS);
+    Some(v)
+}
+
+fn prepare_frames(frames: impl Iterator<Item = Hash256>) -> Vec<Hash256> {
+    let mut seen = HashSet::new();
+    frames.filter(|h| seen.insert(*h)).collect()
+}
+
+fn frame_id(entry: i64, frame: usize) -> u64 {
+    ((entry as u64) << FRAME_BITS) | frame as u64
+}
+
 /// Largest PDQ radius a bank may ask for: beyond it matches are noise, and searches slow down.
 pub const MAX_RADIUS: u32 = 64;
 
@@ -136,6 +174,26 @@ impl MetaTable {
     }
 }
 
+/// Bits of a vPDQ frame id that number the frame within its entry.
+const FRAME_BITS: u32 = 17;
+
+/// One vPDQ match: how much of each video the other covers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct VideoMatch {
+    /// The bank.
+    pub bank: Arc<str>,
+    /// The entry.
+    pub entry_id: i64,
+    /// Percent of the query's frames near a frame of the entry.
+    pub query_match: f64,
+    /// Percent of the entry's frames near a frame of the query.
+    pub compared_match: f64,
+    /// The entry's category.
+    pub category: Option<Category>,
+    /// Whether the bank asks for review.
+    pub review_required: bool,
+}
+
 #[derive(Default)]
 struct State {
     banks: HashMap<i64, BankInfo>,
@@ -144,6 +202,8 @@ struct State {
     exact: HashMap<(SignalType, Box<[u8]>), Vec<i64>>,
     live_pdq: u64,
     live_exact: u64,
+    /// vPDQ entries: their distinct good-quality frames, as indexed.
+    videos: HashMap<i64, Vec<Hash256>>,
 }
 
 /// Counts, for `/metrics` and logs.
@@ -159,12 +219,16 @@ pub struct MatcherStats {
     pub banks: u64,
     /// Changes applied since start.
     pub changes_applied: u64,
+    /// vPDQ entries matching.
+    pub video_entries: u64,
 }
 
 /// The in-memory matching state of every bank, following a store.
 pub struct Matcher {
     store: Arc<dyn Store>,
     pdq: SharedIndex,
+    /// Frames of vPDQ entries; id = entry id << 17 | frame number among the entry's frames.
+    video_frames: SharedIndex,
     state: RwLock<State>,
     seq: AtomicI64,
     applied: AtomicU64,
@@ -180,6 +244,7 @@ impl Matcher {
         let seq = store.last_seq()?;
         let mut state = State::default();
         let mut pdq_entries = Vec::new();
+        let mut video_entries = Vec::new();
         let mut after = 0;
         loop {
             let rows = store.signals(after, 100_000)?;
@@ -194,6 +259,15 @@ impl Matcher {
                                 pdq_entries.push((Hash256::from_bytes(b), r.id as u64));
                                 meta.0 |= LIVE;
                                 state.live_pdq += 1;
+                            }
+                        }
+                        SignalType::Vpdq => {
+                            if let Some(frames) = video_frames(&r.value) {
+                                for (i, h) in frames.iter().enumerate() {
+                                    video_entries.push((*h, frame_id(r.id, i)));
+                                }
+                                state.videos.insert(r.id, frames);
+                                meta.0 |= LIVE;
                             }
                         }
                         SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
@@ -216,6 +290,7 @@ impl Matcher {
         let matcher = Matcher {
             store,
             pdq: SharedIndex::new(index),
+            video_frames: SharedIndex::new(PdqIndex::build_parallel(video_entries, threads)),
             state: RwLock::new(state),
             seq: AtomicI64::new(seq),
             applied: AtomicU64::new(0),
@@ -291,9 +366,12 @@ impl Matcher {
             self.applied.fetch_add(deltas.len() as u64, Ordering::Relaxed);
             total += deltas.len();
         }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if self.pdq.wants_fold() {
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             self.pdq.fold(threads);
+        }
+        if self.video_frames.wants_fold() {
+            self.video_frames.fold(threads);
         }
         Ok(total)
     }
@@ -321,6 +399,21 @@ impl Matcher {
                 } else if !enabled && old.live() {
                     self.pdq.remove(&h, id as u64);
                     state.live_pdq -= 1;
+                }
+            }
+            SignalType::Vpdq => {
+                if enabled && !old.live() {
+                    let Some(frames) = video_frames(v) else { return };
+                    for (i, h) in frames.iter().enumerate() {
+                        self.video_frames.insert(*h, frame_id(id, i));
+                    }
+                    state.videos.insert(id, frames);
+                } else if !enabled && old.live() {
+                    if let Some(frames) = state.videos.remove(&id) {
+                        for (i, h) in frames.iter().enumerate() {
+                            self.video_frames.remove(h, frame_id(id, i));
+                        }
+                    }
                 }
             }
             SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
@@ -395,6 +488,7 @@ impl Matcher {
             exact_entries: s.live_exact,
             banks: s.banks.len() as u64,
             changes_applied: self.applied.load(Ordering::Relaxed),
+            video_entries: s.videos.len() as u64,
         }
     }
 
@@ -425,6 +519,64 @@ impl Matcher {
             })
             .collect();
         out.sort_by_key(|m| (m.distance, m.entry_id));
+        out
+    }
+
+    /// Matches a video's vPDQ frames against every banked video, through the frame index: the
+    /// query's distinct good frames are looked up within `thresholds.distance`, and each banked
+    /// video that reaches both shares is a match (python-threatexchange's rules).
+    pub fn match_vpdq(
+        &self,
+        frames: &[spoor_core::vpdq::VpdqFrame],
+        thresholds: &VpdqThresholds,
+        scope: &Scope,
+    ) -> Vec<VideoMatch> {
+        let query = prepare_frames(
+            frames.iter().filter(|f| f.quality >= thresholds.quality).map(|f| f.hash),
+        );
+        if query.is_empty() {
+            return Vec::new();
+        }
+        // entry → (query frames that found it, its frames found)
+        let mut found: HashMap<i64, (HashSet<usize>, HashSet<u64>)> = HashMap::new();
+        let mut hits = Vec::new();
+        for (qi, q) in query.iter().enumerate() {
+            hits.clear();
+            self.video_frames.search_into(q, thresholds.distance, &mut hits);
+            for hit in &hits {
+                let entry = (hit.id >> FRAME_BITS) as i64;
+                let e = found.entry(entry).or_default();
+                e.0.insert(qi);
+                e.1.insert(hit.id);
+            }
+        }
+        let state = self.read();
+        let mut out: Vec<VideoMatch> = found
+            .into_iter()
+            .filter_map(|(entry_id, (qs, es))| {
+                let meta = state.meta.get(entry_id);
+                let bank = state.banks.get(&meta.bank_id())?;
+                let total = state.videos.get(&entry_id)?.len();
+                if !bank.enabled || !scope.allows(&bank.name) || total == 0 {
+                    return None;
+                }
+                let query_match = qs.len() as f64 * 100.0 / query.len() as f64;
+                let compared_match = es.len() as f64 * 100.0 / total as f64;
+                (query_match >= thresholds.query_match
+                    && compared_match >= thresholds.compared_match)
+                    .then(|| VideoMatch {
+                        bank: bank.name.clone(),
+                        entry_id,
+                        query_match,
+                        compared_match,
+                        category: meta.category(),
+                        review_required: bank.review_required,
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.query_match.total_cmp(&a.query_match).then(a.entry_id.cmp(&b.entry_id))
+        });
         out
     }
 

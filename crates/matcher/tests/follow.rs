@@ -133,3 +133,47 @@ fn many_changes_fold_into_the_index() {
         assert_eq!(m.match_pdq(&near(&hash(1000 + k), 5), &Scope::All).len(), 1);
     }
 }
+
+#[test]
+fn videos_match_through_the_frame_index() {
+    use spoor_core::vpdq::{format, VpdqFrame};
+    use spoor_matcher::VpdqThresholds;
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "VIDEOS");
+    let video = |seeds: std::ops::Range<u64>| -> Vec<VpdqFrame> {
+        seeds.map(|k| VpdqFrame { hash: hash(k), quality: 90, timestamp: k as f64 }).collect()
+    };
+    let a = video(0..40);
+    let b = video(1000..1030);
+    let mut ids = Vec::new();
+    for v in [&a, &b] {
+        let value = SignalType::Vpdq.parse(&format(v)).unwrap();
+        match s.add_entries("VIDEOS", &[NewEntry::new(SignalType::Vpdq, value)], "t").unwrap()[0] {
+            spoor_bank::Added::New(id) => ids.push(id),
+            _ => unreachable!(),
+        }
+    }
+    let m = Matcher::load(s.clone()).unwrap();
+    assert_eq!(m.stats().video_entries, 2);
+    let t = VpdqThresholds::default();
+    // The first half of video a, re-encoded (a few bits off each frame), as the query.
+    let query: Vec<VpdqFrame> =
+        a[..20].iter().map(|f| VpdqFrame { hash: near(&f.hash, 6), ..*f }).collect();
+    let got = m.match_vpdq(&query, &t, &Scope::All);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].entry_id, got[0].query_match, got[0].compared_match), (ids[0], 100.0, 50.0));
+    // Unrelated frames match nothing; low-quality frames are ignored.
+    assert!(m.match_vpdq(&video(5000..5020), &t, &Scope::All).is_empty());
+    let dark: Vec<VpdqFrame> = query.iter().map(|f| VpdqFrame { quality: 10, ..*f }).collect();
+    assert!(m.match_vpdq(&dark, &t, &Scope::All).is_empty());
+    // Disabled, then added later: the index follows.
+    s.set_enabled("VIDEOS", ids[0], false, "t", "wrong video").unwrap();
+    m.catch_up().unwrap();
+    assert!(m.match_vpdq(&query, &t, &Scope::All).is_empty());
+    let c = video(7000..7010);
+    let value = SignalType::Vpdq.parse(&format(&c)).unwrap();
+    s.add_entries("VIDEOS", &[NewEntry::new(SignalType::Vpdq, value)], "t").unwrap();
+    m.catch_up().unwrap();
+    assert_eq!(m.match_vpdq(&c, &t, &Scope::All).len(), 1);
+}

@@ -390,11 +390,28 @@ fn match_one(
     field: &str,
 ) -> Result<MatchResponse, ApiError> {
     let t = signal_type(&format!("{field}signal_type"), t)?;
-    if !matches!(t, SignalType::Pdq | SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256) {
+    if !matches!(
+        t,
+        SignalType::Pdq
+            | SignalType::Md5
+            | SignalType::Sha1
+            | SignalType::Sha256
+            | SignalType::Vpdq
+    ) {
         return Err(ApiError::bad_request(format!(
-            "{field}signal_type: {} cannot be matched by this route (use pdq, md5, sha1 or sha256)",
+            "{field}signal_type: {} cannot be matched by this route (use pdq, md5, sha1, sha256 or vpdq)",
             t.name()
         )));
+    }
+    if t == SignalType::Vpdq {
+        let frames = spoor_core::vpdq::parse(v)
+            .map_err(|e| ApiError::bad_request(format!("{field}value: {e}")))?;
+        let thresholds = spoor_matcher::VpdqThresholds::default();
+        let matches = state.matcher.match_vpdq(&frames, &thresholds, scope);
+        if !matches.is_empty() {
+            metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
+        }
+        return Ok(MatchResponse { matches: matches.into_iter().map(Into::into).collect() });
     }
     let value = t.parse(v).map_err(|e| ApiError::bad_request(format!("{field}value: {e}")))?;
     let matches = state.matcher.match_signal(t, &value, scope);

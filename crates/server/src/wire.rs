@@ -294,9 +294,9 @@ where
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct MatchQuery {
-    /// `pdq`, `md5`, `sha1` or `sha256`.
+    /// `pdq`, `md5`, `sha1`, `sha256` or `vpdq`.
     pub signal_type: String,
-    /// The value's text form.
+    /// The value's text form (for vpdq the JSON array of `PDQ,QUALITY,SECONDS` strings).
     pub value: String,
 }
 
@@ -332,6 +332,26 @@ pub struct MatchOut {
     pub category: Option<String>,
     /// Whether the bank asks for human review before action.
     pub review_required: bool,
+    /// vPDQ only: percent of the query video's frames found in the banked video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_match: Option<f64>,
+    /// vPDQ only: percent of the banked video's frames found in the query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared_match: Option<f64>,
+}
+
+impl From<spoor_matcher::VideoMatch> for MatchOut {
+    fn from(m: spoor_matcher::VideoMatch) -> Self {
+        MatchOut {
+            bank: m.bank.to_string(),
+            entry_id: m.entry_id,
+            distance: 0,
+            category: m.category.map(|c| c.name().to_string()),
+            review_required: m.review_required,
+            query_match: Some(m.query_match),
+            compared_match: Some(m.compared_match),
+        }
+    }
 }
 
 impl From<spoor_matcher::Match> for MatchOut {
@@ -342,6 +362,8 @@ impl From<spoor_matcher::Match> for MatchOut {
             distance: m.distance,
             category: m.category.map(|c| c.name().to_string()),
             review_required: m.review_required,
+            query_match: None,
+            compared_match: None,
         }
     }
 }
