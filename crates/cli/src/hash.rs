@@ -83,7 +83,7 @@ pub struct HashArgs {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VpdqFps(pub Option<f64>);
 
-fn parse_fps(s: &str) -> Result<VpdqFps, String> {
+pub fn parse_fps(s: &str) -> Result<VpdqFps, String> {
     if s.eq_ignore_ascii_case("all") {
         return Ok(VpdqFps(None));
     }

@@ -74,6 +74,12 @@ pub struct ScanArgs {
     /// Skip files larger than this (suffixes K, M, G, KiB, MiB, GiB).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     pub max_file_size: u64,
+    /// Video frames hashed a second for vPDQ (a number, or `all`).
+    #[arg(long, value_name = "N|all", default_value = "1", value_parser = crate::hash::parse_fps)]
+    pub vpdq_fps: crate::hash::VpdqFps,
+    /// The ffmpeg program that decodes videos.
+    #[arg(long, env = "SPOOR_FFMPEG", value_name = "PATH", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
     /// Refuse images with more pixels than this (checked from the header).
     #[arg(long, value_name = "PIXELS", default_value_t = spoor_media::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
@@ -104,18 +110,6 @@ impl Kind {
     }
 }
 
-/// Container formats that hold video, by magic bytes. Video files are digested (MD5) and
-/// counted as media; their frames are not hashed here.
-fn is_video(head: &[u8]) -> bool {
-    matches!(head, [_, _, _, _, b'f', b't', b'y', b'p', ..]) // MP4, MOV, 3GP, M4V
-        || head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) // Matroska, WebM
-        || (head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"AVI ")
-        || head.starts_with(b"FLV")
-        || head.starts_with(&[0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) // ASF, WMV
-        || head.starts_with(&[0x00, 0x00, 0x01, 0xBA]) // MPEG program stream
-        || (head.len() > 188 && head[0] == 0x47 && head[188] == 0x47) // MPEG transport stream
-}
-
 /// The hashes of one file.
 #[derive(Debug, Clone, Default)]
 struct FileHashes {
@@ -125,6 +119,7 @@ struct FileHashes {
     md5: Option<[u8; 16]>,
     sha1: Option<[u8; 20]>,
     sha256: Option<[u8; 32]>,
+    vpdq: Option<Vec<spoor_core::vpdq::VpdqFrame>>,
 }
 
 impl FileHashes {
@@ -152,7 +147,7 @@ impl FileHashes {
 }
 
 /// One match, as printed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 struct MatchOut {
     bank: String,
     entry_id: i64,
@@ -162,6 +157,12 @@ struct MatchOut {
     /// Which rotation/mirror of the file matched, when not the original (`--dihedral`).
     #[serde(skip_serializing_if = "Option::is_none")]
     transform: Option<&'static str>,
+    /// Videos: percent of the file's frames found in the banked video.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    query_match: Option<f64>,
+    /// Videos: percent of the banked video's frames found in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    compared_match: Option<f64>,
 }
 
 /// What a worker found for one file.
@@ -179,6 +180,7 @@ struct ListIndex {
     name: String,
     pdq: PdqIndex,
     exact: HashMap<(SignalType, Vec<u8>), Vec<u64>>,
+    videos: Vec<(u64, Vec<spoor_core::vpdq::VpdqFrame>)>,
 }
 
 impl ListIndex {
@@ -189,6 +191,7 @@ impl ListIndex {
             Reader::new(std::io::BufReader::with_capacity(1 << 18, f), None, SignalType::Pdq)
                 .with_context(|| format!("cannot read {}", path.display()))?;
         let mut pdq = Vec::new();
+        let mut videos = Vec::new();
         let mut exact: HashMap<(SignalType, Vec<u8>), Vec<u64>> = HashMap::new();
         while let Some(item) =
             reader.next_item().with_context(|| format!("cannot read {}", path.display()))?
@@ -199,6 +202,12 @@ impl ListIndex {
                     SignalType::Pdq => {
                         let b: [u8; 32] = e.value.as_slice().try_into().expect("checked length");
                         pdq.push((Hash256::from_bytes(b), line));
+                    }
+                    SignalType::Vpdq => {
+                        let text = String::from_utf8_lossy(&e.value);
+                        if let Ok(frames) = spoor_core::vpdq::parse(&text) {
+                            videos.push((line, frames));
+                        }
                     }
                     SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
                         exact.entry((e.signal_type, e.value)).or_default().push(line)
@@ -215,6 +224,7 @@ impl ListIndex {
             name: path.display().to_string(),
             pdq: PdqIndex::build_parallel(pdq, threads),
             exact,
+            videos,
         })
     }
 }
@@ -247,6 +257,15 @@ fn finish_matches(mut m: Vec<MatchOut>) -> Vec<MatchOut> {
 }
 
 impl Source {
+    /// Whether videos are worth decoding: the source may hold vPDQ signals.
+    fn wants_vpdq(&self) -> bool {
+        match self {
+            Source::List(l) => !l.videos.is_empty(),
+            Source::Store(m, _) => m.stats().video_entries > 0,
+            Source::Server(_) => true,
+        }
+    }
+
     /// Whether SHA-1 and SHA-256 are worth computing: the source may hold them.
     fn wants_sha(&self) -> bool {
         match self {
@@ -269,6 +288,8 @@ impl Source {
                             distance: hit.distance,
                             category: None,
                             transform,
+                            query_match: None,
+                            compared_match: None,
                         });
                     }
                 }
@@ -280,6 +301,8 @@ impl Source {
                             distance: 0,
                             category: None,
                             transform: None,
+                            query_match: None,
+                            compared_match: None,
                         }));
                     }
                 }
@@ -294,6 +317,7 @@ impl Source {
                                 distance: x.distance,
                                 category: x.category.map(|c| c.name().to_string()),
                                 transform,
+                                ..Default::default()
                             },
                         ),
                     );
@@ -304,11 +328,42 @@ impl Source {
                         entry_id: x.entry_id,
                         distance: 0,
                         category: x.category.map(|c| c.name().to_string()),
-                        transform: None,
+                        ..Default::default()
                     }));
                 }
             }
             Source::Server(_) => {}
+        }
+        if let Some(frames) = &h.vpdq {
+            let t = spoor_matcher::VpdqThresholds::default();
+            match self {
+                Source::List(list) => {
+                    let tv = spoor_vpdq::Thresholds::default();
+                    for (line, banked) in &list.videos {
+                        let m = spoor_vpdq::compare(frames, banked, &tv);
+                        if m.is_match {
+                            out.push(MatchOut {
+                                bank: list.name.clone(),
+                                entry_id: *line as i64,
+                                query_match: Some(m.query_match),
+                                compared_match: Some(m.compared_match),
+                                ..Default::default()
+                            });
+                        }
+                    }
+                }
+                Source::Store(m, scope) => {
+                    out.extend(m.match_vpdq(frames, &t, scope).into_iter().map(|x| MatchOut {
+                        bank: x.bank.to_string(),
+                        entry_id: x.entry_id,
+                        category: x.category.map(|c| c.name().to_string()),
+                        query_match: Some(x.query_match),
+                        compared_match: Some(x.compared_match),
+                        ..Default::default()
+                    }));
+                }
+                Source::Server(_) => {}
+            }
         }
         finish_matches(out)
     }
@@ -346,6 +401,11 @@ impl ServerClient {
                 signals.push(serde_json::json!({"signal_type": "pdq", "value": q.to_string()}));
                 owner.push((i, transform));
             }
+            if let Some(frames) = &h.vpdq {
+                let value = spoor_core::vpdq::format(frames);
+                signals.push(serde_json::json!({"signal_type": "vpdq", "value": value}));
+                owner.push((i, None));
+            }
             for (t, v) in h.digests() {
                 signals.push(serde_json::json!({"signal_type": t.name(), "value": t.format(v)}));
                 owner.push((i, None));
@@ -373,6 +433,8 @@ impl ServerClient {
                     distance: m["distance"].as_u64().unwrap_or_default() as u32,
                     category: m["category"].as_str().map(str::to_string),
                     transform,
+                    query_match: m["query_match"].as_f64(),
+                    compared_match: m["compared_match"].as_f64(),
                 });
             }
         }
@@ -387,7 +449,7 @@ struct Cache {
 
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
-    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB)";
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT)";
 
 impl Cache {
     fn open(path: &Path) -> anyhow::Result<Self> {
@@ -407,10 +469,11 @@ impl Cache {
         mtime: i64,
         dihedral: bool,
         sha: bool,
+        vpdq: bool,
     ) -> Option<(Kind, FileHashes)> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256 FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
+            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
             .ok()?;
         let row = stmt
             .query_row(rusqlite::params![path, size as i64, mtime], |r| {
@@ -422,6 +485,7 @@ impl Cache {
                     r.get::<_, Option<Vec<u8>>>(4)?,
                     r.get::<_, Option<Vec<u8>>>(5)?,
                     r.get::<_, Option<Vec<u8>>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
                 ))
             })
             .ok()?;
@@ -436,6 +500,9 @@ impl Cache {
         if kind != Kind::Other && sha && row.6.is_none() {
             return None; // hashed without SHA, which this scan needs
         }
+        if kind == Kind::Video && vpdq && row.7.is_none() {
+            return None; // digested without vPDQ, which this scan needs
+        }
         if kind == Kind::Image && dihedral && dihedral_hashes.is_none() {
             return None; // the cached entry lacks what this scan needs
         }
@@ -448,6 +515,7 @@ impl Cache {
                 md5: row.4.and_then(|b| <[u8; 16]>::try_from(b).ok()),
                 sha1: row.5.and_then(|b| <[u8; 20]>::try_from(b).ok()),
                 sha256: row.6.and_then(|b| <[u8; 32]>::try_from(b).ok()),
+                vpdq: row.7.and_then(|t| spoor_core::vpdq::parse(&t).ok()),
             },
         ))
     }
@@ -456,8 +524,8 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             )?;
             for (path, size, mtime, kind, h) in rows {
                 let dihedral: Option<Vec<u8>> =
@@ -473,6 +541,7 @@ impl Cache {
                     h.md5.map(|m| m.to_vec()),
                     h.sha1.map(|m| m.to_vec()),
                     h.sha256.map(|m| m.to_vec()),
+                    h.vpdq.as_deref().map(spoor_core::vpdq::format),
                 ])?;
             }
         }
@@ -486,6 +555,7 @@ struct Worker {
     max_file_size: u64,
     dihedral: bool,
     sha: bool,
+    vpdq: Option<spoor_vpdq::Options>,
 }
 
 impl Worker {
@@ -504,7 +574,7 @@ impl Worker {
         let head = &head[..n];
         let kind = if spoor_media::sniff(head).is_some() {
             Kind::Image
-        } else if is_video(head) {
+        } else if spoor_media::video::is_video(head) {
             Kind::Video
         } else {
             return Ok((Kind::Other, FileHashes::default()));
@@ -566,6 +636,10 @@ impl Worker {
                     }
                 }
                 h.set_digests(md5);
+                if let Some(opts) = &self.vpdq {
+                    let v = spoor_vpdq::hash_file(path, opts).map_err(|e| e.to_string())?;
+                    h.vpdq = Some(v.features());
+                }
             }
             Kind::Other => {}
         }
@@ -586,6 +660,8 @@ struct Record<'a> {
     sha1: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpdq_frames: Option<usize>,
     matches: &'a [MatchOut],
 }
 
@@ -688,6 +764,14 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_file_size: args.max_file_size,
         dihedral: args.dihedral,
         sha: source.wants_sha(),
+        vpdq: source.wants_vpdq().then(|| spoor_vpdq::Options {
+            fps: args.vpdq_fps.0,
+            video: spoor_vpdq::VideoOptions {
+                ffmpeg: args.ffmpeg.clone(),
+                max_pixels: args.max_pixels,
+                ..Default::default()
+            },
+        }),
     });
     let cache_path = args.cache.clone();
     if let Some(p) = &cache_path {
@@ -888,7 +972,8 @@ fn scan_one(
         .map_or(0, |d| d.as_nanos() as i64);
     let abs =
         std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-    let cached = cache.and_then(|c| c.get(&abs, size, mtime, dihedral, worker.sha));
+    let cached =
+        cache.and_then(|c| c.get(&abs, size, mtime, dihedral, worker.sha, worker.vpdq.is_some()));
     let (was_cached, result) = match cached {
         Some((kind, h)) => (true, Ok((kind, h))),
         None => (false, worker.hash(path, size)),
@@ -988,6 +1073,7 @@ fn print_found(
                 md5: h.md5.map(|m| spoor_core::Md5(m).to_string()),
                 sha1: h.sha1.map(|m| spoor_core::Sha1(m).to_string()),
                 sha256: h.sha256.map(|m| spoor_core::Sha256(m).to_string()),
+                vpdq_frames: h.vpdq.as_ref().map(Vec::len),
                 matches: &f.matches,
             };
             writeln!(out, "{}", serde_json::to_string(&rec)?)?;
@@ -1005,6 +1091,10 @@ fn print_found(
                     m.distance,
                     m.category.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
                     m.transform.map(|t| format!(" ({t})")).unwrap_or_default()
+                        + &match (m.query_match, m.compared_match) {
+                            (Some(q), Some(c)) => format!(" video {q:.0}%/{c:.0}% of frames"),
+                            _ => String::new(),
+                        }
                 )?;
             }
         }

@@ -433,3 +433,61 @@ fn digests_match_exactly() {
     );
     assert_eq!(rec["sha256"], small["sha256"]);
 }
+
+#[test]
+fn videos_match_by_vpdq() {
+    let dir = tempfile::tempdir().unwrap();
+    let videos = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/video");
+    let orig = videos.join("doorknob-hd-no-bar.mp4");
+    // A re-encoded copy under a neutral name, and an unrelated video.
+    let copy = dir.path().join("upload-7731");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            orig.to_str().unwrap(),
+            "-c:v",
+            "libx264",
+            "-b:v",
+            "400k",
+            "-an",
+            "-f",
+            "mp4",
+        ])
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::copy(videos.join("pattern-sd-grey-bar.mp4"), dir.path().join("other.mp4")).unwrap();
+    // The list holds the original's vPDQ (from `spoor hash`) in the bank text form.
+    let h = spoor(&["hash", orig.to_str().unwrap(), "--format", "jsonl"]);
+    let rec: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let frames: Vec<String> = rec["vpdq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{},{},{}", f["pdq"].as_str().unwrap(), f["quality"], f["timestamp"]))
+        .collect();
+    let aux = tempfile::tempdir().unwrap();
+    let list = aux.path().join("videos.jsonl");
+    let entry = serde_json::json!({"signal_type": "vpdq", "value": serde_json::to_string(&frames).unwrap()});
+    std::fs::write(&list, format!("{entry}\n")).unwrap();
+    let out = spoor(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--bank-file",
+        list.to_str().unwrap(),
+        "--all",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let hit = recs.iter().find(|r| r["path"].as_str().unwrap().ends_with("upload-7731")).unwrap();
+    assert!(hit["matches"][0]["query_match"].as_f64().unwrap() >= 80.0, "{hit}");
+    assert!(hit["vpdq_frames"].as_u64().unwrap() >= 3);
+    let other = recs.iter().find(|r| r["path"].as_str().unwrap().ends_with("other.mp4")).unwrap();
+    assert!(other["matches"].as_array().unwrap().is_empty());
+}
