@@ -30,6 +30,15 @@ pub struct MatchArgs {
     /// Print load and query timings on standard error at the end.
     #[arg(long)]
     pub stats: bool,
+    /// vPDQ lines: percent of the query video's frames that must match (0-100).
+    #[arg(long, default_value_t = 80.0)]
+    pub vpdq_query_match: f64,
+    /// vPDQ lines: percent of the listed video's frames that must match (0-100).
+    #[arg(long, default_value_t = 0.0)]
+    pub vpdq_compared_match: f64,
+    /// vPDQ lines: frames below this PDQ quality are ignored.
+    #[arg(long, default_value_t = 50)]
+    pub vpdq_quality: u8,
 }
 
 /// A malformed line: which file, which line, what is wrong.
@@ -38,20 +47,44 @@ fn bad_line(path: &Path, line: usize, e: impl std::fmt::Display) -> String {
 }
 
 /// Parses one line; blank and `#` comment lines are not hashes.
-fn parse_line(text: &str) -> Option<Result<Hash256, String>> {
+/// One line of a list or of the queries: a PDQ hash, or a video's vPDQ (a JSON array of
+/// `PDQ,QUALITY,SECONDS` strings, the bank text form).
+#[derive(Debug)]
+enum Line {
+    Pdq(Hash256),
+    Video(Vec<spoor_core::vpdq::VpdqFrame>),
+}
+
+fn parse_line(text: &str) -> Option<Result<Line, String>> {
     let t = text.trim();
     if t.is_empty() || t.starts_with('#') {
         return None;
     }
-    Some(t.parse::<Hash256>().map_err(|e| e.to_string()))
+    if t.starts_with('[') {
+        return Some(spoor_core::vpdq::parse(t).map(Line::Video).map_err(|e| e.to_string()));
+    }
+    Some(t.parse::<Hash256>().map(Line::Pdq).map_err(|e| e.to_string()))
 }
+
+/// Distinct frames of quality ≥ `quality`.
+fn video_frames(frames: &[spoor_core::vpdq::VpdqFrame], quality: u8) -> Vec<Hash256> {
+    let mut seen = std::collections::HashSet::new();
+    frames
+        .iter()
+        .filter(|f| f.quality >= quality)
+        .map(|f| f.hash)
+        .filter(|h| seen.insert(*h))
+        .collect()
+}
+
+const FRAME_BITS: u32 = 17;
 
 /// Reads `(hash, 1-based line)` pairs from a reader, failing or skipping malformed lines.
 fn read_hashes(
     reader: impl BufRead,
     path: &Path,
     skip_invalid: bool,
-    mut each: impl FnMut(Hash256, usize) -> anyhow::Result<()>,
+    mut each: impl FnMut(Line, usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<usize> {
     let mut skipped = 0;
     for (i, line) in reader.split(b'\n').enumerate() {
@@ -106,13 +139,63 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
 
     let started = std::time::Instant::now();
     let mut list = Vec::new();
+    let mut frames = Vec::new();
+    let mut video_sizes: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut skipped =
-        read_hashes(open(&args.against)?, &args.against, args.skip_invalid, |h, n| {
-            list.push((h, n as u64));
+        read_hashes(open(&args.against)?, &args.against, args.skip_invalid, |l, n| {
+            match l {
+                Line::Pdq(h) => list.push((h, n as u64)),
+                Line::Video(v) => {
+                    let mut f = video_frames(&v, args.vpdq_quality);
+                    f.truncate(1 << FRAME_BITS);
+                    for (i, h) in f.iter().enumerate() {
+                        frames.push((*h, ((n as u64) << FRAME_BITS) | i as u64));
+                    }
+                    video_sizes.insert(n, f.len());
+                }
+            }
             Ok(())
         })?;
-    let n_list = list.len();
+    let n_list = list.len() + video_sizes.len();
     let index = PdqIndex::build_parallel(list, threads);
+    let video_index = PdqIndex::build_parallel(frames, threads);
+    let video_query = |frames: &[spoor_core::vpdq::VpdqFrame], line: usize, out: &mut Vec<u8>| {
+        use std::io::Write as _;
+        let q = video_frames(frames, args.vpdq_quality);
+        let mut found: std::collections::HashMap<
+            usize,
+            (std::collections::HashSet<usize>, std::collections::HashSet<u64>),
+        > = std::collections::HashMap::new();
+        let mut hits = Vec::new();
+        for (qi, h) in q.iter().enumerate() {
+            hits.clear();
+            video_index.search_into(h, args.radius, &mut hits);
+            for hit in &hits {
+                let e = found.entry((hit.id >> FRAME_BITS) as usize).or_default();
+                e.0.insert(qi);
+                e.1.insert(hit.id);
+            }
+        }
+        let mut matches: Vec<(f64, f64, usize)> = found
+            .into_iter()
+            .map(|(l, (qs, es))| {
+                let qm = qs.len() as f64 * 100.0 / q.len() as f64;
+                let cm = es.len() as f64 * 100.0 / video_sizes[&l].max(1) as f64;
+                (qm, cm, l)
+            })
+            .filter(|(qm, cm, _)| *qm >= args.vpdq_query_match && *cm >= args.vpdq_compared_match)
+            .collect();
+        matches.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.2.cmp(&b.2)));
+        let _ = write!(out, "{{\"query\":{line},\"matches\":[");
+        for (k, (qm, cm, l)) in matches.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            let _ =
+                write!(out, "{{\"line\":{l},\"query_match\":{qm:.1},\"compared_match\":{cm:.1}}}");
+        }
+        out.extend_from_slice(b"]}\n");
+    };
     let loaded = started.elapsed().as_secs_f64();
     let mut n_queries = 0usize;
 
@@ -124,7 +207,7 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     const BLOCK: usize = 256;
     let mut batch: Vec<(Hash256, usize)> = Vec::with_capacity(BATCH);
     let radius = args.radius;
-    let mut flush = |batch: &mut Vec<(Hash256, usize)>| -> anyhow::Result<()> {
+    let flush = |batch: &mut Vec<(Hash256, usize)>, out: &mut dyn Write| -> anyhow::Result<()> {
         let blocks: Vec<&[(Hash256, usize)]> = batch.chunks(BLOCK).collect();
         let mut results: Vec<Vec<u8>> = vec![Vec::new(); blocks.len()];
         let next = AtomicUsize::new(0);
@@ -160,15 +243,27 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
         batch.clear();
         Ok(())
     };
-    skipped += read_hashes(open(&args.queries)?, &args.queries, args.skip_invalid, |h, n| {
-        batch.push((h, n));
+    let mut video_out = Vec::new();
+    skipped += read_hashes(open(&args.queries)?, &args.queries, args.skip_invalid, |l, n| {
         n_queries += 1;
-        if batch.len() == BATCH {
-            flush(&mut batch)?;
+        match l {
+            Line::Pdq(h) => {
+                batch.push((h, n));
+                if batch.len() == BATCH {
+                    flush(&mut batch, &mut out)?;
+                }
+            }
+            Line::Video(v) => {
+                // Answered in place, after the hashes before it: output stays in input order.
+                flush(&mut batch, &mut out)?;
+                video_out.clear();
+                video_query(&v, n, &mut video_out);
+                out.write_all(&video_out)?;
+            }
         }
         Ok(())
     })?;
-    flush(&mut batch)?;
+    flush(&mut batch, &mut out)?;
     if args.stats {
         let q = started.elapsed().as_secs_f64() - loaded;
         eprintln!(

@@ -109,3 +109,46 @@ fn malformed_lines_name_file_and_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open /no/such/list"));
 }
+
+/// vPDQ lines (the bank text form) in both files: videos match videos by frame shares.
+#[test]
+fn video_lines_match_by_frame_shares() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = |k: u64| {
+        let mut s = k.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        Hash256::from_words([next(), next(), next(), next()])
+    };
+    let video = |r: std::ops::Range<u64>| {
+        let frames: Vec<String> = r.map(|k| format!("\"{},90,{k}.000\"", h(k))).collect();
+        format!("[{}]", frames.join(","))
+    };
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, format!("{}\n{}\n{}\n", h(1000), video(0..40), video(100..120))).unwrap();
+    let queries = dir.path().join("q.txt");
+    std::fs::write(&queries, format!("{}\n{}\n{}\n", video(0..20), h(1000), video(500..510)))
+        .unwrap();
+    let out = spoor(&["match", "--against", list.to_str().unwrap(), queries.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"query\":1,\"matches\":[{\"line\":2,\"query_match\":100.0,\"compared_match\":50.0}]}\n\
+         {\"query\":2,\"matches\":[{\"line\":1,\"distance\":0}]}\n\
+         {\"query\":3,\"matches\":[]}\n"
+    );
+    // A stricter compared share drops the half-covered video.
+    let out = spoor(&[
+        "match",
+        "--against",
+        list.to_str().unwrap(),
+        queries.to_str().unwrap(),
+        "--vpdq-compared-match",
+        "60",
+    ]);
+    assert!(String::from_utf8(out.stdout).unwrap().starts_with("{\"query\":1,\"matches\":[]}"));
+}
