@@ -172,6 +172,14 @@ pub trait Store: Send + Sync {
     fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey>;
 }
 
+/// Checks every entry of a batch, naming the first bad one (1-based).
+pub(crate) fn validate_all(entries: &[NewEntry]) -> Result<()> {
+    for (i, e) in entries.iter().enumerate() {
+        e.validate().map_err(|m| BankError::Invalid(format!("entry {}: {m}", i + 1)))?;
+    }
+    Ok(())
+}
+
 /// Checks an actor name (who is acting: a user, an API key's name).
 pub(crate) fn check_actor(actor: &str) -> Result<()> {
     if actor.trim().is_empty() {

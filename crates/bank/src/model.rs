@@ -551,6 +551,29 @@ pub struct Change {
     pub reason: Option<String>,
 }
 
+impl Change {
+    /// The record of a change to one entry.
+    pub(crate) fn of_entry(
+        seq: i64,
+        at: Millis,
+        actor: &str,
+        action: Action,
+        bank: String,
+        entry_id: i64,
+        reason: &str,
+    ) -> Change {
+        Change {
+            seq,
+            at,
+            actor: actor.to_string(),
+            action,
+            bank,
+            entry_id: Some(entry_id),
+            reason: Some(reason.to_string()),
+        }
+    }
+}
+
 /// A change as an index follows it: enough to add, remove or re-enable one signal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delta {

@@ -14,12 +14,12 @@ use postgres::{Client, NoTls, Row};
 use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
-use crate::SignalRow;
 use crate::{
     check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
     BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
     Result, Store, MAX_BATCH,
 };
+use crate::{validate_all, SignalRow};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_banks.sql"),
@@ -300,13 +300,6 @@ fn write_batch_in(
 
 fn copy_error(e: std::io::Error) -> BankError {
     BankError::Io { context: "PostgreSQL COPY failed".into(), source: e }
-}
-
-fn validate_all(entries: &[NewEntry]) -> Result<()> {
-    for (i, e) in entries.iter().enumerate() {
-        e.validate().map_err(|m| BankError::Invalid(format!("entry {}: {m}", i + 1)))?;
-    }
-    Ok(())
 }
 
 struct PgImport<'a> {
@@ -620,15 +613,7 @@ impl Store for PostgresStore {
         let action = if enabled { Action::Enable } else { Action::Disable };
         insert_change(&mut tx, seq, now, actor, action, b.id, Some(id), None, Some(reason))?;
         tx.commit()?;
-        Ok(Some(Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        }))
+        Ok(Some(Change::of_entry(seq, now, actor, action, b.name, id, reason)))
     }
 
     fn update_entry(
@@ -688,15 +673,7 @@ impl Store for PostgresStore {
         )?;
         tx.commit()?;
         entry.seq = seq;
-        let change = Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action: Action::Update,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        };
+        let change = Change::of_entry(seq, now, actor, Action::Update, b.name, id, reason);
         Ok((entry, Some(change)))
     }
 
@@ -727,15 +704,7 @@ impl Store for PostgresStore {
             Some(reason),
         )?;
         tx.commit()?;
-        Ok(Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action: Action::Delete,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        })
+        Ok(Change::of_entry(seq, now, actor, Action::Delete, b.name, id, reason))
     }
 
     fn export(

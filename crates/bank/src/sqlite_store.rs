@@ -13,12 +13,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
-use crate::SignalRow;
 use crate::{
     check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
     BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
     Result, Store, MAX_BATCH,
 };
+use crate::{validate_all, SignalRow};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_banks.sql"),
@@ -297,13 +297,6 @@ fn write_entries(
         }
     }
     Ok(out)
-}
-
-fn validate_all(entries: &[NewEntry]) -> Result<()> {
-    for (i, e) in entries.iter().enumerate() {
-        e.validate().map_err(|m| BankError::Invalid(format!("entry {}: {m}", i + 1)))?;
-    }
-    Ok(())
 }
 
 struct SqliteImport<'a> {
@@ -633,15 +626,7 @@ impl Store for SqliteStore {
         insert_change(&tx, seq, now, actor, action, b.id, Some(id), None, Some(reason))
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        }))
+        Ok(Some(Change::of_entry(seq, now, actor, action, b.name, id, reason)))
     }
 
     fn update_entry(
@@ -692,15 +677,7 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
         entry.seq = seq;
-        let change = Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action: Action::Update,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        };
+        let change = Change::of_entry(seq, now, actor, Action::Update, b.name, id, reason);
         Ok((entry, Some(change)))
     }
 
@@ -737,15 +714,7 @@ impl Store for SqliteStore {
         )
         .map_err(|e| self.err(e))?;
         tx.commit().map_err(|e| self.err(e))?;
-        Ok(Change {
-            seq,
-            at: now,
-            actor: actor.to_string(),
-            action: Action::Delete,
-            bank: b.name,
-            entry_id: Some(id),
-            reason: Some(reason.to_string()),
-        })
+        Ok(Change::of_entry(seq, now, actor, Action::Delete, b.name, id, reason))
     }
 
     fn export(
