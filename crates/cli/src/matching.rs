@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use spoor_core::Hash256;
+use spoor_core::{vpdq, Hash256};
 use spoor_index::{Hit, PdqIndex};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ fn bad_line(path: &Path, line: usize, e: impl std::fmt::Display) -> String {
 #[derive(Debug)]
 enum Line {
     Pdq(Hash256),
-    Video(Vec<spoor_core::vpdq::VpdqFrame>),
+    Video(Vec<vpdq::VpdqFrame>),
 }
 
 fn parse_line(text: &str) -> Option<Result<Line, String>> {
@@ -61,23 +61,10 @@ fn parse_line(text: &str) -> Option<Result<Line, String>> {
         return None;
     }
     if t.starts_with('[') {
-        return Some(spoor_core::vpdq::parse(t).map(Line::Video).map_err(|e| e.to_string()));
+        return Some(vpdq::parse(t).map(Line::Video).map_err(|e| e.to_string()));
     }
     Some(t.parse::<Hash256>().map(Line::Pdq).map_err(|e| e.to_string()))
 }
-
-/// Distinct frames of quality ≥ `quality`.
-fn video_frames(frames: &[spoor_core::vpdq::VpdqFrame], quality: u8) -> Vec<Hash256> {
-    let mut seen = std::collections::HashSet::new();
-    frames
-        .iter()
-        .filter(|f| f.quality >= quality)
-        .map(|f| f.hash)
-        .filter(|h| seen.insert(*h))
-        .collect()
-}
-
-const FRAME_BITS: u32 = 17;
 
 /// Reads `(hash, 1-based line)` pairs from a reader, failing or skipping malformed lines.
 fn read_hashes(
@@ -146,10 +133,10 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
             match l {
                 Line::Pdq(h) => list.push((h, n as u64)),
                 Line::Video(v) => {
-                    let mut f = video_frames(&v, args.vpdq_quality);
-                    f.truncate(1 << FRAME_BITS);
+                    let mut f = vpdq::distinct_frames(&v, args.vpdq_quality);
+                    f.truncate(1 << vpdq::FRAME_BITS);
                     for (i, h) in f.iter().enumerate() {
-                        frames.push((*h, ((n as u64) << FRAME_BITS) | i as u64));
+                        frames.push((*h, vpdq::frame_id(n as u64, i)));
                     }
                     video_sizes.insert(n, f.len());
                 }
@@ -159,28 +146,21 @@ pub fn run(args: MatchArgs) -> anyhow::Result<ExitCode> {
     let n_list = list.len() + video_sizes.len();
     let index = PdqIndex::build_parallel(list, threads);
     let video_index = PdqIndex::build_parallel(frames, threads);
-    let video_query = |frames: &[spoor_core::vpdq::VpdqFrame], line: usize, out: &mut Vec<u8>| {
+    let video_query = |frames: &[vpdq::VpdqFrame], line: usize, out: &mut Vec<u8>| {
         use std::io::Write as _;
-        let q = video_frames(frames, args.vpdq_quality);
-        let mut found: std::collections::HashMap<
-            usize,
-            (std::collections::HashSet<usize>, std::collections::HashSet<u64>),
-        > = std::collections::HashMap::new();
+        let q = vpdq::distinct_frames(frames, args.vpdq_quality);
         let mut hits = Vec::new();
-        for (qi, h) in q.iter().enumerate() {
+        let found = vpdq::frame_hits(&q, |h, ids| {
             hits.clear();
             video_index.search_into(h, args.radius, &mut hits);
-            for hit in &hits {
-                let e = found.entry((hit.id >> FRAME_BITS) as usize).or_default();
-                e.0.insert(qi);
-                e.1.insert(hit.id);
-            }
-        }
+            ids.extend(hits.iter().map(|hit| hit.id));
+        });
         let mut matches: Vec<(f64, f64, usize)> = found
             .into_iter()
-            .map(|(l, (qs, es))| {
-                let qm = qs.len() as f64 * 100.0 / q.len() as f64;
-                let cm = es.len() as f64 * 100.0 / video_sizes[&l].max(1) as f64;
+            .map(|(l, (query_found, listed_found))| {
+                let l = l as usize;
+                let qm = query_found as f64 * 100.0 / q.len() as f64;
+                let cm = listed_found as f64 * 100.0 / video_sizes[&l].max(1) as f64;
                 (qm, cm, l)
             })
             .filter(|(qm, cm, _)| *qm >= args.vpdq_query_match && *cm >= args.vpdq_compared_match)

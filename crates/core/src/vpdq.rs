@@ -101,6 +101,50 @@ pub fn format(frames: &[VpdqFrame]) -> String {
     out
 }
 
+/// The frames that take part in matching: quality at least `quality`, each distinct hash once,
+/// in order.
+pub fn distinct_frames(frames: &[VpdqFrame], quality: u8) -> Vec<Hash256> {
+    let mut seen = std::collections::HashSet::new();
+    frames
+        .iter()
+        .filter(|f| f.quality >= quality)
+        .map(|f| f.hash)
+        .filter(|h| seen.insert(*h))
+        .collect()
+}
+
+/// Bits of a frame id that number the frame within its video: an index of many videos' frames
+/// gives frame `i` of video `v` the id `v << FRAME_BITS | i` (see [`frame_id`]), so at most
+/// `1 << FRAME_BITS` frames of a video are indexed.
+pub const FRAME_BITS: u32 = 17;
+
+/// The id of frame `frame` of video `video` in a frame index.
+pub fn frame_id(video: u64, frame: usize) -> u64 {
+    (video << FRAME_BITS) | frame as u64
+}
+
+/// For each indexed video that any query frame comes near, how many of the query's frames
+/// found it and how many of its own frames were found. `near` pushes the frame ids (see
+/// [`frame_id`]) within the matching distance of a query frame.
+pub fn frame_hits(
+    query: &[Hash256],
+    mut near: impl FnMut(&Hash256, &mut Vec<u64>),
+) -> std::collections::HashMap<u64, (usize, usize)> {
+    use std::collections::{HashMap, HashSet};
+    let mut found: HashMap<u64, (HashSet<usize>, HashSet<u64>)> = HashMap::new();
+    let mut ids = Vec::new();
+    for (qi, q) in query.iter().enumerate() {
+        ids.clear();
+        near(q, &mut ids);
+        for &id in &ids {
+            let e = found.entry(id >> FRAME_BITS).or_default();
+            e.0.insert(qi);
+            e.1.insert(id);
+        }
+    }
+    found.into_iter().map(|(video, (qs, fs))| (video, (qs.len(), fs.len()))).collect()
+}
+
 /// Parses and rewrites in the compact form, so equal signals are stored as equal bytes.
 pub fn canonical(text: &str) -> Result<String, SignalError> {
     Ok(format(&parse(text)?))
@@ -123,6 +167,22 @@ mod tests {
         let c = canonical(&text).unwrap();
         assert_eq!(c, format!("[\"{A},100,0.000\",\"{A},97,123.000\"]"));
         assert_eq!(canonical(&c).unwrap(), c);
+    }
+
+    #[test]
+    fn frame_hits_count_each_side_once() {
+        let h = |k: u64| Hash256::from_words([k, 0, 0, 0]);
+        // Video 3 has frames 0 and 1; both query frames are near frame 0, one also near 1.
+        let hits = frame_hits(&[h(1), h(2)], |q, out| {
+            out.push(frame_id(3, 0));
+            if *q == h(2) {
+                out.extend([frame_id(3, 1), frame_id(5, 0)]);
+            }
+        });
+        assert_eq!(hits[&3], (2, 2));
+        assert_eq!(hits[&5], (1, 1));
+        let f = |k: u64, q: u8| VpdqFrame { hash: h(k), quality: q, timestamp: 0.0 };
+        assert_eq!(distinct_frames(&[f(1, 90), f(2, 10), f(1, 80), f(3, 50)], 50), [h(1), h(3)]);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use spoor_bank::{Action, BankError, Category, Store};
-use spoor_core::{Hash256, SignalType};
+use spoor_core::{vpdq, Hash256, SignalType};
 use spoor_index::{PdqIndex, SharedIndex};
 
 /// vPDQ matching thresholds (python-threatexchange's defaults).
@@ -51,19 +51,14 @@ impl Default for VpdqThresholds {
 /// 2^17 of them.
 fn video_frames(value: &[u8]) -> Option<Vec<Hash256>> {
     let text = std::str::from_utf8(value).ok()?;
-    let frames = spoor_core::vpdq::parse(text).ok()?;
-    let mut v = prepare_frames(frames.iter().filter(|f| f.quality >= 50).map(|f| f.hash));
-    v.truncate(1 << FRAME_BITS);
+    let frames = vpdq::parse(text).ok()?;
+    let mut v = vpdq::distinct_frames(&frames, 50);
+    v.truncate(1 << vpdq::FRAME_BITS);
     Some(v)
 }
 
-fn prepare_frames(frames: impl Iterator<Item = Hash256>) -> Vec<Hash256> {
-    let mut seen = HashSet::new();
-    frames.filter(|h| seen.insert(*h)).collect()
-}
-
 fn frame_id(entry: i64, frame: usize) -> u64 {
-    ((entry as u64) << FRAME_BITS) | frame as u64
+    vpdq::frame_id(entry as u64, frame)
 }
 
 /// Largest PDQ radius a bank may ask for: beyond it matches are noise, and searches slow down.
@@ -173,9 +168,6 @@ impl MetaTable {
         }
     }
 }
-
-/// Bits of a vPDQ frame id that number the frame within its entry.
-const FRAME_BITS: u32 = 17;
 
 /// One vPDQ match: how much of each video the other covers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -531,37 +523,29 @@ impl Matcher {
         thresholds: &VpdqThresholds,
         scope: &Scope,
     ) -> Vec<VideoMatch> {
-        let query = prepare_frames(
-            frames.iter().filter(|f| f.quality >= thresholds.quality).map(|f| f.hash),
-        );
+        let query = vpdq::distinct_frames(frames, thresholds.quality);
         if query.is_empty() {
             return Vec::new();
         }
-        // entry → (query frames that found it, its frames found)
-        let mut found: HashMap<i64, (HashSet<usize>, HashSet<u64>)> = HashMap::new();
         let mut hits = Vec::new();
-        for (qi, q) in query.iter().enumerate() {
+        let found = vpdq::frame_hits(&query, |q, ids| {
             hits.clear();
             self.video_frames.search_into(q, thresholds.distance, &mut hits);
-            for hit in &hits {
-                let entry = (hit.id >> FRAME_BITS) as i64;
-                let e = found.entry(entry).or_default();
-                e.0.insert(qi);
-                e.1.insert(hit.id);
-            }
-        }
+            ids.extend(hits.iter().map(|h| h.id));
+        });
         let state = self.read();
         let mut out: Vec<VideoMatch> = found
             .into_iter()
-            .filter_map(|(entry_id, (qs, es))| {
+            .filter_map(|(entry, (query_found, entry_found))| {
+                let entry_id = entry as i64;
                 let meta = state.meta.get(entry_id);
                 let bank = state.banks.get(&meta.bank_id())?;
                 let total = state.videos.get(&entry_id)?.len();
                 if !bank.enabled || !scope.allows(&bank.name) || total == 0 {
                     return None;
                 }
-                let query_match = qs.len() as f64 * 100.0 / query.len() as f64;
-                let compared_match = es.len() as f64 * 100.0 / total as f64;
+                let query_match = query_found as f64 * 100.0 / query.len() as f64;
+                let compared_match = entry_found as f64 * 100.0 / total as f64;
                 (query_match >= thresholds.query_match
                     && compared_match >= thresholds.compared_match)
                     .then(|| VideoMatch {

@@ -14,7 +14,6 @@
 //! assert!(m.is_match);
 //! ```
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use spoor_core::vpdq::VpdqFrame;
@@ -151,22 +150,10 @@ pub struct VideoMatch {
     pub is_match: bool,
 }
 
-/// The frames that take part in matching: quality at least the threshold, each distinct hash
-/// once.
-pub fn prepare(frames: &[VpdqFrame], quality: u8) -> Vec<Hash256> {
-    let mut seen = HashSet::new();
-    frames
-        .iter()
-        .filter(|f| f.quality >= quality)
-        .filter(|f| seen.insert(f.hash))
-        .map(|f| f.hash)
-        .collect()
-}
-
 /// Compares two videos' frames (brute force; banks use the index, see the matcher).
 pub fn compare(query: &[VpdqFrame], compared: &[VpdqFrame], t: &Thresholds) -> VideoMatch {
-    let q = prepare(query, t.quality);
-    let c = prepare(compared, t.quality);
+    let q = spoor_core::vpdq::distinct_frames(query, t.quality);
+    let c = spoor_core::vpdq::distinct_frames(compared, t.quality);
     let share = |a: &[Hash256], b: &[Hash256]| {
         if a.is_empty() {
             return 0.0;
