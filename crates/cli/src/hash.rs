@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use spoor_hash::digest::{Hasher, Which};
-use spoor_hash::pdq::{pdq, pdq_dihedral};
+use spoor_hash::pdq::{pdq, pdq_with_dihedral};
 use spoor_media::{decode, Limits, Options};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read, Write};
@@ -166,7 +166,13 @@ struct Config {
 }
 
 /// Hashes a video file: vPDQ (when PDQ is asked for) and the digests, streamed.
-fn hash_video(path: &std::path::Path, cfg: &Config, rec: &mut Record) {
+fn hash_video(
+    path: &std::path::Path,
+    mut file: std::fs::File,
+    head: &[u8],
+    cfg: &Config,
+    rec: &mut Record,
+) {
     if cfg.pdq {
         match spoor_vpdq::hash_file(path, &cfg.video) {
             Ok(v) => {
@@ -193,18 +199,8 @@ fn hash_video(path: &std::path::Path, cfg: &Config, rec: &mut Record) {
         }
     }
     let mut h = Hasher::new(cfg.which);
-    let digest = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::open(path)?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(n) => h.update(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    })();
+    h.update(head);
+    let digest = crate::files::digest_rest(&mut file, &mut h);
     if let Err(e) = digest {
         rec.error = Some(format!("cannot read: {e}"));
         return;
@@ -213,20 +209,6 @@ fn hash_video(path: &std::path::Path, cfg: &Config, rec: &mut Record) {
     rec.md5 = md5.map(|d| d.to_string());
     rec.sha1 = sha1.map(|d| d.to_string());
     rec.sha256 = sha256.map(|d| d.to_string());
-}
-
-/// Whether a file starts like a video container.
-fn looks_like_video(path: &std::path::Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(path) else { return false };
-    let mut head = [0u8; 192];
-    let mut n = 0;
-    while n < head.len() {
-        match f.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    spoor_media::sniff(&head[..n]).is_none() && spoor_media::video::is_video(&head[..n])
 }
 
 /// The decoder's own "file too large" message, so both limits read alike.
@@ -246,17 +228,34 @@ fn read_bounded(
     Ok(if buf.len() as u64 > max { Err(too_big(buf.len() as u64, max)) } else { Ok(buf) })
 }
 
-fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
+/// What reading an input gave: the bytes of a file to decode, or an open video to stream.
+enum Content {
+    Bytes(Vec<u8>),
+    Video(std::fs::File, Vec<u8>),
+}
+
+/// Reads an input whole, bounded by `max` — unless its head shows a video, which is left open
+/// for streaming (a video can be far larger than any image).
+fn read_input(input: &Input, max: u64) -> Result<Content, String> {
     match input {
         Input::Stdin => read_bounded(std::io::stdin().lock(), max, 0)
-            .map_err(|e| format!("cannot read standard input: {e}"))?,
+            .map_err(|e| format!("cannot read standard input: {e}"))?
+            .map(Content::Bytes),
         Input::File(p) => {
-            let f = std::fs::File::open(p).map_err(|e| format!("cannot open: {e}"))?;
+            let mut f = std::fs::File::open(p).map_err(|e| format!("cannot open: {e}"))?;
+            let mut head = [0u8; crate::files::HEAD];
+            let n = crate::files::read_head(&mut f, &mut head)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            if crate::files::is_video(&head[..n]) {
+                return Ok(Content::Video(f, head[..n].to_vec()));
+            }
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             if len > max {
                 return Err(too_big(len, max));
             }
-            read_bounded(f, max, len as usize + 1).map_err(|e| format!("cannot read: {e}"))?
+            read_bounded((&head[..n]).chain(f), max, len as usize + 1)
+                .map_err(|e| format!("cannot read: {e}"))?
+                .map(Content::Bytes)
         }
         Input::Error(_, msg) => Err(msg.clone()),
     }
@@ -264,14 +263,14 @@ fn read_input(input: &Input, max: u64) -> Result<Vec<u8>, String> {
 
 fn hash_one(input: &Input, cfg: &Config) -> Record {
     let mut rec = Record { path: input.display(), ..Record::default() };
-    if let Input::File(p) = input {
-        if looks_like_video(p) {
-            hash_video(p, cfg, &mut rec);
+    let bytes = match read_input(input, cfg.options.limits.max_file_bytes) {
+        Ok(Content::Bytes(b)) => b,
+        Ok(Content::Video(file, head)) => {
+            if let Input::File(p) = input {
+                hash_video(p, file, &head, cfg, &mut rec);
+            }
             return rec;
         }
-    }
-    let bytes = match read_input(input, cfg.options.limits.max_file_bytes) {
-        Ok(b) => b,
         Err(e) => {
             rec.error = Some(e);
             return rec;
@@ -288,14 +287,7 @@ fn hash_one(input: &Input, cfg: &Config) -> Record {
         rec.width = Some(image.width);
         rec.height = Some(image.height);
         if cfg.dihedral {
-            let d = pdq_dihedral(image.pixels());
-            // The single-hash path differs from the dihedral one only for 64×64 images,
-            // which the reference copies in without filtering.
-            let original = if image.width == 64 && image.height == 64 {
-                pdq(image.pixels()).hash
-            } else {
-                d.hashes[0]
-            };
+            let (original, d) = pdq_with_dihedral(image.pixels());
             rec.pdq = Some(original.to_string());
             rec.quality = Some(d.quality);
             rec.pdq_dihedral = Some(d.hashes.iter().map(|h| h.to_string()).collect());

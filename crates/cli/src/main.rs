@@ -6,6 +6,7 @@
 
 mod bank;
 mod bench;
+mod files;
 mod hash;
 mod matching;
 mod scan;

@@ -561,16 +561,9 @@ struct Worker {
 impl Worker {
     fn hash(&self, path: &Path, size: u64) -> Result<(Kind, FileHashes), String> {
         let mut f = std::fs::File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-        let mut head = [0u8; 192];
-        let mut n = 0;
-        while n < head.len() {
-            match f.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("cannot read: {e}")),
-            }
-        }
+        let mut head = [0u8; crate::files::HEAD];
+        let n =
+            crate::files::read_head(&mut f, &mut head).map_err(|e| format!("cannot read: {e}"))?;
         let head = &head[..n];
         let kind = if spoor_media::sniff(head).is_some() {
             Kind::Image
@@ -597,12 +590,7 @@ impl Worker {
                 let image =
                     spoor_media::decode(&bytes, &self.options).map_err(|e| e.to_string())?;
                 if self.dihedral {
-                    let d = spoor_hash::pdq::pdq_dihedral(image.pixels());
-                    let original = if image.width == 64 && image.height == 64 {
-                        spoor_hash::pdq::pdq(image.pixels()).hash
-                    } else {
-                        d.hashes[0]
-                    };
+                    let (original, d) = spoor_hash::pdq::pdq_with_dihedral(image.pixels());
                     h.pdq = Some(original);
                     h.quality = Some(d.quality);
                     h.dihedral = Some(d.hashes);
@@ -626,15 +614,8 @@ impl Worker {
                     sha256: self.sha,
                 });
                 md5.update(head);
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    match f.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(k) => md5.update(&buf[..k]),
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(format!("cannot read: {e}")),
-                    }
-                }
+                crate::files::digest_rest(&mut f, &mut md5)
+                    .map_err(|e| format!("cannot read: {e}"))?;
                 h.set_digests(md5);
                 if let Some(opts) = &self.vpdq {
                     let v = spoor_vpdq::hash_file(path, opts).map_err(|e| e.to_string())?;

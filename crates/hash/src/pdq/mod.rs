@@ -397,6 +397,17 @@ pub fn pdq_dihedral(pixels: Pixels<'_>) -> PdqDihedral {
     pdq_dihedral_rows(&mut PixelRows { px: pixels })
 }
 
+/// The image's own PDQ hash together with the hashes of its eight rotations and mirrors, as
+/// a caller reporting both wants them: the first is [`pdq`]'s hash, which differs from
+/// `hashes[0]` only for 64×64 images (the single-hash path copies those in unfiltered, as the
+/// reference does; its dihedral path filters them).
+pub fn pdq_with_dihedral(pixels: Pixels<'_>) -> (Hash256, PdqDihedral) {
+    let d = pdq_dihedral(pixels);
+    let original =
+        if pixels.width() == 64 && pixels.height() == 64 { pdq(pixels).hash } else { d.hashes[0] };
+    (original, d)
+}
+
 /// PDQ of a row-major float luma image (`luma.len() == width * height`).
 pub fn pdq_luma(luma: &[f32], width: usize, height: usize) -> Pdq {
     assert_eq!(luma.len(), width * height, "luma buffer does not match its dimensions");
