@@ -1,10 +1,11 @@
 //! `spoor bank` end to end: the real binary, on the embedded SQLite store and on a real
 //! PostgreSQL (the server named by `SPOOR_TEST_DATABASE_URL`, which the test command starts).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Where a test's store is: the flag that names it.
 struct StoreFlag {
@@ -24,25 +25,9 @@ impl StoreFlag {
     }
 
     fn postgres() -> Option<Self> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-            if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1");
-            }
-            eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set");
-            return None;
-        };
-        let schema = format!("cli{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
         Some(StoreFlag {
             flag: "--database-url".into(),
-            value: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+            value: common::postgres_url("cli")?,
             _dir: tempfile::tempdir().unwrap(),
         })
     }
@@ -71,19 +56,6 @@ impl StoreFlag {
     }
 }
 
-fn hashes(n: usize, seed: u64) -> Vec<String> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..n)
-        .map(|_| format!("{:016x}{:016x}{:016x}{:016x}", next(), next(), next(), next()))
-        .collect()
-}
-
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
@@ -94,7 +66,7 @@ fn json(line: &str) -> serde_json::Value {
 
 fn workflow(s: StoreFlag) {
     let dir = tempfile::tempdir().unwrap();
-    let hs = hashes(200, 1);
+    let hs = common::hex_hashes(200, 1);
     let list = dir.path().join("list.txt");
     let mut text: String = hs.iter().map(|h| format!("{h}\n")).collect();
     text.push_str("nothex\n");
@@ -235,7 +207,7 @@ fn bad_input(s: StoreFlag) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty"));
 
     let csv = dir.path().join("x.csv");
-    let hs = hashes(3, 9);
+    let hs = common::hex_hashes(3, 9);
     write(
         &csv,
         &format!(
@@ -298,7 +270,7 @@ fn killed_import(s: StoreFlag) {
     let n = 300_000;
     let batch = 5_000;
     let list = dir.path().join("big.txt");
-    write(&list, &hashes(n, 7).join("\n"));
+    write(&list, &common::hex_hashes(n, 7).join("\n"));
     s.ok(&["create", "KILL"]);
     let mut child = s
         .cmd(&["import", "KILL", list.to_str().unwrap(), "--batch", &batch.to_string()])

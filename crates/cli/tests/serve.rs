@@ -1,10 +1,11 @@
 //! `spoor serve` end to end: the real binary on 127.0.0.1, real HTTP, on the embedded SQLite store
 //! and on a real PostgreSQL (the server named by `SPOOR_TEST_DATABASE_URL`).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{multipart, Client};
@@ -28,25 +29,9 @@ impl Store {
     }
 
     fn postgres() -> Option<Self> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-            if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-                panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1");
-            }
-            eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set");
-            return None;
-        };
-        let schema = format!("srv{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let mut admin = postgres::Client::connect(&base, postgres::NoTls).unwrap();
-        admin
-            .batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .unwrap();
-        let sep = if base.contains('?') { '&' } else { '?' };
         Some(Store {
             flag: "--database-url",
-            value: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+            value: common::postgres_url("srv")?,
             _dir: tempfile::tempdir().unwrap(),
         })
     }
@@ -208,17 +193,6 @@ fn bridge(name: &str) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
 
-fn hash(seed: u64) -> String {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    format!("{:016x}{:016x}{:016x}{:016x}", next(), next(), next(), next())
-}
-
 fn until(what: &str, mut ok: impl FnMut() -> bool) -> Duration {
     let t = Instant::now();
     while !ok() {
@@ -237,7 +211,7 @@ fn service(store: Store) {
 
     // A key made while the service runs works within a second.
     until("new key", || {
-        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", hash(0))).0
+        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(0))).0
             == StatusCode::OK
     });
 
@@ -256,7 +230,7 @@ fn service(store: Store) {
 
     // Entries: batch of 10,000, idempotent.
     let entries: Vec<Value> = (0..10_000)
-        .map(|k| json!({"signal_type": "pdq", "value": hash(k + 1), "category": "baseline"}))
+        .map(|k| json!({"signal_type": "pdq", "value": common::hex_hash(k + 1), "category": "baseline"}))
         .collect();
     let (st, r) =
         s.send("POST", Some(&curator), "/v1/banks/HOTLINE/entries", &json!({"entries": entries}));
@@ -272,9 +246,10 @@ fn service(store: Store) {
     let id7 = r["results"][6]["id"].as_i64().unwrap();
 
     // Live: added entries match within a second.
-    let elapsed = until("added entries match", || !s.matches(&matcher, &hash(7)).is_empty());
+    let elapsed =
+        until("added entries match", || !s.matches(&matcher, &common::hex_hash(7)).is_empty());
     eprintln!("added → matching in {elapsed:?}");
-    let m = s.matches(&matcher, &hash(7));
+    let m = s.matches(&matcher, &common::hex_hash(7));
     assert_eq!(
         (m[0]["bank"].as_str(), m[0]["entry_id"].as_i64(), m[0]["distance"].as_u64()),
         (Some("HOTLINE"), Some(id7), Some(0))
@@ -286,7 +261,7 @@ fn service(store: Store) {
         s.get(Some(&scoped), "/v1/match?signal_type=md5&value=00000000000000000000000000000000").0
             == StatusCode::OK
     });
-    assert!(s.matches(&scoped, &hash(7)).is_empty());
+    assert!(s.matches(&scoped, &common::hex_hash(7)).is_empty());
 
     // Disable through the API: stops matching within a second; the change names the key.
     let (st, e) = s.send(
@@ -300,12 +275,14 @@ fn service(store: Store) {
         (e["enabled"].as_bool(), e["disabled_by"].as_str()),
         (Some(false), Some("curator-anna"))
     );
-    until("disabled entry stops matching", || s.matches(&matcher, &hash(7)).is_empty());
+    until("disabled entry stops matching", || s.matches(&matcher, &common::hex_hash(7)).is_empty());
     // Disable through another path (the CLI on the same store): same.
     let id8 = r["results"][7]["id"].as_i64().unwrap().to_string();
     let out = store.spoor(&["bank", "disable", "HOTLINE", &id8, "--reason", "duplicate"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    until("entry disabled by the CLI stops matching", || s.matches(&matcher, &hash(8)).is_empty());
+    until("entry disabled by the CLI stops matching", || {
+        s.matches(&matcher, &common::hex_hash(8)).is_empty()
+    });
     let log =
         String::from_utf8(store.spoor(&["bank", "log", "HOTLINE", "--limit", "100000"]).stdout)
             .unwrap();
@@ -323,7 +300,7 @@ fn service(store: Store) {
         for path in ["/v1/banks", "/v1/banks/HOTLINE", "/v1/banks/HOTLINE/entries"] {
             let (st, body) = s.get(Some(k), path);
             assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {body}");
-            assert!(!body.to_string().contains(&hash(1)));
+            assert!(!body.to_string().contains(&common::hex_hash(1)));
         }
     }
 
@@ -354,9 +331,9 @@ fn service(store: Store) {
     // Per-bank radius: a stricter bank stops matching a copy 10 bits away; a paused bank
     // matches nothing.
     let near = {
-        let mut b = u128::from_str_radix(&hash(20)[..32], 16).unwrap();
+        let mut b = u128::from_str_radix(&common::hex_hash(20)[..32], 16).unwrap();
         b ^= 0x3ff;
-        format!("{:032x}{}", b, &hash(20)[32..])
+        format!("{:032x}{}", b, &common::hex_hash(20)[32..])
     };
     assert_eq!(s.matches(&curator, &near)[0]["distance"], 10);
     let (st, b) = s.send(
@@ -367,14 +344,14 @@ fn service(store: Store) {
     );
     assert_eq!((st, b["pdq_radius"].as_u64()), (StatusCode::OK, Some(8)), "{b}");
     until("radius 8", || s.matches(&curator, &near).is_empty());
-    assert_eq!(s.matches(&curator, &hash(20)).len(), 1);
+    assert_eq!(s.matches(&curator, &common::hex_hash(20)).len(), 1);
     s.send(
         "PATCH",
         Some(&curator),
         "/v1/banks/HOTLINE",
         &json!({"pdq_radius": 31, "enabled": false, "reason": "list under review"}),
     );
-    until("paused bank", || s.matches(&curator, &hash(20)).is_empty());
+    until("paused bank", || s.matches(&curator, &common::hex_hash(20)).is_empty());
     s.send(
         "PATCH",
         Some(&curator),
@@ -391,7 +368,8 @@ fn service(store: Store) {
     assert_eq!(st, StatusCode::BAD_REQUEST, "{b}");
 
     // A video's vPDQ matches a banked video through the frame index.
-    let frames: Vec<String> = (0..20).map(|k| format!("{},90,{k}.000", hash(500 + k))).collect();
+    let frames: Vec<String> =
+        (0..20).map(|k| format!("{},90,{k}.000", common::hex_hash(500 + k))).collect();
     let banked = serde_json::to_string(&frames).unwrap();
     let (st, b) = s.send(
         "POST",
@@ -432,7 +410,7 @@ fn service(store: Store) {
 
     // Batch matching, in order.
     let (st, r) = s.send("POST", Some(&matcher), "/v1/match", &json!({"signals": [
-        {"signal_type": "pdq", "value": hash(20)}, {"signal_type": "md5", "value": "00".repeat(16)}]}));
+        {"signal_type": "pdq", "value": common::hex_hash(20)}, {"signal_type": "md5", "value": "00".repeat(16)}]}));
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!(r["results"][0]["matches"].as_array().unwrap().len(), 1);
     assert!(r["results"][1]["matches"].as_array().unwrap().is_empty());
@@ -441,7 +419,7 @@ fn service(store: Store) {
     let out = store.spoor(&["keys", "revoke", "uploads"]);
     assert!(out.status.success());
     until("revoked key", || {
-        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", hash(1))).0
+        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(1))).0
             == StatusCode::UNAUTHORIZED
     });
 
@@ -474,7 +452,7 @@ fn auth_and_bad_requests(store: Store) {
     let hasher = store.key("hasher", "h", None);
     let s = Server::start(&store, &["--max-body", "64KiB", "--max-upload", "100KiB"]);
     s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "B"}));
-    let pdq = hash(1);
+    let pdq = common::hex_hash(1);
     let routes: Vec<(&str, String, Value)> = vec![
         ("GET", "/v1/banks".into(), Value::Null),
         ("POST", "/v1/banks".into(), json!({"name": "X"})),
@@ -570,7 +548,7 @@ fn auth_and_bad_requests(store: Store) {
 
     // Size limits: 413.
     let big: Vec<Value> =
-        (0..2000).map(|k| json!({"signal_type": "pdq", "value": hash(k)})).collect();
+        (0..2000).map(|k| json!({"signal_type": "pdq", "value": common::hex_hash(k)})).collect();
     let (st, b) = s.send("POST", Some(&curator), "/v1/banks/B/entries", &json!({"entries": big}));
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     assert_eq!(raw_upload(&s, &hasher, 200 * 1024), 413);
