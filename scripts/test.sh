@@ -37,7 +37,7 @@ step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --workspace --release --locked
+cargo test --workspace --profile ci --locked
 
 step "hashing core builds for wasm32"
 cargo build -p spoor-hash --target wasm32-unknown-unknown --release --locked

@@ -661,6 +661,10 @@ pub struct ApiKey {
     /// The banks a matcher key may match against (`None`: all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub banks: Option<Vec<String>>,
+    /// Whether a matcher key's answers carry exact distances. Off by default: exact distances
+    /// let a client rebuild a banked hash bit by bit, so only keys trusted with that get them.
+    #[serde(default)]
+    pub show_distance: bool,
     /// Who created it.
     pub created_by: String,
     /// When.

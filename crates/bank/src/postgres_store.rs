@@ -24,6 +24,7 @@ use crate::{validate_all, SignalRow};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_banks.sql"),
     include_str!("../migrations/postgres/0002_keys.sql"),
+    include_str!("../migrations/postgres/0003_key_distances.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -851,8 +852,9 @@ impl Store for PostgresStore {
             return Err(BankError::KeyExists(key.name.clone()));
         }
         client.execute(
-            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at,
+                                   show_distance)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             &[
                 &key.key_id,
                 &key.name,
@@ -861,6 +863,7 @@ impl Store for PostgresStore {
                 &&secret_hash[..],
                 &key.created_by,
                 &key.created_at,
+                &key.show_distance,
             ],
         )?;
         Ok(())
@@ -870,7 +873,7 @@ impl Store for PostgresStore {
         self.lock()
             .query(
                 "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
-                        secret_hash FROM api_keys ORDER BY name",
+                        secret_hash, show_distance FROM api_keys ORDER BY name",
                 &[],
             )?
             .iter()
@@ -886,6 +889,7 @@ impl Store for PostgresStore {
                         created_at: r.get(5),
                         revoked_by: r.get(6),
                         revoked_at: r.get(7),
+                        show_distance: r.get(9),
                     },
                     r.get(8),
                 ))

@@ -23,6 +23,7 @@ use crate::{validate_all, SignalRow};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_banks.sql"),
     include_str!("../migrations/sqlite/0002_keys.sql"),
+    include_str!("../migrations/sqlite/0003_key_distances.sql"),
 ];
 
 /// The SQLite store.
@@ -857,8 +858,9 @@ impl Store for SqliteStore {
             return Err(BankError::KeyExists(key.name.clone()));
         }
         conn.execute(
-            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at,
+                                   show_distance)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 key.key_id,
                 key.name,
@@ -866,7 +868,8 @@ impl Store for SqliteStore {
                 key.banks.as_ref().map(|b| b.join(",")),
                 &secret_hash[..],
                 key.created_by,
-                key.created_at
+                key.created_at,
+                key.show_distance
             ],
         )
         .map_err(|e| self.err(e))?;
@@ -878,7 +881,7 @@ impl Store for SqliteStore {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
-                        secret_hash FROM api_keys ORDER BY name",
+                        secret_hash, show_distance FROM api_keys ORDER BY name",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -895,6 +898,7 @@ impl Store for SqliteStore {
                         created_at: r.get(5)?,
                         revoked_by: r.get(6)?,
                         revoked_at: r.get(7)?,
+                        show_distance: r.get(9)?,
                     },
                     r.get(8)?,
                 ))

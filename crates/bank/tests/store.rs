@@ -437,6 +437,7 @@ fn keys_and_signals(f: Fixture) {
         created_at: 1,
         revoked_by: None,
         revoked_at: None,
+        show_distance: false,
     };
     s.create_key(&key, &[7; 32]).unwrap();
     assert!(matches!(s.create_key(&key, &[8; 32]), Err(BankError::KeyExists(_))));

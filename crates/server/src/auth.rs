@@ -50,6 +50,7 @@ pub fn generate(
             created_at: spoor_bank::model::now_ms(),
             revoked_by: None,
             revoked_at: None,
+            show_distance: false,
         },
         key: format!("spoor_{key_id}_{secret}"),
         secret_hash,
