@@ -225,6 +225,8 @@ pub struct Matcher {
     seq: AtomicI64,
     applied: AtomicU64,
     max_radius: std::sync::atomic::AtomicU32,
+    /// When the change log was last read successfully (by `load` or `catch_up`).
+    last_read: std::sync::Mutex<Instant>,
 }
 
 impl Matcher {
@@ -287,6 +289,7 @@ impl Matcher {
             seq: AtomicI64::new(seq),
             applied: AtomicU64::new(0),
             max_radius: std::sync::atomic::AtomicU32::new(31),
+            last_read: std::sync::Mutex::new(Instant::now()),
         };
         matcher.reload_banks()?;
         matcher.catch_up()?;
@@ -336,6 +339,7 @@ impl Matcher {
         loop {
             let since = self.seq.load(Ordering::Acquire);
             let deltas = self.store.deltas(since, 10_000)?;
+            *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
             let Some(last) = deltas.last().map(|d| d.seq) else { break };
             let mut banks_changed = false;
             {
@@ -464,6 +468,12 @@ impl Matcher {
                 }
             })
             .expect("spawn the follower thread")
+    }
+
+    /// How long ago the change log was last read successfully: the most the state can lag
+    /// behind the store (plus one poll interval). Grows while the store is unreachable.
+    pub fn lag(&self) -> Duration {
+        self.last_read.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 
     /// The store sequence number the state reflects.
