@@ -9,9 +9,9 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why a video could not be read.
@@ -67,7 +67,7 @@ pub struct VideoOptions {
     pub max_pixels: u64,
     /// Most frames decoded (at the video's own rate) before stopping with an error.
     pub max_frames: u64,
-    /// Longest decoding time.
+    /// Longest decoding time. Probing a file (`ffprobe`) gets at most [`PROBE_TIMEOUT`] of it.
     pub timeout: Duration,
     /// Scale frames to this size instead of the video's own (the reference's `-s`).
     pub scale: Option<(u32, u32)>,
@@ -83,6 +83,70 @@ impl Default for VideoOptions {
             scale: None,
         }
     }
+}
+
+/// Longest time `ffprobe` may take to read a file's headers before it is stopped.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A child process that a watchdog thread may kill while another thread reads its output.
+///
+/// The handle stays in the mutex until the child is reaped, so a kill always reaches our own
+/// child: its process id cannot have been reused by another process before we wait for it.
+#[derive(Clone)]
+struct Watched(Arc<Mutex<Child>>);
+
+impl Watched {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn kill(&self) {
+        // An error means the child has already exited: nothing to stop.
+        let _ = self.lock().kill();
+    }
+
+    /// Waits for the child without holding the lock, so the watchdog can kill it meanwhile.
+    fn wait(&self) -> std::io::Result<ExitStatus> {
+        loop {
+            if let Some(status) = self.lock().try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Starts a thread that kills the child once `timeout` has passed, unless `done` is set
+    /// first; it sets `timed_out` when it killed.
+    fn watchdog(
+        &self,
+        timeout: Duration,
+        done: Arc<AtomicBool>,
+        timed_out: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
+        let me = self.clone();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                if start.elapsed() > timeout {
+                    timed_out.store(true, Ordering::Release);
+                    me.kill();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    }
+}
+
+/// Reads a pipe to its end on a thread (at most `cap` bytes kept, the rest drained), so a child
+/// never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static, cap: u64) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = (&mut pipe).take(cap).read_to_end(&mut buf);
+        let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        buf
+    })
 }
 
 /// What ffprobe says of the first video stream.
@@ -151,14 +215,33 @@ fn parse_rate(s: &str) -> Option<f64> {
 /// Reads the first video stream's size, rate and duration.
 pub fn probe(path: &Path, options: &VideoOptions) -> Result<VideoInfo, VideoError> {
     let ffprobe = ffprobe_for(&options.ffmpeg);
-    let out = Command::new(&ffprobe)
+    let mut child = Command::new(&ffprobe)
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .arg("stream=width,height,avg_frame_rate,r_frame_rate,duration:format=duration")
         .args(["-of", "default=noprint_wrappers=1"])
         .arg(path)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| spawn_error(&ffprobe, e))?;
+    let stdout = drain(child.stdout.take().expect("piped"), 1 << 20);
+    let stderr = drain(child.stderr.take().expect("piped"), 64 * 1024);
+    let child = Watched(Arc::new(Mutex::new(child)));
+    let timeout = options.timeout.min(PROBE_TIMEOUT);
+    let (done, timed_out) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let watchdog = child.watchdog(timeout, done.clone(), timed_out.clone());
+    let status = child.wait();
+    done.store(true, Ordering::Release);
+    let _ = watchdog.join();
+    let out = std::process::Output {
+        status: status.map_err(|e| spawn_error(&ffprobe, e))?,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if timed_out.load(Ordering::Acquire) {
+        return Err(VideoError::Timeout(timeout));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
@@ -230,32 +313,13 @@ pub fn frames(
         .spawn()
         .map_err(|e| spawn_error(&options.ffmpeg, e))?;
     // ffmpeg's messages, read on the side so a chatty decoder never blocks on a full pipe.
-    let mut stderr = child.stderr.take().expect("piped");
-    let errors = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut s);
-        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
-        s
-    });
+    let errors = drain(child.stderr.take().expect("piped"), 64 * 1024);
+    let mut stdout = child.stdout.take().expect("piped");
     // The watchdog kills the decoder when it runs too long.
+    let child = Watched(Arc::new(Mutex::new(child)));
     let done = Arc::new(AtomicBool::new(false));
     let timed_out = Arc::new(AtomicBool::new(false));
-    let pid = child.id();
-    let watchdog = {
-        let (done, timed_out, timeout) = (done.clone(), timed_out.clone(), options.timeout);
-        std::thread::spawn(move || {
-            let start = Instant::now();
-            while !done.load(Ordering::Acquire) {
-                if start.elapsed() > timeout {
-                    timed_out.store(true, Ordering::Release);
-                    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
-    let mut stdout = child.stdout.take().expect("piped");
+    let watchdog = child.watchdog(options.timeout, done.clone(), timed_out.clone());
     let frame_len = (pixels * 3) as usize;
     let mut buf = vec![0u8; frame_len];
     let mut index = 0u64;
@@ -278,13 +342,13 @@ pub fn frames(
         index += 1;
     }
     if stopped || too_many {
-        let _ = child.kill();
+        child.kill();
     }
     drop(stdout);
     let status = child.wait();
     done.store(true, Ordering::Release);
     let _ = watchdog.join();
-    let messages = errors.join().unwrap_or_default();
+    let messages = String::from_utf8_lossy(&errors.join().unwrap_or_default()).into_owned();
     if timed_out.load(Ordering::Acquire) {
         return Err(VideoError::Timeout(options.timeout));
     }
@@ -352,5 +416,49 @@ mod tests {
         assert!(is_video(b"\0\0\0\x20ftypisom\0\0\x02\0"));
         assert!(is_video(&[0x1A, 0x45, 0xDF, 0xA3, 1]));
         assert!(!is_video(b"\xff\xd8\xff\xe0"));
+    }
+
+    /// A fake `ffmpeg` and `ffprobe` that never finish: a hung decoder must be stopped.
+    #[cfg(unix)]
+    fn hanging_tools() -> (tempfile::TempDir, VideoOptions) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ffmpeg", "ffprobe"] {
+            let p = dir.path().join(name);
+            std::fs::write(&p, "#!/bin/sh\nexec sleep 300\n").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let options = VideoOptions {
+            ffmpeg: dir.path().join("ffmpeg"),
+            timeout: Duration::from_secs(1),
+            ..VideoOptions::default()
+        };
+        (dir, options)
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hanging_probe_is_stopped() {
+        let (_dir, options) = hanging_tools();
+        let start = Instant::now();
+        let r = probe(Path::new("/nonexistent.mp4"), &options);
+        assert!(matches!(r, Err(VideoError::Timeout(t)) if t == Duration::from_secs(1)), "{r:?}");
+        assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_hanging_decoder_is_stopped() {
+        let (_dir, options) = hanging_tools();
+        let info = VideoInfo { width: 16, height: 16, fps: 25.0, duration: None };
+        let start = Instant::now();
+        let mut seen = 0;
+        let r = frames(Path::new("/nonexistent.mp4"), &info, &options, |_| {
+            seen += 1;
+            true
+        });
+        assert!(matches!(r, Err(VideoError::Timeout(_))), "{r:?}");
+        assert_eq!(seen, 0);
+        assert!(start.elapsed() < Duration::from_secs(30), "took {:?}", start.elapsed());
     }
 }
