@@ -22,6 +22,8 @@
 #   SPOOR_TEST_PG_START  a script that starts it again on the same port with the
 #                        same settings and returns once it accepts connections
 # so that tests can restart the server under a running process.
+# The role spoor_scram (tests create it) must log in with SCRAM over TLS, so that
+# channel binding can be tested; every other role is trusted, with or without TLS.
 # Works under `set -euo pipefail`; functions return non-zero, they never exit.
 
 _SPOOR_PG_DIR="" _SPOOR_PG_BIN="" _SPOOR_PG_OWN_URL=""
@@ -161,6 +163,8 @@ spoor_pg_start() {
 
   _spoor_pg_as "$_SPOOR_PG_BIN/initdb" -D "$dir/data" -A trust -U postgres --encoding UTF8 --no-locale >>"$dir/log" 2>&1 \
     || { _spoor_pg_fail "initdb failed (its output is above); check that $dir is writable by the server user"; return 1; }
+  _spoor_pg_as sed -i '1i hostssl all spoor_scram 127.0.0.1/32 scram-sha-256' "$dir/data/pg_hba.conf" \
+    || { _spoor_pg_fail "cannot add the SCRAM test line to $dir/data/pg_hba.conf"; return 1; }
   local opts="-c listen_addresses=127.0.0.1 -p $port -k $dir -c shared_buffers=128MB -c max_connections=200"
   opts+=" -c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
   _spoor_pg_write_control "$dir" "$port" "$opts" \

@@ -92,9 +92,11 @@ impl TlsMode {
                     "sslmode=allow is not supported: use sslmode=prefer (or disable)".into(),
                 ))
             }
-            other => return Err(invalid_url(format!(
+            other => {
+                return Err(invalid_url(format!(
                 "unknown sslmode {other:?}: use disable, prefer, require, verify-ca or verify-full"
-            ))),
+            )))
+            }
         })
     }
 }
@@ -207,7 +209,24 @@ impl ConnectTarget {
                     .into(),
             };
         }
-        BankError::Unreachable { target, detail }
+        let io = {
+            let mut cur = std::error::Error::source(&e);
+            let mut found = false;
+            while let Some(err) = cur {
+                found |= err.is::<io::Error>();
+                cur = err.source();
+            }
+            found
+        };
+        if io || e.is_closed() || detail.starts_with("timeout") {
+            return BankError::Unreachable { target, detail };
+        }
+        BankError::Connection {
+            target,
+            problem: format!(
+                "{detail}: check the user, password and other settings of the database URL"
+            ),
+        }
     }
 }
 
@@ -642,11 +661,71 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
+    /// `tls-server-end-point` (RFC 5929): with SCRAM-SHA-256-PLUS the password exchange is bound
+    /// to the server's certificate, so a machine in the middle cannot relay it, even under
+    /// `sslmode=require`.
     fn channel_binding(&self) -> ChannelBinding {
-        // SCRAM then runs without channel binding, as libpq's default `channel_binding=prefer`
-        // does when binding is not offered.
-        ChannelBinding::none()
+        let (_, session) = self.0.get_ref();
+        match session.peer_certificates().and_then(|c| c.first()) {
+            Some(cert) => match server_end_point(cert) {
+                Some(hash) => ChannelBinding::tls_server_end_point(hash),
+                None => ChannelBinding::none(),
+            },
+            None => ChannelBinding::none(),
+        }
     }
+}
+
+/// The certificate's hash for `tls-server-end-point`: the hash of its signature algorithm, with
+/// MD5 and SHA-1 raised to SHA-256 (RFC 5929 §4.1), as the server computes it. `None` for
+/// algorithms without one hash (Ed25519, RSA-PSS), which then go without channel binding.
+fn server_end_point(cert: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    let (_, certificate) = der(cert, 0x30)?;
+    let (rest, _tbs) = der(certificate, 0x30)?;
+    let (_, algorithm) = der(rest, 0x30)?;
+    let (_, oid) = der(algorithm, 0x06)?;
+    let bits = match oid.split_last()? {
+        (4 | 5, prefix) if prefix == RSA => 256, // md5WithRSA, sha1WithRSA
+        (11, prefix) if prefix == RSA => 256,
+        (12, prefix) if prefix == RSA => 384,
+        (13, prefix) if prefix == RSA => 512,
+        _ if oid == ECDSA_SHA1 => 256,
+        (2, prefix) if prefix == ECDSA_SHA2 => 256,
+        (3, prefix) if prefix == ECDSA_SHA2 => 384,
+        (4, prefix) if prefix == ECDSA_SHA2 => 512,
+        _ => return None,
+    };
+    Some(match bits {
+        256 => sha2::Sha256::digest(cert).to_vec(),
+        384 => sha2::Sha384::digest(cert).to_vec(),
+        _ => sha2::Sha512::digest(cert).to_vec(),
+    })
+}
+
+/// Reads one DER element with this tag: (what follows it, its contents).
+fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&t, rest) = input.split_first()?;
+    if t != tag {
+        return None;
+    }
+    let (&first, mut rest) = rest.split_first()?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (bytes, after) = rest.split_at(n);
+        rest = after;
+        bytes.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    (rest.len() >= len).then(|| (&rest[len..], &rest[..len]))
 }
 
 type Manager = PostgresConnectionManager<MakeRustls>;
@@ -664,6 +743,11 @@ impl PgPool {
         if options.max_connections == 0 {
             return Err(BankError::Invalid(
                 "a PostgreSQL pool needs at least one connection".into(),
+            ));
+        }
+        if options.checkout_timeout.is_zero() || options.connect_timeout.is_zero() {
+            return Err(BankError::Invalid(
+                "PostgreSQL checkout and connect timeouts must be longer than zero".into(),
             ));
         }
         drop(target.connect()?);
@@ -768,6 +852,16 @@ mod tests {
         .expect("a missing CA file must be refused")
         .to_string();
         assert!(e.contains("/nonexistent/ca.pem") && e.contains("cannot be read"), "{e}");
+    }
+
+    #[test]
+    fn der_lengths_are_checked() {
+        assert_eq!(der(&[0x30, 0x02, 1, 2, 9], 0x30), Some((&[9u8][..], &[1u8, 2][..])));
+        assert_eq!(der(&[0x30, 0x81, 0x01, 7], 0x30), Some((&[][..], &[7u8][..])));
+        assert_eq!(der(&[0x30, 0x03, 1, 2], 0x30), None, "length past the end");
+        assert_eq!(der(&[0x31, 0x00], 0x30), None, "wrong tag");
+        assert_eq!(der(&[0x30, 0x85, 0, 0, 0, 0, 1], 0x30), None, "length of 5 bytes");
+        assert_eq!(server_end_point(&[0x30, 0x00]), None);
     }
 
     #[test]

@@ -222,6 +222,43 @@ fn verify_full_checks_the_host_name_and_verify_ca_does_not() {
 }
 
 #[test]
+fn scram_over_tls_is_bound_to_the_servers_certificate() {
+    let Some(server) = server() else { return };
+    let mut admin = postgres::Client::connect(&server.url, postgres::NoTls).unwrap();
+    // scripts/pg.sh lets this role in only with SCRAM over TLS.
+    admin
+        .batch_execute(
+            "DO $$ BEGIN
+               IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'spoor_scram') THEN
+                 CREATE ROLE spoor_scram LOGIN SUPERUSER;
+               END IF;
+             END $$;
+             ALTER ROLE spoor_scram PASSWORD 'scram-test-password'",
+        )
+        .unwrap();
+    // channel_binding=require fails unless SCRAM-SHA-256-PLUS succeeded, which needs the hash of
+    // the certificate the server really presented.
+    let (url, tag) = server.url("&sslmode=require&channel_binding=require");
+    let url = url.replacen("postgres@", "spoor_scram:scram-test-password@", 1);
+    let store = PostgresStore::connect(&url).unwrap();
+    assert!(store.banks().unwrap().is_empty());
+    assert!(server.sessions_encrypted(&tag).iter().all(|s| *s));
+    assert!(!store.describe().contains("scram-test-password"), "{}", store.describe());
+    let wrong = url.replacen(":scram-test-password@", ":wrong@", 1);
+    // Without channel binding on offer the server is not trusted with the password.
+    let trusting = url.replacen("sslmode=require", "sslmode=disable", 1);
+    match connect_err(&trusting) {
+        BankError::Connection { problem, .. } => {
+            assert!(problem.contains("channel binding"), "{problem}")
+        }
+        other => panic!("channel_binding=require without TLS: expected a refusal, got {other}"),
+    }
+    let e = connect_err(&wrong).to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(!e.contains("wrong@"), "{e}");
+}
+
+#[test]
 fn a_server_without_tls_is_named_as_such() {
     // A listener that answers PostgreSQL's SSLRequest with "N" (no TLS), as a server with
     // ssl=off does.
