@@ -6,10 +6,11 @@
 //! follower reading "changes after N" never misses a change that was committed late with a smaller
 //! number. Bulk imports go through `COPY` into a temporary table and one `INSERT … SELECT`.
 
-use postgres::Row;
-use spoor_core::SignalType;
 use std::fmt::Write as _;
 use std::io::Write as _;
+
+use postgres::Row;
+use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
 use crate::pg_conn::{ConnectTarget, PgGuard, PgOptions, PgPool};
