@@ -51,6 +51,24 @@ pub enum BankError {
     /// The PostgreSQL store failed.
     #[error("PostgreSQL store: {}", describe_pg(.0))]
     Postgres(#[from] postgres::Error),
+    /// The PostgreSQL server cannot be reached now: it is stopped, restarting, or the network
+    /// to it is down. Nothing was changed; the same call works again once the server is back.
+    #[error("the PostgreSQL server {target} is unreachable: {detail}; check that it is running and reachable from this host and that the database URL is right (calls work again as soon as it is back)")]
+    Unreachable {
+        /// The database URL, without its password.
+        target: String,
+        /// What the last attempt to connect ran into.
+        detail: String,
+    },
+    /// A connection to PostgreSQL cannot be set up as configured: the URL's TLS settings, its CA
+    /// file, or a server without TLS.
+    #[error("PostgreSQL store {target}: {problem}")]
+    Connection {
+        /// The database URL, without its password.
+        target: String,
+        /// What is wrong and what to do.
+        problem: String,
+    },
     /// A file or directory could not be used.
     #[error("{context}: {source}")]
     Io {

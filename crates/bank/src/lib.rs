@@ -18,6 +18,7 @@ pub mod import;
 pub mod model;
 
 mod error;
+mod pg_conn;
 mod postgres_store;
 mod sqlite_store;
 
@@ -28,6 +29,7 @@ pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
     Entry, EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
 };
+pub use pg_conn::PgOptions;
 pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
 

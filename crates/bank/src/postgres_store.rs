@@ -8,12 +8,12 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::sync::{Mutex, MutexGuard};
 
-use postgres::{Client, NoTls, Row};
+use postgres::Row;
 use spoor_core::SignalType;
 
 use crate::model::{now_ms, Millis};
+use crate::pg_conn::{ConnectTarget, PgGuard, PgOptions, PgPool};
 use crate::{
     check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
     BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
@@ -30,10 +30,11 @@ const MIGRATIONS: &[&str] = &[
 /// Key of the advisory lock every writer holds for the length of its transaction.
 const WRITE_LOCK: i64 = 0x5370_6f6f_7201;
 
-/// The PostgreSQL store.
+/// The PostgreSQL store: a small pool of connections (see [`PgOptions`]) that replaces broken
+/// connections by itself, so the store keeps working across restarts of the server.
 pub struct PostgresStore {
     url_for_messages: String,
-    client: Mutex<Client>,
+    pool: PgPool,
 }
 
 const ENTRY_COLUMNS: &str =
@@ -48,34 +49,35 @@ const STAGE_COLUMNS: &str = "ord, signal_type, value, category, severity, tags, 
      source_id, added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at, \
      disabled_reason";
 
-/// Removes the password from a connection URL, for messages.
-fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((auth, host)) = rest.split_once('@') {
-            if let Some((user, _)) = auth.split_once(':') {
-                return format!("{scheme}://{user}:***@{host}");
-            }
-        }
-    }
-    url.to_string()
-}
-
 impl PostgresStore {
-    /// Connects to `url` (`postgres://user:password@host:port/database`) and brings the schema up
-    /// to date.
+    /// Connects to `url` with the default [`PgOptions`] and brings the schema up to date.
+    ///
+    /// `url` is `postgres://user:password@host:port/database[?sslmode=…&sslrootcert=PATH]` or
+    /// libpq's `key=value` form; `sslmode` is one of `disable`, `prefer` (the default),
+    /// `require`, `verify-ca`, `verify-full`, as in libpq.
     pub fn connect(url: &str) -> Result<Self> {
-        let client = Client::connect(url, NoTls)?;
-        let store = PostgresStore { url_for_messages: redact(url), client: Mutex::new(client) };
+        Self::connect_with(url, &PgOptions::default())
+    }
+
+    /// Connects to `url` with these pool settings and brings the schema up to date. The first
+    /// connection is opened here, so a wrong URL, password or CA file, or a server that is down,
+    /// is reported at once.
+    pub fn connect_with(url: &str, options: &PgOptions) -> Result<Self> {
+        let target = ConnectTarget::parse(url, options)?;
+        let url_for_messages = target.redacted().to_string();
+        let store = PostgresStore { url_for_messages, pool: PgPool::open(target, options)? };
         store.migrate()?;
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    /// A connection from the pool: [`BankError::Unreachable`] when none can be had within the
+    /// checkout timeout (the server is down or unreachable).
+    fn lock(&self) -> Result<PgGuard<'_>> {
+        self.pool.get()
     }
 
     fn migrate(&self) -> Result<()> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         // Serializes concurrent first starts of several replicas.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
@@ -304,7 +306,7 @@ fn copy_error(e: std::io::Error) -> BankError {
 }
 
 struct PgImport<'a> {
-    client: MutexGuard<'a, Client>,
+    client: PgGuard<'a>,
     bank_id: i64,
     actor: String,
     one_transaction: bool,
@@ -363,7 +365,7 @@ impl Store for PostgresStore {
         crate::model::check_text("description", &bank.description, 4096)
             .map_err(BankError::Invalid)?;
         crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         if tx.query_opt("SELECT 1 FROM banks WHERE name = $1", &[&bank.name])?.is_some() {
@@ -392,12 +394,12 @@ impl Store for PostgresStore {
 
     fn banks(&self) -> Result<Vec<Bank>> {
         let rows =
-            self.lock().query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"), &[])?;
+            self.lock()?.query(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"), &[])?;
         Ok(rows.iter().map(bank_from_row).collect())
     }
 
     fn bank(&self, name: &str) -> Result<Bank> {
-        bank_in(&mut *self.lock(), name)
+        bank_in(&mut *self.lock()?, name)
     }
 
     fn set_bank_enabled(
@@ -409,7 +411,7 @@ impl Store for PostgresStore {
     ) -> Result<Bank> {
         check_actor(actor)?;
         check_reason(reason)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         let bank = bank_in(&mut tx, name)?;
@@ -443,7 +445,7 @@ impl Store for PostgresStore {
     ) -> Result<Bank> {
         check_actor(actor)?;
         check_reason(reason)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         let mut bank = bank_in(&mut tx, name)?;
@@ -479,7 +481,7 @@ impl Store for PostgresStore {
     }
 
     fn stats(&self, name: &str) -> Result<BankStats> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let bank = bank_in(&mut *client, name)?;
         let mut stats = BankStats { bank: bank.name.clone(), ..Default::default() };
         for r in client.query(
@@ -504,7 +506,7 @@ impl Store for PostgresStore {
             )));
         }
         validate_all(entries)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let b = bank_in(&mut tx, bank)?;
         let (_, base) = write_batch_in(&mut tx, b.id, entries, actor)?;
@@ -532,7 +534,7 @@ impl Store for PostgresStore {
         one_transaction: bool,
     ) -> Result<Box<dyn ImportSession + '_>> {
         check_actor(actor)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let bank_id = bank_in(&mut *client, bank)?.id;
         Ok(Box::new(PgImport {
             client,
@@ -544,7 +546,7 @@ impl Store for PostgresStore {
     }
 
     fn entry(&self, bank: &str, id: i64) -> Result<Entry> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let b = bank_in(&mut *client, bank)?;
         let row = client.query_opt(
             &format!(
@@ -560,7 +562,7 @@ impl Store for PostgresStore {
     }
 
     fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let b = bank_in(&mut *client, bank)?;
         client
             .query(
@@ -585,7 +587,7 @@ impl Store for PostgresStore {
     ) -> Result<Option<Change>> {
         check_actor(actor)?;
         check_reason(reason)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         let b = bank_in(&mut tx, bank)?;
@@ -627,7 +629,7 @@ impl Store for PostgresStore {
     ) -> Result<(Entry, Option<Change>)> {
         check_actor(actor)?;
         check_reason(reason)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         let b = bank_in(&mut tx, bank)?;
@@ -681,7 +683,7 @@ impl Store for PostgresStore {
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {
         check_actor(actor)?;
         check_reason(reason)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let seq = begin_write(&mut tx)?;
         let b = bank_in(&mut tx, bank)?;
@@ -714,7 +716,7 @@ impl Store for PostgresStore {
         since: Option<i64>,
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         // One repeatable-read transaction and a portal read in pages: a consistent snapshot in
         // constant memory, whatever the bank's size.
         let mut tx = client
@@ -749,7 +751,7 @@ impl Store for PostgresStore {
     }
 
     fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>> {
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         let bank_id = match bank {
             Some(name) => Some(bank_in(&mut *client, name)?.id),
             None => None,
@@ -778,7 +780,7 @@ impl Store for PostgresStore {
     }
 
     fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>> {
-        self.lock()
+        self.lock()?
             .query(
                 "SELECT c.seq, c.action, c.bank_id, c.entry_id,
                         COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
@@ -814,11 +816,11 @@ impl Store for PostgresStore {
     }
 
     fn last_seq(&self) -> Result<i64> {
-        Ok(self.lock().query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[])?.get(0))
+        Ok(self.lock()?.query_one("SELECT COALESCE(MAX(seq), 0) FROM changes", &[])?.get(0))
     }
 
     fn signals(&self, after_id: i64, limit: usize) -> Result<Vec<SignalRow>> {
-        self.lock()
+        self.lock()?
             .query(
                 "SELECT id, bank_id, signal_type, value, enabled, category FROM entries
                  WHERE id > $1 ORDER BY id LIMIT $2",
@@ -847,7 +849,7 @@ impl Store for PostgresStore {
 
     fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
         check_actor(&key.name)?;
-        let mut client = self.lock();
+        let mut client = self.lock()?;
         if client.query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&key.name])?.is_some() {
             return Err(BankError::KeyExists(key.name.clone()));
         }
@@ -870,7 +872,7 @@ impl Store for PostgresStore {
     }
 
     fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
-        self.lock()
+        self.lock()?
             .query(
                 "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
                         secret_hash, show_distance FROM api_keys ORDER BY name",
@@ -899,7 +901,7 @@ impl Store for PostgresStore {
 
     fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey> {
         check_actor(actor)?;
-        self.lock().execute(
+        self.lock()?.execute(
             "UPDATE api_keys SET revoked_by = $1, revoked_at = $2
              WHERE name = $3 AND revoked_at IS NULL",
             &[&actor, &now_ms(), &name],
@@ -915,15 +917,6 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://spoor:secret@db:5432/spoor"),
-            "postgres://spoor:***@db:5432/spoor"
-        );
-        assert_eq!(redact("postgres://spoor@db/spoor"), "postgres://spoor@db/spoor");
-    }
 
     #[test]
     fn copy_escapes() {

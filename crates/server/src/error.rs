@@ -83,6 +83,8 @@ impl From<BankError> for ApiError {
             }
             BankError::Sqlite { .. }
             | BankError::Postgres(_)
+            | BankError::Unreachable { .. }
+            | BankError::Connection { .. }
             | BankError::Io { .. }
             | BankError::SchemaTooNew { .. } => {
                 tracing::error!(error = %e, "store error");
