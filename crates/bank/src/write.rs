@@ -270,7 +270,9 @@ pub(crate) fn delete_entry<B: Backend>(
 pub(crate) struct Import<'a, B: Backend + 'a> {
     store: &'a B,
     tx: Option<B::Tx<'a>>,
-    bank: String,
+    /// Resolved once: banks are never renamed or deleted. A batch therefore reads nothing before
+    /// staging its rows, and PostgreSQL copies them in before taking the writer lock.
+    bank: Bank,
     actor: String,
     one_transaction: bool,
 }
@@ -285,15 +287,9 @@ pub(crate) fn import_session<'a, B: Backend>(
     check_actor(actor)?;
     // Fail on a missing bank before anything is read.
     let mut tx = store.begin_write()?;
-    bank_in(&mut tx, bank)?;
+    let bank = bank_in(&mut tx, bank)?;
     drop(tx);
-    Ok(Box::new(Import {
-        store,
-        tx: None,
-        bank: bank.to_string(),
-        actor: actor.to_string(),
-        one_transaction,
-    }))
+    Ok(Box::new(Import { store, tx: None, bank, actor: actor.to_string(), one_transaction }))
 }
 
 impl<'a, B: Backend + 'a> ImportSession for Import<'a, B> {
@@ -303,8 +299,7 @@ impl<'a, B: Backend + 'a> ImportSession for Import<'a, B> {
             Some(tx) => tx,
             None => self.store.begin_write()?,
         };
-        let bank = bank_in(&mut tx, &self.bank)?;
-        let added = tx.insert_entries(&bank, entries, &self.actor, now_ms(), false)?;
+        let added = tx.insert_entries(&self.bank, entries, &self.actor, now_ms(), false)?;
         if self.one_transaction {
             self.tx = Some(tx);
         } else {

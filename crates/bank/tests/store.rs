@@ -738,6 +738,44 @@ fn postgres_log_replays_to_live_entries() {
     replay_property(&postgres, 24);
 }
 
+#[test]
+fn sqlite_reads_do_not_wait_for_a_writer() {
+    let f = sqlite();
+    let store: std::sync::Arc<dyn Store> = f.store.into();
+    bank(&*store, "W");
+    let first = store.add_entries("W", &[pdq(&rand_hashes(1, 13)[0])], "api").unwrap()[0].id();
+    let seq = store.last_seq().unwrap();
+    // A one-transaction import holds the writer lock between its batches.
+    let mut session = store.import_session("W", "importer", true).unwrap();
+    let batch: Vec<NewEntry> = rand_hashes(50, 14).iter().map(pdq).collect();
+    assert_eq!(session.write_batch(&batch).unwrap().added, 50);
+    // Every read answers meanwhile, and sees what is committed only.
+    let (done, rx) = std::sync::mpsc::channel();
+    let reader = store.clone();
+    std::thread::spawn(move || {
+        let s = &*reader;
+        let seen = (
+            s.entries("W", 0, 100).unwrap().len(),
+            s.entry("W", first).unwrap().id,
+            s.banks().unwrap().len(),
+            s.bank("W").unwrap().name,
+            s.stats("W").unwrap().entries,
+            s.log(Some("W"), 0, 100).unwrap().len(),
+            s.deltas(0, 100).unwrap().len(),
+            s.signals(0, 100).unwrap().len(),
+            s.keys().unwrap().len(),
+            s.last_seq().unwrap(),
+        );
+        let _ = done.send(seen);
+    });
+    let seen = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("reads waited for the writer's lock");
+    assert_eq!(seen, (1, first, 1, "W".to_string(), 1, 2, 2, 1, 0, seq));
+    session.finish().unwrap();
+    assert_eq!(store.stats("W").unwrap().entries, 51);
+}
+
 /// What the schema-3 fixtures' logs must read after migration (see tests/fixtures/README.md).
 fn check_migrated(s: &dyn Store, reused_id: i64) {
     let h = |i: usize| Some(FIXTURE_PDQ[i].to_string());
