@@ -307,26 +307,26 @@ impl Backend for SqliteStore {
 }
 
 impl SqliteTx<'_> {
+    /// Inserts one entry with id `id` unless the bank holds its signal already.
     fn insert_one(
         &mut self,
         bank: &Bank,
         e: &NewEntry,
+        id: i64,
         actor: &str,
         now: Millis,
         seq: i64,
-    ) -> rusqlite::Result<Option<i64>> {
+    ) -> rusqlite::Result<bool> {
         let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
         let n = self
             .conn
             .prepare_cached(
-                // Only when absent: with AUTOINCREMENT even a conflicting insert (ON CONFLICT
-                // DO NOTHING) would consume an id.
                 "INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
                      source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-                     disabled_by, disabled_at, disabled_reason, seq)
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
-                 WHERE NOT EXISTS (SELECT 1 FROM entries
-                                   WHERE bank_id = ?1 AND signal_type = ?2 AND value = ?3)",
+                     disabled_by, disabled_at, disabled_reason, seq, id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18)
+                 ON CONFLICT (bank_id, signal_type, value) DO NOTHING",
             )?
             .execute(params![
                 bank.id,
@@ -346,8 +346,9 @@ impl SqliteTx<'_> {
                 e.disabled.as_ref().map(|d| d.at),
                 e.disabled.as_ref().map(|d| d.reason.as_str()),
                 seq,
+                id,
             ])?;
-        Ok((n == 1).then(|| self.conn.last_insert_rowid()))
+        Ok(n == 1)
     }
 }
 
@@ -469,10 +470,19 @@ impl WriteTx for SqliteTx<'_> {
         present_ids: bool,
     ) -> Result<Vec<Added>> {
         let mut seq = self.next_seq()?;
+        // New entries take the ids after the last one ever handed out (`spoor_ids`), which moves
+        // up once per batch; a signal the bank holds takes none.
+        let last: i64 = self
+            .conn
+            .query_row("SELECT last FROM spoor_ids WHERE name = 'entries'", [], |r| r.get(0))
+            .map_err(|e| self.store.err(e))?;
+        let mut id = last;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
-            match self.insert_one(bank, e, actor, now, seq).map_err(|e| self.store.err(e))? {
-                Some(id) => {
+            let fresh = self.insert_one(bank, e, id + 1, actor, now, seq);
+            match fresh.map_err(|e| self.store.err(e))? {
+                true => {
+                    id += 1;
                     self.insert_change(&Record {
                         seq,
                         at: now,
@@ -486,7 +496,7 @@ impl WriteTx for SqliteTx<'_> {
                     seq += 1;
                     out.push(Added::New(id));
                 }
-                None if present_ids => {
+                false if present_ids => {
                     let id = self
                         .conn
                         .prepare_cached(
@@ -501,8 +511,13 @@ impl WriteTx for SqliteTx<'_> {
                         .map_err(|e| self.store.err(e))?;
                     out.push(Added::Present(id));
                 }
-                None => out.push(Added::Present(0)),
+                false => out.push(Added::Present(0)),
             }
+        }
+        if id > last {
+            self.conn
+                .execute("UPDATE spoor_ids SET last = ?1 WHERE name = 'entries'", [id])
+                .map_err(|e| self.store.err(e))?;
         }
         Ok(out)
     }

@@ -1,8 +1,8 @@
 -- A change log that is the whole truth, and entry ids that are never reused.
 --
--- 1. `entries` is rebuilt with AUTOINCREMENT, and its counter starts above every id the table or
---    the change log has ever named (a plain INTEGER PRIMARY KEY hands the id of a deleted newest
---    row out again).
+-- 1. Entry ids come from a counter (`spoor_ids`) that starts above every id the table or the
+--    change log has ever named (a plain INTEGER PRIMARY KEY hands the id of a deleted newest row
+--    out again).
 -- 2. Each change record keeps what a follower needs, as of the change: the bank's name, the
 --    entry's signal (type and value), its category and severity, and whether it matches
 --    afterwards. Existing records are back-filled as far as the data allows:
@@ -22,33 +22,12 @@
 DROP TRIGGER changes_append_only_update;
 DROP TRIGGER changes_append_only_delete;
 
-ALTER TABLE entries RENAME TO entries_0003;
-CREATE TABLE entries (
-    id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    bank_id         INTEGER NOT NULL REFERENCES banks (id),
-    signal_type     TEXT    NOT NULL,
-    value           BLOB    NOT NULL,
-    category        TEXT,
-    severity        TEXT,
-    tags            TEXT,
-    source_org      TEXT,
-    source_id       TEXT,
-    added_by        TEXT    NOT NULL,
-    added_at        INTEGER NOT NULL,
-    verified_by     TEXT,
-    verified_at     INTEGER,
-    enabled         INTEGER NOT NULL DEFAULT 1,
-    disabled_by     TEXT,
-    disabled_at     INTEGER,
-    disabled_reason TEXT,
-    -- sequence number of the last change to this entry
-    seq             INTEGER NOT NULL,
-    UNIQUE (bank_id, signal_type, value)
-);
-INSERT INTO entries SELECT * FROM entries_0003;
-DROP TABLE entries_0003;
-DELETE FROM sqlite_sequence WHERE name = 'entries';
-INSERT INTO sqlite_sequence (name, seq)
+-- The last entry id ever handed out. Writers give new entries the ids after it and move it up in
+-- the same transaction; a plain INTEGER PRIMARY KEY would hand the id of a deleted newest entry
+-- out again (AUTOINCREMENT would not, but costs a write per row and burns an id on every
+-- conflicting insert).
+CREATE TABLE spoor_ids (name TEXT PRIMARY KEY, last INTEGER NOT NULL);
+INSERT INTO spoor_ids (name, last)
 SELECT 'entries', MAX(COALESCE((SELECT MAX(id) FROM entries), 0),
                       COALESCE((SELECT MAX(entry_id) FROM changes), 0));
 
