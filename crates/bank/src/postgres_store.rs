@@ -454,8 +454,9 @@ impl WriteTx for PgTx<'_> {
             .batch_execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")?;
         // Only signals the bank does not hold are inserted (NOT EXISTS, and one row per signal
         // of the batch), so a re-import consumes no value of the id sequence: an INSERT that
-        // ends in ON CONFLICT DO NOTHING would draw one per row first. ON CONFLICT stays as a
-        // guard. Sequence numbers are `base + position in the batch`: a signal the bank holds
+        // ends in ON CONFLICT DO NOTHING would draw one per row first. Under the writer lock
+        // nothing else inserts meanwhile, so no conflict is possible (one would fail the batch
+        // whole, not skip a row) and the unique index is probed once per row. Sequence numbers are `base + position in the batch`: a signal the bank holds
         // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
         // keeps every number above all committed ones.
         let rows = client.query(
@@ -473,7 +474,6 @@ impl WriteTx for PgTx<'_> {
                      added_by, added_at, verified_by, verified_at, enabled, disabled_by,
                      disabled_at, disabled_reason, $2::BIGINT + ord
                  FROM fresh ORDER BY ord
-                 ON CONFLICT (bank_id, signal_type, value) DO NOTHING
                  RETURNING id, seq, signal_type, value, enabled, category, severity
              ), log AS (
                  INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
