@@ -11,7 +11,10 @@
 //! * every change is one change-log record, with a sequence number assigned in commit order, so a
 //!   follower that has applied everything up to `N` gets every later change from
 //!   [`Store::deltas`]`(N, …)` and never misses one committed late;
-//! * a write is all or nothing: a batch is committed whole or not at all.
+//! * a write is all or nothing: a batch is committed whole or not at all;
+//! * a change record names the entry's signal and state as of the change, so the change log
+//!   alone replays to the live entries;
+//! * an entry id is never handed out twice, not even after the entry is deleted.
 
 pub mod export;
 pub mod import;
@@ -21,6 +24,7 @@ mod error;
 mod pg_conn;
 mod postgres_store;
 mod sqlite_store;
+mod write;
 
 use std::path::PathBuf;
 
@@ -125,6 +129,21 @@ pub trait Store: Send + Sync {
     fn entry(&self, bank: &str, id: i64) -> Result<Entry>;
     /// Entries of a bank with id > `after_id`, by id, at most `limit`.
     fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>>;
+    /// Applies an optional enable/disable and an optional [`EntryUpdate`] to one entry, with who
+    /// and why, in ONE transaction: everything is validated before anything is written, so
+    /// either all of it takes effect or none. Returns the entry as it is afterwards and the
+    /// change records written, in sequence order (a `disable`/`enable` record, then an `update`
+    /// record; none when nothing changed).
+    #[allow(clippy::too_many_arguments)]
+    fn patch_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        enabled: Option<bool>,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(Entry, Vec<Change>)>;
     /// Disables or enables an entry, with who and why. Doing what is already so records nothing
     /// and returns `None`.
     fn set_enabled(
@@ -134,7 +153,11 @@ pub trait Store: Send + Sync {
         enabled: bool,
         actor: &str,
         reason: &str,
-    ) -> Result<Option<Change>>;
+    ) -> Result<Option<Change>> {
+        let (_, mut changes) =
+            self.patch_entry(bank, id, Some(enabled), &EntryUpdate::default(), actor, reason)?;
+        Ok(changes.pop())
+    }
     /// Changes an entry's classification or provenance, with who and why (one `update` record).
     /// Returns the entry as it is now, and `None` for the change when nothing changed.
     fn update_entry(
@@ -144,8 +167,11 @@ pub trait Store: Send + Sync {
         update: &EntryUpdate,
         actor: &str,
         reason: &str,
-    ) -> Result<(Entry, Option<Change>)>;
-    /// Deletes an entry for good (the change log keeps its type and value for followers).
+    ) -> Result<(Entry, Option<Change>)> {
+        let (entry, mut changes) = self.patch_entry(bank, id, None, update, actor, reason)?;
+        Ok((entry, changes.pop()))
+    }
+    /// Deletes an entry for good (its `delete` record keeps its signal and classification).
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change>;
     /// Streams a bank's entries by id; with `since`, only those changed after that sequence
     /// number. Returns how many were written.
@@ -156,9 +182,12 @@ pub trait Store: Send + Sync {
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64>;
 
-    /// Change-log records after `since`, oldest first, at most `limit`; of one bank or all.
+    /// Change-log records after `since`, oldest first, at most `limit`; of one bank or all. Read
+    /// from the change log alone: each record says what the entry was as of that change.
     fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>>;
-    /// What a follower (an index, a replica) applies: changes after `since`, with the signal.
+    /// What a follower (an index, a replica) applies: changes after `since`, with the signal and
+    /// the entry's state as of each change, read from the change log alone. Replaying
+    /// `deltas(0, …)` rebuilds exactly the live entries (ids, bank, signal, state, category).
     fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>>;
     /// The newest sequence number (0 for an empty log).
     fn last_seq(&self) -> Result<i64>;

@@ -529,7 +529,9 @@ impl FromStr for Action {
     }
 }
 
-/// One record of the append-only change log.
+/// One record of the append-only change log: the whole truth about one change, as of that
+/// change. A record never refers to mutable rows; it names the entry's signal and its state
+/// right after the change, so the log alone tells what each entry was, even after it is deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     /// Sequence number: strictly increasing, in commit order.
@@ -541,40 +543,130 @@ pub struct Change {
     pub actor: String,
     /// What.
     pub action: Action,
-    /// The bank.
+    /// The bank's name.
     pub bank: String,
     /// The entry, for entry actions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry_id: Option<i64>,
+    /// The entry's signal type, for entry actions.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_signal_type")]
+    pub signal_type: Option<SignalType>,
+    /// The entry's value in its text form (hex for hashes), for entry actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Whether the entry matches right after this change (`false` after a delete); `None` for
+    /// bank actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The entry's classification right after this change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+    /// The entry's severity right after this change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
     /// Why, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-impl Change {
-    /// The record of a change to one entry.
-    pub(crate) fn of_entry(
-        seq: i64,
-        at: Millis,
-        actor: &str,
-        action: Action,
-        bank: String,
-        entry_id: i64,
-        reason: &str,
-    ) -> Change {
-        Change {
-            seq,
-            at,
-            actor: actor.to_string(),
-            action,
-            bank,
-            entry_id: Some(entry_id),
-            reason: Some(reason.to_string()),
+fn ser_opt_signal_type<S: serde::Serializer>(
+    t: &Option<SignalType>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(t.name()),
+        None => s.serialize_none(),
+    }
+}
+
+/// An entry's signal and state as one change record keeps them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EntryState<'a> {
+    /// Entry id.
+    pub id: i64,
+    /// Signal type.
+    pub signal_type: SignalType,
+    /// Canonical bytes.
+    pub value: &'a [u8],
+    /// Whether it matches after the change.
+    pub enabled: bool,
+    /// Classification after the change.
+    pub category: Option<Category>,
+    /// Severity after the change.
+    pub severity: Option<Severity>,
+}
+
+impl<'a> EntryState<'a> {
+    /// The state of a stored entry.
+    pub fn of(e: &'a Entry) -> Self {
+        EntryState {
+            id: e.id,
+            signal_type: e.signal_type,
+            value: &e.value,
+            enabled: e.enabled,
+            category: e.category,
+            severity: e.severity,
+        }
+    }
+
+    /// The state of an entry just added with `id`.
+    pub fn added(id: i64, e: &'a NewEntry) -> Self {
+        EntryState {
+            id,
+            signal_type: e.signal_type,
+            value: &e.value,
+            enabled: e.enabled,
+            category: e.category,
+            severity: e.severity,
         }
     }
 }
 
-/// A change as an index follows it: enough to add, remove or re-enable one signal.
+/// A change record about to be written: what every store writes, built in one place
+/// (`crate::write`), stored by each backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Record<'a> {
+    /// Sequence number.
+    pub seq: i64,
+    /// When.
+    pub at: Millis,
+    /// Who.
+    pub actor: &'a str,
+    /// What.
+    pub action: Action,
+    /// The bank's store-local id.
+    pub bank_id: i64,
+    /// The bank's name.
+    pub bank: &'a str,
+    /// The entry, for entry actions.
+    pub entry: Option<EntryState<'a>>,
+    /// Why.
+    pub reason: Option<&'a str>,
+}
+
+impl Record<'_> {
+    /// The public form of the record.
+    pub fn to_change(self) -> Change {
+        let e = self.entry.as_ref();
+        Change {
+            seq: self.seq,
+            at: self.at,
+            actor: self.actor.to_string(),
+            action: self.action,
+            bank: self.bank.to_string(),
+            entry_id: e.map(|e| e.id),
+            signal_type: e.map(|e| e.signal_type),
+            value: e.map(|e| e.signal_type.format(e.value)),
+            enabled: e.map(|e| e.enabled),
+            category: e.and_then(|e| e.category),
+            severity: e.and_then(|e| e.severity),
+            reason: self.reason.map(str::to_string),
+        }
+    }
+}
+
+/// A change as an index follows it: enough to add, remove or re-enable one signal, as of that
+/// change (read from the change log alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delta {
     /// The change's sequence number.
@@ -587,9 +679,9 @@ pub struct Delta {
     pub entry_id: Option<i64>,
     /// The entry's signal type and value (also for deletes).
     pub signal: Option<(SignalType, Vec<u8>)>,
-    /// Whether the entry matches now (false for deletes and for entries since deleted).
+    /// Whether the entry matches right after this change (false for deletes and bank actions).
     pub enabled: bool,
-    /// The entry's classification now.
+    /// The entry's classification right after this change.
     pub category: Option<Category>,
 }
 

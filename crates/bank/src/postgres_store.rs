@@ -8,23 +8,24 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::ops::DerefMut;
 
-use postgres::Row;
+use postgres::{Client, Row};
 use spoor_core::SignalType;
 
-use crate::model::{now_ms, Millis};
+use crate::model::{now_ms, Millis, Record};
 use crate::pg_conn::{ConnectTarget, PgGuard, PgOptions, PgPool};
+use crate::write::{self, Backend, WriteTx};
 use crate::{
-    check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
-    BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
-    Result, Store, MAX_BATCH,
+    check_actor, Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta,
+    Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
 };
-use crate::{validate_all, SignalRow};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_banks.sql"),
     include_str!("../migrations/postgres/0002_keys.sql"),
     include_str!("../migrations/postgres/0003_key_distances.sql"),
+    include_str!("../migrations/postgres/0004_change_log.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -153,42 +154,6 @@ fn entry_from_row(r: &Row) -> Result<Entry> {
     })
 }
 
-/// Takes the writer lock and returns the next sequence number.
-fn begin_write(tx: &mut impl postgres::GenericClient) -> Result<i64> {
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
-    Ok(tx.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes", &[])?.get(0))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn insert_change(
-    tx: &mut impl postgres::GenericClient,
-    seq: i64,
-    at: Millis,
-    actor: &str,
-    action: Action,
-    bank_id: i64,
-    entry_id: Option<i64>,
-    signal: Option<(&str, &[u8])>,
-    reason: Option<&str>,
-) -> Result<()> {
-    tx.execute(
-        "INSERT INTO changes (seq, at, actor, action, bank_id, entry_id, signal_type, value, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        &[
-            &seq,
-            &at,
-            &actor,
-            &action.name(),
-            &bank_id,
-            &entry_id,
-            &signal.map(|s| s.0),
-            &signal.map(|s| s.1),
-            &reason,
-        ],
-    )?;
-    Ok(())
-}
-
 /// Appends one field of COPY's text format.
 fn copy_text(out: &mut String, v: Option<&str>) {
     match v {
@@ -247,103 +212,305 @@ fn copy_row(out: &mut String, ord: usize, e: &NewEntry, actor: &str, now: Millis
     out.push('\n');
 }
 
-/// Writes a batch inside an open transaction that holds the writer lock: COPY into the staging
-/// table, then one statement inserts the new entries and their change-log records. Returns the
-/// number added and the first sequence number used.
-fn write_batch_in(
-    tx: &mut impl postgres::GenericClient,
-    bank_id: i64,
-    entries: &[NewEntry],
-    actor: &str,
-) -> Result<(u64, i64)> {
-    let now = now_ms();
-    tx.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS spoor_import_stage (
-             ord BIGINT, signal_type TEXT, value BYTEA, category TEXT, severity TEXT, tags TEXT,
-             source_org TEXT, source_id TEXT, added_by TEXT, added_at BIGINT, verified_by TEXT,
-             verified_at BIGINT, enabled BOOLEAN, disabled_by TEXT, disabled_at BIGINT,
-             disabled_reason TEXT);
-         TRUNCATE spoor_import_stage;",
-    )?;
-    let mut writer =
-        tx.copy_in(&format!("COPY spoor_import_stage ({STAGE_COLUMNS}) FROM STDIN"))?;
-    let mut buf = String::with_capacity(256 * 1024);
-    for (ord, e) in entries.iter().enumerate() {
-        copy_row(&mut buf, ord, e, actor, now);
-        if buf.len() > 192 * 1024 {
-            writer.write_all(buf.as_bytes()).map_err(copy_error)?;
-            buf.clear();
-        }
-    }
-    writer.write_all(buf.as_bytes()).map_err(copy_error)?;
-    writer.finish()?;
-    let base = begin_write(tx)?;
-    let added = tx.execute(
-        // Sequence numbers are `base + position in the batch`: a signal the bank holds already
-        // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
-        // keeps every number above all committed ones. ON CONFLICT probes the unique index
-        // row by row, whatever the planner's statistics say about a table that grew a minute ago.
-        "WITH ins AS (
-             INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
-                 source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-                 disabled_by, disabled_at, disabled_reason, seq)
-             SELECT $1, signal_type, value, category, severity, tags, source_org, source_id,
-                 added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at,
-                 disabled_reason, $2::BIGINT + ord
-             FROM spoor_import_stage ORDER BY ord
-             ON CONFLICT (bank_id, signal_type, value) DO NOTHING
-             RETURNING id, seq
-         )
-         INSERT INTO changes (seq, at, actor, action, bank_id, entry_id)
-         SELECT seq, $3, $4, 'add', $1, id FROM ins",
-        &[&bank_id, &base, &now, &actor],
-    )?;
-    Ok((added, base))
-}
-
 fn copy_error(e: std::io::Error) -> BankError {
     BankError::Io { context: "PostgreSQL COPY failed".into(), source: e }
 }
 
-struct PgImport<'a> {
-    client: PgGuard<'a>,
-    bank_id: i64,
-    actor: String,
-    one_transaction: bool,
-    in_transaction: bool,
+fn parse_opt<T: std::str::FromStr>(v: Option<String>) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    v.map(|s| s.parse::<T>()).transpose().map_err(|e| corrupt(e.to_string()))
 }
 
-impl ImportSession for PgImport<'_> {
-    fn write_batch(&mut self, entries: &[NewEntry]) -> Result<BatchOutcome> {
-        validate_all(entries)?;
-        if !self.in_transaction {
-            self.client.batch_execute("BEGIN")?;
-            self.in_transaction = true;
-        }
-        // BEGIN and COMMIT are issued by hand: in one-transaction mode the transaction outlives
-        // this call, which a borrowed `postgres::Transaction` cannot.
-        let (added, _) = write_batch_in(&mut *self.client, self.bank_id, entries, &self.actor)?;
-        if !self.one_transaction {
-            self.client.batch_execute("COMMIT")?;
-            self.in_transaction = false;
-        }
-        Ok(BatchOutcome { added, present: entries.len() as u64 - added })
-    }
+/// Columns of a change record, as [`change_from_row`] and [`delta_from_row`] read them.
+const CHANGE_COLUMNS: &str = "seq, at, actor, action, COALESCE(bank_name, ''), entry_id, \
+     signal_type, value, enabled, category, severity, reason, bank_id";
 
-    fn finish(mut self: Box<Self>) -> Result<()> {
-        if self.in_transaction {
-            self.client.batch_execute("COMMIT")?;
-            self.in_transaction = false;
-        }
-        Ok(())
-    }
+fn change_from_row(r: &Row) -> Result<Change> {
+    let signal_type: Option<SignalType> = parse_opt(r.get(6))?;
+    let value: Option<Vec<u8>> = r.get(7);
+    Ok(Change {
+        seq: r.get(0),
+        at: r.get(1),
+        actor: r.get(2),
+        action: r.get::<_, String>(3).parse().map_err(corrupt)?,
+        bank: r.get(4),
+        entry_id: r.get(5),
+        signal_type,
+        value: signal_type.zip(value).map(|(t, v)| t.format(&v)),
+        enabled: r.get(8),
+        category: parse_opt(r.get(9))?,
+        severity: parse_opt(r.get(10))?,
+        reason: r.get(11),
+    })
 }
 
-impl Drop for PgImport<'_> {
+fn delta_from_row(r: &Row) -> Result<Delta> {
+    let action: Action = r.get::<_, String>(3).parse().map_err(corrupt)?;
+    let signal_type: Option<SignalType> = parse_opt(r.get(6))?;
+    Ok(Delta {
+        seq: r.get(0),
+        action,
+        bank_id: r.get(12),
+        entry_id: r.get(5),
+        signal: signal_type.zip(r.get::<_, Option<Vec<u8>>>(7)),
+        enabled: action != Action::Delete && r.get::<_, Option<bool>>(8).unwrap_or(false),
+        category: parse_opt(r.get(9))?,
+    })
+}
+
+/// A writing transaction: `BEGIN` on the store's connection, then, before the first statement
+/// that reads or numbers anything, the advisory writer lock (held until commit or rollback).
+/// Staging a bulk import's rows (`COPY` into a temporary table) happens before taking it, so
+/// concurrent imports overlap their uploads.
+pub(crate) struct PgTx<'a> {
+    client: Box<dyn DerefMut<Target = Client> + 'a>,
+    open: bool,
+    locked: bool,
+}
+
+impl Drop for PgTx<'_> {
     fn drop(&mut self) {
-        if self.in_transaction {
+        if self.open {
             let _ = self.client.batch_execute("ROLLBACK");
         }
+    }
+}
+
+impl Backend for PostgresStore {
+    type Tx<'a> = PgTx<'a>;
+
+    fn begin_write(&self) -> Result<PgTx<'_>> {
+        let mut client: Box<dyn DerefMut<Target = Client> + '_> = Box::new(self.lock()?);
+        client.batch_execute("BEGIN")?;
+        Ok(PgTx { client, open: true, locked: false })
+    }
+}
+
+impl PgTx<'_> {
+    /// The client, with the writer lock taken.
+    fn locked(&mut self) -> Result<&mut Client> {
+        if !self.locked {
+            self.client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            self.locked = true;
+        }
+        Ok(&mut **self.client)
+    }
+}
+
+impl WriteTx for PgTx<'_> {
+    fn next_seq(&mut self) -> Result<i64> {
+        Ok(self.locked()?.query_one("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes", &[])?.get(0))
+    }
+
+    fn bank(&mut self, name: &str) -> Result<Option<Bank>> {
+        Ok(self
+            .locked()?
+            .query_opt(&format!("SELECT {BANK_COLUMNS} FROM banks WHERE name = $1"), &[&name])?
+            .map(|r| bank_from_row(&r)))
+    }
+
+    fn insert_bank(&mut self, bank: &NewBank, radius: u32, now: Millis) -> Result<i64> {
+        Ok(self
+            .locked()?
+            .query_one(
+                "INSERT INTO banks (name, description, owner, created_at, review_required,
+                     pdq_radius)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[
+                    &bank.name,
+                    &bank.description,
+                    &bank.owner,
+                    &now,
+                    &bank.review_required,
+                    &(radius as i32),
+                ],
+            )?
+            .get(0))
+    }
+
+    fn save_bank(&mut self, b: &Bank) -> Result<()> {
+        self.locked()?.execute(
+            "UPDATE banks SET enabled = $1, description = $2, owner = $3, review_required = $4,
+                 pdq_radius = $5
+             WHERE id = $6",
+            &[
+                &b.enabled,
+                &b.description,
+                &b.owner,
+                &b.review_required,
+                &(b.pdq_radius as i32),
+                &b.id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn entry(&mut self, bank: &Bank, id: i64) -> Result<Option<Entry>> {
+        self.locked()?
+            .query_opt(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.id = $1 AND e.bank_id = $2 FOR UPDATE OF e"
+                ),
+                &[&id, &bank.id],
+            )?
+            .map(|r| entry_from_row(&r))
+            .transpose()
+    }
+
+    fn save_entry(&mut self, e: &Entry) -> Result<()> {
+        let d = e.disabled.as_ref();
+        let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
+        self.locked()?.execute(
+            "UPDATE entries SET category = $1, severity = $2, tags = $3, source_org = $4,
+                 source_id = $5, verified_by = $6, verified_at = $7, enabled = $8,
+                 disabled_by = $9, disabled_at = $10, disabled_reason = $11, seq = $12
+             WHERE id = $13",
+            &[
+                &e.category.map(|c| c.name()),
+                &e.severity.map(|s| s.name()),
+                &tags,
+                &e.source_org,
+                &e.source_id,
+                &e.verified_by,
+                &e.verified_at,
+                &e.enabled,
+                &d.map(|d| d.by.as_str()),
+                &d.map(|d| d.at),
+                &d.map(|d| d.reason.as_str()),
+                &e.seq,
+                &e.id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, id: i64) -> Result<()> {
+        self.locked()?.execute("DELETE FROM entries WHERE id = $1", &[&id])?;
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &Record<'_>) -> Result<()> {
+        let e = c.entry.as_ref();
+        self.locked()?.execute(
+            "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
+                 signal_type, value, enabled, category, severity, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            &[
+                &c.seq,
+                &c.at,
+                &c.actor,
+                &c.action.name(),
+                &c.bank_id,
+                &c.bank,
+                &e.map(|e| e.id),
+                &e.map(|e| e.signal_type.name()),
+                &e.map(|e| e.value),
+                &e.map(|e| e.enabled),
+                &e.and_then(|e| e.category).map(|c| c.name()),
+                &e.and_then(|e| e.severity).map(|s| s.name()),
+                &c.reason,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// COPY into the staging table, then one statement inserts the signals the bank does not
+    /// hold yet and their `add` records.
+    fn insert_entries(
+        &mut self,
+        bank: &Bank,
+        entries: &[NewEntry],
+        actor: &str,
+        now: Millis,
+        present_ids: bool,
+    ) -> Result<Vec<Added>> {
+        let client = &mut **self.client;
+        client.batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS spoor_import_stage (
+                 ord BIGINT, signal_type TEXT, value BYTEA, category TEXT, severity TEXT,
+                 tags TEXT, source_org TEXT, source_id TEXT, added_by TEXT, added_at BIGINT,
+                 verified_by TEXT, verified_at BIGINT, enabled BOOLEAN, disabled_by TEXT,
+                 disabled_at BIGINT, disabled_reason TEXT);
+             TRUNCATE spoor_import_stage;",
+        )?;
+        let mut writer =
+            client.copy_in(&format!("COPY spoor_import_stage ({STAGE_COLUMNS}) FROM STDIN"))?;
+        let mut buf = String::with_capacity(256 * 1024);
+        for (ord, e) in entries.iter().enumerate() {
+            copy_row(&mut buf, ord, e, actor, now);
+            if buf.len() > 192 * 1024 {
+                writer.write_all(buf.as_bytes()).map_err(copy_error)?;
+                buf.clear();
+            }
+        }
+        writer.write_all(buf.as_bytes()).map_err(copy_error)?;
+        writer.finish()?;
+        let base = self.next_seq()?;
+        let client = self.locked()?;
+        // Nested loops over the unique index, whatever the planner's statistics say about a table
+        // that grew a minute ago (a hash join would read the whole bank for every batch).
+        client
+            .batch_execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")?;
+        // Only signals the bank does not hold are inserted (NOT EXISTS, and one row per signal
+        // of the batch), so a re-import consumes no value of the id sequence: an INSERT that
+        // ends in ON CONFLICT DO NOTHING would draw one per row first. Under the writer lock
+        // nothing else inserts meanwhile, so no conflict is possible (one would fail the batch
+        // whole, not skip a row) and the unique index is probed once per row. Sequence numbers are `base + position in the batch`: a signal the bank holds
+        // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
+        // keeps every number above all committed ones.
+        let rows = client.query(
+            "WITH fresh AS (
+                 SELECT DISTINCT ON (s.signal_type, s.value) s.*
+                 FROM spoor_import_stage s
+                 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                                   AND e.signal_type = s.signal_type AND e.value = s.value)
+                 ORDER BY s.signal_type, s.value, s.ord
+             ), ins AS (
+                 INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
+                     source_org, source_id, added_by, added_at, verified_by, verified_at,
+                     enabled, disabled_by, disabled_at, disabled_reason, seq)
+                 SELECT $1, signal_type, value, category, severity, tags, source_org, source_id,
+                     added_by, added_at, verified_by, verified_at, enabled, disabled_by,
+                     disabled_at, disabled_reason, $2::BIGINT + ord
+                 FROM fresh ORDER BY ord
+                 RETURNING id, seq, signal_type, value, enabled, category, severity
+             ), log AS (
+                 INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
+                     signal_type, value, enabled, category, severity)
+                 SELECT seq, $3, $4, 'add', $1, $5, id, signal_type, value, enabled, category,
+                     severity
+                 FROM ins
+             )
+             SELECT seq - $2::BIGINT, id FROM ins",
+            &[&bank.id, &base, &now, &actor, &bank.name],
+        )?;
+        let mut out = vec![Added::Present(0); entries.len()];
+        for r in &rows {
+            let (ord, id): (i64, i64) = (r.get(0), r.get(1));
+            out[ord as usize] = Added::New(id);
+        }
+        if present_ids && rows.len() < entries.len() {
+            for r in client.query(
+                "SELECT s.ord, e.id FROM spoor_import_stage s JOIN entries e
+                 ON e.bank_id = $1 AND e.signal_type = s.signal_type AND e.value = s.value",
+                &[&bank.id],
+            )? {
+                let (ord, id): (i64, i64) = (r.get(0), r.get(1));
+                if out[ord as usize] == Added::Present(0) {
+                    out[ord as usize] = Added::Present(id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.client.batch_execute("COMMIT")?;
+        self.open = false;
+        Ok(())
     }
 }
 
@@ -357,39 +524,7 @@ impl Store for PostgresStore {
     }
 
     fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank> {
-        BankName::new(&bank.name)?;
-        check_actor(actor)?;
-        if let Some(r) = bank.pdq_radius {
-            crate::model::check_radius(r).map_err(BankError::Invalid)?;
-        }
-        crate::model::check_text("description", &bank.description, 4096)
-            .map_err(BankError::Invalid)?;
-        crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        if tx.query_opt("SELECT 1 FROM banks WHERE name = $1", &[&bank.name])?.is_some() {
-            return Err(BankError::BankExists(bank.name.clone()));
-        }
-        let now = now_ms();
-        let id: i64 = tx
-            .query_one(
-                "INSERT INTO banks (name, description, owner, created_at, review_required, pdq_radius)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[
-                    &bank.name,
-                    &bank.description,
-                    &bank.owner,
-                    &now,
-                    &bank.review_required,
-                    &(bank.pdq_radius.unwrap_or(31) as i32),
-                ],
-            )?
-            .get(0);
-        insert_change(&mut tx, seq, now, actor, Action::CreateBank, id, None, None, None)?;
-        let created = bank_in(&mut tx, &bank.name)?;
-        tx.commit()?;
-        Ok(created)
+        write::create_bank(self, bank, actor)
     }
 
     fn banks(&self) -> Result<Vec<Bank>> {
@@ -409,75 +544,17 @@ impl Store for PostgresStore {
         actor: &str,
         reason: &str,
     ) -> Result<Bank> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        let bank = bank_in(&mut tx, name)?;
-        if bank.enabled == enabled {
-            return Ok(bank);
-        }
-        tx.execute("UPDATE banks SET enabled = $1 WHERE id = $2", &[&enabled, &bank.id])?;
-        let why = format!("{}: {reason}", if enabled { "enabled" } else { "disabled" });
-        insert_change(
-            &mut tx,
-            seq,
-            now_ms(),
-            actor,
-            Action::UpdateBank,
-            bank.id,
-            None,
-            None,
-            Some(&why),
-        )?;
-        let bank = bank_in(&mut tx, name)?;
-        tx.commit()?;
-        Ok(bank)
+        write::set_bank_enabled(self, name, enabled, actor, reason)
     }
 
     fn configure_bank(
         &self,
         name: &str,
-        settings: &crate::BankSettings,
+        settings: &BankSettings,
         actor: &str,
         reason: &str,
     ) -> Result<Bank> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        let mut bank = bank_in(&mut tx, name)?;
-        let what = settings.apply(&mut bank).map_err(BankError::Invalid)?;
-        if what.is_empty() {
-            return Ok(bank);
-        }
-        tx.execute(
-            "UPDATE banks SET description = $1, owner = $2, review_required = $3, pdq_radius = $4
-             WHERE id = $5",
-            &[
-                &bank.description,
-                &bank.owner,
-                &bank.review_required,
-                &(bank.pdq_radius as i32),
-                &bank.id,
-            ],
-        )?;
-        let why = format!("{what}: {reason}");
-        insert_change(
-            &mut tx,
-            seq,
-            now_ms(),
-            actor,
-            Action::UpdateBank,
-            bank.id,
-            None,
-            None,
-            Some(&why),
-        )?;
-        tx.commit()?;
-        Ok(bank)
+        write::configure_bank(self, name, settings, actor, reason)
     }
 
     fn stats(&self, name: &str) -> Result<BankStats> {
@@ -498,33 +575,7 @@ impl Store for PostgresStore {
     }
 
     fn add_entries(&self, bank: &str, entries: &[NewEntry], actor: &str) -> Result<Vec<Added>> {
-        check_actor(actor)?;
-        if entries.len() > MAX_BATCH {
-            return Err(BankError::Invalid(format!(
-                "{} entries in one batch: at most {MAX_BATCH} are allowed",
-                entries.len()
-            )));
-        }
-        validate_all(entries)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let b = bank_in(&mut tx, bank)?;
-        let (_, base) = write_batch_in(&mut tx, b.id, entries, actor)?;
-        let rows = tx.query(
-            "SELECT s.ord, e.id, e.seq FROM spoor_import_stage s JOIN entries e
-             ON e.bank_id = $1 AND e.signal_type = s.signal_type AND e.value = s.value
-             ORDER BY s.ord",
-            &[&b.id],
-        )?;
-        let mut out = vec![Added::Present(0); entries.len()];
-        let mut seen = std::collections::HashSet::new();
-        for r in rows {
-            let (ord, id, seq): (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
-            let fresh = seq >= base && seen.insert(id);
-            out[ord as usize] = if fresh { Added::New(id) } else { Added::Present(id) };
-        }
-        tx.commit()?;
-        Ok(out)
+        write::add_entries(self, bank, entries, actor)
     }
 
     fn import_session(
@@ -533,16 +584,7 @@ impl Store for PostgresStore {
         actor: &str,
         one_transaction: bool,
     ) -> Result<Box<dyn ImportSession + '_>> {
-        check_actor(actor)?;
-        let mut client = self.lock()?;
-        let bank_id = bank_in(&mut *client, bank)?.id;
-        Ok(Box::new(PgImport {
-            client,
-            bank_id,
-            actor: actor.to_string(),
-            one_transaction,
-            in_transaction: false,
-        }))
+        write::import_session(self, bank, actor, one_transaction)
     }
 
     fn entry(&self, bank: &str, id: i64) -> Result<Entry> {
@@ -577,137 +619,20 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    fn set_enabled(
+    fn patch_entry(
         &self,
         bank: &str,
         id: i64,
-        enabled: bool,
-        actor: &str,
-        reason: &str,
-    ) -> Result<Option<Change>> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        let b = bank_in(&mut tx, bank)?;
-        let current = tx
-            .query_opt("SELECT enabled FROM entries WHERE id = $1 AND bank_id = $2", &[&id, &b.id])?
-            .map(|r| r.get::<_, bool>(0));
-        match current {
-            None => return Err(BankError::NoSuchEntry { bank: bank.to_string(), id }),
-            Some(c) if c == enabled => return Ok(None),
-            Some(_) => {}
-        }
-        let now = now_ms();
-        if enabled {
-            tx.execute(
-                "UPDATE entries SET enabled = TRUE, disabled_by = NULL, disabled_at = NULL,
-                     disabled_reason = NULL, seq = $1 WHERE id = $2",
-                &[&seq, &id],
-            )?;
-        } else {
-            tx.execute(
-                "UPDATE entries SET enabled = FALSE, disabled_by = $1, disabled_at = $2,
-                     disabled_reason = $3, seq = $4 WHERE id = $5",
-                &[&actor, &now, &reason, &seq, &id],
-            )?;
-        }
-        let action = if enabled { Action::Enable } else { Action::Disable };
-        insert_change(&mut tx, seq, now, actor, action, b.id, Some(id), None, Some(reason))?;
-        tx.commit()?;
-        Ok(Some(Change::of_entry(seq, now, actor, action, b.name, id, reason)))
-    }
-
-    fn update_entry(
-        &self,
-        bank: &str,
-        id: i64,
+        enabled: Option<bool>,
         update: &EntryUpdate,
         actor: &str,
         reason: &str,
-    ) -> Result<(Entry, Option<Change>)> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        let b = bank_in(&mut tx, bank)?;
-        let row = tx
-            .query_opt(
-                &format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
-                     WHERE e.id = $1 AND e.bank_id = $2 FOR UPDATE OF e"
-                ),
-                &[&id, &b.id],
-            )?
-            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
-        let mut entry = entry_from_row(&row)?;
-        let now = now_ms();
-        if !update.apply(&mut entry, now).map_err(BankError::Invalid)? {
-            return Ok((entry, None));
-        }
-        let tags = (!entry.tags.is_empty()).then(|| entry.tags.join(" "));
-        tx.execute(
-            "UPDATE entries SET category = $1, severity = $2, tags = $3, source_org = $4,
-                 source_id = $5, verified_by = $6, verified_at = $7, seq = $8 WHERE id = $9",
-            &[
-                &entry.category.map(|c| c.name()),
-                &entry.severity.map(|s| s.name()),
-                &tags,
-                &entry.source_org,
-                &entry.source_id,
-                &entry.verified_by,
-                &entry.verified_at,
-                &seq,
-                &id,
-            ],
-        )?;
-        insert_change(
-            &mut tx,
-            seq,
-            now,
-            actor,
-            Action::Update,
-            b.id,
-            Some(id),
-            None,
-            Some(reason),
-        )?;
-        tx.commit()?;
-        entry.seq = seq;
-        let change = Change::of_entry(seq, now, actor, Action::Update, b.name, id, reason);
-        Ok((entry, Some(change)))
+    ) -> Result<(Entry, Vec<Change>)> {
+        write::patch_entry(self, bank, id, enabled, update, actor, reason)
     }
 
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut client = self.lock()?;
-        let mut tx = client.transaction()?;
-        let seq = begin_write(&mut tx)?;
-        let b = bank_in(&mut tx, bank)?;
-        let row = tx
-            .query_opt(
-                "DELETE FROM entries WHERE id = $1 AND bank_id = $2 RETURNING signal_type, value",
-                &[&id, &b.id],
-            )?
-            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
-        let (t, v): (String, Vec<u8>) = (row.get(0), row.get(1));
-        let now = now_ms();
-        insert_change(
-            &mut tx,
-            seq,
-            now,
-            actor,
-            Action::Delete,
-            b.id,
-            Some(id),
-            Some((&t, &v)),
-            Some(reason),
-        )?;
-        tx.commit()?;
-        Ok(Change::of_entry(seq, now, actor, Action::Delete, b.name, id, reason))
+        write::delete_entry(self, bank, id, actor, reason)
     }
 
     fn export(
@@ -758,60 +683,28 @@ impl Store for PostgresStore {
         };
         client
             .query(
-                "SELECT c.seq, c.at, c.actor, c.action, b.name, c.entry_id, c.reason
-                 FROM changes c JOIN banks b ON b.id = c.bank_id
-                 WHERE c.seq > $1 AND ($2::BIGINT IS NULL OR c.bank_id = $2)
-                 ORDER BY c.seq LIMIT $3",
+                &format!(
+                    "SELECT {CHANGE_COLUMNS} FROM changes
+                     WHERE seq > $1 AND ($2::BIGINT IS NULL OR bank_id = $2)
+                     ORDER BY seq LIMIT $3"
+                ),
                 &[&since, &bank_id, &(limit as i64)],
             )?
             .iter()
-            .map(|r| {
-                Ok(Change {
-                    seq: r.get(0),
-                    at: r.get(1),
-                    actor: r.get(2),
-                    action: r.get::<_, String>(3).parse().map_err(corrupt)?,
-                    bank: r.get(4),
-                    entry_id: r.get(5),
-                    reason: r.get(6),
-                })
-            })
+            .map(change_from_row)
             .collect()
     }
 
     fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>> {
         self.lock()?
             .query(
-                "SELECT c.seq, c.action, c.bank_id, c.entry_id,
-                        COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
-                        COALESCE(e.enabled, FALSE), e.category
-                 FROM changes c LEFT JOIN entries e ON e.id = c.entry_id
-                 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+                &format!(
+                    "SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2"
+                ),
                 &[&since, &(limit as i64)],
             )?
             .iter()
-            .map(|r| {
-                let action: Action = r.get::<_, String>(1).parse().map_err(corrupt)?;
-                let signal = match (r.get::<_, Option<String>>(4), r.get::<_, Option<Vec<u8>>>(5)) {
-                    (Some(t), Some(v)) => {
-                        Some((t.parse().map_err(|e| corrupt(format!("{e}")))?, v))
-                    }
-                    _ => None,
-                };
-                Ok(Delta {
-                    seq: r.get(0),
-                    action,
-                    bank_id: r.get(2),
-                    entry_id: r.get(3),
-                    signal,
-                    enabled: action != Action::Delete && r.get::<_, bool>(6),
-                    category: r
-                        .get::<_, Option<String>>(7)
-                        .map(|c| c.parse())
-                        .transpose()
-                        .map_err(corrupt)?,
-                })
-            })
+            .map(delta_from_row)
             .collect()
     }
 
@@ -837,11 +730,7 @@ impl Store for PostgresStore {
                         .map_err(|e| corrupt(format!("{e}")))?,
                     value: r.get(3),
                     enabled: r.get(4),
-                    category: r
-                        .get::<_, Option<String>>(5)
-                        .map(|c| c.parse())
-                        .transpose()
-                        .map_err(corrupt)?,
+                    category: parse_opt(r.get(5))?,
                 })
             })
             .collect()

@@ -6,30 +6,65 @@
 //! makes sequence numbers follow commit order: each writing transaction reads the newest sequence
 //! number after taking the lock and numbers its changes from there.
 
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use spoor_core::SignalType;
 
-use crate::model::{now_ms, Millis};
+use crate::model::{now_ms, EntryState, Millis, Record};
+use crate::write::{self, Backend, WriteTx};
 use crate::{
-    check_actor, check_reason, Action, Added, ApiKey, Bank, BankError, BankName, BankStats,
-    BatchOutcome, Change, Delta, Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry,
-    Result, Store, MAX_BATCH,
+    check_actor, Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta,
+    Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
 };
-use crate::{validate_all, SignalRow};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_banks.sql"),
     include_str!("../migrations/sqlite/0002_keys.sql"),
     include_str!("../migrations/sqlite/0003_key_distances.sql"),
+    include_str!("../migrations/sqlite/0004_change_log.sql"),
 ];
+
+/// Read connections kept open between reads.
+const IDLE_READERS: usize = 8;
 
 /// The SQLite store.
 pub struct SqliteStore {
     path: PathBuf,
+    /// The one connection that writes.
     conn: Mutex<Connection>,
+    /// Idle read connections: reads run on their own connections, so in WAL mode they never
+    /// wait for a writer (nor a writer for them).
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// A read connection borrowed from the pool; it goes back when dropped.
+struct ReadConn<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl Deref for ReadConn<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a read connection is present until dropped")
+    }
+}
+
+impl Drop for ReadConn<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection left inside a transaction (a failed export) is not reused.
+            if conn.is_autocommit() {
+                let mut idle = self.store.readers.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.len() < IDLE_READERS {
+                    idle.push(conn);
+                }
+            }
+        }
+    }
 }
 
 const ENTRY_COLUMNS: &str =
@@ -76,7 +111,11 @@ impl SqliteStore {
              PRAGMA journal_size_limit = 67108864;",
         )
         .map_err(err)?;
-        let store = SqliteStore { path: path.to_path_buf(), conn: Mutex::new(conn) };
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -89,6 +128,22 @@ impl SqliteStore {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back an
         // unfinished transaction when the next one begins.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A read connection: an idle one, or a new one (read-only, on the same file).
+    fn read(&self) -> Result<ReadConn<'_>> {
+        let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open(&self.path).map_err(|e| self.err(e))?;
+                conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| self.err(e))?;
+                conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -16384;")
+                    .map_err(|e| self.err(e))?;
+                conn
+            }
+        };
+        Ok(ReadConn { store: self, conn: Some(conn) })
     }
 
     fn migrate(&self) -> Result<()> {
@@ -147,11 +202,19 @@ fn conversion(col: usize, msg: String) -> rusqlite::Error {
     )
 }
 
+fn parse_col<T: std::str::FromStr>(r: &Row<'_>, col: usize) -> rusqlite::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    r.get::<_, Option<String>>(col)?
+        .map(|s| s.parse::<T>())
+        .transpose()
+        .map_err(|e| conversion(col, e.to_string()))
+}
+
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
-    let signal_type: String = r.get(2)?;
-    let signal_type: SignalType = signal_type.parse().map_err(|e| conversion(2, format!("{e}")))?;
-    let category: Option<String> = r.get(4)?;
-    let severity: Option<String> = r.get(5)?;
+    let signal_type: SignalType =
+        parse_col(r, 2)?.ok_or_else(|| conversion(2, "no signal type".into()))?;
     let tags: Option<String> = r.get(6)?;
     let enabled: bool = r.get(13)?;
     let disabled = match (r.get::<_, Option<String>>(14)?, r.get::<_, Option<Millis>>(15)?) {
@@ -165,8 +228,8 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
         bank: r.get(1)?,
         signal_type,
         value: r.get(3)?,
-        category: category.map(|c| c.parse()).transpose().map_err(|e| conversion(4, e))?,
-        severity: severity.map(|c| c.parse()).transpose().map_err(|e| conversion(5, e))?,
+        category: parse_col(r, 4)?,
+        severity: parse_col(r, 5)?,
         tags: tags.map(|t| t.split(' ').map(str::to_string).collect()).unwrap_or_default(),
         source_org: r.get(7)?,
         source_id: r.get(8)?,
@@ -180,166 +243,289 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<Entry> {
     })
 }
 
+/// Columns of a change record, as [`change_from_row`] and [`delta_from_row`] read them.
+const CHANGE_COLUMNS: &str = "seq, at, actor, action, COALESCE(bank_name, ''), entry_id, \
+     signal_type, value, enabled, category, severity, reason, bank_id";
+
 fn change_from_row(r: &Row<'_>) -> rusqlite::Result<Change> {
-    let action: String = r.get(3)?;
+    let signal_type: Option<SignalType> = parse_col(r, 6)?;
+    let value: Option<Vec<u8>> = r.get(7)?;
     Ok(Change {
         seq: r.get(0)?,
         at: r.get(1)?,
         actor: r.get(2)?,
-        action: action.parse().map_err(|e| conversion(3, e))?,
+        action: parse_col(r, 3)?.ok_or_else(|| conversion(3, "no action".into()))?,
         bank: r.get(4)?,
         entry_id: r.get(5)?,
-        reason: r.get(6)?,
+        signal_type,
+        value: signal_type.zip(value).map(|(t, v)| t.format(&v)),
+        enabled: r.get(8)?,
+        category: parse_col(r, 9)?,
+        severity: parse_col(r, 10)?,
+        reason: r.get(11)?,
     })
 }
 
-fn next_seq(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes", [], |r| r.get(0))
+fn delta_from_row(r: &Row<'_>) -> rusqlite::Result<Delta> {
+    let action: Action = parse_col(r, 3)?.ok_or_else(|| conversion(3, "no action".into()))?;
+    let signal_type: Option<SignalType> = parse_col(r, 6)?;
+    let value: Option<Vec<u8>> = r.get(7)?;
+    Ok(Delta {
+        seq: r.get(0)?,
+        action,
+        bank_id: r.get(12)?,
+        entry_id: r.get(5)?,
+        signal: signal_type.zip(value),
+        enabled: action != Action::Delete && r.get::<_, Option<bool>>(8)?.unwrap_or(false),
+        category: parse_col(r, 9)?,
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert_change(
-    conn: &Connection,
-    seq: i64,
-    at: Millis,
-    actor: &str,
-    action: Action,
-    bank_id: i64,
-    entry_id: Option<i64>,
-    signal: Option<(&str, &[u8])>,
-    reason: Option<&str>,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO changes (seq, at, actor, action, bank_id, entry_id, signal_type, value, reason)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        seq,
-        at,
-        actor,
-        action.name(),
-        bank_id,
-        entry_id,
-        signal.map(|s| s.0),
-        signal.map(|s| s.1),
-        reason
-    ])?;
-    Ok(())
-}
-
-/// Inserts one entry unless the bank holds its signal already; returns the new id.
-fn insert_entry(
-    conn: &Connection,
-    bank_id: i64,
-    e: &NewEntry,
-    actor: &str,
-    now: Millis,
-    seq: i64,
-) -> rusqlite::Result<Option<i64>> {
-    let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
-    let n = conn
-        .prepare_cached(
-            "INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
-                 source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-                 disabled_by, disabled_at, disabled_reason, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-             ON CONFLICT (bank_id, signal_type, value) DO NOTHING",
-        )?
-        .execute(params![
-            bank_id,
-            e.signal_type.name(),
-            e.value,
-            e.category.map(|c| c.name()),
-            e.severity.map(|s| s.name()),
-            tags,
-            e.source_org,
-            e.source_id,
-            e.added_by.as_deref().unwrap_or(actor),
-            e.added_at.unwrap_or(now),
-            e.verified_by,
-            e.verified_at,
-            e.enabled,
-            e.disabled.as_ref().map(|d| d.by.as_str()),
-            e.disabled.as_ref().map(|d| d.at),
-            e.disabled.as_ref().map(|d| d.reason.as_str()),
-            seq,
-        ])?;
-    Ok((n == 1).then(|| conn.last_insert_rowid()))
-}
-
-/// Writes a batch inside an open write transaction. `present_ids` also looks up the id of each
-/// signal the bank already held (the API wants it; a bulk import only counts).
-fn write_entries(
-    conn: &Connection,
-    bank_id: i64,
-    entries: &[NewEntry],
-    actor: &str,
-    present_ids: bool,
-) -> rusqlite::Result<Vec<Added>> {
-    let now = now_ms();
-    let mut seq = next_seq(conn)?;
-    let mut out = Vec::with_capacity(entries.len());
-    for e in entries {
-        match insert_entry(conn, bank_id, e, actor, now, seq)? {
-            Some(id) => {
-                insert_change(conn, seq, now, actor, Action::Add, bank_id, Some(id), None, None)?;
-                seq += 1;
-                out.push(Added::New(id));
-            }
-            None if present_ids => {
-                let id = conn
-                    .prepare_cached(
-                        "SELECT id FROM entries WHERE bank_id = ?1 AND signal_type = ?2 AND value = ?3",
-                    )?
-                    .query_row(params![bank_id, e.signal_type.name(), e.value], |r| r.get(0))?;
-                out.push(Added::Present(id));
-            }
-            None => out.push(Added::Present(0)),
-        }
-    }
-    Ok(out)
-}
-
-struct SqliteImport<'a> {
+/// A writing transaction: `BEGIN IMMEDIATE` on the writer connection (SQLite's write lock).
+pub(crate) struct SqliteTx<'a> {
     store: &'a SqliteStore,
     conn: MutexGuard<'a, Connection>,
-    bank_id: i64,
-    actor: String,
-    one_transaction: bool,
-    in_transaction: bool,
+    open: bool,
 }
 
-impl ImportSession for SqliteImport<'_> {
-    fn write_batch(&mut self, entries: &[NewEntry]) -> Result<BatchOutcome> {
-        validate_all(entries)?;
-        if !self.in_transaction {
-            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.store.err(e))?;
-            self.in_transaction = true;
-        }
-        let added = write_entries(&self.conn, self.bank_id, entries, &self.actor, false)
-            .map_err(|e| self.store.err(e))?;
-        if !self.one_transaction {
-            self.conn.execute_batch("COMMIT").map_err(|e| self.store.err(e))?;
-            self.in_transaction = false;
-        }
-        let new = added.iter().filter(|a| matches!(a, Added::New(_))).count() as u64;
-        Ok(BatchOutcome { added: new, present: entries.len() as u64 - new })
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<()> {
-        if self.in_transaction {
-            self.conn.execute_batch("COMMIT").map_err(|e| self.store.err(e))?;
-            self.in_transaction = false;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for SqliteImport<'_> {
+impl Drop for SqliteTx<'_> {
     fn drop(&mut self) {
-        if self.in_transaction {
+        if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+    }
+}
+
+impl Backend for SqliteStore {
+    type Tx<'a> = SqliteTx<'a>;
+
+    fn begin_write(&self) -> Result<SqliteTx<'_>> {
+        let conn = self.lock();
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        Ok(SqliteTx { store: self, conn, open: true })
+    }
+}
+
+impl SqliteTx<'_> {
+    /// Inserts one entry with id `id` unless the bank holds its signal already.
+    fn insert_one(
+        &mut self,
+        bank: &Bank,
+        e: &NewEntry,
+        id: i64,
+        actor: &str,
+        now: Millis,
+        seq: i64,
+    ) -> rusqlite::Result<bool> {
+        let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
+                     source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
+                     disabled_by, disabled_at, disabled_reason, seq, id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                         ?17, ?18)
+                 ON CONFLICT (bank_id, signal_type, value) DO NOTHING",
+            )?
+            .execute(params![
+                bank.id,
+                e.signal_type.name(),
+                e.value,
+                e.category.map(|c| c.name()),
+                e.severity.map(|s| s.name()),
+                tags,
+                e.source_org,
+                e.source_id,
+                e.added_by.as_deref().unwrap_or(actor),
+                e.added_at.unwrap_or(now),
+                e.verified_by,
+                e.verified_at,
+                e.enabled,
+                e.disabled.as_ref().map(|d| d.by.as_str()),
+                e.disabled.as_ref().map(|d| d.at),
+                e.disabled.as_ref().map(|d| d.reason.as_str()),
+                seq,
+                id,
+            ])?;
+        Ok(n == 1)
+    }
+}
+
+impl WriteTx for SqliteTx<'_> {
+    fn next_seq(&mut self) -> Result<i64> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM changes", [], |r| r.get(0))
+            .map_err(|e| self.store.err(e))
+    }
+
+    fn bank(&mut self, name: &str) -> Result<Option<Bank>> {
+        SqliteStore::bank_row(&self.conn, name).map_err(|e| self.store.err(e))
+    }
+
+    fn insert_bank(&mut self, bank: &NewBank, radius: u32, now: Millis) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO banks (name, description, owner, created_at, review_required,
+                     pdq_radius)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![bank.name, bank.description, bank.owner, now, bank.review_required, radius],
+            )
+            .map_err(|e| self.store.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    fn save_bank(&mut self, b: &Bank) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE banks SET enabled = ?1, description = ?2, owner = ?3,
+                     review_required = ?4, pdq_radius = ?5
+                 WHERE id = ?6",
+                params![b.enabled, b.description, b.owner, b.review_required, b.pdq_radius, b.id],
+            )
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn entry(&mut self, bank: &Bank, id: i64) -> Result<Option<Entry>> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                 WHERE e.id = ?1 AND e.bank_id = ?2"
+            ))
+            .and_then(|mut s| s.query_row(params![id, bank.id], entry_from_row).optional())
+            .map_err(|e| self.store.err(e))
+    }
+
+    fn save_entry(&mut self, e: &Entry) -> Result<()> {
+        let d = e.disabled.as_ref();
+        self.conn
+            .execute(
+                "UPDATE entries SET category = ?1, severity = ?2, tags = ?3, source_org = ?4,
+                     source_id = ?5, verified_by = ?6, verified_at = ?7, enabled = ?8,
+                     disabled_by = ?9, disabled_at = ?10, disabled_reason = ?11, seq = ?12
+                 WHERE id = ?13",
+                params![
+                    e.category.map(|c| c.name()),
+                    e.severity.map(|s| s.name()),
+                    (!e.tags.is_empty()).then(|| e.tags.join(" ")),
+                    e.source_org,
+                    e.source_id,
+                    e.verified_by,
+                    e.verified_at,
+                    e.enabled,
+                    d.map(|d| d.by.as_str()),
+                    d.map(|d| d.at),
+                    d.map(|d| d.reason.as_str()),
+                    e.seq,
+                    e.id
+                ],
+            )
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn delete_entry(&mut self, id: i64) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM entries WHERE id = ?1", [id])
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn insert_change(&mut self, c: &Record<'_>) -> Result<()> {
+        let e = c.entry.as_ref();
+        self.conn
+            .prepare_cached(
+                "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
+                     signal_type, value, enabled, category, severity, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    c.seq,
+                    c.at,
+                    c.actor,
+                    c.action.name(),
+                    c.bank_id,
+                    c.bank,
+                    e.map(|e| e.id),
+                    e.map(|e| e.signal_type.name()),
+                    e.map(|e| e.value),
+                    e.map(|e| e.enabled),
+                    e.and_then(|e| e.category).map(|c| c.name()),
+                    e.and_then(|e| e.severity).map(|s| s.name()),
+                    c.reason,
+                ])
+            })
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn insert_entries(
+        &mut self,
+        bank: &Bank,
+        entries: &[NewEntry],
+        actor: &str,
+        now: Millis,
+        present_ids: bool,
+    ) -> Result<Vec<Added>> {
+        let mut seq = self.next_seq()?;
+        // New entries take the ids after the last one ever handed out (`spoor_ids`), which moves
+        // up once per batch; a signal the bank holds takes none.
+        let last: i64 = self
+            .conn
+            .query_row("SELECT last FROM spoor_ids WHERE name = 'entries'", [], |r| r.get(0))
+            .map_err(|e| self.store.err(e))?;
+        let mut id = last;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let fresh = self.insert_one(bank, e, id + 1, actor, now, seq);
+            match fresh.map_err(|e| self.store.err(e))? {
+                true => {
+                    id += 1;
+                    self.insert_change(&Record {
+                        seq,
+                        at: now,
+                        actor,
+                        action: Action::Add,
+                        bank_id: bank.id,
+                        bank: &bank.name,
+                        entry: Some(EntryState::added(id, e)),
+                        reason: None,
+                    })?;
+                    seq += 1;
+                    out.push(Added::New(id));
+                }
+                false if present_ids => {
+                    let id = self
+                        .conn
+                        .prepare_cached(
+                            "SELECT id FROM entries
+                             WHERE bank_id = ?1 AND signal_type = ?2 AND value = ?3",
+                        )
+                        .and_then(|mut s| {
+                            s.query_row(params![bank.id, e.signal_type.name(), e.value], |r| {
+                                r.get(0)
+                            })
+                        })
+                        .map_err(|e| self.store.err(e))?;
+                    out.push(Added::Present(id));
+                }
+                false => out.push(Added::Present(0)),
+            }
+        }
+        if id > last {
+            self.conn
+                .execute("UPDATE spoor_ids SET last = ?1 WHERE name = 'entries'", [id])
+                .map_err(|e| self.store.err(e))?;
+        }
+        Ok(out)
+    }
+
+    fn commit(mut self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.store.err(e))?;
+        self.open = false;
+        Ok(())
     }
 }
 
@@ -353,46 +539,11 @@ impl Store for SqliteStore {
     }
 
     fn create_bank(&self, bank: &NewBank, actor: &str) -> Result<Bank> {
-        BankName::new(&bank.name)?;
-        check_actor(actor)?;
-        if let Some(r) = bank.pdq_radius {
-            crate::model::check_radius(r).map_err(BankError::Invalid)?;
-        }
-        crate::model::check_text("description", &bank.description, 4096)
-            .map_err(BankError::Invalid)?;
-        crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        if Self::bank_row(&tx, &bank.name).map_err(|e| self.err(e))?.is_some() {
-            return Err(BankError::BankExists(bank.name.clone()));
-        }
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO banks (name, description, owner, created_at, review_required, pdq_radius)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                bank.name,
-                bank.description,
-                bank.owner,
-                now,
-                bank.review_required,
-                bank.pdq_radius.unwrap_or(31)
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        let id = tx.last_insert_rowid();
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        insert_change(&tx, seq, now, actor, Action::CreateBank, id, None, None, None)
-            .map_err(|e| self.err(e))?;
-        let created = self.bank_in(&tx, &bank.name)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(created)
+        write::create_bank(self, bank, actor)
     }
 
     fn banks(&self) -> Result<Vec<Bank>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn
             .prepare_cached(&format!("SELECT {BANK_COLUMNS} FROM banks ORDER BY name"))
             .map_err(|e| self.err(e))?;
@@ -401,7 +552,7 @@ impl Store for SqliteStore {
     }
 
     fn bank(&self, name: &str) -> Result<Bank> {
-        self.bank_in(&self.lock(), name)
+        self.bank_in(&*self.read()?, name)
     }
 
     fn set_bank_enabled(
@@ -411,126 +562,57 @@ impl Store for SqliteStore {
         actor: &str,
         reason: &str,
     ) -> Result<Bank> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let bank = self.bank_in(&tx, name)?;
-        if bank.enabled == enabled {
-            return Ok(bank);
-        }
-        tx.execute("UPDATE banks SET enabled = ?1 WHERE id = ?2", params![enabled, bank.id])
-            .map_err(|e| self.err(e))?;
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        let why = format!("{}: {reason}", if enabled { "enabled" } else { "disabled" });
-        insert_change(
-            &tx,
-            seq,
-            now_ms(),
-            actor,
-            Action::UpdateBank,
-            bank.id,
-            None,
-            None,
-            Some(&why),
-        )
-        .map_err(|e| self.err(e))?;
-        let bank = self.bank_in(&tx, name)?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(bank)
+        write::set_bank_enabled(self, name, enabled, actor, reason)
     }
 
     fn configure_bank(
         &self,
         name: &str,
-        settings: &crate::BankSettings,
+        settings: &BankSettings,
         actor: &str,
         reason: &str,
     ) -> Result<Bank> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let mut bank = self.bank_in(&tx, name)?;
-        let what = settings.apply(&mut bank).map_err(BankError::Invalid)?;
-        if what.is_empty() {
-            return Ok(bank);
-        }
-        tx.execute(
-            "UPDATE banks SET description = ?1, owner = ?2, review_required = ?3, pdq_radius = ?4
-             WHERE id = ?5",
-            params![bank.description, bank.owner, bank.review_required, bank.pdq_radius, bank.id],
-        )
-        .map_err(|e| self.err(e))?;
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        let why = format!("{what}: {reason}");
-        insert_change(
-            &tx,
-            seq,
-            now_ms(),
-            actor,
-            Action::UpdateBank,
-            bank.id,
-            None,
-            None,
-            Some(&why),
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(bank)
+        write::configure_bank(self, name, settings, actor, reason)
     }
 
     fn stats(&self, name: &str) -> Result<BankStats> {
-        let conn = self.lock();
-        let bank = self.bank_in(&conn, name)?;
-        let mut stats = BankStats { bank: bank.name.clone(), ..Default::default() };
-        let mut stmt = conn
-            .prepare(
-                "SELECT signal_type, COALESCE(category, 'none'), enabled, COUNT(*)
-                 FROM entries WHERE bank_id = ?1 GROUP BY 1, 2, 3",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([bank.id]).map_err(|e| self.err(e))?;
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let (t, c, enabled, n): (String, String, bool, i64) = (
-                r.get(0).unwrap_or_default(),
-                r.get(1).unwrap_or_default(),
-                r.get(2).unwrap_or(true),
-                r.get(3).unwrap_or(0),
-            );
-            stats.add(&t, &c, enabled, n as u64);
-        }
-        stats.last_seq = conn
-            .query_row(
-                "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE bank_id = ?1",
-                [bank.id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(stats)
+        let conn = self.read()?;
+        // One read transaction: the counts and the sequence number agree.
+        conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let result = (|| {
+            let bank = self.bank_in(&conn, name)?;
+            let mut stats = BankStats { bank: bank.name.clone(), ..Default::default() };
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT signal_type, COALESCE(category, 'none'), enabled, COUNT(*)
+                     FROM entries WHERE bank_id = ?1 GROUP BY 1, 2, 3",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut rows = stmt.query([bank.id]).map_err(|e| self.err(e))?;
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let (t, c, enabled, n): (String, String, bool, i64) = (
+                    r.get(0).map_err(|e| self.err(e))?,
+                    r.get(1).map_err(|e| self.err(e))?,
+                    r.get(2).map_err(|e| self.err(e))?,
+                    r.get(3).map_err(|e| self.err(e))?,
+                );
+                stats.add(&t, &c, enabled, n as u64);
+            }
+            stats.last_seq = conn
+                .query_row(
+                    "SELECT COALESCE(MAX(seq), 0) FROM changes WHERE bank_id = ?1",
+                    [bank.id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(stats)
+        })();
+        let _ = conn.execute_batch("COMMIT");
+        result
     }
 
     fn add_entries(&self, bank: &str, entries: &[NewEntry], actor: &str) -> Result<Vec<Added>> {
-        check_actor(actor)?;
-        if entries.len() > MAX_BATCH {
-            return Err(BankError::Invalid(format!(
-                "{} entries in one batch: at most {MAX_BATCH} are allowed",
-                entries.len()
-            )));
-        }
-        validate_all(entries)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let bank = self.bank_in(&tx, bank)?;
-        let out = write_entries(&tx, bank.id, entries, actor, true).map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(out)
+        write::add_entries(self, bank, entries, actor)
     }
 
     fn import_session(
@@ -539,21 +621,11 @@ impl Store for SqliteStore {
         actor: &str,
         one_transaction: bool,
     ) -> Result<Box<dyn ImportSession + '_>> {
-        check_actor(actor)?;
-        let conn = self.lock();
-        let bank_id = self.bank_in(&conn, bank)?.id;
-        Ok(Box::new(SqliteImport {
-            store: self,
-            conn,
-            bank_id,
-            actor: actor.to_string(),
-            one_transaction,
-            in_transaction: false,
-        }))
+        write::import_session(self, bank, actor, one_transaction)
     }
 
     fn entry(&self, bank: &str, id: i64) -> Result<Entry> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let b = self.bank_in(&conn, bank)?;
         conn.prepare_cached(&format!(
             "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
@@ -565,7 +637,7 @@ impl Store for SqliteStore {
     }
 
     fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let b = self.bank_in(&conn, bank)?;
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -579,143 +651,20 @@ impl Store for SqliteStore {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
-    fn set_enabled(
+    fn patch_entry(
         &self,
         bank: &str,
         id: i64,
-        enabled: bool,
-        actor: &str,
-        reason: &str,
-    ) -> Result<Option<Change>> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let b = self.bank_in(&tx, bank)?;
-        let current: Option<bool> = tx
-            .query_row(
-                "SELECT enabled FROM entries WHERE id = ?1 AND bank_id = ?2",
-                params![id, b.id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        match current {
-            None => return Err(BankError::NoSuchEntry { bank: bank.to_string(), id }),
-            Some(c) if c == enabled => return Ok(None),
-            Some(_) => {}
-        }
-        let now = now_ms();
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        if enabled {
-            tx.execute(
-                "UPDATE entries SET enabled = 1, disabled_by = NULL, disabled_at = NULL,
-                     disabled_reason = NULL, seq = ?1 WHERE id = ?2",
-                params![seq, id],
-            )
-        } else {
-            tx.execute(
-                "UPDATE entries SET enabled = 0, disabled_by = ?1, disabled_at = ?2,
-                     disabled_reason = ?3, seq = ?4 WHERE id = ?5",
-                params![actor, now, reason, seq, id],
-            )
-        }
-        .map_err(|e| self.err(e))?;
-        let action = if enabled { Action::Enable } else { Action::Disable };
-        insert_change(&tx, seq, now, actor, action, b.id, Some(id), None, Some(reason))
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Some(Change::of_entry(seq, now, actor, action, b.name, id, reason)))
-    }
-
-    fn update_entry(
-        &self,
-        bank: &str,
-        id: i64,
+        enabled: Option<bool>,
         update: &EntryUpdate,
         actor: &str,
         reason: &str,
-    ) -> Result<(Entry, Option<Change>)> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let b = self.bank_in(&tx, bank)?;
-        let mut entry = tx
-            .prepare_cached(&format!(
-                "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
-                 WHERE e.id = ?1 AND e.bank_id = ?2"
-            ))
-            .and_then(|mut s| s.query_row(params![id, b.id], entry_from_row).optional())
-            .map_err(|e| self.err(e))?
-            .ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
-        let now = now_ms();
-        if !update.apply(&mut entry, now).map_err(BankError::Invalid)? {
-            return Ok((entry, None));
-        }
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        tx.execute(
-            "UPDATE entries SET category = ?1, severity = ?2, tags = ?3, source_org = ?4,
-                 source_id = ?5, verified_by = ?6, verified_at = ?7, seq = ?8 WHERE id = ?9",
-            params![
-                entry.category.map(|c| c.name()),
-                entry.severity.map(|s| s.name()),
-                (!entry.tags.is_empty()).then(|| entry.tags.join(" ")),
-                entry.source_org,
-                entry.source_id,
-                entry.verified_by,
-                entry.verified_at,
-                seq,
-                id
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        insert_change(&tx, seq, now, actor, Action::Update, b.id, Some(id), None, Some(reason))
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        entry.seq = seq;
-        let change = Change::of_entry(seq, now, actor, Action::Update, b.name, id, reason);
-        Ok((entry, Some(change)))
+    ) -> Result<(Entry, Vec<Change>)> {
+        write::patch_entry(self, bank, id, enabled, update, actor, reason)
     }
 
     fn delete_entry(&self, bank: &str, id: i64, actor: &str, reason: &str) -> Result<Change> {
-        check_actor(actor)?;
-        check_reason(reason)?;
-        let mut conn = self.lock();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let b = self.bank_in(&tx, bank)?;
-        let signal: Option<(String, Vec<u8>)> = tx
-            .query_row(
-                "SELECT signal_type, value FROM entries WHERE id = ?1 AND bank_id = ?2",
-                params![id, b.id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let (t, v) = signal.ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
-        tx.execute("DELETE FROM entries WHERE id = ?1", [id]).map_err(|e| self.err(e))?;
-        let now = now_ms();
-        let seq = next_seq(&tx).map_err(|e| self.err(e))?;
-        insert_change(
-            &tx,
-            seq,
-            now,
-            actor,
-            Action::Delete,
-            b.id,
-            Some(id),
-            Some((&t, &v)),
-            Some(reason),
-        )
-        .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(Change::of_entry(seq, now, actor, Action::Delete, b.name, id, reason))
+        write::delete_entry(self, bank, id, actor, reason)
     }
 
     fn export(
@@ -724,7 +673,7 @@ impl Store for SqliteStore {
         since: Option<i64>,
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let b = self.bank_in(&conn, bank)?;
         // One read transaction: the export is a consistent snapshot even while others write.
         conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
@@ -753,17 +702,16 @@ impl Store for SqliteStore {
     }
 
     fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let bank_id = match bank {
             Some(name) => Some(self.bank_in(&conn, name)?.id),
             None => None,
         };
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT c.seq, c.at, c.actor, c.action, b.name, c.entry_id, c.reason
-                 FROM changes c JOIN banks b ON b.id = c.bank_id
-                 WHERE c.seq > ?1 AND (?2 IS NULL OR c.bank_id = ?2) ORDER BY c.seq LIMIT ?3",
-            )
+            .prepare_cached(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes
+                 WHERE seq > ?1 AND (?2 IS NULL OR bank_id = ?2) ORDER BY seq LIMIT ?3"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![since, bank_id, limit as i64], change_from_row)
@@ -772,54 +720,26 @@ impl Store for SqliteStore {
     }
 
     fn deltas(&self, since: i64, limit: usize) -> Result<Vec<Delta>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn
-            .prepare_cached(
-                "SELECT c.seq, c.action, c.bank_id, c.entry_id,
-                        COALESCE(c.signal_type, e.signal_type), COALESCE(c.value, e.value),
-                        COALESCE(e.enabled, 0), e.category
-                 FROM changes c LEFT JOIN entries e ON e.id = c.entry_id
-                 WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![since, limit as i64], |r| {
-                let action: String = r.get(1)?;
-                let action: Action = action.parse().map_err(|e| conversion(1, e))?;
-                let t: Option<String> = r.get(4)?;
-                let v: Option<Vec<u8>> = r.get(5)?;
-                let signal = match (t, v) {
-                    (Some(t), Some(v)) => {
-                        Some((t.parse().map_err(|e| conversion(4, format!("{e}")))?, v))
-                    }
-                    _ => None,
-                };
-                Ok(Delta {
-                    seq: r.get(0)?,
-                    action,
-                    bank_id: r.get(2)?,
-                    entry_id: r.get(3)?,
-                    signal,
-                    enabled: action != Action::Delete && r.get::<_, bool>(6)?,
-                    category: r
-                        .get::<_, Option<String>>(7)?
-                        .map(|c| c.parse())
-                        .transpose()
-                        .map_err(|e| conversion(7, e))?,
-                })
-            })
+            .query_map(params![since, limit as i64], delta_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
     fn last_seq(&self) -> Result<i64> {
-        self.lock()
+        self.read()?
             .query_row("SELECT COALESCE(MAX(seq), 0) FROM changes", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 
     fn signals(&self, after_id: i64, limit: usize) -> Result<Vec<SignalRow>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, bank_id, signal_type, value, enabled, category FROM entries
@@ -828,18 +748,14 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![after_id, limit as i64], |r| {
-                let t: String = r.get(2)?;
                 Ok(SignalRow {
                     id: r.get(0)?,
                     bank_id: r.get(1)?,
-                    signal_type: t.parse().map_err(|e| conversion(2, format!("{e}")))?,
+                    signal_type: parse_col(r, 2)?
+                        .ok_or_else(|| conversion(2, "no signal type".into()))?,
                     value: r.get(3)?,
                     enabled: r.get(4)?,
-                    category: r
-                        .get::<_, Option<String>>(5)?
-                        .map(|c| c.parse())
-                        .transpose()
-                        .map_err(|e| conversion(5, e))?,
+                    category: parse_col(r, 5)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -877,7 +793,7 @@ impl Store for SqliteStore {
     }
 
     fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
-        let conn = self.lock();
+        let conn = self.read()?;
         let mut stmt = conn
             .prepare_cached(
                 "SELECT key_id, name, role, banks, created_by, created_at, revoked_by, revoked_at,
@@ -886,13 +802,12 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| {
-                let role: String = r.get(2)?;
                 let banks: Option<String> = r.get(3)?;
                 Ok((
                     ApiKey {
                         key_id: r.get(0)?,
                         name: r.get(1)?,
-                        role: role.parse().map_err(|e| conversion(2, e))?,
+                        role: parse_col(r, 2)?.ok_or_else(|| conversion(2, "no role".into()))?,
                         banks: banks.map(|b| b.split(',').map(str::to_string).collect()),
                         created_by: r.get(4)?,
                         created_at: r.get(5)?,

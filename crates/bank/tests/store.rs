@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use spoor_bank::export::{ExportFormat, Exporter};
 use spoor_bank::import::{import, Format, ImportError, ImportOptions, Reader};
-use spoor_bank::{Action, Added, BankError, Category, Location, NewBank, NewEntry, Store};
+use spoor_bank::{
+    Action, Added, BankError, Category, EntryUpdate, Location, NewBank, NewEntry, Severity, Store,
+};
 use spoor_core::{Hash256, SignalType};
 use spoor_index::PdqIndex;
 
@@ -26,6 +28,11 @@ fn sqlite() -> Fixture {
 
 /// A URL whose connections use a fresh schema, so tests do not see each other's banks.
 fn postgres_url() -> Option<String> {
+    postgres_schema().map(|(url, _)| url)
+}
+
+/// A fresh schema: a URL whose connections use it, and its name.
+fn postgres_schema() -> Option<(String, String)> {
     static N: AtomicU32 = AtomicU32::new(0);
     let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
         if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
@@ -40,7 +47,7 @@ fn postgres_url() -> Option<String> {
         .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    Some(format!("{base}{sep}options=-csearch_path%3D{schema}"))
+    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), schema))
 }
 
 fn postgres() -> Option<Fixture> {
@@ -461,6 +468,416 @@ fn keys_and_signals(f: Fixture) {
     assert_eq!(rows[1].value, hs[2].to_bytes());
 }
 
+fn text(h: &Hash256) -> Option<String> {
+    Some(SignalType::Pdq.format(&h.to_bytes()))
+}
+
+fn ids_never_reused_and_log_keeps_values(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "R");
+    let hs = rand_hashes(6, 7);
+    let ids: Vec<i64> = s
+        .add_entries("R", &[pdq(&hs[0]), pdq(&hs[1]), pdq(&hs[2])], "api")
+        .unwrap()
+        .iter()
+        .map(|a| a.id())
+        .collect();
+    // Delete the newest entry, then add another: a new id, never the deleted one.
+    s.delete_entry("R", ids[2], "admin", "wrong list").unwrap();
+    let next = s.add_entries("R", &[pdq(&hs[3])], "api").unwrap()[0].id();
+    assert!(next > ids[2], "id {next} reuses or precedes the deleted {}", ids[2]);
+    // Still so after reopening the store.
+    s.delete_entry("R", next, "admin", "wrong list").unwrap();
+    drop(f.store);
+    let s = spoor_bank::open(&f.location).unwrap();
+    let again = s.add_entries("R", &[pdq(&hs[4])], "api").unwrap()[0].id();
+    assert!(again > next, "id {again} after deleting {next}");
+
+    // Each record names its own entry's value and state, read from the log alone.
+    let log = s.log(Some("R"), 0, 100).unwrap();
+    let of = |id: i64| log.iter().filter(move |c| c.entry_id == Some(id));
+    let deleted: Vec<_> = of(ids[2]).map(|c| (c.action, c.value.clone(), c.enabled)).collect();
+    assert_eq!(
+        deleted,
+        [(Action::Add, text(&hs[2]), Some(true)), (Action::Delete, text(&hs[2]), Some(false))]
+    );
+    let later: Vec<_> = of(next).map(|c| (c.action, c.value.clone())).collect();
+    assert_eq!(later, [(Action::Add, text(&hs[3])), (Action::Delete, text(&hs[3]))]);
+    assert!(log.iter().all(|c| c.bank == "R"));
+    let add = of(ids[0]).next().unwrap();
+    assert_eq!((add.signal_type, add.reason.as_deref()), (Some(SignalType::Pdq), None));
+    // The JSON a curator reads carries the value.
+    let json = serde_json::to_value(add).unwrap();
+    assert_eq!(json["value"], text(&hs[0]).unwrap());
+    assert_eq!(
+        (json["signal_type"].as_str(), json["enabled"].as_bool()),
+        (Some("pdq"), Some(true))
+    );
+}
+
+fn patch_is_all_or_nothing(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "P");
+    let hs = rand_hashes(2, 8);
+    let id = s.add_entries("P", &[pdq(&hs[0])], "api").unwrap()[0].id();
+    let before = s.entry("P", id).unwrap();
+    let n = s.last_seq().unwrap();
+
+    // An invalid update with a disable: an error, and nothing written, not even the disable.
+    let bad = EntryUpdate { tags: Some(vec!["BAD TAG".into()]), ..Default::default() };
+    assert!(matches!(
+        s.patch_entry("P", id, Some(false), &bad, "curator", "mixed"),
+        Err(BankError::Invalid(m)) if m.contains("BAD TAG")
+    ));
+    let too_long = EntryUpdate { source_org: Some(Some("x".repeat(300))), ..Default::default() };
+    assert!(s.patch_entry("P", id, Some(false), &too_long, "curator", "mixed").is_err());
+    assert!(matches!(
+        s.patch_entry("P", id, Some(false), &EntryUpdate::default(), "curator", " "),
+        Err(BankError::Invalid(_))
+    ));
+    assert!(matches!(
+        s.patch_entry("P", id + 100, Some(false), &EntryUpdate::default(), "curator", "x"),
+        Err(BankError::NoSuchEntry { .. })
+    ));
+    assert_eq!(s.entry("P", id).unwrap(), before);
+    assert_eq!(s.last_seq().unwrap(), n);
+
+    // Disable and reclassify at once: two records, in one commit, each with its state after.
+    let update = EntryUpdate {
+        category: Some(Some(Category::Baseline)),
+        severity: Some(Some(Severity::B)),
+        ..Default::default()
+    };
+    let (e, changes) = s.patch_entry("P", id, Some(false), &update, "curator", "assessed").unwrap();
+    assert_eq!(
+        (e.enabled, e.category, e.severity),
+        (false, Some(Category::Baseline), Some(Severity::B))
+    );
+    let d = e.disabled.as_ref().unwrap();
+    assert_eq!((d.by.as_str(), d.reason.as_str()), ("curator", "assessed"));
+    let got: Vec<_> = changes.iter().map(|c| (c.seq, c.action, c.enabled, c.category)).collect();
+    assert_eq!(
+        got,
+        [
+            (n + 1, Action::Disable, Some(false), None),
+            (n + 2, Action::Update, Some(false), Some(Category::Baseline)),
+        ]
+    );
+    assert_eq!(e.seq, n + 2);
+    assert_eq!(s.entry("P", id).unwrap(), e);
+    assert_eq!(s.log(Some("P"), n, 10).unwrap(), changes, "the log holds what was returned");
+
+    // The same again changes nothing and records nothing.
+    let (same, none) = s.patch_entry("P", id, Some(false), &update, "curator", "again").unwrap();
+    assert!(none.is_empty());
+    assert_eq!(same, e);
+    assert_eq!(s.last_seq().unwrap(), n + 2);
+
+    // Enabling alone: one record; the disabled_* fields are cleared.
+    let (e, changes) =
+        s.patch_entry("P", id, Some(true), &EntryUpdate::default(), "curator", "ok").unwrap();
+    assert_eq!((changes.len(), changes[0].action, e.enabled), (1, Action::Enable, true));
+    assert!(e.disabled.is_none());
+    assert_eq!(changes[0].category, Some(Category::Baseline));
+}
+
+fn reimport_consumes_no_ids(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "Q");
+    let text: String = rand_hashes(1000, 9).iter().map(|h| format!("{h}\n")).collect();
+    let opts = ImportOptions { strict: false, batch_size: 300, actor: "importer".into() };
+    for round in 0..3 {
+        let mut reader = Reader::new(text.as_bytes(), None, SignalType::Pdq).unwrap();
+        let r = import(s, "Q", &mut reader, &opts, &mut |_, _| {}, &mut |_| {}).unwrap();
+        assert_eq!(r.added, if round == 0 { 1000 } else { 0 });
+    }
+    let max = s.entries("Q", 0, 2000).unwrap().iter().map(|e| e.id).max().unwrap();
+    // A batch holding present signals and a signal twice draws one id, for the new one.
+    let h = rand_hashes(1, 10)[0];
+    let present: Hash256 = text.lines().next().unwrap().parse().unwrap();
+    let out = s.add_entries("Q", &[pdq(&present), pdq(&h), pdq(&h)], "api").unwrap();
+    assert_eq!(out[1], Added::New(max + 1), "re-imports consumed ids: {out:?}");
+    assert_eq!(out[2], Added::Present(max + 1));
+    assert!(matches!(out[0], Added::Present(id) if id > 0 && id <= max));
+}
+
+/// One step of a random curation session.
+#[derive(Debug, Clone)]
+enum Op {
+    Add(usize),
+    Disable(usize),
+    Enable(usize),
+    Update(usize, Option<Category>),
+    Delete(usize),
+    DeleteNewestThenAdd(usize),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let category = prop_oneof![
+        Just(None),
+        Just(Some(Category::Baseline)),
+        Just(Some(Category::National)),
+        Just(Some(Category::NotIllegal)),
+    ];
+    prop_oneof![
+        3 => (0..12usize).prop_map(Op::Add),
+        1 => any::<usize>().prop_map(Op::Disable),
+        1 => any::<usize>().prop_map(Op::Enable),
+        1 => (any::<usize>(), category).prop_map(|(i, c)| Op::Update(i, c)),
+        1 => any::<usize>().prop_map(Op::Delete),
+        1 => (0..12usize).prop_map(Op::DeleteNewestThenAdd),
+    ]
+}
+
+/// What a follower keeps of an entry: bank, signal, enabled, category.
+type Live = BTreeMap<i64, (i64, SignalType, Vec<u8>, bool, Option<Category>)>;
+
+/// Runs `ops` on a fresh store, then checks that the change log alone replays to the live
+/// entries, that no id was handed out twice, and that every record names its own entry's value.
+fn replay_case(open: &dyn Fn() -> Option<Fixture>, ops: &[Op]) {
+    let Some(f) = open() else { return };
+    let s = &*f.store;
+    bank(s, "A");
+    bank(s, "B");
+    let hs = rand_hashes(12, 11);
+    let mut given: BTreeMap<i64, Vec<u8>> = BTreeMap::new();
+    let mut live: Vec<(String, i64)> = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        let pick = |i: usize| (!live.is_empty()).then(|| live[i % live.len()].clone());
+        let bank_of = |k: usize| if k.is_multiple_of(2) { "A" } else { "B" };
+        let mut add = |k: usize, live: &mut Vec<(String, i64)>| {
+            let mut e = pdq(&hs[k]);
+            e.enabled = n % 5 != 4;
+            if !e.enabled {
+                e.disabled =
+                    Some(spoor_bank::Disabled { by: "x".into(), at: 1, reason: "y".into() });
+            }
+            if let Added::New(id) = s.add_entries(bank_of(k), &[e], "p").unwrap()[0] {
+                assert!(given.insert(id, hs[k].to_bytes().to_vec()).is_none(), "id {id} reused");
+                live.push((bank_of(k).to_string(), id));
+            }
+        };
+        match op {
+            Op::Add(k) => add(*k, &mut live),
+            Op::Disable(i) | Op::Enable(i) => {
+                if let Some((b, id)) = pick(*i) {
+                    let on = matches!(op, Op::Enable(_));
+                    s.set_enabled(&b, id, on, "p", "r").unwrap();
+                }
+            }
+            Op::Update(i, c) => {
+                if let Some((b, id)) = pick(*i) {
+                    let u = EntryUpdate { category: Some(*c), ..Default::default() };
+                    s.update_entry(&b, id, &u, "p", "r").unwrap();
+                }
+            }
+            Op::Delete(i) => {
+                if let Some((b, id)) = pick(*i) {
+                    s.delete_entry(&b, id, "p", "r").unwrap();
+                    live.retain(|x| x.1 != id);
+                }
+            }
+            Op::DeleteNewestThenAdd(k) => {
+                if let Some((b, id)) = live.iter().max_by_key(|x| x.1).cloned() {
+                    s.delete_entry(&b, id, "p", "r").unwrap();
+                    live.retain(|x| x.1 != id);
+                }
+                add(*k, &mut live);
+            }
+        }
+    }
+    // Replay the change log alone.
+    let mut replayed = Live::new();
+    for d in s.deltas(0, 100_000).unwrap() {
+        let (Some(id), Some((t, v))) = (d.entry_id, d.signal) else { continue };
+        assert_eq!(given.get(&id), Some(&v), "record {} of entry {id} names another value", d.seq);
+        if d.action == Action::Delete {
+            assert!(replayed.remove(&id).is_some(), "delete of an entry never added");
+        } else {
+            replayed.insert(id, (d.bank_id, t, v, d.enabled, d.category));
+        }
+    }
+    let stored: Live = s
+        .signals(0, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, (r.bank_id, r.signal_type, r.value, r.enabled, r.category)))
+        .collect();
+    assert_eq!(replayed, stored);
+    // Every record of an entry, deleted or not, names that entry's own value and bank.
+    for c in s.log(None, 0, 100_000).unwrap() {
+        if let Some(id) = c.entry_id {
+            assert_eq!(c.value, Some(SignalType::Pdq.format(&given[&id])), "{c:?}");
+        }
+    }
+}
+
+fn replay_property(open: &dyn Fn() -> Option<Fixture>, cases: u32) {
+    use proptest::test_runner::{Config, TestRunner};
+    let mut runner =
+        TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&proptest::collection::vec(op(), 1..40), |ops| {
+            replay_case(open, &ops);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn sqlite_log_replays_to_live_entries() {
+    replay_property(&|| Some(sqlite()), 48);
+}
+
+#[test]
+fn postgres_log_replays_to_live_entries() {
+    if postgres_url().is_none() {
+        return;
+    }
+    replay_property(&postgres, 24);
+}
+
+#[test]
+fn sqlite_reads_do_not_wait_for_a_writer() {
+    let f = sqlite();
+    let store: std::sync::Arc<dyn Store> = f.store.into();
+    bank(&*store, "W");
+    let first = store.add_entries("W", &[pdq(&rand_hashes(1, 13)[0])], "api").unwrap()[0].id();
+    let seq = store.last_seq().unwrap();
+    // A one-transaction import holds the writer lock between its batches.
+    let mut session = store.import_session("W", "importer", true).unwrap();
+    let batch: Vec<NewEntry> = rand_hashes(50, 14).iter().map(pdq).collect();
+    assert_eq!(session.write_batch(&batch).unwrap().added, 50);
+    // Every read answers meanwhile, and sees what is committed only.
+    let (done, rx) = std::sync::mpsc::channel();
+    let reader = store.clone();
+    std::thread::spawn(move || {
+        let s = &*reader;
+        let seen = (
+            s.entries("W", 0, 100).unwrap().len(),
+            s.entry("W", first).unwrap().id,
+            s.banks().unwrap().len(),
+            s.bank("W").unwrap().name,
+            s.stats("W").unwrap().entries,
+            s.log(Some("W"), 0, 100).unwrap().len(),
+            s.deltas(0, 100).unwrap().len(),
+            s.signals(0, 100).unwrap().len(),
+            s.keys().unwrap().len(),
+            s.last_seq().unwrap(),
+        );
+        let _ = done.send(seen);
+    });
+    let seen = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("reads waited for the writer's lock");
+    assert_eq!(seen, (1, first, 1, "W".to_string(), 1, 2, 2, 1, 0, seq));
+    session.finish().unwrap();
+    assert_eq!(store.stats("W").unwrap().entries, 51);
+}
+
+/// What the schema-3 fixtures' logs must read after migration (see tests/fixtures/README.md).
+fn check_migrated(s: &dyn Store, reused_id: i64) {
+    let h = |i: usize| Some(FIXTURE_PDQ[i].to_string());
+    let md5 = Some("d41d8cd98f00b204e9800998ecf8427e".to_string());
+    let log = s.log(Some("HOTLINE_NL"), 0, 100).unwrap();
+    let got: Vec<_> =
+        log.iter().map(|c| (c.seq, c.action, c.entry_id, c.value.clone(), c.enabled)).collect();
+    use Action::*;
+    let expected = vec![
+        (1, CreateBank, None, None, None),
+        (2, Add, Some(1), h(0), Some(true)),
+        (3, Add, Some(2), h(1), Some(true)),
+        (4, Add, Some(3), h(2), Some(true)),
+        (5, Add, Some(4), h(3), Some(true)),
+        (6, Add, Some(5), h(4), Some(true)),
+        (7, Add, Some(6), md5.clone(), Some(true)),
+        (8, Disable, Some(2), h(1), Some(false)),
+        (9, Update, Some(3), h(2), Some(true)),
+        (10, Disable, Some(4), h(3), Some(false)),
+        (11, Enable, Some(4), h(3), Some(true)),
+        (12, Delete, Some(6), md5, Some(false)),
+        (13, Add, Some(reused_id), h(5), Some(true)),
+        (14, Delete, Some(5), h(4), Some(false)),
+    ];
+    assert_eq!(got, expected);
+    assert!(log.iter().all(|c| c.bank == "HOTLINE_NL"));
+    assert_eq!(log[6].signal_type, Some(SignalType::Md5));
+    assert_eq!((log[8].category, log[8].severity), (Some(Category::Baseline), Some(Severity::A)));
+    // The back-filled log replays to the stored entries.
+    let mut replayed = BTreeMap::new();
+    for d in s.deltas(0, 100).unwrap() {
+        let (Some(id), Some(sig)) = (d.entry_id, d.signal) else { continue };
+        if d.action == Action::Delete {
+            replayed.remove(&id);
+        } else {
+            replayed.insert(id, (sig, d.enabled, d.category));
+        }
+    }
+    let stored: BTreeMap<_, _> = s
+        .signals(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, ((r.signal_type, r.value), r.enabled, r.category)))
+        .collect();
+    assert_eq!(replayed, stored);
+    // New ids collide with nothing ever named, and a deleted newest id is not handed out again.
+    let hs = rand_hashes(2, 12);
+    let a = s.add_entries("HOTLINE_NL", &[pdq(&hs[0])], "t").unwrap()[0].id();
+    assert!(a > reused_id && a > 6, "new id {a}");
+    s.delete_entry("HOTLINE_NL", a, "t", "newest").unwrap();
+    let b = s.add_entries("HOTLINE_NL", &[pdq(&hs[1])], "t").unwrap()[0].id();
+    assert!(b > a, "id {b} after deleting {a}");
+    let last = s.log(None, 14, 10).unwrap();
+    assert_eq!(last.first().map(|c| c.seq), Some(15));
+    assert_eq!(
+        last.iter().map(|c| c.value.clone()).collect::<Vec<_>>(),
+        [text(&hs[0]), text(&hs[0]), text(&hs[1])]
+    );
+}
+
+/// The fixtures' PDQ values, in the order the scenario adds them.
+const FIXTURE_PDQ: [&str; 6] = [
+    "0f0e0d0c0b0a09080706050403020100f0e1d2c3b4a5968778695a4b3c2d1e0f",
+    "1111111111111111222222222222222233333333333333334444444444444444",
+    "a5a5a5a5a5a5a5a55a5a5a5a5a5a5a5a0123456789abcdeffedcba9876543210",
+    "ffffffffffffffff0000000000000000ffffffffffffffff0000000000000000",
+    "00000000000000000000000000000000000000000000000000000000000000ff",
+    "ff00000000000000000000000000000000000000000000000000000000000000",
+];
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+#[test]
+fn migrates_a_schema_3_sqlite_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(fixture("spoor-v3.db"), data.join("spoor.db")).unwrap();
+    let s = spoor_bank::open(&Location::DataDir(data)).unwrap();
+    // Today's SQLite reused id 6 for the entry added after deleting the newest.
+    check_migrated(&*s, 6);
+}
+
+#[test]
+fn migrates_a_schema_3_postgres_dump() {
+    let Some((url, schema)) = postgres_schema() else { return };
+    let dump = std::fs::read_to_string(fixture("spoor-v3-postgres.sql")).unwrap();
+    // psql meta-commands (`\restrict`) are not SQL; the schema exists already.
+    let sql: String = dump
+        .lines()
+        .filter(|l| !l.starts_with('\\') && !l.starts_with("CREATE SCHEMA "))
+        .map(|l| l.replace("spoor_fixture_v3", &schema) + "\n")
+        .collect();
+    let base = std::env::var("SPOOR_TEST_DATABASE_URL").unwrap();
+    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
+    admin.batch_execute(&sql).unwrap();
+    let s = spoor_bank::open(&Location::Postgres(url)).unwrap();
+    check_migrated(&*s, 7);
+}
+
 /// A minimal index follower: what the service does, in a few lines.
 #[derive(Default)]
 struct Follower {
@@ -543,6 +960,9 @@ both!(
     disable_enable_delete_and_deltas,
     concurrent_writers_commit_in_sequence,
     keys_and_signals,
+    ids_never_reused_and_log_keeps_values,
+    patch_is_all_or_nothing,
+    reimport_consumes_no_ids,
 );
 
 #[test]

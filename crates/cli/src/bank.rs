@@ -217,7 +217,8 @@ enum BankCommand {
         #[arg(long)]
         reason: String,
     },
-    /// The change log of a bank, as JSON lines, oldest first.
+    /// The change log of a bank, as JSON lines, oldest first: each record names the entry's
+    /// signal type, value and state (enabled, category, severity) as of that change.
     Log {
         /// The bank.
         name: String,

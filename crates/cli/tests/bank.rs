@@ -189,6 +189,42 @@ fn workflow(s: StoreFlag) {
         since.contains("\"category\":\"baseline\",\"severity\":\"A\",\"tags\":[\"series:x\"]"),
         "{since}"
     );
+
+    // The log shows curators each record's value and the entry's state after it, also once
+    // the entry is deleted.
+    let del = json(&s.ok(&["delete", "HOTLINE_NL", &id1, "--reason", "court order"]));
+    assert_eq!((del["action"].as_str(), del["value"].as_str()), (Some("delete"), Some(&*hs[1])));
+    let log: Vec<_> = s.ok(&["log", "HOTLINE_NL"]).lines().map(json).collect();
+    let of_id1: Vec<_> = log
+        .iter()
+        .filter(|c| c["entry_id"].to_string() == id1)
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["signal_type"].as_str().unwrap().to_string(),
+                c["value"].as_str().unwrap().to_string(),
+                c["enabled"].as_bool().unwrap(),
+                c["category"].as_str().map(str::to_string),
+            )
+        })
+        .collect();
+    let row = |a: &str, on, c: Option<&str>| {
+        (a.to_string(), "pdq".to_string(), hs[1].clone(), on, c.map(str::to_string))
+    };
+    assert_eq!(
+        of_id1,
+        [
+            row("add", true, None),
+            row("update", true, Some("baseline")),
+            row("delete", false, Some("baseline")),
+        ]
+    );
+    let disabled = log.iter().find(|c| c["action"] == "disable").unwrap();
+    assert_eq!(
+        (disabled["value"].as_str(), disabled["enabled"].as_bool()),
+        (Some(&*hs[0]), Some(false))
+    );
+    assert!(log[0].get("value").is_none(), "a bank record names no entry: {}", log[0]);
 }
 
 fn bad_input(s: StoreFlag) {
