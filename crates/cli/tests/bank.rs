@@ -197,7 +197,7 @@ fn workflow(s: StoreFlag) {
     let log: Vec<_> = s.ok(&["log", "HOTLINE_NL"]).lines().map(json).collect();
     let of_id1: Vec<_> = log
         .iter()
-        .filter(|c| c["entry_id"].to_string() == id1)
+        .filter(|c| c["entry_id"].as_i64() == id1.parse().ok())
         .map(|c| {
             (
                 c["action"].as_str().unwrap().to_string(),
