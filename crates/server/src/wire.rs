@@ -11,6 +11,35 @@ pub struct Health {
     pub status: &'static str,
 }
 
+/// Whether the service is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Serving with a reachable store, a current follower and fresh keys.
+    Ready,
+    /// Something is wrong: see `problems`.
+    NotReady,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    pub status: ReadyStatus,
+    /// Whether the bank store answered a read within 2 s.
+    pub store_reachable: bool,
+    /// Seconds since the change log was last read successfully.
+    pub follower_lag_seconds: f64,
+    /// Largest lag that is still ready (`--ready-max-lag`).
+    pub max_follower_lag_seconds: f64,
+    /// Seconds since the API keys were last read successfully.
+    pub keys_age_seconds: f64,
+    /// Largest key age at which data routes still answer (`--key-max-staleness`).
+    pub max_keys_age_seconds: f64,
+    /// What is wrong, for people; empty when ready.
+    pub problems: Vec<String>,
+}
+
 /// `POST /v1/banks`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -301,7 +330,7 @@ pub struct MatchQuery {
 }
 
 /// One signal to match.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalIn {
     /// Signal type.
@@ -311,7 +340,7 @@ pub struct SignalIn {
 }
 
 /// `POST /v1/match`: up to 10,000 signals.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     /// The signals, answered in this order.
@@ -319,24 +348,27 @@ pub struct MatchRequest {
 }
 
 /// One match.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MatchOut {
     /// The bank.
     pub bank: String,
     /// The entry.
     pub entry_id: i64,
-    /// Distance (0 for exact types).
-    pub distance: u32,
+    /// Distance to the banked signal (0 for exact types). Only for admin and curator keys and
+    /// matcher keys made with `--show-distance`: exact distances would let a client rebuild a
+    /// banked hash. Absent otherwise, and for vPDQ (see the shares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
     /// The entry's category.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Whether the bank asks for human review before action.
     pub review_required: bool,
     /// vPDQ only: percent of the query video's frames found in the banked video.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_match: Option<f64>,
     /// vPDQ only: percent of the banked video's frames found in the query.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compared_match: Option<f64>,
 }
 
@@ -345,7 +377,7 @@ impl From<spoor_matcher::VideoMatch> for MatchOut {
         MatchOut {
             bank: m.bank.to_string(),
             entry_id: m.entry_id,
-            distance: 0,
+            distance: None,
             category: m.category.map(|c| c.name().to_string()),
             review_required: m.review_required,
             query_match: Some(m.query_match),
@@ -354,12 +386,13 @@ impl From<spoor_matcher::VideoMatch> for MatchOut {
     }
 }
 
-impl From<spoor_matcher::Match> for MatchOut {
-    fn from(m: spoor_matcher::Match) -> Self {
+impl MatchOut {
+    /// A match as answered: with its distance only when `show_distance`.
+    pub fn from_match(m: spoor_matcher::Match, show_distance: bool) -> Self {
         MatchOut {
             bank: m.bank.to_string(),
             entry_id: m.entry_id,
-            distance: m.distance,
+            distance: show_distance.then_some(m.distance),
             category: m.category.map(|c| c.name().to_string()),
             review_required: m.review_required,
             query_match: None,
@@ -369,21 +402,21 @@ impl From<spoor_matcher::Match> for MatchOut {
 }
 
 /// Matches of one signal, nearest first.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchResponse {
     /// The matches; empty when none.
     pub matches: Vec<MatchOut>,
 }
 
 /// Matches of a batch, in request order.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchBatchResponse {
     /// One result per signal.
     pub results: Vec<MatchResponse>,
 }
 
 /// The hashes of an uploaded file.
-#[derive(Serialize, ToSchema, Default)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, Default)]
 pub struct Hashes {
     /// PDQ, when the file is an image.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -409,7 +442,7 @@ pub struct Hashes {
 }
 
 /// `POST /v1/match/upload`.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UploadResponse {
     /// The file's hashes.
     pub hashes: Hashes,
