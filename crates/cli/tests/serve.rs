@@ -59,10 +59,7 @@ fn service(store: Store) {
         until("added entries match", || !s.matches(&matcher, &common::hex_hash(7)).is_empty());
     eprintln!("added → matching in {elapsed:?}");
     let m = s.matches(&matcher, &common::hex_hash(7));
-    assert_eq!(
-        (m[0]["bank"].as_str(), m[0]["entry_id"].as_i64()),
-        (Some("HOTLINE"), Some(id7))
-    );
+    assert_eq!((m[0]["bank"].as_str(), m[0]["entry_id"].as_i64()), (Some("HOTLINE"), Some(id7)));
     assert_eq!(m[0]["category"], "baseline");
     assert!(m[0].get("value").is_none(), "match results never carry entry values");
     // Distances: never to a plain matcher key; to one made with --show-distance, and to
@@ -76,7 +73,8 @@ fn service(store: Store) {
     for k in [&trusted, &curator] {
         assert_eq!(s.matches(k, &common::hex_hash(7))[0]["distance"], 0);
     }
-    let out = store.spoor(&["keys", "create", "--role", "hasher", "--name", "x", "--show-distance"]);
+    let out =
+        store.spoor(&["keys", "create", "--role", "hasher", "--name", "x", "--show-distance"]);
     assert!(!out.status.success(), "--show-distance is for matcher keys");
     // The scoped matcher (made a moment ago) sees only its bank.
     until("scoped key", || {
@@ -439,7 +437,9 @@ fn read_answer(c: &mut impl std::io::Read) -> (u16, String, String) {
             let len: usize = head
                 .lines()
                 .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
                 })
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
@@ -449,7 +449,11 @@ fn read_answer(c: &mut impl std::io::Read) -> (u16, String, String) {
             }
         }
         let n = c.read(&mut chunk).expect("an answer within 5 s");
-        assert!(n > 0, "connection closed before a whole answer: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed before a whole answer: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
     }
 }
@@ -499,7 +503,8 @@ fn uploads_are_refused_before_their_body_is_read() {
 }
 
 fn flip(hex: &str, bits: impl IntoIterator<Item = usize>) -> String {
-    let mut b: Vec<u8> = (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let mut b: Vec<u8> =
+        (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
     for bit in bits {
         b[bit / 8] ^= 1 << (bit % 8);
     }
@@ -708,7 +713,9 @@ fn readiness_and_stale_keys() {
 
     drop(blocked);
     // SQLite gives up on a blocked read after about 10 s; then the next poll succeeds.
-    until_within("ready again", Duration::from_secs(20), || s.get(None, "/ready").0 == StatusCode::OK);
+    until_within("ready again", Duration::from_secs(20), || {
+        s.get(None, "/ready").0 == StatusCode::OK
+    });
     until_within("keys again", Duration::from_secs(5), || {
         s.get(Some(&matcher), &pdq).0 == StatusCode::OK
     });
@@ -721,8 +728,9 @@ fn readiness_and_stale_keys() {
 fn serves_https_with_its_own_certificate() {
     let store = Store::sqlite();
     let matcher = store.key("matcher", "m", None);
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
     let cert_file = store.dir.path().join("cert.pem");
     let key_file = store.dir.path().join("key.pem");
     std::fs::write(&cert_file, cert.cert.pem()).unwrap();
@@ -740,7 +748,8 @@ fn serves_https_with_its_own_certificate() {
     assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
     let (st, h) = s.get(None, "/health");
     assert_eq!((st, h["status"].as_str()), (StatusCode::OK, Some("ok")));
-    let (st, m) = s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(1)));
+    let (st, m) =
+        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(1)));
     assert_eq!(st, StatusCode::OK, "{m}");
     // A client that does not trust the certificate refuses to talk.
     let untrusting = reqwest::blocking::Client::new();
@@ -756,7 +765,11 @@ fn serves_https_with_its_own_certificate() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tls-key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     s.stop();
 }
 
@@ -809,6 +822,8 @@ fn postgres_restart_under_a_running_service() {
     until_within("disabled entry stops matching", Duration::from_secs(5), || {
         s.matches(&matcher, &banked).is_empty()
     });
-    until_within("ready again", Duration::from_secs(5), || s.get(None, "/ready").0 == StatusCode::OK);
+    until_within("ready again", Duration::from_secs(5), || {
+        s.get(None, "/ready").0 == StatusCode::OK
+    });
     s.stop();
 }

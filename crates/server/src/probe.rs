@@ -110,10 +110,7 @@ impl Probes {
     /// alert, once) when they take the key past the threshold. Only matcher keys are watched:
     /// admin and curator keys may read the lists anyway, hasher keys cannot match.
     pub fn observe(&self, p: &Principal, queries: &[Hash256]) -> Result<(), ApiError> {
-        if self.config.threshold == 0
-            || p.role != spoor_bank::Role::Matcher
-            || queries.is_empty()
-        {
+        if self.config.threshold == 0 || p.role != spoor_bank::Role::Matcher || queries.is_empty() {
             return Ok(());
         }
         let history = self.history(&p.key_id);
@@ -211,8 +208,7 @@ mod tests {
 
     #[test]
     fn only_queries_within_the_pair_window_and_history_are_compared() {
-        let probes =
-            Probes::new(ProbeConfig { threshold: 1, history: 2, ..Default::default() });
+        let probes = Probes::new(ProbeConfig { threshold: 1, history: 2, ..Default::default() });
         let p = matcher();
         let base = Hash256::from_bytes([0x11; 32]);
         probes.observe(&p, &[base]).unwrap();

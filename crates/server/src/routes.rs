@@ -418,7 +418,6 @@ pub async fn patch_entry(
     Ok(Json(entry.into()))
 }
 
-
 /// A signal to match, parsed.
 enum Signal {
     Pdq(Hash256),
@@ -430,7 +429,8 @@ impl Signal {
     /// Parses a signal, naming the field (`signals[3].value`) when it is wrong.
     fn parse(t: &str, v: &str, field: &str) -> Result<Signal, ApiError> {
         let t = signal_type(&format!("{field}signal_type"), t)?;
-        let bad_value = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("{field}value: {e}"));
+        let bad_value =
+            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("{field}value: {e}"));
         match t {
             SignalType::Vpdq => spoor_core::vpdq::parse(v).map(Signal::Vpdq).map_err(|e| bad_value(&e)),
             SignalType::Pdq => v.parse::<Hash256>().map(Signal::Pdq).map_err(|e| bad_value(&e)),

@@ -22,11 +22,7 @@ pub struct Store {
 impl Store {
     pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        Store {
-            flag: "--data-dir",
-            value: dir.path().join("data").display().to_string(),
-            dir,
-        }
+        Store { flag: "--data-dir", value: dir.path().join("data").display().to_string(), dir }
     }
 
     pub fn postgres() -> Option<Self> {
@@ -250,4 +246,3 @@ pub fn raw_upload(s: &Server, key: &str, n: usize) -> u16 {
     let text = String::from_utf8_lossy(&resp);
     text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
 }
-
