@@ -46,11 +46,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Auth {
     }
 }
 
+/// A refusal: the error, and the `Retry-After` seconds to send with it, if any.
+type Refusal = (ApiError, Option<u32>);
+
 /// Adds `Retry-After` (seconds) to an error answer.
 pub fn retry_after(e: ApiError, seconds: u32) -> Response {
     let mut r = e.into_response();
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     r
+}
+
+fn answer((e, retry): Refusal) -> Response {
+    match retry {
+        Some(s) => retry_after(e, s),
+        None => e.into_response(),
+    }
 }
 
 /// Largest body read (and dropped) before a refusal is answered, so that a client still sending
@@ -92,7 +102,7 @@ pub async fn guard(
             drop(permit);
             resp
         }
-        Err(answer) => refuse(req, answer).await,
+        Err(refusal) => refuse(req, answer(refusal)).await,
     }
 }
 
@@ -101,12 +111,12 @@ fn check(
     state: &AppState,
     need: Need,
     header: Option<&str>,
-) -> Result<(Principal, Option<tokio::sync::OwnedSemaphorePermit>), Response> {
+) -> Result<(Principal, Option<tokio::sync::OwnedSemaphorePermit>), Refusal> {
     let max_age = state.config.key_max_staleness;
     let age = state.keys.age();
     if age > max_age {
         metrics::counter!("spoor_stale_keys_refusals_total").increment(1);
-        return Err(retry_after(
+        return Err((
             ApiError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 code: "unavailable",
@@ -118,14 +128,14 @@ fn check(
                     max_age.as_secs_f64()
                 ),
             },
-            5,
+            Some(5),
         ));
     }
-    let p = state.keys.authenticate(header).map_err(IntoResponse::into_response)?;
+    let p = state.keys.authenticate(header).map_err(|e| (e, None))?;
     if let Some(limiter) = &state.limiter {
         if limiter.check_key(&p.key_id).is_err() {
             metrics::counter!("spoor_rate_limited_total").increment(1);
-            return Err(retry_after(
+            return Err((
                 ApiError {
                     status: StatusCode::TOO_MANY_REQUESTS,
                     code: "rate_limited",
@@ -134,18 +144,18 @@ fn check(
                         &*p.name, state.config.rate_limit
                     ),
                 },
-                1,
+                Some(1),
             ));
         }
     }
-    state.probes.check(&p).map_err(IntoResponse::into_response)?;
-    p.require(need.roles, need.what).map_err(IntoResponse::into_response)?;
+    state.probes.check(&p).map_err(|e| (e, None))?;
+    p.require(need.roles, need.what).map_err(|e| (e, None))?;
     let permit = if need.upload {
         match state.uploads.clone().try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
                 metrics::counter!("spoor_uploads_refused_total").increment(1);
-                return Err(retry_after(
+                return Err((
                     ApiError {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         code: "busy",
@@ -155,7 +165,7 @@ fn check(
                             state.config.max_concurrent_uploads
                         ),
                     },
-                    1,
+                    Some(1),
                 ));
             }
         }

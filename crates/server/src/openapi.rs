@@ -34,7 +34,7 @@ use crate::wire::*;
         ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
-        UploadForm,
+        UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
     )),
     modifiers(&Security),
     tags(

@@ -179,7 +179,8 @@ pub async fn openapi() -> Response {
 #[utoipa::path(post, path = "/v1/banks", tag = "banks", request_body = BankCreate,
     security(("api_key" = [])),
     responses((status = 201, body = BankOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn create_bank(
     State(state): State<AppState>,
     Auth(p): Auth,
@@ -240,7 +241,8 @@ pub async fn get_bank(
 #[utoipa::path(patch, path = "/v1/banks/{name}", tag = "banks", request_body = BankPatch,
     security(("api_key" = [])), params(("name" = String, Path, description = "Bank name")),
     responses((status = 200, body = BankOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn patch_bank(
     State(state): State<AppState>,
     Auth(p): Auth,
@@ -302,7 +304,8 @@ fn new_entry(i: usize, e: EntryIn) -> Result<NewEntry, ApiError> {
     security(("api_key" = [])), params(("name" = String, Path, description = "Bank name")),
     responses((status = 200, body = EntriesAdded), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn add_entries(
     State(state): State<AppState>,
     Auth(p): Auth,
@@ -346,7 +349,8 @@ pub async fn add_entries(
 #[utoipa::path(get, path = "/v1/banks/{name}/entries", tag = "entries", security(("api_key" = [])),
     params(("name" = String, Path, description = "Bank name"), PageQuery),
     responses((status = 200, body = EntriesPage), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody)))]
 pub async fn list_entries(
     State(state): State<AppState>,
     _caller: Auth,
@@ -371,7 +375,8 @@ pub async fn list_entries(
     security(("api_key" = [])),
     params(("name" = String, Path, description = "Bank name"), ("id" = i64, Path, description = "Entry id")),
     responses((status = 200, body = EntryOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn patch_entry(
     State(state): State<AppState>,
     Auth(p): Auth,

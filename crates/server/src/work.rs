@@ -110,12 +110,13 @@ mod tests {
         // A job that checks its budget stops with 503 soon after the deadline.
         let t = Instant::now();
         let e = pool
-            .run(|b| loop {
-                b.check()?;
-                std::thread::sleep(Duration::from_millis(5));
+            .run(|b| -> Result<(), ApiError> {
+                loop {
+                    b.check()?;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
             })
             .await
-            .map(|()| ())
             .unwrap_err();
         assert_eq!((e.status, e.code), (StatusCode::SERVICE_UNAVAILABLE, "over_budget"));
         assert!(t.elapsed() < Duration::from_millis(400), "{:?}", t.elapsed());
