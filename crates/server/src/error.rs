@@ -28,7 +28,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
     /// `payload_too_large`, `unsupported_media`, `rate_limited`, `probing_stopped`, `busy`,
-    /// `over_budget`, `internal`, `unavailable`.
+    /// `over_budget`, `timeout`, `internal`, `unavailable`.
     pub code: String,
     /// What went wrong and what to do.
     pub message: String,

@@ -194,6 +194,28 @@ async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Respon
     resp
 }
 
+/// Answers 408 with the usual JSON error body when a request takes longer than the limit; the
+/// request's future is dropped, which also stops its blocking job at its next budget check.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error::ApiError {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            code: "timeout",
+            message: format!(
+                "the request took longer than {} s: send smaller batches, or retry later",
+                limit.as_secs()
+            ),
+        }
+        .into_response(),
+    }
+}
+
 /// The router: every route, its limits and middleware. Keyed routes are grouped by what they
 /// require, each group behind the [`guard`] that authenticates before any body is read.
 pub fn app(state: AppState) -> Router {
@@ -239,10 +261,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hash)
         .fallback(routes::not_found)
         .route_layer(middleware::from_fn(track))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(state.config.request_timeout, time_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
