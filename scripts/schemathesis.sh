@@ -7,6 +7,10 @@
 # of a few entries and an admin key, and `spoor serve` on a free 127.0.0.1 port. Installs
 # schemathesis into a venv under target/ when missing.
 # Usage: scripts/schemathesis.sh   (MAX_TIME=seconds bounds the fuzzing; default 120)
+#
+# Not yet part of scripts/test.sh: the document does not yet tie a signal's value to its type
+# (a schema-valid md5 value of 64 digits is refused), nor forbid control characters in free text
+# fields, and batch sizes over the limit answer 413 where the fuzzer expects 400.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
