@@ -42,7 +42,8 @@ PY
   "$spoor" bank --data-dir "$data" import BENCH "$work/list.txt" >/dev/null 2>&1
   key=$("$spoor" keys --data-dir "$data" create --role matcher --name bench 2>/dev/null | tail -1)
   start=$(date +%s.%N)
-  "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 2>"$work/serve.log" &
+  # 32 upload permits: wrk keeps 32 uploads in flight.
+  "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 --max-concurrent-uploads 32 2>"$work/serve.log" &
   pid=$!
   until grep -q "serving on" "$work/serve.log"; do
     kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }

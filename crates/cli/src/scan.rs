@@ -151,7 +151,9 @@ impl FileHashes {
 struct MatchOut {
     bank: String,
     entry_id: i64,
-    distance: u32,
+    /// Absent when the service does not show distances to the key (see `--show-distance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<String>,
     /// Which rotation/mirror of the file matched, when not the original (`--dihedral`).
@@ -285,7 +287,7 @@ impl Source {
                         out.push(MatchOut {
                             bank: list.name.clone(),
                             entry_id: hit.id as i64,
-                            distance: hit.distance,
+                            distance: Some(hit.distance),
                             category: None,
                             transform,
                             query_match: None,
@@ -298,7 +300,7 @@ impl Source {
                         out.extend(lines.iter().map(|&l| MatchOut {
                             bank: list.name.clone(),
                             entry_id: l as i64,
-                            distance: 0,
+                            distance: Some(0),
                             category: None,
                             transform: None,
                             query_match: None,
@@ -314,7 +316,7 @@ impl Source {
                             |x| MatchOut {
                                 bank: x.bank.to_string(),
                                 entry_id: x.entry_id,
-                                distance: x.distance,
+                                distance: Some(x.distance),
                                 category: x.category.map(|c| c.name().to_string()),
                                 transform,
                                 ..Default::default()
@@ -326,7 +328,7 @@ impl Source {
                     out.extend(m.match_signal(t, v, scope).into_iter().map(|x| MatchOut {
                         bank: x.bank.to_string(),
                         entry_id: x.entry_id,
-                        distance: 0,
+                        distance: Some(0),
                         category: x.category.map(|c| c.name().to_string()),
                         ..Default::default()
                     }));
@@ -392,49 +394,63 @@ impl ServerClient {
         Ok(client)
     }
 
-    /// Sends every signal of `files` in one request; returns the matches per file.
+    /// Sends every signal of `files` in one request; returns the matches per file. Answers are
+    /// read with the service's own wire types: a field the service leaves out (a distance it does
+    /// not show this key) stays absent, never a made-up value.
     fn query(&self, files: &[(&FileHashes, bool)]) -> anyhow::Result<Vec<Vec<MatchOut>>> {
+        use spoor_server::wire::{MatchBatchResponse, MatchRequest, SignalIn};
         let mut signals = Vec::new();
         let mut owner = Vec::new();
         for (i, (h, dihedral)) in files.iter().enumerate() {
             for (q, transform) in pdq_variants(h, *dihedral) {
-                signals.push(serde_json::json!({"signal_type": "pdq", "value": q.to_string()}));
+                signals.push(SignalIn { signal_type: "pdq".into(), value: q.to_string() });
                 owner.push((i, transform));
             }
             if let Some(frames) = &h.vpdq {
                 let value = spoor_core::vpdq::format(frames);
-                signals.push(serde_json::json!({"signal_type": "vpdq", "value": value}));
+                signals.push(SignalIn { signal_type: "vpdq".into(), value });
                 owner.push((i, None));
             }
             for (t, v) in h.digests() {
-                signals.push(serde_json::json!({"signal_type": t.name(), "value": t.format(v)}));
+                signals.push(SignalIn { signal_type: t.name().into(), value: t.format(v) });
                 owner.push((i, None));
             }
         }
+        let sent = signals.len();
         let resp = self
             .http
             .post(&self.url)
             .bearer_auth(&self.key)
-            .json(&serde_json::json!({ "signals": signals }))
+            .json(&MatchRequest { signals })
             .send()
             .context("the request failed")?;
         let status = resp.status();
-        let body: serde_json::Value = resp.json().context("the answer is not JSON")?;
+        let body = resp.bytes().context("cannot read the answer")?;
         if !status.is_success() {
-            bail!("{status}: {}", body["error"]["message"].as_str().unwrap_or("no message"));
+            let message = serde_json::from_slice::<spoor_server::error::ErrorBody>(&body)
+                .map(|e| e.error.message)
+                .unwrap_or_else(|_| String::from_utf8_lossy(&body).chars().take(200).collect());
+            bail!("{status}: {message}");
+        }
+        let answer: MatchBatchResponse = serde_json::from_slice(&body)
+            .context("the answer is not what a Spoor service sends (a wrong --server URL?)")?;
+        if answer.results.len() != sent {
+            bail!(
+                "the service answered {} results for {sent} signals: is --server a Spoor service of this version?",
+                answer.results.len()
+            );
         }
         let mut out: Vec<Vec<MatchOut>> = (0..files.len()).map(|_| Vec::new()).collect();
-        let results = body["results"].as_array().context("the answer has no results")?;
-        for ((i, transform), r) in owner.into_iter().zip(results) {
-            for m in r["matches"].as_array().into_iter().flatten() {
+        for ((i, transform), r) in owner.into_iter().zip(answer.results) {
+            for m in r.matches {
                 out[i].push(MatchOut {
-                    bank: m["bank"].as_str().unwrap_or_default().to_string(),
-                    entry_id: m["entry_id"].as_i64().unwrap_or_default(),
-                    distance: m["distance"].as_u64().unwrap_or_default() as u32,
-                    category: m["category"].as_str().map(str::to_string),
+                    bank: m.bank,
+                    entry_id: m.entry_id,
+                    distance: m.distance,
+                    category: m.category,
                     transform,
-                    query_match: m["query_match"].as_f64(),
-                    compared_match: m["compared_match"].as_f64(),
+                    query_match: m.query_match,
+                    compared_match: m.compared_match,
                 });
             }
         }
@@ -1066,10 +1082,10 @@ fn print_found(
             for m in &f.matches {
                 writeln!(
                     out,
-                    "MATCH  {path}  {}#{} distance {}{}{}",
+                    "MATCH  {path}  {}#{}{}{}{}",
                     m.bank,
                     m.entry_id,
-                    m.distance,
+                    m.distance.map(|d| format!(" distance {d}")).unwrap_or_default(),
                     m.category.as_deref().map(|c| format!(" {c}")).unwrap_or_default(),
                     m.transform.map(|t| format!(" ({t})")).unwrap_or_default()
                         + &match (m.query_match, m.compared_match) {

@@ -38,6 +38,33 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "SPOOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Uploads read at once; more answer 503 with Retry-After (memory: this times --max-upload).
+    #[arg(long, env = "SPOOR_MAX_CONCURRENT_UPLOADS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_concurrent_uploads: u32,
+    /// Matching batches and hashing jobs run at once [default: one a core].
+    #[arg(long, env = "SPOOR_WORK_SLOTS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    work_slots: Option<u32>,
+    /// How long a matching batch or a hashing job may wait and run, in milliseconds, before it
+    /// answers 503.
+    #[arg(long, env = "SPOOR_MATCH_BUDGET_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    match_budget_ms: u64,
+    /// Data routes answer 503 when the API keys could not be re-read from the store for this
+    /// many seconds (a revoked key must not keep working).
+    #[arg(long, env = "SPOOR_KEY_MAX_STALENESS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    key_max_staleness: u64,
+    /// `/ready` answers 503 when the change log was not read for this many seconds.
+    #[arg(long, env = "SPOOR_READY_MAX_LAG", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    ready_max_lag: u64,
+    /// Close queries (1 to 8 bits from one of the key's recent queries) a matcher key may make
+    /// in an hour before it is stopped for probing (0: no probe detection).
+    #[arg(long, env = "SPOOR_PROBE_THRESHOLD", default_value_t = 32)]
+    probe_threshold: u32,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SPOOR_TLS_CERT", requires = "tls_key", value_name = "FILE")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SPOOR_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
+    tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -65,6 +92,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_pixels: args.max_pixels,
         rate_limit: args.rate_limit,
         follow_interval: Duration::from_millis(args.follow_interval_ms),
+        max_concurrent_uploads: args.max_concurrent_uploads as usize,
+        work_slots: args.work_slots.map_or_else(
+            || std::thread::available_parallelism().map_or(1, |n| n.get()),
+            |n| n as usize,
+        ),
+        match_budget: Duration::from_millis(args.match_budget_ms),
+        key_max_staleness: Duration::from_secs(args.key_max_staleness),
+        ready_max_lag: Duration::from_secs(args.ready_max_lag),
+        probe: spoor_server::probe::ProbeConfig {
+            threshold: args.probe_threshold,
+            ..Default::default()
+        },
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(spoor_server::TlsFiles { cert, key }),
+            _ => None,
+        },
         ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -102,6 +145,11 @@ enum KeysCommand {
         /// Banks a matcher key may match against (comma-separated; default all).
         #[arg(long, value_delimiter = ',')]
         banks: Option<Vec<String>>,
+        /// Let a matcher key see exact PDQ distances in its answers. Off by default: exact
+        /// distances let a client rebuild a banked hash bit by bit. Admin and curator keys
+        /// always see them.
+        #[arg(long)]
+        show_distance: bool,
     },
     /// List the keys (never their secrets), as JSON lines.
     List,
@@ -125,16 +173,19 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let mut out = std::io::stdout().lock();
     match args.command {
-        KeysCommand::Create { role, name, banks } => {
+        KeysCommand::Create { role, name, banks, show_distance } => {
             if banks.is_some() && role != Role::Matcher {
                 anyhow::bail!("--banks limits what a matcher key may match: it applies to --role matcher only");
+            }
+            if show_distance && role != Role::Matcher {
+                anyhow::bail!("--show-distance applies to --role matcher only (admin and curator keys always see distances; hasher keys cannot match)");
             }
             if let Some(b) = &banks {
                 for bank in b {
                     store.bank(bank)?;
                 }
             }
-            let key = spoor_server::auth::generate(&name, role, banks, &actor)
+            let key = spoor_server::auth::generate(&name, role, banks, show_distance, &actor)
                 .context("cannot read random bytes from the operating system")?;
             store.create_key(&key.record, &key.secret_hash)?;
             eprintln!(

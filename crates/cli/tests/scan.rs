@@ -376,10 +376,32 @@ fn through_a_spoor_service_only_hashes_leave() {
     let out = spoor(&["scan", root.to_str().unwrap(), "--server", &base, "--key", &key]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(matched_paths(&out, root), COPIES.iter().map(|s| s.to_string()).collect());
-    assert_eq!(
-        records(&out).iter().find(|r| r.get("matches").is_some()).unwrap()["matches"][0]["bank"],
-        "HOTLINE"
-    );
+    let first = records(&out).into_iter().find(|r| r.get("matches").is_some()).unwrap();
+    assert_eq!(first["matches"][0]["bank"], "HOTLINE");
+    // The key was made without --show-distance: no distance, and none made up (never 0).
+    assert!(first["matches"][0].get("distance").is_none(), "{first}");
+    let trusted = String::from_utf8(
+        spoor(&[
+            "keys",
+            "--data-dir",
+            d,
+            "create",
+            "--role",
+            "matcher",
+            "--name",
+            "trusted",
+            "--show-distance",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let trusted = trusted.lines().last().unwrap().to_string();
+    std::thread::sleep(std::time::Duration::from_millis(1500)); // keys are re-read every second
+    let out = spoor(&["scan", root.to_str().unwrap(), "--server", &base, "--key", &trusted]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    for r in records(&out).iter().filter(|r| r.get("matches").is_some()) {
+        assert!(r["matches"][0]["distance"].as_u64().unwrap() <= 31, "{r}");
+    }
     // A wrong key fails before anything is walked.
     let out = spoor(&[
         "scan",

@@ -2,205 +2,14 @@
 //! and on a real PostgreSQL (the server named by `SPOOR_TEST_DATABASE_URL`).
 
 mod common;
+#[path = "support/server.rs"]
+mod server;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use reqwest::blocking::{multipart, Client};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-struct Store {
-    flag: &'static str,
-    value: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Store {
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        Store {
-            flag: "--data-dir",
-            value: dir.path().join("data").display().to_string(),
-            _dir: dir,
-        }
-    }
-
-    fn postgres() -> Option<Self> {
-        Some(Store {
-            flag: "--database-url",
-            value: common::postgres_url("srv")?,
-            _dir: tempfile::tempdir().unwrap(),
-        })
-    }
-
-    fn spoor(&self, args: &[&str]) -> std::process::Output {
-        let (cmd, rest) = args.split_first().unwrap();
-        Command::new(env!("CARGO_BIN_EXE_spoor"))
-            .arg(cmd)
-            .arg(self.flag)
-            .arg(&self.value)
-            .args(rest)
-            .env_remove("SPOOR_DATA_DIR")
-            .env_remove("SPOOR_DATABASE_URL")
-            .output()
-            .unwrap()
-    }
-
-    fn key(&self, role: &str, name: &str, banks: Option<&str>) -> String {
-        let mut args = vec!["keys", "create", "--role", role, "--name", name];
-        if let Some(b) = banks {
-            args.extend(["--banks", b]);
-        }
-        let out = self.spoor(&args);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
-    }
-}
-
-struct Server {
-    child: Child,
-    base: String,
-    http: Client,
-}
-
-impl Server {
-    fn start(store: &Store, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spoor"))
-            .args([
-                "serve",
-                store.flag,
-                &store.value,
-                "--listen",
-                "127.0.0.1:0",
-                "--follow-interval-ms",
-                "50",
-            ])
-            .args(extra)
-            .env_remove("SPOOR_DATA_DIR")
-            .env_remove("SPOOR_DATABASE_URL")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        let base = loop {
-            line.clear();
-            assert!(err.read_line(&mut line).unwrap() > 0, "spoor serve exited before serving");
-            eprint!("[serve] {line}");
-            if let Some(rest) = line.split("serving on ").nth(1) {
-                break rest.split(' ').next().unwrap().to_string();
-            }
-        };
-        // Keep draining stderr (into the test's output) so the server never blocks on a full
-        // pipe.
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            while err.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
-                eprint!("[serve] {line}");
-                line.clear();
-            }
-        });
-        Server {
-            child,
-            base,
-            http: Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn get(&self, key: Option<&str>, path: &str) -> (StatusCode, Value) {
-        let mut req = self.http.get(self.url(path));
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status();
-        (status, resp.json().unwrap_or(Value::Null))
-    }
-
-    fn send(
-        &self,
-        method: &str,
-        key: Option<&str>,
-        path: &str,
-        body: &Value,
-    ) -> (StatusCode, Value) {
-        let mut req = match method {
-            "POST" => self.http.post(self.url(path)),
-            "PATCH" => self.http.patch(self.url(path)),
-            _ => unreachable!(),
-        };
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.json(body).send().unwrap();
-        let status = resp.status();
-        (status, resp.json().unwrap_or(Value::Null))
-    }
-
-    fn upload(&self, key: Option<&str>, path: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-        let form =
-            multipart::Form::new().part("file", multipart::Part::bytes(bytes).file_name("x.jpg"));
-        let mut req = self.http.post(self.url(path)).multipart(form);
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        let resp = req.send().unwrap();
-        let status = resp.status();
-        (status, resp.json().unwrap_or(Value::Null))
-    }
-
-    fn matches(&self, key: &str, pdq: &str) -> Vec<Value> {
-        let (s, v) = self.get(Some(key), &format!("/v1/match?signal_type=pdq&value={pdq}"));
-        assert_eq!(s, StatusCode::OK, "{v}");
-        v["matches"].as_array().unwrap().clone()
-    }
-
-    fn stop(mut self) {
-        // SIGTERM: graceful shutdown, exit status 0.
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let t = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "spoor serve exited with {status} on SIGTERM");
-                return;
-            }
-            assert!(t.elapsed() < Duration::from_secs(10), "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn bridge(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/testdata/pdq/bridge-mods")
-        .join(name);
-    std::fs::read(p).unwrap()
-}
-
-fn until(what: &str, mut ok: impl FnMut() -> bool) -> Duration {
-    let t = Instant::now();
-    while !ok() {
-        assert!(t.elapsed() < Duration::from_secs(1), "{what}: not within 1 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    t.elapsed()
-}
+use server::{bridge, raw_upload, until, until_within, Server, Store};
 
 fn service(store: Store) {
     let admin = store.key("admin", "admin", None);
@@ -250,12 +59,23 @@ fn service(store: Store) {
         until("added entries match", || !s.matches(&matcher, &common::hex_hash(7)).is_empty());
     eprintln!("added → matching in {elapsed:?}");
     let m = s.matches(&matcher, &common::hex_hash(7));
-    assert_eq!(
-        (m[0]["bank"].as_str(), m[0]["entry_id"].as_i64(), m[0]["distance"].as_u64()),
-        (Some("HOTLINE"), Some(id7), Some(0))
-    );
+    assert_eq!((m[0]["bank"].as_str(), m[0]["entry_id"].as_i64()), (Some("HOTLINE"), Some(id7)));
     assert_eq!(m[0]["category"], "baseline");
     assert!(m[0].get("value").is_none(), "match results never carry entry values");
+    // Distances: never to a plain matcher key; to one made with --show-distance, and to
+    // curators (who may read the list anyway).
+    assert!(m[0].get("distance").is_none(), "a matcher key sees no distance: {m:?}");
+    let trusted = store.key_with("matcher", "trusted", &["--show-distance"]);
+    until("trusted key", || {
+        s.get(Some(&trusted), "/v1/match?signal_type=md5&value=00000000000000000000000000000000").0
+            == StatusCode::OK
+    });
+    for k in [&trusted, &curator] {
+        assert_eq!(s.matches(k, &common::hex_hash(7))[0]["distance"], 0);
+    }
+    let out =
+        store.spoor(&["keys", "create", "--role", "hasher", "--name", "x", "--show-distance"]);
+    assert!(!out.status.success(), "--show-distance is for matcher keys");
     // The scoped matcher (made a moment ago) sees only its bank.
     until("scoped key", || {
         s.get(Some(&scoped), "/v1/match?signal_type=md5&value=00000000000000000000000000000000").0
@@ -319,13 +139,19 @@ fn service(store: Store) {
     let (st, u) = s.upload(Some(&matcher), "/v1/match/upload", bridge("square-512x512.jpg"));
     assert_eq!(st, StatusCode::OK, "{u}");
     assert_eq!(u["matches"].as_array().unwrap().len(), 1, "{u}");
-    assert!(u["matches"][0]["distance"].as_u64().unwrap() <= 31);
+    assert!(u["matches"][0].get("distance").is_none(), "{u}");
+    let (st, u) = s.upload(Some(&trusted), "/v1/match/upload", bridge("square-512x512.jpg"));
+    assert_eq!(st, StatusCode::OK, "{u}");
+    let d = u["matches"][0]["distance"].as_u64().unwrap();
+    assert!(d <= 31, "{u}");
     let (_, u) = s.upload(Some(&matcher), "/v1/match/upload", b"not an image at all".to_vec());
     assert!(
         u["hashes"]["pdq_error"].is_string() && u["matches"].as_array().unwrap().is_empty(),
         "{u}"
     );
-    let (st, _) = s.upload(Some(&hasher), "/v1/match/upload", bridge("aaa-orig.jpg"));
+    // Refused before the body is read: a small body is still drained so the client gets the
+    // answer (a large one is not read at all; see uploads_are_refused_before_their_body_is_read).
+    let (st, _) = s.upload(Some(&hasher), "/v1/match/upload", bridge("square-128x128.jpg"));
     assert_eq!(st, StatusCode::FORBIDDEN);
 
     // Per-bank radius: a stricter bank stops matching a copy 10 bits away; a paused bank
@@ -564,32 +390,6 @@ fn auth_and_bad_requests(store: Store) {
     s.stop();
 }
 
-/// Sends an upload of `n` bytes over a raw connection and returns the status code: the server
-/// answers 413 and closes as soon as the limit is passed, which an HTTP client still sending its
-/// body reports as a broken connection instead.
-fn raw_upload(s: &Server, key: &str, n: usize) -> u16 {
-    use std::io::{Read, Write};
-    let addr = s.base.trim_start_matches("http://");
-    let mut c = std::net::TcpStream::connect(addr).unwrap();
-    let boundary = "spoorboundary";
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x\"\r\n\r\n"
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    let len = head.len() + n + tail.len();
-    let req = format!(
-        "POST /v1/hash HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
-    );
-    let _ = c.write_all(req.as_bytes());
-    let _ = c.write_all(head.as_bytes());
-    let _ = c.write_all(&vec![b'x'; n]);
-    let _ = c.write_all(tail.as_bytes());
-    let mut resp = Vec::new();
-    let _ = c.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp);
-    text.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0)
-}
-
 fn rate_limit(store: Store) {
     let k = store.key("hasher", "slow", None);
     let s = Server::start(&store, &["--rate-limit", "5"]);
@@ -612,3 +412,418 @@ macro_rules! both {
 }
 
 both!(service, auth_and_bad_requests, rate_limit);
+
+/// Sends the head of a request (with `Content-Length` for a body that never comes) and reads
+/// the answer: status, head, body. Panics when no answer comes within 5 s.
+fn head_only(s: &Server, path: &str, key: &str, declared: usize) -> (u16, String, String) {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(s.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {declared}\r\n\r\n",
+        s.addr()
+    );
+    c.write_all(req.as_bytes()).unwrap();
+    read_answer(&mut c)
+}
+
+/// Reads one HTTP/1.1 answer (head and `Content-Length` body) from a raw connection.
+fn read_answer(c: &mut impl std::io::Read) -> (u16, String, String) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+                return (status, head, body);
+            }
+        }
+        let n = c.read(&mut chunk).expect("an answer within 5 s");
+        assert!(
+            n > 0,
+            "connection closed before a whole answer: {}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Keys are checked from the headers alone: a client that declares a 60 MiB upload and sends
+/// nothing more gets its 401 (or 403) at once, and uploads beyond the permits are refused at
+/// once with `Retry-After` rather than queued.
+#[test]
+fn uploads_are_refused_before_their_body_is_read() {
+    let store = Store::sqlite();
+    let matcher = store.key("matcher", "m", None);
+    let hasher = store.key("hasher", "h", None);
+    let s = Server::start(&store, &["--max-concurrent-uploads", "1"]);
+    for (path, key, want) in [
+        ("/v1/match/upload", "spoor_000000000000_00", 401),
+        ("/v1/hash", "not-a-key", 401),
+        ("/v1/match/upload", hasher.as_str(), 403),
+    ] {
+        let t = Instant::now();
+        let (status, _, body) = head_only(&s, path, key, 60 << 20);
+        let took = t.elapsed();
+        assert_eq!(status, want, "{path}: {body}");
+        assert!(took < Duration::from_secs(1), "{path}: answered after {took:?}");
+    }
+    // A valid upload whose body stalls holds the only permit...
+    use std::io::Write;
+    let mut stalled = std::net::TcpStream::connect(s.addr()).unwrap();
+    write!(
+        stalled,
+        "POST /v1/hash HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {matcher}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 1000000\r\n\r\n--b\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // ...so the next one is refused at once, with Retry-After, without its body being read.
+    let t = Instant::now();
+    let (status, head, body) = head_only(&s, "/v1/match/upload", &matcher, 60 << 20);
+    assert_eq!(status, 503, "{body}");
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(head.to_ascii_lowercase().contains("retry-after: 1"), "{head}");
+    assert!(body.contains("--max-concurrent-uploads"), "{body}");
+    // The permit comes back when the stalled client goes away.
+    drop(stalled);
+    until("permit released", || {
+        s.upload(Some(&matcher), "/v1/hash", b"abc".to_vec()).0 == StatusCode::OK
+    });
+    s.stop();
+}
+
+fn flip(hex: &str, bits: impl IntoIterator<Item = usize>) -> String {
+    let mut b: Vec<u8> =
+        (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+    for bit in bits {
+        b[bit / 8] ^= 1 << (bit % 8);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn bit(hex: &str, bit: usize) -> bool {
+    let byte = u8::from_str_radix(&hex[2 * (bit / 8)..2 * (bit / 8) + 2], 16).unwrap();
+    byte & (1 << (bit % 8)) != 0
+}
+
+fn probe_alerts(s: &Server) -> u64 {
+    let m = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    m.lines()
+        .find_map(|l| l.strip_prefix("spoor_probe_alerts_total "))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// The boundary walk, as a matcher key with yes/no answers: from a hash 10 bits from a banked
+/// one, flip agreeing bits until the answer turns to no (the radius boundary), then flip each
+/// bit of the last hash inside: a yes means that bit disagrees with the banked hash. Each bit
+/// test teaches exactly one bit; the measure is the number of bits the client knows for certain
+/// from the answers. The detector stops it after a few, raises the alert, and the key stays
+/// stopped. Exact distances (a `--show-distance` key) in one batch of 257 are stopped too.
+#[test]
+fn a_boundary_walk_is_stopped_before_it_learns_the_hash() {
+    let store = Store::sqlite();
+    let curator = store.key("curator", "c", None);
+    let prober = store.key("matcher", "prober", None);
+    let exact = store.key_with("matcher", "exact", &["--show-distance"]);
+    let s = Server::start(&store, &[]);
+    s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "HOTLINE"}));
+    let banked = common::hex_hash(900);
+    let (st, b) = s.send(
+        "POST",
+        Some(&curator),
+        "/v1/banks/HOTLINE/entries",
+        &json!({"entries": [{"signal_type": "pdq", "value": banked}]}),
+    );
+    assert_eq!(st, StatusCode::OK, "{b}");
+    until("banked", || !s.matches(&curator, &banked).is_empty());
+    assert_eq!(probe_alerts(&s), 0);
+
+    // Some(true): a match; Some(false): none; None: refused for probing.
+    let ask = |q: &str| -> Option<bool> {
+        let (st, v) = s.get(Some(&prober), &format!("/v1/match?signal_type=pdq&value={q}"));
+        if st == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(v["error"]["code"], "probing_stopped", "{v}");
+            assert!(v["error"]["message"].as_str().unwrap().contains("admin"), "{v}");
+            return None;
+        }
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert!(v["matches"].as_array().unwrap().iter().all(|m| m.get("distance").is_none()));
+        Some(!v["matches"].as_array().unwrap().is_empty())
+    };
+    let start = flip(&banked, 0..10);
+    let mut known = 0usize; // bits of the banked hash the client knows for certain
+    let mut stopped = false;
+    let mut inside = start.clone();
+    assert_eq!(ask(&start), Some(true));
+    // Walk out to the boundary.
+    for b in 10..256 {
+        let next = flip(&inside, [b]);
+        match ask(&next) {
+            None => {
+                stopped = true;
+                break;
+            }
+            Some(true) => inside = next,
+            Some(false) => {
+                known += 1; // bit b of `inside` agrees with the banked hash
+                break;
+            }
+        }
+    }
+    // Test every bit at the boundary.
+    if !stopped {
+        for b in 0..256 {
+            match ask(&flip(&inside, [b])) {
+                None => {
+                    stopped = true;
+                    break;
+                }
+                Some(disagrees) => {
+                    known += 1;
+                    // The attack is real: what it learns is right.
+                    assert_eq!(bit(&inside, b) != disagrees, bit(&banked, b), "bit {b}");
+                }
+            }
+        }
+    }
+    eprintln!("boundary walk: stopped {stopped}, {known} bits learned");
+    assert!(stopped, "the walk was never stopped");
+    assert!(known < 32, "{known} bits learned before the stop");
+    assert_eq!(probe_alerts(&s), 1);
+    // Stopped for good: even an unrelated query is refused.
+    assert_eq!(ask(&common::hex_hash(901)), None);
+
+    // With exact distances, one batch of the hash and its 256 one-bit neighbours would give
+    // the banked hash at once: the whole batch is refused, no answer leaks.
+    let signals: Vec<Value> = std::iter::once(start.clone())
+        .chain((0..256).map(|b| flip(&start, [b])))
+        .map(|v| json!({"signal_type": "pdq", "value": v}))
+        .collect();
+    until("key with distances", || s.matches(&exact, &banked).len() == 1);
+    let (st, v) = s.send("POST", Some(&exact), "/v1/match", &json!({"signals": signals}));
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v.get("results").is_none());
+    assert_eq!(probe_alerts(&s), 2);
+    // Curators may read the list anyway: never stopped.
+    let (st, _) = s.send("POST", Some(&curator), "/v1/match", &json!({"signals": signals}));
+    assert_eq!(st, StatusCode::OK);
+    s.stop();
+}
+
+/// A hoster's traffic: 10,000 lookups of unrelated hashes, each image sent twice (re-uploads
+/// are exact repeats), in batches and one at a time, raise no alert and are never throttled.
+#[test]
+fn ordinary_lookups_raise_no_probe_alert() {
+    let store = Store::sqlite();
+    let curator = store.key("curator", "c", None);
+    let hoster = store.key("matcher", "hoster", None);
+    let s = Server::start(&store, &[]);
+    s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "HOTLINE"}));
+    let banked = common::hex_hashes(1000, 77);
+    let entries: Vec<Value> =
+        banked.iter().map(|v| json!({"signal_type": "pdq", "value": v})).collect();
+    s.send("POST", Some(&curator), "/v1/banks/HOTLINE/entries", &json!({"entries": entries}));
+    let uploads = common::hex_hashes(4500, 78);
+    // Some uploads are copies of banked images, re-encoded (a few bits off).
+    let mut queries: Vec<String> = uploads.clone();
+    queries.extend(banked[..100].iter().map(|h| flip(h, [3, 77, 200])));
+    let mut matched = 0;
+    for pass in 0..2 {
+        for chunk in queries.chunks(460) {
+            let signals: Vec<Value> =
+                chunk.iter().map(|v| json!({"signal_type": "pdq", "value": v})).collect();
+            let (st, v) = s.send("POST", Some(&hoster), "/v1/match", &json!({"signals": signals}));
+            assert_eq!(st, StatusCode::OK, "pass {pass}: {v}");
+            matched += v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| !r["matches"].as_array().unwrap().is_empty())
+                .count();
+        }
+    }
+    assert_eq!(matched, 200, "each banked copy matched on both passes");
+    // And 800 more one at a time (the same images again).
+    for q in queries.iter().take(800) {
+        let (st, v) = s.get(Some(&hoster), &format!("/v1/match?signal_type=pdq&value={q}"));
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    assert_eq!(probe_alerts(&s), 0);
+    s.stop();
+}
+
+/// Holds exclusive locks on the SQLite WAL-index lock bytes of `db` (as an exclusive writer
+/// recovering the index would), so that no other process can read the database until dropped.
+struct SqliteBlocked(#[allow(dead_code)] std::fs::File);
+
+fn block_sqlite(db: &std::path::Path) -> SqliteBlocked {
+    use nix::fcntl::{fcntl, FcntlArg};
+    let shm = std::fs::OpenOptions::new().read(true).write(true).open(db.with_extension("db-shm"));
+    let shm = shm.expect("the service has the database open in WAL mode");
+    let lock = nix::libc::flock {
+        l_type: nix::libc::F_WRLCK as i16,
+        l_whence: nix::libc::SEEK_SET as i16,
+        l_start: 120, // the eight WAL-index locks (write, checkpoint, recover, 5 read marks)
+        l_len: 8,
+        l_pid: 0,
+    };
+    fcntl(&shm, FcntlArg::F_SETLKW(&lock)).expect("lock the WAL index");
+    SqliteBlocked(shm)
+}
+
+/// `/ready` tells a reachable store and a current follower from a broken one, and data routes
+/// fail closed when the keys cannot be re-read: a revoked key must not keep working.
+#[test]
+fn readiness_and_stale_keys() {
+    let store = Store::sqlite();
+    let matcher = store.key("matcher", "m", None);
+    let s = Server::start(&store, &["--key-max-staleness", "2", "--ready-max-lag", "2"]);
+    let pdq = format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(1));
+    let (st, r) = s.get(None, "/ready");
+    assert_eq!(st, StatusCode::OK, "{r}");
+    assert_eq!((r["status"].as_str(), r["store_reachable"].as_bool()), (Some("ready"), Some(true)));
+    assert!(r["follower_lag_seconds"].as_f64().unwrap() < 2.0, "{r}");
+    assert_eq!(s.get(Some(&matcher), &pdq).0, StatusCode::OK);
+
+    let blocked = block_sqlite(&std::path::Path::new(&store.value).join("spoor.db"));
+    until_within("not ready", Duration::from_secs(6), || {
+        let (st, r) = s.get(None, "/ready");
+        st == StatusCode::SERVICE_UNAVAILABLE && r["store_reachable"] == false
+    });
+    until_within("data routes fail closed", Duration::from_secs(6), || {
+        s.get(Some(&matcher), &pdq).0 == StatusCode::SERVICE_UNAVAILABLE
+    });
+    let (_, r) = s.get(None, "/ready");
+    let problems = r["problems"].to_string();
+    assert!(problems.contains("unreachable") && problems.contains("--ready-max-lag"), "{r}");
+    let (_, e) = s.get(Some(&matcher), &pdq);
+    assert!(e["error"]["message"].as_str().unwrap().contains("--key-max-staleness"), "{e}");
+    // Liveness is not readiness.
+    assert_eq!(s.get(None, "/health").0, StatusCode::OK);
+
+    drop(blocked);
+    // SQLite gives up on a blocked read after about 10 s; then the next poll succeeds.
+    until_within("ready again", Duration::from_secs(20), || {
+        s.get(None, "/ready").0 == StatusCode::OK
+    });
+    until_within("keys again", Duration::from_secs(5), || {
+        s.get(Some(&matcher), &pdq).0 == StatusCode::OK
+    });
+    s.stop();
+}
+
+/// HTTPS with a certificate the test makes: a client that trusts it gets answers; plain HTTP
+/// to the same port gets none; SIGTERM still stops the service cleanly.
+#[test]
+fn serves_https_with_its_own_certificate() {
+    let store = Store::sqlite();
+    let matcher = store.key("matcher", "m", None);
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert_file = store.dir.path().join("cert.pem");
+    let key_file = store.dir.path().join("key.pem");
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let trusting = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let s = Server::start_with(
+        &store,
+        &["--tls-cert", cert_file.to_str().unwrap(), "--tls-key", key_file.to_str().unwrap()],
+        trusting,
+    );
+    assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
+    let (st, h) = s.get(None, "/health");
+    assert_eq!((st, h["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (st, m) =
+        s.get(Some(&matcher), &format!("/v1/match?signal_type=pdq&value={}", common::hex_hash(1)));
+    assert_eq!(st, StatusCode::OK, "{m}");
+    // A client that does not trust the certificate refuses to talk.
+    let untrusting = reqwest::blocking::Client::new();
+    assert!(untrusting.get(s.url("/health")).send().is_err());
+    // Plain HTTP to the TLS port gets no HTTP answer.
+    let plain = reqwest::blocking::Client::new().get(format!("http://{}/health", s.addr())).send();
+    assert!(plain.is_err() || !plain.unwrap().status().is_success());
+    // A bad key file is refused at start with a message naming the flag.
+    std::fs::write(&key_file, "not a key").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["serve", store.flag, &store.value, "--listen", "127.0.0.1:0"])
+        .args(["--tls-cert", cert_file.to_str().unwrap(), "--tls-key", key_file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--tls-key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.stop();
+}
+
+/// PostgreSQL restarted under a running service: `/ready` is 503 while it is down; once it is
+/// back, a key revoked and an entry disabled after the restart take effect within 5 s and
+/// `/ready` is 200. Needs `SPOOR_TEST_PG_STOP` and `SPOOR_TEST_PG_START` (programs that stop and
+/// start the test server on the same port; `scripts/pg.sh` exports them).
+#[test]
+fn postgres_restart_under_a_running_service() {
+    let (Ok(stop), Ok(start)) =
+        (std::env::var("SPOOR_TEST_PG_STOP"), std::env::var("SPOOR_TEST_PG_START"))
+    else {
+        eprintln!("notice: PostgreSQL restart test skipped: SPOOR_TEST_PG_STOP and SPOOR_TEST_PG_START are not set");
+        return;
+    };
+    let Some(store) = Store::postgres() else { return };
+    let curator = store.key("curator", "c", None);
+    let matcher = store.key("matcher", "m", None);
+    let doomed = store.key("matcher", "doomed", None);
+    let s = Server::start(&store, &["--ready-max-lag", "2"]);
+    s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "HOTLINE"}));
+    let banked = common::hex_hash(4242);
+    let (_, r) = s.send(
+        "POST",
+        Some(&curator),
+        "/v1/banks/HOTLINE/entries",
+        &json!({"entries": [{"signal_type": "pdq", "value": banked}]}),
+    );
+    let id = r["results"][0]["id"].as_i64().unwrap().to_string();
+    until("banked", || s.matches(&matcher, &banked).len() == 1);
+    assert_eq!(s.get(None, "/ready").0, StatusCode::OK);
+
+    let run = |program: &str| {
+        let st = std::process::Command::new(program).status().unwrap();
+        assert!(st.success(), "{program} failed");
+    };
+    run(&stop);
+    until_within("not ready while the database is down", Duration::from_secs(10), || {
+        s.get(None, "/ready").0 == StatusCode::SERVICE_UNAVAILABLE
+    });
+    run(&start);
+    let out = store.spoor(&["keys", "revoke", "doomed"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = store.spoor(&["bank", "disable", "HOTLINE", &id, "--reason", "after the restart"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pdq = format!("/v1/match?signal_type=pdq&value={banked}");
+    until_within("revoked key refused", Duration::from_secs(5), || {
+        s.get(Some(&doomed), &pdq).0 == StatusCode::UNAUTHORIZED
+    });
+    until_within("disabled entry stops matching", Duration::from_secs(5), || {
+        s.matches(&matcher, &banked).is_empty()
+    });
+    until_within("ready again", Duration::from_secs(5), || {
+        s.get(None, "/ready").0 == StatusCode::OK
+    });
+    s.stop();
+}

@@ -1,10 +1,13 @@
 //! API keys: `spoor_<key id>_<secret>`. The key id is public (it names the key in logs and
 //! lookups); the secret is 32 random bytes, stored only as its SHA-256 and compared in constant
 //! time. Keys are cached in memory and re-read from the store every second, so a new or revoked
-//! key takes effect within a second on every replica.
+//! key takes effect within a second on every replica. The cache remembers when it was last read
+//! successfully, so the service can refuse to trust keys it has not been able to re-read (a key
+//! revoked meanwhile would otherwise keep working).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use spoor_bank::{ApiKey, Role, Store};
@@ -26,11 +29,14 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Makes a key for `name` with `role`, optionally limited to `banks` (matcher keys).
+/// Makes a key for `name` with `role`, optionally limited to `banks` (matcher keys). With
+/// `show_distance` a matcher key's answers carry exact PDQ distances (admin and curator keys
+/// always get them: they may read the lists anyway).
 pub fn generate(
     name: &str,
     role: Role,
     banks: Option<Vec<String>>,
+    show_distance: bool,
     created_by: &str,
 ) -> Result<NewKey, getrandom::Error> {
     let mut id = [0u8; 6];
@@ -50,7 +56,7 @@ pub fn generate(
             created_at: spoor_bank::model::now_ms(),
             revoked_by: None,
             revoked_at: None,
-            show_distance: false,
+            show_distance,
         },
         key: format!("spoor_{key_id}_{secret}"),
         secret_hash,
@@ -68,6 +74,9 @@ pub struct Principal {
     pub role: Role,
     /// Banks it may match (`None`: all).
     pub banks: Option<Arc<std::collections::HashSet<String>>>,
+    /// Whether its match answers carry exact distances: admin and curator keys, and matcher
+    /// keys made with `--show-distance`.
+    pub show_distance: bool,
 }
 
 impl Principal {
@@ -91,13 +100,27 @@ struct Cached {
 }
 
 /// The in-memory key table.
-#[derive(Default)]
 pub struct KeyCache {
     keys: RwLock<HashMap<String, Cached>>,
+    /// When the keys were last read from the store successfully.
+    refreshed: Mutex<Instant>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache { keys: RwLock::default(), refreshed: Mutex::new(Instant::now()) }
+    }
 }
 
 impl KeyCache {
-    /// Re-reads every key from the store.
+    /// How long ago the keys were last read from the store successfully (since the cache was
+    /// made, when never).
+    pub fn age(&self) -> Duration {
+        self.refreshed.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
+    }
+
+    /// Re-reads every key from the store; on success, the keys' [`age`](Self::age) starts again
+    /// from zero.
     pub fn refresh(&self, store: &dyn Store) -> Result<usize, spoor_bank::BankError> {
         let mut map = HashMap::new();
         for (k, hash) in store.keys()? {
@@ -110,11 +133,13 @@ impl KeyCache {
                 key_id: k.key_id.as_str().into(),
                 role: k.role,
                 banks: k.banks.map(|b| Arc::new(b.into_iter().collect())),
+                show_distance: k.show_distance || matches!(k.role, Role::Admin | Role::Curator),
             };
             map.insert(k.key_id, Cached { principal, secret_hash });
         }
         let n = map.len();
         *self.keys.write().unwrap_or_else(|e| e.into_inner()) = map;
+        *self.refreshed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         Ok(n)
     }
 
@@ -164,8 +189,9 @@ mod tests {
 
     #[test]
     fn keys_are_unique_and_hash_their_secret() {
-        let a = generate("a", Role::Matcher, None, "t").unwrap();
-        let b = generate("b", Role::Matcher, None, "t").unwrap();
+        let a = generate("a", Role::Matcher, None, false, "t").unwrap();
+        let b = generate("b", Role::Matcher, None, true, "t").unwrap();
+        assert!(!a.record.show_distance && b.record.show_distance);
         assert_ne!(a.key, b.key);
         assert!(a.key.starts_with(&format!("spoor_{}_", a.record.key_id)));
         let secret = a.key.rsplit('_').next().unwrap();

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use spoor_bank::BankError;
 
 /// An error answered to a client.
@@ -17,17 +17,18 @@ pub struct ApiError {
 }
 
 /// The JSON body of an error.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// Code and message.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable code: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `conflict`,
-    /// `payload_too_large`, `unsupported_media`, `rate_limited`, `internal`, `unavailable`.
+    /// `payload_too_large`, `unsupported_media`, `rate_limited`, `probing_stopped`, `busy`,
+    /// `over_budget`, `timeout`, `internal`, `unavailable`.
     pub code: String,
     /// What went wrong and what to do.
     pub message: String,

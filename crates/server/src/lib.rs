@@ -7,16 +7,23 @@
 //!
 //! Invariants: no route returns an entry's value to a key that is not curator or admin; every
 //! write carries the calling key's name as its actor; uploaded bytes are never written anywhere;
-//! keys are compared in constant time and never logged.
+//! keys are compared in constant time and never logged; no request body is read before its key
+//! is authenticated and authorised ([`guard`]); matching batches and hashing run on a bounded
+//! blocking pool with a work budget ([`work`]), never on the async threads.
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod openapi;
+pub mod probe;
 pub mod routes;
+pub mod tls;
 pub mod wire;
+pub mod work;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -49,6 +56,29 @@ pub struct Config {
     pub follow_interval: Duration,
     /// How long a request may take before it is answered 408.
     pub request_timeout: Duration,
+    /// Uploads read at once; more are answered 503 with `Retry-After`.
+    pub max_concurrent_uploads: usize,
+    /// Matching batches and hashing jobs run at once (default: one a core).
+    pub work_slots: usize,
+    /// How long a matching batch or a hashing job may wait and run before it answers 503.
+    pub match_budget: Duration,
+    /// Data routes answer 503 when the keys could not be re-read for longer than this.
+    pub key_max_staleness: Duration,
+    /// `/ready` answers 503 when the follower has not read the change log for longer than this.
+    pub ready_max_lag: Duration,
+    /// Probe detection thresholds.
+    pub probe: probe::ProbeConfig,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of `--tls-cert` and `--tls-key`.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl Default for Config {
@@ -61,6 +91,13 @@ impl Default for Config {
             rate_limit: 0,
             follow_interval: Duration::from_millis(100),
             request_timeout: Duration::from_secs(60),
+            max_concurrent_uploads: 16,
+            work_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            match_budget: Duration::from_secs(30),
+            key_max_staleness: Duration::from_secs(30),
+            ready_max_lag: Duration::from_secs(10),
+            probe: probe::ProbeConfig::default(),
+            tls: None,
         }
     }
 }
@@ -81,8 +118,14 @@ pub struct Inner {
     pub config: Config,
     /// Per-key rate limiter, when a limit is set.
     pub limiter: Option<governor::DefaultKeyedRateLimiter<Arc<str>>>,
-    /// Bounds concurrent hashing to the number of cores.
-    pub hash_slots: tokio::sync::Semaphore,
+    /// Upload permits (`--max-concurrent-uploads`).
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Where matching batches and hashing run.
+    pub pool: work::Pool,
+    /// Per-key query histories.
+    pub probes: probe::Probes,
+    /// The store check of `/ready` in flight, if any (at most one at a time).
+    pub ready_check: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Result<i64, String>>>>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }
@@ -123,15 +166,17 @@ impl AppState {
     ) -> Self {
         let limiter = NonZeroU32::new(config.rate_limit)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         AppState(Arc::new(Inner {
             store,
             matcher,
             keys,
-            config,
             limiter,
-            hash_slots: tokio::sync::Semaphore::new(cores),
+            uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
+            pool: work::Pool::new(config.work_slots, config.match_budget),
+            probes: probe::Probes::new(config.probe.clone()),
+            ready_check: tokio::sync::Mutex::new(None),
             metrics: metrics_handle(),
+            config,
         }))
     }
 }
@@ -149,30 +194,74 @@ async fn track(matched: Option<MatchedPath>, req: Request, next: Next) -> Respon
     resp
 }
 
-/// The router: every route, its limits and middleware.
+/// Answers 408 with the usual JSON error body when a request takes longer than the limit; the
+/// request's future is dropped, which also stops its blocking job at its next budget check.
+async fn time_limit(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse as _;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => error::ApiError {
+            status: axum::http::StatusCode::REQUEST_TIMEOUT,
+            code: "timeout",
+            message: format!(
+                "the request took longer than {} s: send smaller batches, or retry later",
+                limit.as_secs()
+            ),
+        }
+        .into_response(),
+    }
+}
+
+/// The router: every route, its limits and middleware. Keyed routes are grouped by what they
+/// require, each group behind the [`guard`] that authenticates before any body is read.
 pub fn app(state: AppState) -> Router {
+    use guard::Need;
+    use spoor_bank::Role;
     use tower_http::trace::TraceLayer;
-    let uploads = Router::new()
-        .route("/v1/match/upload", post(routes::match_upload))
-        .route("/v1/hash", post(routes::hash))
-        .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
-    Router::new()
-        .route("/health", get(routes::health))
-        .route("/metrics", get(routes::metrics))
-        .route("/openapi.json", get(routes::openapi))
+    let guarded = |need: Need| middleware::from_fn_with_state((state.clone(), need), guard::guard);
+    let curate = Router::new()
         .route("/v1/banks", post(routes::create_bank).get(routes::list_banks))
         .route("/v1/banks/{name}", get(routes::get_bank).patch(routes::patch_bank))
         .route("/v1/banks/{name}/entries", post(routes::add_entries).get(routes::list_entries))
         .route("/v1/banks/{name}/entries/{id}", patch(routes::patch_entry))
+        .route_layer(guarded(Need {
+            roles: routes::CURATE,
+            what: "read or change banks",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let matching = Router::new()
         .route("/v1/match", get(routes::match_get).post(routes::match_post))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .merge(uploads)
+        .route_layer(guarded(Need { roles: routes::MATCH, what: "match", upload: false }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let match_upload = Router::new()
+        .route("/v1/match/upload", post(routes::match_upload))
+        .route_layer(guarded(Need { roles: routes::MATCH, what: "match", upload: true }))
+        .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    let hash = Router::new()
+        .route("/v1/hash", post(routes::hash))
+        .route_layer(guarded(Need {
+            roles: &[Role::Admin, Role::Curator, Role::Matcher, Role::Hasher],
+            what: "hash",
+            upload: true,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    Router::new()
+        .route("/health", get(routes::health))
+        .route("/ready", get(routes::ready))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi))
+        .merge(curate)
+        .merge(matching)
+        .merge(match_upload)
+        .merge(hash)
         .fallback(routes::not_found)
         .route_layer(middleware::from_fn(track))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.config.request_timeout,
-        ))
+        .layer(middleware::from_fn_with_state(state.config.request_timeout, time_limit))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -200,15 +289,26 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     if keys.is_empty() {
         tracing::warn!("no API keys: every data route will answer 401; create one with `spoor keys create --role admin --name admin`");
     }
+    let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let follower = matcher.follow(config.follow_interval, stop.clone());
     let refresher = {
         let (keys, store, stop) = (keys.clone(), store.clone(), stop.clone());
         std::thread::Builder::new().name("spoor-keys".into()).spawn(move || {
+            let mut failing = false;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_secs(1));
-                if let Err(e) = keys.refresh(&*store) {
-                    tracing::error!(error = %e, "cannot refresh the API keys; keeping the last ones read");
+                match keys.refresh(&*store) {
+                    Ok(_) if failing => {
+                        tracing::info!("API keys read again");
+                        failing = false;
+                    }
+                    Ok(_) => {}
+                    Err(e) if !failing => {
+                        tracing::error!(error = %e, "cannot refresh the API keys; keeping the last ones read until --key-max-staleness passes, then data routes answer 503");
+                        failing = true;
+                    }
+                    Err(_) => {}
                 }
             }
         })?
@@ -218,16 +318,28 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let stats = matcher.stats();
-    tracing::info!(%addr, store = %store.describe(), pdq = stats.pdq_entries, exact = stats.exact_entries, banks = stats.banks, keys = keys.len(), "serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, store = %store.describe(), pdq = stats.pdq_entries, exact = stats.exact_entries, banks = stats.banks, keys = keys.len(), "serving");
     eprintln!(
-        "spoor: serving on http://{addr} ({} PDQ and {} exact entries in {} banks, {} API keys)",
+        "spoor: serving on {scheme}://{addr} ({} PDQ and {} exact entries in {} banks, {} API keys)",
         stats.pdq_entries,
         stats.exact_entries,
         stats.banks,
         keys.len()
     );
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: API keys and match answers cross the network in clear text; use --tls-cert/--tls-key or a TLS reverse proxy");
+    }
     let state = AppState::new(store.clone(), matcher.clone(), keys, config);
-    let served = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await;
+    let router = app(state);
+    let served = match tls {
+        Some(tls) => {
+            axum::serve(tls::TlsListener::new(listener, tls), router)
+                .with_graceful_shutdown(shutdown())
+                .await
+        }
+        None => axum::serve(listener, router).with_graceful_shutdown(shutdown()).await,
+    };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     // The last references to the stores are dropped off the async threads: closing a PostgreSQL
     // connection blocks.

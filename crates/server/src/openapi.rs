@@ -11,10 +11,11 @@ use crate::wire::*;
 #[openapi(
     info(
         title = "Spoor",
-        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped. Every route but /health, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher). A matcher key can never read a list.",
+        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped. Every route but /health, /ready, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher). The key is checked before any request body is read. A matcher key can never read a list: its match answers carry no distances unless the key was made with `--show-distance`, and a key whose queries walk in small steps around earlier ones (probing for a banked hash) is stopped (429).",
     ),
     paths(
         routes::health,
+        routes::ready,
         routes::metrics,
         routes::openapi,
         routes::create_bank,
@@ -30,14 +31,14 @@ use crate::wire::*;
         routes::hash,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Health, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
+        ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
-        UploadForm,
+        UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
     )),
     modifiers(&Security),
     tags(
-        (name = "service", description = "Health, metrics, this document"),
+        (name = "service", description = "Health, readiness, metrics, this document"),
         (name = "banks", description = "Hash banks (curators and admins)"),
         (name = "entries", description = "Bank entries (curators and admins)"),
         (name = "match", description = "Matching signals and uploads"),

@@ -2,55 +2,34 @@
 //! (naming the field that is wrong), and calls the store off the async threads.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use spoor_bank::{Added, EntryUpdate, NewBank, NewEntry, Role};
-use spoor_core::SignalType;
-use spoor_matcher::Scope;
+use spoor_core::{Hash256, SignalType};
+use spoor_matcher::{Matcher, Scope};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+pub use crate::guard::Auth;
 use crate::wire::*;
 use crate::AppState;
 
-const CURATE: &[Role] = &[Role::Admin, Role::Curator];
-const MATCH: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher];
-const HASH: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher, Role::Hasher];
+/// Roles that may read and change banks.
+pub const CURATE: &[Role] = &[Role::Admin, Role::Curator];
+/// Roles that may match.
+pub const MATCH: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher];
 
 /// Largest number of signals in one `POST /v1/match`.
 pub const MAX_MATCH_BATCH: usize = 10_000;
 
-/// The authenticated caller (and the rate limit, checked once per request).
-pub struct Auth(pub Principal);
-
-impl FromRequestParts<AppState> for Auth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let principal = state.keys.authenticate(header)?;
-        if let Some(limiter) = &state.limiter {
-            if limiter.check_key(&principal.key_id).is_err() {
-                metrics::counter!("spoor_rate_limited_total").increment(1);
-                return Err(ApiError {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    code: "rate_limited",
-                    message: format!(
-                        "key {:?} is over its rate limit of {} requests a second: slow down",
-                        &*principal.name, state.config.rate_limit
-                    ),
-                });
-            }
-        }
-        Ok(Auth(principal))
-    }
-}
+/// Longest `/ready` waits for the store to answer.
+const STORE_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// JSON body whose every rejection is an [`ApiError`] naming what is wrong.
 pub struct ApiJson<T>(pub T);
@@ -106,6 +85,68 @@ pub async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Readiness: 200 only while the bank store answers (a cheap read, within 2 s) and the change
+/// log was read recently (follower lag below `--ready-max-lag`) and the API keys are fresh
+/// (below `--key-max-staleness`); otherwise 503 saying which. For load balancers: take a
+/// replica out of rotation while it is not ready. No key needed; it says nothing of the data.
+#[utoipa::path(get, path = "/ready", tag = "service",
+    responses((status = 200, description = "Ready to serve", body = Ready),
+        (status = 503, description = "Not ready: the store is unreachable, the follower lags or the keys are stale", body = Ready)))]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
+    let store = match tokio::time::timeout(STORE_CHECK_TIMEOUT, store_check(&state)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {} s", STORE_CHECK_TIMEOUT.as_secs())),
+    };
+    let lag = state.matcher.lag();
+    let max_lag = state.config.ready_max_lag;
+    let keys_age = state.keys.age();
+    let max_keys_age = state.config.key_max_staleness;
+    let mut problems = Vec::new();
+    if let Err(e) = &store {
+        problems.push(format!("the bank store is unreachable: {e}"));
+    }
+    if lag > max_lag {
+        problems.push(format!(
+            "the change log was last read {:.1} s ago (more than --ready-max-lag, {:.1} s): \
+             recent changes to the banks may not be applied",
+            lag.as_secs_f64(),
+            max_lag.as_secs_f64()
+        ));
+    }
+    if keys_age > max_keys_age {
+        problems.push(format!(
+            "the API keys were last read {:.1} s ago (more than --key-max-staleness, {:.1} s): \
+             data routes answer 503",
+            keys_age.as_secs_f64(),
+            max_keys_age.as_secs_f64()
+        ));
+    }
+    let status = if problems.is_empty() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = Ready {
+        status: if problems.is_empty() { ReadyStatus::Ready } else { ReadyStatus::NotReady },
+        store_reachable: store.is_ok(),
+        follower_lag_seconds: lag.as_secs_f64(),
+        max_follower_lag_seconds: max_lag.as_secs_f64(),
+        keys_age_seconds: keys_age.as_secs_f64(),
+        max_keys_age_seconds: max_keys_age.as_secs_f64(),
+        problems,
+    };
+    (status, Json(body))
+}
+
+/// One cheap store read off the async threads; at most one in flight (a store that hangs gets
+/// no pile of blocked threads: later checks wait on the same one).
+async fn store_check(state: &AppState) -> Result<i64, String> {
+    let mut slot = state.ready_check.lock().await;
+    let handle = slot.get_or_insert_with(|| {
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.last_seq().map_err(|e| e.to_string()))
+    });
+    let result = handle.await;
+    *slot = None;
+    result.map_err(|e| format!("the check failed: {e}"))?
+}
+
 /// Prometheus metrics: request counts and latencies by route, index sizes, change-log position.
 /// Counts only, no data; unauthenticated so a scraper needs no key.
 #[utoipa::path(get, path = "/metrics", tag = "service",
@@ -117,6 +158,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("spoor_banks").set(stats.banks as f64);
     metrics::gauge!("spoor_change_log_seq").set(stats.seq as f64);
     metrics::gauge!("spoor_api_keys").set(state.keys.len() as f64);
+    metrics::gauge!("spoor_follower_lag_seconds").set(state.matcher.lag().as_secs_f64());
+    metrics::gauge!("spoor_api_keys_age_seconds").set(state.keys.age().as_secs_f64());
     let mut resp = state.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -136,13 +179,13 @@ pub async fn openapi() -> Response {
 #[utoipa::path(post, path = "/v1/banks", tag = "banks", request_body = BankCreate,
     security(("api_key" = [])),
     responses((status = 201, body = BankOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn create_bank(
     State(state): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<BankCreate>,
 ) -> Result<(StatusCode, Json<BankOut>), ApiError> {
-    p.require(CURATE, "create banks")?;
     let store = state.store.clone();
     let bank = blocking(move || {
         let new = NewBank {
@@ -163,9 +206,8 @@ pub async fn create_bank(
     responses((status = 200, body = BankList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_banks(
     State(state): State<AppState>,
-    Auth(p): Auth,
+    _caller: Auth,
 ) -> Result<Json<BankList>, ApiError> {
-    p.require(CURATE, "read banks")?;
     let store = state.store.clone();
     let banks = blocking(move || Ok(store.banks()?)).await?;
     Ok(Json(BankList { banks: banks.into_iter().map(Into::into).collect() }))
@@ -178,10 +220,9 @@ pub async fn list_banks(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_bank(
     State(state): State<AppState>,
-    Auth(p): Auth,
+    _caller: Auth,
     Path(name): Path<String>,
 ) -> Result<Json<BankDetail>, ApiError> {
-    p.require(CURATE, "read banks")?;
     let store = state.store.clone();
     let (bank, stats) = blocking(move || Ok((store.bank(&name)?, store.stats(&name)?))).await?;
     Ok(Json(BankDetail {
@@ -200,14 +241,14 @@ pub async fn get_bank(
 #[utoipa::path(patch, path = "/v1/banks/{name}", tag = "banks", request_body = BankPatch,
     security(("api_key" = [])), params(("name" = String, Path, description = "Bank name")),
     responses((status = 200, body = BankOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn patch_bank(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<BankPatch>,
 ) -> Result<Json<BankOut>, ApiError> {
-    p.require(CURATE, "change banks")?;
     let store = state.store.clone();
     let bank = blocking(move || {
         let settings = spoor_bank::BankSettings {
@@ -263,14 +304,14 @@ fn new_entry(i: usize, e: EntryIn) -> Result<NewEntry, ApiError> {
     security(("api_key" = [])), params(("name" = String, Path, description = "Bank name")),
     responses((status = 200, body = EntriesAdded), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn add_entries(
     State(state): State<AppState>,
     Auth(p): Auth,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<EntriesIn>,
 ) -> Result<Json<EntriesAdded>, ApiError> {
-    p.require(CURATE, "add entries")?;
     if body.entries.len() > spoor_bank::MAX_BATCH {
         return Err(ApiError::too_large(format!(
             "{} entries in one request: send at most {} at a time",
@@ -308,14 +349,14 @@ pub async fn add_entries(
 #[utoipa::path(get, path = "/v1/banks/{name}/entries", tag = "entries", security(("api_key" = [])),
     params(("name" = String, Path, description = "Bank name"), PageQuery),
     responses((status = 200, body = EntriesPage), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody)))]
 pub async fn list_entries(
     State(state): State<AppState>,
-    Auth(p): Auth,
+    _caller: Auth,
     Path(name): Path<String>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<EntriesPage>, ApiError> {
-    p.require(CURATE, "read bank entries")?;
     let q = query(q)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -334,14 +375,14 @@ pub async fn list_entries(
     security(("api_key" = [])),
     params(("name" = String, Path, description = "Bank name"), ("id" = i64, Path, description = "Entry id")),
     responses((status = 200, body = EntryOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
 pub async fn patch_entry(
     State(state): State<AppState>,
     Auth(p): Auth,
     path: Result<Path<(String, i64)>, axum::extract::rejection::PathRejection>,
     ApiJson(body): ApiJson<EntryPatch>,
 ) -> Result<Json<EntryOut>, ApiError> {
-    p.require(CURATE, "change entries")?;
     let Path((name, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     fn clearable<T: std::str::FromStr<Err = String>>(
         field: &str,
@@ -382,86 +423,137 @@ pub async fn patch_entry(
     Ok(Json(entry.into()))
 }
 
-fn match_one(
-    state: &AppState,
-    scope: &Scope,
-    t: &str,
-    v: &str,
-    field: &str,
-) -> Result<MatchResponse, ApiError> {
-    let t = signal_type(&format!("{field}signal_type"), t)?;
-    if !matches!(
-        t,
-        SignalType::Pdq
-            | SignalType::Md5
-            | SignalType::Sha1
-            | SignalType::Sha256
-            | SignalType::Vpdq
-    ) {
-        return Err(ApiError::bad_request(format!(
-            "{field}signal_type: {} cannot be matched by this route (use pdq, md5, sha1, sha256 or vpdq)",
-            t.name()
-        )));
+/// A signal to match, parsed.
+enum Signal {
+    Pdq(Hash256),
+    Exact(SignalType, Vec<u8>),
+    Vpdq(Vec<spoor_core::vpdq::VpdqFrame>),
+}
+
+impl Signal {
+    /// Parses a signal, naming the field (`signals[3].value`) when it is wrong.
+    fn parse(t: &str, v: &str, field: &str) -> Result<Signal, ApiError> {
+        let t = signal_type(&format!("{field}signal_type"), t)?;
+        let bad_value =
+            |e: &dyn std::fmt::Display| ApiError::bad_request(format!("{field}value: {e}"));
+        match t {
+            SignalType::Vpdq => spoor_core::vpdq::parse(v).map(Signal::Vpdq).map_err(|e| bad_value(&e)),
+            SignalType::Pdq => v.parse::<Hash256>().map(Signal::Pdq).map_err(|e| bad_value(&e)),
+            SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
+                t.parse(v).map(|b| Signal::Exact(t, b)).map_err(|e| bad_value(&e))
+            }
+            _ => Err(ApiError::bad_request(format!(
+                "{field}signal_type: {} cannot be matched by this route (use pdq, md5, sha1, sha256 or vpdq)",
+                t.name()
+            ))),
+        }
     }
-    if t == SignalType::Vpdq {
-        let frames = spoor_core::vpdq::parse(v)
-            .map_err(|e| ApiError::bad_request(format!("{field}value: {e}")))?;
-        let thresholds = spoor_matcher::VpdqThresholds::default();
-        let matches = state.matcher.match_vpdq(&frames, &thresholds, scope);
+
+    /// Matches; distances only when `show_distance`.
+    fn run(&self, matcher: &Matcher, scope: &Scope, show_distance: bool) -> MatchResponse {
+        let matches: Vec<MatchOut> = match self {
+            Signal::Pdq(h) => matcher
+                .match_pdq(h, scope)
+                .into_iter()
+                .map(|m| MatchOut::from_match(m, show_distance))
+                .collect(),
+            Signal::Exact(t, v) => matcher
+                .match_signal(*t, v, scope)
+                .into_iter()
+                .map(|m| MatchOut::from_match(m, show_distance))
+                .collect(),
+            Signal::Vpdq(frames) => {
+                let thresholds = spoor_matcher::VpdqThresholds::default();
+                matcher.match_vpdq(frames, &thresholds, scope).into_iter().map(Into::into).collect()
+            }
+        };
         if !matches.is_empty() {
             metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
         }
-        return Ok(MatchResponse { matches: matches.into_iter().map(Into::into).collect() });
+        MatchResponse { matches }
     }
-    let value = t.parse(v).map_err(|e| ApiError::bad_request(format!("{field}value: {e}")))?;
-    let matches = state.matcher.match_signal(t, &value, scope);
-    if !matches.is_empty() {
-        metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
-    }
-    Ok(MatchResponse { matches: matches.into_iter().map(Into::into).collect() })
+}
+
+/// The PDQ hashes among `queries`, for probe detection.
+fn pdq_queries<'a>(queries: impl IntoIterator<Item = &'a Signal>) -> Vec<Hash256> {
+    queries
+        .into_iter()
+        .filter_map(|q| match q {
+            Signal::Pdq(h) => Some(*h),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Matches one signal against the banks the key may match: PDQ within each bank's radius
-/// (default 31), digests exactly.
+/// (default 31), digests exactly. Distances are shown to admin and curator keys and to matcher
+/// keys made with `--show-distance` only.
 #[utoipa::path(get, path = "/v1/match", tag = "match", security(("api_key" = [])), params(MatchQuery),
     responses((status = 200, body = MatchResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit, or the key was stopped for probing", body = ErrorBody),
+        (status = 503, description = "Keys stale, or no matching slot within the work budget", body = ErrorBody)))]
 pub async fn match_get(
     State(state): State<AppState>,
     Auth(p): Auth,
     q: Result<Query<MatchQuery>, QueryRejection>,
 ) -> Result<Json<MatchResponse>, ApiError> {
-    p.require(MATCH, "match")?;
     let q = query(q)?;
-    Ok(Json(match_one(&state, &scope(&p), &q.signal_type, &q.value, "")?))
+    let signal = Signal::parse(&q.signal_type, &q.value, "")?;
+    state.probes.observe(&p, &pdq_queries([&signal]))?;
+    let scope = scope(&p);
+    let matcher = state.matcher.clone();
+    let show = p.show_distance;
+    // One signal is one bounded search: a blocking thread of its own, without waiting for a
+    // slot of the batch pool, so lookups stay fast while batches run.
+    let r = blocking(move || Ok(signal.run(&matcher, &scope, show))).await?;
+    Ok(Json(r))
 }
 
-/// Matches a batch of up to 10,000 signals; results in request order.
+/// Matches a batch of up to 10,000 signals; results in request order. Runs on the bounded
+/// matching pool within the work budget (`--match-budget-ms`): a batch that does not finish in
+/// time answers 503 and should be split.
 #[utoipa::path(post, path = "/v1/match", tag = "match", request_body = MatchRequest,
     security(("api_key" = [])),
     responses((status = 200, body = MatchBatchResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit, or the key was stopped for probing", body = ErrorBody),
+        (status = 503, description = "Keys stale, or the batch did not finish within the work budget", body = ErrorBody)))]
 pub async fn match_post(
     State(state): State<AppState>,
     Auth(p): Auth,
     ApiJson(body): ApiJson<MatchRequest>,
 ) -> Result<Json<MatchBatchResponse>, ApiError> {
-    p.require(MATCH, "match")?;
     if body.signals.len() > MAX_MATCH_BATCH {
         return Err(ApiError::too_large(format!(
             "{} signals in one request: send at most {MAX_MATCH_BATCH}",
             body.signals.len()
         )));
     }
-    let scope = scope(&p);
-    let results = body
+    let queries = body
         .signals
         .iter()
         .enumerate()
-        .map(|(i, s)| {
-            match_one(&state, &scope, &s.signal_type, &s.value, &format!("signals[{i}]."))
-        })
+        .map(|(i, s)| Signal::parse(&s.signal_type, &s.value, &format!("signals[{i}].")))
         .collect::<Result<Vec<_>, _>>()?;
+    drop(body);
+    // The whole batch is refused when it trips the probe detector: no answer leaks.
+    state.probes.observe(&p, &pdq_queries(&queries))?;
+    let scope = scope(&p);
+    let matcher = state.matcher.clone();
+    let show = p.show_distance;
+    let results = state
+        .pool
+        .run(move |budget| {
+            let mut results = Vec::with_capacity(queries.len());
+            for q in &queries {
+                budget.check()?;
+                results.push(q.run(&matcher, &scope, show));
+            }
+            Ok(results)
+        })
+        .await?;
     Ok(Json(MatchBatchResponse { results }))
 }
 
@@ -529,25 +621,9 @@ async fn file_field(
     Ok(file)
 }
 
-/// Reads the upload even when the caller may not send it, then refuses: a client still sending
-/// its body gets a clean 401/403 instead of a connection reset. The read is bounded by the upload
-/// limit like any other.
-async fn upload_after_auth(
-    auth: Result<Auth, ApiError>,
-    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-    roles: &[Role],
-    what: &str,
-) -> Result<(Principal, axum::body::Bytes), ApiError> {
-    let file = file_field(mp).await;
-    let Auth(p) = auth?;
-    p.require(roles, what)?;
-    Ok((p, file?))
-}
-
-/// Hashes bytes off the async threads, at most as many at once as there are cores. Nothing is
-/// written anywhere; the bytes are dropped when this returns.
+/// Hashes bytes on the bounded pool, within the work budget. Nothing is written anywhere; the
+/// bytes are dropped when this returns.
 async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes, ApiError> {
-    let _slot = state.hash_slots.acquire().await.map_err(ApiError::internal)?;
     let options = spoor_media::Options {
         limits: spoor_media::Limits {
             max_pixels: state.config.max_pixels,
@@ -555,67 +631,92 @@ async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes
         },
         ..Default::default()
     };
-    blocking(move || {
-        let d = spoor_hash::digest::Digests::of(&bytes);
-        let mut h = Hashes {
-            md5: d.md5.to_string(),
-            sha1: d.sha1.to_string(),
-            sha256: d.sha256.to_string(),
-            ..Default::default()
-        };
-        match spoor_media::decode(&bytes, &options) {
-            Ok(img) => {
-                let pdq = spoor_hash::pdq::pdq(img.pixels());
-                h.pdq = Some(pdq.hash.to_string());
-                h.quality = Some(pdq.quality);
-                h.width = Some(img.width as u32);
-                h.height = Some(img.height as u32);
+    state
+        .pool
+        .run(move |_| {
+            let d = spoor_hash::digest::Digests::of(&bytes);
+            let mut h = Hashes {
+                md5: d.md5.to_string(),
+                sha1: d.sha1.to_string(),
+                sha256: d.sha256.to_string(),
+                ..Default::default()
+            };
+            match spoor_media::decode(&bytes, &options) {
+                Ok(img) => {
+                    let pdq = spoor_hash::pdq::pdq(img.pixels());
+                    h.pdq = Some(pdq.hash.to_string());
+                    h.quality = Some(pdq.quality);
+                    h.width = Some(img.width as u32);
+                    h.height = Some(img.height as u32);
+                }
+                Err(e) => h.pdq_error = Some(e.to_string()),
             }
-            Err(e) => h.pdq_error = Some(e.to_string()),
-        }
-        Ok(h)
-    })
-    .await
+            Ok(h)
+        })
+        .await
 }
 
 /// Hashes an uploaded file (PDQ when it is an image; MD5, SHA-1, SHA-256 always) and matches
-/// the hashes. The file is held in memory only.
+/// the hashes. The file is held in memory only. The key is checked before any byte of the body
+/// is read, and at most `--max-concurrent-uploads` uploads are read at once.
 #[utoipa::path(post, path = "/v1/match/upload", tag = "match", security(("api_key" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = UploadResponse), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit, or the key was stopped for probing", body = ErrorBody),
+        (status = 503, description = "Too many uploads at once (see `Retry-After`), keys stale, or over the work budget", body = ErrorBody)))]
 pub async fn match_upload(
     State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
+    Auth(p): Auth,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<UploadResponse>, ApiError> {
-    let file = upload_after_auth(auth, mp, MATCH, "match").await;
-    let (p, file) = file?;
+    let file = file_field(mp).await?;
     let hashes = hash_bytes(&state, file).await?;
-    let scope = scope(&p);
-    let mut matches = Vec::new();
+    let mut queries = Vec::new();
     if let Some(pdq) = &hashes.pdq {
-        matches.extend(match_one(&state, &scope, "pdq", pdq, "")?.matches);
+        queries.push(Signal::parse("pdq", pdq, "")?);
     }
     for (t, v) in [("md5", &hashes.md5), ("sha1", &hashes.sha1), ("sha256", &hashes.sha256)] {
-        matches.extend(match_one(&state, &scope, t, v, "")?.matches);
+        queries.push(Signal::parse(t, v, "")?);
     }
-    matches.sort_by_key(|m| (m.distance, m.entry_id));
-    matches.dedup_by(|a, b| a.entry_id == b.entry_id);
+    state.probes.observe(&p, &pdq_queries(&queries))?;
+    let scope = scope(&p);
+    let matcher = state.matcher.clone();
+    let matches = blocking(move || {
+        let mut matches = Vec::new();
+        for q in &queries {
+            match q {
+                Signal::Pdq(h) => matches.extend(matcher.match_pdq(h, &scope)),
+                Signal::Exact(t, v) => matches.extend(matcher.match_signal(*t, v, &scope)),
+                Signal::Vpdq(_) => {}
+            }
+        }
+        matches.sort_by_key(|m| (m.distance, m.entry_id));
+        matches.dedup_by(|a, b| a.entry_id == b.entry_id);
+        Ok(matches)
+    })
+    .await?;
+    if !matches.is_empty() {
+        metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
+    }
+    let matches = matches.into_iter().map(|m| MatchOut::from_match(m, p.show_distance)).collect();
     Ok(Json(UploadResponse { hashes, matches }))
 }
 
-/// Hashes an uploaded file without matching.
+/// Hashes an uploaded file without matching. The key is checked before any byte of the body is
+/// read, and at most `--max-concurrent-uploads` uploads are read at once.
 #[utoipa::path(post, path = "/v1/hash", tag = "hash", security(("api_key" = [])),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses((status = 200, body = Hashes), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit, or the key was stopped for probing", body = ErrorBody),
+        (status = 503, description = "Too many uploads at once (see `Retry-After`), keys stale, or over the work budget", body = ErrorBody)))]
 pub async fn hash(
     State(state): State<AppState>,
-    auth: Result<Auth, ApiError>,
+    _caller: Auth,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<Hashes>, ApiError> {
-    let (_, file) = upload_after_auth(auth, mp, HASH, "hash").await?;
+    let file = file_field(mp).await?;
     Ok(Json(hash_bytes(&state, file).await?))
 }
 

@@ -4,6 +4,67 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+/// Signal types a bank stores (schema only: requests carry the name as a string).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum SignalTypeName {
+    /// PDQ: 64 hex digits.
+    Pdq,
+    /// MD5: 32 hex digits.
+    Md5,
+    /// SHA-1: 40 hex digits.
+    Sha1,
+    /// SHA-256: 64 hex digits.
+    Sha256,
+    /// A video's vPDQ: a JSON array of `PDQ_HEX,QUALITY,SECONDS` strings.
+    Vpdq,
+    /// PhotoDNA: 144 bytes as hex, base64 or comma-separated numbers.
+    Photodna,
+}
+
+/// Signal types that can be matched (schema only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MatchSignalType {
+    /// PDQ: 64 hex digits.
+    Pdq,
+    /// MD5: 32 hex digits.
+    Md5,
+    /// SHA-1: 40 hex digits.
+    Sha1,
+    /// SHA-256: 64 hex digits.
+    Sha256,
+    /// A video's vPDQ: a JSON array of `PDQ_HEX,QUALITY,SECONDS` strings.
+    Vpdq,
+}
+
+/// An entry's classification (schema only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CategoryName {
+    /// Illegal everywhere (the international baseline).
+    Baseline,
+    /// Illegal under national law.
+    National,
+    /// Assessed as not illegal.
+    NotIllegal,
+}
+
+/// An entry's severity grade (schema only).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum SeverityName {
+    /// Grade A.
+    A,
+    /// Grade B.
+    B,
+    /// Grade C.
+    C,
+}
+
 /// `GET /health`.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -11,12 +72,41 @@ pub struct Health {
     pub status: &'static str,
 }
 
+/// Whether the service is ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadyStatus {
+    /// Serving with a reachable store, a current follower and fresh keys.
+    Ready,
+    /// Something is wrong: see `problems`.
+    NotReady,
+}
+
+/// `GET /ready`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Ready {
+    /// `ready` or `not_ready`.
+    pub status: ReadyStatus,
+    /// Whether the bank store answered a read within 2 s.
+    pub store_reachable: bool,
+    /// Seconds since the change log was last read successfully.
+    pub follower_lag_seconds: f64,
+    /// Largest lag that is still ready (`--ready-max-lag`).
+    pub max_follower_lag_seconds: f64,
+    /// Seconds since the API keys were last read successfully.
+    pub keys_age_seconds: f64,
+    /// Largest key age at which data routes still answer (`--key-max-staleness`).
+    pub max_keys_age_seconds: f64,
+    /// What is wrong, for people; empty when ready.
+    pub problems: Vec<String>,
+}
+
 /// `POST /v1/banks`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BankCreate {
     /// Unique name: 1–64 characters from A–Z, 0–9 and `_`.
-    #[schema(example = "HOTLINE_NL")]
+    #[schema(example = "HOTLINE_NL", pattern = "^[A-Z0-9_]{1,64}$")]
     pub name: String,
     /// What the list is.
     #[serde(default)]
@@ -28,6 +118,7 @@ pub struct BankCreate {
     #[serde(default)]
     pub review_required: bool,
     /// Largest PDQ distance that matches (default 31, at most 64).
+    #[schema(maximum = 64)]
     pub pdq_radius: Option<u32>,
 }
 
@@ -35,7 +126,12 @@ pub struct BankCreate {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BankPatch {
-    /// Why (required; recorded in the change log).
+    /// Why (required, not blank, no control characters; recorded in the change log).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
     /// `false` pauses the whole bank at once (nothing of it matches), `true` resumes it.
     pub enabled: Option<bool>,
@@ -46,6 +142,7 @@ pub struct BankPatch {
     /// Whether matches need human review.
     pub review_required: Option<bool>,
     /// Largest PDQ distance that matches (at most 64).
+    #[schema(maximum = 64)]
     pub pdq_radius: Option<u32>,
 }
 
@@ -114,17 +211,20 @@ pub struct BankDetail {
 #[serde(deny_unknown_fields)]
 pub struct EntryIn {
     /// `pdq`, `md5`, `sha1`, `sha256`, `vpdq` or `photodna`.
-    #[schema(example = "pdq")]
+    #[schema(value_type = SignalTypeName, example = "pdq")]
     pub signal_type: String,
     /// The value's text form (hex for hashes).
     #[schema(example = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22")]
     pub value: String,
     /// `baseline`, `national` or `not_illegal`.
+    #[schema(value_type = Option<CategoryName>)]
     pub category: Option<String>,
     /// `A`, `B` or `C`.
+    #[schema(value_type = Option<SeverityName>)]
     pub severity: Option<String>,
-    /// Free tags (a–z, 0–9, `_-.:`).
+    /// Free tags (1–64 characters from a–z, 0–9, `_-.:`).
     #[serde(default)]
+    #[schema(inline, value_type = Vec<Tag>)]
     pub tags: Vec<String>,
     /// Source organisation.
     pub source_org: Option<String>,
@@ -136,11 +236,18 @@ pub struct EntryIn {
     pub verified_at: Option<String>,
 }
 
+/// A tag (schema only).
+#[derive(ToSchema)]
+#[schema(value_type = String, pattern = "^[a-z0-9_.:-]{1,64}$")]
+#[allow(dead_code)]
+pub struct Tag(String);
+
 /// `POST /v1/banks/{name}/entries`: up to 100,000 entries, added all or none.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntriesIn {
     /// The entries.
+    #[schema(max_items = 100_000)]
     pub entries: Vec<EntryIn>,
 }
 
@@ -249,12 +356,14 @@ pub struct EntriesPage {
 
 /// Paging of `GET /v1/banks/{name}/entries`.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Entries with id greater than this.
     #[serde(default)]
     pub after: i64,
     /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
 }
 
@@ -264,17 +373,23 @@ pub struct PageQuery {
 pub struct EntryPatch {
     /// `false` stops the entry from matching, `true` lets it match again.
     pub enabled: Option<bool>,
-    /// Why (required; recorded in the change log).
+    /// Why (required, not blank, no control characters; recorded in the change log).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
     /// New category (`null` clears it).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<CategoryName>)]
     pub category: Option<Option<String>>,
     /// New severity (`null` clears it).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<SeverityName>)]
     pub severity: Option<Option<String>>,
     /// New tags.
+    #[schema(value_type = Option<Vec<Tag>>)]
     pub tags: Option<Vec<String>>,
     /// Who verified the classification (`null` clears it).
     #[serde(default, deserialize_with = "double_option")]
@@ -292,51 +407,58 @@ where
 
 /// `GET /v1/match` query.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct MatchQuery {
     /// `pdq`, `md5`, `sha1`, `sha256` or `vpdq`.
+    #[param(value_type = MatchSignalType)]
     pub signal_type: String,
     /// The value's text form (for vpdq the JSON array of `PDQ,QUALITY,SECONDS` strings).
     pub value: String,
 }
 
 /// One signal to match.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalIn {
     /// Signal type.
+    #[schema(value_type = MatchSignalType)]
     pub signal_type: String,
     /// Value.
     pub value: String,
 }
 
 /// `POST /v1/match`: up to 10,000 signals.
-#[derive(Deserialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
-    /// The signals, answered in this order.
+    /// The signals, answered in this order (at most 10,000).
+    #[schema(max_items = 10_000)]
     pub signals: Vec<SignalIn>,
 }
 
 /// One match.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MatchOut {
     /// The bank.
     pub bank: String,
     /// The entry.
     pub entry_id: i64,
-    /// Distance (0 for exact types).
-    pub distance: u32,
+    /// Distance to the banked signal (0 for exact types). Only for admin and curator keys and
+    /// matcher keys made with `--show-distance`: exact distances would let a client rebuild a
+    /// banked hash. Absent otherwise, and for vPDQ (see the shares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
     /// The entry's category.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     /// Whether the bank asks for human review before action.
     pub review_required: bool,
     /// vPDQ only: percent of the query video's frames found in the banked video.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_match: Option<f64>,
     /// vPDQ only: percent of the banked video's frames found in the query.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compared_match: Option<f64>,
 }
 
@@ -345,7 +467,7 @@ impl From<spoor_matcher::VideoMatch> for MatchOut {
         MatchOut {
             bank: m.bank.to_string(),
             entry_id: m.entry_id,
-            distance: 0,
+            distance: None,
             category: m.category.map(|c| c.name().to_string()),
             review_required: m.review_required,
             query_match: Some(m.query_match),
@@ -354,12 +476,13 @@ impl From<spoor_matcher::VideoMatch> for MatchOut {
     }
 }
 
-impl From<spoor_matcher::Match> for MatchOut {
-    fn from(m: spoor_matcher::Match) -> Self {
+impl MatchOut {
+    /// A match as answered: with its distance only when `show_distance`.
+    pub fn from_match(m: spoor_matcher::Match, show_distance: bool) -> Self {
         MatchOut {
             bank: m.bank.to_string(),
             entry_id: m.entry_id,
-            distance: m.distance,
+            distance: show_distance.then_some(m.distance),
             category: m.category.map(|c| c.name().to_string()),
             review_required: m.review_required,
             query_match: None,
@@ -369,21 +492,21 @@ impl From<spoor_matcher::Match> for MatchOut {
 }
 
 /// Matches of one signal, nearest first.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchResponse {
     /// The matches; empty when none.
     pub matches: Vec<MatchOut>,
 }
 
 /// Matches of a batch, in request order.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct MatchBatchResponse {
     /// One result per signal.
     pub results: Vec<MatchResponse>,
 }
 
 /// The hashes of an uploaded file.
-#[derive(Serialize, ToSchema, Default)]
+#[derive(Debug, Serialize, Deserialize, ToSchema, Default)]
 pub struct Hashes {
     /// PDQ, when the file is an image.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -409,7 +532,7 @@ pub struct Hashes {
 }
 
 /// `POST /v1/match/upload`.
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct UploadResponse {
     /// The file's hashes.
     pub hashes: Hashes,
