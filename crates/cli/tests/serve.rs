@@ -83,6 +83,21 @@ fn service(store: Store) {
     });
     assert!(s.matches(&scoped, &common::hex_hash(7)).is_empty());
 
+    // PATCH is all or nothing: a disable with an invalid tag writes nothing, and the entry
+    // still matches.
+    let (st, e) = s.send(
+        "PATCH",
+        Some(&curator),
+        &format!("/v1/banks/HOTLINE/entries/{id7}"),
+        &json!({"enabled": false, "tags": ["BAD TAG"], "reason": "stock photo"}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, e) =
+        s.get(Some(&curator), &format!("/v1/banks/HOTLINE/entries?after={}&limit=1", id7 - 1));
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert_eq!(e["entries"][0]["id"].as_i64(), Some(id7), "{e}");
+    assert_eq!(e["entries"][0]["enabled"], true, "{e}");
+    assert_eq!(s.matches(&matcher, &common::hex_hash(7)).len(), 1);
     // Disable through the API: stops matching within a second; the change names the key.
     let (st, e) = s.send(
         "PATCH",

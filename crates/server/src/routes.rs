@@ -368,9 +368,9 @@ pub async fn list_entries(
     Ok(Json(EntriesPage { entries: entries.into_iter().map(Into::into).collect(), next_after }))
 }
 
-/// Disables or enables an entry and/or changes its classification, with a reason. Each kind of
-/// change is one change-log record with the key's name as actor; matching follows within a
-/// second.
+/// Disables or enables an entry and/or changes its classification, with a reason, all or nothing.
+/// Each kind of change is one change-log record with the key's name as actor; matching follows
+/// within a second.
 #[utoipa::path(patch, path = "/v1/banks/{name}/entries/{id}", tag = "entries", request_body = EntryPatch,
     security(("api_key" = [])),
     params(("name" = String, Path, description = "Bank name"), ("id" = i64, Path, description = "Entry id")),
@@ -410,14 +410,10 @@ pub async fn patch_entry(
     let enabled = body.enabled;
     let reason = body.reason;
     let store = state.store.clone();
+    // One transaction: an invalid part (a bad tag after a disable) writes nothing at all.
     let entry = blocking(move || {
-        if let Some(enabled) = enabled {
-            store.set_enabled(&name, id, enabled, &p.name, &reason)?;
-        }
-        if update != EntryUpdate::default() {
-            store.update_entry(&name, id, &update, &p.name, &reason)?;
-        }
-        Ok(store.entry(&name, id)?)
+        let (entry, _changes) = store.patch_entry(&name, id, enabled, &update, &p.name, &reason)?;
+        Ok(entry)
     })
     .await?;
     Ok(Json(entry.into()))
