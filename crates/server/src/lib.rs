@@ -297,7 +297,7 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         std::thread::Builder::new().name("spoor-keys".into()).spawn(move || {
             let mut failing = false;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_secs(1));
+                std::thread::sleep(Duration::from_millis(500));
                 match keys.refresh(&*store) {
                     Ok(_) if failing => {
                         tracing::info!("API keys read again");

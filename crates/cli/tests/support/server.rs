@@ -208,7 +208,7 @@ pub fn bridge(name: &str) -> Vec<u8> {
 }
 
 pub fn until(what: &str, ok: impl FnMut() -> bool) -> Duration {
-    until_within(what, Duration::from_secs(1), ok)
+    until_within(what, Duration::from_secs(2), ok)
 }
 
 /// Waits for `ok` at most `limit`; returns how long it took.
