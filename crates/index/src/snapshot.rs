@@ -168,10 +168,14 @@ impl PdqIndex {
 
     /// Reads a snapshot; returns the index and the change-log sequence it was saved at.
     pub fn load(input: impl Read) -> Result<(PdqIndex, u64), SnapshotError> {
-        let mut r = CrcIn {
-            inner: std::io::BufReader::with_capacity(1 << 20, input),
-            crc: crc32fast::Hasher::new(),
-        };
+        Self::read_from(&mut std::io::BufReader::with_capacity(1 << 20, input))
+    }
+
+    /// Reads a snapshot from a stream positioned at its start, consuming exactly its bytes
+    /// (nothing after it), so that it can be one part of a larger file. `input` should be
+    /// buffered.
+    pub fn read_from<R: Read>(input: &mut R) -> Result<(PdqIndex, u64), SnapshotError> {
+        let mut r = CrcIn { inner: input, crc: crc32fast::Hasher::new() };
         let mut magic = [0u8; 8];
         r.take(&mut magic)?;
         if &magic != MAGIC {
@@ -188,8 +192,8 @@ impl PdqIndex {
         }
         let id_width = r.u32()?;
         let m = r.u32()?;
-        if !(1..=256).contains(&m) {
-            return Err(SnapshotError::Corrupt("chunk count out of range"));
+        if !crate::CHUNKS.contains(&m) {
+            return Err(SnapshotError::Corrupt("chunk count out of range (8 to 32)"));
         }
         let hashes = r.items(n, 32, |b| {
             let mut a = [0u8; 32];
@@ -211,7 +215,9 @@ impl PdqIndex {
             let low_bits = r.u32()?;
             let slot_bits = r.u32()?;
             let top_len = r.u64()?;
-            if low_bits > chunk.width
+            // At least one top bit; the low bits and the slot number share a u32; the slot
+            // number has room for every slot.
+            if low_bits >= chunk.width
                 || slot_bits == 0
                 || slot_bits >= 32
                 || slot_bits + low_bits > 32
@@ -307,6 +313,36 @@ mod tests {
             let e = PdqIndex::load(&bad[..]).map(|_| ()).unwrap_err();
             assert!(matches!(e, SnapshotError::Checksum | SnapshotError::Corrupt(_)), "{pos}: {e}");
         }
+        // Structural limits are checked even when the checksum is right (a file written by
+        // someone else): chunk counts the index cannot search, tables without top bits.
+        let resealed = |mut b: Vec<u8>| {
+            let end = b.len() - 4;
+            let crc = crc32fast::hash(&b[..end]);
+            b[end..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        for m in [0u32, 1, 7, 33, 40, 200, 256, u32::MAX] {
+            let mut bad = buf.clone();
+            bad[32..36].copy_from_slice(&m.to_le_bytes());
+            let e = PdqIndex::load(&resealed(bad)[..]).map(|_| ()).unwrap_err();
+            assert!(matches!(e, SnapshotError::Corrupt(_)), "m={m}: {e}");
+        }
+        let small = sample(3);
+        let mut buf3 = Vec::new();
+        small.save(&mut buf3, 1).unwrap();
+        // Hashes, ids (3 × 4 bytes), then the first table: low_bits = the chunk width.
+        let table = 36 + 3 * 32 + 3 * 4;
+        let mut bad = buf3.clone();
+        bad[table..table + 4].copy_from_slice(&16u32.to_le_bytes());
+        assert!(matches!(PdqIndex::load(&resealed(bad)[..]), Err(SnapshotError::Corrupt(_))));
+        assert!(PdqIndex::load(&resealed(buf3.clone())[..]).is_ok());
+        // A snapshot is read to its end and no further: it can be part of a larger file.
+        let mut joined = buf3.clone();
+        joined.extend_from_slice(b"after");
+        let mut cursor = std::io::Cursor::new(&joined[..]);
+        let (again, seq) = PdqIndex::read_from(&mut cursor).unwrap();
+        assert_eq!((again.len(), seq), (3, 1));
+        assert_eq!(cursor.position() as usize, buf3.len());
         // A huge declared count in a tiny file fails without allocating it.
         let mut lying = buf[..36].to_vec();
         lying[20..28].copy_from_slice(&(1u64 << 30).to_le_bytes());
