@@ -248,7 +248,7 @@ fn thresholds(r: u32, m: u32) -> impl Iterator<Item = Option<u32>> {
 
 /// A bitset of removed slots.
 #[derive(Clone, Debug, Default)]
-struct Tombstones {
+pub(crate) struct Tombstones {
     bits: Vec<u64>,
     count: usize,
 }

@@ -329,8 +329,7 @@ fn with_path(e: SnapshotError, path: &Path) -> SnapshotError {
 impl Matcher {
     /// Writes a snapshot of everything the matcher holds to `path`, atomically: a temporary
     /// file beside it is written, flushed to disk and renamed over `path`. Returns the sequence
-    /// number it reflects. Changes are not applied meanwhile (searches go on); pending index
-    /// changes are folded in first.
+    /// number it reflects. Changes are not applied meanwhile; searches go on.
     pub fn write_snapshot(&self, path: &Path) -> Result<i64, SnapshotError> {
         let mut mark = self.follow.lock().unwrap_or_else(|e| e.into_inner());
         let seq = self.seq();
@@ -340,13 +339,6 @@ impl Matcher {
                 return Err(SnapshotError::OtherStore(format!(
                     "the store's log has no change {seq}, which the matcher has applied"
                 )));
-            }
-        }
-        let threads = crate::threads();
-        for index in [&self.pdq, &self.video_frames] {
-            let s = index.stats();
-            if s.delta > 0 || s.removed > 0 {
-                index.fold(threads);
             }
         }
         let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));

@@ -669,6 +669,10 @@ fn the_follower_writes_snapshots_every_n_changes_and_on_shutdown() {
     let (loaded, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
     assert!(matches!(how, Start::Snapshot { caught_up: 0, .. }), "{how:?}");
     assert_eq!(loaded.stats().pdq_entries, 75);
+    // Entries added while following (in the index's delta when written) are found.
+    for k in [0, 42, 74] {
+        assert_eq!(loaded.match_pdq(&near(&hash(k), 4), &Scope::All).len(), 1, "{k}");
+    }
     // No temporary file is left beside it.
     let names: Vec<_> = std::fs::read_dir(snap.parent().unwrap()).unwrap().collect();
     assert_eq!(names.len(), 1);
