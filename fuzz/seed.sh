@@ -62,7 +62,7 @@ hs = [bytes((i * 37 + j * 11) % 256 for j in range(32)) for i in range(3)]
 open(f"{out}/index-empty", "wb").write(index([], []))
 open(f"{out}/index-3", "wb").write(index(hs, [5, 6, 7]))
 m = b"SPOORMS\0" + struct.pack("<Iq", 1, 0) + b"\0"
-m += struct.pack("<Q", 3) + b"".join(struct.pack("<qQ", i, 1 << 50 | 1) for i in (5, 6, 7))
+m += struct.pack("<Q", 3) + b"".join(struct.pack("<qI", i, 1 << 30 | 1) for i in (5, 6, 7))
 m += struct.pack("<QQ", 0, 0) + index(hs, [5, 6, 7], 0) + index([], [], 0)
 open(f"{out}/matcher-3", "wb").write(m + struct.pack("<I", zlib.crc32(m)))
 PY

@@ -1,7 +1,7 @@
 //! Per-entry metadata of every live entry: bank, category and which structure holds it.
 //!
 //! Memory is proportional to the entries present, whatever their ids: ids that lie close
-//! together share a page of 4096 slots (8 bytes each, one hash-map lookup to find the page),
+//! together share a page of 4096 slots (4 bytes each, one hash-map lookup to find the page),
 //! ids that lie far apart sit in a plain hash map. A region moves into a page when it holds
 //! [`PROMOTE`] entries and back out when it falls under [`DEMOTE`], so a page is never less
 //! than 1/64 full and the two never thrash.
@@ -22,13 +22,13 @@ pub(crate) enum Kind {
     Video = 3,
 }
 
-/// Largest bank id the table can hold (48 bits).
-pub(crate) const MAX_BANK_ID: i64 = (1 << 48) - 1;
+/// Largest bank id the table can hold (28 bits: banks are few, and ids are numbered from 1).
+pub(crate) const MAX_BANK_ID: i64 = (1 << 28) - 1;
 
-/// One live entry: bank id (bits 0–47), category (48–49: 0 none, 1 baseline, 2 national,
-/// 3 not_illegal), kind (50–51, never 0, so a stored value is never 0).
+/// One live entry: bank id (bits 0–27), category (28–29: 0 none, 1 baseline, 2 national,
+/// 3 not_illegal), kind (30–31, never 0, so a stored value is never 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Meta(u64);
+pub(crate) struct Meta(u32);
 
 impl Meta {
     /// `None` when the bank id is out of range.
@@ -36,30 +36,30 @@ impl Meta {
         if !(0..=MAX_BANK_ID).contains(&bank_id) {
             return None;
         }
-        let c: u64 = match category {
+        let c: u32 = match category {
             None => 0,
             Some(Category::Baseline) => 1,
             Some(Category::National) => 2,
             Some(Category::NotIllegal) => 3,
         };
-        Some(Meta(bank_id as u64 | c << 48 | (kind as u64) << 50))
+        Some(Meta(bank_id as u32 | c << 28 | (kind as u32) << 30))
     }
 
     /// Reads a stored value back (from a snapshot); `None` if it is not one `new` makes.
-    pub(crate) fn from_bits(bits: u64) -> Option<Self> {
-        (bits >> 52 == 0 && (bits >> 50) & 3 != 0).then_some(Meta(bits))
+    pub(crate) fn from_bits(bits: u32) -> Option<Self> {
+        (bits >> 30 != 0).then_some(Meta(bits))
     }
 
-    pub(crate) fn bits(self) -> u64 {
+    pub(crate) fn bits(self) -> u32 {
         self.0
     }
 
     pub(crate) fn bank_id(self) -> i64 {
-        (self.0 & MAX_BANK_ID as u64) as i64
+        i64::from(self.0 & MAX_BANK_ID as u32)
     }
 
     pub(crate) fn category(self) -> Option<Category> {
-        match (self.0 >> 48) & 3 {
+        match (self.0 >> 28) & 3 {
             1 => Some(Category::Baseline),
             2 => Some(Category::National),
             3 => Some(Category::NotIllegal),
@@ -68,7 +68,7 @@ impl Meta {
     }
 
     pub(crate) fn kind(self) -> Kind {
-        match (self.0 >> 50) & 3 {
+        match self.0 >> 30 {
             1 => Kind::Pdq,
             2 => Kind::Exact,
             _ => Kind::Video,
@@ -110,7 +110,7 @@ pub(crate) const PROMOTE: u32 = 256;
 pub(crate) const DEMOTE: u32 = 64;
 
 struct Page {
-    slots: Box<[u64]>,
+    slots: Box<[u32]>,
     count: u32,
 }
 
@@ -205,7 +205,7 @@ impl MetaTable {
     }
 
     fn promote(&mut self, page: u64) {
-        let mut p = Page { slots: vec![0u64; PAGE].into_boxed_slice(), count: 0 };
+        let mut p = Page { slots: vec![0u32; PAGE].into_boxed_slice(), count: 0 };
         let base = page << PAGE_BITS;
         for i in 0..PAGE as u64 {
             if let Some(m) = self.sparse.remove(&(base | i)) {
@@ -256,7 +256,7 @@ impl MetaTable {
 
     /// Approximate heap bytes (pages, and map slots at their key and value sizes).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.pages.len() * (PAGE * 8 + 32)
+        self.pages.len() * (PAGE * 4 + 32)
             + self.pages.capacity() * 32
             + self.sparse.capacity() * 17
             + self.sparse_per_page.capacity() * 13
@@ -291,7 +291,7 @@ mod tests {
         assert_eq!(Meta::new(MAX_BANK_ID + 1, None, Kind::Pdq), None);
         assert_eq!(Meta::new(-1, None, Kind::Pdq), None);
         assert_eq!(Meta::from_bits(0), None);
-        assert_eq!(Meta::from_bits(1 << 60 | 1 << 50), None);
+        assert_eq!(Meta::from_bits(5), None, "no kind");
     }
 
     #[test]
@@ -318,11 +318,11 @@ mod tests {
         for k in 0..100_000i64 {
             t.insert(base + k, m(1, if k % 3 == 0 { Kind::Exact } else { Kind::Pdq }));
         }
-        // 100,000 ids fill 25 or 26 pages: 8 bytes an entry and a little.
+        // 100,000 ids fill 25 or 26 pages: 4 bytes an entry and a little.
         assert!((25..=26).contains(&t.pages()), "{} pages", t.pages());
         assert_eq!(t.count(Kind::Exact), 33_334);
         assert_eq!(t.count(Kind::Pdq), 66_666);
-        assert!(t.heap_bytes() < 100_000 * 12, "{} bytes", t.heap_bytes());
+        assert!(t.heap_bytes() < 100_000 * 6, "{} bytes", t.heap_bytes());
         // Delete all but every 100th: pages fall under 64 entries and go back to the map.
         for k in 0..100_000i64 {
             if k % 100 != 0 {

@@ -7,7 +7,7 @@
 //! magic "SPOORMS\0" · version u32 · seq i64
 //! mark: present u8 · seq i64 · action name (u8 length, bytes) · bank id i64 · entry id i64
 //!       (-1: none) · signal type u8 (255: none) · CRC-32 of the signal value u32
-//! meta: count u64 · count × (entry id i64, metadata u64)
+//! meta: count u64 · count × (entry id i64, metadata u32)
 //! digests: count u64 · count × (type u8, length u16, value, entry id i64)
 //! videos: count u64 · count × (entry id i64, frames u32, frames × 32 bytes)
 //! PDQ index (spoor-index snapshot) · frame index (spoor-index snapshot)
@@ -249,7 +249,7 @@ fn read_snapshot(input: impl Read) -> Result<Loaded, SnapshotError> {
     let n = r.u64()?;
     for _ in 0..n {
         let id = r.i64()?;
-        let meta = Meta::from_bits(r.u64()?).ok_or_else(|| corrupt("entry metadata"))?;
+        let meta = Meta::from_bits(r.u32()?).ok_or_else(|| corrupt("entry metadata"))?;
         if state.meta.insert(id, meta).is_some() {
             return Err(corrupt("an entry listed twice"));
         }
