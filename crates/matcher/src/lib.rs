@@ -510,6 +510,8 @@ impl Matcher {
     }
 
     fn supervise(&self, options: &FollowOptions, stop: &AtomicBool) {
+        // The series exists from the start (at 0), so that an alert on it can be set up.
+        metrics::counter!("spoor_follower_restarts_total").increment(0);
         let mut failing = false;
         let mut backoff = options.restart_backoff;
         while !stop.load(Ordering::Relaxed) {
