@@ -246,13 +246,25 @@ fn read_snapshot(input: impl Read) -> Result<Loaded, SnapshotError> {
         return Err(corrupt("change mark does not match the sequence number"));
     }
     let mut state = State::default();
-    let n = r.u64()?;
-    for _ in 0..n {
-        let id = r.i64()?;
-        let meta = Meta::from_bits(r.u32()?).ok_or_else(|| corrupt("entry metadata"))?;
-        if state.meta.insert(id, meta).is_some() {
-            return Err(corrupt("an entry listed twice"));
+    // Read in pieces: one checksum update and one copy per 16,384 entries, not per field.
+    let mut left = r.u64()?;
+    let mut buf = vec![0u8; 12 << 14];
+    while left > 0 {
+        let k = left.min(1 << 14) as usize;
+        let part = &mut buf[..k * 12];
+        r.read_exact(part).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("truncated"),
+            _ => SnapshotError::Io { path: String::new(), source: e },
+        })?;
+        for e in part.chunks_exact(12) {
+            let id = i64::from_le_bytes(e[..8].try_into().expect("8 bytes"));
+            let bits = u32::from_le_bytes(e[8..].try_into().expect("4 bytes"));
+            let meta = Meta::from_bits(bits).ok_or_else(|| corrupt("entry metadata"))?;
+            if state.meta.insert(id, meta).is_some() {
+                return Err(corrupt("an entry listed twice"));
+            }
         }
+        left -= k as u64;
     }
     let n = r.u64()?;
     for _ in 0..n {
@@ -403,15 +415,21 @@ impl Matcher {
         {
             let s = self.read();
             w.write_all(&s.meta.len().to_le_bytes())?;
+            // Written in pieces of 16,384 entries (one checksum update each).
             let mut err = Ok(());
+            let mut buf = Vec::with_capacity(12 << 14);
             s.meta.for_each(|id, m| {
-                if err.is_ok() {
-                    err = w
-                        .write_all(&id.to_le_bytes())
-                        .and_then(|()| w.write_all(&m.bits().to_le_bytes()));
+                buf.extend_from_slice(&id.to_le_bytes());
+                buf.extend_from_slice(&m.bits().to_le_bytes());
+                if buf.len() >= 12 << 14 {
+                    if err.is_ok() {
+                        err = w.write_all(&buf);
+                    }
+                    buf.clear();
                 }
             });
             err?;
+            w.write_all(&buf)?;
             let digests: u64 = s.exact.values().map(|v| v.len() as u64).sum();
             w.write_all(&digests.to_le_bytes())?;
             for ((t, value), ids) in &s.exact {

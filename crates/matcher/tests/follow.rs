@@ -301,6 +301,15 @@ fn many_changes_fold_into_the_index() {
     for k in (0..20_000).step_by(997) {
         assert_eq!(m.match_pdq(&near(&hash(1000 + k), 5), &Scope::All).len(), 1);
     }
+    // A snapshot of more entries than one piece of its metadata section (16,384).
+    let snap = dir.path().join("matcher.snapshot");
+    m.write_snapshot(&snap).unwrap();
+    let (again, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(matches!(how, Start::Snapshot { caught_up: 0, .. }), "{how:?}");
+    assert_eq!(again.stats().pdq_entries, 20_000);
+    for k in (0..20_000).step_by(997) {
+        assert_eq!(again.match_pdq(&near(&hash(1000 + k), 5), &Scope::All).len(), 1);
+    }
 }
 
 #[test]
