@@ -30,3 +30,40 @@ printf '{"signal_type":"vpdq","value":"[\\"%s,100,0.0\\"]","enabled":false,"disa
 printf 'signal_type,signal_str,collab,category,tags\nvideo_md5,%032d,X,NEGATIVE_CLASS,a b\n' 0 > "$lists/hma"
 printf '# list\n%s\npdq %s\n' "$z64" "$z64" > "$lists/lines"
 ls "$lists"
+
+# snapshot_load: small index snapshots (0 and 3 entries) and a matcher snapshot holding them.
+snaps=corpus/snapshot_load
+mkdir -p "$snaps"
+python3 - "$snaps" <<'PY'
+import struct, sys, zlib
+out = sys.argv[1]
+
+def index(hashes, ids, seq=1):
+    n = len(hashes)
+    b = b"SPOORIX\0" + struct.pack("<IQQII", 2, seq, n, 4, 16)
+    b += b"".join(hashes) + b"".join(struct.pack("<I", i) for i in ids)
+    slot_bits = max(1, (n - 1).bit_length())
+    top_bits = max(1, n.bit_length() - 3, 16 - (32 - slot_bits))
+    low = 16 - top_bits
+    for c in range(16):
+        keyed = sorted((h[2 * c] << 8 | h[2 * c + 1], s) for s, h in enumerate(hashes))
+        top = [0] * ((1 << top_bits) + 1)
+        for k, _ in keyed:
+            top[(k >> low) + 1] += 1
+        for i in range(1, len(top)):
+            top[i] += top[i - 1]
+        b += struct.pack("<IIQ", low, slot_bits, len(top))
+        b += b"".join(struct.pack("<I", t) for t in top)
+        b += b"".join(struct.pack("<I", ((k & ((1 << low) - 1)) << slot_bits) | s) for k, s in keyed)
+    b += struct.pack("<QQ", 0, 0)  # no removed slots, no delta
+    return b + struct.pack("<I", zlib.crc32(b))
+
+hs = [bytes((i * 37 + j * 11) % 256 for j in range(32)) for i in range(3)]
+open(f"{out}/index-empty", "wb").write(index([], []))
+open(f"{out}/index-3", "wb").write(index(hs, [5, 6, 7]))
+m = b"SPOORMS\0" + struct.pack("<Iq", 1, 0) + b"\0"
+m += struct.pack("<Q", 3) + b"".join(struct.pack("<qI", i, 1 << 30 | 1) for i in (5, 6, 7))
+m += struct.pack("<QQ", 0, 0) + index(hs, [5, 6, 7], 0) + index([], [], 0)
+open(f"{out}/matcher-3", "wb").write(m + struct.pack("<I", zlib.crc32(m)))
+PY
+ls "$snaps"

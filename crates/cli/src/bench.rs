@@ -20,6 +20,25 @@ pub struct BenchArgs {
 enum What {
     /// The exact Hamming index: build time, memory, queries per second.
     Index(IndexArgs),
+    /// Matcher start-up: a full load from the store against a start from a snapshot.
+    MatcherStart(MatcherStartArgs),
+}
+
+#[derive(Args, Debug)]
+struct MatcherStartArgs {
+    /// PDQ entries in the store.
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: usize,
+    /// Changes made after the snapshot, applied from the log at start.
+    #[arg(long, default_value_t = 1000)]
+    changes: usize,
+    /// Where to make the store and the snapshot [default: a new folder in the temporary
+    /// directory, removed afterwards].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Seed of the random data.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args, Debug)]
@@ -36,7 +55,7 @@ struct IndexArgs {
     /// Threads for the all-threads figure [default: all cores].
     #[arg(long, short = 'j')]
     threads: Option<usize>,
-    /// Number of chunks (tables) instead of the automatic choice, for tuning.
+    /// Number of chunks (tables) instead of the automatic choice, for tuning (8 to 32).
     #[arg(long, value_parser = clap::value_parser!(u32).range(8..=32))]
     chunks: Option<u32>,
     /// Seed of the random data.
@@ -153,7 +172,7 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
         let rss_before = resident_bytes();
         let start = Instant::now();
         let index = match args.chunks {
-            Some(m) => PdqIndex::build_with_chunks(entries, m, threads),
+            Some(m) => PdqIndex::build_with_chunks(entries, m, threads)?,
             None => PdqIndex::build_parallel(entries, threads),
         };
         let build = start.elapsed().as_secs_f64();
@@ -209,9 +228,103 @@ fn bench_index(args: IndexArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Fills a fresh SQLite store with seeded PDQ entries, then starts a matcher from it twice in
+/// one run: a full load, and from a snapshot plus the changes made after it.
+fn bench_matcher_start(args: MatcherStartArgs) -> anyhow::Result<ExitCode> {
+    use spoor_bank::{Location, NewBank, NewEntry, Store};
+    use spoor_core::SignalType;
+    use spoor_matcher::{Matcher, Scope, Start};
+    use std::sync::Arc;
+
+    let (dir, remove) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => {
+            (std::env::temp_dir().join(format!("spoor-bench-start-{}", std::process::id())), true)
+        }
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        let store: Arc<dyn Store> = spoor_bank::open(&Location::DataDir(dir.clone()))?.into();
+        let (haystack, queries) = data(args.entries + args.changes, 2000, args.seed);
+        let start = Instant::now();
+        store.create_bank(&NewBank { name: "BENCH".into(), ..Default::default() }, "bench")?;
+        let (before, after) = haystack.split_at(args.entries);
+        let mut session = store.import_session("BENCH", "bench", false)?;
+        for part in before.chunks(50_000) {
+            let batch: Vec<NewEntry> = part
+                .iter()
+                .map(|h| NewEntry::new(SignalType::Pdq, h.to_bytes().to_vec()))
+                .collect();
+            session.write_batch(&batch)?;
+        }
+        session.finish()?;
+        eprintln!(
+            "store filled: {} entries in {:.1} s",
+            args.entries,
+            start.elapsed().as_secs_f64()
+        );
+
+        let t = Instant::now();
+        let full = Matcher::load(store.clone())?;
+        let full_s = t.elapsed().as_secs_f64();
+        let snap = dir.join("matcher.snapshot");
+        let t = Instant::now();
+        full.write_snapshot(&snap)?;
+        let write_s = t.elapsed().as_secs_f64();
+        let snap_bytes = std::fs::metadata(&snap)?.len();
+        // Changes after the snapshot: new entries, which the start from the snapshot applies.
+        for part in after.chunks(10_000) {
+            let batch: Vec<NewEntry> = part
+                .iter()
+                .map(|h| NewEntry::new(SignalType::Pdq, h.to_bytes().to_vec()))
+                .collect();
+            store.add_entries("BENCH", &batch, "bench")?;
+        }
+        full.catch_up()?;
+        let t = Instant::now();
+        let (fast, how) = Matcher::load_with_snapshot(store.clone(), &snap)?;
+        let snap_s = t.elapsed().as_secs_f64();
+        let Start::Snapshot { caught_up, .. } = how else {
+            anyhow::bail!("the snapshot was not used: {how:?}");
+        };
+        for q in &queries {
+            anyhow::ensure!(
+                fast.match_pdq(q, &Scope::All) == full.match_pdq(q, &Scope::All),
+                "the matcher started from the snapshot answered differently"
+            );
+        }
+        println!(
+            "{:>11} {:>12} {:>12} {:>13} {:>12} {:>10} {:>8}",
+            "entries",
+            "full_load_s",
+            "snapshot_s",
+            "changes_after",
+            "write_s",
+            "snap_MB",
+            "speedup"
+        );
+        println!(
+            "{:>11} {:>12.2} {:>12.2} {:>13} {:>12.2} {:>10.0} {:>7.1}x",
+            args.entries,
+            full_s,
+            snap_s,
+            caught_up,
+            write_s,
+            snap_bytes as f64 / 1e6,
+            full_s / snap_s
+        );
+        Ok(())
+    })();
+    if remove {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
 /// Runs `spoor bench`.
 pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Index(a) => bench_index(a),
+        What::MatcherStart(a) => bench_matcher_start(a),
     }
 }

@@ -47,6 +47,15 @@ mod snapshot;
 pub use shared::SharedIndex;
 pub use snapshot::SnapshotError;
 
+/// The numbers of chunks (tables) an index may have: chunks of 8 to 32 bits, so that a chunk
+/// value is a `u32` and a radius up to 256 leaves each table a threshold of at most 32.
+pub const CHUNKS: std::ops::RangeInclusive<u32> = 8..=32;
+
+/// A chunk count outside [`CHUNKS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0} chunks is not possible: an index has 8 to 32 chunks (chunks of 8 to 32 bits)")]
+pub struct ChunksError(pub u32);
+
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Hit {
@@ -124,12 +133,17 @@ impl Table {
         let slot_bits = (usize::BITS - n.saturating_sub(1).leading_zeros()).max(1);
         // About 8 entries per top bucket, so that a lookup scans one cache line or two
         // (measured: fewer top bits save memory, more save little time).
+        // At least one top bit, and enough that the low bits and the slot number share a u32
+        // (wide chunks of small indexes: `--chunks 8` gives 32-bit chunks).
         let log_n = usize::BITS - n.max(1).leading_zeros();
-        let top_bits = log_n.saturating_sub(3).clamp(1, chunk.width);
+        let top_bits = log_n
+            .saturating_sub(3)
+            .max(chunk.width.saturating_sub(32u32.saturating_sub(slot_bits)))
+            .clamp(1, chunk.width);
         let low_bits = chunk.width - top_bits;
         assert!(
             slot_bits < 32 && slot_bits + low_bits <= 32,
-            "{n} entries with {low_bits} low bits do not fit a u32"
+            "{n} entries: more than an index holds (at most 2^31)"
         );
         let mut keyed: Vec<(u32, u32)> =
             hashes.iter().enumerate().map(|(slot, h)| (chunk.value(h), slot as u32)).collect();
@@ -175,7 +189,8 @@ impl Table {
 /// Per-thread scratch space for searches.
 #[derive(Default)]
 struct Scratch {
-    keys: Vec<u32>,
+    /// Probe keys: top-bits value << 8 | threshold left for the low bits.
+    keys: Vec<u64>,
     slots: Vec<u32>,
 }
 
@@ -233,7 +248,7 @@ fn thresholds(r: u32, m: u32) -> impl Iterator<Item = Option<u32>> {
 
 /// A bitset of removed slots.
 #[derive(Clone, Debug, Default)]
-struct Tombstones {
+pub(crate) struct Tombstones {
     bits: Vec<u64>,
     count: usize,
 }
@@ -345,15 +360,18 @@ impl PdqIndex {
         Self::from_parts_parallel(hashes, ids, threads)
     }
 
-    /// Builds an index with `chunks` tables (8..=32) instead of the automatic choice, for
+    /// Builds an index with `chunks` tables ([`CHUNKS`]) instead of the automatic choice, for
     /// tuning and benchmarks.
-    pub fn build_with_chunks(entries: Vec<(Hash256, u64)>, chunks: u32, threads: usize) -> Self {
-        assert!(
-            (8..=32).contains(&chunks),
-            "between 8 and 32 chunks (chunks are 8..=32 bits wide)"
-        );
+    pub fn build_with_chunks(
+        entries: Vec<(Hash256, u64)>,
+        chunks: u32,
+        threads: usize,
+    ) -> Result<Self, ChunksError> {
+        if !CHUNKS.contains(&chunks) {
+            return Err(ChunksError(chunks));
+        }
         let (hashes, ids): (Vec<Hash256>, Vec<u64>) = entries.into_iter().unzip();
-        Self::build_chunked(hashes, ids, chunks, threads)
+        Ok(Self::build_chunked(hashes, ids, chunks, threads))
     }
 
     fn from_parts(hashes: Vec<Hash256>, ids: Vec<u64>) -> Self {
@@ -491,6 +509,8 @@ impl PdqIndex {
 
     /// Appends every live entry within distance `radius` of `query` to `hits`, unordered.
     pub fn search_into(&self, query: &Hash256, radius: u32, hits: &mut Vec<Hit>) {
+        // No distance exceeds 256; larger radii would only overflow the probe thresholds.
+        let radius = radius.min(256);
         let m = self.chunks.len() as u32;
         if m > 0 {
             SCRATCH.with(|s| self.search_tables_dispatch(query, radius, hits, &mut s.borrow_mut()));
@@ -560,11 +580,11 @@ impl PdqIndex {
             scratch.keys.clear();
             let top_width = chunk.width - table.low_bits;
             for_each_neighbour(q_top, top_width, t, &mut |k, d| {
-                scratch.keys.push(k << 8 | (t - d))
+                scratch.keys.push(u64::from(k) << 8 | u64::from(t - d))
             });
             scratch.slots.clear();
             for &k in &scratch.keys {
-                table.scan_into(k >> 8, q_low, k & 0xff, &mut scratch.slots);
+                table.scan_into((k >> 8) as u32, q_low, (k & 0xff) as u32, &mut scratch.slots);
             }
             for &slot in &scratch.slots {
                 let slot = slot as usize;
@@ -718,6 +738,61 @@ mod tests {
             let q = Hash256::from_words([1, 2, 3, 4]);
             prop_assert_eq!(index.search(&q, 256), brute(&entries, &q, 256));
         }
+    }
+
+    #[test]
+    fn every_chunk_count_equals_brute_force_at_every_size() {
+        // Wide chunks of small indexes once overflowed the packed table words (`--chunks 8`).
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for n in [0usize, 1, 2, 1000, 5000] {
+            let entries: Vec<(Hash256, u64)> = (0..n as u64)
+                .map(|i| (Hash256::from_words([next(), next(), next(), next()]), i))
+                .collect();
+            for m in [8, 9, 11, 16, 31, 32] {
+                let index = PdqIndex::build_with_chunks(entries.clone(), m, 2).unwrap();
+                assert_eq!(index.stats().chunks, m as usize);
+                for i in 0..8 {
+                    let q = if n > 0 && i % 2 == 0 {
+                        let flips: Vec<usize> =
+                            (0..i * 5).map(|_| (next() % 256) as usize).collect();
+                        near(&entries[(next() % n as u64) as usize].0, &flips)
+                    } else {
+                        Hash256::from_words([next(), next(), next(), next()])
+                    };
+                    for r in [0, 1, 31, 64] {
+                        assert_eq!(
+                            index.search(&q, r),
+                            brute(&entries, &q, r),
+                            "n={n} m={m} r={r}"
+                        );
+                    }
+                }
+            }
+        }
+        for m in [0, 1, 7, 33, 256, u32::MAX] {
+            assert_eq!(
+                PdqIndex::build_with_chunks(Vec::new(), m, 1).map(|_| ()),
+                Err(ChunksError(m))
+            );
+        }
+    }
+
+    #[test]
+    fn radii_beyond_256_find_everything() {
+        let entries: Vec<(Hash256, u64)> =
+            (0..300u64).map(|i| (Hash256::from_words([i, !i, i * 7, i << 9]), i)).collect();
+        let index = PdqIndex::build(entries.clone());
+        let q = Hash256::from_words([1, 2, 3, 4]);
+        for r in [256, 257, 2048, u32::MAX] {
+            assert_eq!(index.search(&q, r).len(), 300, "r={r}");
+        }
+        assert_eq!(index.search(&q, 256), brute(&entries, &q, 256));
     }
 
     #[test]

@@ -5,20 +5,22 @@
 //! ```text
 //! magic "SPOORIX\0" · version u32 · sequence u64 · n u64 · id width u32 (4 or 8) · chunks u32
 //! n × 32-byte hashes · n ids · per table: low_bits u32, slot_bits u32, top length u64, top,
-//! packed (n × u32) · CRC-32 of everything before it, u32
+//! packed (n × u32) · removed slots: count u64, slots (u32 each) · delta: count u64, entries
+//! (32-byte hash, id u64) · CRC-32 of everything before it, u32
 //! ```
 //!
+//! The removals and the delta are saved as they are, so saving never rebuilds the tables.
 //! `sequence` is the caller's position in its change log when the snapshot was taken, so that
 //! it can replay only the changes made since. Loading checks the magic, version, checksum and
-//! every structural invariant the search relies on, so a damaged file is an error, never a
-//! panic or a wrong answer.
+//! every structural limit the search relies on, so a damaged file is an error, never a
+//! panic.
 
 use crate::{chunks, Ids, PdqIndex, Table};
 use spoor_core::Hash256;
 use std::io::{Read, Write};
 
 const MAGIC: &[u8; 8] = b"SPOORIX\0";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// Why a snapshot could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -115,14 +117,9 @@ impl<R: Read> CrcIn<R> {
 }
 
 impl PdqIndex {
-    /// Writes a snapshot of the index, tagged with the caller's change-log `sequence`.
-    /// Pending inserts and removals are folded in first (on a copy).
+    /// Writes a snapshot of the index, tagged with the caller's change-log `sequence`,
+    /// pending inserts and removals included as they are.
     pub fn save(&self, out: impl Write, sequence: u64) -> std::io::Result<()> {
-        if !self.delta_hashes.is_empty() || self.dead.count > 0 {
-            let mut compact = self.clone();
-            compact.rebuild();
-            return compact.save(out, sequence);
-        }
         let mut w = Crc {
             inner: std::io::BufWriter::with_capacity(1 << 20, out),
             crc: crc32fast::Hasher::new(),
@@ -161,6 +158,27 @@ impl PdqIndex {
             w.u32s(&t.top)?;
             w.u32s(&t.packed)?;
         }
+        let dead: Vec<u32> =
+            (0..self.hashes.len()).filter(|&s| self.dead.is_dead(s)).map(|s| s as u32).collect();
+        w.put(&(dead.len() as u64).to_le_bytes())?;
+        w.u32s(&dead)?;
+        let live: Vec<(Hash256, u64)> = self
+            .delta_hashes
+            .iter()
+            .zip(&self.delta_ids)
+            .enumerate()
+            .filter(|(slot, _)| !self.delta_dead.is_dead(*slot))
+            .map(|(_, (h, id))| (*h, *id))
+            .collect();
+        w.put(&(live.len() as u64).to_le_bytes())?;
+        for part in live.chunks(16 * 1024) {
+            buf.clear();
+            for (h, id) in part {
+                buf.extend_from_slice(&h.to_bytes());
+                buf.extend_from_slice(&id.to_le_bytes());
+            }
+            w.put(&buf)?;
+        }
         let crc = w.crc.clone().finalize();
         w.inner.write_all(&crc.to_le_bytes())?;
         w.inner.flush()
@@ -168,10 +186,14 @@ impl PdqIndex {
 
     /// Reads a snapshot; returns the index and the change-log sequence it was saved at.
     pub fn load(input: impl Read) -> Result<(PdqIndex, u64), SnapshotError> {
-        let mut r = CrcIn {
-            inner: std::io::BufReader::with_capacity(1 << 20, input),
-            crc: crc32fast::Hasher::new(),
-        };
+        Self::read_from(&mut std::io::BufReader::with_capacity(1 << 20, input))
+    }
+
+    /// Reads a snapshot from a stream positioned at its start, consuming exactly its bytes
+    /// (nothing after it), so that it can be one part of a larger file. `input` should be
+    /// buffered.
+    pub fn read_from<R: Read>(input: &mut R) -> Result<(PdqIndex, u64), SnapshotError> {
+        let mut r = CrcIn { inner: input, crc: crc32fast::Hasher::new() };
         let mut magic = [0u8; 8];
         r.take(&mut magic)?;
         if &magic != MAGIC {
@@ -188,8 +210,8 @@ impl PdqIndex {
         }
         let id_width = r.u32()?;
         let m = r.u32()?;
-        if !(1..=256).contains(&m) {
-            return Err(SnapshotError::Corrupt("chunk count out of range"));
+        if !crate::CHUNKS.contains(&m) {
+            return Err(SnapshotError::Corrupt("chunk count out of range (8 to 32)"));
         }
         let hashes = r.items(n, 32, |b| {
             let mut a = [0u8; 32];
@@ -211,7 +233,9 @@ impl PdqIndex {
             let low_bits = r.u32()?;
             let slot_bits = r.u32()?;
             let top_len = r.u64()?;
-            if low_bits > chunk.width
+            // At least one top bit; the low bits and the slot number share a u32; the slot
+            // number has room for every slot.
+            if low_bits >= chunk.width
                 || slot_bits == 0
                 || slot_bits >= 32
                 || slot_bits + low_bits > 32
@@ -233,13 +257,45 @@ impl PdqIndex {
             }
             tables.push(Table { low_bits, slot_bits, top, packed });
         }
+        let removed = r.u64()?;
+        if removed > n {
+            return Err(SnapshotError::Corrupt("more removed entries than entries"));
+        }
+        let mut dead = crate::Tombstones::default();
+        for slot in r.items(removed, 4, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))? {
+            if u64::from(slot) >= n || !dead.kill(slot as usize) {
+                return Err(SnapshotError::Corrupt("removed slot"));
+            }
+        }
+        let delta = r.u64()?;
+        if delta >= 1 << 31 {
+            return Err(SnapshotError::Corrupt("delta count out of range"));
+        }
+        let delta: Vec<(Hash256, u64)> = r.items(delta, 40, |b| {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&b[..32]);
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&b[32..]);
+            (Hash256::from_bytes(h), u64::from_le_bytes(id))
+        })?;
+        let (delta_hashes, delta_ids) = delta.into_iter().unzip();
         let computed = r.crc.clone().finalize();
         let mut stored = [0u8; 4];
         r.inner.read_exact(&mut stored).map_err(|_| SnapshotError::Truncated)?;
         if u32::from_le_bytes(stored) != computed {
             return Err(SnapshotError::Checksum);
         }
-        Ok((PdqIndex { chunks, tables, hashes, ids, ..PdqIndex::default() }, sequence))
+        let index = PdqIndex {
+            chunks,
+            tables,
+            hashes,
+            ids,
+            dead,
+            delta_hashes,
+            delta_ids,
+            delta_dead: crate::Tombstones::default(),
+        };
+        Ok((index, sequence))
     }
 }
 
@@ -287,6 +343,44 @@ mod tests {
     }
 
     #[test]
+    fn pending_changes_are_saved_as_they_are() {
+        let mut index = sample(3000);
+        let mut shadow = index.clone();
+        let extra: Vec<(Hash256, u64)> =
+            (0..100u64).map(|k| (Hash256::from_words([k, k ^ 5, k * 9, 77]), 10_000 + k)).collect();
+        for (h, id) in &extra {
+            index.insert_unfolded(*h, *id);
+        }
+        for k in 0..50u64 {
+            let h = index.hashes[(k * 37) as usize];
+            assert!(index.remove(&h, k * 37 * 3));
+        }
+        assert!(index.remove(&extra[3].0, extra[3].1));
+        let mut buf = Vec::new();
+        index.save(&mut buf, 9).unwrap();
+        let (loaded, seq) = PdqIndex::load(&buf[..]).unwrap();
+        assert_eq!(seq, 9);
+        let s = loaded.stats();
+        assert_eq!((s.live, s.removed, s.delta), (3000 + 99 - 50, 50, 99));
+        // The same answers as the index saved, which are those of the same changes on a copy.
+        for (h, id) in &extra {
+            shadow.insert(*h, *id);
+        }
+        for k in 0..50u64 {
+            let h = shadow.hashes[(k * 37) as usize];
+            shadow.remove(&h, k * 37 * 3);
+        }
+        shadow.remove(&extra[3].0, extra[3].1);
+        for k in 0..200u64 {
+            let q = if k < 100 { extra[k as usize].0 } else { index.hashes[(k * 13) as usize] };
+            for r in [0, 31] {
+                assert_eq!(loaded.search(&q, r), index.search(&q, r));
+                assert_eq!(loaded.search(&q, r), shadow.search(&q, r));
+            }
+        }
+    }
+
+    #[test]
     fn damage_is_detected() {
         let index = sample(5000);
         let mut buf = Vec::new();
@@ -305,8 +399,44 @@ mod tests {
             let mut bad = buf.clone();
             bad[pos] ^= 0x10;
             let e = PdqIndex::load(&bad[..]).map(|_| ()).unwrap_err();
-            assert!(matches!(e, SnapshotError::Checksum | SnapshotError::Corrupt(_)), "{pos}: {e}");
+            assert!(
+                matches!(
+                    e,
+                    SnapshotError::Checksum | SnapshotError::Corrupt(_) | SnapshotError::Truncated
+                ),
+                "{pos}: {e}"
+            );
         }
+        // Structural limits are checked even when the checksum is right (a file written by
+        // someone else): chunk counts the index cannot search, tables without top bits.
+        let resealed = |mut b: Vec<u8>| {
+            let end = b.len() - 4;
+            let crc = crc32fast::hash(&b[..end]);
+            b[end..].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        for m in [0u32, 1, 7, 33, 40, 200, 256, u32::MAX] {
+            let mut bad = buf.clone();
+            bad[32..36].copy_from_slice(&m.to_le_bytes());
+            let e = PdqIndex::load(&resealed(bad)[..]).map(|_| ()).unwrap_err();
+            assert!(matches!(e, SnapshotError::Corrupt(_)), "m={m}: {e}");
+        }
+        let small = sample(3);
+        let mut buf3 = Vec::new();
+        small.save(&mut buf3, 1).unwrap();
+        // Hashes, ids (3 × 4 bytes), then the first table: low_bits = the chunk width.
+        let table = 36 + 3 * 32 + 3 * 4;
+        let mut bad = buf3.clone();
+        bad[table..table + 4].copy_from_slice(&16u32.to_le_bytes());
+        assert!(matches!(PdqIndex::load(&resealed(bad)[..]), Err(SnapshotError::Corrupt(_))));
+        assert!(PdqIndex::load(&resealed(buf3.clone())[..]).is_ok());
+        // A snapshot is read to its end and no further: it can be part of a larger file.
+        let mut joined = buf3.clone();
+        joined.extend_from_slice(b"after");
+        let mut cursor = std::io::Cursor::new(&joined[..]);
+        let (again, seq) = PdqIndex::read_from(&mut cursor).unwrap();
+        assert_eq!((again.len(), seq), (3, 1));
+        assert_eq!(cursor.position() as usize, buf3.len());
         // A huge declared count in a tiny file fails without allocating it.
         let mut lying = buf[..36].to_vec();
         lying[20..28].copy_from_slice(&(1u64 << 30).to_le_bytes());

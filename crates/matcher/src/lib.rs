@@ -20,13 +20,20 @@
 //! paused bank's entries never appear in a result.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use spoor_bank::{Action, BankError, Category, Store};
+use spoor_bank::{Action, BankError, Category, Delta, Store};
 use spoor_core::{vpdq, Hash256, SignalType};
 use spoor_index::{PdqIndex, SharedIndex};
+
+mod meta;
+mod snapshot;
+
+use meta::{IdMap, Kind, Meta, MetaTable};
+pub use snapshot::{check_snapshot, SnapshotError, Start};
 
 /// vPDQ matching thresholds (python-threatexchange's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,17 +55,21 @@ impl Default for VpdqThresholds {
 }
 
 /// Banked videos' frames: distinct hashes of quality ≥ 50 (the default threshold), at most
-/// 2^17 of them.
-fn video_frames(value: &[u8]) -> Option<Vec<Hash256>> {
+/// 2^17 of them. `None` when the value does not parse or the entry id is too large to number
+/// its frames.
+fn video_frames(id: i64, value: &[u8]) -> Option<Vec<Hash256>> {
+    if !(0..=MAX_VIDEO_ID).contains(&id) {
+        tracing::warn!(
+            entry = id,
+            "entry id too large to index its video frames; entry not matched"
+        );
+        return None;
+    }
     let text = std::str::from_utf8(value).ok()?;
     let frames = vpdq::parse(text).ok()?;
     let mut v = vpdq::distinct_frames(&frames, 50);
     v.truncate(1 << vpdq::FRAME_BITS);
     Some(v)
-}
-
-fn frame_id(entry: i64, frame: usize) -> u64 {
-    vpdq::frame_id(entry as u64, frame)
 }
 
 /// Largest PDQ radius a bank may ask for: beyond it matches are noise, and searches slow down.
@@ -97,78 +108,6 @@ impl Scope {
     }
 }
 
-#[derive(Debug, Clone)]
-struct BankInfo {
-    name: Arc<str>,
-    enabled: bool,
-    radius: u32,
-    review_required: bool,
-}
-
-/// Per entry: bank id (bits 0–27), category (28–29: 0 none, 1 baseline, 2 national,
-/// 3 not_illegal), live in a matching structure (31).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Meta(u32);
-
-const LIVE: u32 = 1 << 31;
-const BANK_MASK: u32 = (1 << 28) - 1;
-
-impl Meta {
-    fn new(bank_id: i64, category: Option<Category>) -> Self {
-        let c = match category {
-            None => 0,
-            Some(Category::Baseline) => 1,
-            Some(Category::National) => 2,
-            Some(Category::NotIllegal) => 3,
-        };
-        Meta((bank_id as u32 & BANK_MASK) | (c << 28))
-    }
-    fn bank_id(self) -> i64 {
-        i64::from(self.0 & BANK_MASK)
-    }
-    fn category(self) -> Option<Category> {
-        match (self.0 >> 28) & 3 {
-            1 => Some(Category::Baseline),
-            2 => Some(Category::National),
-            3 => Some(Category::NotIllegal),
-            _ => None,
-        }
-    }
-    fn live(self) -> bool {
-        self.0 & LIVE != 0
-    }
-}
-
-/// Entry metadata by id: a dense vector for the store's dense ids, a map for any beyond.
-#[derive(Default)]
-struct MetaTable {
-    dense: Vec<Meta>,
-    sparse: HashMap<i64, Meta>,
-}
-
-const DENSE_LIMIT: i64 = 1 << 30;
-
-impl MetaTable {
-    fn get(&self, id: i64) -> Meta {
-        if (0..DENSE_LIMIT).contains(&id) {
-            self.dense.get(id as usize).copied().unwrap_or_default()
-        } else {
-            self.sparse.get(&id).copied().unwrap_or_default()
-        }
-    }
-    fn set(&mut self, id: i64, m: Meta) {
-        if (0..DENSE_LIMIT).contains(&id) {
-            let i = id as usize;
-            if i >= self.dense.len() {
-                self.dense.resize(i + 1, Meta::default());
-            }
-            self.dense[i] = m;
-        } else {
-            self.sparse.insert(id, m);
-        }
-    }
-}
-
 /// One vPDQ match: how much of each video the other covers.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct VideoMatch {
@@ -186,16 +125,25 @@ pub struct VideoMatch {
     pub review_required: bool,
 }
 
+#[derive(Debug, Clone)]
+struct BankInfo {
+    name: Arc<str>,
+    enabled: bool,
+    radius: u32,
+    review_required: bool,
+}
+
+/// What searches read besides the indexes. A live entry has metadata in `meta`; the structure
+/// its kind names holds it (`exact` for digests, `videos` and the frame index for vPDQ, the PDQ
+/// index for PDQ). `videos` holds an id exactly when `meta` holds it with the video kind.
 #[derive(Default)]
 struct State {
     banks: HashMap<i64, BankInfo>,
     meta: MetaTable,
-    /// Exact signals: (type, value) → entry ids.
+    /// Exact signals: (type, value) → live entry ids.
     exact: HashMap<(SignalType, Box<[u8]>), Vec<i64>>,
-    live_pdq: u64,
-    live_exact: u64,
     /// vPDQ entries: their distinct good-quality frames, as indexed.
-    videos: HashMap<i64, Vec<Hash256>>,
+    videos: IdMap<i64, Vec<Hash256>>,
 }
 
 /// Counts, for `/metrics` and logs.
@@ -213,9 +161,23 @@ pub struct MatcherStats {
     pub changes_applied: u64,
     /// vPDQ entries matching.
     pub video_entries: u64,
+    /// Times the follower panicked and was restarted.
+    pub follower_restarts: u64,
+    /// Heap bytes of the per-entry metadata table.
+    pub meta_bytes: u64,
 }
 
+/// Changes read from the store at a time.
+const BATCH: usize = 10_000;
+
 /// The in-memory matching state of every bank, following a store.
+///
+/// Concurrency: searches take no lock that a batch of changes holds. Each change is applied on
+/// its own, taking the state's write lock for the time of a few map operations; the PDQ and
+/// frame indexes have their own short locks. The order of each change's steps makes a racing
+/// search safe: an entry going live enters its index before its metadata says live, and an
+/// entry going away stops being live before it leaves its index, and every match path drops
+/// index hits whose metadata is not live with the right kind.
 pub struct Matcher {
     store: Arc<dyn Store>,
     pdq: SharedIndex,
@@ -224,10 +186,19 @@ pub struct Matcher {
     state: RwLock<State>,
     seq: AtomicI64,
     applied: AtomicU64,
-    max_radius: std::sync::atomic::AtomicU32,
+    max_radius: AtomicU32,
     /// When the change log was last read successfully (by `load` or `catch_up`).
-    last_read: std::sync::Mutex<Instant>,
+    last_read: Mutex<Instant>,
+    /// Held by whoever applies changes or writes a snapshot (never by searches), with the
+    /// change at `seq` once known, which a snapshot records to recognise its store.
+    follow: Mutex<Option<snapshot::ChangeMark>>,
+    restarts: AtomicU64,
+    /// `applied` when the last snapshot was written or loaded.
+    applied_at_snapshot: AtomicU64,
 }
+
+/// Largest entry id whose video frames can be numbered (`id << 17 | frame` fits 64 bits).
+const MAX_VIDEO_ID: i64 = (1 << (64 - vpdq::FRAME_BITS)) - 1;
 
 impl Matcher {
     /// Loads every bank's signals from `store`, then everything changed meanwhile.
@@ -243,65 +214,99 @@ impl Matcher {
         loop {
             let rows = store.signals(after, 100_000)?;
             let Some(last) = rows.last() else { break };
+            if last.id <= after {
+                break; // a store answering out of order: stop rather than loop
+            }
             after = last.id;
             for r in rows {
-                let mut meta = Meta::new(r.bank_id, r.category);
-                if r.enabled {
-                    match r.signal_type {
-                        SignalType::Pdq => {
-                            if let Ok(b) = <[u8; 32]>::try_from(r.value.as_slice()) {
-                                pdq_entries.push((Hash256::from_bytes(b), r.id as u64));
-                                meta.0 |= LIVE;
-                                state.live_pdq += 1;
-                            }
+                if !r.enabled {
+                    continue;
+                }
+                let Some(kind) = kind_of(r.signal_type) else { continue };
+                let Some(meta) = Meta::new(r.bank_id, r.category, kind) else {
+                    tracing::warn!(
+                        entry = r.id,
+                        bank = r.bank_id,
+                        "bank id out of range; entry not matched"
+                    );
+                    continue;
+                };
+                match kind {
+                    Kind::Pdq => {
+                        let (Ok(b), Ok(key)) =
+                            (<[u8; 32]>::try_from(r.value.as_slice()), u64::try_from(r.id))
+                        else {
+                            continue;
+                        };
+                        pdq_entries.push((Hash256::from_bytes(b), key));
+                    }
+                    Kind::Video => {
+                        let Some(frames) = video_frames(r.id, &r.value) else { continue };
+                        for (i, h) in frames.iter().enumerate() {
+                            video_entries.push((*h, vpdq::frame_id(r.id as u64, i)));
                         }
-                        SignalType::Vpdq => {
-                            if let Some(frames) = video_frames(&r.value) {
-                                for (i, h) in frames.iter().enumerate() {
-                                    video_entries.push((*h, frame_id(r.id, i)));
-                                }
-                                state.videos.insert(r.id, frames);
-                                meta.0 |= LIVE;
-                            }
+                        state.videos.insert(r.id, frames);
+                    }
+                    Kind::Exact => {
+                        let ids = state
+                            .exact
+                            .entry((r.signal_type, r.value.into_boxed_slice()))
+                            .or_default();
+                        if !ids.contains(&r.id) {
+                            ids.push(r.id);
                         }
-                        SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
-                            state
-                                .exact
-                                .entry((r.signal_type, r.value.into_boxed_slice()))
-                                .or_default()
-                                .push(r.id);
-                            meta.0 |= LIVE;
-                            state.live_exact += 1;
-                        }
-                        _ => {}
                     }
                 }
-                state.meta.set(r.id, meta);
+                if let Some(old) = state.meta.insert(r.id, meta) {
+                    // Rows come by id, each once; a repeat would be a store fault. Keep the
+                    // structures consistent with the table all the same.
+                    tracing::warn!(entry = r.id, kind = ?old.kind(), "entry listed twice by the store");
+                }
             }
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let index = PdqIndex::build_parallel(pdq_entries, threads);
-        let matcher = Matcher {
+        let threads = threads();
+        let matcher = Matcher::assemble(
             store,
-            pdq: SharedIndex::new(index),
-            video_frames: SharedIndex::new(PdqIndex::build_parallel(video_entries, threads)),
-            state: RwLock::new(state),
-            seq: AtomicI64::new(seq),
-            applied: AtomicU64::new(0),
-            max_radius: std::sync::atomic::AtomicU32::new(31),
-            last_read: std::sync::Mutex::new(Instant::now()),
-        };
+            PdqIndex::build_parallel(pdq_entries, threads),
+            PdqIndex::build_parallel(video_entries, threads),
+            state,
+            seq,
+        );
         matcher.reload_banks()?;
         matcher.catch_up()?;
         tracing::info!(
             pdq = matcher.pdq.len(),
             seconds = started.elapsed().as_secs_f64(),
-            "matcher loaded"
+            "matcher loaded from the store"
         );
         Ok(matcher)
     }
 
+    fn assemble(
+        store: Arc<dyn Store>,
+        pdq: PdqIndex,
+        video_frames: PdqIndex,
+        state: State,
+        seq: i64,
+    ) -> Self {
+        Matcher {
+            store,
+            pdq: SharedIndex::new(pdq),
+            video_frames: SharedIndex::new(video_frames),
+            state: RwLock::new(state),
+            seq: AtomicI64::new(seq),
+            applied: AtomicU64::new(0),
+            max_radius: AtomicU32::new(31),
+            last_read: Mutex::new(Instant::now()),
+            follow: Mutex::new(None),
+            restarts: AtomicU64::new(0),
+            applied_at_snapshot: AtomicU64::new(0),
+        }
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // Every change to the state is a few map operations that leave it consistent after
+        // each one, so a lock poisoned by a panic elsewhere is still safe to use.
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -329,40 +334,37 @@ impl Matcher {
             })
             .collect();
         self.write().banks = infos;
-        self.max_radius.store(max, Ordering::Relaxed);
+        self.max_radius.store(max, Ordering::Release);
         Ok(())
     }
 
-    /// Applies every change since the last call; returns how many.
+    /// Applies every change since the last call, one at a time (searches go on between any
+    /// two); returns how many. On an error the changes applied so far stay applied and
+    /// [`Matcher::seq`] names the last of them, so the next call resumes after it.
     pub fn catch_up(&self) -> Result<usize, BankError> {
+        let mut mark = self.follow.lock().unwrap_or_else(|e| e.into_inner());
         let mut total = 0;
         loop {
-            let since = self.seq.load(Ordering::Acquire);
-            let deltas = self.store.deltas(since, 10_000)?;
+            let since = self.seq();
+            let deltas = self.store.deltas(since, BATCH)?;
             *self.last_read.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-            let Some(last) = deltas.last().map(|d| d.seq) else { break };
-            let mut banks_changed = false;
-            {
-                let mut state = self.write();
-                for d in &deltas {
-                    if matches!(d.action, Action::CreateBank | Action::UpdateBank) {
-                        banks_changed = true;
-                        continue;
-                    }
-                    let (Some(id), Some((t, v))) = (d.entry_id, d.signal.as_ref()) else {
-                        continue;
-                    };
-                    self.apply(&mut state, id, d.bank_id, *t, v, d.enabled, d.category);
+            let mut progressed = false;
+            for d in &deltas {
+                if d.seq <= self.seq() {
+                    continue; // not after what is applied: a store fault, never applied twice
                 }
+                self.apply(d)?;
+                *mark = Some(snapshot::ChangeMark::of(d));
+                self.seq.store(d.seq, Ordering::Release);
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                total += 1;
+                progressed = true;
             }
-            if banks_changed {
-                self.reload_banks()?;
+            if !progressed {
+                break;
             }
-            self.seq.store(last, Ordering::Release);
-            self.applied.fetch_add(deltas.len() as u64, Ordering::Relaxed);
-            total += deltas.len();
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = threads();
         if self.pdq.wants_fold() {
             self.pdq.fold(threads);
         }
@@ -372,102 +374,212 @@ impl Matcher {
         Ok(total)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn apply(
+    /// Applies one change: a pure function of the change (the entry's bank, signal, enabled
+    /// state and category as the change gives them), so applying it again changes nothing.
+    fn apply(&self, d: &Delta) -> Result<(), BankError> {
+        if matches!(d.action, Action::CreateBank | Action::UpdateBank) {
+            return self.reload_banks();
+        }
+        let (Some(id), Some((t, v))) = (d.entry_id, d.signal.as_ref()) else {
+            return Ok(());
+        };
+        let live = d.enabled && d.action != Action::Delete;
+        self.set_entry(id, d.bank_id, *t, v, live, d.category);
+        Ok(())
+    }
+
+    /// Makes entry `id` live with this signal, bank and category, or not live.
+    fn set_entry(
         &self,
-        state: &mut State,
         id: i64,
         bank_id: i64,
         t: SignalType,
         v: &[u8],
-        enabled: bool,
+        live: bool,
         category: Option<Category>,
     ) {
-        let old = state.meta.get(id);
-        let mut meta = Meta::new(bank_id, category);
-        match t {
-            SignalType::Pdq => {
-                let Ok(b) = <[u8; 32]>::try_from(v) else { return };
-                let h = Hash256::from_bytes(b);
-                if enabled && !old.live() {
-                    self.pdq.insert(h, id as u64);
-                    state.live_pdq += 1;
-                } else if !enabled && old.live() {
-                    self.pdq.remove(&h, id as u64);
-                    state.live_pdq -= 1;
+        let kind = kind_of(t);
+        // What the entry becomes, with what its structure needs; `None`: not live.
+        let target = match kind {
+            Some(kind) if live => match Meta::new(bank_id, category, kind) {
+                Some(meta) => Target::of(kind, id, v).map(|data| (meta, data)),
+                None => {
+                    tracing::warn!(
+                        entry = id,
+                        bank = bank_id,
+                        "bank id out of range; entry not matched"
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+        let current = self.read().meta.get(id);
+        let Some((meta, data)) = target else {
+            // Not live first, then out of the indexes: a search still finding it drops it.
+            let mut s = self.write();
+            s.meta.remove(id);
+            let frames = s.videos.remove(&id);
+            if kind == Some(Kind::Exact) {
+                remove_exact(&mut s.exact, t, v, id);
+            }
+            drop(s);
+            if let Some(frames) = frames {
+                for (i, h) in frames.iter().enumerate() {
+                    self.video_frames.remove(h, vpdq::frame_id(id as u64, i));
                 }
             }
-            SignalType::Vpdq => {
-                if enabled && !old.live() {
-                    let Some(frames) = video_frames(v) else { return };
-                    for (i, h) in frames.iter().enumerate() {
-                        self.video_frames.insert(*h, frame_id(id, i));
-                    }
-                    state.videos.insert(id, frames);
-                } else if !enabled && old.live() {
-                    if let Some(frames) = state.videos.remove(&id) {
-                        for (i, h) in frames.iter().enumerate() {
-                            self.video_frames.remove(h, frame_id(id, i));
-                        }
-                    }
+            if kind == Some(Kind::Pdq) {
+                // Also when it was not live: that removes what an interrupted earlier
+                // application of this change may have left in the index.
+                if let (Ok(b), Ok(key)) = (<[u8; 32]>::try_from(v), u64::try_from(id)) {
+                    self.pdq.remove(&Hash256::from_bytes(b), key);
                 }
             }
-            SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => {
-                let key = (t, Box::<[u8]>::from(v));
-                if enabled && !old.live() {
-                    state.exact.entry(key).or_default().push(id);
-                    state.live_exact += 1;
-                } else if !enabled && old.live() {
-                    if let Some(ids) = state.exact.get_mut(&key) {
-                        ids.retain(|&x| x != id);
-                        if ids.is_empty() {
-                            state.exact.remove(&key);
-                        }
-                    }
-                    state.live_exact -= 1;
-                }
-            }
-            _ => return,
+            return;
+        };
+        if current.map(Meta::kind) == Some(meta.kind()) {
+            // Already live in its structure: only the bank or category may change.
+            self.write().meta.insert(id, meta);
+            return;
         }
-        if enabled {
-            meta.0 |= LIVE;
+        // Into the index first, then live: a search finding it before it is live drops it.
+        match &data {
+            Target::Pdq(h, key) => {
+                self.pdq.insert(*h, *key);
+            }
+            Target::Video(frames) => {
+                for (i, h) in frames.iter().enumerate() {
+                    self.video_frames.insert(*h, vpdq::frame_id(id as u64, i));
+                }
+            }
+            Target::Exact => {}
         }
-        state.meta.set(id, meta);
+        let mut s = self.write();
+        let old_frames = match data {
+            Target::Video(frames) => s.videos.insert(id, frames),
+            Target::Exact => {
+                let ids = s.exact.entry((t, Box::from(v))).or_default();
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+                s.videos.remove(&id)
+            }
+            Target::Pdq(..) => s.videos.remove(&id),
+        };
+        s.meta.insert(id, meta);
+        drop(s);
+        // The entry was live as a video before (an id the store gave another signal): its
+        // old frames leave the index. (An old digest or PDQ hash stays in its structure, where
+        // the kind check of every match path ignores it.)
+        if let Some(frames) = old_frames {
+            for (i, h) in frames.iter().enumerate() {
+                self.video_frames.remove(h, vpdq::frame_id(id as u64, i));
+            }
+        }
     }
 
     /// Follows the store in a background thread, polling every `interval`, until `stop` is set.
+    /// The follower is supervised (see [`Matcher::follow_with`]).
     pub fn follow(
         self: &Arc<Self>,
         interval: Duration,
         stop: Arc<AtomicBool>,
     ) -> std::thread::JoinHandle<()> {
+        self.follow_with(FollowOptions { interval, ..FollowOptions::default() }, stop)
+    }
+
+    /// Follows the store in a background thread until `stop` is set, as `options` say.
+    ///
+    /// Supervised: a panic while applying changes is caught, logged with its message, counted
+    /// (metric `spoor_follower_restarts_total`, [`MatcherStats::follower_restarts`]), and
+    /// following restarts after a back-off (`options.restart_backoff`, doubling up to
+    /// [`MAX_RESTART_BACKOFF`]) from the last change applied. With `options.snapshot`, a
+    /// snapshot is written every `every_changes` applied changes and when `stop` ends the
+    /// thread (join it on shutdown).
+    pub fn follow_with(
+        self: &Arc<Self>,
+        options: FollowOptions,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         let me = Arc::clone(self);
         std::thread::Builder::new()
             .name("spoor-follow".into())
-            .spawn(move || {
-                let mut failing = false;
-                while !stop.load(Ordering::Relaxed) {
-                    match me.catch_up() {
-                        Ok(n) => {
-                            if failing {
-                                tracing::info!("following the change log again");
-                                failing = false;
-                            }
-                            if n > 0 {
-                                tracing::debug!(changes = n, seq = me.seq(), "applied changes");
-                            }
-                        }
-                        Err(e) => {
-                            if !failing {
-                                tracing::error!(error = %e, "cannot read the change log; matching goes on with the state as of the last change applied");
-                                failing = true;
-                            }
+            .spawn(move || me.supervise(&options, &stop))
+            .expect("spawn the follower thread")
+    }
+
+    fn supervise(&self, options: &FollowOptions, stop: &AtomicBool) {
+        // The series exists from the start (at 0), so that an alert on it can be set up.
+        metrics::counter!("spoor_follower_restarts_total").increment(0);
+        let mut failing = false;
+        let mut backoff = options.restart_backoff;
+        while !stop.load(Ordering::Relaxed) {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.catch_up())) {
+                Ok(Ok(n)) => {
+                    backoff = options.restart_backoff;
+                    if failing {
+                        tracing::info!(seq = self.seq(), "following the change log again");
+                        failing = false;
+                    }
+                    if n > 0 {
+                        tracing::debug!(changes = n, seq = self.seq(), "applied changes");
+                    }
+                    if let Some(policy) = &options.snapshot {
+                        if self.snapshot_due(policy.every_changes) {
+                            self.write_snapshot_logged(&policy.path);
                         }
                     }
-                    std::thread::sleep(interval);
                 }
-            })
-            .expect("spawn the follower thread")
+                Ok(Err(e)) => {
+                    if !failing {
+                        tracing::error!(error = %e, seq = self.seq(), "cannot read the change log; matching goes on with the state as of the last change applied, and the follower retries");
+                        failing = true;
+                    }
+                }
+                Err(panic) => {
+                    self.restarts.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("spoor_follower_restarts_total").increment(1);
+                    tracing::error!(
+                        panic = panic_message(&*panic),
+                        seq = self.seq(),
+                        restart_in_ms = backoff.as_millis() as u64,
+                        "the change-log follower panicked; it restarts from the last change applied (a bug: please report it with this log)"
+                    );
+                    sleep_unless(stop, backoff);
+                    backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+                    continue;
+                }
+            }
+            sleep_unless(stop, options.interval);
+        }
+        if let Some(policy) = &options.snapshot {
+            if policy.on_shutdown {
+                self.write_snapshot_logged(&policy.path);
+            }
+        }
+    }
+
+    fn write_snapshot_logged(&self, path: &Path) {
+        let started = Instant::now();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write_snapshot(path)))
+        {
+            Ok(Ok(seq)) => tracing::info!(
+                path = %path.display(),
+                seq,
+                seconds = started.elapsed().as_secs_f64(),
+                "matcher snapshot written"
+            ),
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot write the matcher snapshot; the next start loads from the store instead"),
+            Err(panic) => tracing::error!(panic = panic_message(&*panic), "writing the matcher snapshot panicked; the next start loads from the store instead"),
+        }
+    }
+
+    /// Whether at least `every_changes` changes were applied since the last snapshot was
+    /// written or loaded (or since start).
+    pub fn snapshot_due(&self, every_changes: u64) -> bool {
+        let applied = self.applied.load(Ordering::Relaxed);
+        applied.saturating_sub(self.applied_at_snapshot.load(Ordering::Relaxed)) >= every_changes
     }
 
     /// How long ago the change log was last read successfully: the most the state can lag
@@ -486,17 +598,20 @@ impl Matcher {
         let s = self.read();
         MatcherStats {
             seq: self.seq(),
-            pdq_entries: s.live_pdq,
-            exact_entries: s.live_exact,
+            pdq_entries: s.meta.count(Kind::Pdq),
+            exact_entries: s.meta.count(Kind::Exact),
             banks: s.banks.len() as u64,
             changes_applied: self.applied.load(Ordering::Relaxed),
-            video_entries: s.videos.len() as u64,
+            video_entries: s.meta.count(Kind::Video),
+            follower_restarts: self.restarts.load(Ordering::Relaxed),
+            meta_bytes: s.meta.heap_bytes() as u64,
         }
     }
 
-    /// Matches a PDQ hash: every enabled entry within its bank's radius, nearest first.
+    /// Matches a PDQ hash: every live entry of an enabled bank within its bank's radius,
+    /// nearest first, each entry once.
     pub fn match_pdq(&self, hash: &Hash256, scope: &Scope) -> Vec<Match> {
-        let radius = self.max_radius.load(Ordering::Relaxed);
+        let radius = self.max_radius.load(Ordering::Acquire);
         let mut hits = Vec::new();
         self.pdq.search_into(hash, radius, &mut hits);
         if hits.is_empty() {
@@ -506,8 +621,8 @@ impl Matcher {
         let mut out: Vec<Match> = hits
             .into_iter()
             .filter_map(|hit| {
-                let id = hit.id as i64;
-                let meta = state.meta.get(id);
+                let id = i64::try_from(hit.id).ok()?;
+                let meta = state.meta.get(id).filter(|m| m.kind() == Kind::Pdq)?;
                 let bank = state.banks.get(&meta.bank_id())?;
                 (bank.enabled && hit.distance <= bank.radius && scope.allows(&bank.name)).then(
                     || Match {
@@ -520,6 +635,10 @@ impl Matcher {
                 )
             })
             .collect();
+        drop(state);
+        // Each entry once, at its smallest distance.
+        out.sort_by_key(|m| (m.entry_id, m.distance));
+        out.dedup_by_key(|m| m.entry_id);
         out.sort_by_key(|m| (m.distance, m.entry_id));
         out
     }
@@ -547,15 +666,15 @@ impl Matcher {
         let mut out: Vec<VideoMatch> = found
             .into_iter()
             .filter_map(|(entry, (query_found, entry_found))| {
-                let entry_id = entry as i64;
-                let meta = state.meta.get(entry_id);
+                let entry_id = i64::try_from(entry).ok()?;
+                let meta = state.meta.get(entry_id).filter(|m| m.kind() == Kind::Video)?;
                 let bank = state.banks.get(&meta.bank_id())?;
                 let total = state.videos.get(&entry_id)?.len();
                 if !bank.enabled || !scope.allows(&bank.name) || total == 0 {
                     return None;
                 }
                 let query_match = query_found as f64 * 100.0 / query.len() as f64;
-                let compared_match = entry_found as f64 * 100.0 / total as f64;
+                let compared_match = entry_found.min(total) as f64 * 100.0 / total as f64;
                 (query_match >= thresholds.query_match
                     && compared_match >= thresholds.compared_match)
                     .then(|| VideoMatch {
@@ -589,7 +708,7 @@ impl Matcher {
                 let mut out: Vec<Match> = ids
                     .iter()
                     .filter_map(|&id| {
-                        let meta = state.meta.get(id);
+                        let meta = state.meta.get(id).filter(|m| m.kind() == Kind::Exact)?;
                         let bank = state.banks.get(&meta.bank_id())?;
                         (bank.enabled && scope.allows(&bank.name)).then(|| Match {
                             bank: bank.name.clone(),
@@ -601,9 +720,298 @@ impl Matcher {
                     })
                     .collect();
                 out.sort_by_key(|m| m.entry_id);
+                out.dedup_by_key(|m| m.entry_id);
                 out
             }
             _ => Vec::new(),
         }
+    }
+}
+
+/// What a live entry's structure needs.
+enum Target {
+    Pdq(Hash256, u64),
+    Exact,
+    Video(Vec<Hash256>),
+}
+
+impl Target {
+    /// `None` when the value cannot be matched (a malformed value, an id out of range).
+    fn of(kind: Kind, id: i64, v: &[u8]) -> Option<Self> {
+        match kind {
+            Kind::Pdq => {
+                let b = <[u8; 32]>::try_from(v).ok()?;
+                Some(Target::Pdq(Hash256::from_bytes(b), u64::try_from(id).ok()?))
+            }
+            Kind::Exact => Some(Target::Exact),
+            Kind::Video => video_frames(id, v).map(Target::Video),
+        }
+    }
+}
+
+fn remove_exact(
+    exact: &mut HashMap<(SignalType, Box<[u8]>), Vec<i64>>,
+    t: SignalType,
+    v: &[u8],
+    id: i64,
+) {
+    let key = (t, Box::<[u8]>::from(v));
+    if let Some(ids) = exact.get_mut(&key) {
+        ids.retain(|&x| x != id);
+        if ids.is_empty() {
+            exact.remove(&key);
+        }
+    }
+}
+
+/// Where a signal type is matched from; `None`: not matched (yet).
+fn kind_of(t: SignalType) -> Option<Kind> {
+    match t {
+        SignalType::Pdq => Some(Kind::Pdq),
+        SignalType::Md5 | SignalType::Sha1 | SignalType::Sha256 => Some(Kind::Exact),
+        SignalType::Vpdq => Some(Kind::Video),
+        _ => None,
+    }
+}
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Longest wait before a panicked follower restarts.
+pub const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How [`Matcher::follow_with`] follows.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    /// Time between polls of the change log.
+    pub interval: Duration,
+    /// Wait before restarting after a panic (doubling after each one in a row, up to
+    /// [`MAX_RESTART_BACKOFF`]).
+    pub restart_backoff: Duration,
+    /// When to write snapshots, if at all.
+    pub snapshot: Option<SnapshotPolicy>,
+}
+
+impl Default for FollowOptions {
+    fn default() -> Self {
+        FollowOptions {
+            interval: Duration::from_millis(100),
+            restart_backoff: Duration::from_secs(1),
+            snapshot: None,
+        }
+    }
+}
+
+/// When the follower writes a matcher snapshot (see [`Matcher::write_snapshot`]).
+#[derive(Debug, Clone)]
+pub struct SnapshotPolicy {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// Write one after this many changes were applied since the last.
+    pub every_changes: u64,
+    /// Write one when the follower stops.
+    pub on_shutdown: bool,
+}
+
+/// Sleeps for `d`, or until `stop` is set (checked every 20 ms).
+fn sleep_unless(stop: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(20)));
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoor_bank::{Location, NewBank};
+
+    fn h(k: u64) -> Hash256 {
+        let mut s = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        Hash256::from_words([next(), next(), next(), next()])
+    }
+
+    /// A matcher over a store holding bank `A` (id returned), with no entries: changes are
+    /// then applied by hand.
+    fn empty() -> (tempfile::TempDir, Matcher, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            spoor_bank::open(&Location::DataDir(dir.path().into())).unwrap().into();
+        let bank = store.create_bank(&NewBank { name: "A".into(), ..Default::default() }, "t");
+        let m = Matcher::load(store).unwrap();
+        (dir, m, bank.unwrap().id)
+    }
+
+    fn delta(
+        seq: i64,
+        action: Action,
+        bank: i64,
+        id: i64,
+        signal: (SignalType, Vec<u8>),
+        enabled: bool,
+    ) -> Delta {
+        Delta {
+            seq,
+            action,
+            bank_id: bank,
+            entry_id: Some(id),
+            signal: Some(signal),
+            enabled,
+            category: Some(Category::National),
+        }
+    }
+
+    fn pdq(k: u64) -> (SignalType, Vec<u8>) {
+        (SignalType::Pdq, h(k).to_bytes().to_vec())
+    }
+
+    fn ids(m: &Matcher, k: u64) -> Vec<i64> {
+        m.match_pdq(&h(k), &Scope::All).iter().map(|x| x.entry_id).collect()
+    }
+
+    /// Every change, applied once or twice, leaves the same state: what the change says.
+    #[test]
+    fn each_action_applied_once_or_twice_gives_the_state_it_describes() {
+        for twice in [false, true] {
+            let (_d, m, a) = empty();
+            let apply = |d: Delta| {
+                m.apply(&d).unwrap();
+                if twice {
+                    m.apply(&d).unwrap();
+                }
+            };
+            let md5 = (SignalType::Md5, vec![7u8; 16]);
+            apply(delta(1, Action::Add, a, 10, pdq(1), true));
+            apply(delta(2, Action::Add, a, 11, md5.clone(), true));
+            assert_eq!(ids(&m, 1), [10]);
+            assert_eq!(m.match_signal(SignalType::Md5, &md5.1, &Scope::All).len(), 1);
+            assert_eq!((m.stats().pdq_entries, m.stats().exact_entries), (1, 1));
+            // An update changes the category only.
+            let mut u = delta(3, Action::Update, a, 10, pdq(1), true);
+            u.category = Some(Category::Baseline);
+            apply(u);
+            assert_eq!(m.match_pdq(&h(1), &Scope::All)[0].category, Some(Category::Baseline));
+            assert_eq!(m.pdq.len(), 1, "an update does not index again");
+            // Disable, enable, delete; a disable of what is not live changes nothing.
+            apply(delta(4, Action::Disable, a, 10, pdq(1), false));
+            apply(delta(5, Action::Disable, a, 11, md5.clone(), false));
+            assert!(ids(&m, 1).is_empty());
+            assert!(m.match_signal(SignalType::Md5, &md5.1, &Scope::All).is_empty());
+            assert_eq!((m.stats().pdq_entries, m.stats().exact_entries), (0, 0));
+            apply(delta(6, Action::Disable, a, 10, pdq(1), false));
+            assert_eq!(m.stats().pdq_entries, 0, "no underflow");
+            apply(delta(7, Action::Enable, a, 10, pdq(1), true));
+            apply(delta(8, Action::Enable, a, 11, md5.clone(), true));
+            assert_eq!(ids(&m, 1), [10]);
+            assert_eq!(m.match_signal(SignalType::Md5, &md5.1, &Scope::All).len(), 1);
+            apply(delta(9, Action::Delete, a, 10, pdq(1), false));
+            apply(delta(10, Action::Delete, a, 11, md5.clone(), false));
+            apply(delta(11, Action::Delete, a, 10, pdq(1), false));
+            assert!(ids(&m, 1).is_empty());
+            assert!(m.match_signal(SignalType::Md5, &md5.1, &Scope::All).is_empty());
+            let s = m.stats();
+            assert_eq!((s.pdq_entries, s.exact_entries, s.video_entries), (0, 0, 0));
+            // Gone from every structure and from the metadata table.
+            assert_eq!(m.pdq.len(), 0);
+            assert!(m.read().exact.is_empty());
+            assert_eq!(m.read().meta.len(), 0);
+            assert_eq!(m.read().meta.get(10), None);
+        }
+    }
+
+    #[test]
+    fn an_old_add_replayed_after_a_delete_is_undone_by_the_replayed_delete() {
+        // The log replayed from an earlier point (a load that read the sequence number before
+        // the scan): add, delete, add again of the same entry, each seen twice.
+        let (_d, m, a) = empty();
+        for _ in 0..2 {
+            for (seq, action, enabled) in [
+                (1, Action::Add, true),
+                (2, Action::Disable, false),
+                (3, Action::Enable, true),
+                (4, Action::Delete, false),
+            ] {
+                m.apply(&delta(seq, action, a, 5, pdq(9), enabled)).unwrap();
+            }
+            assert!(ids(&m, 9).is_empty());
+            assert_eq!(m.stats().pdq_entries, 0);
+        }
+        m.apply(&delta(5, Action::Add, a, 6, pdq(9), true)).unwrap();
+        m.apply(&delta(5, Action::Add, a, 6, pdq(9), true)).unwrap();
+        assert_eq!(ids(&m, 9), [6], "each entry once");
+        assert_eq!(m.stats().pdq_entries, 1);
+    }
+
+    #[test]
+    fn an_entry_in_the_index_is_not_returned_unless_its_metadata_says_live() {
+        let (_d, m, a) = empty();
+        // What a search sees halfway through an add (index first) or a disable (metadata
+        // first): the index holds the entry, the metadata does not.
+        m.pdq.insert(h(3), 30);
+        assert!(ids(&m, 3).is_empty());
+        // Metadata of another kind does not make a PDQ hit live either.
+        m.apply(&delta(1, Action::Add, a, 30, (SignalType::Md5, vec![1; 16]), true)).unwrap();
+        assert!(ids(&m, 3).is_empty());
+        m.apply(&delta(2, Action::Add, a, 30, pdq(3), true)).unwrap();
+        assert_eq!(ids(&m, 3), [30], "once, although indexed twice");
+        assert!(m.match_signal(SignalType::Md5, &[1; 16], &Scope::All).is_empty());
+        assert_eq!((m.stats().pdq_entries, m.stats().exact_entries), (1, 0));
+        // Videos: frames in the index without metadata match nothing.
+        let frames: Vec<vpdq::VpdqFrame> = (0..5)
+            .map(|k| vpdq::VpdqFrame { hash: h(100 + k), quality: 90, timestamp: k as f64 })
+            .collect();
+        for (i, f) in frames.iter().enumerate() {
+            m.video_frames.insert(f.hash, vpdq::frame_id(40, i));
+        }
+        assert!(m.match_vpdq(&frames, &VpdqThresholds::default(), &Scope::All).is_empty());
+        let value = SignalType::Vpdq.parse(&vpdq::format(&frames)).unwrap();
+        m.apply(&delta(3, Action::Add, a, 41, (SignalType::Vpdq, value.clone()), true)).unwrap();
+        let got = m.match_vpdq(&frames, &VpdqThresholds::default(), &Scope::All);
+        assert_eq!(got.iter().map(|v| v.entry_id).collect::<Vec<_>>(), [41]);
+        m.apply(&delta(4, Action::Delete, a, 41, (SignalType::Vpdq, value), false)).unwrap();
+        assert!(m.match_vpdq(&frames, &VpdqThresholds::default(), &Scope::All).is_empty());
+        assert_eq!(m.stats().video_entries, 0);
+        assert!(m.read().videos.is_empty());
+    }
+
+    #[test]
+    fn sparse_huge_ids_cost_memory_by_entry_not_by_id() {
+        let (_d, m, a) = empty();
+        let base = 1i64 << 40;
+        for k in 0..2000i64 {
+            let id = base + k * (1 << 24);
+            m.apply(&delta(k + 1, Action::Add, a, id, pdq(k as u64), true)).unwrap();
+        }
+        let s = m.stats();
+        assert_eq!(s.pdq_entries, 2000);
+        assert!(s.meta_bytes < 2000 * 64, "{} bytes of metadata", s.meta_bytes);
+        assert_eq!(ids(&m, 1999), [base + 1999 * (1 << 24)]);
+        // Ids past what a frame id can carry are refused for videos, not wrapped.
+        let frames = [vpdq::VpdqFrame { hash: h(5), quality: 90, timestamp: 0.0 }];
+        let value = SignalType::Vpdq.parse(&vpdq::format(&frames)).unwrap();
+        m.apply(&delta(9000, Action::Add, a, MAX_VIDEO_ID + 1, (SignalType::Vpdq, value), true))
+            .unwrap();
+        assert_eq!(m.stats().video_entries, 0);
     }
 }

@@ -1,16 +1,185 @@
 //! The matcher against a real store: loads, follows every kind of change, honours scopes.
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use spoor_bank::{Category, Location, NewBank, NewEntry, Store};
+use spoor_bank::{
+    Added, ApiKey, Bank, BankSettings, BankStats, Category, Change, Delta, Entry, EntryUpdate,
+    ImportSession, Location, NewBank, NewEntry, SignalRow, Store,
+};
 use spoor_core::{Hash256, SignalType};
-use spoor_matcher::{Matcher, Scope};
+use spoor_matcher::{FollowOptions, Matcher, Scope, SnapshotPolicy, Start};
 
 fn store(dir: &std::path::Path) -> Arc<dyn Store> {
     spoor_bank::open(&Location::DataDir(dir.to_path_buf())).unwrap().into()
+}
+
+/// A store that delegates everything to a real one, with hooks to misbehave on demand.
+struct Hooked {
+    inner: Arc<dyn Store>,
+    /// `deltas` panics once when set.
+    panic_once: AtomicBool,
+    /// When set, the next `banks` call reports here, then waits for a message on the receiver.
+    pause_banks: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    /// `last_seq` answers this instead when ≥ 0.
+    fake_last_seq: AtomicI64,
+    deltas_calls: AtomicU64,
+}
+
+impl Hooked {
+    fn new(inner: Arc<dyn Store>) -> Arc<Self> {
+        Arc::new(Hooked {
+            inner,
+            panic_once: AtomicBool::new(false),
+            pause_banks: Mutex::new(None),
+            fake_last_seq: AtomicI64::new(-1),
+            deltas_calls: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Store for Hooked {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn create_bank(&self, bank: &NewBank, actor: &str) -> spoor_bank::Result<Bank> {
+        self.inner.create_bank(bank, actor)
+    }
+    fn banks(&self) -> spoor_bank::Result<Vec<Bank>> {
+        let hook = self.pause_banks.lock().unwrap().take();
+        if let Some((reached, release)) = hook {
+            reached.send(()).unwrap();
+            release.recv().unwrap();
+        }
+        self.inner.banks()
+    }
+    fn bank(&self, name: &str) -> spoor_bank::Result<Bank> {
+        self.inner.bank(name)
+    }
+    fn set_bank_enabled(
+        &self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<Bank> {
+        self.inner.set_bank_enabled(name, enabled, actor, reason)
+    }
+    fn configure_bank(
+        &self,
+        name: &str,
+        settings: &BankSettings,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<Bank> {
+        self.inner.configure_bank(name, settings, actor, reason)
+    }
+    fn stats(&self, name: &str) -> spoor_bank::Result<BankStats> {
+        self.inner.stats(name)
+    }
+    fn add_entries(
+        &self,
+        bank: &str,
+        entries: &[NewEntry],
+        actor: &str,
+    ) -> spoor_bank::Result<Vec<Added>> {
+        self.inner.add_entries(bank, entries, actor)
+    }
+    fn import_session(
+        &self,
+        bank: &str,
+        actor: &str,
+        one_transaction: bool,
+    ) -> spoor_bank::Result<Box<dyn ImportSession + '_>> {
+        self.inner.import_session(bank, actor, one_transaction)
+    }
+    fn entry(&self, bank: &str, id: i64) -> spoor_bank::Result<Entry> {
+        self.inner.entry(bank, id)
+    }
+    fn entries(&self, bank: &str, after_id: i64, limit: usize) -> spoor_bank::Result<Vec<Entry>> {
+        self.inner.entries(bank, after_id, limit)
+    }
+    fn set_enabled(
+        &self,
+        bank: &str,
+        id: i64,
+        enabled: bool,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<Option<Change>> {
+        self.inner.set_enabled(bank, id, enabled, actor, reason)
+    }
+    fn update_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<(Entry, Option<Change>)> {
+        self.inner.update_entry(bank, id, update, actor, reason)
+    }
+    fn delete_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<Change> {
+        self.inner.delete_entry(bank, id, actor, reason)
+    }
+    fn export(
+        &self,
+        bank: &str,
+        since: Option<i64>,
+        sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
+    ) -> spoor_bank::Result<u64> {
+        self.inner.export(bank, since, sink)
+    }
+    fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> spoor_bank::Result<Vec<Change>> {
+        self.inner.log(bank, since, limit)
+    }
+    fn deltas(&self, since: i64, limit: usize) -> spoor_bank::Result<Vec<Delta>> {
+        self.deltas_calls.fetch_add(1, Ordering::SeqCst);
+        if self.panic_once.swap(false, Ordering::SeqCst) {
+            panic!("injected follower fault");
+        }
+        self.inner.deltas(since, limit)
+    }
+    fn last_seq(&self) -> spoor_bank::Result<i64> {
+        match self.fake_last_seq.load(Ordering::SeqCst) {
+            n if n >= 0 => Ok(n),
+            _ => self.inner.last_seq(),
+        }
+    }
+    fn signals(&self, after_id: i64, limit: usize) -> spoor_bank::Result<Vec<SignalRow>> {
+        self.inner.signals(after_id, limit)
+    }
+    fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> spoor_bank::Result<()> {
+        self.inner.create_key(key, secret_hash)
+    }
+    fn keys(&self) -> spoor_bank::Result<Vec<(ApiKey, Vec<u8>)>> {
+        self.inner.keys()
+    }
+    fn revoke_key(&self, name: &str, actor: &str) -> spoor_bank::Result<ApiKey> {
+        self.inner.revoke_key(name, actor)
+    }
+}
+
+fn pdq_entries(seeds: std::ops::Range<u64>) -> Vec<NewEntry> {
+    seeds.map(|k| NewEntry::new(SignalType::Pdq, hash(k).to_bytes().to_vec())).collect()
+}
+
+fn new_id(added: &[Added]) -> i64 {
+    match added[0] {
+        Added::New(id) => id,
+        other => panic!("not added: {other:?}"),
+    }
 }
 
 fn hash(seed: u64) -> Hash256 {
@@ -132,6 +301,15 @@ fn many_changes_fold_into_the_index() {
     for k in (0..20_000).step_by(997) {
         assert_eq!(m.match_pdq(&near(&hash(1000 + k), 5), &Scope::All).len(), 1);
     }
+    // A snapshot of more entries than one piece of its metadata section (16,384).
+    let snap = dir.path().join("matcher.snapshot");
+    m.write_snapshot(&snap).unwrap();
+    let (again, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(matches!(how, Start::Snapshot { caught_up: 0, .. }), "{how:?}");
+    assert_eq!(again.stats().pdq_entries, 20_000);
+    for k in (0..20_000).step_by(997) {
+        assert_eq!(again.match_pdq(&near(&hash(1000 + k), 5), &Scope::All).len(), 1);
+    }
 }
 
 #[test]
@@ -176,4 +354,335 @@ fn videos_match_through_the_frame_index() {
     s.add_entries("VIDEOS", &[NewEntry::new(SignalType::Vpdq, value)], "t").unwrap();
     m.catch_up().unwrap();
     assert_eq!(m.match_vpdq(&c, &t, &Scope::All).len(), 1);
+}
+
+#[test]
+fn replaying_the_whole_log_over_a_loaded_state_changes_nothing() {
+    // A load notes the sequence number before reading the signals, so changes committed
+    // meanwhile are applied twice. Here every change is: the store claims an empty log.
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    let ids: Vec<i64> = s
+        .add_entries("A", &pdq_entries(0..50), "t")
+        .unwrap()
+        .iter()
+        .map(|a| match a {
+            Added::New(id) => *id,
+            _ => unreachable!(),
+        })
+        .collect();
+    s.add_entries("A", &[NewEntry::new(SignalType::Sha1, vec![3; 20])], "t").unwrap();
+    for &id in &ids[..10] {
+        s.set_enabled("A", id, false, "t", "stock photo").unwrap();
+    }
+    for &id in &ids[..5] {
+        s.set_enabled("A", id, true, "t", "reviewed").unwrap();
+    }
+    for &id in &ids[40..] {
+        s.delete_entry("A", id, "t", "court order").unwrap();
+    }
+    let hooked = Hooked::new(s.clone());
+    hooked.fake_last_seq.store(0, Ordering::SeqCst);
+    let replayed = Matcher::load(hooked.clone()).unwrap();
+    let plain = Matcher::load(s.clone()).unwrap();
+    assert!(replayed.stats().changes_applied > 60, "the whole log was applied again");
+    assert_eq!(replayed.stats().pdq_entries, 35);
+    assert_eq!(replayed.stats().exact_entries, 1);
+    assert_eq!(replayed.stats().pdq_entries, plain.stats().pdq_entries);
+    for k in 0..50u64 {
+        let got = replayed.match_pdq(&hash(k), &Scope::All);
+        assert_eq!(got, plain.match_pdq(&hash(k), &Scope::All), "entry {k}");
+        let live = (k < 5) || (10..40).contains(&k);
+        assert_eq!(got.len(), usize::from(live), "entry {k}");
+    }
+}
+
+#[test]
+fn a_search_never_returns_an_entry_whose_disable_was_applied_before_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    let id = new_id(&s.add_entries("A", &pdq_entries(7..8), "t").unwrap());
+    let m = Arc::new(Matcher::load(s.clone()).unwrap());
+    // The sequence number of a disable once it is applied, until the next enable starts
+    // being applied; -1 otherwise. Each disable has its own number, so equal readings before
+    // and after a search mean the whole search ran while that disable was in effect.
+    let disabled = Arc::new(AtomicI64::new(-1));
+    let stop = Arc::new(AtomicBool::new(false));
+    let searcher = {
+        let (m, stop, disabled) = (m.clone(), stop.clone(), disabled.clone());
+        std::thread::spawn(move || {
+            let (mut checked, mut during) = (0u64, 0u64);
+            while !stop.load(Ordering::SeqCst) {
+                let before = disabled.load(Ordering::SeqCst);
+                let found = !m.match_pdq(&near(&hash(7), 3), &Scope::All).is_empty();
+                let after = disabled.load(Ordering::SeqCst);
+                if before >= 0 && before == after {
+                    assert!(!found, "entry found after its disable (seq {before}) was applied");
+                    during += 1;
+                }
+                checked += 1;
+            }
+            (checked, during)
+        })
+    };
+    for round in 0..200 {
+        let enable = round % 2 == 1;
+        let c = s.set_enabled("A", id, enable, "t", "toggle").unwrap().unwrap();
+        if enable {
+            disabled.store(-1, Ordering::SeqCst);
+        }
+        m.catch_up().unwrap();
+        if !enable {
+            disabled.store(c.seq, Ordering::SeqCst);
+        }
+        let found = !m.match_pdq(&hash(7), &Scope::All).is_empty();
+        assert_eq!(found, enable, "round {round}");
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (checked, during) = searcher.join().unwrap();
+    assert!(checked > 0 && during > 0, "{checked} searches, {during} while disabled");
+}
+
+#[test]
+fn a_search_completes_while_a_ten_thousand_change_catch_up_is_paused_halfway() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    let hooked = Hooked::new(s.clone());
+    let m = Arc::new(Matcher::load(hooked.clone()).unwrap());
+    // One batch of 10,000 changes with a bank change in its middle.
+    s.add_entries("A", &pdq_entries(0..5000), "t").unwrap();
+    create(&*s, "B");
+    s.add_entries("B", &pdq_entries(5000..9999), "t").unwrap();
+    let (reached_tx, reached) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    *hooked.pause_banks.lock().unwrap() = Some((reached_tx, release_rx));
+    let follower = {
+        let m = m.clone();
+        std::thread::spawn(move || m.catch_up().unwrap())
+    };
+    // The catch-up is now stopped inside the batch, at the bank change.
+    reached.recv_timeout(Duration::from_secs(60)).expect("the catch-up reached the bank change");
+    let (done_tx, done) = mpsc::channel();
+    let searcher = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            let first_half = m.match_pdq(&hash(10), &Scope::All).len();
+            let second_half = m.match_pdq(&hash(6000), &Scope::All).len();
+            done_tx.send((first_half, second_half)).unwrap();
+        })
+    };
+    // The searches finish while the batch is still being applied (the catch-up cannot go on
+    // until `release`): they wait for no batch. The timeout only turns a hang into a failure.
+    let (first_half, second_half) =
+        done.recv_timeout(Duration::from_secs(60)).expect("a search waited for the catch-up");
+    assert_eq!((first_half, second_half), (1, 0), "changes before the pause are visible");
+    assert!(!follower.is_finished());
+    release.send(()).unwrap();
+    assert_eq!(follower.join().unwrap(), 10_000);
+    searcher.join().unwrap();
+    assert_eq!(m.match_pdq(&hash(6000), &Scope::All).len(), 1);
+    assert_eq!(m.stats().pdq_entries, 9999);
+}
+
+#[test]
+fn a_panicking_follower_is_restarted_from_its_last_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    s.add_entries("A", &pdq_entries(0..3), "t").unwrap();
+    let hooked = Hooked::new(s.clone());
+    let m = Arc::new(Matcher::load(hooked.clone()).unwrap());
+    let seq = m.seq();
+    hooked.panic_once.store(true, Ordering::SeqCst);
+    s.add_entries("A", &pdq_entries(3..4), "t").unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = FollowOptions {
+        interval: Duration::from_millis(10),
+        restart_backoff: Duration::from_millis(10),
+        snapshot: None,
+    };
+    let follower = m.follow_with(options, stop.clone());
+    let t = Instant::now();
+    while m.match_pdq(&hash(3), &Scope::All).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(30), "the follower did not come back");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(m.stats().follower_restarts, 1);
+    assert!(!hooked.panic_once.load(Ordering::SeqCst), "the fault was hit");
+    assert_eq!(m.seq(), seq + 1, "resumed after the last change applied, none skipped");
+    assert_eq!(m.stats().pdq_entries, 4);
+    // It keeps following.
+    s.add_entries("A", &pdq_entries(4..5), "t").unwrap();
+    let t = Instant::now();
+    while m.match_pdq(&hash(4), &Scope::All).is_empty() {
+        assert!(t.elapsed() < Duration::from_secs(30), "not following after the restart");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    follower.join().unwrap();
+}
+
+#[test]
+fn a_snapshot_start_equals_a_full_load_and_applies_the_changes_since() {
+    use spoor_core::vpdq::{format, VpdqFrame};
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    create(&*s, "B");
+    let ids: Vec<i64> = s
+        .add_entries("A", &pdq_entries(0..300), "t")
+        .unwrap()
+        .iter()
+        .map(|a| match a {
+            Added::New(id) => *id,
+            _ => unreachable!(),
+        })
+        .collect();
+    s.add_entries("B", &[NewEntry::new(SignalType::Md5, vec![9; 16])], "t").unwrap();
+    let frames: Vec<VpdqFrame> = (0..20)
+        .map(|k| VpdqFrame { hash: hash(900 + k), quality: 90, timestamp: k as f64 })
+        .collect();
+    let video = SignalType::Vpdq.parse(&format(&frames)).unwrap();
+    s.add_entries("B", &[NewEntry::new(SignalType::Vpdq, video)], "t").unwrap();
+    s.set_enabled("A", ids[0], false, "t", "stock photo").unwrap();
+    let m = Matcher::load(s.clone()).unwrap();
+    let snap = dir.path().join("matcher.snapshot");
+    assert_eq!(m.write_snapshot(&snap).unwrap(), m.seq());
+    // Changes after the snapshot.
+    s.set_enabled("A", ids[1], false, "t", "stock photo").unwrap();
+    s.delete_entry("A", ids[2], "t", "court order").unwrap();
+    s.add_entries("A", &pdq_entries(1000..1010), "t").unwrap();
+    s.set_bank_enabled("B", false, "t", "paused").unwrap();
+    s.set_bank_enabled("B", true, "t", "resumed").unwrap();
+
+    let (fast, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(matches!(how, Start::Snapshot { caught_up: 14, .. }), "{how:?}");
+    let full = Matcher::load(s.clone()).unwrap();
+    assert_eq!(fast.seq(), full.seq());
+    let (a, b) = (fast.stats(), full.stats());
+    assert_eq!(
+        (a.pdq_entries, a.exact_entries, a.video_entries, a.banks),
+        (b.pdq_entries, b.exact_entries, b.video_entries, b.banks)
+    );
+    assert_eq!(a.pdq_entries, 297 + 10);
+    for k in (0..300).chain(1000..1010) {
+        let q = near(&hash(k), 3);
+        assert_eq!(fast.match_pdq(&q, &Scope::All), full.match_pdq(&q, &Scope::All), "{k}");
+    }
+    assert_eq!(fast.match_signal(SignalType::Md5, &[9; 16], &Scope::All).len(), 1);
+    let t = spoor_matcher::VpdqThresholds::default();
+    assert_eq!(
+        fast.match_vpdq(&frames, &t, &Scope::All),
+        full.match_vpdq(&frames, &t, &Scope::All)
+    );
+    assert_eq!(fast.match_vpdq(&frames, &t, &Scope::All).len(), 1);
+}
+
+#[test]
+fn a_damaged_foreign_or_missing_snapshot_falls_back_to_a_full_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    s.add_entries("A", &pdq_entries(0..100), "t").unwrap();
+    let m = Matcher::load(s.clone()).unwrap();
+    let snap = dir.path().join("matcher.snapshot");
+    let full = |how: Start| match how {
+        Start::Full { reason } => reason,
+        other => panic!("the snapshot was used: {other:?}"),
+    };
+
+    // Missing.
+    let (_, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(full(how).contains("no snapshot"));
+
+    m.write_snapshot(&snap).unwrap();
+    let good = std::fs::read(&snap).unwrap();
+    assert!(spoor_matcher::check_snapshot(&good[..]).is_ok());
+    // Damaged anywhere: a flipped bit, a cut, another version.
+    for pos in [9usize, 30, good.len() / 3, good.len() / 2, good.len() - 2] {
+        let mut bad = good.clone();
+        bad[pos] ^= 0x04;
+        std::fs::write(&snap, &bad).unwrap();
+        let (loaded, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+        let reason = full(how);
+        assert!(reason.contains("snapshot"), "{reason}");
+        assert_eq!(loaded.stats().pdq_entries, 100);
+    }
+    std::fs::write(&snap, &good[..good.len() - 9]).unwrap();
+    full(Matcher::load_with_snapshot(s.clone(), &snap).unwrap().1);
+    let mut other_version = good.clone();
+    other_version[8] = 99;
+    std::fs::write(&snap, &other_version).unwrap();
+    assert!(full(Matcher::load_with_snapshot(s.clone(), &snap).unwrap().1).contains("version 99"));
+
+    // Of another store: one whose log ends before the snapshot, and one whose log holds
+    // another change at the snapshot's number.
+    std::fs::write(&snap, &good).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let o = store(other.path());
+    create(&*o, "A");
+    let reason = full(Matcher::load_with_snapshot(o.clone(), &snap).unwrap().1);
+    assert!(reason.contains("does not belong to this store"), "{reason}");
+    o.add_entries("A", &pdq_entries(500..600), "t").unwrap();
+    assert_eq!(o.last_seq().unwrap(), s.last_seq().unwrap());
+    let (loaded, how) = Matcher::load_with_snapshot(o.clone(), &snap).unwrap();
+    assert!(full(how).contains("does not belong to this store"));
+    assert_eq!(loaded.match_pdq(&hash(550), &Scope::All).len(), 1);
+    assert!(loaded.match_pdq(&hash(50), &Scope::All).is_empty());
+
+    // And the intact one is used.
+    let (_, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(matches!(how, Start::Snapshot { caught_up: 0, .. }), "{how:?}");
+}
+
+#[test]
+fn the_follower_writes_snapshots_every_n_changes_and_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    create(&*s, "A");
+    let m = Arc::new(Matcher::load(s.clone()).unwrap());
+    let snap = dir.path().join("snap").join("matcher.snapshot");
+    std::fs::create_dir_all(snap.parent().unwrap()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let options = FollowOptions {
+        interval: Duration::from_millis(10),
+        snapshot: Some(SnapshotPolicy { path: snap.clone(), every_changes: 50, on_shutdown: true }),
+        ..FollowOptions::default()
+    };
+    let follower = m.follow_with(options, stop.clone());
+    s.add_entries("A", &pdq_entries(0..10), "t").unwrap();
+    let t = Instant::now();
+    while m.stats().pdq_entries < 10 {
+        assert!(t.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(!snap.exists(), "10 changes are fewer than 50");
+    s.add_entries("A", &pdq_entries(10..70), "t").unwrap();
+    let t = Instant::now();
+    while !snap.exists() {
+        assert!(t.elapsed() < Duration::from_secs(30), "no snapshot after 50 changes");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s.add_entries("A", &pdq_entries(70..75), "t").unwrap();
+    let t = Instant::now();
+    while m.stats().pdq_entries < 75 {
+        assert!(t.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Relaxed);
+    follower.join().unwrap();
+    // The shutdown snapshot holds everything: a start from it applies nothing.
+    let (loaded, how) = Matcher::load_with_snapshot(s.clone(), &snap).unwrap();
+    assert!(matches!(how, Start::Snapshot { caught_up: 0, .. }), "{how:?}");
+    assert_eq!(loaded.stats().pdq_entries, 75);
+    // Entries added while following (in the index's delta when written) are found.
+    for k in [0, 42, 74] {
+        assert_eq!(loaded.match_pdq(&near(&hash(k), 4), &Scope::All).len(), 1, "{k}");
+    }
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(snap.parent().unwrap()).unwrap().collect();
+    assert_eq!(names.len(), 1);
 }
