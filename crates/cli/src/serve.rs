@@ -65,6 +65,18 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "SPOOR_TLS_KEY", requires = "tls_cert", value_name = "FILE")]
     tls_key: Option<std::path::PathBuf>,
+    /// The matcher snapshot, for a fast start: loaded when valid (then only the change log since
+    /// it is read) and rewritten every --snapshot-every changes and at a clean shutdown. It holds
+    /// the banked hashes: keep it as private as the store. [default: DATA_DIR/matcher.snapshot
+    /// on the embedded store; none on PostgreSQL]
+    #[arg(long, env = "SPOOR_SNAPSHOT", value_name = "FILE", conflicts_with = "no_snapshot")]
+    snapshot: Option<std::path::PathBuf>,
+    /// Never read or write a matcher snapshot: every start loads every signal from the store.
+    #[arg(long, env = "SPOOR_NO_SNAPSHOT")]
+    no_snapshot: bool,
+    /// Changes applied between two matcher snapshots.
+    #[arg(long, env = "SPOOR_SNAPSHOT_EVERY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: u64,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -108,6 +120,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (Some(cert), Some(key)) => Some(spoor_server::TlsFiles { cert, key }),
             _ => None,
         },
+        snapshot: match (args.no_snapshot, args.snapshot, &args.store.location()) {
+            (true, _, _) => None,
+            (false, Some(path), _) => Some(path),
+            (false, None, spoor_bank::Location::DataDir(dir)) => Some(dir.join("matcher.snapshot")),
+            (false, None, spoor_bank::Location::Postgres(_)) => None,
+        },
+        snapshot_every: args.snapshot_every,
         ..Default::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -842,3 +842,58 @@ fn postgres_restart_under_a_running_service() {
     });
     s.stop();
 }
+
+/// A clean shutdown writes the matcher snapshot; the next start uses it and the changes made
+/// while the service was down; a damaged snapshot is passed over for a full load.
+#[test]
+fn restarts_from_its_snapshot_and_the_changes_since() {
+    let store = Store::sqlite();
+    let curator = store.key("curator", "curator", None);
+    let out = store.spoor(&["bank", "create", "SNAP"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    let hashes = common::hex_hashes(200, 77);
+    std::fs::write(&list, hashes.join("\n")).unwrap();
+    let out = store.spoor(&["bank", "import", "SNAP", list.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let snapshot = std::path::Path::new(&store.value).join("matcher.snapshot");
+
+    let s = Server::start(&store, &[]);
+    assert_eq!(s.matches(&curator, &hashes[3]).len(), 1);
+    s.stop();
+    let written = std::fs::metadata(&snapshot).expect("a snapshot written at shutdown");
+    assert!(written.len() > 200 * 32, "{} bytes", written.len());
+
+    // While the service is down: one entry disabled, one hash added.
+    let out = store.spoor(&["bank", "disable", "SNAP", "4", "--reason", "false positive"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let extra = common::hex_hash(4242);
+    std::fs::write(&list, &extra).unwrap();
+    let out = store.spoor(&["bank", "import", "SNAP", list.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let check = |s: &Server| {
+        assert!(s.matches(&curator, &hashes[3]).is_empty(), "entry 4 was disabled");
+        assert_eq!(s.matches(&curator, &hashes[4]).len(), 1);
+        assert_eq!(s.matches(&curator, &extra).len(), 1, "added while the service was down");
+    };
+    let s = Server::start(&store, &[]);
+    check(&s);
+    s.stop();
+
+    // A damaged snapshot: the service starts anyway, from the store, with the same answers.
+    let mut bytes = std::fs::read(&snapshot).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&snapshot, &bytes).unwrap();
+    let s = Server::start(&store, &[]);
+    check(&s);
+    s.stop();
+    // --no-snapshot neither reads nor writes one.
+    std::fs::remove_file(&snapshot).unwrap();
+    let s = Server::start(&store, &["--no-snapshot"]);
+    check(&s);
+    s.stop();
+    assert!(!snapshot.exists());
+}

@@ -124,6 +124,17 @@ impl Store for Hooked {
     ) -> spoor_bank::Result<(Entry, Option<Change>)> {
         self.inner.update_entry(bank, id, update, actor, reason)
     }
+    fn patch_entry(
+        &self,
+        bank: &str,
+        id: i64,
+        enabled: Option<bool>,
+        update: &EntryUpdate,
+        actor: &str,
+        reason: &str,
+    ) -> spoor_bank::Result<(Entry, Vec<Change>)> {
+        self.inner.patch_entry(bank, id, enabled, update, actor, reason)
+    }
     fn delete_entry(
         &self,
         bank: &str,

@@ -70,6 +70,12 @@ pub struct Config {
     pub probe: probe::ProbeConfig,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
     pub tls: Option<TlsFiles>,
+    /// The matcher snapshot: loaded at start when valid (then only the change log since it is
+    /// read), rewritten every `snapshot_every` changes and at a clean shutdown. `None`: every
+    /// start reads every signal from the store.
+    pub snapshot: Option<PathBuf>,
+    /// Changes applied between two snapshots.
+    pub snapshot_every: u64,
 }
 
 /// PEM files of `--tls-cert` and `--tls-key`.
@@ -98,6 +104,8 @@ impl Default for Config {
             ready_max_lag: Duration::from_secs(10),
             probe: probe::ProbeConfig::default(),
             tls: None,
+            snapshot: None,
+            snapshot_every: 100_000,
         }
     }
 }
@@ -270,12 +278,29 @@ pub fn app(state: AppState) -> Router {
 pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let loc = location.clone();
+    let snapshot = config.snapshot.clone();
     let (store, matcher): (Arc<dyn Store>, Arc<Matcher>) = tokio::task::spawn_blocking(move || {
         let store: Arc<dyn Store> = spoor_bank::open(&loc)?.into();
         // The matcher follows on its own connection, so polling never waits behind the API.
         let follower_store: Arc<dyn Store> = spoor_bank::open(&loc)?.into();
-        let matcher = Arc::new(Matcher::load(follower_store)?);
-        anyhow::Ok((store, matcher))
+        let matcher = match &snapshot {
+            Some(path) => {
+                let (matcher, start) = Matcher::load_with_snapshot(follower_store, path)?;
+                match start {
+                    spoor_matcher::Start::Snapshot { seq, caught_up } => tracing::info!(
+                        snapshot = %path.display(), seq, caught_up,
+                        "started from the matcher snapshot and the change log since it"
+                    ),
+                    spoor_matcher::Start::Full { reason } => tracing::info!(
+                        snapshot = %path.display(), %reason,
+                        "loaded every signal from the store"
+                    ),
+                }
+                matcher
+            }
+            None => Matcher::load(follower_store)?,
+        };
+        anyhow::Ok((store, Arc::new(matcher)))
     })
     .await??;
     let keys = Arc::new(KeyCache::default());
@@ -291,7 +316,18 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     }
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let follower = matcher.follow(config.follow_interval, stop.clone());
+    let follower = matcher.follow_with(
+        spoor_matcher::FollowOptions {
+            interval: config.follow_interval,
+            snapshot: config.snapshot.clone().map(|path| spoor_matcher::SnapshotPolicy {
+                path,
+                every_changes: config.snapshot_every,
+                on_shutdown: true,
+            }),
+            ..Default::default()
+        },
+        stop.clone(),
+    );
     let refresher = {
         let (keys, store, stop) = (keys.clone(), store.clone(), stop.clone());
         std::thread::Builder::new().name("spoor-keys".into()).spawn(move || {
