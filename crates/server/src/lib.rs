@@ -349,6 +349,8 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
             }
         })?
     };
+    let signals =
+        ShutdownSignals::install().context("cannot install the SIGTERM/SIGINT handlers")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -371,10 +373,10 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     let served = match tls {
         Some(tls) => {
             axum::serve(tls::TlsListener::new(listener, tls), router)
-                .with_graceful_shutdown(shutdown())
+                .with_graceful_shutdown(signals.wait())
                 .await
         }
-        None => axum::serve(listener, router).with_graceful_shutdown(shutdown()).await,
+        None => axum::serve(listener, router).with_graceful_shutdown(signals.wait()).await,
     };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     // The last references to the stores are dropped off the async threads: closing a PostgreSQL
@@ -391,24 +393,43 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Signals that stop the service. The handlers are installed when this is made (before the
+/// service says it is serving), so a SIGTERM sent right after start is a graceful stop, never the
+/// default action that kills the process.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(ShutdownSignals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    tracing::info!("shutting down: finishing requests in flight");
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            let ShutdownSignals { mut term, mut int } = self;
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing requests in flight");
+    }
 }
