@@ -39,6 +39,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --profile ci --locked
 
+step "the service against its OpenAPI document (schemathesis)"
+scripts/schemathesis.sh
+
 step "hashing core builds for wasm32"
 cargo build -p spoor-hash --target wasm32-unknown-unknown --release --locked
 

@@ -1,5 +1,6 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
+use serde_json::{json, Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -36,7 +37,7 @@ use crate::wire::*;
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
     )),
-    modifiers(&Security),
+    modifiers(&Security, &Constraints),
     tags(
         (name = "service", description = "Health, readiness, metrics, this document"),
         (name = "banks", description = "Hash banks (curators and admins)"),
@@ -64,7 +65,288 @@ impl Modify for Security {
     }
 }
 
+/// Text without control characters (what `check_text` in the bank store refuses).
+const NO_CONTROL: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$";
+
+/// One PDQ frame of a vPDQ value: `PDQ_HEX,QUALITY,SECONDS`.
+const VPDQ_FRAME: &str = "[0-9a-fA-F]{64},(100|[1-9]?[0-9]),[0-9]{1,9}(\\.[0-9]{1,6})?";
+
+/// A byte, 0–255, in decimal.
+const BYTE: &str = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+
+/// The value pattern of each signal type, and what it is.
+fn value_patterns(photodna: bool) -> Vec<(&'static str, String, &'static str)> {
+    let mut v = vec![
+        ("pdq", "^[0-9a-fA-F]{64}$".to_string(), "PDQ: 64 hex digits."),
+        ("md5", "^[0-9a-fA-F]{32}$".to_string(), "MD5: 32 hex digits."),
+        ("sha1", "^[0-9a-fA-F]{40}$".to_string(), "SHA-1: 40 hex digits."),
+        ("sha256", "^[0-9a-fA-F]{64}$".to_string(), "SHA-256: 64 hex digits."),
+        (
+            "vpdq",
+            format!("^\\[\"{VPDQ_FRAME}\"(,\"{VPDQ_FRAME}\")*\\]$"),
+            "vPDQ: a JSON array (as text) of 1 to 86,400 `PDQ_HEX,QUALITY,SECONDS` strings, \
+             quality 0-100, seconds >= 0.",
+        ),
+    ];
+    if photodna {
+        v.push((
+            "photodna",
+            format!("^([0-9a-fA-F]{{288}}|[A-Za-z0-9+/]{{192}}|({BYTE},){{143}}{BYTE})$"),
+            "PhotoDNA: 144 bytes as 288 hex digits, 192 base64 characters or 144 \
+             comma-separated numbers 0-255.",
+        ));
+    }
+    v
+}
+
+/// The constraints the service checks that the derived schemas cannot say by themselves.
+struct Constraints;
+
+impl Modify for Constraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut doc = serde_json::to_value(&*openapi).expect("the document serialises");
+        constrain(&mut doc);
+        *openapi = serde_json::from_value(doc).expect("the constrained document is OpenAPI");
+    }
+}
+
+fn error_ref() -> Value {
+    json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}})
+}
+
+fn set_text(prop: &mut Value, max: usize) {
+    prop["maxLength"] = json!(max);
+    prop["pattern"] = json!(NO_CONTROL);
+    let d = prop["description"].as_str().unwrap_or("").to_string();
+    prop["description"] =
+        json!(format!("{d} At most {max} bytes as UTF-8, no control characters.")
+            .trim()
+            .to_string());
+}
+
+/// Splits `name` into one variant per signal type, tied by a discriminator on `signal_type`.
+fn per_type(schemas: &mut Value, name: &str, photodna: bool) {
+    let base = schemas[name].clone();
+    let mut one_of = Vec::new();
+    let mut mapping = Map::new();
+    for (t, pattern, what) in value_patterns(photodna) {
+        let mut v = base.clone();
+        let variant = format!("{name}{}", capitalised(t));
+        v["properties"]["signal_type"] = json!({"type": "string", "enum": [t]});
+        v["properties"]["value"] =
+            json!({"type": "string", "pattern": pattern, "description": what});
+        v["additionalProperties"] = json!(false);
+        v["title"] = json!(variant);
+        let reference = format!("#/components/schemas/{variant}");
+        one_of.push(json!({"$ref": reference}));
+        mapping.insert(t.to_string(), json!(reference));
+        schemas[&variant] = v;
+    }
+    schemas[name] = json!({
+        "description": base["description"],
+        "oneOf": one_of,
+        "discriminator": {"propertyName": "signal_type", "mapping": mapping},
+    });
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
+fn constrain(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    for (schema, field, max) in [
+        ("BankCreate", "description", 4096),
+        ("BankCreate", "owner", 256),
+        ("BankPatch", "description", 4096),
+        ("BankPatch", "owner", 256),
+        ("EntryIn", "source_org", 256),
+        ("EntryIn", "source_id", 256),
+        ("EntryIn", "verified_by", 256),
+        ("EntryPatch", "verified_by", 256),
+    ] {
+        set_text(&mut schemas[schema]["properties"][field], max);
+    }
+    schemas["EntryIn"]["properties"]["verified_at"]["pattern"] = json!(RFC3339);
+    schemas["UploadForm"]["additionalProperties"] = json!(false);
+    per_type(schemas, "EntryIn", true);
+    per_type(schemas, "SignalIn", false);
+
+    // `GET /v1/match`: the pair as one exploded query object, so the value follows its type.
+    let get = &mut doc["paths"]["/v1/match"]["get"];
+    get["parameters"] = json!([{
+        "name": "signal",
+        "in": "query",
+        "required": true,
+        "style": "form",
+        "explode": true,
+        "description": "`signal_type` and `value` as two query parameters.",
+        "schema": {"$ref": "#/components/schemas/SignalIn"},
+    }]);
+
+    // Statuses every route can answer: 408 past `--request-timeout`; with a key, 401, 403, 429
+    // and 503 (stale keys, too busy); with a JSON body, 400, 413 and 415.
+    let paths = doc["paths"].as_object_mut().expect("paths");
+    for item in paths.values_mut() {
+        for op in item.as_object_mut().expect("path item").values_mut() {
+            let Some(op) = op.as_object_mut() else { continue };
+            let secured = op.contains_key("security");
+            let json_body =
+                op.get("requestBody").and_then(|b| b["content"].get("application/json")).is_some();
+            let multipart = op.get("requestBody").is_some() && !json_body;
+            let responses =
+                op.get_mut("responses").and_then(Value::as_object_mut).expect("responses");
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status).or_insert_with(|| {
+                    let mut r = error_ref();
+                    r["description"] = json!(description);
+                    r
+                });
+            };
+            add("408", "The request took longer than `--request-timeout`");
+            if secured {
+                add("401", "No key, or an unknown, revoked or expired one");
+                add("403", "The key's role may not use this route");
+                add("429", "Over the key's rate limit, or the key was stopped for probing");
+                add("503", "Keys stale, too busy, or the bank store failed: try again later");
+            }
+            if json_body || multipart {
+                add("400", "The body is malformed or a field is invalid (the message names it)");
+                add("413", "The body is larger than the server accepts");
+            }
+            if json_body {
+                add("415", "The body is not `application/json`");
+            }
+        }
+    }
+}
+
+/// An RFC 3339 time with a valid day of its month (29 February is left out of the pattern).
+const RFC3339: &str = "^[0-9]{4}-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$";
+
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    #[test]
+    fn each_signal_type_has_its_own_value_pattern() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        assert_eq!(s["SignalIn"]["discriminator"]["propertyName"], "signal_type");
+        assert_eq!(s["SignalIn"]["oneOf"].as_array().unwrap().len(), 5);
+        assert_eq!(s["EntryIn"]["oneOf"].as_array().unwrap().len(), 6);
+        assert_eq!(s["SignalInMd5"]["properties"]["signal_type"]["enum"], json!(["md5"]));
+        assert_eq!(s["SignalInMd5"]["properties"]["value"]["pattern"], "^[0-9a-fA-F]{32}$");
+        assert_eq!(s["EntryInSha1"]["properties"]["value"]["pattern"], "^[0-9a-fA-F]{40}$");
+        assert_eq!(s["EntryInMd5"]["additionalProperties"], false);
+        assert_eq!(
+            s["EntryInMd5"]["discriminator"],
+            Value::Null,
+            "variants are plain objects; the discriminator is on the union"
+        );
+    }
+
+    #[test]
+    fn value_patterns_agree_with_the_parsers() {
+        use spoor_core::SignalType;
+        let frame = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+        let samples = [
+            ("pdq", frame.to_string()),
+            ("md5", "d41d8cd98f00b204e9800998ecf8427e".to_string()),
+            ("sha1", "da39a3ee5e6b4b0d3255bfef95601890afd80709".to_string()),
+            ("sha256", frame.to_uppercase()),
+            ("vpdq", format!("[\"{frame},100,0.000\",\"{frame},7,12\"]")),
+            ("photodna", vec!["255"; 144].join(",")),
+            ("photodna", "0a".repeat(144)),
+            ("photodna", "A/+z".repeat(48)),
+        ];
+        for (t, pattern, _) in value_patterns(true) {
+            let re = regex::Regex::new(&pattern).unwrap();
+            for (st, v) in samples.iter().filter(|(st, _)| *st == t) {
+                assert!(re.is_match(v), "{st}: {v} does not match {pattern}");
+                st.parse::<SignalType>().unwrap().parse(v).unwrap();
+            }
+            // A value of another length is refused by both.
+            let wrong = "0".repeat(if t == "md5" { 64 } else { 32 });
+            assert!(!re.is_match(&wrong), "{t}: {wrong} matches {pattern}");
+            assert!(t.parse::<SignalType>().unwrap().parse(&wrong).is_err(), "{t}: {wrong}");
+        }
+    }
+
+    #[test]
+    fn free_text_forbids_control_characters() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        for (schema, field) in [("BankCreate", "owner"), ("BankPatch", "description")] {
+            assert_eq!(s[schema]["properties"][field]["pattern"], NO_CONTROL, "{schema}.{field}");
+        }
+        assert_eq!(s["EntryInPdq"]["properties"]["source_org"]["maxLength"], 256);
+        assert_eq!(s["EntryPatch"]["properties"]["verified_by"]["pattern"], NO_CONTROL);
+    }
+
+    #[test]
+    fn bounds_match_the_service() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        assert_eq!(
+            s["MatchRequest"]["properties"]["signals"]["maxItems"],
+            crate::routes::MAX_MATCH_BATCH
+        );
+        assert_eq!(s["EntriesIn"]["properties"]["entries"]["maxItems"], spoor_bank::MAX_BATCH);
+        assert_eq!(s["BankCreate"]["properties"]["pdq_radius"]["maximum"], 64);
+        let params =
+            d["paths"]["/v1/banks/{name}/entries"]["get"]["parameters"].as_array().unwrap();
+        let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(
+            (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+            (&json!(1), &json!(1000))
+        );
+    }
+
+    #[test]
+    fn every_status_is_documented() {
+        let d = doc();
+        let paths = d["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let r = &op["responses"];
+                assert!(r.get("408").is_some(), "{method} {path}: 408");
+                if op.get("security").is_some() {
+                    for s in ["401", "429", "503"] {
+                        assert!(r.get(s).is_some(), "{method} {path}: {s}");
+                    }
+                }
+                if op["requestBody"]["content"].get("application/json").is_some() {
+                    for s in ["400", "413", "415"] {
+                        assert!(r.get(s).is_some(), "{method} {path}: {s}");
+                        assert_eq!(
+                            r[s]["content"]["application/json"]["schema"]["$ref"],
+                            "#/components/schemas/ErrorBody",
+                            "{method} {path}: {s}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(d["paths"]["/v1/match"]["post"]["responses"].get("415").is_some());
+    }
+
+    #[test]
+    fn match_get_takes_the_signal_as_one_object() {
+        let d = doc();
+        let params = d["paths"]["/v1/match"]["get"]["parameters"].as_array().unwrap();
+        assert_eq!(params.len(), 1);
+        assert_eq!(params[0]["explode"], true);
+        assert_eq!(params[0]["schema"]["$ref"], "#/components/schemas/SignalIn");
+    }
 }

@@ -313,8 +313,8 @@ pub async fn add_entries(
     ApiJson(body): ApiJson<EntriesIn>,
 ) -> Result<Json<EntriesAdded>, ApiError> {
     if body.entries.len() > spoor_bank::MAX_BATCH {
-        return Err(ApiError::too_large(format!(
-            "{} entries in one request: send at most {} at a time",
+        return Err(ApiError::bad_request(format!(
+            "entries: {} entries in one request: send at most {} at a time",
             body.entries.len(),
             spoor_bank::MAX_BATCH
         )));
@@ -522,8 +522,8 @@ pub async fn match_post(
     ApiJson(body): ApiJson<MatchRequest>,
 ) -> Result<Json<MatchBatchResponse>, ApiError> {
     if body.signals.len() > MAX_MATCH_BATCH {
-        return Err(ApiError::too_large(format!(
-            "{} signals in one request: send at most {MAX_MATCH_BATCH}",
+        return Err(ApiError::bad_request(format!(
+            "signals: {} signals in one request: send at most {MAX_MATCH_BATCH} at a time",
             body.signals.len()
         )));
     }

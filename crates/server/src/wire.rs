@@ -118,7 +118,8 @@ pub struct BankCreate {
     #[serde(default)]
     pub review_required: bool,
     /// Largest PDQ distance that matches (default 31, at most 64).
-    #[schema(maximum = 64)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 64)]
     pub pdq_radius: Option<u32>,
 }
 
@@ -142,7 +143,8 @@ pub struct BankPatch {
     /// Whether matches need human review.
     pub review_required: Option<bool>,
     /// Largest PDQ distance that matches (at most 64).
-    #[schema(maximum = 64)]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 64)]
     pub pdq_radius: Option<u32>,
 }
 
@@ -397,6 +399,23 @@ pub struct EntryPatch {
     pub verified_by: Option<Option<String>>,
 }
 
+/// An optional whole number, also when written with a zero fraction (`4.0` is the number 4 in
+/// JSON, and the schema's `integer` admits it).
+fn whole_number<'de, D>(d: D) -> Result<Option<u32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = match n.as_u64() {
+        Some(v) => Some(v),
+        None => n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64),
+    };
+    whole
+        .and_then(|v| u32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number 0-4294967295")))
+}
+
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -540,11 +559,11 @@ pub struct UploadResponse {
     pub matches: Vec<MatchOut>,
 }
 
-/// Multipart form of the upload routes.
+/// Multipart form of the upload routes: exactly one field, `file`, not empty.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
-    /// The file (never written to disk).
-    #[schema(value_type = String, format = Binary)]
+    /// The file (never written to disk; at least one byte).
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     pub file: Vec<u8>,
 }
