@@ -9,8 +9,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --locked -q
-spoor=$PWD/target/release/spoor
+# SPOOR=path/to/spoor measures another build (an older one, side by side); default: this tree's.
+if [ -z "${SPOOR:-}" ]; then cargo build --release --locked -q; fi
+spoor=${SPOOR:-$PWD/target/release/spoor}
+serve_flags=()
+"$spoor" serve --help | grep -q -- --max-concurrent-uploads && serve_flags+=(--max-concurrent-uploads 32)
 lua=$PWD/bench
 image=$PWD/../shared/testdata/pdq/bridge-mods/square-512x512.jpg
 duration=${DURATION:-10s}
@@ -43,7 +46,7 @@ PY
   key=$("$spoor" keys --data-dir "$data" create --role matcher --name bench 2>/dev/null | tail -1)
   start=$(date +%s.%N)
   # 32 upload permits: wrk keeps 32 uploads in flight.
-  "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 --max-concurrent-uploads 32 2>"$work/serve.log" &
+  "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 "${serve_flags[@]}" 2>"$work/serve.log" &
   pid=$!
   until grep -q "serving on" "$work/serve.log"; do
     kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }

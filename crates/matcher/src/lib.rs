@@ -588,6 +588,12 @@ impl Matcher {
         self.last_read.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 
+    /// The radius a PDQ search runs at: the largest radius of the enabled banks (at most
+    /// [`MAX_RADIUS`]); each hit is then filtered by its own bank's radius.
+    pub fn search_radius(&self) -> u32 {
+        self.max_radius.load(Ordering::Acquire)
+    }
+
     /// The store sequence number the state reflects.
     pub fn seq(&self) -> i64 {
         self.seq.load(Ordering::Acquire)
