@@ -212,6 +212,18 @@ fn near(h: &Hash256, bits: usize) -> Hash256 {
     n
 }
 
+/// Adds entries none of which the bank holds yet; their new ids, in order.
+fn add_new(s: &dyn Store, bank: &str, entries: &[NewEntry]) -> Vec<i64> {
+    s.add_entries(bank, entries, "t")
+        .unwrap()
+        .iter()
+        .map(|a| match a {
+            Added::New(id) => *id,
+            Added::Present(id) => panic!("entry {id} was already in bank {bank}"),
+        })
+        .collect()
+}
+
 fn create(s: &dyn Store, name: &str) {
     s.create_bank(&NewBank { name: name.into(), ..Default::default() }, "t").unwrap();
 }
@@ -374,15 +386,7 @@ fn replaying_the_whole_log_over_a_loaded_state_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path());
     create(&*s, "A");
-    let ids: Vec<i64> = s
-        .add_entries("A", &pdq_entries(0..50), "t")
-        .unwrap()
-        .iter()
-        .map(|a| match a {
-            Added::New(id) => *id,
-            _ => unreachable!(),
-        })
-        .collect();
+    let ids = add_new(&*s, "A", &pdq_entries(0..50));
     s.add_entries("A", &[NewEntry::new(SignalType::Sha1, vec![3; 20])], "t").unwrap();
     for &id in &ids[..10] {
         s.set_enabled("A", id, false, "t", "stock photo").unwrap();
@@ -543,15 +547,7 @@ fn a_snapshot_start_equals_a_full_load_and_applies_the_changes_since() {
     let s = store(dir.path());
     create(&*s, "A");
     create(&*s, "B");
-    let ids: Vec<i64> = s
-        .add_entries("A", &pdq_entries(0..300), "t")
-        .unwrap()
-        .iter()
-        .map(|a| match a {
-            Added::New(id) => *id,
-            _ => unreachable!(),
-        })
-        .collect();
+    let ids = add_new(&*s, "A", &pdq_entries(0..300));
     s.add_entries("B", &[NewEntry::new(SignalType::Md5, vec![9; 16])], "t").unwrap();
     let frames: Vec<VpdqFrame> = (0..20)
         .map(|k| VpdqFrame { hash: hash(900 + k), quality: 90, timestamp: k as f64 })
