@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_keys.sql"),
     include_str!("../migrations/postgres/0003_key_distances.sql"),
     include_str!("../migrations/postgres/0004_change_log.sql"),
+    include_str!("../migrations/postgres/0005_people_and_audit.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

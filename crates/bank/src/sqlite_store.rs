@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_keys.sql"),
     include_str!("../migrations/sqlite/0003_key_distances.sql"),
     include_str!("../migrations/sqlite/0004_change_log.sql"),
+    include_str!("../migrations/sqlite/0005_people_and_audit.sql"),
 ];
 
 /// Read connections kept open between reads.
