@@ -5,6 +5,7 @@
 //! * [`Store`]: what both backends do; [`open`] picks one from a [`Location`].
 //! * [`import`]: streaming, idempotent import of lines, CSV, jsonl and HMA CSV files.
 //! * [`export`]: jsonl, lines and CSV writers.
+//! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
 //!
 //! Invariants every store keeps:
 //! * a signal (type, value) is stored at most once per bank;
@@ -19,10 +20,13 @@
 pub mod export;
 pub mod import;
 pub mod model;
+pub mod people;
 
 mod error;
 mod pg_conn;
+mod pg_people;
 mod postgres_store;
+mod sqlite_people;
 mod sqlite_store;
 mod write;
 
@@ -33,6 +37,7 @@ pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
     Entry, EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
 };
+pub use people::{People, PersonRole, Session, SessionLimits, SessionLookup, User};
 pub use pg_conn::PgOptions;
 pub use postgres_store::PostgresStore;
 pub use sqlite_store::SqliteStore;
@@ -85,7 +90,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: Send + Sync {
+pub trait Store: People + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

@@ -74,7 +74,7 @@ impl PostgresStore {
 
     /// A connection from the pool: [`BankError::Unreachable`] when none can be had within the
     /// checkout timeout (the server is down or unreachable).
-    fn lock(&self) -> Result<PgGuard<'_>> {
+    pub(crate) fn lock(&self) -> Result<PgGuard<'_>> {
         self.pool.get()
     }
 

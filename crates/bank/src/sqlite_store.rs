@@ -42,7 +42,7 @@ pub struct SqliteStore {
 }
 
 /// A read connection borrowed from the pool; it goes back when dropped.
-struct ReadConn<'a> {
+pub(crate) struct ReadConn<'a> {
     store: &'a SqliteStore,
     conn: Option<Connection>,
 }
@@ -121,18 +121,18 @@ impl SqliteStore {
         Ok(store)
     }
 
-    fn err(&self, source: rusqlite::Error) -> BankError {
+    pub(crate) fn err(&self, source: rusqlite::Error) -> BankError {
         BankError::Sqlite { path: self.path.display().to_string(), source }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable: SQLite rolls back an
         // unfinished transaction when the next one begins.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A read connection: an idle one, or a new one (read-only, on the same file).
-    fn read(&self) -> Result<ReadConn<'_>> {
+    pub(crate) fn read(&self) -> Result<ReadConn<'_>> {
         let idle = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let conn = match idle {
             Some(conn) => conn,

@@ -693,3 +693,115 @@ fn the_follower_writes_snapshots_every_n_changes_and_on_shutdown() {
     let names: Vec<_> = std::fs::read_dir(snap.parent().unwrap()).unwrap().collect();
     assert_eq!(names.len(), 1);
 }
+
+/// People and sessions are not the matcher's business: the wrapper passes them through.
+impl spoor_bank::People for Hooked {
+    fn create_user(
+        &self,
+        name: &str,
+        role: spoor_bank::PersonRole,
+        actor: &str,
+        setup_hash: &[u8; 32],
+        setup_expires_at: i64,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.create_user(name, role, actor, setup_hash, setup_expires_at)
+    }
+    fn user(&self, name: &str) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.user(name)
+    }
+    fn user_by_id(&self, id: i64) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.user_by_id(id)
+    }
+    fn users(&self) -> spoor_bank::Result<Vec<spoor_bank::User>> {
+        self.inner.users()
+    }
+    fn user_by_setup_token(
+        &self,
+        setup_hash: &[u8; 32],
+        now: i64,
+    ) -> spoor_bank::Result<Option<spoor_bank::User>> {
+        self.inner.user_by_setup_token(setup_hash, now)
+    }
+    fn set_password(
+        &self,
+        user_id: i64,
+        password_hash: &str,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.set_password(user_id, password_hash, now)
+    }
+    fn set_totp_secret(&self, user_id: i64, secret: &[u8]) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.set_totp_secret(user_id, secret)
+    }
+    fn confirm_totp(
+        &self,
+        user_id: i64,
+        step: i64,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.confirm_totp(user_id, step, now)
+    }
+    fn record_login_failure(
+        &self,
+        user_id: i64,
+        now: i64,
+        max_failures: u32,
+        lockout_ms: i64,
+    ) -> spoor_bank::Result<spoor_bank::people::FailedLogin> {
+        self.inner.record_login_failure(user_id, now, max_failures, lockout_ms)
+    }
+    fn record_login_success(&self, user_id: i64, step: i64, now: i64) -> spoor_bank::Result<bool> {
+        self.inner.record_login_success(user_id, step, now)
+    }
+    fn disable_user(
+        &self,
+        name: &str,
+        actor: &str,
+        reason: &str,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.disable_user(name, actor, reason, now)
+    }
+    fn reset_user(
+        &self,
+        name: &str,
+        actor: &str,
+        setup_hash: &[u8; 32],
+        setup_expires_at: i64,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.reset_user(name, actor, setup_hash, setup_expires_at)
+    }
+    fn set_user_role(
+        &self,
+        name: &str,
+        role: spoor_bank::PersonRole,
+        actor: &str,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.set_user_role(name, role, actor)
+    }
+    fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &[u8; 32],
+        csrf_token: &str,
+        now: i64,
+        address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> spoor_bank::Result<spoor_bank::Session> {
+        self.inner.create_session(user_id, token_hash, csrf_token, now, address, user_agent)
+    }
+    fn touch_session(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+        limits: spoor_bank::SessionLimits,
+    ) -> spoor_bank::Result<spoor_bank::SessionLookup> {
+        self.inner.touch_session(token_hash, now, limits)
+    }
+    fn delete_session(&self, token_hash: &[u8; 32]) -> spoor_bank::Result<bool> {
+        self.inner.delete_session(token_hash)
+    }
+    fn delete_user_sessions(&self, user_id: i64) -> spoor_bank::Result<u64> {
+        self.inner.delete_user_sessions(user_id)
+    }
+}

@@ -1,0 +1,315 @@
+//! People and sessions, one suite run against both stores: SQLite in a temporary directory, and
+//! PostgreSQL in a fresh schema of the server named by `SPOOR_TEST_DATABASE_URL` (skipped with a
+//! notice without it, unless `SPOOR_REQUIRE_POSTGRES=1`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use spoor_bank::people::{Expiry, SecretToken, DEFAULT_SETUP_TTL_MS};
+use spoor_bank::{model::now_ms, Location, PersonRole, SessionLimits, SessionLookup, Store, User};
+
+struct Fixture {
+    store: Box<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::DataDir(dir.path().join("data"));
+    Fixture { store: spoor_bank::open(&location).unwrap(), _dir: Some(dir) }
+}
+
+fn postgres() -> Option<Fixture> {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
+        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1: run scripts/test.sh, which starts a server");
+        }
+        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
+        return None;
+    };
+    let schema = format!("p{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let location = Location::Postgres(format!("{base}{sep}options=-csearch_path%3D{schema}"));
+    Some(Fixture { store: spoor_bank::open(&location).unwrap(), _dir: None })
+}
+
+/// Runs a test body against both stores.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[test]
+            fn sqlite() {
+                let f = super::sqlite();
+                ($body)(&*f.store);
+            }
+            #[test]
+            fn postgres() {
+                if let Some(f) = super::postgres() {
+                    ($body)(&*f.store);
+                }
+            }
+        }
+    };
+}
+
+const PHC: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
+const MIN: i64 = 60_000;
+
+fn new_user(store: &dyn Store, name: &str, role: PersonRole) -> (User, SecretToken) {
+    let t = SecretToken::generate().unwrap();
+    let u = store
+        .create_user(name, role, "cli:test", &t.hash, now_ms() + DEFAULT_SETUP_TTL_MS)
+        .unwrap();
+    (u, t)
+}
+
+/// A person who finished setup (password, TOTP confirmed at step 100).
+fn ready_user(store: &dyn Store, name: &str, role: PersonRole) -> User {
+    let (u, _) = new_user(store, name, role);
+    store.set_password(u.id, PHC, now_ms()).unwrap();
+    store.set_totp_secret(u.id, &[9; 20]).unwrap();
+    store.confirm_totp(u.id, 100, now_ms()).unwrap()
+}
+
+fn err(r: spoor_bank::Result<impl std::fmt::Debug>) -> String {
+    r.unwrap_err().to_string()
+}
+
+both!(create_find_and_list, |store: &dyn Store| {
+    let (u, t) = new_user(store, "reviewer1", PersonRole::Reviewer);
+    assert_eq!(u.role, PersonRole::Reviewer);
+    assert_eq!(u.created_by, "cli:test");
+    assert!(!u.setup_done());
+    assert_eq!(u.state(now_ms()), "setup pending");
+    assert_eq!(store.user("reviewer1").unwrap(), u);
+    assert_eq!(store.user_by_id(u.id).unwrap(), u);
+    assert_eq!(store.user_by_setup_token(&t.hash, now_ms()).unwrap().unwrap().id, u.id);
+    // A wrong token finds nobody; the right one past its expiry finds nobody either.
+    let other = SecretToken::generate().unwrap();
+    assert!(store.user_by_setup_token(&other.hash, now_ms()).unwrap().is_none());
+    let exp = u.setup_expires_at.unwrap();
+    assert!(store.user_by_setup_token(&t.hash, exp).unwrap().is_none());
+    assert_eq!(u.state(exp), "setup expired");
+
+    new_user(store, "admin", PersonRole::Admin);
+    let names: Vec<_> = store.users().unwrap().into_iter().map(|u| u.name).collect();
+    assert_eq!(names, ["admin", "reviewer1"]);
+
+    let e =
+        err(store.create_user("reviewer1", PersonRole::Admin, "cli", &other.hash, now_ms() + 1000));
+    assert!(e.contains("exists already"), "{e}");
+    let e =
+        err(store.create_user("Bad Name", PersonRole::Admin, "cli", &other.hash, now_ms() + 1000));
+    assert!(e.contains("invalid person name"), "{e}");
+    let e = err(store.create_user("fine", PersonRole::Admin, "cli", &other.hash, now_ms() - 1));
+    assert!(e.contains("not in the future"), "{e}");
+    let e = err(store.user("nobody"));
+    assert!(e.contains("no person named") && e.contains("spoor users list"), "{e}");
+    assert_eq!(store.users().unwrap().len(), 2, "refused writes wrote nothing");
+});
+
+both!(setup_flow_spends_the_token_once, |store: &dyn Store| {
+    let (u, t) = new_user(store, "curator1", PersonRole::Curator);
+    let e = err(store.confirm_totp(u.id, 5, now_ms()));
+    assert!(e.contains("no password or no TOTP secret"), "{e}");
+    let e = err(store.set_password(u.id, "plain text", now_ms()));
+    assert!(e.contains("argon2id"), "{e}");
+    let e = err(store.set_totp_secret(u.id, &[1; 8]));
+    assert!(e.contains("16 to 64"), "{e}");
+    let u1 = store.set_password(u.id, PHC, 1234).unwrap();
+    assert_eq!(u1.password_hash.as_deref(), Some(PHC));
+    assert_eq!(u1.password_set_at, Some(1234));
+    // Still in setup: the link still works (TOTP is next).
+    assert!(store.user_by_setup_token(&t.hash, now_ms()).unwrap().is_some());
+    store.set_totp_secret(u.id, &[1; 20]).unwrap();
+    let u2 = store.set_totp_secret(u.id, &[2; 20]).unwrap();
+    assert_eq!(
+        u2.totp_secret.as_deref(),
+        Some(&[2u8; 20][..]),
+        "an unconfirmed secret is replaced"
+    );
+    let done = store.confirm_totp(u.id, 777, now_ms()).unwrap();
+    assert!(done.setup_done());
+    assert_eq!(done.totp_last_step, Some(777));
+    assert_eq!(done.setup_expires_at, None);
+    assert_eq!(done.state(now_ms()), "active");
+    // The token is spent, and setup steps are refused from now on.
+    assert!(store.user_by_setup_token(&t.hash, now_ms()).unwrap().is_none());
+    for e in [
+        err(store.set_password(u.id, PHC, now_ms())),
+        err(store.set_totp_secret(u.id, &[3; 20])),
+        err(store.confirm_totp(u.id, 900, now_ms())),
+    ] {
+        assert!(e.contains("not in setup") && e.contains("spoor users reset"), "{e}");
+    }
+    assert_eq!(store.user("curator1").unwrap().totp_secret.as_deref(), Some(&[2u8; 20][..]));
+});
+
+both!(lockout_after_repeated_failures, |store: &dyn Store| {
+    let u = ready_user(store, "a1", PersonRole::Admin);
+    let now = now_ms();
+    for i in 1..=2 {
+        let f = store.record_login_failure(u.id, now, 3, 15 * MIN).unwrap();
+        assert_eq!((f.failed_logins, f.locked_until), (i, None));
+    }
+    assert_eq!(store.user("a1").unwrap().failed_logins, 2);
+    let f = store.record_login_failure(u.id, now, 3, 15 * MIN).unwrap();
+    assert_eq!(f.failed_logins, 3);
+    assert_eq!(f.locked_until, Some(now + 15 * MIN));
+    let locked = store.user("a1").unwrap();
+    assert!(locked.locked_at(now + 15 * MIN - 1));
+    assert!(!locked.locked_at(now + 15 * MIN));
+    assert_eq!(locked.state(now), "locked");
+    // A success clears the count and the lock.
+    assert!(store.record_login_success(u.id, 200, now).unwrap());
+    let u = store.user("a1").unwrap();
+    assert_eq!((u.failed_logins, u.locked_until), (0, None));
+    let e = err(store.record_login_failure(u.id, now, 0, MIN));
+    assert!(e.contains("at least one failure"), "{e}");
+});
+
+both!(a_totp_step_is_accepted_once, |store: &dyn Store| {
+    let u = ready_user(store, "r1", PersonRole::Reviewer);
+    // Setup confirmed step 100: neither it nor an earlier one logs in.
+    assert!(!store.record_login_success(u.id, 100, now_ms()).unwrap());
+    assert!(!store.record_login_success(u.id, 99, now_ms()).unwrap());
+    assert!(store.record_login_success(u.id, 101, now_ms()).unwrap());
+    assert!(!store.record_login_success(u.id, 101, now_ms()).unwrap());
+    assert_eq!(store.user("r1").unwrap().totp_last_step, Some(101));
+    assert!(err(store.record_login_success(999_999, 5, now_ms())).contains("no person with id"));
+});
+
+both!(sessions_time_out, |store: &dyn Store| {
+    let u = ready_user(store, "au", PersonRole::Auditor);
+    let limits = SessionLimits { idle_ms: 10 * MIN, max_age_ms: 60 * MIN };
+    let t0 = 1_000_000;
+    let tok = SecretToken::generate().unwrap();
+    let csrf = "c".repeat(43);
+    let s = store
+        .create_session(u.id, &tok.hash, &csrf, t0, Some("127.0.0.1"), Some("Browser\n1.0"))
+        .unwrap();
+    assert_eq!(s.user_agent.as_deref(), Some("Browser1.0"), "control characters are dropped");
+    // Used every 9 minutes: alive until the absolute timeout, then gone for good.
+    let mut t = t0;
+    for _ in 0..6 {
+        t += 9 * MIN;
+        match store.touch_session(&tok.hash, t, limits).unwrap() {
+            SessionLookup::Active { session, user } => {
+                assert_eq!(session.last_seen_at, t);
+                assert_eq!(session.csrf_token, csrf);
+                assert_eq!(user.name, "au");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    t += 9 * MIN;
+    match store.touch_session(&tok.hash, t, limits).unwrap() {
+        SessionLookup::Expired { user, why } => {
+            assert_eq!((user.id, why), (u.id, Expiry::MaxAge));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.touch_session(&tok.hash, t, limits).unwrap(), SessionLookup::Unknown);
+
+    // Idle: one minute too long.
+    let tok2 = SecretToken::generate().unwrap();
+    store.create_session(u.id, &tok2.hash, &csrf, t0, None, None).unwrap();
+    assert!(matches!(
+        store.touch_session(&tok2.hash, t0 + 10 * MIN, limits).unwrap(),
+        SessionLookup::Active { .. }
+    ));
+    assert!(matches!(
+        store.touch_session(&tok2.hash, t0 + 20 * MIN + 1, limits).unwrap(),
+        SessionLookup::Expired { why: Expiry::Idle, .. }
+    ));
+    assert_eq!(store.touch_session(&tok2.hash, t0, limits).unwrap(), SessionLookup::Unknown);
+
+    // Logout deletes one session.
+    let tok3 = SecretToken::generate().unwrap();
+    store.create_session(u.id, &tok3.hash, &csrf, t0, None, None).unwrap();
+    assert!(store.delete_session(&tok3.hash).unwrap());
+    assert!(!store.delete_session(&tok3.hash).unwrap());
+    assert_eq!(store.touch_session(&tok3.hash, t0, limits).unwrap(), SessionLookup::Unknown);
+
+    let e = err(store.create_session(u.id, &tok3.hash, "short", t0, None, None));
+    assert!(e.contains("CSRF"), "{e}");
+    let e = err(store.touch_session(&tok3.hash, t0, SessionLimits { idle_ms: 0, max_age_ms: 1 }));
+    assert!(e.contains("positive"), "{e}");
+});
+
+both!(no_session_before_setup, |store: &dyn Store| {
+    let (u, _) = new_user(store, "pending", PersonRole::Admin);
+    let tok = SecretToken::generate().unwrap();
+    let e = err(store.create_session(u.id, &tok.hash, &"c".repeat(20), now_ms(), None, None));
+    assert!(e.contains("not set up"), "{e}");
+});
+
+both!(disable_and_reset_log_out_everywhere, |store: &dyn Store| {
+    let limits = SessionLimits::default();
+    let u = ready_user(store, "c1", PersonRole::Curator);
+    let csrf = "c".repeat(32);
+    let toks: Vec<_> = (0..3).map(|_| SecretToken::generate().unwrap()).collect();
+    for t in &toks {
+        store.create_session(u.id, &t.hash, &csrf, now_ms(), None, None).unwrap();
+    }
+    let other = ready_user(store, "c2", PersonRole::Curator);
+    let other_tok = SecretToken::generate().unwrap();
+    store.create_session(other.id, &other_tok.hash, &csrf, now_ms(), None, None).unwrap();
+
+    // Reset: password and TOTP gone, every session gone, a new link works and the old state
+    // cannot log in.
+    let link = SecretToken::generate().unwrap();
+    let r = store.reset_user("c1", "admin", &link.hash, now_ms() + MIN).unwrap();
+    assert!(r.password_hash.is_none() && r.totp_secret.is_none() && r.totp_last_step.is_none());
+    assert!(!r.setup_done());
+    for t in &toks {
+        assert_eq!(store.touch_session(&t.hash, now_ms(), limits).unwrap(), SessionLookup::Unknown);
+    }
+    assert_eq!(store.user_by_setup_token(&link.hash, now_ms()).unwrap().unwrap().id, u.id);
+    // Another person's session is untouched.
+    assert!(matches!(
+        store.touch_session(&other_tok.hash, now_ms(), limits).unwrap(),
+        SessionLookup::Active { .. }
+    ));
+    assert_eq!(store.delete_user_sessions(other.id).unwrap(), 1);
+
+    // Disable: a reason is required; it spends the link and is final.
+    let e = err(store.disable_user("c1", "admin", " ", now_ms()));
+    assert!(e.contains("reason is required"), "{e}");
+    let d = store.disable_user("c1", "admin", "left the team", 4242).unwrap();
+    let dis = d.disabled.clone().unwrap();
+    assert_eq!((dis.by.as_str(), dis.at, dis.reason.as_str()), ("admin", 4242, "left the team"));
+    assert_eq!(d.state(now_ms()), "disabled");
+    assert!(store.user_by_setup_token(&link.hash, now_ms()).unwrap().is_none());
+    let e = err(store.disable_user("c1", "admin", "again", now_ms()));
+    assert!(e.contains("disabled already"), "{e}");
+    let e = err(store.reset_user("c1", "admin", &link.hash, now_ms() + MIN));
+    assert!(e.contains("disabled, for good"), "{e}");
+    let e = err(store.set_user_role("c1", PersonRole::Admin, "admin"));
+    assert!(e.contains("disabled, for good"), "{e}");
+});
+
+both!(disabling_ends_live_sessions, |store: &dyn Store| {
+    let u = ready_user(store, "d1", PersonRole::Reviewer);
+    let tok = SecretToken::generate().unwrap();
+    store.create_session(u.id, &tok.hash, &"c".repeat(32), now_ms(), None, None).unwrap();
+    store.disable_user("d1", "admin", "account compromised", now_ms()).unwrap();
+    assert_eq!(
+        store.touch_session(&tok.hash, now_ms(), SessionLimits::default()).unwrap(),
+        SessionLookup::Unknown
+    );
+});
+
+both!(role_changes, |store: &dyn Store| {
+    ready_user(store, "x1", PersonRole::Reviewer);
+    let u = store.set_user_role("x1", PersonRole::Auditor, "admin").unwrap();
+    assert_eq!(u.role, PersonRole::Auditor);
+    assert_eq!(store.user("x1").unwrap().role, PersonRole::Auditor);
+    assert!(err(store.set_user_role("nobody", PersonRole::Admin, "admin")).contains("no person"));
+});
