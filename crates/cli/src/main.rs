@@ -11,6 +11,7 @@ mod hash;
 mod matching;
 mod scan;
 mod serve;
+mod users;
 mod walk;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// API keys of the service: create (shown once), list, revoke.
     Keys(serve::KeysArgs),
+    /// Console accounts of people: create (prints a setup link), list, disable, reset, role.
+    Users(users::UsersArgs),
     /// Hash banks in the local store: create, import, export, disable entries, read the log.
     Bank(bank::BankArgs),
     /// Benchmarks on seeded random data.
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Keys(args) => serve::keys(args),
+        Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
     };
     match result {

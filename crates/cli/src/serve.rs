@@ -77,6 +77,48 @@ pub struct ServeArgs {
     /// Changes applied between two matcher snapshots.
     #[arg(long, env = "SPOOR_SNAPSHOT_EVERY", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// A console session unused for this long ends (e.g. 30m, 90s, 1h).
+    #[arg(long, env = "SPOOR_SESSION_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    session_idle_timeout: Duration,
+    /// A console session this old ends, however busy (e.g. 12h).
+    #[arg(long, env = "SPOOR_SESSION_MAX_AGE", default_value = "12h", value_parser = parse_duration)]
+    session_max_age: Duration,
+    /// Mark console cookies Secure (with the __Host- prefix) although this process serves plain
+    /// HTTP: for a TLS reverse proxy in front. On by itself with --tls-cert.
+    #[arg(long, env = "SPOOR_SECURE_COOKIES")]
+    secure_cookies: bool,
+    /// Consecutive failed console logins that lock an account (for --lockout).
+    #[arg(long, env = "SPOOR_MAX_FAILED_LOGINS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_failed_logins: u32,
+    /// How long a locked console account stays locked (e.g. 15m).
+    #[arg(long, env = "SPOOR_LOCKOUT", default_value = "15m", value_parser = parse_duration)]
+    lockout: Duration,
+    /// Console login and setup attempts one client address may make a minute.
+    #[arg(long, env = "SPOOR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    login_attempts_per_minute: u32,
+}
+
+/// Parses a duration: a number with a unit, `ms`, `s`, `m` or `h` (`30m`, `90s`, `12h`).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().map_err(|_| {
+        format!("{s:?} is not a duration: give a number and a unit, such as 30m, 90s or 12h")
+    })?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!("{s:?}: the unit must be ms, s, m or h (such as 30m, 90s or 12h)"))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: the duration must be above zero"));
+    }
+    Ok(d)
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -127,8 +169,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (false, None, spoor_bank::Location::Postgres(_)) => None,
         },
         snapshot_every: args.snapshot_every,
+        console: spoor_console::ConsoleConfig {
+            idle_timeout: args.session_idle_timeout,
+            max_age: args.session_max_age,
+            secure_cookies: args.secure_cookies,
+            max_failed_logins: args.max_failed_logins,
+            lockout: args.lockout,
+            attempts_per_minute: args.login_attempts_per_minute,
+            ..Default::default()
+        },
         ..Default::default()
     };
+    if config.console.idle_timeout > config.console.max_age {
+        anyhow::bail!(
+            "--session-idle-timeout ({:?}) is longer than --session-max-age ({:?}): make the idle timeout the shorter one",
+            config.console.idle_timeout,
+            config.console.max_age
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoor-http")

@@ -76,6 +76,8 @@ pub struct Config {
     pub snapshot: Option<PathBuf>,
     /// Changes applied between two snapshots.
     pub snapshot_every: u64,
+    /// The console's settings (sessions, login limits).
+    pub console: spoor_console::ConsoleConfig,
 }
 
 /// PEM files of `--tls-cert` and `--tls-key`.
@@ -106,6 +108,7 @@ impl Default for Config {
             tls: None,
             snapshot: None,
             snapshot_every: 100_000,
+            console: spoor_console::ConsoleConfig::default(),
         }
     }
 }
@@ -136,6 +139,8 @@ pub struct Inner {
     pub ready_check: tokio::sync::Mutex<Option<tokio::task::JoinHandle<Result<i64, String>>>>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// The console's state (its store and matcher are these; it holds the activity counters).
+    pub console: spoor_console::ConsoleState,
 }
 
 impl std::ops::Deref for AppState {
@@ -174,7 +179,14 @@ impl AppState {
     ) -> Self {
         let limiter = NonZeroU32::new(config.rate_limit)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+        let console = spoor_console::ConsoleState::new(
+            store.clone(),
+            matcher.clone(),
+            Arc::new(spoor_console::Activity::new()),
+            config.console.clone(),
+        );
         AppState(Arc::new(Inner {
+            console,
             store,
             matcher,
             keys,
@@ -267,11 +279,22 @@ pub fn app(state: AppState) -> Router {
         .merge(matching)
         .merge(match_upload)
         .merge(hash)
-        .fallback(routes::not_found)
+        .with_state(state.clone())
+        .merge(spoor_console::router(state.console.clone()))
+        .fallback(fallback)
         .route_layer(middleware::from_fn(track))
         .layer(middleware::from_fn_with_state(state.config.request_timeout, time_limit))
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+}
+
+/// Unknown routes: the console's HTML 404 page for a browser, the API's JSON error otherwise.
+async fn fallback(headers: axum::http::HeaderMap) -> Response {
+    use axum::response::IntoResponse as _;
+    if spoor_console::wants_html(&headers) {
+        spoor_console::not_found_response()
+    } else {
+        routes::not_found().await.into_response()
+    }
 }
 
 /// Opens the store at `location`, loads every bank, and serves until SIGTERM or Ctrl-C.
@@ -315,6 +338,9 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         tracing::warn!("no API keys: every data route will answer 401; create one with `spoor keys create --role admin --name admin`");
     }
     let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
+    // Console cookies served over TLS are `Secure` and `__Host-` prefixed.
+    let mut config = config;
+    config.console.secure_cookies |= tls.is_some();
     let stop = Arc::new(AtomicBool::new(false));
     let follower = matcher.follow_with(
         spoor_matcher::FollowOptions {
@@ -369,7 +395,10 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: API keys and match answers cross the network in clear text; use --tls-cert/--tls-key or a TLS reverse proxy");
     }
     let state = AppState::new(store.clone(), matcher.clone(), keys, config);
-    let router = app(state);
+    // Each request knows its TCP peer (the console limits login attempts per address).
+    let router = app(state)
+        .layer(middleware::from_fn(peer_info))
+        .into_make_service_with_connect_info::<Peer>();
     let served = match tls {
         Some(tls) => {
             axum::serve(tls::TlsListener::new(listener, tls), router)
@@ -391,6 +420,37 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     served?;
     eprintln!("spoor: stopped");
     Ok(())
+}
+
+/// The TCP peer of a connection, plain or TLS.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+/// Hands the peer address to handlers as `ConnectInfo<SocketAddr>`, whichever listener
+/// accepted the connection.
+async fn peer_info(mut req: Request, next: Next) -> Response {
+    use axum::extract::ConnectInfo;
+    if let Some(ConnectInfo(Peer(addr))) = req.extensions().get::<ConnectInfo<Peer>>().copied() {
+        req.extensions_mut().insert(ConnectInfo(addr));
+    }
+    next.run(req).await
 }
 
 /// Signals that stop the service. The handlers are installed when this is made (before the

@@ -517,6 +517,7 @@ pub async fn match_get(
     } else {
         blocking(move || Ok(signal.run(&matcher, &scope, show))).await?
     };
+    state.console.activity.record(r.matches.len() as u64);
     Ok(Json(r))
 }
 
@@ -564,6 +565,7 @@ pub async fn match_post(
             Ok(results)
         })
         .await?;
+    state.console.activity.record(results.iter().map(|r| r.matches.len() as u64).sum());
     Ok(Json(MatchBatchResponse { results }))
 }
 
@@ -709,6 +711,7 @@ pub async fn match_upload(
     if !matches.is_empty() {
         metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
     }
+    state.console.activity.record(matches.len() as u64);
     let matches = matches.into_iter().map(|m| MatchOut::from_match(m, p.show_distance)).collect();
     Ok(Json(UploadResponse { hashes, matches }))
 }

@@ -1,0 +1,279 @@
+//! Spoor's console: the pages people use in a browser, served by `spoor serve` on the same port
+//! as the API.
+//!
+//! Server-rendered HTML ([`maud`] templates: typed, every value escaped), one vendored
+//! stylesheet served from the binary at a versioned path, no script at all, nothing from another
+//! origin. People log in with name, password (argon2id) and a TOTP code; sessions live in the
+//! store (so replicas share them) and end after an idle and an absolute timeout.
+//!
+//! * [`router`] builds every console route over a [`ConsoleState`].
+//! * [`session`]: the session cookie, the [`session::Viewer`] every page gets, access by role
+//!   ([`session::Access`], deny by default) and the CSRF check on every form post.
+//! * [`layout`]: the page frame, form error summaries, the 403/404 pages.
+//! * [`activity`]: the per-process request and match counters the dashboard draws.
+//!
+//! Invariants (tests in `crates/cli/tests/console.rs` unless said otherwise): every console
+//! response carries the security headers of [`security_headers`] and `Cache-Control: no-store`
+//! (except the immutable stylesheet); a page is shown only to a live session of a person whose
+//! role the route allows, and a refused role gets the 403 page and is audited; a POST whose form
+//! lacks the session's CSRF token (or, before login, the pre-session token) changes nothing; a
+//! failed login says the same whatever was wrong; passwords are hashed and checked off the async
+//! threads; no password, code, secret or token is logged or audited.
+
+// A refusal is a finished page: handlers and helpers return it as their error.
+#![allow(clippy::result_large_err)]
+
+pub mod activity;
+pub mod audit;
+pub mod layout;
+pub mod password;
+pub mod session;
+pub mod totp;
+
+mod dashboard;
+mod login;
+mod setup;
+mod users;
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use spoor_bank::{PersonRole, SessionLimits, Store};
+use spoor_matcher::Matcher;
+
+pub use activity::Activity;
+pub use session::{Access, Viewer};
+
+/// Console settings.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// A session unused for this long is over (default 30 minutes).
+    pub idle_timeout: Duration,
+    /// A session this old is over, however busy (default 12 hours).
+    pub max_age: Duration,
+    /// Mark cookies `Secure` and give them the `__Host-` prefix: on when the service is served
+    /// over TLS (or behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// Consecutive failed logins that lock an account (default 5).
+    pub max_failed_logins: u32,
+    /// How long a locked account stays locked (default 15 minutes).
+    pub lockout: Duration,
+    /// Login and setup attempts one client address may make a minute (default 10).
+    pub attempts_per_minute: u32,
+    /// How long setup links made in the console work (default 72 hours).
+    pub setup_ttl: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            idle_timeout: Duration::from_secs(30 * 60),
+            max_age: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
+            max_failed_logins: 5,
+            lockout: Duration::from_secs(15 * 60),
+            attempts_per_minute: 10,
+            setup_ttl: Duration::from_secs(72 * 3600),
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// The session timeouts, as the store takes them.
+    pub fn session_limits(&self) -> SessionLimits {
+        SessionLimits {
+            idle_ms: self.idle_timeout.as_millis().clamp(1, i64::MAX as u128) as i64,
+            max_age_ms: self.max_age.as_millis().clamp(1, i64::MAX as u128) as i64,
+        }
+    }
+}
+
+/// Everything the console's handlers need; cheap to clone.
+#[derive(Clone)]
+pub struct ConsoleState(Arc<Inner>);
+
+/// The shared parts of [`ConsoleState`].
+pub struct Inner {
+    /// The store: banks, people, sessions.
+    pub store: Arc<dyn Store>,
+    /// The matcher, for the dashboard's figures.
+    pub matcher: Arc<Matcher>,
+    /// This process's request and match counters.
+    pub activity: Arc<Activity>,
+    /// Settings.
+    pub config: ConsoleConfig,
+    /// Login and setup attempts per client address.
+    attempts: governor::DefaultKeyedRateLimiter<IpAddr>,
+}
+
+impl std::ops::Deref for ConsoleState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl ConsoleState {
+    /// State over the service's store, matcher and activity counters.
+    pub fn new(
+        store: Arc<dyn Store>,
+        matcher: Arc<Matcher>,
+        activity: Arc<Activity>,
+        config: ConsoleConfig,
+    ) -> Self {
+        let per_minute =
+            NonZeroU32::new(config.attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let attempts = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
+        ConsoleState(Arc::new(Inner { store, matcher, activity, config, attempts }))
+    }
+
+    /// Takes one login or setup attempt for `addr`; false when it is over its limit.
+    pub(crate) fn attempt_allowed(&self, addr: IpAddr) -> bool {
+        if self.attempts.len() > 100_000 {
+            self.attempts.retain_recent();
+        }
+        self.attempts.check_key(&addr).is_ok()
+    }
+
+    /// Runs store work (or password hashing) on a blocking thread: the PostgreSQL client blocks,
+    /// and argon2 takes tens of milliseconds.
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> T + Send + 'static,
+    ) -> Result<T, Response> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&*store)).await.map_err(|e| {
+            tracing::error!(error = %e, "a console task failed");
+            layout::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The request could not be completed. Try again; if it keeps failing, tell your \
+                 administrator (the service log has the details).",
+            )
+        })
+    }
+}
+
+/// The stylesheet, from the binary.
+const CSS: &str = include_str!("../static/console.css");
+
+/// The stylesheet's path, versioned by its content: `/static/console-<12 hex digits>.css`.
+pub fn stylesheet_path() -> &'static str {
+    static PATH: OnceLock<String> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let h = Sha256::digest(CSS.as_bytes());
+        let hex: String = h.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        format!("/static/console-{hex}.css")
+    })
+}
+
+async fn stylesheet(Path(file): Path<String>) -> Response {
+    if format!("/static/{file}") != stylesheet_path() {
+        return layout::not_found_page();
+    }
+    let mut r = CSS.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    r
+}
+
+/// The Content-Security-Policy of every console response: nothing but this origin's stylesheet
+/// and images, forms only to this origin, never framed.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                       frame-ancestors 'none'; base-uri 'none'";
+
+/// Adds the console's security headers to a response (those it does not set itself), and
+/// `Cache-Control: no-store` unless it has a cache policy of its own.
+pub fn security_headers(h: &mut HeaderMap) {
+    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &'static str| {
+        h.entry(k).or_insert(HeaderValue::from_static(v));
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::CACHE_CONTROL, "no-store");
+    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(h, header::HeaderName::from_static("cross-origin-resource-policy"), "same-origin");
+    if h.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
+        set(
+            h,
+            header::HeaderName::from_static("permissions-policy"),
+            "camera=(), microphone=(), geolocation=()",
+        );
+    }
+}
+
+async fn with_headers(req: Request, next: Next) -> Response {
+    let mut r = next.run(req).await;
+    security_headers(r.headers_mut());
+    r
+}
+
+/// Whether a request comes from a browser that wants a page (its `Accept` names `text/html`),
+/// rather than an API client.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("text/html")))
+}
+
+/// The HTML 404 page, with the console's headers, for a browser that asked for an unknown path.
+pub fn not_found_response() -> Response {
+    let mut r = layout::not_found_page();
+    security_headers(r.headers_mut());
+    r
+}
+
+/// Largest console form body.
+const MAX_FORM_BYTES: usize = 64 << 10;
+
+/// Every console route, over `state`: the login and setup pages (no session), and the pages
+/// behind a session, each with the roles that may see it. Anything not listed is someone else's
+/// (the API) or the service's 404.
+pub fn router(state: ConsoleState) -> Router {
+    use PersonRole::*;
+    const ALL: &[PersonRole] = &[Admin, Curator, Reviewer, Auditor];
+    const ADMIN: &[PersonRole] = &[Admin];
+    let open = Router::new()
+        .route("/login", get(login::page).post(login::submit))
+        .route("/setup/{token}", get(setup::page))
+        .route("/setup/{token}/password", post(setup::password))
+        .route("/setup/{token}/totp", post(setup::confirm))
+        .route("/static/{file}", get(stylesheet));
+    let everyone = session::pages(
+        &state,
+        ALL,
+        Router::new().route("/", get(dashboard::page)).route("/logout", post(login::logout)),
+    );
+    let admin = session::pages(
+        &state,
+        ADMIN,
+        Router::new()
+            .route("/users", get(users::list).post(users::create))
+            .route("/users/{name}/disable", post(users::disable))
+            .route("/users/{name}/reset", post(users::reset))
+            .route("/users/{name}/role", post(users::role)),
+    );
+    Router::new()
+        .merge(open)
+        .merge(everyone)
+        .merge(admin)
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
+        .layer(middleware::from_fn(with_headers))
+        .with_state(state)
+}
