@@ -18,6 +18,14 @@ if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null ||
     { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; }
 fi
+if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null || [ -x /usr/bin/chromium ]; }; then
+  echo "installing chromium and chromium-driver (the console's browser tests)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null ||
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; }
+fi
+# The console's browser tests fail, rather than skip, when the browser is missing.
+export SPOOR_REQUIRE_BROWSER=1
 if [ ! -d ../shared/testdata ]; then
   echo "error: ../shared/testdata is missing: the tests need the shared test data beside this checkout" >&2
   exit 1
