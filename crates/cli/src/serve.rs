@@ -94,7 +94,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SPOOR_LOCKOUT", default_value = "15m", value_parser = parse_duration)]
     lockout: Duration,
     /// Console login and setup attempts one client address may make a minute.
-    #[arg(long, env = "SPOOR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    #[arg(long, env = "SPOOR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     login_attempts_per_minute: u32,
 }
 

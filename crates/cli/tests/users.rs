@@ -25,10 +25,7 @@ fn failed(out: &std::process::Output) -> String {
 }
 
 fn list(store: &Store) -> Vec<Value> {
-    ok(&store.spoor(&["users", "list"]))
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    ok(&store.spoor(&["users", "list"])).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// The token of a setup link: what follows `/setup/`.
@@ -84,7 +81,14 @@ fn users(store: Store) {
     let e = failed(&store.spoor(&["users", "create", "--name", "x", "--role", "matcher"]));
     assert!(e.contains("unknown role"), "{e}");
     let e = failed(&store.spoor(&[
-        "users", "create", "--name", "y", "--role", "admin", "--base-url", "ftp://x",
+        "users",
+        "create",
+        "--name",
+        "y",
+        "--role",
+        "admin",
+        "--base-url",
+        "ftp://x",
     ]));
     assert!(e.contains("http://"), "{e}");
 

@@ -67,7 +67,7 @@ pub struct ConsoleConfig {
     pub max_failed_logins: u32,
     /// How long a locked account stays locked (default 15 minutes).
     pub lockout: Duration,
-    /// Login and setup attempts one client address may make a minute (default 10).
+    /// Login and setup attempts one client address may make a minute (default 20).
     pub attempts_per_minute: u32,
     /// How long setup links made in the console work (default 72 hours).
     pub setup_ttl: Duration,
@@ -81,7 +81,7 @@ impl Default for ConsoleConfig {
             secure_cookies: false,
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
-            attempts_per_minute: 10,
+            attempts_per_minute: 20,
             setup_ttl: Duration::from_secs(72 * 3600),
         }
     }

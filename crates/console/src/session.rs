@@ -16,7 +16,8 @@
 //!
 //! Before login (the login and setup forms) there is no session: those forms carry a
 //! pre-session token that must equal the `spoor_pre` cookie (`SameSite=Strict`, `HttpOnly`), a
-//! double-submit check, and a request whose `Origin` names another host is refused.
+//! double-submit check. Every form post, with or without a session, is also refused when the
+//! browser says it comes from another site ([`same_origin`]).
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -176,15 +177,23 @@ pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Whether the request's `Origin`, when it sends one, is this host: a form posted from another
-/// site is refused.
+/// Whether a form post comes from this site. Browsers that send `Sec-Fetch-Site` must say
+/// `same-origin`; otherwise an `Origin` that names a host must name this one. (With
+/// `Referrer-Policy: no-referrer` browsers send `Origin: null` on form posts, which tells
+/// nothing; the form's token still decides.)
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
+    match get("origin") {
+        None | Some("null") => true,
+        Some(origin) => {
+            let host = get("host").unwrap_or("");
+            let origin_host = origin.split_once("://").map_or("", |(_, h)| h);
+            !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+        }
+    }
 }
 
 fn to_login(state: &ConsoleState, expired: Option<&str>) -> Response {
@@ -349,6 +358,12 @@ mod tests {
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
         assert!(!same_origin(&h));
         h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(same_origin(&h), "no-referrer makes browsers send null: the token decides");
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-origin"));
+        assert!(same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
+        assert!(!same_origin(&h));
+        h.insert("sec-fetch-site", HeaderValue::from_static("same-site"));
         assert!(!same_origin(&h));
     }
 

@@ -64,6 +64,24 @@ impl Store {
     }
 }
 
+impl Store {
+    /// `spoor users create`: the setup link (last line of standard output).
+    pub fn person(&self, name: &str, role: &str, base_url: &str) -> String {
+        let out = self.spoor(&[
+            "users",
+            "create",
+            "--name",
+            name,
+            "--role",
+            role,
+            "--base-url",
+            base_url,
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string()
+    }
+}
+
 pub struct Server {
     pub child: Child,
     pub base: String,

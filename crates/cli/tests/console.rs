@@ -1,0 +1,677 @@
+//! The console end to end: the real `spoor serve` on 127.0.0.1 and `spoor users`, driven over
+//! plain HTTP (headers, cookies, CSRF, lockout, limits, 404s) and in a real headless Chromium
+//! through Debian's chromedriver (setup, login, roles, CSRF, timeouts), with screenshots of the
+//! main pages written under `target/console-screenshots/`.
+//!
+//! Without Chromium the browser test is skipped with a notice, unless `SPOOR_REQUIRE_BROWSER=1`
+//! (as in the test command), when it fails.
+
+mod common;
+#[path = "support/server.rs"]
+mod server;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::StatusCode;
+use server::{Server, Store};
+
+/// The authenticator: RFC 6238 codes from a base32 secret, computed with `totp-rs`.
+fn code(secret_b32: &str, unix: u64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret_b32.replace(' ', "")).to_bytes().unwrap();
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap().generate(unix)
+}
+
+fn unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The value of `<… name="NAME" value="…">` in a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} field in {page}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// The TOTP secret shown for manual entry.
+fn shown_secret(page: &str) -> String {
+    let at = page.find("id=\"totp-secret\">").expect("the secret is shown as text");
+    let rest = &page[at + 17..];
+    rest[..rest.find('<').unwrap()].replace(' ', "")
+}
+
+/// A cookie-keeping HTTP client that does not follow redirects, so answers can be inspected.
+struct Web {
+    base: String,
+    http: Client,
+    cookies: HashMap<String, String>,
+    /// Every `Set-Cookie` seen, as sent.
+    set_cookies: Vec<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Web {
+    fn new(base: &str) -> Self {
+        Self::with_client(base, Client::builder())
+    }
+
+    fn with_client(base: &str, b: reqwest::blocking::ClientBuilder) -> Self {
+        let http = b
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        Web { base: base.to_string(), http, cookies: HashMap::new(), set_cookies: Vec::new() }
+    }
+
+    fn take(&mut self, r: Response) -> Answer {
+        for c in r.headers().get_all(SET_COOKIE) {
+            let c = c.to_str().unwrap().to_string();
+            let (kv, _) = c.split_once(';').unwrap_or((&c, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+            self.set_cookies.push(c);
+        }
+        let status = r.status();
+        let headers = r.headers().clone();
+        Answer { status, headers, body: r.text().unwrap() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    fn get(&mut self, path: &str) -> Answer {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "text/html")
+            .header("Cookie", self.cookie_header())
+            .send()
+            .unwrap();
+        self.take(r)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
+        self.post_from(path, form, None)
+    }
+
+    /// A post whose browser says where it comes from (`Sec-Fetch-Site`).
+    fn post_from(&mut self, path: &str, form: &[(&str, &str)], site: Option<&str>) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Accept", "text/html")
+            .header("Cookie", self.cookie_header());
+        if let Some(site) = site {
+            req = req.header("Sec-Fetch-Site", site);
+        }
+        let r = req.form(form).send().unwrap();
+        self.take(r)
+    }
+
+    /// Finishes a setup link over HTTP: password, then TOTP with the code of now. Returns the
+    /// base32 secret.
+    fn setup(&mut self, link: &str, password: &str) -> String {
+        let path = &link[link.find("/setup/").unwrap()..];
+        let a = self.get(path);
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        let csrf = hidden(&a.body, "csrf");
+        let a = self.post(
+            &format!("{path}/password"),
+            &[("password", password), ("confirm", password), ("csrf", &csrf)],
+        );
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        let a = self.get(path);
+        let secret = shown_secret(&a.body);
+        let a = self
+            .post(&format!("{path}/totp"), &[("code", &code(&secret, unix())), ("csrf", &csrf)]);
+        assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+        assert_eq!(a.headers[LOCATION], "/login?setup=done");
+        secret
+    }
+
+    /// Logs in with the code of `unix` (the code of the next step logs in right after setup,
+    /// whose code may not be used twice).
+    fn login(&mut self, name: &str, password: &str, secret: &str, at: u64) -> Answer {
+        let a = self.get("/login");
+        let csrf = hidden(&a.body, "csrf");
+        self.post(
+            "/login",
+            &[("name", name), ("password", password), ("code", &code(secret, at)), ("csrf", &csrf)],
+        )
+    }
+}
+
+const PASSWORD: &str = "plum tractor seventeen";
+
+#[test]
+fn headers_cookies_and_not_found_pages() {
+    let store = Store::sqlite();
+    let s = Server::start(&store, &[]);
+    let mut w = Web::new(&s.base);
+
+    let a = w.get("/login");
+    assert_eq!(a.status, StatusCode::OK);
+    let h = &a.headers;
+    assert_eq!(
+        h["content-security-policy"],
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    );
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let pre = &w.set_cookies[0];
+    assert!(pre.starts_with("spoor_pre="), "{pre}");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(pre.contains(flag), "{pre}");
+    }
+    assert!(!pre.contains("Secure"), "plain HTTP: no Secure flag: {pre}");
+    assert!(!a.body.contains("<script"), "no script in pages");
+    for label in ["for=\"name\"", "for=\"password\"", "for=\"code\""] {
+        assert!(a.body.contains(label), "every control has a label: {label}");
+    }
+
+    // The stylesheet: at a versioned path, cacheable for good; another name is a 404.
+    let css_at = a.body.find("/static/console-").unwrap();
+    let css_path = &a.body[css_at..css_at + a.body[css_at..].find('"').unwrap()];
+    let c = w.get(css_path);
+    assert_eq!(c.status, StatusCode::OK);
+    assert_eq!(c.headers["content-type"], "text/css; charset=utf-8");
+    assert!(c.headers["cache-control"].to_str().unwrap().contains("immutable"));
+    assert!(c.body.contains(":focus-visible"), "a visible focus style");
+    assert_eq!(w.get("/static/console-000000000000.css").status, StatusCode::NOT_FOUND);
+
+    // Pages need a session.
+    let a = w.get("/");
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    assert_eq!(a.headers[LOCATION], "/login");
+    let a = w.get("/users");
+    assert_eq!(
+        (a.status, a.headers[LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+
+    // Unknown routes: a page for browsers, the API's JSON error for API clients.
+    let a = w.get("/no/such/page");
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.body.contains("<h1>Page not found</h1>"), "{}", a.body);
+    assert_eq!(a.headers["x-frame-options"], "DENY");
+    let r = s.http.get(s.url("/no/such/page")).header("Accept", "application/json").send().unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let v: serde_json::Value = r.json().unwrap();
+    assert_eq!(v["error"]["code"], "not_found");
+    let (st, v) = s.get(None, "/v1/nothing");
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    // The API is unchanged: keyed routes still answer JSON 401 without a key.
+    let (st, v) = s.get(None, "/v1/banks");
+    assert_eq!((st, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
+
+    // A setup link that does not exist.
+    let a = w.get("/setup/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    assert_eq!(a.status, StatusCode::NOT_FOUND);
+    assert!(a.body.contains("This setup link does not work"));
+    s.stop();
+}
+
+#[test]
+fn sessions_csrf_lockout_and_logout_everywhere() {
+    let store = Store::sqlite();
+    let s = Server::start(
+        &store,
+        &["--max-failed-logins", "5", "--lockout", "15m", "--login-attempts-per-minute", "1000"],
+    );
+    let admin_link = store.person("admin1", "admin", &s.base);
+    let mut w = Web::new(&s.base);
+
+    // Setup refuses weak passwords with a message on the page.
+    let path = &admin_link[admin_link.find("/setup/").unwrap()..];
+    let a = w.get(path);
+    let csrf = hidden(&a.body, "csrf");
+    for (pw, msg) in [
+        ("short", "at least 12 characters"),
+        ("password1234", "most common"),
+        ("admin1 is my name", "must not contain your name"),
+    ] {
+        let a = w.post(
+            &format!("{path}/password"),
+            &[("password", pw), ("confirm", pw), ("csrf", &csrf)],
+        );
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(a.body.contains(msg), "{pw}: {}", a.body);
+        assert!(a.body.contains("There is a problem") && a.body.contains("href=\"#password\""));
+    }
+    // Without the pre-session token nothing happens.
+    let a = w.post(&format!("{path}/password"), &[("password", PASSWORD), ("confirm", PASSWORD)]);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // Not finished: no login yet.
+    let a = w.get("/login");
+    let c = hidden(&a.body, "csrf");
+    let a = w.post(
+        "/login",
+        &[("name", "admin1"), ("password", PASSWORD), ("code", "123456"), ("csrf", &c)],
+    );
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let secret = w.setup(&admin_link, PASSWORD);
+    // The link is spent.
+    assert_eq!(w.get(path).status, StatusCode::NOT_FOUND);
+
+    // Login: a session cookie with the right flags, then the dashboard.
+    let a = w.login("admin1", PASSWORD, &secret, unix() + 30);
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    assert_eq!(a.headers[LOCATION], "/");
+    let sc = w.set_cookies.iter().rev().find(|c| c.starts_with("spoor_session=")).unwrap().clone();
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(sc.contains(flag), "{sc}");
+    }
+    assert!(!sc.contains("Max-Age"), "a browser-session cookie: {sc}");
+    let a = w.get("/");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("admin1") && a.body.contains("Dashboard"));
+    assert_eq!(a.headers["cache-control"], "no-store");
+    let session_csrf = hidden(&a.body, "csrf");
+
+    // CSRF: a form without the token, or with another, changes nothing.
+    let a = w.post("/users", &[("name", "mallory"), ("role", "admin")]);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.body.contains("This form could not be accepted"));
+    let a = w.post(
+        "/users",
+        &[("name", "mallory"), ("role", "admin"), ("csrf", "x".repeat(43).as_str())],
+    );
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The right token from another site: refused too.
+    let form = [("name", "mallory"), ("role", "admin"), ("csrf", session_csrf.as_str())];
+    let a = w.post_from("/users", &form, Some("cross-site"));
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let listed = String::from_utf8(store.spoor(&["users", "list"]).stdout).unwrap();
+    assert!(!listed.contains("mallory"), "{listed}");
+    let a = w.post("/logout", &[]);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.get("/").status, StatusCode::OK, "still logged in");
+    // With the token it works: the setup link is shown once.
+    let a = w.post("/users", &[("name", "rev1"), ("role", "reviewer"), ("csrf", &session_csrf)]);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains(&format!("{}/setup/", s.base)), "{}", a.body);
+    // Bad input: a message on the page, nothing written.
+    let a = w.post("/users", &[("name", "Bad Name"), ("role", "nobody"), ("csrf", &session_csrf)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("href=\"#name\"") && a.body.contains("href=\"#role\""), "{}", a.body);
+
+    // Lockout: five failures in a row lock the account; then even the right code is refused,
+    // with the same message.
+    let mut other = Web::new(&s.base);
+    for i in 0..5 {
+        let a = other.login("admin1", "wrong password!!", &secret, unix());
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        assert!(a.body.contains("The name, password or code is not right"));
+    }
+    let list = String::from_utf8(store.spoor(&["users", "list"]).stdout).unwrap();
+    assert!(
+        list.lines().any(|l| l.contains("\"admin1\"") && l.contains("\"state\":\"locked\"")),
+        "{list}"
+    );
+    let a = other.login("admin1", PASSWORD, &secret, unix() + 30);
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("The name, password or code is not right"));
+    // An unknown name reads the same.
+    let a = other.login("nobody", PASSWORD, &secret, unix());
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("The name, password or code is not right"));
+
+    // A reset logs the person out everywhere.
+    assert_eq!(w.get("/").status, StatusCode::OK);
+    let out = store.spoor(&["users", "reset", "admin1"]);
+    assert!(out.status.success());
+    let a = w.get("/");
+    assert_eq!(
+        (a.status, a.headers[LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/login")
+    );
+    s.stop();
+}
+
+#[test]
+fn attempts_are_limited_per_address() {
+    let store = Store::sqlite();
+    let s = Server::start(&store, &["--login-attempts-per-minute", "3"]);
+    let mut w = Web::new(&s.base);
+    let a = w.get("/login");
+    let csrf = hidden(&a.body, "csrf");
+    let form = [("name", "x"), ("password", "y"), ("code", "000000"), ("csrf", csrf.as_str())];
+    for _ in 0..3 {
+        assert_eq!(w.post("/login", &form).status, StatusCode::UNAUTHORIZED);
+    }
+    let a = w.post("/login", &form);
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(a.headers["retry-after"], "60");
+    assert!(a.body.contains("Too many attempts"));
+    s.stop();
+}
+
+#[test]
+fn over_tls_cookies_are_secure_and_host_prefixed() {
+    let store = Store::sqlite();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert_file, key_file) =
+        (store.dir.path().join("cert.pem"), store.dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let trusting = || {
+        Client::builder().add_root_certificate(
+            reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap(),
+        )
+    };
+    let s = Server::start_with(
+        &store,
+        &["--tls-cert", cert_file.to_str().unwrap(), "--tls-key", key_file.to_str().unwrap()],
+        trusting().build().unwrap(),
+    );
+    let link = store.person("tls.admin", "admin", &s.base);
+    let mut w = Web::with_client(&s.base, trusting());
+    let a = w.get("/login");
+    assert_eq!(a.status, StatusCode::OK);
+    let pre = &w.set_cookies[0];
+    assert!(pre.starts_with("__Host-spoor_pre=") && pre.contains("; Secure"), "{pre}");
+    let secret = w.setup(&link, PASSWORD);
+    let a = w.login("tls.admin", PASSWORD, &secret, unix() + 30);
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let sc = w.set_cookies.iter().find(|c| c.starts_with("__Host-spoor_session=")).unwrap();
+    assert!(
+        sc.contains("; Secure") && sc.contains("HttpOnly") && sc.contains("SameSite=Strict"),
+        "{sc}"
+    );
+    assert_eq!(w.get("/").status, StatusCode::OK);
+    s.stop();
+}
+
+// ----- the browser -----
+
+/// chromedriver on a free loopback port, stopped on drop.
+struct Driver {
+    child: std::process::Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<Driver> {
+    let found = std::path::Path::new("/usr/bin/chromedriver").exists()
+        && std::path::Path::new("/usr/bin/chromium").exists();
+    if !found {
+        if std::env::var("SPOOR_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!("/usr/bin/chromium or /usr/bin/chromedriver is missing but SPOOR_REQUIRE_BROWSER=1: install the Debian packages chromium and chromium-driver (scripts/test.sh does)");
+        }
+        eprintln!("notice: the console's browser test is skipped: Chromium is not installed (apt-get install chromium chromium-driver)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let child = std::process::Command::new("/usr/bin/chromedriver")
+        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    server::until_within("chromedriver listening", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    Some(Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: tempfile::tempdir().unwrap(),
+    })
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The browser, with the runtime its client needs; every call blocks until done.
+struct Browser {
+    rt: tokio::runtime::Runtime,
+    c: fantoccini::Client,
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn start(driver: &Driver) -> Browser {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let profile = driver._profile.path().display().to_string();
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--window-size=1200,1000", format!("--user-data-dir={profile}"),
+                ],
+            },
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let c = rt
+            .block_on(
+                fantoccini::ClientBuilder::new(connector).capabilities(caps).connect(&driver.url),
+            )
+            .expect("a Chromium session through chromedriver");
+        Browser { rt, c, shots: screenshots() }
+    }
+
+    fn go(&self, url: &str) {
+        self.rt.block_on(self.c.goto(url)).unwrap();
+    }
+
+    fn path(&self) -> String {
+        let u = self.rt.block_on(self.c.current_url()).unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        }
+    }
+
+    fn text(&self) -> String {
+        let body = self.rt.block_on(self.c.find(fantoccini::Locator::Css("body"))).unwrap();
+        self.rt.block_on(body.text()).unwrap()
+    }
+
+    fn fill(&self, css: &str, value: &str) {
+        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
+        self.rt.block_on(e.clear()).unwrap();
+        self.rt.block_on(e.send_keys(value)).unwrap();
+    }
+
+    /// Clicks a button that submits a form, and waits for the answer's page to be loaded (the
+    /// old page's root element goes stale).
+    fn click(&self, css: &str) {
+        let old = self.rt.block_on(self.c.find(fantoccini::Locator::Css("html"))).unwrap();
+        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
+        self.rt.block_on(e.click()).unwrap();
+        server::until_within("the next page", Duration::from_secs(10), || {
+            self.rt.block_on(old.tag_name()).is_err()
+        });
+        self.rt.block_on(self.c.wait().for_element(fantoccini::Locator::Css("body"))).unwrap();
+    }
+
+    fn text_of(&self, css: &str) -> String {
+        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
+        self.rt.block_on(e.text()).unwrap()
+    }
+
+    fn script(&self, js: &str) {
+        self.rt.block_on(self.c.execute(js, vec![])).unwrap();
+    }
+
+    fn shot(&self, name: &str) {
+        let png = self.rt.block_on(self.c.screenshot()).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    fn login(&self, base: &str, name: &str, password: &str, code: &str) {
+        self.go(&format!("{base}/login"));
+        self.fill("#name", name);
+        self.fill("#password", password);
+        self.fill("#code", code);
+        self.click("form[action='/login'] button[type=submit]");
+    }
+
+    fn close(self) {
+        let Browser { rt, c, .. } = self;
+        let _ = rt.block_on(c.close());
+    }
+}
+
+/// Setup in the browser: password (a short and a common one refused first), TOTP from the
+/// secret shown on the page. Returns the secret.
+fn browser_setup(b: &Browser, link: &str, name: &str, shots: bool) -> String {
+    b.go(link);
+    assert!(b.text().contains("Choose a password"), "{}", b.text());
+    b.fill("#password", "too short");
+    b.fill("#confirm", "too short");
+    b.click("button[type=submit]");
+    let t = b.text();
+    assert!(t.contains("There is a problem") && t.contains("at least 12 characters"), "{t}");
+    if shots {
+        b.shot("setup-password-refused");
+    }
+    b.fill("#password", "qwerty123456");
+    b.fill("#confirm", "qwerty123456");
+    b.click("button[type=submit]");
+    assert!(b.text().contains("one of the most common"), "{}", b.text());
+    b.fill("#password", PASSWORD);
+    b.fill("#confirm", PASSWORD);
+    b.click("button[type=submit]");
+    let t = b.text();
+    assert!(t.contains("Set up your authenticator app"), "{t}");
+    assert!(t.contains(name));
+    if shots {
+        b.shot("setup-totp");
+    }
+    let secret = b.text_of("#totp-secret").replace(' ', "");
+    assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
+    // A wrong code is refused, on the page.
+    let good = code(&secret, unix());
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    b.fill("#code", wrong);
+    b.click("button[type=submit]");
+    assert!(b.text().contains("The code is not right"), "{}", b.text());
+    b.fill("#code", &code(&secret, unix()));
+    b.click("button[type=submit]");
+    assert_eq!(b.path(), "/login?setup=done", "{}", b.text());
+    assert!(b.text().contains("Your account is ready"));
+    secret
+}
+
+#[test]
+fn in_the_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let store = Store::sqlite();
+    // Two people set up and log in from one address within a minute.
+    let s = Server::start(&store, &["--login-attempts-per-minute", "100"]);
+    let b = Browser::start(&driver);
+    let base = s.base.clone();
+
+    b.go(&format!("{base}/login"));
+    b.shot("login");
+    let admin_link = store.person("admin.ann", "admin", &base);
+    let secret = browser_setup(&b, &admin_link, "admin.ann", true);
+
+    // A wrong code: refused with the one message.
+    let good = code(&secret, unix() + 30);
+    let wrong = if good == "000000" { "111111" } else { "000000" };
+    b.login(&base, "admin.ann", PASSWORD, wrong);
+    assert_eq!(b.path(), "/login");
+    let t = b.text();
+    assert!(t.contains("The name, password or code is not right"), "{t}");
+    b.shot("login-refused");
+
+    // The right one: the dashboard, with name, role and the admin's navigation.
+    b.login(&base, "admin.ann", PASSWORD, &code(&secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+    let t = b.text();
+    assert!(t.contains("Dashboard") && t.contains("admin.ann") && t.contains("People"), "{t}");
+    assert!(t.contains("Counted by this server process"), "{t}");
+    b.shot("dashboard");
+
+    // People: add a reviewer; the link is shown once.
+    b.go(&format!("{base}/users"));
+    b.shot("people");
+    b.fill("#name", "rev.rita");
+    let role = b.rt.block_on(b.c.find(fantoccini::Locator::Css("#role"))).unwrap();
+    b.rt.block_on(role.select_by_value("reviewer")).unwrap();
+    b.click("form[action='/users'] button[type=submit]");
+    let rev_link = b.text_of("#setup-link");
+    assert!(rev_link.starts_with(&format!("{base}/setup/")), "{rev_link}");
+    b.shot("people-link-shown");
+
+    // A form posted without its CSRF token is refused, and does nothing.
+    b.go(&format!("{base}/users"));
+    b.fill("#name", "mallory");
+    b.script("document.querySelector(\"form[action='/users'] input[name=csrf]\").remove()");
+    b.click("form[action='/users'] button[type=submit]");
+    assert!(b.text().contains("This form could not be accepted"), "{}", b.text());
+    b.shot("csrf-refused");
+    let listed = String::from_utf8(store.spoor(&["users", "list"]).stdout).unwrap();
+    assert!(!listed.contains("mallory") && listed.contains("rev.rita"), "{listed}");
+
+    // Logout.
+    b.go(&format!("{base}/"));
+    b.click("form[action='/logout'] button");
+    assert_eq!(b.path(), "/login?logged_out=1");
+    assert!(b.text().contains("You have logged out"));
+    b.go(&format!("{base}/"));
+    assert_eq!(b.path(), "/login");
+
+    // The reviewer sets up, logs in, and cannot open People: the 403 page.
+    let rev_secret = browser_setup(&b, &rev_link, "rev.rita", false);
+    b.login(&base, "rev.rita", PASSWORD, &code(&rev_secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+    assert!(!b.text().contains("People"), "no link to a page the role cannot open");
+    b.go(&format!("{base}/users"));
+    let t = b.text();
+    assert!(t.contains("You cannot open this page") && t.contains("reviewer"), "{t}");
+    b.shot("forbidden");
+    b.close();
+    s.stop();
+
+    // A session past its idle timeout goes back to the login page.
+    let store2 = Store::sqlite();
+    let s2 = Server::start(&store2, &["--session-idle-timeout", "2s"]);
+    let b = Browser::start(&driver);
+    let link = store2.person("idle.ian", "curator", &s2.base);
+    let secret = Web::new(&s2.base).setup(&link, PASSWORD);
+    b.login(&s2.base, "idle.ian", PASSWORD, &code(&secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+    std::thread::sleep(Duration::from_millis(2600));
+    b.go(&format!("{}/", s2.base));
+    assert_eq!(b.path(), "/login?expired=idle");
+    assert!(b.text().contains("Your session ended"), "{}", b.text());
+    b.shot("session-expired");
+    b.close();
+    s2.stop();
+}
