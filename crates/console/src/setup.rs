@@ -97,9 +97,7 @@ fn totp_page(token: &str, pre: &str, user: &User, secret: &[u8], errors: &[Field
                 (steps(2))
                 h1 { "Set up your authenticator app" }
                 p { "Every login asks for a code from an authenticator app on your phone or computer (any app for \"TOTP\" codes)." }
-                ol class="list-number" {
-                    li { "In the app, add an account by scanning this QR code:" }
-                }
+                p { "In the app, add an account by scanning this QR code:" }
                 div class="qr" { (PreEscaped(qr)) }
                 p { "Cannot scan it? Add the account by hand with this key (time-based, 6 digits, 30 seconds):" }
                 p { code class="secret" id="totp-secret" { (totp::base32_grouped(secret)) } }
