@@ -291,6 +291,12 @@ impl Backend for PostgresStore {
         client.batch_execute("BEGIN")?;
         Ok(PgTx { client, open: true, locked: false, audit_locked: false })
     }
+
+    fn begin_write_relaxed(&self) -> Result<PgTx<'_>> {
+        let mut tx = self.begin_write()?;
+        tx.client.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
+        Ok(tx)
+    }
 }
 
 impl PgTx<'_> {
@@ -874,6 +880,10 @@ impl Store for PostgresStore {
 impl crate::audit::AuditLog for PostgresStore {
     fn audit_append(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
         write::audit_append(self, record)
+    }
+
+    fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append_relaxed(self, record)
     }
 
     fn audit_append_all(

@@ -287,12 +287,18 @@ pub(crate) struct SqliteTx<'a> {
     store: &'a SqliteStore,
     conn: MutexGuard<'a, Connection>,
     open: bool,
+    /// Begun with `synchronous = NORMAL`, to be set back to `FULL` when it ends.
+    relaxed: bool,
 }
 
 impl Drop for SqliteTx<'_> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if self.relaxed {
+            // If this fails the connection is broken, and the next statement says so.
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
         }
     }
 }
@@ -303,7 +309,17 @@ impl Backend for SqliteStore {
     fn begin_write(&self) -> Result<SqliteTx<'_>> {
         let conn = self.lock();
         conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
-        Ok(SqliteTx { store: self, conn, open: true })
+        Ok(SqliteTx { store: self, conn, open: true, relaxed: false })
+    }
+
+    fn begin_write_relaxed(&self) -> Result<SqliteTx<'_>> {
+        let conn = self.lock();
+        conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(|e| self.err(e))?;
+        // From here on the drop of the transaction restores FULL, whatever happens.
+        let mut tx = SqliteTx { store: self, conn, open: false, relaxed: true };
+        tx.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        tx.open = true;
+        Ok(tx)
     }
 }
 
@@ -920,6 +936,10 @@ impl crate::audit::AuditLog for SqliteStore {
         write::audit_append(self, record)
     }
 
+    fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append_relaxed(self, record)
+    }
+
     fn audit_append_all(
         &self,
         records: &[spoor_audit::NewRecord],
@@ -1018,5 +1038,41 @@ impl crate::audit::AuditLog for SqliteStore {
             out.push(crate::audit::checkpoint_from_parts(seq, &hash, at, &public_key, &signature)?);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditLog as _;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+    }
+
+    /// A relaxed audit append leaves the writer connection flushing fully again, whether it
+    /// commits or fails.
+    #[test]
+    fn relaxed_appends_restore_full_flushing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        const FULL: i64 = 2;
+        assert_eq!(synchronous(&store), FULL);
+        let ok = spoor_audit::NewRecord::new(spoor_audit::ActorKind::User, "a", "x", "y", "z");
+        store.audit_append_relaxed(&ok).unwrap();
+        assert_eq!(synchronous(&store), FULL);
+        let bad = spoor_audit::NewRecord { action: "X Y".into(), ..ok.clone() };
+        assert!(store.audit_append_relaxed(&bad).is_err());
+        assert_eq!(synchronous(&store), FULL);
+        // A failure inside the transaction (a clashing number) rolls back and restores too.
+        let mut tx = store.begin_write_relaxed().unwrap();
+        assert_eq!(
+            tx.conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap(),
+            1
+        );
+        drop(tx.insert_audit(&spoor_audit::Record::seal(None, 0, &ok).unwrap()).unwrap_err());
+        drop(tx);
+        assert_eq!(synchronous(&store), FULL);
+        assert_eq!(store.audit_head().unwrap().unwrap().0, 1);
     }
 }

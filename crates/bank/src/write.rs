@@ -27,6 +27,10 @@ pub(crate) trait Backend: Sync {
     /// Begins a writing transaction. The writer lock is held from the first read or write in
     /// it (SQLite: at once) until it commits or is dropped (rolled back).
     fn begin_write(&self) -> Result<Self::Tx<'_>>;
+    /// Begins a writing transaction whose commit does not wait for the disk to flush: it
+    /// survives a killed process, not a power loss (SQLite `synchronous=NORMAL` in WAL mode,
+    /// PostgreSQL `synchronous_commit=off`). Order is kept: a later flushed commit flushes it.
+    fn begin_write_relaxed(&self) -> Result<Self::Tx<'_>>;
 }
 
 /// One writing transaction of a backend. Dropping it without [`WriteTx::commit`] rolls back.
@@ -94,6 +98,16 @@ pub(crate) fn append_audit(
 pub(crate) fn audit_append<B: Backend>(store: &B, new: &NewRecord) -> Result<AuditRecord> {
     new.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
     let mut tx = store.begin_write()?;
+    let record = append_audit(&mut tx, now_ms(), new)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+/// Appends one audit record in its own transaction, committed without waiting for the disk
+/// flush (see [`Backend::begin_write_relaxed`]).
+pub(crate) fn audit_append_relaxed<B: Backend>(store: &B, new: &NewRecord) -> Result<AuditRecord> {
+    new.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
+    let mut tx = store.begin_write_relaxed()?;
     let record = append_audit(&mut tx, now_ms(), new)?;
     tx.commit()?;
     Ok(record)

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 2 some input failed (each failure is reported and the run goes on);
 //! 1 is reserved for "something matched" in commands that match.
 
+mod audit;
 mod bank;
 mod bench;
 mod files;
@@ -40,6 +41,8 @@ enum Command {
     Bank(bank::BankArgs),
     /// Benchmarks on seeded random data.
     Bench(bench::BenchArgs),
+    /// The audit log: read, export, verify the chain, sign checkpoints.
+    Audit(audit::AuditArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Keys(args) => serve::keys(args),
         Command::Bench(args) => bench::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(code) => code,
