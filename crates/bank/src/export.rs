@@ -20,6 +20,17 @@ pub enum ExportFormat {
     Csv,
 }
 
+impl ExportFormat {
+    /// The name used in flags and records.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Lines => "lines",
+            ExportFormat::Csv => "csv",
+        }
+    }
+}
+
 impl std::str::FromStr for ExportFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

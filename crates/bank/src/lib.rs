@@ -6,6 +6,8 @@
 //! * [`import`]: streaming, idempotent import of lines, CSV, jsonl and HMA CSV files.
 //! * [`export`]: jsonl, lines and CSV writers.
 //! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
+//! * [`audit`]: the deployment's hash-chained audit log ([`AuditLog`]); bank and key changes
+//!   are audited by the store in the transaction that makes them.
 //!
 //! Invariants every store keeps:
 //! * a signal (type, value) is stored at most once per bank;
@@ -17,6 +19,7 @@
 //!   alone replays to the live entries;
 //! * an entry id is never handed out twice, not even after the entry is deleted.
 
+pub mod audit;
 pub mod export;
 pub mod import;
 pub mod model;
@@ -32,6 +35,7 @@ mod write;
 
 use std::path::PathBuf;
 
+pub use audit::{AuditLog, AuditQuery, VerifyReport};
 pub use error::{BankError, Result};
 pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
@@ -90,7 +94,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: People + Send + Sync {
+pub trait Store: AuditLog + People + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

@@ -714,6 +714,8 @@ pub enum Role {
     Matcher,
     /// Hash only.
     Hasher,
+    /// Read the audit log (and, later, statistics). Never reads a list, never matches.
+    Auditor,
 }
 
 impl Role {
@@ -724,6 +726,7 @@ impl Role {
             Role::Curator => "curator",
             Role::Matcher => "matcher",
             Role::Hasher => "hasher",
+            Role::Auditor => "auditor",
         }
     }
 }
@@ -736,7 +739,8 @@ impl FromStr for Role {
             "curator" => Ok(Role::Curator),
             "matcher" => Ok(Role::Matcher),
             "hasher" => Ok(Role::Hasher),
-            _ => Err(format!("unknown role {s:?}: use admin, curator, matcher or hasher")),
+            "auditor" => Ok(Role::Auditor),
+            _ => Err(format!("unknown role {s:?}: use admin, curator, matcher, hasher or auditor")),
         }
     }
 }

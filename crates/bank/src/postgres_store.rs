@@ -13,12 +13,12 @@ use std::ops::DerefMut;
 use postgres::{Client, Row};
 use spoor_core::SignalType;
 
-use crate::model::{now_ms, Millis, Record};
+use crate::model::{Millis, Record};
 use crate::pg_conn::{ConnectTarget, PgGuard, PgOptions, PgPool};
 use crate::write::{self, Backend, WriteTx};
 use crate::{
-    check_actor, Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta,
-    Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
+    Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta, Disabled,
+    Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -31,6 +31,9 @@ const MIGRATIONS: &[&str] = &[
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
 const WRITE_LOCK: i64 = 0x5370_6f6f_7201;
+/// The advisory lock that serializes appends to the audit log. Bank writers take it after
+/// [`WRITE_LOCK`]; audit-only writers take it alone.
+const AUDIT_LOCK: i64 = 0x5370_6f6f_7202;
 
 /// The PostgreSQL store: a small pool of connections (see [`PgOptions`]) that replaces broken
 /// connections by itself, so the store keeps working across restarts of the server.
@@ -269,6 +272,7 @@ pub(crate) struct PgTx<'a> {
     client: Box<dyn DerefMut<Target = Client> + 'a>,
     open: bool,
     locked: bool,
+    audit_locked: bool,
 }
 
 impl Drop for PgTx<'_> {
@@ -285,7 +289,13 @@ impl Backend for PostgresStore {
     fn begin_write(&self) -> Result<PgTx<'_>> {
         let mut client: Box<dyn DerefMut<Target = Client> + '_> = Box::new(self.lock()?);
         client.batch_execute("BEGIN")?;
-        Ok(PgTx { client, open: true, locked: false })
+        Ok(PgTx { client, open: true, locked: false, audit_locked: false })
+    }
+
+    fn begin_write_relaxed(&self) -> Result<PgTx<'_>> {
+        let mut tx = self.begin_write()?;
+        tx.client.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
+        Ok(tx)
     }
 }
 
@@ -506,6 +516,94 @@ impl WriteTx for PgTx<'_> {
             }
         }
         Ok(out)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<(i64, spoor_audit::Digest)>> {
+        if !self.audit_locked {
+            self.client.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
+            self.audit_locked = true;
+        }
+        self.client
+            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
+            .map(|r| Ok((r.get(0), crate::audit::digest(r.get::<_, &[u8]>(1))?)))
+            .transpose()
+    }
+
+    fn insert_audit(&mut self, r: &spoor_audit::Record) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
+                 details, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &r.seq,
+                &r.at,
+                &r.actor_kind,
+                &r.actor,
+                &r.action,
+                &r.object_kind,
+                &r.object_id,
+                &r.details,
+                &&r.prev_hash[..],
+                &&r.hash[..],
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn audit_hash_at(&mut self, seq: i64) -> Result<Option<spoor_audit::Digest>> {
+        self.client
+            .query_opt("SELECT hash FROM audit WHERE seq = $1", &[&seq])?
+            .map(|r| crate::audit::digest(r.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    fn insert_checkpoint(&mut self, c: &spoor_audit::Checkpoint) -> Result<()> {
+        self.client.execute(
+            "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&c.seq, &&c.hash[..], &c.at, &&c.public_key[..], &&c.signature[..]],
+        )?;
+        Ok(())
+    }
+
+    fn insert_key(&mut self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
+        let client = self.locked()?;
+        if client.query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&key.name])?.is_some() {
+            return Err(BankError::KeyExists(key.name.clone()));
+        }
+        client.execute(
+            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at,
+                                   show_distance)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &key.key_id,
+                &key.name,
+                &key.role.name(),
+                &key.banks.as_ref().map(|b| b.join(",")),
+                &&secret_hash[..],
+                &key.created_by,
+                &key.created_at,
+                &key.show_distance,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, name: &str, actor: &str, now: Millis) -> Result<bool> {
+        let client = self.locked()?;
+        let n = client.execute(
+            "UPDATE api_keys SET revoked_by = $1, revoked_at = $2
+             WHERE name = $3 AND revoked_at IS NULL",
+            &[&actor, &now, &name],
+        )?;
+        if n > 0 {
+            return Ok(true);
+        }
+        if client.query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&name])?.is_some() {
+            Ok(false)
+        } else {
+            Err(BankError::NoSuchKey(name.to_string()))
+        }
     }
 
     fn commit(mut self) -> Result<()> {
@@ -738,27 +836,7 @@ impl Store for PostgresStore {
     }
 
     fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
-        check_actor(&key.name)?;
-        let mut client = self.lock()?;
-        if client.query_opt("SELECT 1 FROM api_keys WHERE name = $1", &[&key.name])?.is_some() {
-            return Err(BankError::KeyExists(key.name.clone()));
-        }
-        client.execute(
-            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at,
-                                   show_distance)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[
-                &key.key_id,
-                &key.name,
-                &key.role.name(),
-                &key.banks.as_ref().map(|b| b.join(",")),
-                &&secret_hash[..],
-                &key.created_by,
-                &key.created_at,
-                &key.show_distance,
-            ],
-        )?;
-        Ok(())
+        write::create_key(self, key, secret_hash)
     }
 
     fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
@@ -790,17 +868,103 @@ impl Store for PostgresStore {
     }
 
     fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey> {
-        check_actor(actor)?;
-        self.lock()?.execute(
-            "UPDATE api_keys SET revoked_by = $1, revoked_at = $2
-             WHERE name = $3 AND revoked_at IS NULL",
-            &[&actor, &now_ms(), &name],
-        )?;
+        write::revoke_key(self, name, actor)?;
         self.keys()?
             .into_iter()
             .map(|(k, _)| k)
             .find(|k| k.name == name)
             .ok_or_else(|| BankError::NoSuchKey(name.to_string()))
+    }
+}
+
+impl crate::audit::AuditLog for PostgresStore {
+    fn audit_append(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append(self, record)
+    }
+
+    fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append_relaxed(self, record)
+    }
+
+    fn audit_append_all(
+        &self,
+        records: &[spoor_audit::NewRecord],
+    ) -> Result<Vec<spoor_audit::Record>> {
+        write::audit_append_all(self, records)
+    }
+
+    fn audit_head(&self) -> Result<Option<(i64, spoor_audit::Digest)>> {
+        self.lock()?
+            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
+            .map(|r| Ok((r.get(0), crate::audit::digest(r.get::<_, &[u8]>(1))?)))
+            .transpose()
+    }
+
+    fn audit_records(&self, q: &crate::audit::AuditQuery) -> Result<Vec<spoor_audit::Record>> {
+        use crate::audit::{Param, AUDIT_COLUMNS};
+        q.check()?;
+        let (cond, params) = q.where_clause(|n| format!("${n}"));
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE {cond} ORDER BY {} LIMIT {}",
+            q.order(),
+            q.limit
+        );
+        let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+            .into_iter()
+            .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+                match p {
+                    Param::Int(i) => Box::new(i),
+                    Param::Text(t) => Box::new(t),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            values.iter().map(|b| b.as_ref()).collect();
+        self.lock()?
+            .query(&sql, &refs)?
+            .iter()
+            .map(|r| {
+                Ok(spoor_audit::Record {
+                    seq: r.get(0),
+                    at: r.get(1),
+                    actor_kind: r.get(2),
+                    actor: r.get(3),
+                    action: r.get(4),
+                    object_kind: r.get(5),
+                    object_id: r.get(6),
+                    details: r.get(7),
+                    prev_hash: crate::audit::digest(r.get::<_, &[u8]>(8))?,
+                    hash: crate::audit::digest(r.get::<_, &[u8]>(9))?,
+                })
+            })
+            .collect()
+    }
+
+    fn audit_add_checkpoint(
+        &self,
+        checkpoint: &spoor_audit::Checkpoint,
+        actor: &str,
+    ) -> Result<spoor_audit::Record> {
+        crate::audit::add_checkpoint(self, checkpoint, actor)
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<spoor_audit::Checkpoint>> {
+        self.lock()?
+            .query(
+                "SELECT seq, hash, at, public_key, signature FROM audit_checkpoints ORDER BY id",
+                &[],
+            )?
+            .iter()
+            .map(|r| {
+                crate::audit::checkpoint_from_parts(
+                    r.get(0),
+                    r.get::<_, &[u8]>(1),
+                    r.get(2),
+                    r.get::<_, &[u8]>(3),
+                    r.get::<_, &[u8]>(4),
+                )
+            })
+            .collect()
     }
 }
 

@@ -13,11 +13,11 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use spoor_core::SignalType;
 
-use crate::model::{now_ms, EntryState, Millis, Record};
+use crate::model::{EntryState, Millis, Record};
 use crate::write::{self, Backend, WriteTx};
 use crate::{
-    check_actor, Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta,
-    Disabled, Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
+    Action, Added, ApiKey, Bank, BankError, BankSettings, BankStats, Change, Delta, Disabled,
+    Entry, EntryUpdate, ImportSession, NewBank, NewEntry, Result, SignalRow, Store,
 };
 
 const MIGRATIONS: &[&str] = &[
@@ -287,12 +287,18 @@ pub(crate) struct SqliteTx<'a> {
     store: &'a SqliteStore,
     conn: MutexGuard<'a, Connection>,
     open: bool,
+    /// Begun with `synchronous = NORMAL`, to be set back to `FULL` when it ends.
+    relaxed: bool,
 }
 
 impl Drop for SqliteTx<'_> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if self.relaxed {
+            // If this fails the connection is broken, and the next statement says so.
+            let _ = self.conn.execute_batch("PRAGMA synchronous = FULL");
         }
     }
 }
@@ -303,7 +309,17 @@ impl Backend for SqliteStore {
     fn begin_write(&self) -> Result<SqliteTx<'_>> {
         let conn = self.lock();
         conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
-        Ok(SqliteTx { store: self, conn, open: true })
+        Ok(SqliteTx { store: self, conn, open: true, relaxed: false })
+    }
+
+    fn begin_write_relaxed(&self) -> Result<SqliteTx<'_>> {
+        let conn = self.lock();
+        conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(|e| self.err(e))?;
+        // From here on the drop of the transaction restores FULL, whatever happens.
+        let mut tx = SqliteTx { store: self, conn, open: false, relaxed: true };
+        tx.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.err(e))?;
+        tx.open = true;
+        Ok(tx)
     }
 }
 
@@ -521,6 +537,114 @@ impl WriteTx for SqliteTx<'_> {
                 .map_err(|e| self.store.err(e))?;
         }
         Ok(out)
+    }
+
+    fn audit_head(&mut self) -> Result<Option<(i64, spoor_audit::Digest)>> {
+        // The writer connection holds SQLite's write lock already.
+        let row: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.store.err(e))?;
+        row.map(|(seq, hash)| Ok((seq, crate::audit::digest(&hash)?))).transpose()
+    }
+
+    fn insert_audit(&mut self, r: &spoor_audit::Record) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
+                     details, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    r.seq,
+                    r.at,
+                    r.actor_kind,
+                    r.actor,
+                    r.action,
+                    r.object_kind,
+                    r.object_id,
+                    r.details,
+                    &r.prev_hash[..],
+                    &r.hash[..],
+                ])
+            })
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn audit_hash_at(&mut self, seq: i64) -> Result<Option<spoor_audit::Digest>> {
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .query_row("SELECT hash FROM audit WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.store.err(e))?;
+        hash.map(|h| crate::audit::digest(&h)).transpose()
+    }
+
+    fn insert_checkpoint(&mut self, c: &spoor_audit::Checkpoint) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO audit_checkpoints (seq, hash, at, public_key, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.seq, &c.hash[..], c.at, &c.public_key[..], &c.signature[..]],
+            )
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn insert_key(&mut self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
+        let exists: bool = self
+            .conn
+            .query_row("SELECT COUNT(*) > 0 FROM api_keys WHERE name = ?1", [&key.name], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.store.err(e))?;
+        if exists {
+            return Err(BankError::KeyExists(key.name.clone()));
+        }
+        self.conn
+            .execute(
+                "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by,
+                                       created_at, show_distance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    key.key_id,
+                    key.name,
+                    key.role.name(),
+                    key.banks.as_ref().map(|b| b.join(",")),
+                    &secret_hash[..],
+                    key.created_by,
+                    key.created_at,
+                    key.show_distance
+                ],
+            )
+            .map_err(|e| self.store.err(e))?;
+        Ok(())
+    }
+
+    fn revoke_key(&mut self, name: &str, actor: &str, now: Millis) -> Result<bool> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE api_keys SET revoked_by = ?1, revoked_at = ?2
+                 WHERE name = ?3 AND revoked_at IS NULL",
+                params![actor, now, name],
+            )
+            .map_err(|e| self.store.err(e))?;
+        if n > 0 {
+            return Ok(true);
+        }
+        let exists: bool = self
+            .conn
+            .query_row("SELECT COUNT(*) > 0 FROM api_keys WHERE name = ?1", [name], |r| r.get(0))
+            .map_err(|e| self.store.err(e))?;
+        if exists {
+            Ok(false)
+        } else {
+            Err(BankError::NoSuchKey(name.to_string()))
+        }
     }
 
     fn commit(mut self) -> Result<()> {
@@ -764,33 +888,7 @@ impl Store for SqliteStore {
     }
 
     fn create_key(&self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()> {
-        check_actor(&key.name)?;
-        let conn = self.lock();
-        let exists: bool = conn
-            .query_row("SELECT COUNT(*) > 0 FROM api_keys WHERE name = ?1", [&key.name], |r| {
-                r.get(0)
-            })
-            .map_err(|e| self.err(e))?;
-        if exists {
-            return Err(BankError::KeyExists(key.name.clone()));
-        }
-        conn.execute(
-            "INSERT INTO api_keys (key_id, name, role, banks, secret_hash, created_by, created_at,
-                                   show_distance)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                key.key_id,
-                key.name,
-                key.role.name(),
-                key.banks.as_ref().map(|b| b.join(",")),
-                &secret_hash[..],
-                key.created_by,
-                key.created_at,
-                key.show_distance
-            ],
-        )
-        .map_err(|e| self.err(e))?;
-        Ok(())
+        write::create_key(self, key, secret_hash)
     }
 
     fn keys(&self) -> Result<Vec<(ApiKey, Vec<u8>)>> {
@@ -824,20 +922,157 @@ impl Store for SqliteStore {
     }
 
     fn revoke_key(&self, name: &str, actor: &str) -> Result<ApiKey> {
-        check_actor(actor)?;
-        {
-            let conn = self.lock();
-            conn.execute(
-                "UPDATE api_keys SET revoked_by = ?1, revoked_at = ?2
-                 WHERE name = ?3 AND revoked_at IS NULL",
-                params![actor, now_ms(), name],
-            )
-            .map_err(|e| self.err(e))?;
-        }
+        write::revoke_key(self, name, actor)?;
         self.keys()?
             .into_iter()
             .map(|(k, _)| k)
             .find(|k| k.name == name)
             .ok_or_else(|| BankError::NoSuchKey(name.to_string()))
+    }
+}
+
+impl crate::audit::AuditLog for SqliteStore {
+    fn audit_append(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append(self, record)
+    }
+
+    fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
+        write::audit_append_relaxed(self, record)
+    }
+
+    fn audit_append_all(
+        &self,
+        records: &[spoor_audit::NewRecord],
+    ) -> Result<Vec<spoor_audit::Record>> {
+        write::audit_append_all(self, records)
+    }
+
+    fn audit_head(&self) -> Result<Option<(i64, spoor_audit::Digest)>> {
+        let conn = self.read()?;
+        let row: Option<(i64, Vec<u8>)> = conn
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|(seq, hash)| Ok((seq, crate::audit::digest(&hash)?))).transpose()
+    }
+
+    fn audit_records(&self, q: &crate::audit::AuditQuery) -> Result<Vec<spoor_audit::Record>> {
+        use crate::audit::{Param, AUDIT_COLUMNS};
+        q.check()?;
+        let (cond, params) = q.where_clause(|n| format!("?{n}"));
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit WHERE {cond} ORDER BY {} LIMIT {}",
+            q.order(),
+            q.limit
+        );
+        let conn = self.read()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let values: Vec<rusqlite::types::Value> = params
+            .into_iter()
+            .map(|p| match p {
+                Param::Int(i) => rusqlite::types::Value::Integer(i),
+                Param::Text(t) => rusqlite::types::Value::Text(t),
+            })
+            .collect();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                Ok((
+                    spoor_audit::Record {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        actor_kind: r.get(2)?,
+                        actor: r.get(3)?,
+                        action: r.get(4)?,
+                        object_kind: r.get(5)?,
+                        object_id: r.get(6)?,
+                        details: r.get(7)?,
+                        prev_hash: [0; 32],
+                        hash: [0; 32],
+                    },
+                    r.get::<_, Vec<u8>>(8)?,
+                    r.get::<_, Vec<u8>>(9)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut record, prev, hash) = row.map_err(|e| self.err(e))?;
+            record.prev_hash = crate::audit::digest(&prev)?;
+            record.hash = crate::audit::digest(&hash)?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
+    fn audit_add_checkpoint(
+        &self,
+        checkpoint: &spoor_audit::Checkpoint,
+        actor: &str,
+    ) -> Result<spoor_audit::Record> {
+        crate::audit::add_checkpoint(self, checkpoint, actor)
+    }
+
+    fn audit_checkpoints(&self) -> Result<Vec<spoor_audit::Checkpoint>> {
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, hash, at, public_key, signature FROM audit_checkpoints ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, hash, at, public_key, signature) = row.map_err(|e| self.err(e))?;
+            out.push(crate::audit::checkpoint_from_parts(seq, &hash, at, &public_key, &signature)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditLog as _;
+
+    fn synchronous(store: &SqliteStore) -> i64 {
+        store.lock().query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap()
+    }
+
+    /// A relaxed audit append leaves the writer connection flushing fully again, whether it
+    /// commits or fails.
+    #[test]
+    fn relaxed_appends_restore_full_flushing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_dir(dir.path()).unwrap();
+        const FULL: i64 = 2;
+        assert_eq!(synchronous(&store), FULL);
+        let ok = spoor_audit::NewRecord::new(spoor_audit::ActorKind::User, "a", "x", "y", "z");
+        store.audit_append_relaxed(&ok).unwrap();
+        assert_eq!(synchronous(&store), FULL);
+        let bad = spoor_audit::NewRecord { action: "X Y".into(), ..ok.clone() };
+        assert!(store.audit_append_relaxed(&bad).is_err());
+        assert_eq!(synchronous(&store), FULL);
+        // A failure inside the transaction (a clashing number) rolls back and restores too.
+        let mut tx = store.begin_write_relaxed().unwrap();
+        assert_eq!(
+            tx.conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap(),
+            1
+        );
+        drop(tx.insert_audit(&spoor_audit::Record::seal(None, 0, &ok).unwrap()).unwrap_err());
+        drop(tx);
+        assert_eq!(synchronous(&store), FULL);
+        assert_eq!(store.audit_head().unwrap().unwrap().0, 1);
     }
 }

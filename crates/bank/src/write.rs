@@ -8,9 +8,12 @@
 //! nothing written), number its records from the newest sequence number, write the rows and the
 //! records, commit. An error at any point drops the transaction, which rolls it back.
 
+use serde_json::json;
+use spoor_audit::{NewRecord, Record as AuditRecord};
+
 use crate::model::{now_ms, EntryState, Millis, Record};
 use crate::{
-    check_actor, check_reason, validate_all, Action, Added, Bank, BankError, BankName,
+    check_actor, check_reason, validate_all, Action, Added, ApiKey, Bank, BankError, BankName,
     BankSettings, BatchOutcome, Change, Disabled, Entry, EntryUpdate, ImportSession, NewBank,
     NewEntry, Result, MAX_BATCH,
 };
@@ -24,6 +27,10 @@ pub(crate) trait Backend: Sync {
     /// Begins a writing transaction. The writer lock is held from the first read or write in
     /// it (SQLite: at once) until it commits or is dropped (rolled back).
     fn begin_write(&self) -> Result<Self::Tx<'_>>;
+    /// Begins a writing transaction whose commit does not wait for the disk to flush: it
+    /// survives a killed process, not a power loss (SQLite `synchronous=NORMAL` in WAL mode,
+    /// PostgreSQL `synchronous_commit=off`). Order is kept: a later flushed commit flushes it.
+    fn begin_write_relaxed(&self) -> Result<Self::Tx<'_>>;
 }
 
 /// One writing transaction of a backend. Dropping it without [`WriteTx::commit`] rolls back.
@@ -56,8 +63,106 @@ pub(crate) trait WriteTx {
         now: Millis,
         present_ids: bool,
     ) -> Result<Vec<Added>>;
+    /// The audit log's head (number and hash; `None` when empty), taking the audit log's
+    /// writer lock until the transaction ends. Bank writers take it after their own lock, and
+    /// audit-only writers take only this one, so the two never wait on each other in a cycle.
+    fn audit_head(&mut self) -> Result<Option<(i64, spoor_audit::Digest)>>;
+    /// Appends a sealed audit record (after [`WriteTx::audit_head`]).
+    fn insert_audit(&mut self, record: &AuditRecord) -> Result<()>;
+    /// The stored hash of audit record `seq`.
+    fn audit_hash_at(&mut self, seq: i64) -> Result<Option<spoor_audit::Digest>>;
+    /// Inserts a checkpoint row.
+    fn insert_checkpoint(&mut self, checkpoint: &spoor_audit::Checkpoint) -> Result<()>;
+    /// Stores a new API key; [`BankError::KeyExists`] when the name is taken.
+    fn insert_key(&mut self, key: &ApiKey, secret_hash: &[u8; 32]) -> Result<()>;
+    /// Revokes a key by name at `now`; false when it was revoked already. [`BankError::NoSuchKey`]
+    /// when there is no such key.
+    fn revoke_key(&mut self, name: &str, actor: &str, now: Millis) -> Result<bool>;
     /// Commits.
     fn commit(self) -> Result<()>;
+}
+
+/// Seals `new` onto the audit log's head and appends it, inside `tx`.
+pub(crate) fn append_audit(
+    tx: &mut impl WriteTx,
+    at: Millis,
+    new: &NewRecord,
+) -> Result<AuditRecord> {
+    let head = tx.audit_head()?;
+    let record = AuditRecord::seal(head, at, new).map_err(|e| BankError::Invalid(e.to_string()))?;
+    tx.insert_audit(&record)?;
+    Ok(record)
+}
+
+/// Appends one audit record in its own transaction.
+pub(crate) fn audit_append<B: Backend>(store: &B, new: &NewRecord) -> Result<AuditRecord> {
+    new.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
+    let mut tx = store.begin_write()?;
+    let record = append_audit(&mut tx, now_ms(), new)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+/// Appends one audit record in its own transaction, committed without waiting for the disk
+/// flush (see [`Backend::begin_write_relaxed`]).
+pub(crate) fn audit_append_relaxed<B: Backend>(store: &B, new: &NewRecord) -> Result<AuditRecord> {
+    new.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
+    let mut tx = store.begin_write_relaxed()?;
+    let record = append_audit(&mut tx, now_ms(), new)?;
+    tx.commit()?;
+    Ok(record)
+}
+
+/// Appends several audit records in one transaction, in order.
+pub(crate) fn audit_append_all<B: Backend>(
+    store: &B,
+    records: &[NewRecord],
+) -> Result<Vec<AuditRecord>> {
+    for (i, r) in records.iter().enumerate() {
+        r.validate().map_err(|e| BankError::Invalid(format!("record {}: {e}", i + 1)))?;
+    }
+    let mut tx = store.begin_write()?;
+    let now = now_ms();
+    let out = records.iter().map(|r| append_audit(&mut tx, now, r)).collect::<Result<Vec<_>>>()?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// The audit record of a bank-level change.
+fn bank_audit(actor: &str, action: &str, bank: &Bank, details: serde_json::Value) -> NewRecord {
+    NewRecord::by(actor, action, "bank", &bank.name).with_details(details)
+}
+
+/// Stores a new API key and its `key_create` audit record, in one transaction.
+pub(crate) fn create_key<B: Backend>(
+    store: &B,
+    key: &ApiKey,
+    secret_hash: &[u8; 32],
+) -> Result<()> {
+    check_actor(&key.name)?;
+    check_actor(&key.created_by)?;
+    let mut tx = store.begin_write()?;
+    tx.insert_key(key, secret_hash)?;
+    let audit =
+        NewRecord::by(&key.created_by, "key_create", "key", &key.name).with_details(json!({
+            "key_id": key.key_id,
+            "role": key.role.name(),
+            "banks": key.banks,
+            "show_distance": key.show_distance,
+        }));
+    append_audit(&mut tx, key.created_at, &audit)?;
+    tx.commit()
+}
+
+/// Revokes a key and writes its `key_revoke` audit record (none when it was revoked already).
+pub(crate) fn revoke_key<B: Backend>(store: &B, name: &str, actor: &str) -> Result<()> {
+    check_actor(actor)?;
+    let mut tx = store.begin_write()?;
+    let now = now_ms();
+    if tx.revoke_key(name, actor, now)? {
+        append_audit(&mut tx, now, &NewRecord::by(actor, "key_revoke", "key", name))?;
+    }
+    tx.commit()
 }
 
 fn bank_in(tx: &mut impl WriteTx, name: &str) -> Result<Bank> {
@@ -93,6 +198,14 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
     tx.insert_bank(bank, bank.pdq_radius.unwrap_or(31), now)?;
     let created = bank_in(&mut tx, &bank.name)?;
     tx.insert_change(&bank_record(seq, now, actor, Action::CreateBank, &created, None))?;
+    let details = json!({
+        "change_seq": seq,
+        "description": created.description,
+        "owner": created.owner,
+        "pdq_radius": created.pdq_radius,
+        "review_required": created.review_required,
+    });
+    append_audit(&mut tx, now, &bank_audit(actor, "bank_create", &created, details))?;
     tx.commit()?;
     Ok(created)
 }
@@ -116,7 +229,11 @@ pub(crate) fn set_bank_enabled<B: Backend>(
     bank.enabled = enabled;
     tx.save_bank(&bank)?;
     let why = format!("{}: {reason}", if enabled { "enabled" } else { "disabled" });
-    tx.insert_change(&bank_record(seq, now_ms(), actor, Action::UpdateBank, &bank, Some(&why)))?;
+    let now = now_ms();
+    tx.insert_change(&bank_record(seq, now, actor, Action::UpdateBank, &bank, Some(&why)))?;
+    let action = if enabled { "bank_resume" } else { "bank_pause" };
+    let details = json!({"change_seq": seq, "reason": reason});
+    append_audit(&mut tx, now, &bank_audit(actor, action, &bank, details))?;
     tx.commit()?;
     Ok(bank)
 }
@@ -141,7 +258,10 @@ pub(crate) fn configure_bank<B: Backend>(
     }
     tx.save_bank(&bank)?;
     let why = format!("{what}: {reason}");
-    tx.insert_change(&bank_record(seq, now_ms(), actor, Action::UpdateBank, &bank, Some(&why)))?;
+    let now = now_ms();
+    tx.insert_change(&bank_record(seq, now, actor, Action::UpdateBank, &bank, Some(&why)))?;
+    let details = json!({"change_seq": seq, "changed": what, "reason": reason});
+    append_audit(&mut tx, now, &bank_audit(actor, "bank_configure", &bank, details))?;
     tx.commit()?;
     Ok(bank)
 }
@@ -163,9 +283,38 @@ pub(crate) fn add_entries<B: Backend>(
     validate_all(entries)?;
     let mut tx = store.begin_write()?;
     let bank = bank_in(&mut tx, bank)?;
-    let out = tx.insert_entries(&bank, entries, actor, now_ms(), true)?;
+    let now = now_ms();
+    let out = tx.insert_entries(&bank, entries, actor, now, true)?;
+    let added = out.iter().filter(|a| matches!(a, Added::New(_))).count() as u64;
+    audit_added(&mut tx, now, actor, "entries_add", &bank, added, entries.len() as u64 - added)?;
     tx.commit()?;
     Ok(out)
+}
+
+/// Audits entries added in `tx` (nothing when none were new): their count and the change-log
+/// numbers of their `add` records, which are the newest in the transaction.
+fn audit_added(
+    tx: &mut impl WriteTx,
+    now: Millis,
+    actor: &str,
+    action: &str,
+    bank: &Bank,
+    added: u64,
+    present: u64,
+) -> Result<()> {
+    if added == 0 {
+        return Ok(());
+    }
+    let last = tx.next_seq()? - 1;
+    let first = last - added as i64 + 1;
+    let details = json!({
+        "added": added,
+        "present": present,
+        "first_change_seq": first,
+        "last_change_seq": last,
+    });
+    append_audit(tx, now, &bank_audit(actor, action, bank, details))?;
+    Ok(())
 }
 
 /// Applies an optional enable/disable and an optional update to one entry in one transaction:
@@ -228,6 +377,14 @@ pub(crate) fn patch_entry<B: Backend>(
             reason: Some(reason),
         };
         tx.insert_change(&record)?;
+        let action = match action {
+            Action::Enable => "entry_enable",
+            Action::Disable => "entry_disable",
+            _ => "entry_update",
+        };
+        let details = json!({"bank": b.name, "change_seq": seq, "reason": reason});
+        let audit = NewRecord::by(actor, action, "entry", &id.to_string()).with_details(details);
+        append_audit(&mut tx, now, &audit)?;
         changes.push(record.to_change());
     }
     tx.commit()?;
@@ -251,9 +408,10 @@ pub(crate) fn delete_entry<B: Backend>(
         tx.entry(&b, id)?.ok_or_else(|| BankError::NoSuchEntry { bank: bank.to_string(), id })?;
     tx.delete_entry(id)?;
     entry.enabled = false;
+    let now = now_ms();
     let record = Record {
         seq,
-        at: now_ms(),
+        at: now,
         actor,
         action: Action::Delete,
         bank_id: b.id,
@@ -262,6 +420,10 @@ pub(crate) fn delete_entry<B: Backend>(
         reason: Some(reason),
     };
     tx.insert_change(&record)?;
+    let details = json!({"bank": b.name, "change_seq": seq, "reason": reason});
+    let audit =
+        NewRecord::by(actor, "entry_delete", "entry", &id.to_string()).with_details(details);
+    append_audit(&mut tx, now, &audit)?;
     tx.commit()?;
     Ok(record.to_change())
 }
@@ -299,14 +461,17 @@ impl<'a, B: Backend + 'a> ImportSession for Import<'a, B> {
             Some(tx) => tx,
             None => self.store.begin_write()?,
         };
-        let added = tx.insert_entries(&self.bank, entries, &self.actor, now_ms(), false)?;
+        let now = now_ms();
+        let added = tx.insert_entries(&self.bank, entries, &self.actor, now, false)?;
+        let new = added.iter().filter(|a| matches!(a, Added::New(_))).count() as u64;
+        let present = entries.len() as u64 - new;
+        audit_added(&mut tx, now, &self.actor, "entries_import", &self.bank, new, present)?;
         if self.one_transaction {
             self.tx = Some(tx);
         } else {
             tx.commit()?;
         }
-        let new = added.iter().filter(|a| matches!(a, Added::New(_))).count() as u64;
-        Ok(BatchOutcome { added: new, present: entries.len() as u64 - new })
+        Ok(BatchOutcome { added: new, present })
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {

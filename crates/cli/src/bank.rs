@@ -328,6 +328,13 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             );
         }
         BankCommand::Export { name, format, since, signal_type } => {
+            store.bank(&name)?;
+            // Audited before anything is written: an export never happens unrecorded.
+            let details = serde_json::json!({"format": format.name(), "since": since});
+            store.audit_append(
+                &spoor_audit::NewRecord::by(&actor, "bank_export", "bank", &name)
+                    .with_details(details),
+            )?;
             let mut ex = Exporter::new(
                 std::io::BufWriter::with_capacity(1 << 16, out),
                 format,
@@ -402,6 +409,12 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;
         }
         BankCommand::Log { name, since, limit } => {
+            store.bank(&name)?;
+            let details = serde_json::json!({"since": since, "limit": limit});
+            store.audit_append(
+                &spoor_audit::NewRecord::by(&actor, "changes_read", "bank", &name)
+                    .with_details(details),
+            )?;
             for c in store.log(Some(&name), since, limit)? {
                 stdout_ok(writeln!(out, "{}", serde_json::to_string(&c)?))?;
             }

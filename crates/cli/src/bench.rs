@@ -22,6 +22,22 @@ enum What {
     Index(IndexArgs),
     /// Matcher start-up: a full load from the store against a start from a snapshot.
     MatcherStart(MatcherStartArgs),
+    /// The audit log: the time one record adds to an action (single appends, p50/p99), and a
+    /// full verification of a log of N records.
+    Audit(AuditBenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct AuditBenchArgs {
+    /// Records in the log to verify.
+    #[arg(long, default_value_t = 1_000_000)]
+    records: usize,
+    /// Single appends timed, one transaction each (as a console action makes them).
+    #[arg(long, default_value_t = 2000)]
+    appends: usize,
+    /// PostgreSQL store instead of SQLite in a temporary folder (use an empty database).
+    #[arg(long, env = "SPOOR_BENCH_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -326,5 +342,83 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
         What::Index(a) => bench_index(a),
         What::MatcherStart(a) => bench_matcher_start(a),
+        What::Audit(a) => bench_audit(a),
     }
+}
+
+/// Percentile `p` (0–100) of sorted durations, in milliseconds.
+fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p / 100.0).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+fn bench_audit(args: AuditBenchArgs) -> anyhow::Result<ExitCode> {
+    use spoor_audit::{ActorKind, NewRecord};
+    let dir = tempfile::tempdir().context("cannot make a temporary folder")?;
+    let location = match &args.database_url {
+        Some(url) => spoor_bank::Location::Postgres(url.clone()),
+        None => spoor_bank::Location::DataDir(dir.path().join("data")),
+    };
+    let store = spoor_bank::open(&location)?;
+    if store.audit_head()?.is_some() {
+        anyhow::bail!("the store's audit log is not empty: give an empty database");
+    }
+    let record = |i: usize| {
+        NewRecord::new(ActorKind::User, "reviewer1", "entries_view", "bank", "HOTLINE")
+            .with_details(serde_json::json!({
+                "after": i, "count": 50, "first_id": i, "last_id": i + 49, "address": "127.0.0.1",
+            }))
+    };
+    // Single appends, each its own transaction, as a console action makes one.
+    let mut times = Vec::with_capacity(args.appends);
+    for i in 0..args.appends {
+        let t = Instant::now();
+        store.audit_append(&record(i))?;
+        times.push(t.elapsed());
+    }
+    // The same, committed without waiting for the flush (how page views are recorded).
+    let mut relaxed = Vec::with_capacity(args.appends);
+    for i in 0..args.appends {
+        let t = Instant::now();
+        store.audit_append_relaxed(&record(i))?;
+        relaxed.push(t.elapsed());
+    }
+    for (what, times) in [("flushed", &mut times), ("relaxed", &mut relaxed)] {
+        times.sort_unstable();
+        println!(
+            "audit append, {what} ({}, {} single appends): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            store.backend(),
+            args.appends,
+            percentile_ms(times, 50.0),
+            percentile_ms(times, 99.0),
+            percentile_ms(times, 100.0),
+        );
+    }
+    // Fill up to N records in batches, then verify everything.
+    let fill = Instant::now();
+    let mut n = 2 * args.appends;
+    while n < args.records {
+        let batch: Vec<NewRecord> = (n..args.records.min(n + 10_000)).map(record).collect();
+        n += batch.len();
+        store.audit_append_all(&batch)?;
+    }
+    let filled = fill.elapsed();
+    let t = Instant::now();
+    let report = spoor_bank::audit::verify(&*store, &[], None, &mut |_| {})?;
+    let took = t.elapsed();
+    if let Some(b) = report.broken {
+        anyhow::bail!("the benchmark's own log does not verify: {b}");
+    }
+    println!(
+        "audit verify ({}): {} records in {:.2} s ({:.0} records/s; filling took {:.1} s)",
+        store.backend(),
+        report.records,
+        took.as_secs_f64(),
+        report.records as f64 / took.as_secs_f64(),
+        filled.as_secs_f64(),
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 2 some input failed (each failure is reported and the run goes on);
 //! 1 is reserved for "something matched" in commands that match.
 
+mod audit;
 mod bank;
 mod bench;
 mod files;
@@ -43,6 +44,8 @@ enum Command {
     Bank(bank::BankArgs),
     /// Benchmarks on seeded random data.
     Bench(bench::BenchArgs),
+    /// The audit log: read, export, verify the chain, sign checkpoints.
+    Audit(audit::AuditArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Keys(args) => serve::keys(args),
         Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Audit(args) => audit::run(args),
     };
     match result {
         Ok(code) => code,

@@ -159,6 +159,26 @@ impl Web {
 
 const PASSWORD: &str = "plum tractor seventeen";
 
+/// The audit log of the test's store: `(actor_kind:actor, action, object_id, details)` per
+/// record, oldest first.
+fn audit(store: &Store) -> Vec<(String, String, String, String)> {
+    let location = match store.flag {
+        "--data-dir" => spoor_bank::Location::DataDir(store.value.clone().into()),
+        _ => spoor_bank::Location::Postgres(store.value.clone()),
+    };
+    let st = spoor_bank::open(&location).unwrap();
+    st.audit_records(&spoor_bank::AuditQuery::after(0, 10_000))
+        .unwrap()
+        .into_iter()
+        .map(|r| (format!("{}:{}", r.actor_kind, r.actor), r.action, r.object_id, r.details))
+        .collect()
+}
+
+/// The records of one action.
+fn audited(store: &Store, action: &str) -> Vec<(String, String, String, String)> {
+    audit(store).into_iter().filter(|r| r.1 == action).collect()
+}
+
 #[test]
 fn headers_cookies_and_not_found_pages() {
     let store = Store::sqlite();
@@ -344,6 +364,41 @@ fn sessions_csrf_lockout_and_logout_everywhere() {
         (a.status, a.headers[LOCATION].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/login")
     );
+
+    // The audit log has each of these, and never a password, code or token.
+    let log = audit(&store);
+    let actions: Vec<&str> = log.iter().map(|r| r.1.as_str()).collect();
+    for a in [
+        "user_create",
+        "setup_password",
+        "setup_totp",
+        "login",
+        "login_failed",
+        "lockout",
+        "user_reset",
+    ] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    let created = audited(&store, "user_create");
+    assert!(created[0].0.starts_with("cli:"), "made by the command line: {created:?}");
+    assert_eq!(created[1].0, "user:admin1", "made in the console by admin1: {created:?}");
+    assert_eq!(created[1].2, "rev1");
+    let failed = audited(&store, "login_failed");
+    assert!(
+        failed.iter().any(|r| r.3.contains("\"reason\":\"password\"") && r.3.contains("127.0.0.1")),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|r| r.2 == "(unknown)" && r.3.contains("unknown_name")),
+        "{failed:?}"
+    );
+    assert!(failed.iter().any(|r| r.3.contains("\"reason\":\"locked\"")), "{failed:?}");
+    assert_eq!(audited(&store, "lockout").len(), 1);
+    let text = format!("{log:?}");
+    for secret_thing in [PASSWORD, "wrong password!!", secret.as_str(), session_csrf.as_str()] {
+        assert!(!text.contains(secret_thing), "the audit log holds {secret_thing:?}");
+    }
+    assert!(!text.contains("nobody"), "a login name that is no account is not recorded");
     s.stop();
 }
 
@@ -657,6 +712,10 @@ fn in_the_browser() {
     assert!(t.contains("You cannot open this page") && t.contains("reviewer"), "{t}");
     b.shot("forbidden");
     b.close();
+    let forbidden = audited(&store, "forbidden");
+    assert_eq!(forbidden.len(), 1, "{forbidden:?}");
+    assert_eq!((forbidden[0].0.as_str(), forbidden[0].2.as_str()), ("user:rev.rita", "/users"));
+    assert_eq!(audited(&store, "logout")[0].0, "user:admin.ann");
     s.stop();
 
     // A session past its idle timeout goes back to the login page.
@@ -673,5 +732,8 @@ fn in_the_browser() {
     assert!(b.text().contains("Your session ended"), "{}", b.text());
     b.shot("session-expired");
     b.close();
+    let expired = audited(&store2, "session_expired");
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert!(expired[0].0 == "user:idle.ian" && expired[0].3.contains("idle"), "{expired:?}");
     s2.stop();
 }

@@ -114,6 +114,26 @@ fn users(store: Store) {
     assert!(e.contains("disabled, for good"), "{e}");
     let e = failed(&store.spoor(&["users", "disable", "nobody", "--reason", "x"]));
     assert!(e.contains("no person named"), "{e}");
+
+    // Each change is in the audit log, by the operator, without the links' tokens.
+    let log = st.audit_records(&spoor_bank::AuditQuery::after(0, 1000)).unwrap();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|r| (r.actor_kind.as_str(), r.action.as_str(), r.object_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("cli", "user_create", "reviewer1"),
+            ("cli", "user_create", "ann.admin"),
+            ("cli", "user_role", "reviewer1"),
+            ("cli", "user_reset", "reviewer1"),
+            ("cli", "user_disable", "reviewer1"),
+        ]
+    );
+    assert!(log[2].details.contains("auditor") && log[4].details.contains("left the team"));
+    let text = format!("{log:?}");
+    assert!(!text.contains(token) && !text.contains(token_of(new_link)), "no token is recorded");
 }
 
 #[test]

@@ -221,11 +221,11 @@ pub async fn create(
     let role = role.unwrap_or(PersonRole::Reviewer);
     let ttl = state.config.setup_ttl.as_millis().min(i64::MAX as u128) as i64;
     let (actor, n) = (v.user.name.clone(), name.clone());
+    let by = Actor::Person(&actor).as_actor();
     let made = state
         .blocking(move |store| {
             let token = SecretToken::generate()?;
-            let u =
-                store.create_user(&n, role, &actor, &token.hash, now_ms().saturating_add(ttl))?;
+            let u = store.create_user(&n, role, &by, &token.hash, now_ms().saturating_add(ttl))?;
             audit::record(
                 store,
                 Actor::Person(&actor),
@@ -296,9 +296,10 @@ pub async fn disable(
         return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
     }
     let (actor, n) = (v.user.name.clone(), name.clone());
+    let by = Actor::Person(&actor).as_actor();
     let done = state
         .blocking(move |store| {
-            let u = store.disable_user(&n, &actor, &reason, now_ms())?;
+            let u = store.disable_user(&n, &by, &reason, now_ms())?;
             audit::record(
                 store,
                 Actor::Person(&actor),
@@ -328,10 +329,11 @@ pub async fn reset(
     }
     let ttl = state.config.setup_ttl.as_millis().min(i64::MAX as u128) as i64;
     let (actor, n) = (v.user.name.clone(), name.clone());
+    let by = Actor::Person(&actor).as_actor();
     let done = state
         .blocking(move |store| {
             let token = SecretToken::generate()?;
-            let u = store.reset_user(&n, &actor, &token.hash, now_ms().saturating_add(ttl))?;
+            let u = store.reset_user(&n, &by, &token.hash, now_ms().saturating_add(ttl))?;
             audit::record(store, Actor::Person(&actor), "user_reset", "user", &u.name, json!({}));
             Ok::<_, BankError>((u, token.token))
         })
@@ -367,10 +369,11 @@ pub async fn role(
         return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
     };
     let (actor, n) = (v.user.name.clone(), name.clone());
+    let by = Actor::Person(&actor).as_actor();
     let done = state
         .blocking(move |store| {
             let before = store.user(&n)?.role;
-            let u = store.set_user_role(&n, role, &actor)?;
+            let u = store.set_user_role(&n, role, &by)?;
             audit::record(
                 store,
                 Actor::Person(&actor),

@@ -40,6 +40,43 @@ impl Hooked {
     }
 }
 
+impl spoor_bank::AuditLog for Hooked {
+    fn audit_append(&self, r: &spoor_audit::NewRecord) -> spoor_bank::Result<spoor_audit::Record> {
+        self.inner.audit_append(r)
+    }
+    fn audit_append_relaxed(
+        &self,
+        r: &spoor_audit::NewRecord,
+    ) -> spoor_bank::Result<spoor_audit::Record> {
+        self.inner.audit_append_relaxed(r)
+    }
+    fn audit_append_all(
+        &self,
+        r: &[spoor_audit::NewRecord],
+    ) -> spoor_bank::Result<Vec<spoor_audit::Record>> {
+        self.inner.audit_append_all(r)
+    }
+    fn audit_head(&self) -> spoor_bank::Result<Option<(i64, spoor_audit::Digest)>> {
+        self.inner.audit_head()
+    }
+    fn audit_records(
+        &self,
+        q: &spoor_bank::AuditQuery,
+    ) -> spoor_bank::Result<Vec<spoor_audit::Record>> {
+        self.inner.audit_records(q)
+    }
+    fn audit_add_checkpoint(
+        &self,
+        c: &spoor_audit::Checkpoint,
+        actor: &str,
+    ) -> spoor_bank::Result<spoor_audit::Record> {
+        self.inner.audit_add_checkpoint(c, actor)
+    }
+    fn audit_checkpoints(&self) -> spoor_bank::Result<Vec<spoor_audit::Checkpoint>> {
+        self.inner.audit_checkpoints()
+    }
+}
+
 impl Store for Hooked {
     fn backend(&self) -> &'static str {
         self.inner.backend()

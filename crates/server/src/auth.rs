@@ -66,8 +66,10 @@ pub fn generate(
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// The key's name (the actor recorded for its writes).
+    /// The key's name.
     pub name: Arc<str>,
+    /// The actor recorded for its writes and in the audit log: `key:<name>`.
+    pub actor: Arc<str>,
     /// The key's public id.
     pub key_id: Arc<str>,
     /// What it may do.
@@ -129,6 +131,7 @@ impl KeyCache {
             }
             let Ok(secret_hash) = <[u8; 32]>::try_from(hash.as_slice()) else { continue };
             let principal = Principal {
+                actor: format!("key:{}", k.name).into(),
                 name: k.name.as_str().into(),
                 key_id: k.key_id.as_str().into(),
                 role: k.role,

@@ -270,6 +270,14 @@ pub fn app(state: AppState) -> Router {
             upload: true,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    let audit = Router::new()
+        .route("/v1/audit", get(routes::audit_log))
+        .route_layer(guarded(Need {
+            roles: routes::AUDIT,
+            what: "read the audit log",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     Router::new()
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
@@ -279,6 +287,7 @@ pub fn app(state: AppState) -> Router {
         .merge(matching)
         .merge(match_upload)
         .merge(hash)
+        .merge(audit)
         .with_state(state.clone())
         .merge(spoor_console::router(state.console.clone()))
         .fallback(fallback)

@@ -25,6 +25,7 @@ use crate::wire::*;
         routes::patch_bank,
         routes::add_entries,
         routes::list_entries,
+        routes::audit_log,
         routes::patch_entry,
         routes::match_get,
         routes::match_post,
@@ -32,7 +33,7 @@ use crate::wire::*;
         routes::hash,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
+        AuditRecordOut, AuditPage, ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
@@ -44,6 +45,7 @@ use crate::wire::*;
         (name = "entries", description = "Bank entries (curators and admins)"),
         (name = "match", description = "Matching signals and uploads"),
         (name = "hash", description = "Hashing only"),
+        (name = "audit", description = "The hash-chained audit log (admins and auditors)"),
     )
 )]
 struct ApiDoc;

@@ -163,6 +163,7 @@ mod tests {
     fn matcher() -> Principal {
         Principal {
             name: "m".into(),
+            actor: "key:m".into(),
             key_id: "abc".into(),
             role: spoor_bank::Role::Matcher,
             banks: None,

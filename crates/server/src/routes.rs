@@ -22,6 +22,8 @@ use crate::AppState;
 
 /// Roles that may read and change banks.
 pub const CURATE: &[Role] = &[Role::Admin, Role::Curator];
+/// Roles that may read the audit log.
+pub const AUDIT: &[Role] = &[Role::Admin, Role::Auditor];
 /// Roles that may match.
 pub const MATCH: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher];
 
@@ -195,7 +197,7 @@ pub async fn create_bank(
             review_required: body.review_required,
             pdq_radius: body.pdq_radius,
         };
-        Ok(store.create_bank(&new, &p.name)?)
+        Ok(store.create_bank(&new, &p.actor)?)
     })
     .await?;
     Ok((StatusCode::CREATED, Json(bank.into())))
@@ -257,9 +259,9 @@ pub async fn patch_bank(
             review_required: body.review_required,
             pdq_radius: body.pdq_radius,
         };
-        let mut bank = store.configure_bank(&name, &settings, &p.name, &body.reason)?;
+        let mut bank = store.configure_bank(&name, &settings, &p.actor, &body.reason)?;
         if let Some(enabled) = body.enabled {
-            bank = store.set_bank_enabled(&name, enabled, &p.name, &body.reason)?;
+            bank = store.set_bank_enabled(&name, enabled, &p.actor, &body.reason)?;
         }
         Ok(bank)
     })
@@ -326,7 +328,7 @@ pub async fn add_entries(
         .map(|(i, e)| new_entry(i, e))
         .collect::<Result<Vec<_>, _>>()?;
     let store = state.store.clone();
-    let added = blocking(move || Ok(store.add_entries(&name, &entries, &p.name)?)).await?;
+    let added = blocking(move || Ok(store.add_entries(&name, &entries, &p.actor)?)).await?;
     let mut out =
         EntriesAdded { added: 0, already_present: 0, results: Vec::with_capacity(added.len()) };
     for a in added {
@@ -353,7 +355,7 @@ pub async fn add_entries(
         (status = 400, body = ErrorBody)))]
 pub async fn list_entries(
     State(state): State<AppState>,
-    _caller: Auth,
+    Auth(p): Auth,
     Path(name): Path<String>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<EntriesPage>, ApiError> {
@@ -363,7 +365,21 @@ pub async fn list_entries(
         return Err(ApiError::bad_request("limit: must be 1 to 1000"));
     }
     let store = state.store.clone();
-    let entries = blocking(move || Ok(store.entries(&name, q.after, limit)?)).await?;
+    let entries = blocking(move || {
+        let entries = store.entries(&name, q.after, limit)?;
+        // Reading a list is audited: which page of which bank, by whom (never the values).
+        let details = serde_json::json!({
+            "after": q.after,
+            "count": entries.len(),
+            "first_id": entries.first().map(|e| e.id),
+            "last_id": entries.last().map(|e| e.id),
+        });
+        let record = spoor_audit::NewRecord::by(&p.actor, "entries_read", "bank", &name)
+            .with_details(details);
+        store.audit_append(&record)?;
+        Ok(entries)
+    })
+    .await?;
     let next_after = (entries.len() == limit).then(|| entries.last().map(|e| e.id)).flatten();
     Ok(Json(EntriesPage { entries: entries.into_iter().map(Into::into).collect(), next_after }))
 }
@@ -412,7 +428,8 @@ pub async fn patch_entry(
     let store = state.store.clone();
     // One transaction: an invalid part (a bad tag after a disable) writes nothing at all.
     let entry = blocking(move || {
-        let (entry, _changes) = store.patch_entry(&name, id, enabled, &update, &p.name, &reason)?;
+        let (entry, _changes) =
+            store.patch_entry(&name, id, enabled, &update, &p.actor, &reason)?;
         Ok(entry)
     })
     .await?;
@@ -736,4 +753,48 @@ pub async fn hash(
 /// Any other path.
 pub async fn not_found() -> ApiError {
     ApiError::not_found("no such route: see /openapi.json for the API")
+}
+
+/// Reads the audit log, a page at a time, with filters. Admin and auditor keys only.
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", security(("api_key" = [])),
+    params(AuditParams),
+    responses((status = 200, body = AuditPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn audit_log(
+    State(state): State<AppState>,
+    _caller: Auth,
+    q: Result<Query<AuditParams>, QueryRejection>,
+) -> Result<Json<AuditPage>, ApiError> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request("limit: must be 1 to 1000"));
+    }
+    if q.after < 0 {
+        return Err(ApiError::bad_request("after: must be 0 or more"));
+    }
+    let time = |field: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        v.as_deref()
+            .map(|t| {
+                spoor_bank::model::parse_time(t)
+                    .map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
+            })
+            .transpose()
+    };
+    let query = spoor_bank::AuditQuery {
+        after: q.after,
+        before: None,
+        newest_first: false,
+        since: time("since", &q.since)?,
+        until: time("until", &q.until)?,
+        actor: q.actor,
+        action: q.action,
+        object_kind: q.object_kind,
+        object_id: q.object_id,
+        limit,
+    };
+    let store = state.store.clone();
+    let records = blocking(move || Ok(store.audit_records(&query)?)).await?;
+    let next_after = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    Ok(Json(AuditPage { records: records.iter().map(Into::into).collect(), next_after }))
 }

@@ -567,3 +567,87 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary, min_length = 1)]
     pub file: Vec<u8>,
 }
+
+/// Filters and paging of `GET /v1/audit`. Filters combine; text filters match exactly.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AuditParams {
+    /// Records numbered above this (default 0: from the start).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    pub after: i64,
+    /// Page size, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// Only this actor (a person's or key's name, without its kind).
+    pub actor: Option<String>,
+    /// Only this action, e.g. `login`, `entry_disable`, `key_create`.
+    pub action: Option<String>,
+    /// Only objects of this kind, e.g. `bank`, `entry`, `key`, `user`.
+    pub object_kind: Option<String>,
+    /// Only this object (its name or id).
+    pub object_id: Option<String>,
+    /// Only records at or after this time (RFC 3339).
+    pub since: Option<String>,
+    /// Only records before this time (RFC 3339).
+    pub until: Option<String>,
+}
+
+/// One audit record: who did what to which object, when, chained to the record before by
+/// `hash = SHA-256(prev_hash ‖ canonical bytes)`.
+#[derive(Serialize, ToSchema)]
+pub struct AuditRecordOut {
+    /// Position in the log, from 1, without gaps.
+    pub seq: i64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// When (milliseconds since the epoch).
+    pub at_ms: i64,
+    /// `user`, `key`, `cli`, `system` or `unspecified`.
+    pub actor_kind: String,
+    /// Who.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// Kind of object.
+    pub object_kind: String,
+    /// Which object.
+    pub object_id: String,
+    /// Details (a JSON object; never media, banked values or secrets).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    /// Hash of the record before, hex (64 zeros for the first).
+    pub prev_hash: String,
+    /// This record's hash, hex.
+    pub hash: String,
+}
+
+impl From<&spoor_audit::Record> for AuditRecordOut {
+    fn from(r: &spoor_audit::Record) -> Self {
+        let e = spoor_audit::ExportedRecord::from(r);
+        AuditRecordOut {
+            seq: e.seq,
+            at: e.at,
+            at_ms: e.at_ms,
+            actor_kind: e.actor_kind,
+            actor: e.actor,
+            action: e.action,
+            object_kind: e.object_kind,
+            object_id: e.object_id,
+            details: e.details,
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+/// A page of the audit log.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    /// Records by number.
+    pub records: Vec<AuditRecordOut>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
