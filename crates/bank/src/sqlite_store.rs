@@ -1066,10 +1066,7 @@ mod tests {
         assert_eq!(synchronous(&store), FULL);
         // A failure inside the transaction (a clashing number) rolls back and restores too.
         let mut tx = store.begin_write_relaxed().unwrap();
-        assert_eq!(
-            tx.conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap(),
-            1
-        );
+        assert_eq!(tx.conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
         drop(tx.insert_audit(&spoor_audit::Record::seal(None, 0, &ok).unwrap()).unwrap_err());
         drop(tx);
         assert_eq!(synchronous(&store), FULL);
