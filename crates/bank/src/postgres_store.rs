@@ -293,8 +293,11 @@ impl Backend for PostgresStore {
     }
 
     fn begin_write_relaxed(&self) -> Result<PgTx<'_>> {
-        let mut tx = self.begin_write()?;
-        tx.client.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
+        let client: Box<dyn DerefMut<Target = Client> + '_> = Box::new(self.lock()?);
+        // Open before the first statement, so that a failure rolls back when it is dropped.
+        let mut tx = PgTx { client, open: true, locked: false, audit_locked: false };
+        // One round trip for both.
+        tx.client.batch_execute("BEGIN; SET LOCAL synchronous_commit TO OFF")?;
         Ok(tx)
     }
 }
