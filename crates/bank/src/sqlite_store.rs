@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_key_distances.sql"),
     include_str!("../migrations/sqlite/0004_change_log.sql"),
     include_str!("../migrations/sqlite/0005_people_and_audit.sql"),
+    include_str!("../migrations/sqlite/0006_entry_browsing.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -772,6 +773,104 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![b.id, after_id, limit as i64], entry_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn entries_page(
+        &self,
+        bank: &str,
+        filter: &crate::browse::EntryFilter,
+        after_id: i64,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<crate::browse::EntryPage> {
+        crate::browse::check_page(limit, max_scan)?;
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        let (conds, texts) =
+            filter.conditions(2, |n| format!("?{n}"), "e.enabled = 0", "e.enabled = 1");
+        let mut values: Vec<rusqlite::types::Value> = vec![b.id.into(), after_id.into()];
+        values.extend(texts.into_iter().map(rusqlite::types::Value::from));
+        // Disabled entries have an index of their own; anything else scans a bounded window
+        // of ids, so a rare filter costs at most `max_scan` rows a page.
+        let (sql, window_end) = if filter.enabled == Some(false) {
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = ?1 AND e.id > ?2{conds} ORDER BY e.id LIMIT {limit}"
+                ),
+                None,
+            )
+        } else {
+            let end: Option<i64> = conn
+                .query_row(
+                    &format!(
+                        "SELECT MAX(id) FROM (SELECT id FROM entries WHERE bank_id = ?1 AND id > ?2
+                         ORDER BY id LIMIT {max_scan})"
+                    ),
+                    params![b.id, after_id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            let Some(end) = end else {
+                return Ok(crate::browse::EntryPage { entries: Vec::new(), next_after: None });
+            };
+            values.push(end.into());
+            let n = values.len();
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = ?1 AND e.id > ?2 AND e.id <= ?{n}{conds}
+                     ORDER BY e.id LIMIT {limit}"
+                ),
+                Some(end),
+            )
+        };
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let entries: Vec<Entry> = stmt
+            .query_map(rusqlite::params_from_iter(values), entry_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        let next_after = crate::browse::next_after(&entries, limit, window_end, || {
+            conn.query_row("SELECT MAX(id) FROM entries WHERE bank_id = ?1", [b.id], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(|e| self.err(e))
+        })?;
+        Ok(crate::browse::EntryPage { entries, next_after })
+    }
+
+    fn entry_by_value(
+        &self,
+        bank: &str,
+        signal_type: SignalType,
+        value: &[u8],
+    ) -> Result<Option<Entry>> {
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+             WHERE e.bank_id = ?1 AND e.signal_type = ?2 AND e.value = ?3"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![b.id, signal_type.name(), value], entry_from_row).optional()
+        })
+        .map_err(|e| self.err(e))
+    }
+
+    fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>> {
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes
+                 WHERE entry_id = ?1 AND bank_id = ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![id, b.id, limit as i64], change_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
