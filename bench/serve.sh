@@ -49,7 +49,7 @@ PY
     "$spoor" bank --data-dir "$data" import BENCH "$work/list.txt" >/dev/null 2>&1
     touch "$data.imported"
   fi
-  key=$("$spoor" keys --data-dir "$data" create --role matcher --name bench 2>/dev/null | tail -1)
+  key=$("$spoor" keys --data-dir "$data" create --role matcher --name "bench-$(date +%s%N)" 2>/dev/null | tail -1)
   start=$(date +%s.%N)
   # 32 upload permits: wrk keeps 32 uploads in flight.
   "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 "${serve_flags[@]}" 2>"$work/serve.log" &
