@@ -476,14 +476,26 @@ impl WriteTx for PgTx<'_> {
         // whole, not skip a row) and the unique index is probed once per row. Sequence numbers are `base + position in the batch`: a signal the bank holds
         // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
         // keeps every number above all committed ones.
+        // A signal given twice in the batch is inserted once, for its first line. Keeping one
+        // row per signal costs the server a sort of the whole batch, so it is asked for only
+        // when the batch does hold a signal twice (an import of a clean list never does).
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        let repeats = !entries.iter().all(|e| seen.insert((e.signal_type, e.value.as_slice())));
+        drop(seen);
+        let fresh = if repeats {
+            "SELECT DISTINCT ON (s.signal_type, s.value) s.*
+             FROM spoor_import_stage s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                               AND e.signal_type = s.signal_type AND e.value = s.value)
+             ORDER BY s.signal_type, s.value, s.ord"
+        } else {
+            "SELECT s.* FROM spoor_import_stage s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                               AND e.signal_type = s.signal_type AND e.value = s.value)"
+        };
         let rows = client.query(
-            "WITH fresh AS (
-                 SELECT DISTINCT ON (s.signal_type, s.value) s.*
-                 FROM spoor_import_stage s
-                 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
-                                   AND e.signal_type = s.signal_type AND e.value = s.value)
-                 ORDER BY s.signal_type, s.value, s.ord
-             ), ins AS (
+            &format!(
+                "WITH fresh AS ({fresh}), ins AS (
                  INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
                      source_org, source_id, added_by, added_at, verified_by, verified_at,
                      enabled, disabled_by, disabled_at, disabled_reason, seq)
@@ -499,7 +511,8 @@ impl WriteTx for PgTx<'_> {
                      severity
                  FROM ins
              )
-             SELECT seq - $2::BIGINT, id FROM ins",
+             SELECT seq - $2::BIGINT, id FROM ins"
+            ),
             &[&bank.id, &base, &now, &actor, &bank.name],
         )?;
         let mut out = vec![Added::Present(0); entries.len()];

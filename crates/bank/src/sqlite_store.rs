@@ -324,50 +324,71 @@ impl Backend for SqliteStore {
     }
 }
 
-impl SqliteTx<'_> {
-    /// Inserts one entry with id `id` unless the bank holds its signal already.
-    fn insert_one(
-        &mut self,
-        bank: &Bank,
-        e: &NewEntry,
-        id: i64,
-        actor: &str,
-        now: Millis,
-        seq: i64,
-    ) -> rusqlite::Result<bool> {
-        let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
-        let n = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
-                     source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-                     disabled_by, disabled_at, disabled_reason, seq, id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18)
-                 ON CONFLICT (bank_id, signal_type, value) DO NOTHING",
-            )?
-            .execute(params![
-                bank.id,
-                e.signal_type.name(),
-                e.value,
-                e.category.map(|c| c.name()),
-                e.severity.map(|s| s.name()),
-                tags,
-                e.source_org,
-                e.source_id,
-                e.added_by.as_deref().unwrap_or(actor),
-                e.added_at.unwrap_or(now),
-                e.verified_by,
-                e.verified_at,
-                e.enabled,
-                e.disabled.as_ref().map(|d| d.by.as_str()),
-                e.disabled.as_ref().map(|d| d.at),
-                e.disabled.as_ref().map(|d| d.reason.as_str()),
-                seq,
-                id,
-            ])?;
-        Ok(n == 1)
-    }
+/// Inserts an entry row unless the bank holds its signal already (`?18` is the new id).
+const INSERT_ENTRY: &str = "INSERT INTO entries (bank_id, signal_type, value, category, severity,
+         tags, source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
+         disabled_by, disabled_at, disabled_reason, seq, id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+     ON CONFLICT (bank_id, signal_type, value) DO NOTHING";
+
+/// Appends one change record.
+const INSERT_CHANGE: &str = "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name,
+         entry_id, signal_type, value, enabled, category, severity, reason)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Runs [`INSERT_ENTRY`] for one entry with id `id`; true when the row was inserted.
+fn insert_entry_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    bank: &Bank,
+    e: &NewEntry,
+    id: i64,
+    actor: &str,
+    now: Millis,
+    seq: i64,
+) -> rusqlite::Result<bool> {
+    let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
+    let n = stmt.execute(params![
+        bank.id,
+        e.signal_type.name(),
+        e.value,
+        e.category.map(|c| c.name()),
+        e.severity.map(|s| s.name()),
+        tags,
+        e.source_org,
+        e.source_id,
+        e.added_by.as_deref().unwrap_or(actor),
+        e.added_at.unwrap_or(now),
+        e.verified_by,
+        e.verified_at,
+        e.enabled,
+        e.disabled.as_ref().map(|d| d.by.as_str()),
+        e.disabled.as_ref().map(|d| d.at),
+        e.disabled.as_ref().map(|d| d.reason.as_str()),
+        seq,
+        id,
+    ])?;
+    Ok(n == 1)
+}
+
+/// Runs [`INSERT_CHANGE`] for one record.
+fn insert_change_row(stmt: &mut rusqlite::Statement<'_>, c: &Record<'_>) -> rusqlite::Result<()> {
+    let e = c.entry.as_ref();
+    stmt.execute(params![
+        c.seq,
+        c.at,
+        c.actor,
+        c.action.name(),
+        c.bank_id,
+        c.bank,
+        e.map(|e| e.id),
+        e.map(|e| e.signal_type.name()),
+        e.map(|e| e.value),
+        e.map(|e| e.enabled),
+        e.and_then(|e| e.category).map(|c| c.name()),
+        e.and_then(|e| e.severity).map(|s| s.name()),
+        c.reason,
+    ])?;
+    Ok(())
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -451,32 +472,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn insert_change(&mut self, c: &Record<'_>) -> Result<()> {
-        let e = c.entry.as_ref();
         self.conn
-            .prepare_cached(
-                "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
-                     signal_type, value, enabled, category, severity, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    c.seq,
-                    c.at,
-                    c.actor,
-                    c.action.name(),
-                    c.bank_id,
-                    c.bank,
-                    e.map(|e| e.id),
-                    e.map(|e| e.signal_type.name()),
-                    e.map(|e| e.value),
-                    e.map(|e| e.enabled),
-                    e.and_then(|e| e.category).map(|c| c.name()),
-                    e.and_then(|e| e.severity).map(|s| s.name()),
-                    c.reason,
-                ])
-            })
-            .map_err(|e| self.store.err(e))?;
-        Ok(())
+            .prepare_cached(INSERT_CHANGE)
+            .and_then(|mut s| insert_change_row(&mut s, c))
+            .map_err(|e| self.store.err(e))
     }
 
     fn insert_entries(
@@ -496,12 +495,16 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(|e| self.store.err(e))?;
         let mut id = last;
         let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let fresh = self.insert_one(bank, e, id + 1, actor, now, seq);
-            match fresh.map_err(|e| self.store.err(e))? {
-                true => {
+        // The statements are looked up once per batch, not once per row: a lookup in the
+        // statement cache hashes the SQL text and hands the statement back afterwards.
+        let conn = &*self.conn;
+        (|| {
+            let mut insert_entry = conn.prepare_cached(INSERT_ENTRY)?;
+            let mut insert_change = conn.prepare_cached(INSERT_CHANGE)?;
+            for e in entries {
+                if insert_entry_row(&mut insert_entry, bank, e, id + 1, actor, now, seq)? {
                     id += 1;
-                    self.insert_change(&Record {
+                    let record = Record {
                         seq,
                         at: now,
                         actor,
@@ -510,28 +513,25 @@ impl WriteTx for SqliteTx<'_> {
                         bank: &bank.name,
                         entry: Some(EntryState::added(id, e)),
                         reason: None,
-                    })?;
+                    };
+                    insert_change_row(&mut insert_change, &record)?;
                     seq += 1;
                     out.push(Added::New(id));
-                }
-                false if present_ids => {
-                    let id = self
-                        .conn
+                } else if present_ids {
+                    let present = conn
                         .prepare_cached(
                             "SELECT id FROM entries
                              WHERE bank_id = ?1 AND signal_type = ?2 AND value = ?3",
-                        )
-                        .and_then(|mut s| {
-                            s.query_row(params![bank.id, e.signal_type.name(), e.value], |r| {
-                                r.get(0)
-                            })
-                        })
-                        .map_err(|e| self.store.err(e))?;
-                    out.push(Added::Present(id));
+                        )?
+                        .query_row(params![bank.id, e.signal_type.name(), e.value], |r| r.get(0))?;
+                    out.push(Added::Present(present));
+                } else {
+                    out.push(Added::Present(0));
                 }
-                false => out.push(Added::Present(0)),
             }
-        }
+            Ok(())
+        })()
+        .map_err(|e: rusqlite::Error| self.store.err(e))?;
         if id > last {
             self.conn
                 .execute("UPDATE spoor_ids SET last = ?1 WHERE name = 'entries'", [id])
