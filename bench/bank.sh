@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
-cargo build --release --locked -q
-spoor=$PWD/target/release/spoor
+# SPOOR=path/to/spoor measures another build (an older one, side by side); default: this tree's.
+if [ -z "${SPOOR:-}" ]; then cargo build --release --locked -q; fi
+spoor=${SPOOR:-$PWD/target/release/spoor}
 work=$(mktemp -d)
 source scripts/pg.sh
 trap 'spoor_pg_stop; rm -rf "$work"' EXIT

@@ -9,8 +9,10 @@ q=${2:-100000}
 venv=target/bench-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c "import faiss, numpy" 2>/dev/null || "$venv/bin/pip" install -q faiss-cpu numpy
-cargo build --release --bin spoor
+# SPOOR=path/to/spoor measures another build (an older one, side by side); default: this tree's.
+if [ -z "${SPOOR:-}" ]; then cargo build --release --bin spoor; fi
+spoor=${SPOOR:-$PWD/target/release/spoor}
 data=target/bench-index
 # Spoor's own figures (build, memory, queries/s on 1 and all threads, snapshot), and the data files.
-target/release/spoor bench index --sizes "$n" --queries "$q" --write-data "$data"
-"$venv/bin/python" bench/index_vs_faiss.py target/release/spoor "$data/haystack-$n.txt" "$data/queries-$n.txt" 31
+"$spoor" bench index --sizes "$n" --queries "$q" --write-data "$data"
+"$venv/bin/python" bench/index_vs_faiss.py "$spoor" "$data/haystack-$n.txt" "$data/queries-$n.txt" 31

@@ -6,6 +6,8 @@
 #   - uploads: POST /v1/match/upload of a 512x512 JPEG (hash + match per request).
 # Also the server's start time and resident memory.
 # Usage: bench/serve.sh [N...]   (banked hashes; default 100000)
+# STORE=dir keeps each store in dir and reuses it on the next run with the same dir and N (the
+# import is done once; a build that writes a matcher snapshot at shutdown then starts from it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -40,10 +42,14 @@ with open(qs, "w") as f:
             h = rng.getrandbits(256)
         f.write("%064x\n" % h)
 PY
-  data=$work/data-$n
-  "$spoor" bank --data-dir "$data" create BENCH >/dev/null
-  "$spoor" bank --data-dir "$data" import BENCH "$work/list.txt" >/dev/null 2>&1
-  key=$("$spoor" keys --data-dir "$data" create --role matcher --name bench 2>/dev/null | tail -1)
+  data=${STORE:-$work}/data-$n
+  if [ -z "${STORE:-}" ] || [ ! -e "$data.imported" ]; then
+    rm -rf "$data" "$data.imported"
+    "$spoor" bank --data-dir "$data" create BENCH >/dev/null
+    "$spoor" bank --data-dir "$data" import BENCH "$work/list.txt" >/dev/null 2>&1
+    touch "$data.imported"
+  fi
+  key=$("$spoor" keys --data-dir "$data" create --role matcher --name "bench-$(date +%s%N)" 2>/dev/null | tail -1)
   start=$(date +%s.%N)
   # 32 upload permits: wrk keeps 32 uploads in flight.
   "$spoor" serve --data-dir "$data" --listen 127.0.0.1:5179 "${serve_flags[@]}" 2>"$work/serve.log" &
@@ -66,5 +72,5 @@ PY
       "$(echo "$out" | awk '$1=="50%" {print $2}')" "$(echo "$out" | awk '$1=="99%" {print $2}')"
   done
   printf 'server    N=%-10s ready in %.2f s, RSS %d MB loaded, %d MB peak\n' "$n" "$ready" $((rss_loaded / 1024)) $((rss_peak / 1024))
-  rm -rf "$data"
+  [ -n "${STORE:-}" ] || rm -rf "$data" "$data.imported"
 done

@@ -20,6 +20,7 @@
 //! * an entry id is never handed out twice, not even after the entry is deleted.
 
 pub mod audit;
+pub mod browse;
 pub mod export;
 pub mod import;
 pub mod model;
@@ -138,6 +139,27 @@ pub trait Store: AuditLog + People + Send + Sync {
     fn entry(&self, bank: &str, id: i64) -> Result<Entry>;
     /// Entries of a bank with id > `after_id`, by id, at most `limit`.
     fn entries(&self, bank: &str, after_id: i64, limit: usize) -> Result<Vec<Entry>>;
+    /// A page of a bank's entries with id > `after_id` passing `filter`, by id: at most `limit`
+    /// entries, examining at most `max_scan` entries of the bank (disabled entries are found
+    /// through an index of their own, so that filter never scans live ones).
+    fn entries_page(
+        &self,
+        bank: &str,
+        filter: &browse::EntryFilter,
+        after_id: i64,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<browse::EntryPage>;
+    /// The entry of `bank` holding exactly this signal (canonical bytes), if any.
+    fn entry_by_value(
+        &self,
+        bank: &str,
+        signal_type: spoor_core::SignalType,
+        value: &[u8],
+    ) -> Result<Option<Entry>>;
+    /// Every change-log record of one entry of `bank`, oldest first, at most `limit` (from the
+    /// change log alone, so also for a deleted entry).
+    fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>>;
     /// Applies an optional enable/disable and an optional [`EntryUpdate`] to one entry, with who
     /// and why, in ONE transaction: everything is validated before anything is written, so
     /// either all of it takes effect or none. Returns the entry as it is afterwards and the

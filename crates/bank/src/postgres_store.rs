@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_key_distances.sql"),
     include_str!("../migrations/postgres/0004_change_log.sql"),
     include_str!("../migrations/postgres/0005_people_and_audit.sql"),
+    include_str!("../migrations/postgres/0006_entry_browsing.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -293,8 +294,11 @@ impl Backend for PostgresStore {
     }
 
     fn begin_write_relaxed(&self) -> Result<PgTx<'_>> {
-        let mut tx = self.begin_write()?;
-        tx.client.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
+        let client: Box<dyn DerefMut<Target = Client> + '_> = Box::new(self.lock()?);
+        // Open before the first statement, so that a failure rolls back when it is dropped.
+        let mut tx = PgTx { client, open: true, locked: false, audit_locked: false };
+        // One round trip for both.
+        tx.client.batch_execute("BEGIN; SET LOCAL synchronous_commit TO OFF")?;
         Ok(tx)
     }
 }
@@ -472,14 +476,26 @@ impl WriteTx for PgTx<'_> {
         // whole, not skip a row) and the unique index is probed once per row. Sequence numbers are `base + position in the batch`: a signal the bank holds
         // leaves a gap, which followers do not mind (they ask for "after N"); the writer lock
         // keeps every number above all committed ones.
+        // A signal given twice in the batch is inserted once, for its first line. Keeping one
+        // row per signal costs the server a sort of the whole batch, so it is asked for only
+        // when the batch does hold a signal twice (an import of a clean list never does).
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        let repeats = !entries.iter().all(|e| seen.insert((e.signal_type, e.value.as_slice())));
+        drop(seen);
+        let fresh = if repeats {
+            "SELECT DISTINCT ON (s.signal_type, s.value) s.*
+             FROM spoor_import_stage s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                               AND e.signal_type = s.signal_type AND e.value = s.value)
+             ORDER BY s.signal_type, s.value, s.ord"
+        } else {
+            "SELECT s.* FROM spoor_import_stage s
+             WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
+                               AND e.signal_type = s.signal_type AND e.value = s.value)"
+        };
         let rows = client.query(
-            "WITH fresh AS (
-                 SELECT DISTINCT ON (s.signal_type, s.value) s.*
-                 FROM spoor_import_stage s
-                 WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.bank_id = $1
-                                   AND e.signal_type = s.signal_type AND e.value = s.value)
-                 ORDER BY s.signal_type, s.value, s.ord
-             ), ins AS (
+            &format!(
+                "WITH fresh AS ({fresh}), ins AS (
                  INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
                      source_org, source_id, added_by, added_at, verified_by, verified_at,
                      enabled, disabled_by, disabled_at, disabled_reason, seq)
@@ -495,7 +511,8 @@ impl WriteTx for PgTx<'_> {
                      severity
                  FROM ins
              )
-             SELECT seq - $2::BIGINT, id FROM ins",
+             SELECT seq - $2::BIGINT, id FROM ins"
+            ),
             &[&bank.id, &base, &now, &actor, &bank.name],
         )?;
         let mut out = vec![Added::Present(0); entries.len()];
@@ -715,6 +732,101 @@ impl Store for PostgresStore {
             )?
             .iter()
             .map(entry_from_row)
+            .collect()
+    }
+
+    fn entries_page(
+        &self,
+        bank: &str,
+        filter: &crate::browse::EntryFilter,
+        after_id: i64,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<crate::browse::EntryPage> {
+        use postgres::types::ToSql;
+        crate::browse::check_page(limit, max_scan)?;
+        let mut client = self.lock()?;
+        let b = bank_in(&mut *client, bank)?;
+        let (conds, texts) =
+            filter.conditions(2, |n| format!("${n}"), "NOT e.enabled", "e.enabled");
+        let mut params: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(b.id), Box::new(after_id)];
+        params.extend(texts.into_iter().map(|t| Box::new(t) as Box<dyn ToSql + Sync>));
+        // Disabled entries have an index of their own; anything else scans a bounded window
+        // of ids, so a rare filter costs at most `max_scan` rows a page.
+        let (sql, window_end) = if filter.enabled == Some(false) {
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = $1 AND e.id > $2{conds} ORDER BY e.id LIMIT {limit}"
+                ),
+                None,
+            )
+        } else {
+            let end: Option<i64> = client
+                .query_one(
+                    &format!(
+                        "SELECT MAX(id) FROM (SELECT id FROM entries WHERE bank_id = $1 AND id > $2
+                         ORDER BY id LIMIT {max_scan}) w"
+                    ),
+                    &[&b.id, &after_id],
+                )?
+                .get(0);
+            let Some(end) = end else {
+                return Ok(crate::browse::EntryPage { entries: Vec::new(), next_after: None });
+            };
+            params.push(Box::new(end));
+            let n = params.len();
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = $1 AND e.id > $2 AND e.id <= ${n}{conds}
+                     ORDER BY e.id LIMIT {limit}"
+                ),
+                Some(end),
+            )
+        };
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        let entries: Vec<Entry> =
+            client.query(&sql, &refs)?.iter().map(entry_from_row).collect::<Result<_>>()?;
+        let next_after = crate::browse::next_after(&entries, limit, window_end, || {
+            Ok(client.query_one("SELECT MAX(id) FROM entries WHERE bank_id = $1", &[&b.id])?.get(0))
+        })?;
+        Ok(crate::browse::EntryPage { entries, next_after })
+    }
+
+    fn entry_by_value(
+        &self,
+        bank: &str,
+        signal_type: SignalType,
+        value: &[u8],
+    ) -> Result<Option<Entry>> {
+        let mut client = self.lock()?;
+        let b = bank_in(&mut *client, bank)?;
+        client
+            .query_opt(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = $1 AND e.signal_type = $2 AND e.value = $3"
+                ),
+                &[&b.id, &signal_type.name(), &value],
+            )?
+            .map(|r| entry_from_row(&r))
+            .transpose()
+    }
+
+    fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>> {
+        let mut client = self.lock()?;
+        let b = bank_in(&mut *client, bank)?;
+        client
+            .query(
+                &format!(
+                    "SELECT {CHANGE_COLUMNS} FROM changes
+                     WHERE entry_id = $1 AND bank_id = $2 ORDER BY seq LIMIT $3"
+                ),
+                &[&id, &b.id, &(limit as i64)],
+            )?
+            .iter()
+            .map(change_from_row)
             .collect()
     }
 

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_key_distances.sql"),
     include_str!("../migrations/sqlite/0004_change_log.sql"),
     include_str!("../migrations/sqlite/0005_people_and_audit.sql"),
+    include_str!("../migrations/sqlite/0006_entry_browsing.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -323,50 +324,71 @@ impl Backend for SqliteStore {
     }
 }
 
-impl SqliteTx<'_> {
-    /// Inserts one entry with id `id` unless the bank holds its signal already.
-    fn insert_one(
-        &mut self,
-        bank: &Bank,
-        e: &NewEntry,
-        id: i64,
-        actor: &str,
-        now: Millis,
-        seq: i64,
-    ) -> rusqlite::Result<bool> {
-        let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
-        let n = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
-                     source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-                     disabled_by, disabled_at, disabled_reason, seq, id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                         ?17, ?18)
-                 ON CONFLICT (bank_id, signal_type, value) DO NOTHING",
-            )?
-            .execute(params![
-                bank.id,
-                e.signal_type.name(),
-                e.value,
-                e.category.map(|c| c.name()),
-                e.severity.map(|s| s.name()),
-                tags,
-                e.source_org,
-                e.source_id,
-                e.added_by.as_deref().unwrap_or(actor),
-                e.added_at.unwrap_or(now),
-                e.verified_by,
-                e.verified_at,
-                e.enabled,
-                e.disabled.as_ref().map(|d| d.by.as_str()),
-                e.disabled.as_ref().map(|d| d.at),
-                e.disabled.as_ref().map(|d| d.reason.as_str()),
-                seq,
-                id,
-            ])?;
-        Ok(n == 1)
-    }
+/// Inserts an entry row unless the bank holds its signal already (`?18` is the new id).
+const INSERT_ENTRY: &str = "INSERT INTO entries (bank_id, signal_type, value, category, severity,
+         tags, source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
+         disabled_by, disabled_at, disabled_reason, seq, id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+     ON CONFLICT (bank_id, signal_type, value) DO NOTHING";
+
+/// Appends one change record.
+const INSERT_CHANGE: &str = "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name,
+         entry_id, signal_type, value, enabled, category, severity, reason)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Runs [`INSERT_ENTRY`] for one entry with id `id`; true when the row was inserted.
+fn insert_entry_row(
+    stmt: &mut rusqlite::Statement<'_>,
+    bank: &Bank,
+    e: &NewEntry,
+    id: i64,
+    actor: &str,
+    now: Millis,
+    seq: i64,
+) -> rusqlite::Result<bool> {
+    let tags = (!e.tags.is_empty()).then(|| e.tags.join(" "));
+    let n = stmt.execute(params![
+        bank.id,
+        e.signal_type.name(),
+        e.value,
+        e.category.map(|c| c.name()),
+        e.severity.map(|s| s.name()),
+        tags,
+        e.source_org,
+        e.source_id,
+        e.added_by.as_deref().unwrap_or(actor),
+        e.added_at.unwrap_or(now),
+        e.verified_by,
+        e.verified_at,
+        e.enabled,
+        e.disabled.as_ref().map(|d| d.by.as_str()),
+        e.disabled.as_ref().map(|d| d.at),
+        e.disabled.as_ref().map(|d| d.reason.as_str()),
+        seq,
+        id,
+    ])?;
+    Ok(n == 1)
+}
+
+/// Runs [`INSERT_CHANGE`] for one record.
+fn insert_change_row(stmt: &mut rusqlite::Statement<'_>, c: &Record<'_>) -> rusqlite::Result<()> {
+    let e = c.entry.as_ref();
+    stmt.execute(params![
+        c.seq,
+        c.at,
+        c.actor,
+        c.action.name(),
+        c.bank_id,
+        c.bank,
+        e.map(|e| e.id),
+        e.map(|e| e.signal_type.name()),
+        e.map(|e| e.value),
+        e.map(|e| e.enabled),
+        e.and_then(|e| e.category).map(|c| c.name()),
+        e.and_then(|e| e.severity).map(|s| s.name()),
+        c.reason,
+    ])?;
+    Ok(())
 }
 
 impl WriteTx for SqliteTx<'_> {
@@ -450,32 +472,10 @@ impl WriteTx for SqliteTx<'_> {
     }
 
     fn insert_change(&mut self, c: &Record<'_>) -> Result<()> {
-        let e = c.entry.as_ref();
         self.conn
-            .prepare_cached(
-                "INSERT INTO changes (seq, at, actor, action, bank_id, bank_name, entry_id,
-                     signal_type, value, enabled, category, severity, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    c.seq,
-                    c.at,
-                    c.actor,
-                    c.action.name(),
-                    c.bank_id,
-                    c.bank,
-                    e.map(|e| e.id),
-                    e.map(|e| e.signal_type.name()),
-                    e.map(|e| e.value),
-                    e.map(|e| e.enabled),
-                    e.and_then(|e| e.category).map(|c| c.name()),
-                    e.and_then(|e| e.severity).map(|s| s.name()),
-                    c.reason,
-                ])
-            })
-            .map_err(|e| self.store.err(e))?;
-        Ok(())
+            .prepare_cached(INSERT_CHANGE)
+            .and_then(|mut s| insert_change_row(&mut s, c))
+            .map_err(|e| self.store.err(e))
     }
 
     fn insert_entries(
@@ -495,12 +495,16 @@ impl WriteTx for SqliteTx<'_> {
             .map_err(|e| self.store.err(e))?;
         let mut id = last;
         let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let fresh = self.insert_one(bank, e, id + 1, actor, now, seq);
-            match fresh.map_err(|e| self.store.err(e))? {
-                true => {
+        // The statements are looked up once per batch, not once per row: a lookup in the
+        // statement cache hashes the SQL text and hands the statement back afterwards.
+        let conn = &*self.conn;
+        (|| {
+            let mut insert_entry = conn.prepare_cached(INSERT_ENTRY)?;
+            let mut insert_change = conn.prepare_cached(INSERT_CHANGE)?;
+            for e in entries {
+                if insert_entry_row(&mut insert_entry, bank, e, id + 1, actor, now, seq)? {
                     id += 1;
-                    self.insert_change(&Record {
+                    let record = Record {
                         seq,
                         at: now,
                         actor,
@@ -509,28 +513,25 @@ impl WriteTx for SqliteTx<'_> {
                         bank: &bank.name,
                         entry: Some(EntryState::added(id, e)),
                         reason: None,
-                    })?;
+                    };
+                    insert_change_row(&mut insert_change, &record)?;
                     seq += 1;
                     out.push(Added::New(id));
-                }
-                false if present_ids => {
-                    let id = self
-                        .conn
+                } else if present_ids {
+                    let present = conn
                         .prepare_cached(
                             "SELECT id FROM entries
                              WHERE bank_id = ?1 AND signal_type = ?2 AND value = ?3",
-                        )
-                        .and_then(|mut s| {
-                            s.query_row(params![bank.id, e.signal_type.name(), e.value], |r| {
-                                r.get(0)
-                            })
-                        })
-                        .map_err(|e| self.store.err(e))?;
-                    out.push(Added::Present(id));
+                        )?
+                        .query_row(params![bank.id, e.signal_type.name(), e.value], |r| r.get(0))?;
+                    out.push(Added::Present(present));
+                } else {
+                    out.push(Added::Present(0));
                 }
-                false => out.push(Added::Present(0)),
             }
-        }
+            Ok(())
+        })()
+        .map_err(|e: rusqlite::Error| self.store.err(e))?;
         if id > last {
             self.conn
                 .execute("UPDATE spoor_ids SET last = ?1 WHERE name = 'entries'", [id])
@@ -772,6 +773,104 @@ impl Store for SqliteStore {
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![b.id, after_id, limit as i64], entry_from_row)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn entries_page(
+        &self,
+        bank: &str,
+        filter: &crate::browse::EntryFilter,
+        after_id: i64,
+        limit: usize,
+        max_scan: usize,
+    ) -> Result<crate::browse::EntryPage> {
+        crate::browse::check_page(limit, max_scan)?;
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        let (conds, texts) =
+            filter.conditions(2, |n| format!("?{n}"), "e.enabled = 0", "e.enabled = 1");
+        let mut values: Vec<rusqlite::types::Value> = vec![b.id.into(), after_id.into()];
+        values.extend(texts.into_iter().map(rusqlite::types::Value::from));
+        // Disabled entries have an index of their own; anything else scans a bounded window
+        // of ids, so a rare filter costs at most `max_scan` rows a page.
+        let (sql, window_end) = if filter.enabled == Some(false) {
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = ?1 AND e.id > ?2{conds} ORDER BY e.id LIMIT {limit}"
+                ),
+                None,
+            )
+        } else {
+            let end: Option<i64> = conn
+                .query_row(
+                    &format!(
+                        "SELECT MAX(id) FROM (SELECT id FROM entries WHERE bank_id = ?1 AND id > ?2
+                         ORDER BY id LIMIT {max_scan})"
+                    ),
+                    params![b.id, after_id],
+                    |r| r.get(0),
+                )
+                .map_err(|e| self.err(e))?;
+            let Some(end) = end else {
+                return Ok(crate::browse::EntryPage { entries: Vec::new(), next_after: None });
+            };
+            values.push(end.into());
+            let n = values.len();
+            (
+                format!(
+                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                     WHERE e.bank_id = ?1 AND e.id > ?2 AND e.id <= ?{n}{conds}
+                     ORDER BY e.id LIMIT {limit}"
+                ),
+                Some(end),
+            )
+        };
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let entries: Vec<Entry> = stmt
+            .query_map(rusqlite::params_from_iter(values), entry_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))?;
+        let next_after = crate::browse::next_after(&entries, limit, window_end, || {
+            conn.query_row("SELECT MAX(id) FROM entries WHERE bank_id = ?1", [b.id], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map_err(|e| self.err(e))
+        })?;
+        Ok(crate::browse::EntryPage { entries, next_after })
+    }
+
+    fn entry_by_value(
+        &self,
+        bank: &str,
+        signal_type: SignalType,
+        value: &[u8],
+    ) -> Result<Option<Entry>> {
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+             WHERE e.bank_id = ?1 AND e.signal_type = ?2 AND e.value = ?3"
+        ))
+        .and_then(|mut s| {
+            s.query_row(params![b.id, signal_type.name(), value], entry_from_row).optional()
+        })
+        .map_err(|e| self.err(e))
+    }
+
+    fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>> {
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {CHANGE_COLUMNS} FROM changes
+                 WHERE entry_id = ?1 AND bank_id = ?2 ORDER BY seq LIMIT ?3"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![id, b.id, limit as i64], change_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }

@@ -213,7 +213,7 @@ enum KeysCommand {
     /// Make a key. Its record goes to standard error; the key itself is the last line of
     /// standard output, shown this once (only its hash is stored).
     Create {
-        /// admin, curator, matcher or hasher.
+        /// admin, curator, matcher, hasher or auditor (reads the audit log only).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Unique name, recorded as the actor of the key's changes.

@@ -108,7 +108,7 @@ fn service(store: Store) {
     assert_eq!(st, StatusCode::OK, "{e}");
     assert_eq!(
         (e["enabled"].as_bool(), e["disabled_by"].as_str()),
-        (Some(false), Some("curator-anna"))
+        (Some(false), Some("key:curator-anna"))
     );
     until("disabled entry stops matching", || s.matches(&matcher, &common::hex_hash(7)).is_empty());
     // Disable through another path (the CLI on the same store): same.
@@ -123,7 +123,7 @@ fn service(store: Store) {
             .unwrap();
     let last: Vec<Value> =
         log.lines().rev().take(2).map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(last[1]["actor"], "curator-anna");
+    assert_eq!(last[1]["actor"], "key:curator-anna");
     assert_eq!(last[1]["reason"], "stock photo");
 
     // Reading lists: curators yes, matchers and hashers never.
@@ -137,6 +137,40 @@ fn service(store: Store) {
             assert_eq!(st, StatusCode::FORBIDDEN, "{path}: {body}");
             assert!(!body.to_string().contains(&common::hex_hash(1)));
         }
+    }
+
+    // The audit log: every change and every list read, by whom; for admin and auditor keys.
+    let auditor = store.key("auditor", "auditor-ida", None);
+    until("auditor key", || s.get(Some(&auditor), "/v1/audit?limit=1").0 == StatusCode::OK);
+    let (st, a) = s.get(Some(&auditor), "/v1/audit?action=entry_disable");
+    assert_eq!(st, StatusCode::OK, "{a}");
+    let disables = a["records"].as_array().unwrap();
+    assert_eq!(disables.len(), 2, "{a}");
+    assert_eq!(
+        (&disables[0]["actor_kind"], &disables[0]["actor"], &disables[0]["object_id"]),
+        (&json!("key"), &json!("curator-anna"), &json!(id7.to_string()))
+    );
+    assert_eq!(disables[0]["details"]["reason"], "stock photo");
+    assert_eq!(disables[1]["actor_kind"], "cli");
+    let (_, a) = s.get(Some(&admin), "/v1/audit?action=entries_read&actor=curator-anna");
+    let reads = a["records"].as_array().unwrap();
+    // Two reads so far: one page of one entry after id 6, one of two from the start.
+    assert_eq!(reads.len(), 2, "{a}");
+    assert_eq!(
+        (reads[1]["object_id"].as_str(), reads[1]["details"]["count"].as_u64()),
+        (Some("HOTLINE"), Some(2))
+    );
+    let (_, a) = s.get(Some(&auditor), "/v1/audit?limit=1000");
+    let all = a["records"].as_array().unwrap();
+    assert!(all.iter().enumerate().all(|(i, r)| r["seq"] == i + 1), "{a}");
+    assert!(all.iter().any(|r| r["action"] == "key_create" && r["object_id"] == "auditor-ida"));
+    assert!(!a.to_string().contains(&common::hex_hash(1)), "the audit log names no banked value");
+    for k in [&matcher, &curator, &hasher] {
+        assert_eq!(s.get(Some(k), "/v1/audit").0, StatusCode::FORBIDDEN);
+    }
+    for bad in ["limit=0", "limit=1001", "after=-1", "since=yesterday", "colour=red"] {
+        let (st, body) = s.get(Some(&auditor), &format!("/v1/audit?{bad}"));
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {body}");
     }
 
     // Upload: a resized, re-encoded copy of a banked image matches; an unrelated one does not.

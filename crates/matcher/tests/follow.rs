@@ -78,6 +78,32 @@ impl spoor_bank::AuditLog for Hooked {
 }
 
 impl Store for Hooked {
+    fn entries_page(
+        &self,
+        bank: &str,
+        filter: &spoor_bank::browse::EntryFilter,
+        after_id: i64,
+        limit: usize,
+        max_scan: usize,
+    ) -> spoor_bank::Result<spoor_bank::browse::EntryPage> {
+        self.inner.entries_page(bank, filter, after_id, limit, max_scan)
+    }
+    fn entry_by_value(
+        &self,
+        bank: &str,
+        signal_type: spoor_core::SignalType,
+        value: &[u8],
+    ) -> spoor_bank::Result<Option<spoor_bank::Entry>> {
+        self.inner.entry_by_value(bank, signal_type, value)
+    }
+    fn entry_history(
+        &self,
+        bank: &str,
+        id: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::Change>> {
+        self.inner.entry_history(bank, id, limit)
+    }
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

@@ -589,8 +589,10 @@ pub struct AuditParams {
     /// Only this object (its name or id).
     pub object_id: Option<String>,
     /// Only records at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// Only records before this time (RFC 3339).
+    #[param(format = DateTime)]
     pub until: Option<String>,
 }
 
