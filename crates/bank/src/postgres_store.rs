@@ -498,10 +498,10 @@ impl WriteTx for PgTx<'_> {
                 "WITH fresh AS ({fresh}), ins AS (
                  INSERT INTO entries (bank_id, signal_type, value, category, severity, tags,
                      source_org, source_id, added_by, added_at, verified_by, verified_at,
-                     enabled, disabled_by, disabled_at, disabled_reason, seq)
+                     enabled, disabled_by, disabled_at, disabled_reason, seq, added_seq)
                  SELECT $1, signal_type, value, category, severity, tags, source_org, source_id,
                      added_by, added_at, verified_by, verified_at, enabled, disabled_by,
-                     disabled_at, disabled_reason, $2::BIGINT + ord
+                     disabled_at, disabled_reason, $2::BIGINT + ord, $2::BIGINT + ord
                  FROM fresh ORDER BY ord
                  RETURNING id, seq, signal_type, value, enabled, category, severity
              ), log AS (
@@ -817,14 +817,30 @@ impl Store for PostgresStore {
     fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>> {
         let mut client = self.lock()?;
         let b = bank_in(&mut *client, bank)?;
-        client
-            .query(
-                &format!(
-                    "SELECT {CHANGE_COLUMNS} FROM changes
-                     WHERE entry_id = $1 AND bank_id = $2 ORDER BY seq LIMIT $3"
-                ),
-                &[&id, &b.id, &(limit as i64)],
+        // The add record by the number the entry keeps; a deleted entry's by a scan (rare: the
+        // console lists live entries).
+        let added: Option<i64> = client
+            .query_opt(
+                "SELECT added_seq FROM entries WHERE id = $1 AND bank_id = $2",
+                &[&id, &b.id],
             )?
+            .and_then(|r| r.get(0));
+        let add_sql = match added {
+            Some(_) => "SELECT {C} FROM changes WHERE seq = $3 AND entry_id = $1 AND bank_id = $2",
+            None => {
+                "SELECT {C} FROM changes WHERE entry_id = $1 AND bank_id = $2
+                     AND action = 'add' AND $3::BIGINT IS NULL"
+            }
+        }
+        .replace("{C}", CHANGE_COLUMNS);
+        let sql = format!(
+            "({add_sql}) UNION ALL (SELECT {CHANGE_COLUMNS} FROM changes
+             WHERE entry_id = $1 AND bank_id = $2 AND action <> 'add'
+             AND ($3::BIGINT IS NULL OR seq > $3) ORDER BY seq LIMIT $4)
+             ORDER BY 1 LIMIT $4"
+        );
+        client
+            .query(&sql, &[&id, &b.id, &added, &(limit as i64)])?
             .iter()
             .map(change_from_row)
             .collect()

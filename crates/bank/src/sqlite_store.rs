@@ -327,8 +327,9 @@ impl Backend for SqliteStore {
 /// Inserts an entry row unless the bank holds its signal already (`?18` is the new id).
 const INSERT_ENTRY: &str = "INSERT INTO entries (bank_id, signal_type, value, category, severity,
          tags, source_org, source_id, added_by, added_at, verified_by, verified_at, enabled,
-         disabled_by, disabled_at, disabled_reason, seq, id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         disabled_by, disabled_at, disabled_reason, seq, id, added_seq)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+             ?17)
      ON CONFLICT (bank_id, signal_type, value) DO NOTHING";
 
 /// Appends one change record.
@@ -863,14 +864,34 @@ impl Store for SqliteStore {
     fn entry_history(&self, bank: &str, id: i64, limit: usize) -> Result<Vec<Change>> {
         let conn = self.read()?;
         let b = self.bank_in(&conn, bank)?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {CHANGE_COLUMNS} FROM changes
-                 WHERE entry_id = ?1 AND bank_id = ?2 ORDER BY seq LIMIT ?3"
-            ))
-            .map_err(|e| self.err(e))?;
+        // The add record by the number the entry keeps; a deleted entry's by a scan (rare: the
+        // console lists live entries).
+        let added: Option<i64> = conn
+            .query_row(
+                "SELECT added_seq FROM entries WHERE id = ?1 AND bank_id = ?2",
+                params![id, b.id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        let add_sql = match added {
+            Some(_) => "SELECT {C} FROM changes WHERE seq = ?3 AND entry_id = ?1 AND bank_id = ?2",
+            None => {
+                "SELECT {C} FROM changes WHERE entry_id = ?1 AND bank_id = ?2
+                     AND action = 'add' AND ?3 IS NULL"
+            }
+        }
+        .replace("{C}", CHANGE_COLUMNS);
+        let sql = format!(
+            "SELECT * FROM ({add_sql}) UNION ALL SELECT * FROM (SELECT {CHANGE_COLUMNS} FROM changes
+             WHERE entry_id = ?1 AND bank_id = ?2 AND action <> 'add'
+             AND (?3 IS NULL OR seq > ?3) ORDER BY seq LIMIT ?4)
+             ORDER BY 1 LIMIT ?4"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map(params![id, b.id, limit as i64], change_from_row)
+            .query_map(params![id, b.id, added, limit as i64], change_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }

@@ -165,6 +165,9 @@ fn lookups_and_history(s: &dyn Store) {
         "reclassified",
     )
     .unwrap();
+    let live: Vec<Action> =
+        s.entry_history("A", e.id, 100).unwrap().iter().map(|c| c.action).collect();
+    assert_eq!(live, [Action::Add, Action::Disable, Action::Enable, Action::Update]);
     s.delete_entry("A", e.id, "user:dana", "duplicate").unwrap();
     let history = s.entry_history("A", e.id, 100).unwrap();
     let actions: Vec<Action> = history.iter().map(|c| c.action).collect();

@@ -802,6 +802,13 @@ fn check_migrated(s: &dyn Store, reused_id: i64) {
     ];
     assert_eq!(got, expected);
     assert!(log.iter().all(|c| c.bank == "HOTLINE_NL"));
+    // Migration 6 gave live entries the number of their add record: histories are whole.
+    let history = |id| -> Vec<i64> {
+        s.entry_history("HOTLINE_NL", id, 10).unwrap().iter().map(|c| c.seq).collect()
+    };
+    assert_eq!(history(4), [5, 10, 11]);
+    assert_eq!(history(3), [4, 9]);
+    assert_eq!(history(reused_id), [13]);
     assert_eq!(log[6].signal_type, Some(SignalType::Md5));
     assert_eq!((log[8].category, log[8].severity), (Some(Category::Baseline), Some(Severity::A)));
     // The back-filled log replays to the stored entries.
