@@ -5,7 +5,8 @@
 //! PostgreSQL runs in a fresh schema of the server named by `SPOOR_TEST_DATABASE_URL` (skipped
 //! with a notice without it, failing when `SPOOR_REQUIRE_POSTGRES=1`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
 use std::sync::Arc;
 
 use serde_json::json;
@@ -77,21 +78,7 @@ fn sqlite() -> Fixture {
 }
 
 fn postgres() -> Option<Fixture> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1: run scripts/test.sh, which starts a server");
-        }
-        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let schema = format!("audit{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let (url, _) = common::postgres_schema()?;
     let store = spoor_bank::open(&Location::Postgres(url.clone())).unwrap();
     Some(Fixture { store: Arc::from(store), raw: Raw::Postgres(url), _dir: None })
 }
@@ -101,17 +88,6 @@ fn both(test: fn(Fixture)) {
     if let Some(f) = postgres() {
         test(f);
     }
-}
-
-fn hashes(n: usize, seed: u64) -> Vec<Hash256> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..n).map(|_| Hash256::from_words([next(), next(), next(), next()])).collect()
 }
 
 fn pdq(h: &Hash256) -> NewEntry {
@@ -135,7 +111,7 @@ fn login(n: usize) -> NewRecord {
 /// transaction; details never carry a banked value.
 fn store_changes_are_audited(f: Fixture) {
     let s = &*f.store;
-    let hs = hashes(5, 7);
+    let hs = common::hashes(5, 7);
     s.create_bank(&NewBank { name: "HOTLINE".into(), ..Default::default() }, "key:admin").unwrap();
     s.add_entries("HOTLINE", &hs[..3].iter().map(pdq).collect::<Vec<_>>(), "user:carol").unwrap();
     // Nothing new: no record.
@@ -252,7 +228,7 @@ fn concurrent_appends_keep_one_chain(f: Fixture) {
         .map(|t| {
             let store = f.store.clone();
             std::thread::spawn(move || {
-                let hs = hashes(20, 100 + t);
+                let hs = common::hashes(20, 100 + t);
                 for (i, h) in hs.iter().enumerate() {
                     // Page views are appended relaxed, changes flushed: one chain all the same.
                     if i % 2 == 0 {

@@ -1,7 +1,7 @@
 //! Browsing entries on both stores: filtered pages with a bounded scan give, page after page,
 //! exactly the entries a plain filter of the whole bank gives; exact lookups; entry histories.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
 use spoor_bank::browse::{CategoryFilter, EntryFilter};
 use spoor_bank::{Action, Category, EntryUpdate, Location, NewBank, NewEntry, Store};
@@ -13,33 +13,12 @@ fn sqlite() -> (Box<dyn Store>, tempfile::TempDir) {
 }
 
 fn postgres() -> Option<Box<dyn Store>> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1");
-        }
-        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let schema = format!("browse{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+    let (url, _) = common::postgres_schema()?;
     Some(spoor_bank::open(&Location::Postgres(url)).unwrap())
 }
 
 fn hash(i: u64) -> Hash256 {
-    let mut s = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    Hash256::from_words([next(), next(), next(), next()])
+    common::hashes(1, i)[0]
 }
 
 /// Two banks whose entries interleave by id: mixed types and categories, some disabled.

@@ -2,7 +2,7 @@
 //! PostgreSQL in a fresh schema of the server named by `SPOOR_TEST_DATABASE_URL` (skipped with a
 //! notice without it, unless `SPOOR_REQUIRE_POSTGRES=1`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
 use spoor_bank::people::{Expiry, SecretToken, DEFAULT_SETUP_TTL_MS};
 use spoor_bank::{model::now_ms, Location, PersonRole, SessionLimits, SessionLookup, Store, User};
@@ -19,22 +19,8 @@ fn sqlite() -> Fixture {
 }
 
 fn postgres() -> Option<Fixture> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1: run scripts/test.sh, which starts a server");
-        }
-        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
-        return None;
-    };
-    let schema = format!("p{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let location = Location::Postgres(format!("{base}{sep}options=-csearch_path%3D{schema}"));
-    Some(Fixture { store: spoor_bank::open(&location).unwrap(), _dir: None })
+    let (url, _) = common::postgres_schema()?;
+    Some(Fixture { store: spoor_bank::open(&Location::Postgres(url)).unwrap(), _dir: None })
 }
 
 /// Runs a test body against both stores.

@@ -3,8 +3,9 @@
 //! throwaway one). Without that variable the PostgreSQL tests fail when
 //! `SPOOR_REQUIRE_POSTGRES=1` (as in the test command) and are skipped with a notice otherwise.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use spoor_bank::export::{ExportFormat, Exporter};
 use spoor_bank::import::{import, Format, ImportError, ImportOptions, Reader};
@@ -31,24 +32,7 @@ fn postgres_url() -> Option<String> {
     postgres_schema().map(|(url, _)| url)
 }
 
-/// A fresh schema: a URL whose connections use it, and its name.
-fn postgres_schema() -> Option<(String, String)> {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let Ok(base) = std::env::var("SPOOR_TEST_DATABASE_URL") else {
-        if std::env::var("SPOOR_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("SPOOR_TEST_DATABASE_URL is not set but SPOOR_REQUIRE_POSTGRES=1: run scripts/test.sh, which starts a server");
-        }
-        eprintln!("notice: PostgreSQL tests skipped: SPOOR_TEST_DATABASE_URL is not set (scripts/test.sh sets it)");
-        return None;
-    };
-    let schema = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-    let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).unwrap();
-    admin
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
-        .unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    Some((format!("{base}{sep}options=-csearch_path%3D{schema}"), schema))
-}
+use common::postgres_schema;
 
 fn postgres() -> Option<Fixture> {
     let url = postgres_url()?;
@@ -57,14 +41,7 @@ fn postgres() -> Option<Fixture> {
 }
 
 fn rand_hashes(n: usize, seed: u64) -> Vec<Hash256> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    (0..n).map(|_| Hash256::from_words([next(), next(), next(), next()])).collect()
+    common::hashes(n, seed)
 }
 
 fn pdq(h: &Hash256) -> NewEntry {
