@@ -105,13 +105,6 @@ fn parse_time(s: &str) -> Result<i64, String> {
     spoor_bank::model::parse_time(s)
 }
 
-fn default_actor() -> String {
-    match std::env::var("USER") {
-        Ok(u) if !u.is_empty() => format!("cli:{u}"),
-        _ => "cli".to_string(),
-    }
-}
-
 /// Opens `path` for writing, refusing to replace a file (with `private`, readable by the owner
 /// only).
 fn create_new(path: &Path, private: bool) -> anyhow::Result<std::fs::File> {
@@ -131,7 +124,7 @@ fn create_new(path: &Path, private: bool) -> anyhow::Result<std::fs::File> {
 
 /// Runs `spoor audit`.
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let actor = args.actor.clone().unwrap_or_else(default_actor);
+    let actor = args.actor.clone().unwrap_or_else(crate::bank::default_actor);
     match args.command {
         AuditCommand::Keygen { out } => keygen(&out),
         AuditCommand::Verify { checkpoint, public_key, file } => {

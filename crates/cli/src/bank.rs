@@ -241,7 +241,8 @@ fn parse_signal_type(s: &str) -> Result<SignalType, String> {
     s.parse().map_err(|e: spoor_core::SignalError| e.to_string())
 }
 
-fn default_actor() -> String {
+/// The actor recorded for command-line changes when `--actor` is not given: `cli:$USER`.
+pub(crate) fn default_actor() -> String {
     match std::env::var("USER") {
         Ok(u) if !u.is_empty() => format!("cli:{u}"),
         _ => "cli".to_string(),

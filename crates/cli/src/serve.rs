@@ -243,10 +243,7 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 /// Runs `spoor keys`.
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
-    let actor = args.actor.clone().unwrap_or_else(|| match std::env::var("USER") {
-        Ok(u) if !u.is_empty() => format!("cli:{u}"),
-        _ => "cli".into(),
-    });
+    let actor = args.actor.clone().unwrap_or_else(crate::bank::default_actor);
     let store = args.store.open()?;
     let mut out = std::io::stdout().lock();
     match args.command {

@@ -104,10 +104,7 @@ struct Listed<'a> {
 
 /// Runs `spoor users`.
 pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
-    let actor = args.actor.clone().unwrap_or_else(|| match std::env::var("USER") {
-        Ok(u) if !u.is_empty() => format!("cli:{u}"),
-        _ => "cli".into(),
-    });
+    let actor = args.actor.clone().unwrap_or_else(crate::bank::default_actor);
     let store = args.store.open()?;
     let mut out = std::io::stdout().lock();
     match args.command {
