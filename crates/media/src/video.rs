@@ -418,10 +418,18 @@ mod tests {
         assert!(!is_video(b"\xff\xd8\xff\xe0"));
     }
 
-    /// A fake `ffmpeg` and `ffprobe` that never finish: a hung decoder must be stopped.
+    /// Held by each test that writes and runs fake tools. Linux refuses to run a file that is
+    /// open for writing ("text file busy"), and a process forked by a parallel test while a
+    /// script is being written holds it open until that child execs; one at a time avoids it.
     #[cfg(unix)]
-    fn hanging_tools() -> (tempfile::TempDir, VideoOptions) {
+    static FAKE_TOOLS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// A fake `ffmpeg` and `ffprobe` that never finish: a hung decoder must be stopped. The
+    /// guard keeps other such tests out until the test ends.
+    #[cfg(unix)]
+    fn hanging_tools() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, VideoOptions) {
         use std::os::unix::fs::PermissionsExt;
+        let guard = FAKE_TOOLS.lock().unwrap_or_else(|p| p.into_inner());
         let dir = tempfile::tempdir().unwrap();
         for name in ["ffmpeg", "ffprobe"] {
             let p = dir.path().join(name);
@@ -433,13 +441,13 @@ mod tests {
             timeout: Duration::from_secs(1),
             ..VideoOptions::default()
         };
-        (dir, options)
+        (guard, dir, options)
     }
 
     #[cfg(unix)]
     #[test]
     fn a_hanging_probe_is_stopped() {
-        let (_dir, options) = hanging_tools();
+        let (_serial, _dir, options) = hanging_tools();
         let start = Instant::now();
         let r = probe(Path::new("/nonexistent.mp4"), &options);
         assert!(matches!(r, Err(VideoError::Timeout(t)) if t == Duration::from_secs(1)), "{r:?}");
@@ -449,7 +457,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_hanging_decoder_is_stopped() {
-        let (_dir, options) = hanging_tools();
+        let (_serial, _dir, options) = hanging_tools();
         let info = VideoInfo { width: 16, height: 16, fps: 25.0, duration: None };
         let start = Instant::now();
         let mut seen = 0;
