@@ -682,6 +682,8 @@ fn ordinary_lookups_raise_no_probe_alert() {
     let entries: Vec<Value> =
         banked.iter().map(|v| json!({"signal_type": "pdq", "value": v})).collect();
     s.send("POST", Some(&curator), "/v1/banks/HOTLINE/entries", &json!({"entries": entries}));
+    // The batch is one transaction: once one of it matches, all of it does.
+    until("banked entries match", || !s.matches(&curator, &banked[999]).is_empty());
     let uploads = common::hex_hashes(4500, 78);
     // Some uploads are copies of banked images, re-encoded (a few bits off).
     let mut queries: Vec<String> = uploads.clone();
