@@ -150,6 +150,9 @@ pub trait Store: AuditLog + People + Send + Sync {
         limit: usize,
         max_scan: usize,
     ) -> Result<browse::EntryPage>;
+    /// How many entries of `bank` are disabled (read through the index of disabled entries, so
+    /// it costs what the disabled entries number, not the bank).
+    fn count_disabled(&self, bank: &str) -> Result<u64>;
     /// The entry of `bank` holding exactly this signal (canonical bytes), if any.
     fn entry_by_value(
         &self,

@@ -794,6 +794,15 @@ impl Store for PostgresStore {
         Ok(crate::browse::EntryPage { entries, next_after })
     }
 
+    fn count_disabled(&self, bank: &str) -> Result<u64> {
+        let mut client = self.lock()?;
+        let b = bank_in(&mut *client, bank)?;
+        let n: i64 = client
+            .query_one("SELECT COUNT(*) FROM entries WHERE bank_id = $1 AND NOT enabled", &[&b.id])?
+            .get(0);
+        Ok(n as u64)
+    }
+
     fn entry_by_value(
         &self,
         bank: &str,

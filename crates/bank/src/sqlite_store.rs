@@ -843,6 +843,16 @@ impl Store for SqliteStore {
         Ok(crate::browse::EntryPage { entries, next_after })
     }
 
+    fn count_disabled(&self, bank: &str) -> Result<u64> {
+        let conn = self.read()?;
+        let b = self.bank_in(&conn, bank)?;
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM entries WHERE bank_id = ?1 AND enabled = 0")
+            .and_then(|mut s| s.query_row([b.id], |r| r.get(0)))
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+
     fn entry_by_value(
         &self,
         bank: &str,

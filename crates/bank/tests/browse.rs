@@ -77,6 +77,11 @@ fn paging_equals_filtering(s: &dyn Store) {
     fill(s);
     let all = s.entries("A", 0, 1000).unwrap();
     assert_eq!(all.len(), 225);
+    let disabled = all.iter().filter(|e| !e.enabled).count() as u64;
+    assert!(disabled > 0);
+    assert_eq!(s.count_disabled("A").unwrap(), disabled);
+    assert_eq!(s.count_disabled("B").unwrap(), 0);
+    assert!(s.count_disabled("nope").is_err());
     for f in filters() {
         let want: Vec<i64> = all.iter().filter(|e| passes(&f, e)).map(|e| e.id).collect();
         for (limit, max_scan) in [(7, 20), (1, 1), (50, 1000)] {

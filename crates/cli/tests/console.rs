@@ -737,3 +737,271 @@ fn in_the_browser() {
     assert!(expired[0].0 == "user:idle.ian" && expired[0].3.contains("idle"), "{expired:?}");
     s2.stop();
 }
+
+impl Web {
+    /// A multipart form post (an import), with the CSRF token in the query as the page's form
+    /// has it.
+    fn post_multipart(&mut self, path: &str, form: reqwest::blocking::multipart::Form) -> Answer {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("Accept", "text/html")
+            .header("Cookie", self.cookie_header())
+            .multipart(form)
+            .send()
+            .unwrap();
+        self.take(r)
+    }
+
+    /// The session's CSRF token, from any page with a form.
+    fn csrf(&mut self) -> String {
+        let a = self.get("/banks");
+        hidden(&a.body, "csrf")
+    }
+}
+
+/// A PDQ hash (64 hex digits) from a number, and the same with `flips` bits flipped.
+fn pdq_hex(i: u64, flips: usize) -> String {
+    let mut h = spoor_core::Hash256::from_bytes(
+        spoor_core::SignalType::Pdq.parse(&common::hex_hash(i + 1)).unwrap().try_into().unwrap(),
+    );
+    for bit in 0..flips {
+        h.flip_bit(bit * 7);
+    }
+    h.to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `Location` of an answer.
+fn location(a: &Answer) -> String {
+    a.headers.get(LOCATION).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+/// A curator's day on the banks pages, over HTTP: create a bank (bad names refused), import a
+/// file streamed into the importer (one bad line rejected; without the form's token nothing
+/// happens), list and filter entries page by page, find an entry by a near PDQ hash, open it,
+/// disable it with a required reason (it stops matching through the API within a second),
+/// reclassify it, pause and resume the bank, export it. Each view and change is audited with
+/// the person as actor; a reviewer cannot open the banks pages.
+#[test]
+fn curators_work_on_banks_in_the_console() {
+    let store = Store::sqlite();
+    let matcher = store.key("matcher", "m", None);
+    let s = Server::start(&store, &["--login-attempts-per-minute", "100"]);
+    let link = store.person("cur.cora", "curator", &s.base);
+    let mut w = Web::new(&s.base);
+    let secret = w.setup(&link, PASSWORD);
+    assert_eq!(w.login("cur.cora", PASSWORD, &secret, unix() + 30).status, StatusCode::SEE_OTHER);
+    let csrf = w.csrf();
+
+    // A new bank: bad inputs are refused on the page and write nothing.
+    for (name, radius, says) in [
+        ("lower", "31", "invalid bank name"),
+        ("", "31", "Enter a name"),
+        ("HOTLINE", "99", "too large"),
+        ("HOTLINE", "ten", "whole number"),
+    ] {
+        let a = w.post("/banks", &[("name", name), ("radius", radius), ("csrf", &csrf)]);
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{name} {radius}");
+        assert!(a.body.contains(says), "{says}: {}", a.body);
+    }
+    let listed = String::from_utf8(store.spoor(&["bank", "list"]).stdout).unwrap();
+    assert!(!listed.contains("HOTLINE"), "{listed}");
+    let a = w.post(
+        "/banks",
+        &[("name", "HOTLINE"), ("radius", "20"), ("owner", "Hotline NL"), ("csrf", &csrf)],
+    );
+    assert_eq!(
+        (a.status, location(&a).as_str()),
+        (StatusCode::SEE_OTHER, "/banks/HOTLINE?done=created")
+    );
+    let a = w.post("/banks", &[("name", "HOTLINE"), ("radius", "20"), ("csrf", &csrf)]);
+    assert!(a.body.contains("exists already"), "{}", a.body);
+
+    // Import: 120 PDQ hashes and 5 MD5s, one bad line.
+    let mut file = String::new();
+    for i in 0..120 {
+        file.push_str(&format!("{}\n", pdq_hex(i, 0)));
+    }
+    for i in 0..5u8 {
+        file.push_str(&format!("md5 {}\n", format!("{i:02x}").repeat(16)));
+    }
+    file.push_str("not a hash\n");
+    let form = || {
+        reqwest::blocking::multipart::Form::new()
+            .text("format", "auto")
+            .text("signal_type", "pdq")
+            .part(
+                "file",
+                reqwest::blocking::multipart::Part::bytes(file.clone().into_bytes())
+                    .file_name("list.txt"),
+            )
+    };
+    let a = w.post_multipart("/banks/HOTLINE/import", form());
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "no token, no import: {}", a.body);
+    let a = w.post_multipart(&format!("/banks/HOTLINE/import?csrf={csrf}"), form());
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let job = location(&a);
+    assert!(job.starts_with("/banks/HOTLINE/imports/"), "{job}");
+    let a = w.get(&job);
+    assert!(a.body.contains("The import is finished"), "{}", a.body);
+    assert!(
+        a.body.contains("id=\"added\">125<") && a.body.contains("id=\"rejected\">1<"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("not a hash") || a.body.contains("line"), "the rejected line is named");
+    let a = w.get("/banks/HOTLINE/import");
+    assert!(a.body.contains("list.txt") && a.body.contains("cur.cora"), "{}", a.body);
+
+    // The entries, 50 a page, by cursor; a filter by type.
+    let a = w.get("/banks/HOTLINE");
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["cache-control"], "no-store");
+    assert_eq!(a.body.matches("/banks/HOTLINE/entries/").count(), 50, "one page");
+    let next = a.body.split("rel=\"next\"").next().unwrap();
+    let next = &next[next.rfind("href=\"").unwrap() + 6..];
+    let next = next[..next.find('"').unwrap()].replace("&amp;", "&");
+    assert!(next.starts_with("/banks/HOTLINE?after="), "{next}");
+    let a = w.get(&next);
+    assert_eq!(a.body.matches("/banks/HOTLINE/entries/").count(), 50);
+    let a = w.get("/banks/HOTLINE?type=md5");
+    assert_eq!(a.body.matches("/banks/HOTLINE/entries/").count(), 5, "{}", a.body);
+    assert!(!a.body.contains("rel=\"next\""));
+    let a = w.get("/banks/HOTLINE?type=gif&state=sideways");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("Choose a signal type from the list"), "{}", a.body);
+
+    // Search by a PDQ hash 3 bits away: the entry, at distance 3.
+    server::until("the matcher has the imported entries", || {
+        !s.matches(&matcher, &pdq_hex(7, 0)).is_empty()
+    });
+    let a = w.get(&format!("/banks/HOTLINE?q={}", pdq_hex(7, 3)));
+    assert!(a.body.contains("PDQ distance 3"), "{}", a.body);
+    let href = a.body.split("Found 1").nth(1).unwrap();
+    let href = &href[href.find("href=\"").unwrap() + 6..];
+    let entry = href[..href.find('"').unwrap()].to_string();
+    let id: i64 = entry.rsplit('/').next().unwrap().parse().unwrap();
+    let a = w.get(&format!("/banks/HOTLINE?q={id}"));
+    assert_eq!(location(&a), entry, "an id goes to the entry");
+    let a = w.get("/banks/HOTLINE?q=%3Cnot-a-hash%3E");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The entry: provenance and history; disabling needs a reason.
+    let a = w.get(&entry);
+    assert!(a.body.contains(&pdq_hex(7, 0)) && a.body.contains("user:cur.cora"), "{}", a.body);
+    assert!(a.body.contains(">add<"), "the history starts with the add: {}", a.body);
+    let a = w.post(&entry, &[("op", "disable"), ("reason", "  "), ("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("Give a reason"), "{}", a.body);
+    assert_eq!(s.matches(&matcher, &pdq_hex(7, 0)).len(), 1, "still matching");
+    let a =
+        w.post(&entry, &[("op", "disable"), ("reason", "stock photo, not abuse"), ("csrf", &csrf)]);
+    assert_eq!((a.status, location(&a)), (StatusCode::SEE_OTHER, format!("{entry}?done=disabled")));
+    let took =
+        server::until_within("the disabled entry stops matching", Duration::from_secs(1), || {
+            s.matches(&matcher, &pdq_hex(7, 0)).is_empty()
+        });
+    eprintln!("the disabled entry stopped matching after {took:?}");
+    let a = w.get(&format!("{entry}?done=disabled"));
+    assert!(
+        a.body.contains("stock photo, not abuse") && a.body.contains(">disable<"),
+        "{}",
+        a.body
+    );
+    let a = w.get("/banks/HOTLINE?state=disabled");
+    assert_eq!(a.body.matches("/banks/HOTLINE/entries/").count(), 1);
+
+    // Reclassify, with bad fields refused first.
+    let a = w.post(
+        &entry,
+        &[("op", "reclassify"), ("category", "evil"), ("reason", "x"), ("csrf", &csrf)],
+    );
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = w.post(
+        &entry,
+        &[
+            ("op", "reclassify"),
+            ("category", "not_illegal"),
+            ("severity", ""),
+            ("tags", "stock"),
+            ("verified", "on"),
+            ("reason", "assessed again"),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(location(&a), format!("{entry}?done=reclassified"));
+    let a = w.get(&entry);
+    assert!(a.body.contains("not_illegal") && a.body.contains(">update<"), "{}", a.body);
+
+    // Settings and pause/resume, each with a reason.
+    let a = w.post(
+        "/banks/HOTLINE/settings",
+        &[("description", "d"), ("owner", "o"), ("radius", "31"), ("reason", ""), ("csrf", &csrf)],
+    );
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = w.post(
+        "/banks/HOTLINE/settings",
+        &[
+            ("description", "d"),
+            ("owner", "o"),
+            ("radius", "31"),
+            ("reason", "wider"),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(location(&a), "/banks/HOTLINE?done=settings");
+    let a = w.post(
+        "/banks/HOTLINE/state",
+        &[("enabled", "false"), ("state_reason", "audit"), ("csrf", &csrf)],
+    );
+    assert_eq!(location(&a), "/banks/HOTLINE?done=paused");
+    server::until("a paused bank matches nothing", || {
+        s.matches(&matcher, &pdq_hex(8, 0)).is_empty()
+    });
+    let a = w.get("/banks/HOTLINE");
+    assert!(a.body.contains("paused"));
+    let a = w.post(
+        "/banks/HOTLINE/state",
+        &[("enabled", "true"), ("state_reason", "done"), ("csrf", &csrf)],
+    );
+    assert_eq!(location(&a), "/banks/HOTLINE?done=resumed");
+    server::until("a resumed bank matches", || !s.matches(&matcher, &pdq_hex(8, 0)).is_empty());
+
+    // Export: every entry as JSON lines, as a download.
+    let a = w.get("/banks/HOTLINE/export/download?format=jsonl");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.headers["content-disposition"].to_str().unwrap().contains("HOTLINE-"));
+    assert_eq!(a.body.lines().count(), 125);
+    let a = w.get("/banks/HOTLINE/export/download?format=lines&signal_type=md5");
+    assert_eq!(a.body.lines().count(), 5);
+    let a = w.get("/banks/HOTLINE/export/download?format=xml");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A reviewer cannot open the banks pages.
+    let rlink = store.person("rev.rob", "reviewer", &s.base);
+    let mut r = Web::new(&s.base);
+    let rsecret = r.setup(&rlink, PASSWORD);
+    r.login("rev.rob", PASSWORD, &rsecret, unix() + 30);
+    assert_eq!(r.get("/banks/HOTLINE").status, StatusCode::FORBIDDEN);
+    assert_eq!(r.get(&entry).status, StatusCode::FORBIDDEN);
+    s.stop();
+
+    // Every view and change is on the audit log, by the person.
+    let log = audit(&store);
+    let by_cora =
+        |action: &str| log.iter().filter(|r| r.1 == action && r.0 == "user:cur.cora").count();
+    assert_eq!(by_cora("bank_create"), 1);
+    assert!(by_cora("entries_import") >= 1);
+    assert!(by_cora("entries_view") >= 4, "{log:?}");
+    assert_eq!(by_cora("entries_search"), 1);
+    assert!(by_cora("entry_view") >= 3);
+    assert_eq!(by_cora("entry_disable"), 1);
+    assert_eq!(by_cora("entry_update"), 1);
+    assert_eq!(by_cora("bank_pause") + by_cora("bank_resume"), 2);
+    assert_eq!(by_cora("bank_export"), 2, "the refused export is not one");
+    let forbidden: Vec<_> =
+        log.iter().filter(|r| r.1 == "forbidden" && r.0 == "user:rev.rob").collect();
+    assert_eq!(forbidden.len(), 2);
+    let search = log.iter().find(|r| r.1 == "entries_search").unwrap();
+    assert!(!search.3.contains(&pdq_hex(7, 3)), "a searched hash is never recorded: {}", search.3);
+}

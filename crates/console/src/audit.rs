@@ -2,10 +2,16 @@
 //! worth recording goes through [`record`] (or [`record_cli`]). Details never hold passwords,
 //! TOTP codes, secrets or tokens.
 //!
-//! Records are appended with `Store::audit_append` (durable before the page answers). A record
-//! that cannot be written is logged as an error with what it would have said and counted
-//! (`spoor_console_audit_failures_total`); the action itself has happened by then and is not
-//! undone.
+//! Two kinds of record, two rules:
+//! * what a person **did** ([`record`]): appended with `Store::audit_append`, durable before the
+//!   page answers. Bank and key changes are recorded by the store itself, in the transaction
+//!   that makes them. A record that cannot be written is logged as an error with what it would
+//!   have said and counted (`spoor_console_audit_failures_total`); the action has happened by
+//!   then and is not undone.
+//! * what a person **was shown** ([`record_view`]): appended with
+//!   `Store::audit_append_relaxed` (no wait for the disk flush: page views are many, and a
+//!   person waits for each) *before* the page is rendered; when it cannot be written the page
+//!   is not shown (fail closed: nothing is shown unrecorded).
 
 use serde_json::Value;
 use spoor_audit::{ActorKind, NewRecord};
@@ -63,6 +69,32 @@ pub fn record(
             "cannot write an audit record"
         );
     }
+}
+
+/// Records what a page is about to show a person, before it is shown; `Err` (an error page to
+/// answer with) when the record cannot be written, and then the page must not be shown.
+pub fn record_view(
+    store: &dyn Store,
+    person: &str,
+    action: &str,
+    object_kind: &str,
+    object_id: &str,
+    details: Value,
+) -> Result<(), axum::response::Response> {
+    let rec = NewRecord::new(ActorKind::User, person, action, object_kind, object_id)
+        .with_details(details);
+    store.audit_append_relaxed(&rec).map(drop).map_err(|e| {
+        metrics::counter!("spoor_console_audit_failures_total").increment(1);
+        tracing::error!(error = %e, actor = %person, action, object_kind, object_id,
+            "cannot write the audit record of a page view; the page is not shown");
+        crate::layout::error_page(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "This page cannot be shown now",
+            "Every page that shows list data is recorded in the audit log first, and the log \
+             could not be written. Try again in a moment; if it keeps failing, tell your \
+             administrator (the service log has the details).",
+        )
+    })
 }
 
 /// Records a `spoor users` action on the person `user` by the operator `actor` (`cli:$USER`).

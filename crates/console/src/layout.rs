@@ -31,12 +31,25 @@ pub const NAV: &[NavItem] = &[
         label: "Dashboard",
         roles: &[PersonRole::Admin, PersonRole::Curator, PersonRole::Reviewer, PersonRole::Auditor],
     },
+    NavItem { path: "/banks", label: "Banks", roles: &[PersonRole::Admin, PersonRole::Curator] },
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
 ];
 
 /// A whole page: the frame around `main`. `current` is the path of the navigation entry to mark
 /// as the current page.
 pub fn page(viewer: Option<&Viewer>, current: &str, title: &str, main: Markup) -> Markup {
+    page_refreshing(viewer, current, title, None, main)
+}
+
+/// A whole page that reloads itself every `refresh` seconds when given (a running import's
+/// progress: a `<meta>` refresh, no script).
+pub fn page_refreshing(
+    viewer: Option<&Viewer>,
+    current: &str,
+    title: &str,
+    refresh: Option<u32>,
+    main: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -44,6 +57,7 @@ pub fn page(viewer: Option<&Viewer>, current: &str, title: &str, main: Markup) -
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 meta name="referrer" content="no-referrer";
+                @if let Some(s) = refresh { meta http-equiv="refresh" content=(s); }
                 title { (title) " – Spoor" }
                 link rel="stylesheet" href=(stylesheet_path());
             }

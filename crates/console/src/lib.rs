@@ -30,6 +30,10 @@ pub mod password;
 pub mod session;
 pub mod totp;
 
+pub mod banks;
+pub mod entries;
+pub mod transfer;
+
 mod dashboard;
 mod login;
 mod setup;
@@ -52,6 +56,7 @@ use spoor_matcher::Matcher;
 
 pub use activity::Activity;
 pub use session::{Access, Viewer};
+pub use transfer::long_running;
 
 /// Console settings.
 #[derive(Debug, Clone)]
@@ -71,6 +76,9 @@ pub struct ConsoleConfig {
     pub attempts_per_minute: u32,
     /// How long setup links made in the console work (default 72 hours).
     pub setup_ttl: Duration,
+    /// Largest file the console imports in one upload (default 4 GiB; larger lists go through
+    /// `spoor bank import`).
+    pub max_import_bytes: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -83,6 +91,7 @@ impl Default for ConsoleConfig {
             lockout: Duration::from_secs(15 * 60),
             attempts_per_minute: 20,
             setup_ttl: Duration::from_secs(72 * 3600),
+            max_import_bytes: 4 << 30,
         }
     }
 }
@@ -113,6 +122,8 @@ pub struct Inner {
     pub config: ConsoleConfig,
     /// Login and setup attempts per client address.
     attempts: governor::DefaultKeyedRateLimiter<IpAddr>,
+    /// Imports started in this process.
+    pub imports: transfer::Imports,
 }
 
 impl std::ops::Deref for ConsoleState {
@@ -133,7 +144,14 @@ impl ConsoleState {
         let per_minute =
             NonZeroU32::new(config.attempts_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let attempts = governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute));
-        ConsoleState(Arc::new(Inner { store, matcher, activity, config, attempts }))
+        ConsoleState(Arc::new(Inner {
+            store,
+            matcher,
+            activity,
+            config,
+            attempts,
+            imports: transfer::Imports::default(),
+        }))
     }
 
     /// Takes one login or setup attempt for `addr`; false when it is over its limit.
@@ -249,6 +267,7 @@ pub fn router(state: ConsoleState) -> Router {
     use PersonRole::*;
     const ALL: &[PersonRole] = &[Admin, Curator, Reviewer, Auditor];
     const ADMIN: &[PersonRole] = &[Admin];
+    const CURATE: &[PersonRole] = &[Admin, Curator];
     let open = Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/setup/{token}", get(setup::page))
@@ -269,10 +288,34 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/users/{name}/reset", post(users::reset))
             .route("/users/{name}/role", post(users::role)),
     );
+    let curate = session::pages(
+        &state,
+        CURATE,
+        Router::new()
+            .route("/banks", get(banks::list).post(banks::create))
+            .route("/banks/{name}", get(banks::show))
+            .route("/banks/{name}/settings", get(banks::settings).post(banks::save_settings))
+            .route("/banks/{name}/state", post(banks::set_state))
+            .route("/banks/{name}/entries/{id}", get(entries::page).post(entries::change))
+            .route("/banks/{name}/import", get(transfer::import_form))
+            .route("/banks/{name}/imports/{id}", get(transfer::import_status))
+            .route("/banks/{name}/export", get(transfer::export_form))
+            .route("/banks/{name}/export/download", get(transfer::export_download)),
+    );
+    // The upload streams into the importer, bounded by `max_import_bytes` as it goes.
+    let upload = session::pages(
+        &state,
+        CURATE,
+        Router::new()
+            .route("/banks/{name}/import", post(transfer::import_upload))
+            .layer(DefaultBodyLimit::disable()),
+    );
     Router::new()
         .merge(open)
         .merge(everyone)
         .merge(admin)
+        .merge(curate)
+        .merge(upload)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))
         .with_state(state)

@@ -54,6 +54,11 @@ impl Viewer {
     pub fn may(&self, roles: &[PersonRole]) -> bool {
         roles.contains(&self.user.role)
     }
+
+    /// The person as the change log and the audit log name an actor: `user:NAME`.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user.name)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Viewer {

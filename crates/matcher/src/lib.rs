@@ -125,6 +125,21 @@ pub struct VideoMatch {
     pub review_required: bool,
 }
 
+/// Live entries of one bank, as the matcher holds them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BankCounts {
+    /// The bank.
+    pub bank: Arc<str>,
+    /// Whether the bank is matching (not paused).
+    pub enabled: bool,
+    /// Live PDQ entries.
+    pub pdq: u64,
+    /// Live MD5, SHA-1 and SHA-256 entries.
+    pub exact: u64,
+    /// Live vPDQ entries.
+    pub video: u64,
+}
+
 #[derive(Debug, Clone)]
 struct BankInfo {
     name: Arc<str>,
@@ -614,6 +629,54 @@ impl Matcher {
         }
     }
 
+    /// Live entries of each bank the matcher knows, by kind, by bank name: what it matches
+    /// (entries enabled and present, in banks paused or not), read from memory.
+    pub fn bank_counts(&self) -> Vec<BankCounts> {
+        let s = self.read();
+        let mut out: Vec<BankCounts> = s
+            .banks
+            .iter()
+            .map(|(&id, b)| {
+                let c = s.meta.bank_counts(id);
+                BankCounts {
+                    bank: b.name.clone(),
+                    enabled: b.enabled,
+                    pdq: c[Kind::Pdq as usize],
+                    exact: c[Kind::Exact as usize],
+                    video: c[Kind::Video as usize],
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.bank.cmp(&b.bank));
+        out
+    }
+
+    /// The live PDQ entries of one bank within `radius` of `hash` (at most [`MAX_RADIUS`]),
+    /// nearest first, whether the bank is paused or not: how a curator finds an entry by a
+    /// hash near it. Disabled and deleted entries are not in the index and are not found here.
+    pub fn near_in_bank(&self, hash: &Hash256, bank: &str, radius: u32) -> Vec<(i64, u32)> {
+        let mut hits = Vec::new();
+        self.pdq.search_into(hash, radius.min(MAX_RADIUS), &mut hits);
+        let state = self.read();
+        let Some(bank_id) = state.banks.iter().find(|(_, b)| &*b.name == bank).map(|(&id, _)| id)
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<(i64, u32)> = hits
+            .into_iter()
+            .filter_map(|hit| {
+                let id = i64::try_from(hit.id).ok()?;
+                let meta = state.meta.get(id).filter(|m| m.kind() == Kind::Pdq)?;
+                (meta.bank_id() == bank_id).then_some((id, hit.distance))
+            })
+            .collect();
+        drop(state);
+        out.sort_unstable();
+        out.dedup_by_key(|x| x.0);
+        out.sort_unstable_by_key(|&(id, d)| (d, id));
+        out
+    }
+
     /// Matches a PDQ hash: every live entry of an enabled bank within its bank's radius,
     /// nearest first, each entry once.
     pub fn match_pdq(&self, hash: &Hash256, scope: &Scope) -> Vec<Match> {
@@ -944,6 +1007,37 @@ mod tests {
             assert_eq!(m.read().meta.len(), 0);
             assert_eq!(m.read().meta.get(10), None);
         }
+    }
+
+    #[test]
+    fn near_in_bank_finds_live_pdq_entries_of_that_bank_only_paused_or_not() {
+        let (_d, m, a) = empty();
+        let b = m
+            .store
+            .create_bank(&NewBank { name: "B".into(), ..Default::default() }, "t")
+            .unwrap()
+            .id;
+        m.catch_up().unwrap();
+        let mut near = h(1);
+        for bit in [3, 77, 200] {
+            near.flip_bit(bit);
+        }
+        m.apply(&delta(10, Action::Add, a, 1, pdq(1), true)).unwrap();
+        m.apply(&delta(11, Action::Add, a, 2, (SignalType::Pdq, near.to_bytes().to_vec()), true))
+            .unwrap();
+        m.apply(&delta(12, Action::Add, b, 3, pdq(1), true)).unwrap();
+        m.apply(&delta(13, Action::Add, a, 4, (SignalType::Md5, vec![1u8; 16]), true)).unwrap();
+        assert_eq!(m.near_in_bank(&h(1), "A", 31), [(1, 0), (2, 3)]);
+        assert_eq!(m.near_in_bank(&h(1), "A", 2), [(1, 0)], "the radius holds");
+        assert_eq!(m.near_in_bank(&h(1), "B", 31), [(3, 0)]);
+        assert!(m.near_in_bank(&h(1), "C", 31).is_empty(), "no such bank");
+        m.apply(&delta(14, Action::Disable, a, 1, pdq(1), false)).unwrap();
+        assert_eq!(m.near_in_bank(&h(1), "A", 31), [(2, 3)], "disabled entries are not found");
+        let counts = m.bank_counts();
+        let names: Vec<&str> = counts.iter().map(|c| &*c.bank).collect();
+        assert_eq!(names, ["A", "B"]);
+        assert_eq!((counts[0].pdq, counts[0].exact, counts[0].video), (1, 1, 0));
+        assert_eq!((counts[1].pdq, counts[1].exact), (1, 0));
     }
 
     #[test]

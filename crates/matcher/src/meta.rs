@@ -123,6 +123,8 @@ pub(crate) struct MetaTable {
     /// Entries in `sparse` per page number.
     sparse_per_page: IdMap<u64, u32>,
     counts: [u64; 4],
+    /// Live entries per bank id and kind.
+    per_bank: IdMap<i64, [u64; 4]>,
 }
 
 impl MetaTable {
@@ -164,10 +166,21 @@ impl MetaTable {
             }
         };
         if let Some(o) = old {
-            self.counts[o.kind() as usize] -= 1;
+            self.uncount(o);
         }
         self.counts[meta.kind() as usize] += 1;
+        self.per_bank.entry(meta.bank_id()).or_default()[meta.kind() as usize] += 1;
         old
+    }
+
+    fn uncount(&mut self, m: Meta) {
+        self.counts[m.kind() as usize] -= 1;
+        if let Some(c) = self.per_bank.get_mut(&m.bank_id()) {
+            c[m.kind() as usize] -= 1;
+            if c.iter().all(|&n| n == 0) {
+                self.per_bank.remove(&m.bank_id());
+            }
+        }
     }
 
     /// Removes `id`; returns its metadata if it was there.
@@ -199,7 +212,7 @@ impl MetaTable {
             }
         };
         if let Some(o) = old {
-            self.counts[o.kind() as usize] -= 1;
+            self.uncount(o);
         }
         old
     }
@@ -233,6 +246,11 @@ impl MetaTable {
     /// Live entries of a kind.
     pub(crate) fn count(&self, kind: Kind) -> u64 {
         self.counts[kind as usize]
+    }
+
+    /// Live entries of one bank, by kind (indexed by `Kind as usize`; slot 0 unused).
+    pub(crate) fn bank_counts(&self, bank_id: i64) -> [u64; 4] {
+        self.per_bank.get(&bank_id).copied().unwrap_or_default()
     }
 
     /// Live entries.
@@ -343,6 +361,31 @@ mod tests {
             seen += 1;
         });
         assert_eq!(seen, 1000);
+    }
+
+    #[test]
+    fn per_bank_counts_follow_inserts_moves_and_removals() {
+        let mut t = MetaTable::default();
+        for id in 0..1000 {
+            t.insert(id, m(1 + id % 2, if id % 5 == 0 { Kind::Exact } else { Kind::Pdq }));
+        }
+        assert_eq!(
+            t.bank_counts(1)[Kind::Pdq as usize] + t.bank_counts(1)[Kind::Exact as usize],
+            500
+        );
+        assert_eq!(t.bank_counts(2)[Kind::Exact as usize], 100);
+        // Moving an entry to another bank moves its count; removing takes it away.
+        t.insert(0, m(3, Kind::Video));
+        assert_eq!(t.bank_counts(3)[Kind::Video as usize], 1);
+        assert_eq!(t.bank_counts(1)[Kind::Exact as usize], 99);
+        for id in 0..1000 {
+            t.remove(id);
+        }
+        assert_eq!(
+            (t.bank_counts(1), t.bank_counts(2), t.bank_counts(3)),
+            ([0; 4], [0; 4], [0; 4])
+        );
+        assert!(t.per_bank.is_empty(), "banks without live entries are forgotten");
     }
 
     #[test]

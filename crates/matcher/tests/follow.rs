@@ -88,6 +88,9 @@ impl Store for Hooked {
     ) -> spoor_bank::Result<spoor_bank::browse::EntryPage> {
         self.inner.entries_page(bank, filter, after_id, limit, max_scan)
     }
+    fn count_disabled(&self, bank: &str) -> spoor_bank::Result<u64> {
+        self.inner.count_disabled(bank)
+    }
     fn entry_by_value(
         &self,
         bank: &str,

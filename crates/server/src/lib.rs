@@ -222,6 +222,10 @@ async fn time_limit(
     next: Next,
 ) -> Response {
     use axum::response::IntoResponse as _;
+    // Console imports and export downloads take as long as their file: their own bounds apply.
+    if spoor_console::long_running(req.method(), req.uri().path()) {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => error::ApiError {

@@ -376,7 +376,9 @@ pub async fn list_entries(
         });
         let record = spoor_audit::NewRecord::by(&p.actor, "entries_read", "bank", &name)
             .with_details(details);
-        store.audit_append(&record)?;
+        // A view: appended without waiting for the disk flush (changes wait for it), and
+        // before the entries are sent, so nothing is shown unrecorded.
+        store.audit_append_relaxed(&record)?;
         Ok(entries)
     })
     .await?;
