@@ -1005,3 +1005,80 @@ fn curators_work_on_banks_in_the_console() {
     let search = log.iter().find(|r| r.1 == "entries_search").unwrap();
     assert!(!search.3.contains(&pdq_hex(7, 3)), "a searched hash is never recorded: {}", search.3);
 }
+
+/// In Chromium: a curator makes a bank, imports a file through the browser, finds an entry by
+/// its hash, and disables it with a reason; the entry stops matching through the API within a
+/// second. Screenshots of the bank pages.
+#[test]
+fn a_curator_disables_an_entry_in_the_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let store = Store::sqlite();
+    let matcher = store.key("matcher", "m", None);
+    let s = Server::start(&store, &[]);
+    let base = s.base.clone();
+    let link = store.person("cur.carl", "curator", &base);
+    let secret = Web::new(&base).setup(&link, PASSWORD);
+    let b = Browser::start(&driver);
+    b.login(&base, "cur.carl", PASSWORD, &code(&secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+
+    b.go(&format!("{base}/banks"));
+    b.fill("#name", "HOTLINE");
+    b.fill("#owner", "Hotline NL");
+    b.click("form[action='/banks'] button[type=submit]");
+    assert_eq!(b.path(), "/banks/HOTLINE?done=created", "{}", b.text());
+
+    // Import a file through the browser.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hotline-list.txt");
+    let lines: String = (0..80).map(|i| format!("{}\n", pdq_hex(i, 0))).collect();
+    std::fs::write(&file, format!("{lines}oops\n")).unwrap();
+    b.go(&format!("{base}/banks/HOTLINE/import"));
+    b.shot("bank-import");
+    let input = b.rt.block_on(b.c.find(fantoccini::Locator::Css("#file"))).unwrap();
+    b.rt.block_on(input.send_keys(&file.display().to_string())).unwrap();
+    b.click("form[enctype='multipart/form-data'] button[type=submit]");
+    assert!(b.path().starts_with("/banks/HOTLINE/imports/"), "{}", b.path());
+    server::until_within("the import page says it is finished", Duration::from_secs(10), || {
+        b.text().contains("The import is finished")
+    });
+    assert_eq!(b.text_of("#added"), "80");
+    assert_eq!(b.text_of("#rejected"), "1");
+    b.shot("bank-import-done");
+
+    b.go(&format!("{base}/banks"));
+    b.shot("banks");
+    b.go(&format!("{base}/banks/HOTLINE"));
+    b.shot("bank");
+    server::until("the matcher has the entries", || {
+        !s.matches(&matcher, &pdq_hex(3, 0)).is_empty()
+    });
+    b.fill("#q", &pdq_hex(3, 2));
+    b.click("form[role=search] button[type=submit]");
+    assert!(b.text().contains("PDQ distance 2"), "{}", b.text());
+    b.shot("bank-search");
+    b.click("#results + .table-wrap td a");
+    assert!(b.path().starts_with("/banks/HOTLINE/entries/"), "{}", b.path());
+    assert!(b.text().contains(&pdq_hex(3, 0)));
+    b.shot("entry");
+
+    // Disable with a reason: refused without one, then done; the API stops matching.
+    b.click("#disable");
+    assert!(b.text().contains("Give a reason"), "{}", b.text());
+    b.fill("#reason", "stock photo, not abuse");
+    b.click("#disable");
+    assert!(b.path().ends_with("?done=disabled"), "{}", b.path());
+    let took = server::until_within(
+        "the disabled entry stops matching through the API",
+        Duration::from_secs(1),
+        || s.matches(&matcher, &pdq_hex(3, 0)).is_empty(),
+    );
+    eprintln!("stopped matching {took:?} after the page confirmed");
+    assert!(b.text().contains("stock photo, not abuse"));
+    b.shot("entry-disabled");
+    b.close();
+    s.stop();
+    let disabled = audited(&store, "entry_disable");
+    assert_eq!(disabled.len(), 1, "{disabled:?}");
+    assert_eq!(disabled[0].0, "user:cur.carl");
+}

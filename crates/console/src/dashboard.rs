@@ -1,4 +1,5 @@
-//! `/`: the dashboard. Banks with their counts (from the store), the matcher's state (entries,
+//! `/`: the dashboard. Banks with their counts (live entries from the matcher's memory,
+//! disabled ones from the store's index of them), the matcher's state (entries,
 //! follower lag) and this process's match requests and matches of the last 24 hours, drawn as
 //! inline SVG by the server.
 
@@ -6,25 +7,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
-use spoor_bank::{Bank, BankStats};
+use spoor_bank::{Bank, PersonRole};
 
 use crate::activity::{Hour, HOURS};
+use crate::banks::{bank_path, state_tag, thousands};
 use crate::layout;
 use crate::session::Viewer;
 use crate::ConsoleState;
 
 /// `GET /`.
 pub async fn page(State(state): State<ConsoleState>, v: Viewer) -> Response {
+    // Live counts from the matcher's memory and disabled ones through their own index: the
+    // dashboard never scans a bank, whatever its size.
     let banks = state
         .blocking(|store| {
             let banks = store.banks()?;
             banks
                 .into_iter()
                 .map(|b| {
-                    let s = store.stats(&b.name)?;
-                    Ok((b, s))
+                    let disabled = store.count_disabled(&b.name)?;
+                    Ok((b, disabled))
                 })
-                .collect::<spoor_bank::Result<Vec<(Bank, BankStats)>>>()
+                .collect::<spoor_bank::Result<Vec<(Bank, u64)>>>()
         })
         .await;
     let banks = match banks {
@@ -39,6 +43,11 @@ pub async fn page(State(state): State<ConsoleState>, v: Viewer) -> Response {
         }
         Err(r) => return r,
     };
+    let counts = state.matcher.bank_counts();
+    let live = |name: &str| {
+        counts.iter().find(|c| &*c.bank == name).map_or((0, 0, 0), |c| (c.pdq, c.exact, c.video))
+    };
+    let may_browse = v.may(&[PersonRole::Admin, PersonRole::Curator]);
     let stats = state.matcher.stats();
     let lag = state.matcher.lag();
     let day = state.activity.last_day();
@@ -57,25 +66,29 @@ pub async fn page(State(state): State<ConsoleState>, v: Viewer) -> Response {
                         thead { tr {
                             th scope="col" { "Bank" }
                             th scope="col" { "State" }
-                            th scope="col" class="num" { "Entries" }
-                            th scope="col" class="num" { "Enabled" }
+                            th scope="col" class="num" { "Live PDQ" }
+                            th scope="col" class="num" { "Live digests" }
+                            th scope="col" class="num" { "Live videos" }
                             th scope="col" class="num" { "Disabled" }
-                            th scope="col" { "By type" }
                         } }
                         tbody {
-                            @for (b, s) in &banks {
+                            @for (b, disabled) in &banks {
+                                @let (pdq, exact, video) = live(&b.name);
                                 tr {
-                                    th scope="row" { (b.name) }
-                                    td { @if b.enabled { span class="tag tag--ok" { "active" } } @else { span class="tag tag--warn" { "paused" } } }
-                                    td class="num" { (thousands(s.entries)) }
-                                    td class="num" { (thousands(s.enabled)) }
-                                    td class="num" { (thousands(s.disabled)) }
-                                    td { (s.by_signal_type.iter().map(|(t, n)| format!("{t} {}", thousands(*n))).collect::<Vec<_>>().join(", ")) }
+                                    th scope="row" {
+                                        @if may_browse { a href=(bank_path(&b.name)) { (b.name) } } @else { (b.name) }
+                                    }
+                                    td { (state_tag(b.enabled, "active", "paused")) }
+                                    td class="num" { (thousands(pdq)) }
+                                    td class="num" { (thousands(exact)) }
+                                    td class="num" { (thousands(video)) }
+                                    td class="num" { (thousands(*disabled)) }
                                 }
                             }
                         }
                     }
                 }
+                p class="hint" { "Live entries are those the matcher holds now; disabled entries are kept, with who disabled them and why." }
             }
         }
         section aria-labelledby="matcher-title" {
@@ -110,19 +123,6 @@ fn lag_text(lag: std::time::Duration) -> String {
     } else {
         format!("{:.0} minutes ago (the follower is behind: check the service log)", s / 60.0)
     }
-}
-
-/// 1234567 → "1,234,567".
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The hourly bars: requests (tall, grey-blue) with matches (dark) in front, one pair an hour,
@@ -197,14 +197,6 @@ fn chart(day: &[Hour; HOURS]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-    }
 
     #[test]
     fn chart_bars_follow_the_figures() {
