@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_change_log.sql"),
     include_str!("../migrations/postgres/0005_people_and_audit.sql"),
     include_str!("../migrations/postgres/0006_entry_browsing.sql"),
+    include_str!("../migrations/postgres/0007_entries_by_bank.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -751,9 +752,10 @@ impl Store for PostgresStore {
             filter.conditions(2, |n| format!("${n}"), "NOT e.enabled", "e.enabled");
         let mut params: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(b.id), Box::new(after_id)];
         params.extend(texts.into_iter().map(|t| Box::new(t) as Box<dyn ToSql + Sync>));
-        // Disabled entries have an index of their own; anything else scans a bounded window
-        // of ids, so a rare filter costs at most `max_scan` rows a page.
-        let (sql, window_end) = if filter.enabled == Some(false) {
+        // Without a filter every entry passes: no window. Disabled entries have an index of
+        // their own; anything else scans a bounded window of ids, so a rare filter costs at
+        // most `max_scan` rows a page.
+        let (sql, window_end) = if filter.is_empty() || filter.enabled == Some(false) {
             (
                 format!(
                     "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_change_log.sql"),
     include_str!("../migrations/sqlite/0005_people_and_audit.sql"),
     include_str!("../migrations/sqlite/0006_entry_browsing.sql"),
+    include_str!("../migrations/sqlite/0007_entries_by_bank.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -793,9 +794,10 @@ impl Store for SqliteStore {
             filter.conditions(2, |n| format!("?{n}"), "e.enabled = 0", "e.enabled = 1");
         let mut values: Vec<rusqlite::types::Value> = vec![b.id.into(), after_id.into()];
         values.extend(texts.into_iter().map(rusqlite::types::Value::from));
-        // Disabled entries have an index of their own; anything else scans a bounded window
-        // of ids, so a rare filter costs at most `max_scan` rows a page.
-        let (sql, window_end) = if filter.enabled == Some(false) {
+        // Without a filter every entry passes: no window. Disabled entries have an index of
+        // their own; anything else scans a bounded window of ids, so a rare filter costs at
+        // most `max_scan` rows a page.
+        let (sql, window_end) = if filter.is_empty() || filter.enabled == Some(false) {
             (
                 format!(
                     "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id

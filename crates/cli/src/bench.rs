@@ -25,6 +25,9 @@ enum What {
     /// The audit log: the time one record adds to an action (single appends, p50/p99), and a
     /// full verification of a log of N records.
     Audit(AuditBenchArgs),
+    /// The console's data pages over HTTP on a large bank: entry lists, search by PDQ, entry
+    /// history; p50/p99 and page weight.
+    Console(crate::bench_console::ConsoleBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -343,6 +346,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         What::Index(a) => bench_index(a),
         What::MatcherStart(a) => bench_matcher_start(a),
         What::Audit(a) => bench_audit(a),
+        What::Console(a) => crate::bench_console::run(a),
     }
 }
 
