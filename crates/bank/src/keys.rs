@@ -117,7 +117,9 @@ mod tests {
         assert!(check_name("a\nb").is_err());
         assert!(check_name(&"x".repeat(257)).is_err());
         assert!(check_options(Role::Matcher, true, true).is_ok());
-        assert!(check_options(Role::Curator, true, false).unwrap_err().contains("matcher keys only"));
+        assert!(check_options(Role::Curator, true, false)
+            .unwrap_err()
+            .contains("matcher keys only"));
         assert!(check_options(Role::Hasher, false, true).is_err());
         assert!(check_options(Role::Admin, false, false).is_ok());
     }

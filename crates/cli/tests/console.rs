@@ -1,7 +1,7 @@
 //! The console end to end: the real `spoor serve` on 127.0.0.1 and `spoor users`, driven over
 //! plain HTTP (headers, cookies, CSRF, lockout, limits, 404s) and in a real headless Chromium
-//! through Debian's chromedriver (setup, login, roles, CSRF, timeouts), with screenshots of the
-//! main pages written under `target/console-screenshots/`.
+//! through Debian's chromedriver (setup, login, roles, CSRF, timeouts, API keys, the audit log),
+//! with screenshots of the main pages written under `target/console-screenshots/`.
 //!
 //! Without Chromium the browser test is skipped with a notice, unless `SPOOR_REQUIRE_BROWSER=1`
 //! (as in the test command), when it fails.
@@ -481,7 +481,11 @@ fn text_of_id(page: &str, id: &str) -> String {
 fn listed_keys(store: &Store) -> Vec<serde_json::Value> {
     let out = store.spoor(&["keys", "list"]);
     assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -544,7 +548,10 @@ fn keys_page_creates_shows_once_and_revokes() {
         (&[("name", "bell\u{7}"), ("role", "matcher")], "control character"),
         (&[("name", &"x".repeat(300)), ("role", "matcher")], "at most 256"),
         (&[("name", "k2"), ("role", "owner")], "owner is not one of"),
-        (&[("name", "k2"), ("role", "matcher"), ("banks", "NOPE")], "no bank named &quot;NOPE&quot;"),
+        (
+            &[("name", "k2"), ("role", "matcher"), ("banks", "NOPE")],
+            "no bank named &quot;NOPE&quot;",
+        ),
         (&[("name", "k2"), ("role", "curator"), ("banks", "HOTLINE")], "matcher keys only"),
         (&[("name", "k2"), ("role", "hasher"), ("show_distance", "yes")], "matcher keys only"),
     ];
@@ -553,7 +560,11 @@ fn keys_page_creates_shows_once_and_revokes() {
         form.push(("csrf", &csrf));
         let a = w.post("/keys", &form);
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {}", a.body);
-        assert!(a.body.contains("There is a problem") && a.body.contains(msg), "{form:?}: {}", a.body);
+        assert!(
+            a.body.contains("There is a problem") && a.body.contains(msg),
+            "{form:?}: {}",
+            a.body
+        );
         assert!(!a.body.contains("new-key"), "{form:?}");
     }
     for (form, msg) in [
@@ -571,17 +582,21 @@ fn keys_page_creates_shows_once_and_revokes() {
     assert_eq!(audited(&store, "key_create").len(), 1);
     assert!(audited(&store, "key_revoke").is_empty());
     // Without the CSRF token: refused.
-    assert_eq!(w.post("/keys", &[("name", "k3"), ("role", "hasher")]).status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        w.post("/keys", &[("name", "k3"), ("role", "hasher")]).status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(listed_keys(&store).len(), 1);
 
     // Revoke: the API refuses the key within a second and a half; a second revoke is refused.
     let a = w.post("/keys/revoke", &[("name", "hoster"), ("confirm", "yes"), ("csrf", &csrf)]);
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("is revoked"), "{}", a.body);
-    let took = server::until_within("the revoked key is refused", Duration::from_millis(1500), || {
-        s.get(Some(&key), &format!("/v1/match?signal_type=pdq&value={pdq}")).0
-            == StatusCode::UNAUTHORIZED
-    });
+    let took =
+        server::until_within("the revoked key is refused", Duration::from_millis(1500), || {
+            s.get(Some(&key), &format!("/v1/match?signal_type=pdq&value={pdq}")).0
+                == StatusCode::UNAUTHORIZED
+        });
     eprintln!("the revoked key was refused after {took:?}");
     let a = w.post("/keys/revoke", &[("name", "hoster"), ("confirm", "yes"), ("csrf", &csrf)]);
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -606,7 +621,8 @@ fn keys_page_creates_shows_once_and_revokes() {
         let a = other.get("/keys");
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{role}");
         assert!(a.body.contains("You cannot open this page"), "{}", a.body);
-        let a = other.post("/keys", &[("name", "sneaky"), ("role", "admin"), ("csrf", &other_csrf)]);
+        let a =
+            other.post("/keys", &[("name", "sneaky"), ("role", "admin"), ("csrf", &other_csrf)]);
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{role}");
     }
     assert_eq!(listed_keys(&store).len(), 1, "nothing written by the refused roles");
@@ -632,8 +648,8 @@ fn audit_page_filters_pages_and_verifies() {
     assert!(store.spoor(&["bank", "create", "HOTLINE"]).status.success());
     {
         // 150 records of one action, written straight to the store.
-        let st = spoor_bank::open(&spoor_bank::Location::DataDir(store.value.clone().into()))
-            .unwrap();
+        let st =
+            spoor_bank::open(&spoor_bank::Location::DataDir(store.value.clone().into())).unwrap();
         let notes: Vec<_> = (0..150)
             .map(|i| {
                 spoor_audit::NewRecord::by("cli:seeder", "seed_note", "note", &i.to_string())
@@ -649,10 +665,15 @@ fn audit_page_filters_pages_and_verifies() {
     // Newest first, 100 a page, an "Older" link; no "Newer" on the newest page.
     let a = w.get("/audit");
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-    assert!(a.body.contains("<h1>Audit log</h1>") && a.body.contains("href=\"/audit\" aria-current"));
+    assert!(
+        a.body.contains("<h1>Audit log</h1>") && a.body.contains("href=\"/audit\" aria-current")
+    );
     assert_eq!(rows(&a.body), 100);
     assert!(a.body.contains("Older") && !a.body.contains("Newer"), "{}", a.body);
-    assert!(a.body.contains("<code title=\"{"), "long details are cut in the cell, whole in its title");
+    assert!(
+        a.body.contains("<code title=\"{"),
+        "long details are cut in the cell, whole in its title"
+    );
 
     // Filter by action, then page with `before`.
     let a = w.get("/audit?action=seed_note");
@@ -666,7 +687,9 @@ fn audit_page_filters_pages_and_verifies() {
     let b = w.get(&href);
     assert_eq!(b.status, StatusCode::OK);
     assert_eq!(rows(&b.body), 50, "{href}");
-    assert!(b.body.contains("note:49") && b.body.contains("note:0") && !b.body.contains("note:50<"));
+    assert!(
+        b.body.contains("note:49") && b.body.contains("note:0") && !b.body.contains("note:50<")
+    );
     assert!(b.body.contains("Newer") && !b.body.contains("Older"), "{}", b.body);
     assert!(b.body.contains("href=\"/audit?action=seed_note\""), "back to the newest page");
     let a = w.get("/audit?action=no_such_action");
@@ -947,6 +970,20 @@ fn in_the_browser() {
     assert!(t.contains("Dashboard") && t.contains("admin.ann") && t.contains("People"), "{t}");
     assert!(t.contains("Counted by this server process"), "{t}");
     b.shot("dashboard");
+
+    // API keys: make one, shown once; then the audit log, verified intact.
+    b.go(&format!("{base}/keys"));
+    assert!(b.text().contains("within about a second"), "{}", b.text());
+    b.fill("#name", "hoster");
+    b.click("form[action='/keys'] button[type=submit]");
+    assert!(b.text_of("#new-key").starts_with("spoor_"), "{}", b.text());
+    b.shot("keys");
+    b.go(&format!("{base}/audit"));
+    assert!(b.text().contains("key_create"), "{}", b.text());
+    b.click("form[action='/audit/verify'] button[type=submit]");
+    let verified = b.text_of("#verify-result");
+    assert!(verified.starts_with("intact: ") && verified.contains("head seq"), "{verified}");
+    b.shot("audit");
 
     // People: add a reviewer; the link is shown once.
     b.go(&format!("{base}/users"));

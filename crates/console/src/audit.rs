@@ -72,8 +72,7 @@ fn new_record(actor: Actor<'_>, action: &str, object_kind: &str, object_id: &str
 }
 
 fn append(store: &dyn Store, rec: &NewRecord, relaxed: bool) {
-    let written =
-        if relaxed { store.audit_append_relaxed(rec) } else { store.audit_append(rec) };
+    let written = if relaxed { store.audit_append_relaxed(rec) } else { store.audit_append(rec) };
     if let Err(e) = written {
         metrics::counter!("spoor_console_audit_failures_total").increment(1);
         tracing::error!(

@@ -178,9 +178,8 @@ pub fn parse_utc(s: &str) -> Result<Millis, String> {
         16 => format!("{s}:00Z"),
         _ => format!("{s}Z"),
     };
-    parse_time(&full).map_err(|_| {
-        format!("{s:?} is not a date and time such as 2026-11-30T08:40 (UTC)")
-    })
+    parse_time(&full)
+        .map_err(|_| format!("{s:?} is not a date and time such as 2026-11-30T08:40 (UTC)"))
 }
 
 fn time_field(
@@ -500,7 +499,11 @@ pub async fn verify(State(state): State<ConsoleState>, v: Viewer) -> Response {
                             "checkpoints": r.checkpoints,
                         });
                         (
-                            Verified::Intact { records: r.records, head, checkpoints: r.checkpoints },
+                            Verified::Intact {
+                                records: r.records,
+                                head,
+                                checkpoints: r.checkpoints,
+                            },
                             details,
                         )
                     }
@@ -512,7 +515,11 @@ pub async fn verify(State(state): State<ConsoleState>, v: Viewer) -> Response {
                             "records": r.records,
                         });
                         (
-                            Verified::Broken { what: b.to_string(), seq: b.seq(), records: r.records },
+                            Verified::Broken {
+                                what: b.to_string(),
+                                seq: b.seq(),
+                                records: r.records,
+                            },
                             details,
                         )
                     }

@@ -29,7 +29,12 @@ const ROLES: [Role; 5] = [Role::Matcher, Role::Hasher, Role::Curator, Role::Audi
 enum Banner {
     None,
     /// A new key, shown this once.
-    NewKey { name: String, key_id: String, role: Role, key: String },
+    NewKey {
+        name: String,
+        key_id: String,
+        role: Role,
+        key: String,
+    },
     /// A done action.
     Done(String),
     /// An action that was refused: what is wrong and what to do.
@@ -402,7 +407,9 @@ pub async fn revoke(State(state): State<ConsoleState>, v: Viewer, body: Bytes) -
             }
             match store.revoke_key(&n, &actor) {
                 Ok(k) => Ok(Ok(k)),
-                Err(e @ (BankError::NoSuchKey(_) | BankError::Invalid(_))) => Ok(Err(e.to_string())),
+                Err(e @ (BankError::NoSuchKey(_) | BankError::Invalid(_))) => {
+                    Ok(Err(e.to_string()))
+                }
                 Err(e) => Err(e),
             }
         })
@@ -469,8 +476,7 @@ mod tests {
         let e = check_create(&typed("x", Some(Role::Matcher), &["NOPE"], false), "", &keys, &banks);
         assert_eq!(fields(&e), ["banks"]);
         assert!(e[0].message.contains("no bank named \"NOPE\""), "{e:?}");
-        let e =
-            check_create(&typed("x", Some(Role::Curator), &["NCMEC"], true), "", &keys, &banks);
+        let e = check_create(&typed("x", Some(Role::Curator), &["NCMEC"], true), "", &keys, &banks);
         assert_eq!(fields(&e), ["banks", "show_distance"]);
         assert!(e[0].message.contains("matcher keys only"), "{e:?}");
     }
