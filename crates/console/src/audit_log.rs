@@ -479,7 +479,7 @@ static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 /// each checkpoint's own signature is checked), audits the outcome, and shows it above the
 /// newest records.
 pub async fn verify(State(state): State<ConsoleState>, v: Viewer) -> Response {
-    let Ok(_permit) = VERIFYING.acquire().await else {
+    let Ok(permit) = VERIFYING.acquire().await else {
         return store_down(BankError::Invalid("the verification queue is closed".into()));
     };
     let name = v.user.name.clone();
@@ -540,6 +540,7 @@ pub async fn verify(State(state): State<ConsoleState>, v: Viewer) -> Response {
             verified
         })
         .await;
+    drop(permit);
     match done {
         Ok(verified) => show(&state, &v, Filter::default(), Some(verified)).await,
         Err(r) => r,
@@ -553,11 +554,11 @@ mod tests {
     fn filter(pairs: &[(&str, &str)]) -> Filter {
         let q: String =
             pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&");
-        let f: Filter = serde_urlencoded_from(&q);
+        let f: Filter = from_query(&q);
         f.trimmed()
     }
 
-    fn serde_urlencoded_from(q: &str) -> Filter {
+    fn from_query(q: &str) -> Filter {
         let uri: axum::http::Uri = format!("/audit?{q}").parse().unwrap();
         Query::<Filter>::try_from_uri(&uri).unwrap().0
     }

@@ -60,6 +60,15 @@ fn state_of(k: &ApiKey) -> Markup {
     }
 }
 
+/// A time to the second, UTC.
+fn when(ms: i64) -> String {
+    let t = format_time(ms);
+    match t.get(..19) {
+        Some(s) => format!("{} UTC", s.replace('T', " ")),
+        None => t,
+    }
+}
+
 fn distances(k: &ApiKey) -> &'static str {
     match k.role {
         Role::Admin | Role::Curator => "always",
@@ -132,10 +141,10 @@ fn render(
                                 }
                             }
                             td { (distances(k)) }
-                            td { (format_time(k.created_at)[..19]) "Z" br; span class="hint" { "by " (k.created_by) } }
+                            td { (when(k.created_at)) br; span class="hint" { "by " (k.created_by) } }
                             td {
                                 @if let Some(at) = k.revoked_at {
-                                    (format_time(at)[..19]) "Z"
+                                    (when(at))
                                     br; span class="hint" { "by " (k.revoked_by.as_deref().unwrap_or("?")) }
                                 } @else { "—" }
                             }
@@ -491,5 +500,6 @@ mod tests {
         assert_eq!(distances(&k), "always");
         k.role = Role::Hasher;
         assert_eq!(distances(&k), "—");
+        assert_eq!(when(1_000), "1970-01-01 00:00:01 UTC");
     }
 }
