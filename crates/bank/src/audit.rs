@@ -27,6 +27,8 @@ pub struct AuditQuery {
     pub newest_first: bool,
     /// Only this actor (name, as stored without its kind).
     pub actor: Option<String>,
+    /// Only actors of this kind (`user`, `key`, `cli`, `system`).
+    pub actor_kind: Option<String>,
     /// Only this action.
     pub action: Option<String>,
     /// Only objects of this kind.
@@ -71,6 +73,9 @@ impl AuditQuery {
         }
         if let Some(a) = &self.actor {
             add("actor =", Param::Text(a.clone()), &mut conds);
+        }
+        if let Some(k) = &self.actor_kind {
+            add("actor_kind =", Param::Text(k.clone()), &mut conds);
         }
         if let Some(a) = &self.action {
             add("action =", Param::Text(a.clone()), &mut conds);

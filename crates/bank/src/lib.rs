@@ -5,6 +5,7 @@
 //! * [`Store`]: what both backends do; [`open`] picks one from a [`Location`].
 //! * [`import`]: streaming, idempotent import of lines, CSV, jsonl and HMA CSV files.
 //! * [`export`]: jsonl, lines and CSV writers.
+//! * [`keys`]: making API keys (the key shown once, the hash stored).
 //! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
 //! * [`audit`]: the deployment's hash-chained audit log ([`AuditLog`]); bank and key changes
 //!   are audited by the store in the transaction that makes them.
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod browse;
 pub mod export;
 pub mod import;
+pub mod keys;
 pub mod model;
 pub mod people;
 

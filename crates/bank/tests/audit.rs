@@ -275,6 +275,9 @@ fn filters_and_pages(f: Fixture) {
         q(AuditQuery { actor: Some("bob".into()), action: Some("login".into()), ..base.clone() });
     assert_eq!(bob_logins.len(), 5);
     assert!(bob_logins.iter().all(|r| r.actor == "bob" && r.action == "login"));
+    let kind = |k: &str| AuditQuery { actor_kind: Some(k.into()), ..base.clone() };
+    assert_eq!(q(kind("user")).len(), 30);
+    assert_eq!(q(AuditQuery { actor: Some("bob".into()), ..kind("key") }).len(), 0);
     let b2 = q(AuditQuery {
         object_kind: Some("bank".into()),
         object_id: Some("B2".into()),

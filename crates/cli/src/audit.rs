@@ -146,6 +146,7 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 before: None,
                 newest_first: false,
                 actor: actor_name,
+                actor_kind: None,
                 action,
                 object_kind,
                 object_id,

@@ -1,7 +1,7 @@
 //! The console end to end: the real `spoor serve` on 127.0.0.1 and `spoor users`, driven over
 //! plain HTTP (headers, cookies, CSRF, lockout, limits, 404s) and in a real headless Chromium
-//! through Debian's chromedriver (setup, login, roles, CSRF, timeouts), with screenshots of the
-//! main pages written under `target/console-screenshots/`.
+//! through Debian's chromedriver (setup, login, roles, CSRF, timeouts, API keys, the audit log),
+//! with screenshots of the main pages written under `target/console-screenshots/`.
 //!
 //! Without Chromium the browser test is skipped with a notice, unless `SPOOR_REQUIRE_BROWSER=1`
 //! (as in the test command), when it fails.
@@ -456,6 +456,304 @@ fn over_tls_cookies_are_secure_and_host_prefixed() {
     s.stop();
 }
 
+// ----- API keys and the audit log -----
+
+/// A person of `role`, set up and logged in over HTTP; with their session's CSRF token.
+fn logged_in(store: &Store, s: &Server, name: &str, role: &str) -> (Web, String) {
+    let link = store.person(name, role, &s.base);
+    let mut w = Web::new(&s.base);
+    let secret = w.setup(&link, PASSWORD);
+    let a = w.login(name, PASSWORD, &secret, unix() + 30);
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let csrf = hidden(&w.get("/").body, "csrf");
+    (w, csrf)
+}
+
+/// The text of the element with `id` (up to its first tag).
+fn text_of_id(page: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let at = page.find(&marker).unwrap_or_else(|| panic!("no #{id} in {page}"));
+    let rest = &page[at + marker.len()..];
+    rest[..rest.find('<').unwrap()].to_string()
+}
+
+/// The keys' JSON lines from `spoor keys list`.
+fn listed_keys(store: &Store) -> Vec<serde_json::Value> {
+    let out = store.spoor(&["keys", "list"]);
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn keys_page_creates_shows_once_and_revokes() {
+    let store = Store::sqlite();
+    for bank in ["HOTLINE", "OTHER"] {
+        assert!(store.spoor(&["bank", "create", bank]).status.success());
+    }
+    let s = Server::start(&store, &["--login-attempts-per-minute", "100"]);
+    let (mut w, csrf) = logged_in(&store, &s, "admin.kim", "admin");
+    let a = w.get("/keys");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("<h1>API keys</h1>") && a.body.contains("No keys yet."), "{}", a.body);
+    assert!(a.body.contains("within about a second"), "the page says when keys take effect");
+    assert!(a.body.contains("value=\"HOTLINE\"") && a.body.contains("value=\"OTHER\""));
+    assert!(a.body.contains("href=\"/keys\" aria-current=\"page\""), "in the navigation");
+
+    // A matcher key scoped to one bank: shown once, working within a second and a half.
+    let a = w.post(
+        "/keys",
+        &[
+            ("name", "hoster"),
+            ("role", "matcher"),
+            ("banks", "HOTLINE"),
+            ("show_distance", "yes"),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("shown only this once"), "{}", a.body);
+    let key = text_of_id(&a.body, "new-key");
+    assert!(key.starts_with("spoor_"), "{key}");
+    let pdq = common::hex_hash(7);
+    let took = server::until_within("the new key works", Duration::from_millis(1500), || {
+        s.get(Some(&key), &format!("/v1/match?signal_type=pdq&value={pdq}")).0 == StatusCode::OK
+    });
+    eprintln!("the new key worked after {took:?}");
+    let keys = listed_keys(&store);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(
+        (&keys[0]["name"], &keys[0]["role"], &keys[0]["banks"], &keys[0]["show_distance"]),
+        (
+            &serde_json::json!("hoster"),
+            &serde_json::json!("matcher"),
+            &serde_json::json!(["HOTLINE"]),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(keys[0]["created_by"], "user:admin.kim");
+    // Never shown again.
+    let a = w.get("/keys");
+    assert!(a.body.contains(">hoster<") && a.body.contains(">HOTLINE<"), "{}", a.body);
+    assert!(!a.body.contains(&key) && !a.body.contains("new-key"), "the key is shown once");
+
+    // Bad input: 422, a message on the page, nothing written.
+    let bad: &[(&[(&str, &str)], &str)] = &[
+        (&[("name", ""), ("role", "matcher")], "Enter a name for the key"),
+        (&[("name", "   "), ("role", "hasher")], "Enter a name for the key"),
+        (&[("name", "hoster"), ("role", "matcher")], "exists already"),
+        (&[("name", "bell\u{7}"), ("role", "matcher")], "control character"),
+        (&[("name", &"x".repeat(300)), ("role", "matcher")], "at most 256"),
+        (&[("name", "k2"), ("role", "owner")], "owner is not one of"),
+        (
+            &[("name", "k2"), ("role", "matcher"), ("banks", "NOPE")],
+            "no bank named &quot;NOPE&quot;",
+        ),
+        (&[("name", "k2"), ("role", "curator"), ("banks", "HOTLINE")], "matcher keys only"),
+        (&[("name", "k2"), ("role", "hasher"), ("show_distance", "yes")], "matcher keys only"),
+    ];
+    for (form, msg) in bad {
+        let mut form = form.to_vec();
+        form.push(("csrf", &csrf));
+        let a = w.post("/keys", &form);
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {}", a.body);
+        assert!(
+            a.body.contains("There is a problem") && a.body.contains(msg),
+            "{form:?}: {}",
+            a.body
+        );
+        assert!(!a.body.contains("new-key"), "{form:?}");
+    }
+    for (form, msg) in [
+        (vec![("name", "nobody"), ("confirm", "yes")], "There is no API key named"),
+        (vec![("name", "hoster")], "tick the box"),
+    ] {
+        let mut form = form;
+        form.push(("csrf", &csrf));
+        let a = w.post("/keys/revoke", &form);
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{form:?}: {}", a.body);
+        assert!(a.body.contains(msg), "{form:?}: {}", a.body);
+    }
+    assert_eq!(listed_keys(&store).len(), 1, "nothing written");
+    assert!(listed_keys(&store)[0].get("revoked_at").is_none());
+    assert_eq!(audited(&store, "key_create").len(), 1);
+    assert!(audited(&store, "key_revoke").is_empty());
+    // Without the CSRF token: refused.
+    assert_eq!(
+        w.post("/keys", &[("name", "k3"), ("role", "hasher")]).status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(listed_keys(&store).len(), 1);
+
+    // Revoke: the API refuses the key within a second and a half; a second revoke is refused.
+    let a = w.post("/keys/revoke", &[("name", "hoster"), ("confirm", "yes"), ("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("is revoked"), "{}", a.body);
+    let took =
+        server::until_within("the revoked key is refused", Duration::from_millis(1500), || {
+            s.get(Some(&key), &format!("/v1/match?signal_type=pdq&value={pdq}")).0
+                == StatusCode::UNAUTHORIZED
+        });
+    eprintln!("the revoked key was refused after {took:?}");
+    let a = w.post("/keys/revoke", &[("name", "hoster"), ("confirm", "yes"), ("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("was revoked already, by user:admin.kim"), "{}", a.body);
+    assert!(w.get("/keys").body.contains("tag--warn\">revoked<"));
+
+    // Audited once each, by the store, in the person's name; the key itself never.
+    let created = audited(&store, "key_create");
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!((created[0].0.as_str(), created[0].2.as_str()), ("user:admin.kim", "hoster"));
+    assert!(created[0].3.contains("HOTLINE") && created[0].3.contains("\"role\":\"matcher\""));
+    let revoked = audited(&store, "key_revoke");
+    assert_eq!(revoked.len(), 1, "{revoked:?}");
+    assert_eq!((revoked[0].0.as_str(), revoked[0].2.as_str()), ("user:admin.kim", "hoster"));
+    let secret = key.rsplit('_').next().unwrap();
+    assert!(!format!("{:?}", audit(&store)).contains(secret), "the key is never audited");
+
+    // A reviewer and a curator get the 403 page, and it is recorded.
+    for (name, role) in [("rev.rob", "reviewer"), ("cur.cat", "curator")] {
+        let (mut other, other_csrf) = logged_in(&store, &s, name, role);
+        assert!(!other.get("/").body.contains("href=\"/keys\""), "no link for {role}");
+        let a = other.get("/keys");
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{role}");
+        assert!(a.body.contains("You cannot open this page"), "{}", a.body);
+        let a =
+            other.post("/keys", &[("name", "sneaky"), ("role", "admin"), ("csrf", &other_csrf)]);
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{role}");
+    }
+    assert_eq!(listed_keys(&store).len(), 1, "nothing written by the refused roles");
+    let forbidden = audited(&store, "forbidden");
+    for who in ["user:rev.rob", "user:cur.cat"] {
+        assert!(
+            forbidden.iter().filter(|r| r.0 == who && r.2 == "/keys").count() == 2,
+            "{who}: {forbidden:?}"
+        );
+    }
+    s.stop();
+}
+
+/// Runs SQL on the test store's SQLite database directly, as someone with database access would.
+fn raw_sql(store: &Store, sql: &str) {
+    let db = std::path::Path::new(&store.value).join("spoor.db");
+    rusqlite::Connection::open(db).unwrap().execute_batch(sql).unwrap();
+}
+
+#[test]
+fn audit_page_filters_pages_and_verifies() {
+    let store = Store::sqlite();
+    assert!(store.spoor(&["bank", "create", "HOTLINE"]).status.success());
+    {
+        // 150 records of one action, written straight to the store.
+        let st =
+            spoor_bank::open(&spoor_bank::Location::DataDir(store.value.clone().into())).unwrap();
+        let notes: Vec<_> = (0..150)
+            .map(|i| {
+                spoor_audit::NewRecord::by("cli:seeder", "seed_note", "note", &i.to_string())
+                    .with_details(serde_json::json!({ "i": i, "text": "x".repeat(300) }))
+            })
+            .collect();
+        st.audit_append_all(&notes).unwrap();
+    }
+    let s = Server::start(&store, &["--login-attempts-per-minute", "100"]);
+    let (mut w, csrf) = logged_in(&store, &s, "aud.ada", "auditor");
+    let rows = |body: &str| body.matches("<td class=\"num\">").count();
+
+    // Newest first, 100 a page, an "Older" link; no "Newer" on the newest page.
+    let a = w.get("/audit");
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(
+        a.body.contains("<h1>Audit log</h1>") && a.body.contains("href=\"/audit\" aria-current")
+    );
+    assert_eq!(rows(&a.body), 100);
+    assert!(a.body.contains("Older") && !a.body.contains("Newer"), "{}", a.body);
+    assert!(
+        a.body.contains("<code title=\"{"),
+        "long details are cut in the cell, whole in its title"
+    );
+
+    // Filter by action, then page with `before`.
+    let a = w.get("/audit?action=seed_note");
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(rows(&a.body), 100);
+    assert_eq!(a.body.matches("<code>seed_note</code>").count(), 100);
+    assert!(a.body.contains("cli:seeder") && a.body.contains("note:149"), "newest first");
+    let at = a.body.find("href=\"/audit?action=seed_note&amp;before=").expect("an Older link");
+    let href = &a.body[at + 6..];
+    let href = href[..href.find('"').unwrap()].replace("&amp;", "&");
+    let b = w.get(&href);
+    assert_eq!(b.status, StatusCode::OK);
+    assert_eq!(rows(&b.body), 50, "{href}");
+    assert!(
+        b.body.contains("note:49") && b.body.contains("note:0") && !b.body.contains("note:50<")
+    );
+    assert!(b.body.contains("Newer") && !b.body.contains("Older"), "{}", b.body);
+    assert!(b.body.contains("href=\"/audit?action=seed_note\""), "back to the newest page");
+    let a = w.get("/audit?action=no_such_action");
+    assert!(a.body.contains("No records match."));
+    let a = w.get("/audit?actor=user%3Aaud.ada&action=login");
+    assert_eq!(rows(&a.body), 1, "{}", a.body);
+
+    // Bad filters: 422 and what is wrong.
+    let a = w.get("/audit?from=yesterday");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("is not a date and time") && a.body.contains("href=\"#from\""));
+    let a = w.get("/audit?from=2026-11-30T10%3A00&to=2026-11-30T09%3A00");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("To must be later than From"), "{}", a.body);
+    let a = w.get("/audit?before=x");
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = w.get("/audit?from=2000-01-01T00%3A00&to=2000-01-02");
+    assert!(a.body.contains("No records match."), "{}", a.body);
+
+    // Each page shown was audited, with its filter.
+    let views = audited(&store, "audit_view");
+    assert_eq!(views.len(), 6, "{views:?}");
+    assert!(views.iter().all(|v| v.0 == "user:aud.ada"));
+    assert!(views[1].3.contains("\"action\":\"seed_note\""), "{views:?}");
+    assert!(views[2].3.contains("\"before\""), "{views:?}");
+
+    // Verify: intact, and audited.
+    let a = w.post("/audit/verify", &[("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let result = text_of_id(&a.body, "verify-result");
+    assert!(result.starts_with("intact: ") && result.contains(" records, head seq "), "{result}");
+    let verified = audited(&store, "audit_verify");
+    assert_eq!(verified.len(), 1);
+    assert!(verified[0].3.contains("\"outcome\":\"intact\""), "{verified:?}");
+    assert_eq!(w.post("/audit/verify", &[]).status, StatusCode::FORBIDDEN, "CSRF");
+
+    // Someone with database access changes record 5: verify names it.
+    raw_sql(
+        &store,
+        "DROP TRIGGER audit_append_only_update; DROP TRIGGER audit_append_only_delete;
+         UPDATE audit SET details = '{\"i\":999}' WHERE seq = 5;",
+    );
+    let a = w.post("/audit/verify", &[("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::OK);
+    let result = text_of_id(&a.body, "verify-result");
+    assert!(result.starts_with("broken at record 5: record 5 was modified"), "{result}");
+    assert!(a.body.contains("The audit log does not fit together"));
+    let verified = audited(&store, "audit_verify");
+    assert_eq!(verified.len(), 2);
+    assert!(
+        verified[1].3.contains("\"outcome\":\"broken\"") && verified[1].3.contains("\"seq\":5"),
+        "{verified:?}"
+    );
+
+    // An admin may open it too; a curator may not.
+    let (mut admin, _) = logged_in(&store, &s, "admin.al", "admin");
+    assert_eq!(admin.get("/audit").status, StatusCode::OK);
+    let (mut cur, cur_csrf) = logged_in(&store, &s, "cur.cy", "curator");
+    assert_eq!(cur.get("/audit").status, StatusCode::FORBIDDEN);
+    assert_eq!(cur.post("/audit/verify", &[("csrf", &cur_csrf)]).status, StatusCode::FORBIDDEN);
+    assert_eq!(audited(&store, "audit_verify").len(), 2);
+    s.stop();
+}
+
 // ----- the browser -----
 
 /// chromedriver on a free loopback port, stopped on drop.
@@ -672,6 +970,20 @@ fn in_the_browser() {
     assert!(t.contains("Dashboard") && t.contains("admin.ann") && t.contains("People"), "{t}");
     assert!(t.contains("Counted by this server process"), "{t}");
     b.shot("dashboard");
+
+    // API keys: make one, shown once; then the audit log, verified intact.
+    b.go(&format!("{base}/keys"));
+    assert!(b.text().contains("within about a second"), "{}", b.text());
+    b.fill("#name", "hoster");
+    b.click("form[action='/keys'] button[type=submit]");
+    assert!(b.text_of("#new-key").starts_with("spoor_"), "{}", b.text());
+    b.shot("keys");
+    b.go(&format!("{base}/audit"));
+    assert!(b.text().contains("key_create"), "{}", b.text());
+    b.click("form[action='/audit/verify'] button[type=submit]");
+    let verified = b.text_of("#verify-result");
+    assert!(verified.starts_with("intact: ") && verified.contains("head seq"), "{verified}");
+    b.shot("audit");
 
     // People: add a reviewer; the link is shown once.
     b.go(&format!("{base}/users"));

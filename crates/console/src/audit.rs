@@ -50,13 +50,21 @@ pub fn record(
     object_id: &str,
     details: Value,
 ) {
-    let rec = match actor {
+    let rec = new_record(actor, action, object_kind, object_id).with_details(details);
+    append(store, &rec, false);
+}
+
+fn new_record(actor: Actor<'_>, action: &str, object_kind: &str, object_id: &str) -> NewRecord {
+    match actor {
         Actor::Person(n) => NewRecord::new(ActorKind::User, n, action, object_kind, object_id),
         Actor::Cli(a) => NewRecord::by(a, action, object_kind, object_id),
         Actor::System(n) => NewRecord::new(ActorKind::System, n, action, object_kind, object_id),
     }
-    .with_details(details);
-    if let Err(e) = store.audit_append(&rec) {
+}
+
+fn append(store: &dyn Store, rec: &NewRecord, relaxed: bool) {
+    let written = if relaxed { store.audit_append_relaxed(rec) } else { store.audit_append(rec) };
+    if let Err(e) = written {
         metrics::counter!("spoor_console_audit_failures_total").increment(1);
         tracing::error!(
             error = %e,

@@ -33,6 +33,12 @@ pub const NAV: &[NavItem] = &[
     },
     NavItem { path: "/banks", label: "Banks", roles: &[PersonRole::Admin, PersonRole::Curator] },
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
+    NavItem { path: "/keys", label: "API keys", roles: &[PersonRole::Admin] },
+    NavItem {
+        path: "/audit",
+        label: "Audit log",
+        roles: &[PersonRole::Admin, PersonRole::Auditor],
+    },
 ];
 
 /// A whole page: the frame around `main`. `current` is the path of the navigation entry to mark

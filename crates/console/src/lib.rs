@@ -12,6 +12,9 @@
 //! * [`layout`]: the page frame, form error summaries, the 403/404 pages.
 //! * [`activity`]: the per-process request and match counters the dashboard draws.
 //!
+//! Pages: `/` (dashboard, everyone), `/users` (people, administrators), `/keys` (API keys,
+//! administrators), `/audit` (the audit log and its verification, administrators and auditors).
+//!
 //! Invariants (tests in `crates/cli/tests/console.rs` unless said otherwise): every console
 //! response carries the security headers of [`security_headers`] and `Cache-Control: no-store`
 //! (except the immutable stylesheet); a page is shown only to a live session of a person whose
@@ -34,7 +37,9 @@ pub mod banks;
 pub mod entries;
 pub mod transfer;
 
+mod audit_log;
 mod dashboard;
+mod keys;
 mod login;
 mod setup;
 mod users;
@@ -268,6 +273,7 @@ pub fn router(state: ConsoleState) -> Router {
     const ALL: &[PersonRole] = &[Admin, Curator, Reviewer, Auditor];
     const ADMIN: &[PersonRole] = &[Admin];
     const CURATE: &[PersonRole] = &[Admin, Curator];
+    const AUDIT: &[PersonRole] = &[Admin, Auditor];
     let open = Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/setup/{token}", get(setup::page))
@@ -286,7 +292,16 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/users", get(users::list).post(users::create))
             .route("/users/{name}/disable", post(users::disable))
             .route("/users/{name}/reset", post(users::reset))
-            .route("/users/{name}/role", post(users::role)),
+            .route("/users/{name}/role", post(users::role))
+            .route("/keys", get(keys::list).post(keys::create))
+            .route("/keys/revoke", post(keys::revoke)),
+    );
+    let audit = session::pages(
+        &state,
+        AUDIT,
+        Router::new()
+            .route("/audit", get(audit_log::page))
+            .route("/audit/verify", post(audit_log::verify)),
     );
     let curate = session::pages(
         &state,
@@ -316,6 +331,7 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(admin)
         .merge(curate)
         .merge(upload)
+        .merge(audit)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))
         .with_state(state)

@@ -156,6 +156,18 @@ pub fn form_value(body: &[u8], key: &str) -> Option<String> {
     })
 }
 
+/// Every value of `key` in a URL-encoded form (checkboxes of one name), in order; values that do
+/// not decode are left out.
+pub fn form_values(body: &[u8], key: &str) -> Vec<String> {
+    body.split(|&b| b == b'&')
+        .filter_map(|pair| {
+            let mut it = pair.splitn(2, |&b| b == b'=');
+            let k = percent_decode(it.next()?)?;
+            (k == key).then(|| percent_decode(it.next().unwrap_or_default())).flatten()
+        })
+        .collect()
+}
+
 fn percent_decode(s: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -338,6 +350,8 @@ mod tests {
         assert_eq!(form_value(b"a=1", "csrf"), None);
         assert_eq!(form_value(b"csrf=%zz", "csrf"), None);
         assert_eq!(form_value(b"csrf=%4", "csrf"), None);
+        assert_eq!(form_values(b"bank=A&x=1&bank=B%5F2&bank=%zz", "bank"), ["A", "B_2"]);
+        assert!(form_values(b"x=1", "bank").is_empty());
         let mut h = HeaderMap::new();
         h.insert(header::COOKIE, HeaderValue::from_static("a=1; spoor_session=tok; b=2"));
         assert_eq!(cookie(&h, "spoor_session").as_deref(), Some("tok"));

@@ -10,58 +10,14 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use spoor_bank::{ApiKey, Role, Store};
+use spoor_bank::{Role, Store};
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
-/// A freshly made key: its record, the key to hand out (once), and the hash to store.
-pub struct NewKey {
-    /// The record.
-    pub record: ApiKey,
-    /// `spoor_<id>_<secret>`: shown once, never stored.
-    pub key: String,
-    /// SHA-256 of the secret part.
-    pub secret_hash: [u8; 32],
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Makes a key for `name` with `role`, optionally limited to `banks` (matcher keys). With
-/// `show_distance` a matcher key's answers carry exact PDQ distances (admin and curator keys
-/// always get them: they may read the lists anyway).
-pub fn generate(
-    name: &str,
-    role: Role,
-    banks: Option<Vec<String>>,
-    show_distance: bool,
-    created_by: &str,
-) -> Result<NewKey, getrandom::Error> {
-    let mut id = [0u8; 6];
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut id)?;
-    getrandom::fill(&mut secret)?;
-    let key_id = hex(&id);
-    let secret = hex(&secret);
-    let secret_hash: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-    Ok(NewKey {
-        record: ApiKey {
-            key_id: key_id.clone(),
-            name: name.to_string(),
-            role,
-            banks,
-            created_by: created_by.to_string(),
-            created_at: spoor_bank::model::now_ms(),
-            revoked_by: None,
-            revoked_at: None,
-            show_distance,
-        },
-        key: format!("spoor_{key_id}_{secret}"),
-        secret_hash,
-    })
-}
+/// Keys are made in `spoor-bank`, so the console (which the service depends on) can make them
+/// too.
+pub use spoor_bank::keys::{generate, NewKey};
 
 /// Who is calling.
 #[derive(Debug, Clone)]

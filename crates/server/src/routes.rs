@@ -790,6 +790,7 @@ pub async fn audit_log(
         since: time("since", &q.since)?,
         until: time("until", &q.until)?,
         actor: q.actor,
+        actor_kind: None,
         action: q.action,
         object_kind: q.object_kind,
         object_id: q.object_id,
