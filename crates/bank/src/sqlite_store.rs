@@ -798,9 +798,16 @@ impl Store for SqliteStore {
         // their own; anything else scans a bounded window of ids, so a rare filter costs at
         // most `max_scan` rows a page.
         let (sql, window_end) = if filter.is_empty() || filter.enabled == Some(false) {
+            // Named, because the planner (without statistics) would walk every entry of the
+            // bank by id and test each for being disabled: 100 ms a page at 10M.
+            let index = if filter.enabled == Some(false) {
+                "INDEXED BY entries_disabled"
+            } else {
+                "INDEXED BY entries_by_bank"
+            };
             (
                 format!(
-                    "SELECT {ENTRY_COLUMNS} FROM entries e JOIN banks b ON b.id = e.bank_id
+                    "SELECT {ENTRY_COLUMNS} FROM entries e {index} JOIN banks b ON b.id = e.bank_id
                      WHERE e.bank_id = ?1 AND e.id > ?2{conds} ORDER BY e.id LIMIT {limit}"
                 ),
                 None,
@@ -849,7 +856,10 @@ impl Store for SqliteStore {
         let conn = self.read()?;
         let b = self.bank_in(&conn, bank)?;
         let n: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM entries WHERE bank_id = ?1 AND enabled = 0")
+            .prepare_cached(
+                "SELECT COUNT(*) FROM entries INDEXED BY entries_disabled
+                 WHERE bank_id = ?1 AND enabled = 0",
+            )
             .and_then(|mut s| s.query_row([b.id], |r| r.get(0)))
             .map_err(|e| self.err(e))?;
         Ok(n as u64)

@@ -2,7 +2,7 @@
 //! HTTP on 127.0.0.1, as a person clicks through them one at a time (each page audited as in
 //! production): the entry list (first page, pages deep in the bank by cursor, filtered pages),
 //! the search by PDQ hash (near entries through the matcher), an entry's page with its history,
-//! the banks list and the dashboard. Reports p50/p99/max per page kind and the heaviest page.
+//! the banks list, the dashboard and the audit log (which these requests fill). Reports p50/p99/max per page kind and the heaviest page.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,7 +107,7 @@ fn person(store: &dyn Store) -> anyhow::Result<(String, String)> {
     let token = spoor_bank::people::SecretToken::generate()?;
     let u = store.create_user(
         &name,
-        PersonRole::Curator,
+        PersonRole::Admin,
         "cli:bench",
         &token.hash,
         spoor_bank::model::now_ms() + 60_000,
@@ -243,6 +243,8 @@ pub fn run(args: ConsoleBenchArgs) -> anyhow::Result<ExitCode> {
                     format!("/banks/{BANK}/entries/{id}")
                 }),
             ),
+            ("audit log, newest page", Box::new(|_| "/audit".to_string())),
+            ("audit log, filtered by action", Box::new(|_| "/audit?action=entry_view".to_string())),
         ];
         println!(
             "{:<34} {:>9} {:>8} {:>8} {:>8} {:>10}",
