@@ -277,6 +277,20 @@ pub(crate) struct PgTx<'a> {
     audit_locked: bool,
 }
 
+/// The audit head from its text form (`seq`, hash in hex), as a simple query returns it.
+fn parse_head(seq: &str, hash_hex: &str) -> Result<(i64, spoor_audit::Digest)> {
+    let bad = || BankError::Invalid(format!("the database holds an unreadable audit head ({seq})"));
+    let seq: i64 = seq.parse().map_err(|_| bad())?;
+    if hash_hex.len() != 64 || !hash_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hash_hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok((seq, hash))
+}
+
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
         if self.open {
@@ -1022,7 +1036,58 @@ impl crate::audit::AuditLog for PostgresStore {
     }
 
     fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
-        write::audit_append_relaxed(self, record)
+        // A person waits for each view record: three round trips instead of eight. One simple
+        // query opens the transaction, skips the flush wait, takes the audit lock and reads
+        // the head (the lock's constant is written into the text: it is ours, not input); the
+        // insert names its parameter types, so it needs no separate prepare; then the commit.
+        record.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
+        let mut client = self.lock()?;
+        let result = (|| -> Result<spoor_audit::Record> {
+            let messages = client.simple_query(&format!(
+                "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+                 SELECT pg_advisory_xact_lock({AUDIT_LOCK}); \
+                 SELECT seq, encode(hash, 'hex') FROM audit ORDER BY seq DESC LIMIT 1"
+            ))?;
+            let mut head = None;
+            for m in &messages {
+                // The lock's row has one column, the head's two.
+                if let postgres::SimpleQueryMessage::Row(row) = m {
+                    if row.len() != 2 {
+                        continue;
+                    }
+                    if let (Some(seq), Some(hash)) = (row.try_get(0)?, row.try_get(1)?) {
+                        head = Some(parse_head(seq, hash)?);
+                    }
+                }
+            }
+            let r = spoor_audit::Record::seal(head, crate::model::now_ms(), record)
+                .map_err(|e| BankError::Invalid(e.to_string()))?;
+            use postgres::types::Type;
+            client.query_typed(
+                "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
+                     details, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                &[
+                    (&r.seq, Type::INT8),
+                    (&r.at, Type::INT8),
+                    (&r.actor_kind, Type::TEXT),
+                    (&r.actor, Type::TEXT),
+                    (&r.action, Type::TEXT),
+                    (&r.object_kind, Type::TEXT),
+                    (&r.object_id, Type::TEXT),
+                    (&r.details, Type::TEXT),
+                    (&&r.prev_hash[..], Type::BYTEA),
+                    (&&r.hash[..], Type::BYTEA),
+                ],
+            )?;
+            client.batch_execute("COMMIT")?;
+            Ok(r)
+        })();
+        if result.is_err() {
+            // Whatever failed, the connection goes back to the pool outside a transaction.
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        result
     }
 
     fn audit_append_all(
