@@ -3,6 +3,8 @@
 //! change log's advisory lock; conditional `UPDATE`s make each step atomic on its own.
 
 use postgres::{GenericClient, Row, Transaction};
+use serde_json::json;
+use spoor_audit::NewRecord;
 
 use crate::model::{now_ms, Millis};
 use crate::people::{
@@ -80,6 +82,23 @@ impl PostgresStore {
         tx.commit()?;
         Ok(out)
     }
+
+    /// A write of a person's account by someone (`actor`) and its audit record, in one
+    /// transaction: both or neither.
+    fn people_write_audited<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
+        record: impl FnOnce(&T) -> spoor_audit::NewRecord,
+    ) -> Result<T> {
+        self.people_write(|tx| {
+            let out = f(tx)?;
+            let head = crate::postgres_store::audit_head_in(tx, true)?;
+            let r = spoor_audit::Record::seal(head, now_ms(), &record(&out))
+                .map_err(|e| BankError::Invalid(e.to_string()))?;
+            crate::postgres_store::insert_audit_in(tx, &r)?;
+            Ok(out)
+        })
+    }
 }
 
 impl People for PostgresStore {
@@ -95,22 +114,28 @@ impl People for PostgresStore {
         check_actor(actor)?;
         let now = now_ms();
         people::check_expiry(setup_expires_at, now)?;
-        self.people_write(|tx| {
-            let inserted = tx.execute(
-                "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
+        self.people_write_audited(
+            |tx| {
+                let inserted = tx.execute(
+                    "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
                                     created_by)
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (name) DO NOTHING",
-                &[&name, &role.name(), &&setup_hash[..], &setup_expires_at, &now, &actor],
-            )?;
-            if inserted == 0 {
-                return Err(BankError::Invalid(format!(
-                    "a person named {name:?} exists already: choose another name, or `spoor \
+                    &[&name, &role.name(), &&setup_hash[..], &setup_expires_at, &now, &actor],
+                )?;
+                if inserted == 0 {
+                    return Err(BankError::Invalid(format!(
+                        "a person named {name:?} exists already: choose another name, or `spoor \
                      users reset {name}` to give them a new setup link"
-                )));
-            }
-            user_in(tx, name)
-        })
+                    )));
+                }
+                user_in(tx, name)
+            },
+            |u| {
+                NewRecord::by(actor, "user_create", "user", &u.name)
+                    .with_details(json!({ "role": role.name() }))
+            },
+        )
     }
 
     fn user(&self, name: &str) -> Result<User> {
@@ -249,23 +274,29 @@ impl People for PostgresStore {
     fn disable_user(&self, name: &str, actor: &str, reason: &str, now: Millis) -> Result<User> {
         check_actor(actor)?;
         check_reason(reason)?;
-        self.people_write(|tx| {
-            let u = user_in(tx, name)?;
-            if let Some(d) = &u.disabled {
-                return Err(BankError::Invalid(format!(
-                    "{name:?} was disabled already (by {}: {})",
-                    d.by, d.reason
-                )));
-            }
-            tx.execute(
-                "UPDATE users SET disabled_at = $1, disabled_by = $2, disabled_reason = $3,
+        self.people_write_audited(
+            |tx| {
+                let u = user_in(tx, name)?;
+                if let Some(d) = &u.disabled {
+                    return Err(BankError::Invalid(format!(
+                        "{name:?} was disabled already (by {}: {})",
+                        d.by, d.reason
+                    )));
+                }
+                tx.execute(
+                    "UPDATE users SET disabled_at = $1, disabled_by = $2, disabled_reason = $3,
                      setup_token_hash = NULL, setup_expires_at = NULL
                  WHERE id = $4",
-                &[&now, &actor, &reason, &u.id],
-            )?;
-            tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&u.id])?;
-            user_id_in(tx, u.id)
-        })
+                    &[&now, &actor, &reason, &u.id],
+                )?;
+                tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&u.id])?;
+                user_id_in(tx, u.id)
+            },
+            |u| {
+                NewRecord::by(actor, "user_disable", "user", &u.name)
+                    .with_details(json!({ "reason": reason }))
+            },
+        )
     }
 
     fn reset_user(
@@ -277,34 +308,46 @@ impl People for PostgresStore {
     ) -> Result<User> {
         check_actor(actor)?;
         people::check_expiry(setup_expires_at, now_ms())?;
-        self.people_write(|tx| {
-            let u = user_in(tx, name)?;
-            if u.disabled.is_some() {
-                return Err(disabled_for_good(name));
-            }
-            tx.execute(
-                "UPDATE users SET password_hash = NULL, password_set_at = NULL,
+        self.people_write_audited(
+            |tx| {
+                let u = user_in(tx, name)?;
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                tx.execute(
+                    "UPDATE users SET password_hash = NULL, password_set_at = NULL,
                      totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL,
                      setup_token_hash = $1, setup_expires_at = $2,
                      failed_logins = 0, locked_until = NULL
                  WHERE id = $3",
-                &[&&setup_hash[..], &setup_expires_at, &u.id],
-            )?;
-            tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&u.id])?;
-            user_id_in(tx, u.id)
-        })
+                    &[&&setup_hash[..], &setup_expires_at, &u.id],
+                )?;
+                tx.execute("DELETE FROM sessions WHERE user_id = $1", &[&u.id])?;
+                user_id_in(tx, u.id)
+            },
+            |u| NewRecord::by(actor, "user_reset", "user", &u.name).with_details(json!({})),
+        )
     }
 
     fn set_user_role(&self, name: &str, role: PersonRole, actor: &str) -> Result<User> {
         check_actor(actor)?;
-        self.people_write(|tx| {
-            let u = user_in(tx, name)?;
-            if u.disabled.is_some() {
-                return Err(disabled_for_good(name));
-            }
-            tx.execute("UPDATE users SET role = $1 WHERE id = $2", &[&role.name(), &u.id])?;
-            user_id_in(tx, u.id)
-        })
+        let from = std::cell::Cell::new(None);
+        self.people_write_audited(
+            |tx| {
+                let u = user_in(tx, name)?;
+                from.set(Some(u.role));
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                tx.execute("UPDATE users SET role = $1 WHERE id = $2", &[&role.name(), &u.id])?;
+                user_id_in(tx, u.id)
+            },
+            |u| {
+                NewRecord::by(actor, "user_role", "user", &u.name).with_details(
+                    json!({ "from": from.get().map(PersonRole::name), "to": role.name() }),
+                )
+            },
+        )
     }
 
     fn create_session(

@@ -277,6 +277,46 @@ pub(crate) struct PgTx<'a> {
     audit_locked: bool,
 }
 
+/// The newest audit record's number and hash, inside a transaction; with `lock`, taking the
+/// audit lock first (held to the transaction's end: appends are one at a time).
+pub(crate) fn audit_head_in(
+    client: &mut impl postgres::GenericClient,
+    lock: bool,
+) -> Result<Option<(i64, spoor_audit::Digest)>> {
+    if lock {
+        client.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
+    }
+    client
+        .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
+        .map(|r| Ok((r.get(0), crate::audit::digest(r.get::<_, &[u8]>(1))?)))
+        .transpose()
+}
+
+/// Inserts a sealed audit record inside a transaction holding the audit lock.
+pub(crate) fn insert_audit_in(
+    client: &mut impl postgres::GenericClient,
+    r: &spoor_audit::Record,
+) -> Result<()> {
+    client.execute(
+        "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
+             details, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &r.seq,
+            &r.at,
+            &r.actor_kind,
+            &r.actor,
+            &r.action,
+            &r.object_kind,
+            &r.object_id,
+            &r.details,
+            &&r.prev_hash[..],
+            &&r.hash[..],
+        ],
+    )?;
+    Ok(())
+}
+
 /// The audit head from its text form (`seq`, hash in hex), as a simple query returns it.
 fn parse_head(seq: &str, hash_hex: &str) -> Result<(i64, spoor_audit::Digest)> {
     let bad = || BankError::Invalid(format!("the database holds an unreadable audit head ({seq})"));
@@ -551,35 +591,13 @@ impl WriteTx for PgTx<'_> {
     }
 
     fn audit_head(&mut self) -> Result<Option<(i64, spoor_audit::Digest)>> {
-        if !self.audit_locked {
-            self.client.execute("SELECT pg_advisory_xact_lock($1)", &[&AUDIT_LOCK])?;
-            self.audit_locked = true;
-        }
-        self.client
-            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])?
-            .map(|r| Ok((r.get(0), crate::audit::digest(r.get::<_, &[u8]>(1))?)))
-            .transpose()
+        let lock = !self.audit_locked;
+        self.audit_locked = true;
+        audit_head_in(&mut **self.client, lock)
     }
 
     fn insert_audit(&mut self, r: &spoor_audit::Record) -> Result<()> {
-        self.client.execute(
-            "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
-                 details, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            &[
-                &r.seq,
-                &r.at,
-                &r.actor_kind,
-                &r.actor,
-                &r.action,
-                &r.object_kind,
-                &r.object_id,
-                &r.details,
-                &&r.prev_hash[..],
-                &&r.hash[..],
-            ],
-        )?;
-        Ok(())
+        insert_audit_in(&mut **self.client, r)
     }
 
     fn audit_hash_at(&mut self, seq: i64) -> Result<Option<spoor_audit::Digest>> {

@@ -2,6 +2,8 @@
 //! transaction, `BEGIN IMMEDIATE`), reads on the read pool.
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use serde_json::json;
+use spoor_audit::NewRecord;
 
 use crate::model::{now_ms, Millis};
 use crate::people::{
@@ -81,6 +83,23 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// A write of a person's account by someone (`actor`) and its audit record, in one
+    /// transaction: both or neither.
+    fn people_write_audited<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
+        record: impl FnOnce(&T) -> spoor_audit::NewRecord,
+    ) -> Result<T> {
+        self.people_write(|tx| {
+            let out = f(tx)?;
+            let head = crate::sqlite_store::audit_head_in(self, tx)?;
+            let r = spoor_audit::Record::seal(head, now_ms(), &record(&out))
+                .map_err(|e| BankError::Invalid(e.to_string()))?;
+            crate::sqlite_store::insert_audit_in(self, tx, &r)?;
+            Ok(out)
+        })
+    }
+
     fn user_in(&self, conn: &Connection, name: &str) -> Result<User> {
         user_where(conn, "name = ?1", &name)
             .map_err(|e| self.err(e))?
@@ -107,22 +126,28 @@ impl People for SqliteStore {
         check_actor(actor)?;
         let now = now_ms();
         people::check_expiry(setup_expires_at, now)?;
-        self.people_write(|tx| {
-            if user_where(tx, "name = ?1", &name).map_err(|e| self.err(e))?.is_some() {
-                return Err(BankError::Invalid(format!(
-                    "a person named {name:?} exists already: choose another name, or `spoor \
+        self.people_write_audited(
+            |tx| {
+                if user_where(tx, "name = ?1", &name).map_err(|e| self.err(e))?.is_some() {
+                    return Err(BankError::Invalid(format!(
+                        "a person named {name:?} exists already: choose another name, or `spoor \
                      users reset {name}` to give them a new setup link"
-                )));
-            }
-            tx.execute(
-                "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
+                    )));
+                }
+                tx.execute(
+                    "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
                                     created_by)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![name, role.name(), &setup_hash[..], setup_expires_at, now, actor],
-            )
-            .map_err(|e| self.err(e))?;
-            self.user_in(tx, name)
-        })
+                    params![name, role.name(), &setup_hash[..], setup_expires_at, now, actor],
+                )
+                .map_err(|e| self.err(e))?;
+                self.user_in(tx, name)
+            },
+            |u| {
+                NewRecord::by(actor, "user_create", "user", &u.name)
+                    .with_details(json!({ "role": role.name() }))
+            },
+        )
     }
 
     fn user(&self, name: &str) -> Result<User> {
@@ -258,25 +283,31 @@ impl People for SqliteStore {
     fn disable_user(&self, name: &str, actor: &str, reason: &str, now: Millis) -> Result<User> {
         check_actor(actor)?;
         check_reason(reason)?;
-        self.people_write(|tx| {
-            let u = self.user_in(tx, name)?;
-            if let Some(d) = &u.disabled {
-                return Err(BankError::Invalid(format!(
-                    "{name:?} was disabled already (by {}: {})",
-                    d.by, d.reason
-                )));
-            }
-            tx.execute(
-                "UPDATE users SET disabled_at = ?1, disabled_by = ?2, disabled_reason = ?3,
+        self.people_write_audited(
+            |tx| {
+                let u = self.user_in(tx, name)?;
+                if let Some(d) = &u.disabled {
+                    return Err(BankError::Invalid(format!(
+                        "{name:?} was disabled already (by {}: {})",
+                        d.by, d.reason
+                    )));
+                }
+                tx.execute(
+                    "UPDATE users SET disabled_at = ?1, disabled_by = ?2, disabled_reason = ?3,
                      setup_token_hash = NULL, setup_expires_at = NULL
                  WHERE id = ?4",
-                params![now, actor, reason, u.id],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])
+                    params![now, actor, reason, u.id],
+                )
                 .map_err(|e| self.err(e))?;
-            self.user_id_in(tx, u.id)
-        })
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])
+                    .map_err(|e| self.err(e))?;
+                self.user_id_in(tx, u.id)
+            },
+            |u| {
+                NewRecord::by(actor, "user_disable", "user", &u.name)
+                    .with_details(json!({ "reason": reason }))
+            },
+        )
     }
 
     fn reset_user(
@@ -288,37 +319,49 @@ impl People for SqliteStore {
     ) -> Result<User> {
         check_actor(actor)?;
         people::check_expiry(setup_expires_at, now_ms())?;
-        self.people_write(|tx| {
-            let u = self.user_in(tx, name)?;
-            if u.disabled.is_some() {
-                return Err(disabled_for_good(name));
-            }
-            tx.execute(
-                "UPDATE users SET password_hash = NULL, password_set_at = NULL,
+        self.people_write_audited(
+            |tx| {
+                let u = self.user_in(tx, name)?;
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                tx.execute(
+                    "UPDATE users SET password_hash = NULL, password_set_at = NULL,
                      totp_secret = NULL, totp_enrolled_at = NULL, totp_last_step = NULL,
                      setup_token_hash = ?1, setup_expires_at = ?2,
                      failed_logins = 0, locked_until = NULL
                  WHERE id = ?3",
-                params![&setup_hash[..], setup_expires_at, u.id],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])
+                    params![&setup_hash[..], setup_expires_at, u.id],
+                )
                 .map_err(|e| self.err(e))?;
-            self.user_id_in(tx, u.id)
-        })
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [u.id])
+                    .map_err(|e| self.err(e))?;
+                self.user_id_in(tx, u.id)
+            },
+            |u| NewRecord::by(actor, "user_reset", "user", &u.name).with_details(json!({})),
+        )
     }
 
     fn set_user_role(&self, name: &str, role: PersonRole, actor: &str) -> Result<User> {
         check_actor(actor)?;
-        self.people_write(|tx| {
-            let u = self.user_in(tx, name)?;
-            if u.disabled.is_some() {
-                return Err(disabled_for_good(name));
-            }
-            tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.name(), u.id])
-                .map_err(|e| self.err(e))?;
-            self.user_id_in(tx, u.id)
-        })
+        let from = std::cell::Cell::new(None);
+        self.people_write_audited(
+            |tx| {
+                let u = self.user_in(tx, name)?;
+                from.set(Some(u.role));
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                tx.execute("UPDATE users SET role = ?1 WHERE id = ?2", params![role.name(), u.id])
+                    .map_err(|e| self.err(e))?;
+                self.user_id_in(tx, u.id)
+            },
+            |u| {
+                NewRecord::by(actor, "user_role", "user", &u.name).with_details(
+                    json!({ "from": from.get().map(PersonRole::name), "to": role.name() }),
+                )
+            },
+        )
     }
 
     fn create_session(

@@ -284,6 +284,47 @@ fn delta_from_row(r: &Row<'_>) -> rusqlite::Result<Delta> {
     })
 }
 
+/// The newest audit record's number and hash, read on a connection that holds the write lock.
+pub(crate) fn audit_head_in(
+    store: &SqliteStore,
+    conn: &Connection,
+) -> Result<Option<(i64, spoor_audit::Digest)>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(|e| store.err(e))?;
+    row.map(|(seq, hash)| Ok((seq, crate::audit::digest(&hash)?))).transpose()
+}
+
+/// Inserts a sealed audit record, on a connection that holds the write lock.
+pub(crate) fn insert_audit_in(
+    store: &SqliteStore,
+    conn: &Connection,
+    r: &spoor_audit::Record,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
+             details, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            r.seq,
+            r.at,
+            r.actor_kind,
+            r.actor,
+            r.action,
+            r.object_kind,
+            r.object_id,
+            r.details,
+            &r.prev_hash[..],
+            &r.hash[..],
+        ])
+    })
+    .map_err(|e| store.err(e))?;
+    Ok(())
+}
+
 /// A writing transaction: `BEGIN IMMEDIATE` on the writer connection (SQLite's write lock).
 pub(crate) struct SqliteTx<'a> {
     store: &'a SqliteStore,
@@ -544,37 +585,11 @@ impl WriteTx for SqliteTx<'_> {
 
     fn audit_head(&mut self) -> Result<Option<(i64, spoor_audit::Digest)>> {
         // The writer connection holds SQLite's write lock already.
-        let row: Option<(i64, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .and_then(|mut s| s.query_row([], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(|e| self.store.err(e))?;
-        row.map(|(seq, hash)| Ok((seq, crate::audit::digest(&hash)?))).transpose()
+        audit_head_in(self.store, &self.conn)
     }
 
     fn insert_audit(&mut self, r: &spoor_audit::Record) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
-                     details, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    r.seq,
-                    r.at,
-                    r.actor_kind,
-                    r.actor,
-                    r.action,
-                    r.object_kind,
-                    r.object_id,
-                    r.details,
-                    &r.prev_hash[..],
-                    &r.hash[..],
-                ])
-            })
-            .map_err(|e| self.store.err(e))?;
-        Ok(())
+        insert_audit_in(self.store, &self.conn, r)
     }
 
     fn audit_hash_at(&mut self, seq: i64) -> Result<Option<spoor_audit::Digest>> {

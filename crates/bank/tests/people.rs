@@ -299,3 +299,34 @@ both!(role_changes, |store: &dyn Store| {
     assert_eq!(store.user("x1").unwrap().role, PersonRole::Auditor);
     assert!(err(store.set_user_role("nobody", PersonRole::Admin, "admin")).contains("no person"));
 });
+
+both!(account_changes_are_audited_with_them_and_refusals_are_not, |store: &dyn Store| {
+    let log = |store: &dyn Store| -> Vec<(String, String, String, String)> {
+        store
+            .audit_records(&spoor_bank::AuditQuery::after(0, 1000))
+            .unwrap()
+            .into_iter()
+            .map(|r| (format!("{}:{}", r.actor_kind, r.actor), r.action, r.object_id, r.details))
+            .collect()
+    };
+    let (_, _) = new_user(store, "a1", PersonRole::Reviewer);
+    store.set_user_role("a1", PersonRole::Curator, "user:boss").unwrap();
+    store.reset_user("a1", "cli:root", &[9u8; 32], now_ms() + MIN).unwrap();
+    store.disable_user("a1", "user:boss", "left the team", now_ms()).unwrap();
+    let got = log(store);
+    let actions: Vec<&str> = got.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(actions, ["user_create", "user_role", "user_reset", "user_disable"], "{got:?}");
+    assert!(got.iter().all(|r| r.2 == "a1"));
+    assert_eq!((got[1].0.as_str(), got[2].0.as_str()), ("user:boss", "cli:root"));
+    assert!(got[1].3.contains("\"from\":\"reviewer\"") && got[1].3.contains("\"to\":\"curator\""));
+    assert!(got[3].3.contains("left the team"));
+    // Refused changes write no record.
+    assert!(store.disable_user("a1", "user:boss", "again", now_ms()).is_err());
+    assert!(store.set_user_role("a1", PersonRole::Admin, "user:boss").is_err());
+    assert!(store
+        .create_user("a1", PersonRole::Admin, "user:boss", &[1u8; 32], now_ms() + MIN)
+        .is_err());
+    assert_eq!(log(store).len(), 4);
+    let report = spoor_bank::audit::verify(store, &[], None, &mut |_| {}).unwrap();
+    assert!(report.broken.is_none() && report.records == 4, "{report:?}");
+});

@@ -112,13 +112,6 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             let token = SecretToken::generate()?;
             let expires = now_ms() + i64::from(link.valid_hours) * 3_600_000;
             let user = store.create_user(&name, role, &actor, &token.hash, expires)?;
-            spoor_console::audit::record_cli(
-                &*store,
-                &actor,
-                "user_create",
-                &user.name,
-                serde_json::json!({ "role": role.name() }),
-            );
             eprintln!(
                 "spoor: created {} account {:?}; the setup link below works once, for {} hours \
                  (until {}). Send it to the person privately:",
@@ -138,13 +131,6 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
         }
         UsersCommand::Disable { name, reason } => {
             let u = store.disable_user(&name, &actor, &reason, now_ms())?;
-            spoor_console::audit::record_cli(
-                &*store,
-                &actor,
-                "user_disable",
-                &u.name,
-                serde_json::json!({ "reason": reason }),
-            );
             eprintln!("spoor: disabled {:?}; their sessions have ended", u.name);
             writeln!(
                 out,
@@ -156,13 +142,6 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             let token = SecretToken::generate()?;
             let expires = now_ms() + i64::from(link.valid_hours) * 3_600_000;
             let u = store.reset_user(&name, &actor, &token.hash, expires)?;
-            spoor_console::audit::record_cli(
-                &*store,
-                &actor,
-                "user_reset",
-                &u.name,
-                serde_json::json!({}),
-            );
             eprintln!(
                 "spoor: reset {:?}: password and authenticator cleared, every session ended. \
                  The new setup link works once, for {} hours; send it to the person privately:",
@@ -171,15 +150,7 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}/setup/{}", link.base_url, token.token)?;
         }
         UsersCommand::Role { name, role } => {
-            let before = store.user(&name)?.role;
             let u = store.set_user_role(&name, role, &actor)?;
-            spoor_console::audit::record_cli(
-                &*store,
-                &actor,
-                "user_role",
-                &u.name,
-                serde_json::json!({ "from": before.name(), "to": role.name() }),
-            );
             writeln!(
                 out,
                 "{}",

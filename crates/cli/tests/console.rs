@@ -1023,10 +1023,41 @@ fn in_the_browser() {
     let t = b.text();
     assert!(t.contains("You cannot open this page") && t.contains("reviewer"), "{t}");
     b.shot("forbidden");
+    // Nor the API keys page.
+    b.go(&format!("{base}/keys"));
+    assert!(b.text().contains("You cannot open this page"), "{}", b.text());
+    b.click("form[action='/logout'] button");
+
+    // Another administrator reads the audit log: each of these actions is there, and the
+    // chain verifies intact.
+    let boss_link = store.person("admin.bea", "admin", &base);
+    let boss_secret = Web::new(&base).setup(&boss_link, PASSWORD);
+    b.login(&base, "admin.bea", PASSWORD, &code(&boss_secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+    b.go(&format!("{base}/audit"));
+    let t = b.text();
+    for action in [
+        "login_failed",
+        "login",
+        "key_create",
+        "user_create",
+        "logout",
+        "setup_totp",
+        "forbidden",
+        "audit_verify",
+    ] {
+        assert!(t.contains(action), "the audit page shows {action}: {t}");
+    }
+    assert!(t.contains("/keys") && t.contains("user:rev.rita"), "{t}");
+    b.click("form[action='/audit/verify'] button[type=submit]");
+    let verified = b.text_of("#verify-result");
+    assert!(verified.starts_with("intact: "), "{verified}");
+    b.shot("audit-verified");
     b.close();
     let forbidden = audited(&store, "forbidden");
-    assert_eq!(forbidden.len(), 1, "{forbidden:?}");
+    assert_eq!(forbidden.len(), 2, "{forbidden:?}");
     assert_eq!((forbidden[0].0.as_str(), forbidden[0].2.as_str()), ("user:rev.rita", "/users"));
+    assert_eq!((forbidden[1].0.as_str(), forbidden[1].2.as_str()), ("user:rev.rita", "/keys"));
     assert_eq!(audited(&store, "logout")[0].0, "user:admin.ann");
     s.stop();
 

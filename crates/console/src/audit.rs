@@ -1,5 +1,5 @@
 //! The console's one way to the deployment's audit log: every console and `spoor users` action
-//! worth recording goes through [`record`] (or [`record_cli`]). Details never hold passwords,
+//! worth recording that the store does not record itself goes through [`record`]. Details never hold passwords,
 //! TOTP codes, secrets or tokens.
 //!
 //! Two kinds of record, two rules:
@@ -103,9 +103,4 @@ pub fn record_view(
              administrator (the service log has the details).",
         )
     })
-}
-
-/// Records a `spoor users` action on the person `user` by the operator `actor` (`cli:$USER`).
-pub fn record_cli(store: &dyn Store, actor: &str, action: &str, user: &str, details: Value) {
-    record(store, Actor::Cli(actor), action, "user", user, details);
 }

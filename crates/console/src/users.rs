@@ -10,12 +10,10 @@ use axum::response::Response;
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
-use serde_json::json;
 use spoor_bank::model::{format_time, now_ms};
 use spoor_bank::people::{check_name, SecretToken};
 use spoor_bank::{BankError, PersonRole, User};
 
-use crate::audit::{self, Actor};
 use crate::layout::{self, csrf_field, FieldError};
 use crate::session::Viewer;
 use crate::ConsoleState;
@@ -220,20 +218,11 @@ pub async fn create(
     }
     let role = role.unwrap_or(PersonRole::Reviewer);
     let ttl = state.config.setup_ttl.as_millis().min(i64::MAX as u128) as i64;
-    let (actor, n) = (v.user.name.clone(), name.clone());
-    let by = Actor::Person(&actor).as_actor();
+    let (by, n) = (v.actor(), name.clone());
     let made = state
         .blocking(move |store| {
             let token = SecretToken::generate()?;
-            let u = store.create_user(&n, role, &by, &token.hash, now_ms().saturating_add(ttl))?;
-            audit::record(
-                store,
-                Actor::Person(&actor),
-                "user_create",
-                "user",
-                &u.name,
-                json!({ "role": role.name() }),
-            );
+            store.create_user(&n, role, &by, &token.hash, now_ms().saturating_add(ttl))?;
             Ok::<_, BankError>(token.token)
         })
         .await;
@@ -295,19 +284,10 @@ pub async fn disable(
         let e = Banner::Problem(format!("Give a reason for disabling {name}: open \"Change\" in their row and fill in the reason"));
         return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
     }
-    let (actor, n) = (v.user.name.clone(), name.clone());
-    let by = Actor::Person(&actor).as_actor();
+    let (by, n) = (v.actor(), name.clone());
     let done = state
         .blocking(move |store| {
             let u = store.disable_user(&n, &by, &reason, now_ms())?;
-            audit::record(
-                store,
-                Actor::Person(&actor),
-                "user_disable",
-                "user",
-                &u.name,
-                json!({ "reason": reason }),
-            );
             Ok::<_, BankError>(u)
         })
         .await;
@@ -328,13 +308,11 @@ pub async fn reset(
         return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
     }
     let ttl = state.config.setup_ttl.as_millis().min(i64::MAX as u128) as i64;
-    let (actor, n) = (v.user.name.clone(), name.clone());
-    let by = Actor::Person(&actor).as_actor();
+    let (by, n) = (v.actor(), name.clone());
     let done = state
         .blocking(move |store| {
             let token = SecretToken::generate()?;
             let u = store.reset_user(&n, &by, &token.hash, now_ms().saturating_add(ttl))?;
-            audit::record(store, Actor::Person(&actor), "user_reset", "user", &u.name, json!({}));
             Ok::<_, BankError>((u, token.token))
         })
         .await;
@@ -368,20 +346,10 @@ pub async fn role(
         let e = Banner::Problem("Choose a role: admin, curator, reviewer or auditor".into());
         return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
     };
-    let (actor, n) = (v.user.name.clone(), name.clone());
-    let by = Actor::Person(&actor).as_actor();
+    let (by, n) = (v.actor(), name.clone());
     let done = state
         .blocking(move |store| {
-            let before = store.user(&n)?.role;
             let u = store.set_user_role(&n, role, &by)?;
-            audit::record(
-                store,
-                Actor::Person(&actor),
-                "user_role",
-                "user",
-                &u.name,
-                json!({ "from": before.name(), "to": role.name() }),
-            );
             Ok::<_, BankError>(u)
         })
         .await;
