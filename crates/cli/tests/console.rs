@@ -879,6 +879,47 @@ impl Browser {
         self.rt.block_on(self.c.execute(js, vec![])).unwrap();
     }
 
+    /// Runs a script and returns what it returns.
+    fn eval(&self, js: &str) -> serde_json::Value {
+        self.rt.block_on(self.c.execute(js, vec![])).unwrap()
+    }
+
+    /// Accessibility checks of the page shown: every visible control has a label (or an
+    /// `aria-label`), and at 200 % zoom (the window's CSS width halved, as zooming does) the
+    /// page reflows instead of scrolling sideways. Returns the problems found.
+    fn accessibility_problems(&self) -> Vec<String> {
+        let unlabelled = self.eval(
+            "return [...document.querySelectorAll('input, select, textarea, button')]
+                .filter(e => e.type !== 'hidden')
+                .filter(e => e.tagName === 'BUTTON' ? !e.textContent.trim()
+                    : !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                .map(e => e.outerHTML.slice(0, 80));",
+        );
+        let mut problems: Vec<String> = unlabelled
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("no label: {}", e.as_str().unwrap()))
+            .collect();
+        let size = self.rt.block_on(self.c.get_window_size()).unwrap();
+        self.rt.block_on(self.c.set_window_size(600, size.1 as u32)).unwrap();
+        let overflow = self.eval(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+        );
+        if overflow.as_i64().unwrap_or(0) > 0 {
+            let wide = self.eval(
+                "const w = document.documentElement.clientWidth;
+                 return [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > w + 1)
+                    .filter(e => !(e.parentElement && e.parentElement.closest('.table-wrap')))
+                    .slice(-3).map(e => e.outerHTML.slice(0, 100));",
+            );
+            problems.push(format!("scrolls sideways by {overflow} px at 200 % zoom: {wide}"));
+        }
+        self.rt.block_on(self.c.set_window_size(size.0 as u32, size.1 as u32)).unwrap();
+        problems
+    }
+
     fn shot(&self, name: &str) {
         let png = self.rt.block_on(self.c.screenshot()).unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
@@ -1053,6 +1094,16 @@ fn in_the_browser() {
     let verified = b.text_of("#verify-result");
     assert!(verified.starts_with("intact: "), "{verified}");
     b.shot("audit-verified");
+    // Every page an administrator opens has a label on every control and reflows at 200 %.
+    for page in ["/", "/users", "/keys", "/audit", "/banks"] {
+        b.go(&format!("{base}{page}"));
+        let problems = b.accessibility_problems();
+        assert!(problems.is_empty(), "{page}: {problems:?}");
+    }
+    b.click("form[action='/logout'] button");
+    assert!(b.path().starts_with("/login"), "{}", b.path());
+    let problems = b.accessibility_problems();
+    assert!(problems.is_empty(), "the login page: {problems:?}");
     b.close();
     let forbidden = audited(&store, "forbidden");
     assert_eq!(forbidden.len(), 2, "{forbidden:?}");
@@ -1404,6 +1455,27 @@ fn a_curator_disables_an_entry_in_the_browser() {
     assert!(b.path().starts_with("/banks/HOTLINE/entries/"), "{}", b.path());
     assert!(b.text().contains(&pdq_hex(3, 0)));
     b.shot("entry");
+    // The bank pages have a label on every control and reflow at 200 % zoom.
+    for page in [
+        format!("{base}/banks"),
+        format!("{base}/banks/HOTLINE"),
+        format!("{base}/banks/HOTLINE/import"),
+        format!("{base}/banks/HOTLINE/export"),
+        format!("{base}/banks/HOTLINE/settings"),
+        format!("{base}{}", b.path()),
+    ] {
+        b.go(&page);
+        let problems = b.accessibility_problems();
+        assert!(problems.is_empty(), "{page}: {problems:?}");
+    }
+    // The checks see what they look for: an unlabelled field and a page too wide.
+    b.script(
+        "const i = document.createElement('input'); document.querySelector('main').append(i);
+         const d = document.createElement('div'); d.style.width = '900px'; d.textContent = 'x';
+         document.querySelector('main').append(d);",
+    );
+    let problems = b.accessibility_problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
 
     // Disable with a reason: refused without one, then done; the API stops matching.
     b.click("#disable");

@@ -216,10 +216,9 @@ fn list_page(v: &Viewer, rows: &[Row], errors: &[FieldError], typed: &CreateForm
             (layout::field(errors, "radius", "radius", "PDQ radius",
                 Some("Largest PDQ distance that counts as a match: 0 to 64; 31 is PDQ's usual threshold."),
                 "text", if typed.radius.is_empty() { "31" } else { &typed.radius }, "off"))
-            div class="form-group" {
-                input type="checkbox" class="checkbox" id="review_required" name="review_required" value="on"
+            div class="checkbox" {
+                input type="checkbox" id="review_required" name="review_required" value="on"
                     checked[typed.review_required.is_some()];
-                " "
                 label for="review_required" { "Matches need human review before anything is done" }
             }
             button type="submit" class="button" { "Add the bank" }
@@ -358,9 +357,8 @@ fn settings_page(
                 typed.map_or(bank.owner.as_str(), |t| t.owner.as_str()), "organization"))
             (layout::field(errors, "radius", "radius", "PDQ radius",
                 Some("Largest PDQ distance that counts as a match: 0 to 64."), "text", &radius, "off"))
-            div class="form-group" {
-                input type="checkbox" class="checkbox" id="review_required" name="review_required" value="on" checked[review];
-                " "
+            div class="checkbox" {
+                input type="checkbox" id="review_required" name="review_required" value="on" checked[review];
                 label for="review_required" { "Matches need human review before anything is done" }
             }
             (layout::field(errors, "reason", "reason", "Reason for the change",

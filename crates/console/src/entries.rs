@@ -184,10 +184,9 @@ fn render(
                 ]))
                 (select("severity", errors, "Severity", sev, &[("", "none"), ("A", "A"), ("B", "B"), ("C", "C")]))
                 (layout::field(errors, "tags", "tags", "Tags", Some("Separated by spaces; a-z, 0-9, '_', '-', '.', ':'."), "text", &tags, "off"))
-                div class="form-group" {
-                    input type="checkbox" class="checkbox" id="verified" name="verified" value="on"
+                div class="checkbox" {
+                    input type="checkbox" id="verified" name="verified" value="on"
                         checked[typed.is_some_and(|t| t.verified.is_some())];
-                    " "
                     label for="verified" { "I have verified this classification" }
                 }
                 (layout::field(if toggling { &[] } else { errors }, "reclassify_reason", "reason", "Reason",

@@ -237,9 +237,8 @@ fn import_page(v: &Viewer, bank: &str, jobs: &[Arc<ImportJob>], errors: &[FieldE
                     @for t in ALL_SIGNAL_TYPES { option value=(t.name()) { (t.name()) } }
                 }
             }
-            div class="form-group" {
-                input type="checkbox" class="checkbox" id="strict" name="strict" value="on";
-                " "
+            div class="checkbox" {
+                input type="checkbox" id="strict" name="strict" value="on";
                 label for="strict" { "All or nothing: stop at the first bad line and add nothing" }
             }
             @let err = layout::error_of(errors, "file");
