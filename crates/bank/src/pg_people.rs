@@ -395,6 +395,10 @@ impl People for PostgresStore {
     ) -> Result<SessionLookup> {
         people::check_limits(limits)?;
         self.people_write(|tx| {
+            // Every page a person opens touches their session: not worth a wait for the disk
+            // flush. A crash can lose only a last-seen time (the session then looks idle
+            // longer, never shorter) or the deletion of a session that is refused anyway.
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
             let found = tx
                 .query_opt(
                     &format!(

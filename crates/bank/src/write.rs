@@ -31,6 +31,9 @@ pub(crate) trait Backend: Sync {
     /// survives a killed process, not a power loss (SQLite `synchronous=NORMAL` in WAL mode,
     /// PostgreSQL `synchronous_commit=off`). Order is kept: a later flushed commit flushes it.
     fn begin_write_relaxed(&self) -> Result<Self::Tx<'_>>;
+    /// Called after a bulk import committed `added` new entries: a store whose planner keeps
+    /// statistics refreshes them, so the next queries are planned for the bank's new size.
+    fn after_bulk_load(&self, _added: u64) {}
 }
 
 /// One writing transaction of a backend. Dropping it without [`WriteTx::commit`] rolls back.
@@ -437,6 +440,8 @@ pub(crate) struct Import<'a, B: Backend + 'a> {
     bank: Bank,
     actor: String,
     one_transaction: bool,
+    /// New entries committed so far.
+    added: u64,
 }
 
 /// Starts an import into `bank` (which must exist).
@@ -451,7 +456,14 @@ pub(crate) fn import_session<'a, B: Backend>(
     let mut tx = store.begin_write()?;
     let bank = bank_in(&mut tx, bank)?;
     drop(tx);
-    Ok(Box::new(Import { store, tx: None, bank, actor: actor.to_string(), one_transaction }))
+    Ok(Box::new(Import {
+        store,
+        tx: None,
+        bank,
+        actor: actor.to_string(),
+        one_transaction,
+        added: 0,
+    }))
 }
 
 impl<'a, B: Backend + 'a> ImportSession for Import<'a, B> {
@@ -471,13 +483,15 @@ impl<'a, B: Backend + 'a> ImportSession for Import<'a, B> {
         } else {
             tx.commit()?;
         }
+        self.added += new;
         Ok(BatchOutcome { added: new, present })
     }
 
     fn finish(mut self: Box<Self>) -> Result<()> {
-        match self.tx.take() {
-            Some(tx) => tx.commit(),
-            None => Ok(()),
+        if let Some(tx) = self.tx.take() {
+            tx.commit()?;
         }
+        self.store.after_bulk_load(self.added);
+        Ok(())
     }
 }

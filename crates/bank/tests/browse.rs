@@ -179,3 +179,31 @@ fn lookups_and_history_on_postgres() {
         lookups_and_history(&*s);
     }
 }
+
+/// After a bulk import the PostgreSQL store refreshes the table's statistics, so the first
+/// pages of a freshly imported bank are planned for its size (not sorted whole).
+#[test]
+fn a_bulk_import_leaves_fresh_statistics_on_postgres() {
+    let Some((url, _)) = common::postgres_schema() else { return };
+    let s = spoor_bank::open(&Location::Postgres(url.clone())).unwrap();
+    s.create_bank(&NewBank { name: "BULK".into(), ..Default::default() }, "cli:t").unwrap();
+    let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let analysed = |c: &mut ::postgres::Client| -> bool {
+        c.query_one(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables
+             WHERE relname = 'entries' AND schemaname = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert!(!analysed(&mut client), "not analysed before the import");
+    let mut session = s.import_session("BULK", "cli:t", false).unwrap();
+    let batch: Vec<NewEntry> = common::hashes(10_000, 77)
+        .iter()
+        .map(|h| NewEntry::new(SignalType::Pdq, h.to_bytes().to_vec()))
+        .collect();
+    session.write_batch(&batch).unwrap();
+    session.finish().unwrap();
+    assert!(analysed(&mut client), "analysed after an import of 10,000 entries");
+}
