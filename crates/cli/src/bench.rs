@@ -87,17 +87,17 @@ struct IndexArgs {
 }
 
 /// SplitMix64: a small, well-mixed, seedable generator for benchmark data.
-struct SplitMix(u64);
+pub(crate) struct SplitMix(pub(crate) u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn hash(&mut self) -> Hash256 {
+    pub(crate) fn hash(&mut self) -> Hash256 {
         Hash256::from_words([self.next(), self.next(), self.next(), self.next()])
     }
 }
@@ -351,7 +351,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Percentile `p` (0–100) of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
+pub(crate) fn percentile_ms(sorted: &[std::time::Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

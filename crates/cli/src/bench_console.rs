@@ -14,6 +14,8 @@ use clap::Args;
 use spoor_bank::{EntryUpdate, Location, NewBank, NewEntry, PersonRole, Store};
 use spoor_core::{Hash256, SignalType};
 
+use crate::bench::{percentile_ms, SplitMix};
+
 /// Arguments of `spoor bench console`.
 #[derive(Args, Debug)]
 pub struct ConsoleBenchArgs {
@@ -35,22 +37,6 @@ pub struct ConsoleBenchArgs {
     seed: u64,
 }
 
-/// SplitMix64, for the data and the requests.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn hash(&mut self) -> Hash256 {
-        Hash256::from_words([self.next(), self.next(), self.next(), self.next()])
-    }
-}
-
 const BANK: &str = "BENCH";
 
 /// Fills the store unless an earlier run did: `n` PDQ entries, n/100 MD5 entries, 1,000
@@ -65,7 +51,7 @@ fn fill(store: &dyn Store, n: usize, seed: u64) -> anyhow::Result<Vec<i64>> {
     }
     let t = Instant::now();
     store.create_bank(&NewBank { name: BANK.into(), ..Default::default() }, "cli:bench")?;
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     let mut session = store.import_session(BANK, "cli:bench", false)?;
     let mut left = n;
     let mut batch = Vec::with_capacity(50_000);
@@ -131,11 +117,6 @@ fn person(store: &dyn Store) -> anyhow::Result<(String, String)> {
     Ok((name, session))
 }
 
-fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
-}
-
 /// Runs `spoor bench console`.
 pub fn run(args: ConsoleBenchArgs) -> anyhow::Result<ExitCode> {
     let (location, dir, remove) = match (&args.database_url, &args.dir) {
@@ -187,7 +168,7 @@ pub fn run(args: ConsoleBenchArgs) -> anyhow::Result<ExitCode> {
         let sample: Vec<Hash256> = {
             let mut out = Vec::new();
             let mut after = 0;
-            let mut rng = Rng(args.seed ^ 0xabc);
+            let mut rng = SplitMix(args.seed ^ 0xabc);
             while out.len() < 200 {
                 let page = store.entries(BANK, after, 1)?;
                 let Some(e) = page.first() else { break };
@@ -199,8 +180,8 @@ pub fn run(args: ConsoleBenchArgs) -> anyhow::Result<ExitCode> {
             out
         };
         anyhow::ensure!(!sample.is_empty(), "the bank holds no PDQ entries");
-        let mut rng = Rng(args.seed ^ 0x5eed);
-        type Kind<'a> = (&'a str, Box<dyn FnMut(&mut Rng) -> String + 'a>);
+        let mut rng = SplitMix(args.seed ^ 0x5eed);
+        type Kind<'a> = (&'a str, Box<dyn FnMut(&mut SplitMix) -> String + 'a>);
         let mut kinds: Vec<Kind> = vec![
             ("dashboard", Box::new(|_| "/".to_string())),
             ("banks list", Box::new(|_| "/banks".to_string())),
@@ -274,8 +255,8 @@ pub fn run(args: ConsoleBenchArgs) -> anyhow::Result<ExitCode> {
                 "{:<34} {:>9} {:>8.2} {:>8.2} {:>8.2} {:>10.1}",
                 name,
                 times.len(),
-                percentile_ms(&times, 0.5),
-                percentile_ms(&times, 0.99),
+                percentile_ms(&times, 50.0),
+                percentile_ms(&times, 99.0),
                 times.last().map_or(0.0, |t| t.as_secs_f64() * 1e3),
                 heaviest as f64 / 1024.0
             );

@@ -436,17 +436,11 @@ async fn show(
             return layout::html_response(StatusCode::UNPROCESSABLE_ENTITY, page);
         }
     };
-    let (name, details, audit_it) = (v.user.name.clone(), filter.details(), verified.is_none());
+    let (details, audit_it) = (filter.details(), verified.is_none());
     if audit_it {
         // Recorded before it is shown; not shown when it cannot be recorded.
-        let recorded = state
-            .blocking(move |store| {
-                audit::record_view(store, &name, "audit_view", "audit", "log", details)
-            })
-            .await;
-        match recorded {
-            Ok(Ok(())) => {}
-            Ok(Err(r)) | Err(r) => return r,
+        if let Err(r) = state.record_view(v, "audit_view", "audit", "log", details).await {
+            return r;
         }
     }
     let read = state.blocking(move |store| read_page(store, &q)).await;

@@ -20,7 +20,6 @@ use spoor_bank::{Bank, BankError, BankSettings, Category, Entry, NewBank};
 use spoor_core::signal::ALL_SIGNAL_TYPES;
 use spoor_core::{Hash256, SignalType};
 
-use crate::audit;
 use crate::layout::{self, csrf_field, error_summary, FieldError};
 use crate::session::Viewer;
 use crate::ConsoleState;
@@ -118,14 +117,43 @@ pub(crate) fn done_banner(done: Option<&str>) -> Markup {
 // ---------------------------------------------------------------------------------------------
 // The list of banks and a new bank.
 
-/// One row of the banks table.
-struct Row {
-    bank: Bank,
-    live: u64,
-    disabled: u64,
+/// A bank with its counts: live entries by kind as the matcher holds them (from memory), and
+/// disabled ones through their own index, so no count ever scans a bank.
+pub(crate) struct Row {
+    pub bank: Bank,
+    pub live: Live,
+    pub disabled: u64,
 }
 
-async fn rows(state: &ConsoleState) -> Result<Vec<Row>, Response> {
+/// Live entries of a bank by kind.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Live {
+    pub pdq: u64,
+    pub exact: u64,
+    pub video: u64,
+}
+
+impl Live {
+    /// The matcher's live counts of `bank` (zero for a bank it has not seen yet).
+    pub fn of(state: &ConsoleState, bank: &str) -> Live {
+        Live::find(&state.matcher.bank_counts(), bank)
+    }
+
+    fn find(counts: &[spoor_matcher::BankCounts], bank: &str) -> Live {
+        counts.iter().find(|c| &*c.bank == bank).map_or(Live::default(), |c| Live {
+            pdq: c.pdq,
+            exact: c.exact,
+            video: c.video,
+        })
+    }
+
+    pub fn total(self) -> u64 {
+        self.pdq + self.exact + self.video
+    }
+}
+
+/// Every bank with its counts (the banks list and the dashboard).
+pub(crate) async fn rows(state: &ConsoleState) -> Result<Vec<Row>, Response> {
     let counts = state.matcher.bank_counts();
     let banks = done(
         state
@@ -143,13 +171,7 @@ async fn rows(state: &ConsoleState) -> Result<Vec<Row>, Response> {
     )?;
     Ok(banks
         .into_iter()
-        .map(|(bank, disabled)| {
-            let live = counts
-                .iter()
-                .find(|c| *c.bank == bank.name)
-                .map_or(0, |c| c.pdq + c.exact + c.video);
-            Row { bank, live, disabled }
-        })
+        .map(|(bank, disabled)| Row { live: Live::find(&counts, &bank.name), bank, disabled })
         .collect())
 }
 
@@ -192,7 +214,7 @@ fn list_page(v: &Viewer, rows: &[Row], errors: &[FieldError], typed: &CreateForm
                             tr {
                                 th scope="row" { a href=(bank_path(&r.bank.name)) { (r.bank.name) } }
                                 td { (state_tag(r.bank.enabled, "active", "paused")) }
-                                td class="num" { (thousands(r.live)) }
+                                td class="num" { (thousands(r.live.total())) }
                                 td class="num" { (thousands(r.disabled)) }
                                 td class="num" { (r.bank.pdq_radius) }
                                 td { @if r.bank.review_required { "required" } @else { "not required" } }
@@ -770,12 +792,7 @@ pub async fn show(
     if let Search::Id(id) = asked {
         return Redirect::to(&format!("{}/entries/{id}", bank_path(&bank.name))).into_response();
     }
-    let live = state
-        .matcher
-        .bank_counts()
-        .into_iter()
-        .find(|c| *c.bank == bank.name)
-        .map_or((0, 0, 0), |c| (c.pdq, c.exact, c.video));
+    let live = Live::of(&state, &bank.name);
     // The search's results, or the page of entries.
     let mut found = None;
     let mut page = None;
@@ -787,20 +804,15 @@ pub async fn show(
                 Ok(r) => r,
                 Err(r) => return r,
             };
-            let (person, b) = (v.user.name.clone(), bank.name.clone());
             let details = json!({
                 "as": types,
                 "found": results.len(),
                 "ids": results.iter().map(|f| f.entry.id).collect::<Vec<_>>(),
             });
-            match state
-                .blocking(move |store| {
-                    audit::record_view(store, &person, "entries_search", "bank", &b, details)
-                })
-                .await
+            if let Err(r) =
+                state.record_view(&v, "entries_search", "bank", &bank.name, details).await
             {
-                Ok(Ok(())) => {}
-                Ok(Err(r)) | Err(r) => return r,
+                return r;
             }
             found = Some(results);
         } else {
@@ -813,7 +825,6 @@ pub async fn show(
                 Ok(p) => p,
                 Err(r) => return r,
             };
-            let (person, b) = (v.user.name.clone(), bank.name.clone());
             let details = json!({
                 "filter": {
                     "type": filter.signal_type.map(|t| t.name()),
@@ -825,14 +836,9 @@ pub async fn show(
                 "first_id": p.entries.first().map(|e| e.id),
                 "last_id": p.entries.last().map(|e| e.id),
             });
-            match state
-                .blocking(move |store| {
-                    audit::record_view(store, &person, "entries_view", "bank", &b, details)
-                })
-                .await
+            if let Err(r) = state.record_view(&v, "entries_view", "bank", &bank.name, details).await
             {
-                Ok(Ok(())) => {}
-                Ok(Err(r)) | Err(r) => return r,
+                return r;
             }
             page = Some(p);
         }
@@ -849,9 +855,9 @@ pub async fn show(
         h1 { "Bank " (bank.name) " " (state_tag(bank.enabled, "active", "paused")) }
         @if !bank.description.is_empty() { p { (bank.description) } }
         dl class="summary" {
-            div { dt { "Live PDQ entries" } dd { (thousands(live.0)) } }
-            div { dt { "Live digest entries" } dd { (thousands(live.1)) } }
-            div { dt { "Live video entries" } dd { (thousands(live.2)) } }
+            div { dt { "Live PDQ entries" } dd { (thousands(live.pdq)) } }
+            div { dt { "Live digest entries" } dd { (thousands(live.exact)) } }
+            div { dt { "Live video entries" } dd { (thousands(live.video)) } }
             div { dt { "Disabled entries" } dd { (thousands(disabled)) } }
             div { dt { "PDQ radius" } dd { (bank.pdq_radius) } }
             div { dt { "Review" } dd { @if bank.review_required { "required" } @else { "not required" } } }

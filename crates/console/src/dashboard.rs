@@ -7,10 +7,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{html, Markup, PreEscaped};
-use spoor_bank::{Bank, PersonRole};
+use spoor_bank::PersonRole;
 
 use crate::activity::{Hour, HOURS};
-use crate::banks::{bank_path, state_tag, thousands};
+use crate::banks::{bank_path, rows, state_tag, thousands, Row};
 use crate::layout;
 use crate::session::Viewer;
 use crate::ConsoleState;
@@ -19,33 +19,9 @@ use crate::ConsoleState;
 pub async fn page(State(state): State<ConsoleState>, v: Viewer) -> Response {
     // Live counts from the matcher's memory and disabled ones through their own index: the
     // dashboard never scans a bank, whatever its size.
-    let banks = state
-        .blocking(|store| {
-            let banks = store.banks()?;
-            banks
-                .into_iter()
-                .map(|b| {
-                    let disabled = store.count_disabled(&b.name)?;
-                    Ok((b, disabled))
-                })
-                .collect::<spoor_bank::Result<Vec<(Bank, u64)>>>()
-        })
-        .await;
-    let banks = match banks {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "the dashboard cannot read the banks");
-            return layout::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The banks cannot be read now",
-                "The console could not reach its store. Try again in a moment.",
-            );
-        }
+    let banks = match rows(&state).await {
+        Ok(b) => b,
         Err(r) => return r,
-    };
-    let counts = state.matcher.bank_counts();
-    let live = |name: &str| {
-        counts.iter().find(|c| &*c.bank == name).map_or((0, 0, 0), |c| (c.pdq, c.exact, c.video))
     };
     let may_browse = v.may(&[PersonRole::Admin, PersonRole::Curator]);
     let stats = state.matcher.stats();
@@ -72,16 +48,15 @@ pub async fn page(State(state): State<ConsoleState>, v: Viewer) -> Response {
                             th scope="col" class="num" { "Disabled" }
                         } }
                         tbody {
-                            @for (b, disabled) in &banks {
-                                @let (pdq, exact, video) = live(&b.name);
+                            @for Row { bank: b, live, disabled } in &banks {
                                 tr {
                                     th scope="row" {
                                         @if may_browse { a href=(bank_path(&b.name)) { (b.name) } } @else { (b.name) }
                                     }
                                     td { (state_tag(b.enabled, "active", "paused")) }
-                                    td class="num" { (thousands(pdq)) }
-                                    td class="num" { (thousands(exact)) }
-                                    td class="num" { (thousands(video)) }
+                                    td class="num" { (thousands(live.pdq)) }
+                                    td class="num" { (thousands(live.exact)) }
+                                    td class="num" { (thousands(live.video)) }
                                     td class="num" { (thousands(*disabled)) }
                                 }
                             }

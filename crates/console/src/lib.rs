@@ -167,6 +167,23 @@ impl ConsoleState {
         self.attempts.check_key(&addr).is_ok()
     }
 
+    /// Records, before a page shows it, what `v` is about to be shown
+    /// ([`audit::record_view`], on a blocking thread); `Err` is the page to answer instead.
+    pub async fn record_view(
+        &self,
+        v: &Viewer,
+        action: &'static str,
+        object_kind: &'static str,
+        object_id: &str,
+        details: serde_json::Value,
+    ) -> Result<(), Response> {
+        let (person, id) = (v.user.name.clone(), object_id.to_string());
+        self.blocking(move |store| {
+            audit::record_view(store, &person, action, object_kind, &id, details)
+        })
+        .await?
+    }
+
     /// Runs store work (or password hashing) on a blocking thread: the PostgreSQL client blocks,
     /// and argon2 takes tens of milliseconds.
     pub async fn blocking<T: Send + 'static>(
