@@ -414,12 +414,7 @@ fn pager(p: &Page, link: &dyn Fn(Option<i64>) -> String) -> Markup {
 }
 
 fn store_down(e: BankError) -> Response {
-    tracing::error!(error = %e, "the audit page cannot reach the store");
-    layout::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The audit log cannot be read now",
-        "The console could not reach its store. Try again in a moment.",
-    )
+    layout::store_down(&e, "audit", "The audit log cannot be read now")
 }
 
 /// The page for `filter`, audited as viewed when it was read.

@@ -51,14 +51,7 @@ pub(crate) fn store_error(e: BankError) -> Response {
             "No such entry",
             &format!("Bank {bank} has no entry {id}. It may have been deleted."),
         ),
-        e => {
-            tracing::error!(error = %e, "a bank page cannot reach the store");
-            layout::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The banks cannot be read now",
-                "The console could not reach its store. Try again in a moment.",
-            )
-        }
+        e => layout::store_down(&e, "banks", "The banks cannot be read now"),
     }
 }
 

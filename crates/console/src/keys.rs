@@ -263,12 +263,7 @@ async fn answer(
 }
 
 fn store_down(e: BankError) -> Response {
-    tracing::error!(error = %e, "the keys page cannot reach the store");
-    layout::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The keys cannot be read now",
-        "The console could not reach its store. Try again in a moment.",
-    )
+    layout::store_down(&e, "keys", "The keys cannot be read now")
 }
 
 /// `GET /keys`.

@@ -201,6 +201,17 @@ fn message_body(title: &str, text: &str) -> Markup {
     }
 }
 
+/// The 503 page for a store that did not answer: logs the error with `page` (which page
+/// could not read it) and tells the person `title` and to try again.
+pub fn store_down(e: &spoor_bank::BankError, page: &str, title: &str) -> Response {
+    tracing::error!(error = %e, page, "a console page cannot reach the store");
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        title,
+        "The console could not reach its store. Try again in a moment.",
+    )
+}
+
 /// The 404 page.
 pub fn not_found_page() -> Response {
     error_page(

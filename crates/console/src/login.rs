@@ -227,14 +227,7 @@ pub async fn submit(
                 cookie,
             )
         }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "a login could not be checked");
-            layout::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Logging in is not possible now",
-                "The console could not reach its store. Try again in a moment.",
-            )
-        }
+        Ok(Err(e)) => layout::store_down(&e, "login", "Logging in is not possible now"),
         Err(r) => r,
     }
 }

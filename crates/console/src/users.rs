@@ -164,12 +164,7 @@ async fn answer(
 }
 
 fn store_down(e: BankError) -> Response {
-    tracing::error!(error = %e, "the people page cannot reach the store");
-    layout::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "The accounts cannot be read now",
-        "The console could not reach its store. Try again in a moment.",
-    )
+    layout::store_down(&e, "users", "The accounts cannot be read now")
 }
 
 /// `GET /users`.
