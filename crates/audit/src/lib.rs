@@ -288,6 +288,19 @@ impl Record {
     /// big-endian integers, then each text field as a 4-byte big-endian length and its UTF-8
     /// bytes, in the order of the struct. Length prefixes make every record's bytes unambiguous.
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        let (head, tail) = self.canonical_parts();
+        let mut out = Vec::with_capacity(head.len() + 8 + tail.len());
+        out.extend_from_slice(head);
+        out.extend_from_slice(&self.seq.to_be_bytes());
+        out.extend_from_slice(&tail);
+        out
+    }
+
+    /// The canonical bytes cut where `seq` goes: the format tag, and everything after `seq`
+    /// (which does not depend on `seq` or `prev_hash`). A store that assigns `seq` and reads
+    /// the head inside the database hashes `prev_hash ‖ head ‖ seq as 8 bytes big-endian ‖
+    /// tail` there; that is [`Record::compute_hash`] exactly.
+    pub fn canonical_parts(&self) -> (&'static [u8], Vec<u8>) {
         let texts = [
             &self.actor_kind,
             &self.actor,
@@ -296,10 +309,8 @@ impl Record {
             &self.object_id,
             &self.details,
         ];
-        let len = FORMAT.len() + 16 + texts.iter().map(|t| 4 + t.len()).sum::<usize>();
+        let len = 8 + texts.iter().map(|t| 4 + t.len()).sum::<usize>();
         let mut out = Vec::with_capacity(len);
-        out.extend_from_slice(FORMAT);
-        out.extend_from_slice(&self.seq.to_be_bytes());
         out.extend_from_slice(&self.at.to_be_bytes());
         for t in texts {
             // A field longer than 4 GiB cannot be stored; saturating keeps this total.
@@ -307,7 +318,7 @@ impl Record {
             out.extend_from_slice(&n.to_be_bytes());
             out.extend_from_slice(t.as_bytes());
         }
-        out
+        (FORMAT, out)
     }
 
     /// `SHA-256(prev_hash ‖ canonical bytes)`, recomputed from the fields.

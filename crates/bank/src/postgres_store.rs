@@ -1065,58 +1065,84 @@ impl crate::audit::AuditLog for PostgresStore {
     }
 
     fn audit_append_relaxed(&self, record: &spoor_audit::NewRecord) -> Result<spoor_audit::Record> {
-        // A person waits for each view record: three round trips instead of eight. One simple
-        // query opens the transaction, skips the flush wait, takes the audit lock and reads
-        // the head (the lock's constant is written into the text: it is ours, not input); the
-        // insert names its parameter types, so it needs no separate prepare; then the commit.
-        record.validate().map_err(|e| BankError::Invalid(e.to_string()))?;
+        // A person waits for each view record, so it is one round trip: one simple query opens
+        // the transaction, skips the flush wait, takes the audit lock, then reads the head and
+        // inserts the record in one statement that assigns `seq` and hashes inside the server
+        // (`prev_hash ‖ format ‖ seq ‖ the rest`, the rest made here), and commits. Each
+        // statement of the message reads a fresh snapshot, so the head is read after the lock
+        // is held. Values go in as hex (`decode(…, 'hex')`): nothing in a record can change
+        // the statement's text. The row that comes back is checked against the hash made here.
+        let at = crate::model::now_ms();
+        // A draft with a stand-in head gives the fields and the bytes after `seq`.
+        let draft = spoor_audit::Record::seal(None, at, record)
+            .map_err(|e| BankError::Invalid(e.to_string()))?;
+        let (format, tail) = draft.canonical_parts();
+        let hex = spoor_audit::hex;
+        let text =
+            |t: &str| format!("convert_from(decode('{}', 'hex'), 'UTF8')", hex(t.as_bytes()));
+        let sql = format!(
+            "BEGIN; SET LOCAL synchronous_commit TO OFF; \
+             SELECT pg_advisory_xact_lock({AUDIT_LOCK}); \
+             WITH head AS (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1), \
+                  next AS (SELECT COALESCE((SELECT seq FROM head), 0) + 1 AS seq, \
+                                  COALESCE((SELECT hash FROM head), decode('{genesis}', 'hex')) AS prev) \
+             INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id, \
+                                details, prev_hash, hash) \
+             SELECT next.seq, {at}, {kind}, {actor}, {action}, {object_kind}, {object_id}, \
+                    {details}, next.prev, \
+                    sha256(next.prev || decode('{format}', 'hex') || int8send(next.seq) || \
+                           decode('{tail}', 'hex')) \
+             FROM next RETURNING seq, encode(prev_hash, 'hex'), encode(hash, 'hex'); \
+             COMMIT",
+            genesis = hex(&spoor_audit::GENESIS),
+            kind = text(&draft.actor_kind),
+            actor = text(&draft.actor),
+            action = text(&draft.action),
+            object_kind = text(&draft.object_kind),
+            object_id = text(&draft.object_id),
+            details = text(&draft.details),
+            format = hex(format),
+            tail = hex(&tail),
+        );
         let mut client = self.lock()?;
-        let result = (|| -> Result<spoor_audit::Record> {
-            let messages = client.simple_query(&format!(
-                "BEGIN; SET LOCAL synchronous_commit TO OFF; \
-                 SELECT pg_advisory_xact_lock({AUDIT_LOCK}); \
-                 SELECT seq, encode(hash, 'hex') FROM audit ORDER BY seq DESC LIMIT 1"
-            ))?;
-            let mut head = None;
-            for m in &messages {
-                // The lock's row has one column, the head's two.
-                if let postgres::SimpleQueryMessage::Row(row) = m {
-                    if row.len() != 2 {
-                        continue;
-                    }
-                    if let (Some(seq), Some(hash)) = (row.try_get(0)?, row.try_get(1)?) {
-                        head = Some(parse_head(seq, hash)?);
-                    }
-                }
+        let messages = match client.simple_query(&sql) {
+            Ok(m) => m,
+            Err(e) => {
+                // The connection goes back to the pool outside a transaction.
+                let _ = client.batch_execute("ROLLBACK");
+                return Err(e.into());
             }
-            let r = spoor_audit::Record::seal(head, crate::model::now_ms(), record)
+        };
+        drop(client);
+        let row = messages
+            .iter()
+            .find_map(|m| match m {
+                // The lock's row has one column, the inserted record's three.
+                postgres::SimpleQueryMessage::Row(row) if row.len() == 3 => Some(row),
+                _ => None,
+            })
+            .ok_or_else(|| BankError::Invalid("the audit insert returned no record".into()))?;
+        let (Some(seq), Some(prev), Some(hash)) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)
+        else {
+            return Err(BankError::Invalid("the audit insert returned an empty record".into()));
+        };
+        let seq_before =
+            seq.parse::<i64>().ok().and_then(|s| s.checked_sub(1)).ok_or_else(|| {
+                BankError::Invalid(format!("the audit insert returned seq {seq}"))
+            })?;
+        let (_, prev) = parse_head(&seq_before.to_string(), prev)?;
+        let (_, hash) = parse_head(seq, hash)?;
+        let sealed =
+            spoor_audit::Record::seal((seq_before > 0).then_some((seq_before, prev)), at, record)
                 .map_err(|e| BankError::Invalid(e.to_string()))?;
-            use postgres::types::Type;
-            client.query_typed(
-                "INSERT INTO audit (seq, at, actor_kind, actor, action, object_kind, object_id,
-                     details, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                &[
-                    (&r.seq, Type::INT8),
-                    (&r.at, Type::INT8),
-                    (&r.actor_kind, Type::TEXT),
-                    (&r.actor, Type::TEXT),
-                    (&r.action, Type::TEXT),
-                    (&r.object_kind, Type::TEXT),
-                    (&r.object_id, Type::TEXT),
-                    (&r.details, Type::TEXT),
-                    (&&r.prev_hash[..], Type::BYTEA),
-                    (&&r.hash[..], Type::BYTEA),
-                ],
-            )?;
-            client.batch_execute("COMMIT")?;
-            Ok(r)
-        })();
-        if result.is_err() {
-            // Whatever failed, the connection goes back to the pool outside a transaction.
-            let _ = client.batch_execute("ROLLBACK");
+        if sealed.hash != hash || sealed.prev_hash != prev {
+            // Committed already: `spoor audit verify` will name it. Say so loudly now.
+            return Err(BankError::Invalid(format!(
+                "audit record {seq} was hashed differently by the database; run `spoor audit verify`"
+            )));
         }
-        result
+        Ok(sealed)
     }
 
     fn audit_append_all(

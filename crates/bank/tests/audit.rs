@@ -259,6 +259,40 @@ fn concurrent_appends_keep_one_chain_on_both_stores() {
     both(concurrent_appends_keep_one_chain);
 }
 
+/// A relaxed append (on PostgreSQL, hashed inside the server from hex-encoded values) keeps
+/// every text exactly, however it is quoted, and returns the record the store holds.
+fn relaxed_appends_keep_awkward_text(f: Fixture) {
+    let s = &*f.store;
+    let texts = [
+        "it's",
+        "a\\b",
+        "$$; DROP TABLE audit; --",
+        "é ✓ 𝄞",
+        "', 'x'); COMMIT; SELECT ('",
+        "\\'' E'\\x41'",
+    ];
+    let mut returned = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let rec =
+            NewRecord::new(ActorKind::User, &format!("o'neil{i}"), "entries_search", "bank", t)
+                .with_details(json!({"query": t, "quote": "\"\\", "nul": "\u{0}", "n": i}));
+        returned.push(s.audit_append_relaxed(&rec).unwrap());
+    }
+    let log = all(s);
+    assert_eq!(log, returned);
+    for (r, t) in log.iter().zip(texts) {
+        assert_eq!(r.object_id, t);
+        assert_eq!(r.details_json()["query"], t);
+        assert_eq!(r.details_json()["nul"], "\u{0}");
+    }
+    assert_eq!(verified(s).broken, None);
+}
+
+#[test]
+fn relaxed_appends_keep_awkward_text_on_both_stores() {
+    both(relaxed_appends_keep_awkward_text);
+}
+
 fn filters_and_pages(f: Fixture) {
     let s = &*f.store;
     let mut batch = vec![];
