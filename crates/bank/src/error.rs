@@ -31,6 +31,13 @@ pub enum BankError {
     /// A request that cannot be carried out as given.
     #[error("{0}")]
     Invalid(String),
+    /// No case has that id.
+    #[error("no case with id {0}")]
+    NoSuchCase(i64),
+    /// The request is valid but the object is not in a state that allows it (a case decided
+    /// already, or held by someone else).
+    #[error("{0}")]
+    Conflict(String),
     /// The database was written by a newer Spoor.
     #[error("the database is at schema version {found}, newer than this spoor knows ({known}): upgrade spoor")]
     SchemaTooNew {

@@ -7,6 +7,7 @@
 //! * [`export`]: jsonl, lines and CSV writers.
 //! * [`keys`]: making API keys (the key shown once, the hash stored).
 //! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
+//! * [`cases`]: submitted content, its review queue and decisions ([`Cases`]).
 //! * [`audit`]: the deployment's hash-chained audit log ([`AuditLog`]); bank and key changes
 //!   are audited by the store in the transaction that makes them.
 //!
@@ -22,6 +23,7 @@
 
 pub mod audit;
 pub mod browse;
+pub mod cases;
 pub mod export;
 pub mod import;
 pub mod keys;
@@ -29,9 +31,11 @@ pub mod model;
 pub mod people;
 
 mod error;
+mod pg_cases;
 mod pg_conn;
 mod pg_people;
 mod postgres_store;
+mod sqlite_cases;
 mod sqlite_people;
 mod sqlite_store;
 mod write;
@@ -39,6 +43,7 @@ mod write;
 use std::path::PathBuf;
 
 pub use audit::{AuditLog, AuditQuery, VerifyReport};
+pub use cases::Cases;
 pub use error::{BankError, Result};
 pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
@@ -97,7 +102,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: AuditLog + People + Send + Sync {
+pub trait Store: AuditLog + People + Cases + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

@@ -84,6 +84,33 @@ pub struct NewBank {
     /// Largest PDQ distance that counts as a match (default 31, at most 64).
     #[serde(default)]
     pub pdq_radius: Option<u32>,
+    /// Cases matching this bank's verified entries are confirmed as known material with no
+    /// person viewing them: exact digests, and PDQ within this distance (default 10; `-1`
+    /// never). Applies only while `review_required` is false.
+    #[serde(default)]
+    pub auto_confirm_distance: Option<i32>,
+    /// A confirmation of a case matching this bank needs two reviewers who agree.
+    #[serde(default)]
+    pub four_eyes: bool,
+}
+
+/// PDQ distance within which a verified entry's matches are confirmed without review, unless a
+/// bank says otherwise.
+pub const DEFAULT_AUTO_CONFIRM_DISTANCE: u32 = 10;
+
+/// Largest `auto_confirm_distance` a bank may set: beyond it a person must look.
+pub const MAX_AUTO_CONFIRM_DISTANCE: u32 = 31;
+
+/// Checks an `auto_confirm_distance` setting (`-1` off, else 0–31) and returns it as stored.
+pub fn check_auto_confirm(d: i32) -> Result<Option<u32>, String> {
+    match d {
+        -1 => Ok(None),
+        0..=31 => Ok(Some(d as u32)),
+        _ => Err(format!(
+            "auto_confirm_distance {d} is out of range: use 0-{MAX_AUTO_CONFIRM_DISTANCE} (PDQ \
+             bits; exact digests always count as 0) or -1 to send every match to review"
+        )),
+    }
 }
 
 /// Largest PDQ radius a bank may set: beyond it matches are noise.
@@ -112,6 +139,12 @@ pub struct BankSettings {
     pub review_required: Option<bool>,
     /// New PDQ radius.
     pub pdq_radius: Option<u32>,
+    /// New auto-confirm distance (`-1`: never; see [`NewBank::auto_confirm_distance`]).
+    #[serde(default)]
+    pub auto_confirm_distance: Option<i32>,
+    /// Whether confirmations need two reviewers.
+    #[serde(default)]
+    pub four_eyes: Option<bool>,
 }
 
 impl BankSettings {
@@ -145,6 +178,22 @@ impl BankSettings {
                 changed.push(format!("pdq_radius={r}"));
             }
         }
+        if let Some(d) = self.auto_confirm_distance {
+            let d = check_auto_confirm(d)?;
+            if d != b.auto_confirm_distance {
+                b.auto_confirm_distance = d;
+                changed.push(match d {
+                    Some(d) => format!("auto_confirm_distance={d}"),
+                    None => "auto_confirm_distance=off".to_string(),
+                });
+            }
+        }
+        if let Some(f) = self.four_eyes {
+            if f != b.four_eyes {
+                b.four_eyes = f;
+                changed.push(format!("four_eyes={f}"));
+            }
+        }
         Ok(changed.join(", "))
     }
 }
@@ -170,6 +219,11 @@ pub struct Bank {
     pub review_required: bool,
     /// Largest PDQ distance that counts as a match against this bank.
     pub pdq_radius: u32,
+    /// Matches of verified entries within this PDQ distance (digests: always) are confirmed
+    /// without review while `review_required` is false; `None`: never.
+    pub auto_confirm_distance: Option<u32>,
+    /// Confirmations need two reviewers who agree.
+    pub four_eyes: bool,
 }
 
 /// The INTERPOL-style classification hotlines give an item.

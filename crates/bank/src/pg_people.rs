@@ -75,7 +75,10 @@ fn user_id_in(c: &mut impl GenericClient, id: i64) -> Result<User> {
 
 impl PostgresStore {
     /// Runs `f` in one transaction.
-    fn people_write<T>(&self, f: impl FnOnce(&mut Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn people_write<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let mut client = self.lock()?;
         let mut tx = client.transaction()?;
         let out = f(&mut tx)?;
@@ -85,7 +88,7 @@ impl PostgresStore {
 
     /// A write of a person's account by someone (`actor`) and its audit record, in one
     /// transaction: both or neither.
-    fn people_write_audited<T>(
+    pub(crate) fn people_write_audited<T>(
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> Result<T>,
         record: impl FnOnce(&T) -> spoor_audit::NewRecord,

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_people_and_audit.sql"),
     include_str!("../migrations/postgres/0006_entry_browsing.sql"),
     include_str!("../migrations/postgres/0007_entries_by_bank.sql"),
+    include_str!("../migrations/postgres/0008_cases.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -50,7 +51,8 @@ const ENTRY_COLUMNS: &str =
      e.disabled_by, e.disabled_at, e.disabled_reason, e.seq";
 
 const BANK_COLUMNS: &str =
-    "id, name, description, owner, created_at, enabled, review_required, pdq_radius";
+    "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
+     auto_confirm_distance, four_eyes";
 
 const STAGE_COLUMNS: &str = "ord, signal_type, value, category, severity, tags, source_org, \
      source_id, added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at, \
@@ -114,6 +116,8 @@ fn bank_from_row(r: &Row) -> Bank {
         enabled: r.get(5),
         review_required: r.get(6),
         pdq_radius: r.get::<_, i32>(7) as u32,
+        auto_confirm_distance: r.get::<_, Option<i32>>(8).map(|d| d as u32),
+        four_eyes: r.get(9),
     }
 }
 
@@ -392,13 +396,19 @@ impl WriteTx for PgTx<'_> {
             .map(|r| bank_from_row(&r)))
     }
 
-    fn insert_bank(&mut self, bank: &NewBank, radius: u32, now: Millis) -> Result<i64> {
+    fn insert_bank(
+        &mut self,
+        bank: &NewBank,
+        radius: u32,
+        auto_confirm: Option<u32>,
+        now: Millis,
+    ) -> Result<i64> {
         Ok(self
             .locked()?
             .query_one(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                     pdq_radius, auto_confirm_distance, four_eyes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &[
                     &bank.name,
                     &bank.description,
@@ -406,6 +416,8 @@ impl WriteTx for PgTx<'_> {
                     &now,
                     &bank.review_required,
                     &(radius as i32),
+                    &auto_confirm.map(|d| d as i32),
+                    &bank.four_eyes,
                 ],
             )?
             .get(0))
@@ -414,14 +426,16 @@ impl WriteTx for PgTx<'_> {
     fn save_bank(&mut self, b: &Bank) -> Result<()> {
         self.locked()?.execute(
             "UPDATE banks SET enabled = $1, description = $2, owner = $3, review_required = $4,
-                 pdq_radius = $5
-             WHERE id = $6",
+                 pdq_radius = $5, auto_confirm_distance = $6, four_eyes = $7
+             WHERE id = $8",
             &[
                 &b.enabled,
                 &b.description,
                 &b.owner,
                 &b.review_required,
                 &(b.pdq_radius as i32),
+                &b.auto_confirm_distance.map(|d| d as i32),
+                &b.four_eyes,
                 &b.id,
             ],
         )?;

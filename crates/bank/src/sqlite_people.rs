@@ -70,7 +70,7 @@ fn user_where(
 
 impl SqliteStore {
     /// Runs `f` in one writing transaction on the writer connection.
-    fn people_write<T>(
+    pub(crate) fn people_write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
     ) -> Result<T> {
@@ -85,7 +85,7 @@ impl SqliteStore {
 
     /// A write of a person's account by someone (`actor`) and its audit record, in one
     /// transaction: both or neither.
-    fn people_write_audited<T>(
+    pub(crate) fn people_write_audited<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
         record: impl FnOnce(&T) -> spoor_audit::NewRecord,

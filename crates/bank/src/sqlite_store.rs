@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_people_and_audit.sql"),
     include_str!("../migrations/sqlite/0006_entry_browsing.sql"),
     include_str!("../migrations/sqlite/0007_entries_by_bank.sql"),
+    include_str!("../migrations/sqlite/0008_cases.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -76,7 +77,8 @@ const ENTRY_COLUMNS: &str =
      e.disabled_by, e.disabled_at, e.disabled_reason, e.seq";
 
 const BANK_COLUMNS: &str =
-    "id, name, description, owner, created_at, enabled, review_required, pdq_radius";
+    "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
+     auto_confirm_distance, four_eyes";
 
 impl SqliteStore {
     /// Opens `DIR/spoor.db`, creating the directory (mode 0700) and the database when missing,
@@ -194,6 +196,8 @@ fn bank_from_row(r: &Row<'_>) -> rusqlite::Result<Bank> {
         enabled: r.get(5)?,
         review_required: r.get(6)?,
         pdq_radius: r.get(7)?,
+        auto_confirm_distance: r.get(8)?,
+        four_eyes: r.get(9)?,
     })
 }
 
@@ -445,13 +449,28 @@ impl WriteTx for SqliteTx<'_> {
         SqliteStore::bank_row(&self.conn, name).map_err(|e| self.store.err(e))
     }
 
-    fn insert_bank(&mut self, bank: &NewBank, radius: u32, now: Millis) -> Result<i64> {
+    fn insert_bank(
+        &mut self,
+        bank: &NewBank,
+        radius: u32,
+        auto_confirm: Option<u32>,
+        now: Millis,
+    ) -> Result<i64> {
         self.conn
             .execute(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![bank.name, bank.description, bank.owner, now, bank.review_required, radius],
+                     pdq_radius, auto_confirm_distance, four_eyes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    bank.name,
+                    bank.description,
+                    bank.owner,
+                    now,
+                    bank.review_required,
+                    radius,
+                    auto_confirm,
+                    bank.four_eyes
+                ],
             )
             .map_err(|e| self.store.err(e))?;
         Ok(self.conn.last_insert_rowid())
@@ -461,9 +480,19 @@ impl WriteTx for SqliteTx<'_> {
         self.conn
             .execute(
                 "UPDATE banks SET enabled = ?1, description = ?2, owner = ?3,
-                     review_required = ?4, pdq_radius = ?5
-                 WHERE id = ?6",
-                params![b.enabled, b.description, b.owner, b.review_required, b.pdq_radius, b.id],
+                     review_required = ?4, pdq_radius = ?5, auto_confirm_distance = ?6,
+                     four_eyes = ?7
+                 WHERE id = ?8",
+                params![
+                    b.enabled,
+                    b.description,
+                    b.owner,
+                    b.review_required,
+                    b.pdq_radius,
+                    b.auto_confirm_distance,
+                    b.four_eyes,
+                    b.id
+                ],
             )
             .map_err(|e| self.store.err(e))?;
         Ok(())

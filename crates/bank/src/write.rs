@@ -43,7 +43,13 @@ pub(crate) trait WriteTx {
     /// A bank by name.
     fn bank(&mut self, name: &str) -> Result<Option<Bank>>;
     /// Inserts a bank; returns its id.
-    fn insert_bank(&mut self, bank: &NewBank, radius: u32, now: Millis) -> Result<i64>;
+    fn insert_bank(
+        &mut self,
+        bank: &NewBank,
+        radius: u32,
+        auto_confirm: Option<u32>,
+        now: Millis,
+    ) -> Result<i64>;
     /// Writes a bank's mutable fields (enabled, description, owner, review flag, radius).
     fn save_bank(&mut self, bank: &Bank) -> Result<()>;
     /// One entry of a bank, locked against other writers.
@@ -190,6 +196,10 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
     if let Some(r) = bank.pdq_radius {
         crate::model::check_radius(r).map_err(BankError::Invalid)?;
     }
+    let auto_confirm = crate::model::check_auto_confirm(
+        bank.auto_confirm_distance.unwrap_or(crate::model::DEFAULT_AUTO_CONFIRM_DISTANCE as i32),
+    )
+    .map_err(BankError::Invalid)?;
     crate::model::check_text("description", &bank.description, 4096).map_err(BankError::Invalid)?;
     crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
     let mut tx = store.begin_write()?;
@@ -198,7 +208,7 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
         return Err(BankError::BankExists(bank.name.clone()));
     }
     let now = now_ms();
-    tx.insert_bank(bank, bank.pdq_radius.unwrap_or(31), now)?;
+    tx.insert_bank(bank, bank.pdq_radius.unwrap_or(31), auto_confirm, now)?;
     let created = bank_in(&mut tx, &bank.name)?;
     tx.insert_change(&bank_record(seq, now, actor, Action::CreateBank, &created, None))?;
     let details = json!({
@@ -207,6 +217,8 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
         "owner": created.owner,
         "pdq_radius": created.pdq_radius,
         "review_required": created.review_required,
+        "auto_confirm_distance": created.auto_confirm_distance,
+        "four_eyes": created.four_eyes,
     });
     append_audit(&mut tx, now, &bank_audit(actor, "bank_create", &created, details))?;
     tx.commit()?;

@@ -115,6 +115,7 @@ fn new_bank(name: &str) -> NewBank {
         owner: "Hotline".into(),
         review_required: false,
         pdq_radius: None,
+        ..Default::default()
     }
 }
 

@@ -57,6 +57,7 @@ fn bank(store: &dyn Store, name: &str) {
                 owner: "Hotline".into(),
                 review_required: false,
                 pdq_radius: None,
+                ..Default::default()
             },
             "tester",
         )

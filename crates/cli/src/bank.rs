@@ -73,6 +73,13 @@ enum BankCommand {
         /// Largest PDQ distance that matches (default 31, at most 64).
         #[arg(long)]
         pdq_radius: Option<u32>,
+        /// Cases matching verified entries exactly or by PDQ within this distance are confirmed
+        /// without review (default 10; -1: every case goes to review).
+        #[arg(long, allow_hyphen_values = true)]
+        auto_confirm_distance: Option<i32>,
+        /// Confirmations need two reviewers who agree.
+        #[arg(long)]
+        four_eyes: bool,
     },
     /// Change a bank's settings, with a reason (one change-log record).
     Configure {
@@ -90,6 +97,12 @@ enum BankCommand {
         /// Largest PDQ distance that matches (at most 64).
         #[arg(long)]
         pdq_radius: Option<u32>,
+        /// Auto-confirm distance (0-31; -1: every case goes to review).
+        #[arg(long, allow_hyphen_values = true)]
+        auto_confirm_distance: Option<i32>,
+        /// Whether confirmations need two reviewers.
+        #[arg(long)]
+        four_eyes: Option<bool>,
         /// Why.
         #[arg(long)]
         reason: String,
@@ -266,9 +279,25 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
     let mut out = out.lock();
     let enable = matches!(args.command, BankCommand::Enable { .. } | BankCommand::Resume { .. });
     match args.command {
-        BankCommand::Create { name, description, owner, review_required, pdq_radius } => {
+        BankCommand::Create {
+            name,
+            description,
+            owner,
+            review_required,
+            pdq_radius,
+            auto_confirm_distance,
+            four_eyes,
+        } => {
             let bank = store.create_bank(
-                &NewBank { name, description, owner, review_required, pdq_radius },
+                &NewBank {
+                    name,
+                    description,
+                    owner,
+                    review_required,
+                    pdq_radius,
+                    auto_confirm_distance,
+                    four_eyes,
+                },
                 &actor,
             )?;
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;
@@ -279,10 +308,18 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             owner,
             review_required,
             pdq_radius,
+            auto_confirm_distance,
+            four_eyes,
             reason,
         } => {
-            let settings =
-                spoor_bank::BankSettings { description, owner, review_required, pdq_radius };
+            let settings = spoor_bank::BankSettings {
+                description,
+                owner,
+                review_required,
+                pdq_radius,
+                auto_confirm_distance,
+                four_eyes,
+            };
             let bank = store.configure_bank(&name, &settings, &actor, &reason)?;
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;
         }

@@ -298,6 +298,7 @@ pub async fn create(
             owner: f.owner.trim().to_string(),
             review_required: f.review_required.is_some(),
             pdq_radius: radius,
+            ..Default::default()
         };
         let actor = v.actor();
         match state.blocking(move |store| store.create_bank(&bank, &actor)).await {
@@ -338,7 +339,32 @@ pub struct SettingsForm {
     #[serde(default)]
     review_required: Option<String>,
     #[serde(default)]
+    auto_confirm: String,
+    #[serde(default)]
+    four_eyes: Option<String>,
+    #[serde(default)]
     reason: String,
+}
+
+/// The auto-confirm field: a distance 0–31, or `off` (empty: unchanged).
+fn parse_auto_confirm(errors: &mut Vec<FieldError>, text: &str) -> Option<i32> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    if t.eq_ignore_ascii_case("off") {
+        return Some(-1);
+    }
+    match t.parse::<i32>().ok().filter(|d| (0..=31).contains(d)) {
+        Some(d) => Some(d),
+        None => {
+            errors.push(FieldError::new(
+                "auto_confirm",
+                "Enter a PDQ distance from 0 to 31, or off to send every match to review",
+            ));
+            None
+        }
+    }
 }
 
 /// The pause/resume form.
@@ -360,6 +386,11 @@ fn settings_page(
     let path = bank_path(&bank.name);
     let radius = typed.map_or(bank.pdq_radius.to_string(), |t| t.radius.clone());
     let review = typed.map_or(bank.review_required, |t| t.review_required.is_some());
+    let auto = typed.map_or_else(
+        || bank.auto_confirm_distance.map_or("off".to_string(), |d| d.to_string()),
+        |t| t.auto_confirm.clone(),
+    );
+    let four_eyes = typed.map_or(bank.four_eyes, |t| t.four_eyes.is_some());
     let body = html! {
         (error_summary(errors))
         p { a href=(path) { "← Bank " (bank.name) } }
@@ -375,6 +406,14 @@ fn settings_page(
             div class="checkbox" {
                 input type="checkbox" id="review_required" name="review_required" value="on" checked[review];
                 label for="review_required" { "Matches need human review before anything is done" }
+            }
+            (layout::field(errors, "auto_confirm", "auto_confirm", "Confirm known material without review",
+                Some("Cases matching a verified entry exactly, or by PDQ within this distance (0 to 31), \
+                      are confirmed with no person viewing them, unless matches need review. \
+                      Enter off to send every case to review."), "text", &auto, "off"))
+            div class="checkbox" {
+                input type="checkbox" id="four_eyes" name="four_eyes" value="on" checked[four_eyes];
+                label for="four_eyes" { "A confirmation needs two reviewers who agree" }
             }
             (layout::field(errors, "reason", "reason", "Reason for the change",
                 Some("Recorded with the change: say why."), "text",
@@ -441,6 +480,7 @@ pub async fn save_settings(
     if f.radius.trim().is_empty() {
         errors.push(FieldError::new("radius", "Enter the radius, 0 to 64"));
     }
+    let auto_confirm = parse_auto_confirm(&mut errors, &f.auto_confirm);
     check_reason(&mut errors, "reason", &f.reason);
     if errors.is_empty() {
         let settings = BankSettings {
@@ -448,6 +488,8 @@ pub async fn save_settings(
             owner: Some(f.owner.trim().to_string()),
             review_required: Some(f.review_required.is_some()),
             pdq_radius: radius,
+            auto_confirm_distance: auto_confirm,
+            four_eyes: Some(f.four_eyes.is_some()),
         };
         let (actor, n, reason) = (v.actor(), name.clone(), f.reason.trim().to_string());
         let outcome = state

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use spoor_bank::cases;
 use spoor_bank::{
     Added, ApiKey, Bank, BankSettings, BankStats, Category, Change, Delta, Entry, EntryUpdate,
     ImportSession, Location, NewBank, NewEntry, SignalRow, Store,
@@ -74,6 +75,49 @@ impl spoor_bank::AuditLog for Hooked {
     }
     fn audit_checkpoints(&self) -> spoor_bank::Result<Vec<spoor_audit::Checkpoint>> {
         self.inner.audit_checkpoints()
+    }
+}
+
+impl spoor_bank::Cases for Hooked {
+    fn create_case(&self, new: &cases::NewCase) -> spoor_bank::Result<cases::Case> {
+        self.inner.create_case(new)
+    }
+    fn case(&self, id: i64) -> spoor_bank::Result<cases::Case> {
+        self.inner.case(id)
+    }
+    fn cases(&self, q: &cases::CaseQuery) -> spoor_bank::Result<Vec<cases::Case>> {
+        self.inner.cases(q)
+    }
+    fn claim_next_case(
+        &self,
+        queue: &str,
+        person: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> spoor_bank::Result<Option<cases::Case>> {
+        self.inner.claim_next_case(queue, person, now, lease_ms)
+    }
+    fn release_case(&self, id: i64, person: &str, now: i64) -> spoor_bank::Result<cases::Case> {
+        self.inner.release_case(id, person, now)
+    }
+    fn decide_case(
+        &self,
+        id: i64,
+        person: &str,
+        d: &cases::NewDecision,
+        now: i64,
+        require_lease: bool,
+    ) -> spoor_bank::Result<cases::Case> {
+        self.inner.decide_case(id, person, d, now, require_lease)
+    }
+    fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> spoor_bank::Result<Option<cases::Case>> {
+        self.inner.decided_case_by_sha256(sha256)
+    }
+    fn decided_pdqs(&self, after: i64, limit: usize) -> spoor_bank::Result<Vec<(i64, [u8; 32])>> {
+        self.inner.decided_pdqs(after, limit)
+    }
+    fn open_case_counts(&self) -> spoor_bank::Result<Vec<(String, cases::CaseState, u64)>> {
+        self.inner.open_case_counts()
     }
 }
 

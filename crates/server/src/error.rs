@@ -73,10 +73,11 @@ impl ApiError {
 impl From<BankError> for ApiError {
     fn from(e: BankError) -> Self {
         let (status, code) = match &e {
-            BankError::NoSuchBank(_) | BankError::NoSuchEntry { .. } | BankError::NoSuchKey(_) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
-            BankError::BankExists(_) | BankError::KeyExists(_) => {
+            BankError::NoSuchBank(_)
+            | BankError::NoSuchEntry { .. }
+            | BankError::NoSuchKey(_)
+            | BankError::NoSuchCase(_) => (StatusCode::NOT_FOUND, "not_found"),
+            BankError::BankExists(_) | BankError::KeyExists(_) | BankError::Conflict(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
             BankError::InvalidBankName(_) | BankError::Invalid(_) => {

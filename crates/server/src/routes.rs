@@ -196,6 +196,8 @@ pub async fn create_bank(
             owner: body.owner,
             review_required: body.review_required,
             pdq_radius: body.pdq_radius,
+            auto_confirm_distance: body.auto_confirm_distance,
+            four_eyes: body.four_eyes,
         };
         Ok(store.create_bank(&new, &p.actor)?)
     })
@@ -258,6 +260,8 @@ pub async fn patch_bank(
             owner: body.owner,
             review_required: body.review_required,
             pdq_radius: body.pdq_radius,
+            auto_confirm_distance: body.auto_confirm_distance,
+            four_eyes: body.four_eyes,
         };
         let mut bank = store.configure_bank(&name, &settings, &p.actor, &body.reason)?;
         if let Some(enabled) = body.enabled {

@@ -121,6 +121,15 @@ pub struct BankCreate {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 64)]
     pub pdq_radius: Option<u32>,
+    /// Cases matching this bank's verified entries exactly, or by PDQ within this distance, are
+    /// confirmed as known material with no person viewing them (while `review_required` is
+    /// false). Default 10; `-1` sends every case to review.
+    #[serde(default)]
+    #[schema(minimum = -1, maximum = 31)]
+    pub auto_confirm_distance: Option<i32>,
+    /// A confirmation needs two reviewers who agree (disagreement goes to the senior queue).
+    #[serde(default)]
+    pub four_eyes: bool,
 }
 
 /// `PATCH /v1/banks/{name}`: change settings and/or pause or resume the bank, with a reason.
@@ -146,6 +155,12 @@ pub struct BankPatch {
     #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 64)]
     pub pdq_radius: Option<u32>,
+    /// New auto-confirm distance (0–31; `-1`: every case to review).
+    #[serde(default)]
+    #[schema(minimum = -1, maximum = 31)]
+    pub auto_confirm_distance: Option<i32>,
+    /// Whether confirmations need two reviewers.
+    pub four_eyes: Option<bool>,
 }
 
 /// A bank.
@@ -165,6 +180,11 @@ pub struct BankOut {
     pub review_required: bool,
     /// Largest PDQ distance that matches.
     pub pdq_radius: u32,
+    /// PDQ distance within which verified entries' matches are confirmed without review
+    /// (absent: never).
+    pub auto_confirm_distance: Option<u32>,
+    /// Whether confirmations need two reviewers.
+    pub four_eyes: bool,
 }
 
 impl From<spoor_bank::Bank> for BankOut {
@@ -177,6 +197,8 @@ impl From<spoor_bank::Bank> for BankOut {
             enabled: b.enabled,
             review_required: b.review_required,
             pdq_radius: b.pdq_radius,
+            auto_confirm_distance: b.auto_confirm_distance,
+            four_eyes: b.four_eyes,
         }
     }
 }

@@ -1,0 +1,66 @@
+-- Cases and their review. A case is made when submitted content matched a bank or was flagged;
+-- it is decided automatically (known material, or content decided before) or by people.
+ALTER TABLE banks ADD COLUMN auto_confirm_distance INTEGER DEFAULT 10;  -- NULL: never
+ALTER TABLE banks ADD COLUMN four_eyes BOOLEAN NOT NULL DEFAULT FALSE;
+
+CREATE TABLE cases (
+    id            BIGSERIAL PRIMARY KEY,
+    created_at    BIGINT NOT NULL,
+    submitter     TEXT    NOT NULL,
+    reason        TEXT    NOT NULL,   -- match | user_flag | own_initiative
+    service       TEXT,
+    content_ref   TEXT,
+    uploader_ref  TEXT,
+    uploaded_at   BIGINT,
+    upload_ip     TEXT,
+    media_kind    TEXT    NOT NULL,   -- image | video | file | none
+    media_id      TEXT,               -- the vault's id while the media is held
+    media_bytes   BIGINT,
+    media_purged_at BIGINT,
+    md5           BYTEA,
+    sha1          BYTEA,
+    sha256        BYTEA,
+    pdq           BYTEA,
+    pdq_quality   BIGINT,
+    state         TEXT    NOT NULL,   -- queued | second_review | escalated | confirmed | false_positive
+    queue         TEXT    NOT NULL,
+    lease_holder  TEXT,
+    lease_until   BIGINT,
+    resolution    TEXT,               -- auto | review | earlier, once decided
+    earlier_case  BIGINT REFERENCES cases (id),
+    category      TEXT,
+    industry_class TEXT,
+    annotations   TEXT,               -- JSON array of NCMEC file annotations
+    decided_at    BIGINT,
+    decided_by    TEXT
+);
+-- "Review next": the oldest open case of a queue.
+CREATE INDEX cases_open ON cases (queue, id) WHERE state IN ('queued', 'second_review', 'escalated');
+CREATE INDEX cases_by_state ON cases (state, id);
+-- Never view twice: decided content by digest, and decided PDQs in order for the near index.
+CREATE INDEX cases_decided_sha256 ON cases (sha256) WHERE decided_at IS NOT NULL AND sha256 IS NOT NULL;
+CREATE INDEX cases_decided_pdq ON cases (id) WHERE decided_at IS NOT NULL AND pdq IS NOT NULL;
+
+CREATE TABLE case_matches (
+    case_id     BIGINT NOT NULL REFERENCES cases (id),
+    bank_id     BIGINT NOT NULL REFERENCES banks (id),
+    entry_id    BIGINT NOT NULL,
+    signal_type TEXT    NOT NULL,
+    distance    BIGINT NOT NULL,
+    PRIMARY KEY (case_id, entry_id)
+);
+CREATE INDEX case_matches_by_entry ON case_matches (entry_id);
+
+CREATE TABLE case_decisions (
+    id            BIGSERIAL PRIMARY KEY,
+    case_id       BIGINT NOT NULL REFERENCES cases (id),
+    at            BIGINT NOT NULL,
+    person        TEXT    NOT NULL,
+    verdict       TEXT    NOT NULL,   -- confirm | false_positive | escalate
+    category      TEXT,
+    industry_class TEXT,
+    annotations   TEXT,
+    note          TEXT    NOT NULL DEFAULT '',
+    entry_id      BIGINT             -- the entry a false positive names
+);
+CREATE INDEX case_decisions_by_case ON case_decisions (case_id, id);

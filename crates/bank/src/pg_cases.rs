@@ -1,0 +1,374 @@
+//! [`Cases`] on PostgreSQL: each write one transaction with its audit record; "review next"
+//! takes the oldest free case with `FOR UPDATE SKIP LOCKED`, so reviewers claiming at once on
+//! different connections never get the same case and never wait for each other.
+
+use postgres::{GenericClient, Row, Transaction};
+use serde_json::json;
+use spoor_audit::NewRecord;
+
+use crate::cases::{
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, NewCase, NewDecision,
+    Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+};
+use crate::model::Millis;
+use crate::sqlite_cases::check_holder;
+use crate::{check_actor, BankError, PostgresStore, Result};
+
+fn raw_case(r: &Row) -> RawCase {
+    RawCase {
+        id: r.get(0),
+        created_at: r.get(1),
+        submitter: r.get(2),
+        reason: r.get(3),
+        service: r.get(4),
+        content_ref: r.get(5),
+        uploader_ref: r.get(6),
+        uploaded_at: r.get(7),
+        upload_ip: r.get(8),
+        media_kind: r.get(9),
+        media_id: r.get(10),
+        media_bytes: r.get(11),
+        media_purged_at: r.get(12),
+        md5: r.get(13),
+        sha1: r.get(14),
+        sha256: r.get(15),
+        pdq: r.get(16),
+        pdq_quality: r.get(17),
+        state: r.get(18),
+        queue: r.get(19),
+        lease_holder: r.get(20),
+        lease_until: r.get(21),
+        resolution: r.get(22),
+        earlier_case: r.get(23),
+        category: r.get(24),
+        industry_class: r.get(25),
+        annotations: r.get(26),
+        decided_at: r.get(27),
+        decided_by: r.get(28),
+    }
+}
+
+/// A case with its matches and decisions.
+fn case_on(c: &mut impl GenericClient, id: i64) -> Result<Case> {
+    let row = c
+        .query_opt(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"), &[&id])?
+        .ok_or(BankError::NoSuchCase(id))?;
+    complete(c, raw_case(&row).into_case()?)
+}
+
+fn complete(c: &mut impl GenericClient, mut case: Case) -> Result<Case> {
+    for r in c.query(
+        "SELECT b.name, m.entry_id, m.signal_type, m.distance
+         FROM case_matches m JOIN banks b ON b.id = m.bank_id
+         WHERE m.case_id = $1 ORDER BY m.distance, m.entry_id",
+        &[&case.id],
+    )? {
+        let t: String = r.get(2);
+        case.matches.push(CaseMatch {
+            bank: r.get(0),
+            entry_id: r.get(1),
+            signal_type: t.parse().map_err(|e| {
+                BankError::Invalid(format!("the database holds a bad signal type: {e}"))
+            })?,
+            distance: r.get::<_, i64>(3).clamp(0, 256) as u32,
+        });
+    }
+    for r in c.query(
+        "SELECT id, at, person, verdict, category, industry_class, annotations, entry_id, note
+         FROM case_decisions WHERE case_id = $1 ORDER BY id",
+        &[&case.id],
+    )? {
+        case.decisions.push(
+            RawDecision {
+                id: r.get(0),
+                at: r.get(1),
+                person: r.get(2),
+                verdict: r.get(3),
+                category: r.get(4),
+                industry_class: r.get(5),
+                annotations: r.get(6),
+                entry_id: r.get(7),
+                note: r.get(8),
+            }
+            .into_decision()?,
+        );
+    }
+    Ok(case)
+}
+
+fn audit_in(tx: &mut Transaction<'_>, rec: &NewRecord) -> Result<()> {
+    let head = crate::postgres_store::audit_head_in(tx, true)?;
+    let r = spoor_audit::Record::seal(head, crate::model::now_ms(), rec)
+        .map_err(|e| BankError::Invalid(e.to_string()))?;
+    crate::postgres_store::insert_audit_in(tx, &r)
+}
+
+impl Cases for PostgresStore {
+    fn create_case(&self, new: &NewCase) -> Result<Case> {
+        cases::check_new(new)?;
+        let now = crate::model::now_ms();
+        self.people_write_audited(
+            |tx| {
+                let earlier = match &new.start {
+                    cases::Start::Earlier(id) => Some(case_on(tx, *id)?),
+                    _ => None,
+                };
+                let o = Opening::of(&new.start, earlier.as_ref())?;
+                let m = &new.meta;
+                let s = &new.signals;
+                let id: i64 = tx
+                    .query_one(
+                        "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
+                             uploader_ref, uploaded_at, upload_ip, media_kind, media_id,
+                             media_bytes, md5, sha1, sha256, pdq, pdq_quality, state, queue,
+                             resolution, earlier_case, category, industry_class, annotations,
+                             decided_at, decided_by)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+                         RETURNING id",
+                        &[
+                            &now,
+                            &new.submitter,
+                            &m.reason.map(|r| r.name()),
+                            &m.service,
+                            &m.content_ref,
+                            &m.uploader_ref,
+                            &m.uploaded_at,
+                            &m.upload_ip,
+                            &new.media_kind.name(),
+                            &new.media.as_ref().map(|x| x.id.as_str()),
+                            &new.media.as_ref().map(|x| x.bytes as i64),
+                            &s.md5.as_ref().map(|v| &v[..]),
+                            &s.sha1.as_ref().map(|v| &v[..]),
+                            &s.sha256.as_ref().map(|v| &v[..]),
+                            &s.pdq.as_ref().map(|v| &v[..]),
+                            &s.pdq_quality.map(i64::from),
+                            &o.state.name(),
+                            &o.queue,
+                            &o.resolution.map(|r| r.name()),
+                            &o.earlier,
+                            &o.category.map(|c| c.name()),
+                            &o.industry_class.map(|c| c.name()),
+                            &annotations_text(&o.annotations),
+                            &o.decided_by.map(|_| now),
+                            &o.decided_by,
+                        ],
+                    )?
+                    .get(0);
+                for x in &new.matches {
+                    let bank: i64 = tx
+                        .query_opt("SELECT id FROM banks WHERE name = $1", &[&x.bank])?
+                        .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?
+                        .get(0);
+                    tx.execute(
+                        "INSERT INTO case_matches (case_id, bank_id, entry_id, signal_type,
+                             distance)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                        &[&id, &bank, &x.entry_id, &x.signal_type.name(), &i64::from(x.distance)],
+                    )?;
+                }
+                case_on(tx, id)
+            },
+            cases::create_audit,
+        )
+    }
+
+    fn case(&self, id: i64) -> Result<Case> {
+        case_on(&mut *self.lock()?, id)
+    }
+
+    fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
+        let limit = q.limit.min(MAX_CASE_PAGE) as i64;
+        let mut c = self.lock()?;
+        let rows = c.query(
+            &format!(
+                "SELECT {CASE_COLUMNS} FROM cases
+                 WHERE id > $1 AND ($2::TEXT IS NULL OR state = $2)
+                   AND ($3::TEXT IS NULL OR submitter = $3)
+                 ORDER BY id LIMIT $4"
+            ),
+            &[&q.after, &q.state.map(|s| s.name()), &q.submitter, &limit],
+        )?;
+        rows.iter().map(|r| complete(&mut *c, raw_case(r).into_case()?)).collect()
+    }
+
+    fn claim_next_case(
+        &self,
+        queue: &str,
+        person: &str,
+        now: Millis,
+        lease_ms: Millis,
+    ) -> Result<Option<Case>> {
+        cases::check_queue(queue)?;
+        check_actor(person)?;
+        let until = now.saturating_add(lease_ms.max(1));
+        self.people_write(|tx| {
+            let held = tx.query_opt(
+                "SELECT id FROM cases
+                 WHERE queue = $1 AND state IN ('queued', 'second_review', 'escalated')
+                   AND lease_holder = $2 AND lease_until > $3
+                 ORDER BY id LIMIT 1 FOR UPDATE",
+                &[&queue, &person, &now],
+            )?;
+            let renewed = held.is_some();
+            let row = match held {
+                Some(r) => Some(r),
+                None => tx.query_opt(
+                    "SELECT c.id FROM cases c
+                     WHERE c.queue = $1 AND c.state IN ('queued', 'second_review', 'escalated')
+                       AND (c.lease_until IS NULL OR c.lease_until <= $2)
+                       AND NOT (c.state = 'second_review' AND EXISTS (
+                           SELECT 1 FROM case_decisions d
+                           WHERE d.case_id = c.id AND d.person = $3))
+                     ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    &[&queue, &now, &person],
+                )?,
+            };
+            let Some(row) = row else { return Ok(None) };
+            let id: i64 = row.get(0);
+            tx.execute(
+                "UPDATE cases SET lease_holder = $1, lease_until = $2 WHERE id = $3",
+                &[&person, &until, &id],
+            )?;
+            let case = case_on(tx, id)?;
+            let rec = NewRecord::by(person, "case_claim", "case", &id.to_string()).with_details(
+                json!({"queue": queue, "until": until, "renewed": renewed, "state": case.state.name()}),
+            );
+            audit_in(tx, &rec)?;
+            Ok(Some(case))
+        })
+    }
+
+    fn release_case(&self, id: i64, person: &str, now: Millis) -> Result<Case> {
+        check_actor(person)?;
+        self.people_write_audited(
+            |tx| {
+                tx.execute("SELECT 1 FROM cases WHERE id = $1 FOR UPDATE", &[&id])?;
+                let case = case_on(tx, id)?;
+                if case.holder(now) != Some(person) {
+                    return Err(BankError::Conflict(format!(
+                        "case {id} is not held by you: nothing to release"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE cases SET lease_holder = NULL, lease_until = NULL WHERE id = $1",
+                    &[&id],
+                )?;
+                case_on(tx, id)
+            },
+            |c| {
+                NewRecord::by(person, "case_release", "case", &id.to_string())
+                    .with_details(json!({"queue": c.queue, "state": c.state.name()}))
+            },
+        )
+    }
+
+    fn decide_case(
+        &self,
+        id: i64,
+        person: &str,
+        d: &NewDecision,
+        now: Millis,
+        require_lease: bool,
+    ) -> Result<Case> {
+        check_actor(person)?;
+        self.people_write_audited(
+            |tx| {
+                // The row lock orders concurrent decisions on one case.
+                tx.execute("SELECT 1 FROM cases WHERE id = $1 FOR UPDATE", &[&id])?;
+                let case = case_on(tx, id)?;
+                check_holder(&case, person, now, require_lease)?;
+                let four_eyes: bool = tx
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM case_matches m
+                                        JOIN banks b ON b.id = m.bank_id
+                                        WHERE m.case_id = $1 AND b.four_eyes)",
+                        &[&id],
+                    )?
+                    .get(0);
+                let next = cases::transition(&case, person, d, four_eyes)?;
+                tx.execute(
+                    "INSERT INTO case_decisions (case_id, at, person, verdict, category,
+                         industry_class, annotations, note, entry_id)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    &[
+                        &id,
+                        &now,
+                        &person,
+                        &d.verdict.map(|v| v.name()),
+                        &d.category.map(|c| c.name()),
+                        &d.industry_class.map(|c| c.name()),
+                        &annotations_text(&d.annotations),
+                        &d.note,
+                        &d.entry_id,
+                    ],
+                )?;
+                if next.closes {
+                    tx.execute(
+                        "UPDATE cases SET state = $1, queue = $2, lease_holder = NULL,
+                             lease_until = NULL, resolution = 'review', category = $3,
+                             industry_class = $4, annotations = $5, decided_at = $6,
+                             decided_by = $7
+                         WHERE id = $8",
+                        &[
+                            &next.state.name(),
+                            &next.queue,
+                            &d.category.map(|c| c.name()),
+                            &d.industry_class.map(|c| c.name()),
+                            &annotations_text(&d.annotations),
+                            &now,
+                            &person,
+                            &id,
+                        ],
+                    )?;
+                } else {
+                    tx.execute(
+                        "UPDATE cases SET state = $1, queue = $2, lease_holder = NULL,
+                             lease_until = NULL
+                         WHERE id = $3",
+                        &[&next.state.name(), &next.queue, &id],
+                    )?;
+                }
+                case_on(tx, id)
+            },
+            |c| cases::decision_audit(person, c, d),
+        )
+    }
+
+    fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>> {
+        let mut c = self.lock()?;
+        let row = c.query_opt(
+            "SELECT id FROM cases WHERE sha256 = $1 AND decided_at IS NOT NULL
+             ORDER BY id DESC LIMIT 1",
+            &[&&sha256[..]],
+        )?;
+        row.map(|r| case_on(&mut *c, r.get(0))).transpose()
+    }
+
+    fn decided_pdqs(&self, after: i64, limit: usize) -> Result<Vec<(i64, [u8; 32])>> {
+        let rows = self.lock()?.query(
+            "SELECT id, pdq FROM cases
+             WHERE id > $1 AND decided_at IS NOT NULL AND pdq IS NOT NULL
+             ORDER BY id LIMIT $2",
+            &[&after, &(limit.min(1 << 20) as i64)],
+        )?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), cases::fixed::<32>(Some(r.get(1)))?.unwrap_or([0; 32]))))
+            .collect()
+    }
+
+    fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {
+        let rows = self.lock()?.query(
+            "SELECT queue, state, COUNT(*) FROM cases
+             WHERE state IN ('queued', 'second_review', 'escalated')
+             GROUP BY queue, state ORDER BY queue, state",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.get(1);
+                Ok((r.get(0), cases::parse_stored(&s)?, r.get::<_, i64>(2).max(0) as u64))
+            })
+            .collect()
+    }
+}

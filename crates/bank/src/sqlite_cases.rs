@@ -1,0 +1,451 @@
+//! [`Cases`] on the embedded SQLite store: writes on the writer connection (each one
+//! `BEGIN IMMEDIATE` transaction with its audit record), reads on the read pool.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::json;
+use spoor_audit::NewRecord;
+
+use crate::cases::{
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, NewCase, NewDecision,
+    Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+};
+use crate::model::Millis;
+use crate::{check_actor, BankError, Result, SqliteStore};
+
+fn raw_case(r: &Row<'_>) -> rusqlite::Result<RawCase> {
+    Ok(RawCase {
+        id: r.get(0)?,
+        created_at: r.get(1)?,
+        submitter: r.get(2)?,
+        reason: r.get(3)?,
+        service: r.get(4)?,
+        content_ref: r.get(5)?,
+        uploader_ref: r.get(6)?,
+        uploaded_at: r.get(7)?,
+        upload_ip: r.get(8)?,
+        media_kind: r.get(9)?,
+        media_id: r.get(10)?,
+        media_bytes: r.get(11)?,
+        media_purged_at: r.get(12)?,
+        md5: r.get(13)?,
+        sha1: r.get(14)?,
+        sha256: r.get(15)?,
+        pdq: r.get(16)?,
+        pdq_quality: r.get(17)?,
+        state: r.get(18)?,
+        queue: r.get(19)?,
+        lease_holder: r.get(20)?,
+        lease_until: r.get(21)?,
+        resolution: r.get(22)?,
+        earlier_case: r.get(23)?,
+        category: r.get(24)?,
+        industry_class: r.get(25)?,
+        annotations: r.get(26)?,
+        decided_at: r.get(27)?,
+        decided_by: r.get(28)?,
+    })
+}
+
+impl SqliteStore {
+    /// A case with its matches and decisions, read on `conn`.
+    fn case_on(&self, conn: &Connection, id: i64) -> Result<Case> {
+        let raw = conn
+            .prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], raw_case).optional())
+            .map_err(|e| self.err(e))?
+            .ok_or(BankError::NoSuchCase(id))?;
+        self.complete(conn, raw.into_case()?)
+    }
+
+    /// Adds a case's matches and decisions.
+    fn complete(&self, conn: &Connection, mut case: Case) -> Result<Case> {
+        let matches = conn
+            .prepare_cached(
+                "SELECT b.name, m.entry_id, m.signal_type, m.distance
+                 FROM case_matches m JOIN banks b ON b.id = m.bank_id
+                 WHERE m.case_id = ?1 ORDER BY m.distance, m.entry_id",
+            )
+            .and_then(|mut s| {
+                s.query_map([case.id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        for (bank, entry_id, t, distance) in matches {
+            case.matches.push(CaseMatch {
+                bank,
+                entry_id,
+                signal_type: t.parse().map_err(|e| {
+                    BankError::Invalid(format!("the database holds a bad signal type: {e}"))
+                })?,
+                distance: distance.clamp(0, 256) as u32,
+            });
+        }
+        let decisions = conn
+            .prepare_cached(
+                "SELECT id, at, person, verdict, category, industry_class, annotations, entry_id,
+                        note
+                 FROM case_decisions WHERE case_id = ?1 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([case.id], |r| {
+                    Ok(RawDecision {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        person: r.get(2)?,
+                        verdict: r.get(3)?,
+                        category: r.get(4)?,
+                        industry_class: r.get(5)?,
+                        annotations: r.get(6)?,
+                        entry_id: r.get(7)?,
+                        note: r.get(8)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        for d in decisions {
+            case.decisions.push(d.into_decision()?);
+        }
+        Ok(case)
+    }
+
+    /// Whether any bank the case matched asks for two reviewers.
+    fn four_eyes_on(&self, conn: &Connection, id: i64) -> Result<bool> {
+        conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM case_matches m JOIN banks b ON b.id = m.bank_id
+                            WHERE m.case_id = ?1 AND b.four_eyes)",
+            [id],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.err(e))
+    }
+}
+
+impl Cases for SqliteStore {
+    fn create_case(&self, new: &NewCase) -> Result<Case> {
+        cases::check_new(new)?;
+        let now = crate::model::now_ms();
+        self.people_write_audited(
+            |tx| {
+                let earlier = match &new.start {
+                    cases::Start::Earlier(id) => Some(self.case_on(tx, *id)?),
+                    _ => None,
+                };
+                let o = Opening::of(&new.start, earlier.as_ref())?;
+                let m = &new.meta;
+                let s = &new.signals;
+                tx.prepare_cached(
+                    "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
+                         uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes,
+                         md5, sha1, sha256, pdq, pdq_quality, state, queue, resolution,
+                         earlier_case, category, industry_class, annotations, decided_at,
+                         decided_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![
+                        now,
+                        new.submitter,
+                        m.reason.map(|r| r.name()),
+                        m.service,
+                        m.content_ref,
+                        m.uploader_ref,
+                        m.uploaded_at,
+                        m.upload_ip,
+                        new.media_kind.name(),
+                        new.media.as_ref().map(|x| x.id.as_str()),
+                        new.media.as_ref().map(|x| x.bytes as i64),
+                        s.md5.as_ref().map(|v| &v[..]),
+                        s.sha1.as_ref().map(|v| &v[..]),
+                        s.sha256.as_ref().map(|v| &v[..]),
+                        s.pdq.as_ref().map(|v| &v[..]),
+                        s.pdq_quality,
+                        o.state.name(),
+                        o.queue,
+                        o.resolution.map(|r| r.name()),
+                        o.earlier,
+                        o.category.map(|c| c.name()),
+                        o.industry_class.map(|c| c.name()),
+                        annotations_text(&o.annotations),
+                        o.decided_by.map(|_| now),
+                        o.decided_by,
+                    ])
+                })
+                .map_err(|e| self.err(e))?;
+                let id = tx.last_insert_rowid();
+                for x in &new.matches {
+                    let bank: i64 = tx
+                        .query_row("SELECT id FROM banks WHERE name = ?1", [&x.bank], |r| r.get(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?
+                        .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO case_matches (case_id, bank_id, entry_id,
+                             signal_type, distance)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .and_then(|mut st| {
+                        st.execute(params![id, bank, x.entry_id, x.signal_type.name(), x.distance])
+                    })
+                    .map_err(|e| self.err(e))?;
+                }
+                self.case_on(tx, id)
+            },
+            cases::create_audit,
+        )
+    }
+
+    fn case(&self, id: i64) -> Result<Case> {
+        let conn = self.read()?;
+        self.case_on(&conn, id)
+    }
+
+    fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>> {
+        let limit = q.limit.min(MAX_CASE_PAGE) as i64;
+        let conn = self.read()?;
+        let raws = conn
+            .prepare_cached(&format!(
+                "SELECT {CASE_COLUMNS} FROM cases
+                 WHERE id > ?1 AND (?2 IS NULL OR state = ?2) AND (?3 IS NULL OR submitter = ?3)
+                 ORDER BY id LIMIT ?4"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![q.after, q.state.map(|s| s.name()), q.submitter, limit],
+                    raw_case,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        raws.into_iter().map(|r| self.complete(&conn, r.into_case()?)).collect()
+    }
+
+    fn claim_next_case(
+        &self,
+        queue: &str,
+        person: &str,
+        now: Millis,
+        lease_ms: Millis,
+    ) -> Result<Option<Case>> {
+        cases::check_queue(queue)?;
+        check_actor(person)?;
+        let until = now.saturating_add(lease_ms.max(1));
+        let mut renewed = false;
+        let claimed = self.people_write(|tx| {
+            let held: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM cases
+                     WHERE queue = ?1 AND state IN ('queued', 'second_review', 'escalated')
+                       AND lease_holder = ?2 AND lease_until > ?3
+                     ORDER BY id LIMIT 1",
+                    params![queue, person, now],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let id = match held {
+                Some(id) => {
+                    renewed = true;
+                    Some(id)
+                }
+                None => tx
+                    .prepare_cached(
+                        "SELECT c.id FROM cases c INDEXED BY cases_open
+                         WHERE c.queue = ?1
+                           AND c.state IN ('queued', 'second_review', 'escalated')
+                           AND (c.lease_until IS NULL OR c.lease_until <= ?2)
+                           AND NOT (c.state = 'second_review' AND EXISTS (
+                               SELECT 1 FROM case_decisions d
+                               WHERE d.case_id = c.id AND d.person = ?3))
+                         ORDER BY c.id LIMIT 1",
+                    )
+                    .and_then(|mut s| s.query_row(params![queue, now, person], |r| r.get(0)))
+                    .optional()
+                    .map_err(|e| self.err(e))?,
+            };
+            let Some(id) = id else { return Ok(None) };
+            tx.execute(
+                "UPDATE cases SET lease_holder = ?1, lease_until = ?2 WHERE id = ?3",
+                params![person, until, id],
+            )
+            .map_err(|e| self.err(e))?;
+            let case = self.case_on(tx, id)?;
+            let rec = NewRecord::by(person, "case_claim", "case", &id.to_string()).with_details(
+                json!({"queue": queue, "until": until, "renewed": renewed, "state": case.state.name()}),
+            );
+            let head = crate::sqlite_store::audit_head_in(self, tx)?;
+            let r = spoor_audit::Record::seal(head, crate::model::now_ms(), &rec)
+                .map_err(|e| BankError::Invalid(e.to_string()))?;
+            crate::sqlite_store::insert_audit_in(self, tx, &r)?;
+            Ok(Some(case))
+        })?;
+        Ok(claimed)
+    }
+
+    fn release_case(&self, id: i64, person: &str, now: Millis) -> Result<Case> {
+        check_actor(person)?;
+        self.people_write_audited(
+            |tx| {
+                let case = self.case_on(tx, id)?;
+                if case.holder(now) != Some(person) {
+                    return Err(BankError::Conflict(format!(
+                        "case {id} is not held by you: nothing to release"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE cases SET lease_holder = NULL, lease_until = NULL WHERE id = ?1",
+                    [id],
+                )
+                .map_err(|e| self.err(e))?;
+                self.case_on(tx, id)
+            },
+            |c| {
+                NewRecord::by(person, "case_release", "case", &id.to_string())
+                    .with_details(json!({"queue": c.queue, "state": c.state.name()}))
+            },
+        )
+    }
+
+    fn decide_case(
+        &self,
+        id: i64,
+        person: &str,
+        d: &NewDecision,
+        now: Millis,
+        require_lease: bool,
+    ) -> Result<Case> {
+        check_actor(person)?;
+        self.people_write_audited(
+            |tx| {
+                let case = self.case_on(tx, id)?;
+                check_holder(&case, person, now, require_lease)?;
+                let four_eyes = self.four_eyes_on(tx, id)?;
+                let next = cases::transition(&case, person, d, four_eyes)?;
+                tx.execute(
+                    "INSERT INTO case_decisions (case_id, at, person, verdict, category,
+                         industry_class, annotations, note, entry_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        now,
+                        person,
+                        d.verdict.map(|v| v.name()),
+                        d.category.map(|c| c.name()),
+                        d.industry_class.map(|c| c.name()),
+                        annotations_text(&d.annotations),
+                        d.note,
+                        d.entry_id,
+                    ],
+                )
+                .map_err(|e| self.err(e))?;
+                if next.closes {
+                    tx.execute(
+                        "UPDATE cases SET state = ?1, queue = ?2, lease_holder = NULL,
+                             lease_until = NULL, resolution = 'review', category = ?3,
+                             industry_class = ?4, annotations = ?5, decided_at = ?6,
+                             decided_by = ?7
+                         WHERE id = ?8",
+                        params![
+                            next.state.name(),
+                            next.queue,
+                            d.category.map(|c| c.name()),
+                            d.industry_class.map(|c| c.name()),
+                            annotations_text(&d.annotations),
+                            now,
+                            person,
+                            id
+                        ],
+                    )
+                } else {
+                    tx.execute(
+                        "UPDATE cases SET state = ?1, queue = ?2, lease_holder = NULL,
+                             lease_until = NULL
+                         WHERE id = ?3",
+                        params![next.state.name(), next.queue, id],
+                    )
+                }
+                .map_err(|e| self.err(e))?;
+                self.case_on(tx, id)
+            },
+            |c| cases::decision_audit(person, c, d),
+        )
+    }
+
+    fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>> {
+        let conn = self.read()?;
+        let id: Option<i64> = conn
+            .prepare_cached(
+                "SELECT id FROM cases INDEXED BY cases_decided_sha256
+                 WHERE sha256 = ?1 AND decided_at IS NOT NULL
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .and_then(|mut s| s.query_row([&sha256[..]], |r| r.get(0)).optional())
+            .map_err(|e| self.err(e))?;
+        id.map(|id| self.case_on(&conn, id)).transpose()
+    }
+
+    fn decided_pdqs(&self, after: i64, limit: usize) -> Result<Vec<(i64, [u8; 32])>> {
+        let conn = self.read()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT id, pdq FROM cases INDEXED BY cases_decided_pdq
+                 WHERE id > ?1 AND decided_at IS NOT NULL AND pdq IS NOT NULL
+                 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![after, limit.min(1 << 20) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(id, v)| Ok((id, cases::fixed::<32>(Some(v))?.unwrap_or([0; 32]))))
+            .collect()
+    }
+
+    fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {
+        let conn = self.read()?;
+        let rows = conn
+            .prepare_cached(
+                "SELECT queue, state, COUNT(*) FROM cases INDEXED BY cases_open
+                 WHERE state IN ('queued', 'second_review', 'escalated')
+                 GROUP BY queue, state ORDER BY queue, state",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        rows.into_iter()
+            .map(|(q, s, n)| Ok((q, cases::parse_stored(&s)?, n.max(0) as u64)))
+            .collect()
+    }
+}
+
+/// Checks who may decide a case now.
+pub(crate) fn check_holder(case: &Case, person: &str, now: Millis, require: bool) -> Result<()> {
+    match case.holder(now) {
+        Some(h) if h == person => Ok(()),
+        Some(_) if case.state.is_open() => Err(BankError::Conflict(format!(
+            "case {} is held by another reviewer: take the next case instead",
+            case.id
+        ))),
+        None if require && case.state.is_open() => Err(BankError::Conflict(format!(
+            "case {} is not held by you: claim it with \"review next\" first (a claim lasts 15 \
+             minutes)",
+            case.id
+        ))),
+        _ => Ok(()),
+    }
+}
