@@ -519,6 +519,9 @@ pub fn transition(case: &Case, person: &str, d: &NewDecision, four_eyes: bool) -
     }
 }
 
+/// A decided case's PDQ: when it was decided, the case, the hash.
+pub type DecidedPdq = (Millis, i64, [u8; 32]);
+
 /// Which cases to list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaseQuery {
@@ -582,9 +585,11 @@ pub trait Cases {
     ) -> Result<Case>;
     /// The newest decided case whose content has this SHA-256.
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>>;
-    /// Decided cases' PDQ hashes with case id above `after`, by id, at most `limit` (to keep
-    /// an index of decided content).
-    fn decided_pdqs(&self, after: i64, limit: usize) -> Result<Vec<(i64, [u8; 32])>>;
+    /// Decided cases' PDQ hashes in the order they were decided: those decided after `(at,
+    /// id)` (time, then case id), at most `limit`, as `(decided_at, id, pdq)` (to keep an index
+    /// of decided content; a reader re-reads a few seconds back, because decisions of several
+    /// replicas commit in an order their times do not quite follow).
+    fn decided_pdqs(&self, at: Millis, id: i64, limit: usize) -> Result<Vec<DecidedPdq>>;
     /// Open cases per queue and state.
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>>;
 }

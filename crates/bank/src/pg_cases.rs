@@ -7,8 +7,8 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, NewCase, NewDecision,
-    Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
+    NewDecision, Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::sqlite_cases::check_holder;
@@ -345,15 +345,17 @@ impl Cases for PostgresStore {
         row.map(|r| case_on(&mut *c, r.get(0))).transpose()
     }
 
-    fn decided_pdqs(&self, after: i64, limit: usize) -> Result<Vec<(i64, [u8; 32])>> {
+    fn decided_pdqs(&self, at: Millis, id: i64, limit: usize) -> Result<Vec<DecidedPdq>> {
         let rows = self.lock()?.query(
-            "SELECT id, pdq FROM cases
-             WHERE id > $1 AND decided_at IS NOT NULL AND pdq IS NOT NULL
-             ORDER BY id LIMIT $2",
-            &[&after, &(limit.min(1 << 20) as i64)],
+            "SELECT decided_at, id, pdq FROM cases
+             WHERE decided_at IS NOT NULL AND pdq IS NOT NULL AND (decided_at, id) > ($1, $2)
+             ORDER BY decided_at, id LIMIT $3",
+            &[&at, &id, &(limit.min(1 << 20) as i64)],
         )?;
         rows.iter()
-            .map(|r| Ok((r.get(0), cases::fixed::<32>(Some(r.get(1)))?.unwrap_or([0; 32]))))
+            .map(|r| {
+                Ok((r.get(0), r.get(1), cases::fixed::<32>(Some(r.get(2)))?.unwrap_or([0; 32])))
+            })
             .collect()
     }
 

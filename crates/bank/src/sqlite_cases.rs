@@ -6,8 +6,8 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, NewCase, NewDecision,
-    Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
+    NewDecision, Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::{check_actor, BankError, Result, SqliteStore};
@@ -392,23 +392,24 @@ impl Cases for SqliteStore {
         id.map(|id| self.case_on(&conn, id)).transpose()
     }
 
-    fn decided_pdqs(&self, after: i64, limit: usize) -> Result<Vec<(i64, [u8; 32])>> {
+    fn decided_pdqs(&self, at: Millis, id: i64, limit: usize) -> Result<Vec<DecidedPdq>> {
         let conn = self.read()?;
         let rows = conn
             .prepare_cached(
-                "SELECT id, pdq FROM cases INDEXED BY cases_decided_pdq
-                 WHERE id > ?1 AND decided_at IS NOT NULL AND pdq IS NOT NULL
-                 ORDER BY id LIMIT ?2",
+                "SELECT decided_at, id, pdq FROM cases INDEXED BY cases_decided_pdq
+                 WHERE decided_at IS NOT NULL AND pdq IS NOT NULL
+                   AND (decided_at > ?1 OR (decided_at = ?1 AND id > ?2))
+                 ORDER BY decided_at, id LIMIT ?3",
             )
             .and_then(|mut s| {
-                s.query_map(params![after, limit.min(1 << 20) as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                s.query_map(params![at, id, limit.min(1 << 20) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
             })
             .map_err(|e| self.err(e))?;
         rows.into_iter()
-            .map(|(id, v)| Ok((id, cases::fixed::<32>(Some(v))?.unwrap_or([0; 32]))))
+            .map(|(at, id, v)| Ok((at, id, cases::fixed::<32>(Some(v))?.unwrap_or([0; 32]))))
             .collect()
     }
 

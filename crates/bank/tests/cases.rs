@@ -312,8 +312,9 @@ fn decided_content_is_found_again(s: Arc<dyn Store>) {
     s.claim_next_case(MAIN_QUEUE, "user:a", 1, MIN).unwrap();
     let decided = s.decide_case(open.id, "user:a", &confirm(Category::Baseline), 2, true).unwrap();
     assert_eq!(s.decided_case_by_sha256(&[1; 32]).unwrap().unwrap().id, open.id);
-    assert_eq!(s.decided_pdqs(0, 10).unwrap(), vec![(open.id, [1; 32])]);
-    assert_eq!(s.decided_pdqs(open.id, 10).unwrap(), vec![]);
+    assert_eq!(s.decided_pdqs(0, 0, 10).unwrap(), vec![(2, open.id, [1; 32])]);
+    assert_eq!(s.decided_pdqs(2, open.id, 10).unwrap(), vec![]);
+    assert_eq!(s.decided_pdqs(1, i64::MAX, 10).unwrap().len(), 1);
     let again = s.create_case(&earlier).unwrap();
     assert_eq!(again.state, CaseState::Confirmed);
     assert_eq!(again.resolution, Some(Resolution::Earlier));

@@ -113,8 +113,13 @@ impl spoor_bank::Cases for Hooked {
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> spoor_bank::Result<Option<cases::Case>> {
         self.inner.decided_case_by_sha256(sha256)
     }
-    fn decided_pdqs(&self, after: i64, limit: usize) -> spoor_bank::Result<Vec<(i64, [u8; 32])>> {
-        self.inner.decided_pdqs(after, limit)
+    fn decided_pdqs(
+        &self,
+        at: i64,
+        id: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<cases::DecidedPdq>> {
+        self.inner.decided_pdqs(at, id, limit)
     }
     fn open_case_counts(&self) -> spoor_bank::Result<Vec<(String, cases::CaseState, u64)>> {
         self.inner.open_case_counts()

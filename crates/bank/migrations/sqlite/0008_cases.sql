@@ -37,9 +37,10 @@ CREATE TABLE cases (
 -- "Review next": the oldest open case of a queue.
 CREATE INDEX cases_open ON cases (queue, id) WHERE state IN ('queued', 'second_review', 'escalated');
 CREATE INDEX cases_by_state ON cases (state, id);
--- Never view twice: decided content by digest, and decided PDQs in order for the near index.
+-- Never view twice: decided content by digest, and decided PDQs in the order they were
+-- decided (a case decided late may be old), for the service's index of decided content.
 CREATE INDEX cases_decided_sha256 ON cases (sha256) WHERE decided_at IS NOT NULL AND sha256 IS NOT NULL;
-CREATE INDEX cases_decided_pdq ON cases (id) WHERE decided_at IS NOT NULL AND pdq IS NOT NULL;
+CREATE INDEX cases_decided_pdq ON cases (decided_at, id) WHERE decided_at IS NOT NULL AND pdq IS NOT NULL;
 
 CREATE TABLE case_matches (
     case_id     INTEGER NOT NULL REFERENCES cases (id),
