@@ -183,13 +183,24 @@ pub fn render_image(
     options: &spoor_media::Options,
 ) -> Result<Rendition, RenditionError> {
     check_view(view)?;
-    let options = spoor_media::Options { exif_orient: true, ..*options };
+    // The orientation is applied here, after shrinking: turning a 320-pixel image costs nothing,
+    // turning a 12-megapixel one costs more than decoding it.
+    let options = spoor_media::Options { exif_orient: false, ..*options };
     let decoded = spoor_media::decode(bytes, &options)?;
+    let orientation = decoded.exif_orientation.filter(|o| (2..=8).contains(o)).unwrap_or(1);
+    let transposed = orientation >= 5;
     let (w, h) = (decoded.width, decoded.height);
-    let (ow, oh) = fit(w, h, view.max_side as usize, view.max_side as usize);
-    let mut plane = shrink(&decoded.data, w, h, decoded.layout, view.colour, ow, oh);
+    let side = view.max_side as usize;
+    let (sw, sh) = if transposed {
+        let (ow, oh) = fit(h, w, side, side);
+        (oh, ow)
+    } else {
+        fit(w, h, side, side)
+    };
+    let small = shrink(&decoded.data, w, h, decoded.layout, view.colour, sw, sh);
     drop(decoded);
-    plane.blur(view.blur.radius_at(ow.max(oh) as u32) as usize);
+    let mut plane = small.oriented(orientation);
+    plane.blur(view.blur.radius_at(sw.max(sh) as u32) as usize);
     finish(plane, view)
 }
 
@@ -305,6 +316,34 @@ impl Plane {
         &self.data[y * len..(y + 1) * len]
     }
 
+    /// The image turned and mirrored as EXIF orientation `o` (1–8) says a viewer should show
+    /// it (as `spoor_media` does with `exif_orient`).
+    fn oriented(self, o: u8) -> Plane {
+        if !(2..=8).contains(&o) {
+            return self;
+        }
+        let (w, h, c) = (self.width, self.height, self.channels);
+        let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
+        let mut out = Plane::new(ow, oh, c);
+        for y in 0..oh {
+            for x in 0..ow {
+                // The source of output pixel (x, y).
+                let (sx, sy) = match o {
+                    2 => (w - 1 - x, y),
+                    3 => (w - 1 - x, h - 1 - y),
+                    4 => (x, h - 1 - y),
+                    5 => (y, x),
+                    6 => (y, h - 1 - x),
+                    7 => (w - 1 - y, h - 1 - x),
+                    _ => (w - 1 - y, x),
+                };
+                let (s, t) = ((sy * w + sx) * c, (y * ow + x) * c);
+                out.data[t..t + c].copy_from_slice(&self.data[s..s + c]);
+            }
+        }
+        out
+    }
+
     /// Three box-filter passes of radius `radius` along each axis, edges clamped.
     fn blur(&mut self, radius: usize) {
         if radius == 0 {
@@ -381,8 +420,29 @@ fn convert_row(src: &[u8], layout: PixelLayout, colour: bool, out: &mut [u8]) {
     }
 }
 
+/// How the source pixels of one axis (`n` of them) make up each of `on` output pixels: output
+/// pixel `i` covers `[i·n/on, (i+1)·n/on)` in source pixels, and each source pixel it overlaps
+/// counts by the length of the overlap, in units of `1/on` pixel (so weights are integers, add
+/// up to `n`, and are `on` for every pixel but the two cut by the edges). Mirroring the axis
+/// mirrors the weights exactly.
+struct AxisWeights {
+    n: u64,
+    on: u64,
+}
+
+impl AxisWeights {
+    /// The source pixels of output pixel `i`, each with its weight.
+    fn of(&self, i: usize) -> impl Iterator<Item = (usize, u64)> {
+        let (n, on) = (self.n, self.on);
+        let (lo, hi) = (i as u64 * n, (i as u64 + 1) * n);
+        (lo / on..=(hi - 1) / on).map(move |j| (j as usize, hi.min((j + 1) * on) - lo.max(j * on)))
+    }
+}
+
 /// Shrinks a `w`×`h` image to `ow`×`oh` (each at most the source's) by area averaging: each
-/// output pixel is the rounded mean of the source pixels in its box.
+/// output pixel is the rounded mean of the source area it covers, pixels cut by its edges
+/// counting by the part inside. Exact in integers and symmetric, so shrinking then applying an
+/// EXIF orientation gives exactly what orienting first would.
 fn shrink(
     src: &[u8],
     w: usize,
@@ -394,33 +454,33 @@ fn shrink(
 ) -> Plane {
     let c = if colour { 3 } else { 1 };
     let stride = w * layout.channels();
-    let bounds = |n: usize, on: usize| -> Vec<usize> {
-        (0..=on).map(|i| (i as u64 * n as u64 / on as u64) as usize).collect()
-    };
-    let (xb, yb) = (bounds(w, ow), bounds(h, oh));
+    let xw = AxisWeights { n: w as u64, on: ow as u64 };
+    let yw = AxisWeights { n: h as u64, on: oh as u64 };
+    // Every output pixel's weights add up to w·h.
+    let total = w as u64 * h as u64;
     let mut out = Plane::new(ow, oh, c);
     let mut row = vec![0u8; w * c];
+    let mut across = vec![0u64; ow * c];
     let mut acc = vec![0u64; ow * c];
     for oy in 0..oh {
         acc.fill(0);
-        for sy in yb[oy]..yb[oy + 1] {
+        for (sy, wy) in yw.of(oy) {
             convert_row(&src[sy * stride..(sy + 1) * stride], layout, colour, &mut row);
+            across.fill(0);
             for ox in 0..ow {
-                let sums = &mut acc[ox * c..(ox + 1) * c];
-                for px in row[xb[ox] * c..xb[ox + 1] * c].chunks_exact(c) {
-                    for (s, &v) in sums.iter_mut().zip(px) {
-                        *s += u64::from(v);
+                let sums = &mut across[ox * c..(ox + 1) * c];
+                for (sx, wx) in xw.of(ox) {
+                    for (s, &v) in sums.iter_mut().zip(&row[sx * c..(sx + 1) * c]) {
+                        *s += wx * u64::from(v);
                     }
                 }
             }
-        }
-        let rows = (yb[oy + 1] - yb[oy]) as u64;
-        let dst = &mut out.data[oy * ow * c..(oy + 1) * ow * c];
-        for ox in 0..ow {
-            let n = rows * (xb[ox + 1] - xb[ox]) as u64;
-            for ch in 0..c {
-                dst[ox * c + ch] = ((acc[ox * c + ch] + n / 2) / n) as u8;
+            for (a, &s) in acc.iter_mut().zip(&across) {
+                *a += wy * s;
             }
+        }
+        for (d, &a) in out.data[oy * ow * c..(oy + 1) * ow * c].iter_mut().zip(&acc) {
+            *d = ((a + total / 2) / total) as u8;
         }
     }
     out
@@ -501,6 +561,25 @@ mod tests {
 
     proptest! {
         #[test]
+        fn shrinking_commutes_with_every_orientation(
+            w in 1usize..50, h in 1usize..50, side in 1usize..50, o in 1u8..=8, colour in any::<bool>(),
+            seed in any::<u64>(),
+        ) {
+            let mut state = seed;
+            let rgb: Vec<u8> = (0..w * h * 3).map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (state >> 56) as u8
+            }).collect();
+            let upright = Plane { width: w, height: h, channels: 3, data: rgb.clone() }.oriented(o);
+            let (ow, oh) = fit(upright.width, upright.height, side, side);
+            let first = shrink(&upright.data, upright.width, upright.height, PixelLayout::Rgb8, colour, ow, oh);
+            let (sw, sh) = if o >= 5 { (oh, ow) } else { (ow, oh) };
+            let then = shrink(&rgb, w, h, PixelLayout::Rgb8, colour, sw, sh).oriented(o);
+            prop_assert_eq!((then.width, then.height), (ow, oh));
+            prop_assert!(then.data == first.data);
+        }
+
+        #[test]
         fn box_passes_match_a_direct_sum(
             width in 1usize..20, height in 1usize..20, colour in any::<bool>(), r in 0usize..30,
             seed in any::<u64>(),
@@ -519,6 +598,64 @@ mod tests {
             let direct = transpose(&box_rows_direct(&transpose(&src, width, height, c), height, c, r), height, width, c);
             prop_assert_eq!(cols, direct);
         }
+    }
+
+    #[test]
+    fn orientation_maps_pixels_as_spoor_media_does() {
+        // 3x2 grey image:  0 1 2 / 3 4 5 (the table of spoor-media's own test).
+        let cases: [(u8, (usize, usize), [u8; 6]); 8] = [
+            (1, (3, 2), [0, 1, 2, 3, 4, 5]),
+            (2, (3, 2), [2, 1, 0, 5, 4, 3]),
+            (3, (3, 2), [5, 4, 3, 2, 1, 0]),
+            (4, (3, 2), [3, 4, 5, 0, 1, 2]),
+            (5, (2, 3), [0, 3, 1, 4, 2, 5]),
+            (6, (2, 3), [3, 0, 4, 1, 5, 2]),
+            (7, (2, 3), [5, 2, 4, 1, 3, 0]),
+            (8, (2, 3), [2, 5, 1, 4, 0, 3]),
+        ];
+        for (o, (w, h), want) in cases {
+            let plane = Plane { width: 3, height: 2, channels: 1, data: vec![0, 1, 2, 3, 4, 5] };
+            let turned = plane.oriented(o);
+            assert_eq!((turned.width, turned.height), (w, h), "orientation {o}");
+            assert_eq!(turned.data, want, "orientation {o}");
+        }
+    }
+
+    #[test]
+    fn orienting_after_shrinking_matches_orienting_first() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/testdata/pdq/reg-test-input/exif-rotn/exif-rotn-6.jpg");
+        let Ok(bytes) = std::fs::read(&path) else {
+            eprintln!("skipped: {} is not there", path.display());
+            return;
+        };
+        let options = spoor_media::Options { exif_orient: true, ..Default::default() };
+        let upright = spoor_media::decode(&bytes, &options).unwrap();
+        assert_eq!(upright.exif_orientation, Some(6));
+        let (ow, oh) = fit(upright.width, upright.height, 320, 320);
+        let want =
+            shrink(&upright.data, upright.width, upright.height, upright.layout, false, ow, oh);
+        let view = View { blur: BlurLevel::NONE, ..View::default() };
+        let got = render_image(&bytes, &view, &spoor_media::Options::default()).unwrap();
+        assert_eq!((got.width as usize, got.height as usize), (ow, oh));
+        let mut reader = png::Decoder::new(std::io::Cursor::new(&got.png)).read_info().unwrap();
+        let mut px = vec![0; reader.output_buffer_size().unwrap()];
+        reader.next_frame(&mut px).unwrap();
+        assert!(px == want.data, "shrinking then turning differs from turning then shrinking");
+    }
+
+    #[test]
+    fn area_averaging_weighs_cut_pixels_by_their_part() {
+        // 3 pixels into 2: each output covers 1.5 source pixels.
+        let small = shrink(&[0, 90, 180], 3, 1, PixelLayout::Gray8, false, 2, 1);
+        assert_eq!(small.data, [30, 150]);
+        // 2x2 into 1x1, RGBA to RGB: the plain mean, alpha dropped.
+        let rgba = [10, 20, 30, 0, 20, 30, 40, 255, 30, 40, 50, 9, 41, 50, 60, 1];
+        let small = shrink(&rgba, 2, 2, PixelLayout::Rgba8, true, 1, 1);
+        assert_eq!(small.data, [25, 35, 45]); // 25.25, 35, 45
+                                              // No shrinking: the pixels as they were.
+        let rgb: Vec<u8> = (0..5 * 4 * 3).map(|i| (i * 7) as u8).collect();
+        assert_eq!(shrink(&rgb, 5, 4, PixelLayout::Rgb8, true, 5, 4).data, rgb);
     }
 
     #[test]

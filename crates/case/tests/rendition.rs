@@ -214,6 +214,20 @@ fn small_images_are_not_enlarged() {
 }
 
 #[test]
+fn extreme_shapes_render() {
+    for (w, h, want) in
+        [(20_000u32, 1u32, (320, 1)), (1, 20_000, (1, 320)), (1, 1, (1, 1)), (321, 2, (320, 2))]
+    {
+        let png = encode(w, h, png::ColorType::Rgb, png::BitDepth::Eight, &colourful(w, h, 9));
+        for v in [View::default(), view(0, true)] {
+            let r = render_image(&png, &v, &Options::default()).unwrap();
+            assert_eq!((r.width, r.height), want, "{w}x{h}");
+            read_back(&r);
+        }
+    }
+}
+
+#[test]
 fn every_pixel_layout_renders() {
     let (w, h) = (40u32, 30u32);
     let n = (w * h) as usize;
