@@ -420,22 +420,72 @@ fn convert_row(src: &[u8], layout: PixelLayout, colour: bool, out: &mut [u8]) {
     }
 }
 
-/// How the source pixels of one axis (`n` of them) make up each of `on` output pixels: output
-/// pixel `i` covers `[i·n/on, (i+1)·n/on)` in source pixels, and each source pixel it overlaps
-/// counts by the length of the overlap, in units of `1/on` pixel (so weights are integers, add
-/// up to `n`, and are `on` for every pixel but the two cut by the edges). Mirroring the axis
+/// How the source pixels of one axis make up one output pixel. With `n` source and `on` output
+/// pixels, output pixel `i` covers `[i·n/on, (i+1)·n/on)` in source pixels, and each source
+/// pixel counts by the length of its overlap, in units of `1/on` pixel: the weights are integers,
+/// add up to `n`, and are `on` for every pixel but the two its edges cut. Mirroring the axis
 /// mirrors the weights exactly.
-struct AxisWeights {
-    n: u64,
-    on: u64,
+#[derive(Clone, Copy)]
+struct Span {
+    first: usize,
+    last: usize,
+    /// The weight of `first` (all of `n` when `first == last`).
+    w_first: u64,
+    /// The weight of `last` when it is not `first`.
+    w_last: u64,
 }
 
-impl AxisWeights {
-    /// The source pixels of output pixel `i`, each with its weight.
-    fn of(&self, i: usize) -> impl Iterator<Item = (usize, u64)> {
-        let (n, on) = (self.n, self.on);
-        let (lo, hi) = (i as u64 * n, (i as u64 + 1) * n);
-        (lo / on..=(hi - 1) / on).map(move |j| (j as usize, hi.min((j + 1) * on) - lo.max(j * on)))
+impl Span {
+    fn all(n: usize, on: usize) -> Vec<Span> {
+        let (n, on) = (n as u64, on as u64);
+        (0..on)
+            .map(|i| {
+                let (lo, hi) = (i * n, (i + 1) * n);
+                let (first, last) = (lo / on, (hi - 1) / on);
+                let (w_first, w_last) = if first == last {
+                    (hi - lo, 0)
+                } else {
+                    ((first + 1) * on - lo, hi - last * on)
+                };
+                Span { first: first as usize, last: last as usize, w_first, w_last }
+            })
+            .collect()
+    }
+
+    /// Each source pixel with its weight (`on` inside).
+    fn weights(self, on: u64) -> impl Iterator<Item = (usize, u64)> {
+        (self.first..=self.last).map(move |j| {
+            let w = if j == self.first {
+                self.w_first
+            } else if j == self.last {
+                self.w_last
+            } else {
+                on
+            };
+            (j, w)
+        })
+    }
+}
+
+/// One source row's weighted sums for every output column.
+fn sum_across<const C: usize>(row: &[u8], spans: &[Span], on: u64, out: &mut [u64]) {
+    for (span, sums) in spans.iter().zip(out.chunks_exact_mut(C)) {
+        let at = |j: usize| -> [u64; C] { std::array::from_fn(|k| u64::from(row[j * C + k])) };
+        let first = at(span.first);
+        let mut total: [u64; C] = std::array::from_fn(|k| first[k] * span.w_first);
+        if span.last > span.first {
+            let mut inside = [0u64; C];
+            for px in row[(span.first + 1) * C..span.last * C].chunks_exact(C) {
+                for k in 0..C {
+                    inside[k] += u64::from(px[k]);
+                }
+            }
+            let last = at(span.last);
+            for k in 0..C {
+                total[k] += inside[k] * on + last[k] * span.w_last;
+            }
+        }
+        sums.copy_from_slice(&total);
     }
 }
 
@@ -454,26 +504,26 @@ fn shrink(
 ) -> Plane {
     let c = if colour { 3 } else { 1 };
     let stride = w * layout.channels();
-    let xw = AxisWeights { n: w as u64, on: ow as u64 };
-    let yw = AxisWeights { n: h as u64, on: oh as u64 };
+    let (xs, ys) = (Span::all(w, ow), Span::all(h, oh));
     // Every output pixel's weights add up to w·h.
     let total = w as u64 * h as u64;
     let mut out = Plane::new(ow, oh, c);
     let mut row = vec![0u8; w * c];
     let mut across = vec![0u64; ow * c];
+    // A source row cut by the edge between two output rows is summed once for both.
+    let mut across_row = None;
     let mut acc = vec![0u64; ow * c];
-    for oy in 0..oh {
+    for (oy, span) in ys.iter().enumerate() {
         acc.fill(0);
-        for (sy, wy) in yw.of(oy) {
-            convert_row(&src[sy * stride..(sy + 1) * stride], layout, colour, &mut row);
-            across.fill(0);
-            for ox in 0..ow {
-                let sums = &mut across[ox * c..(ox + 1) * c];
-                for (sx, wx) in xw.of(ox) {
-                    for (s, &v) in sums.iter_mut().zip(&row[sx * c..(sx + 1) * c]) {
-                        *s += wx * u64::from(v);
-                    }
+        for (sy, wy) in span.weights(oh as u64) {
+            if across_row != Some(sy) {
+                convert_row(&src[sy * stride..(sy + 1) * stride], layout, colour, &mut row);
+                if colour {
+                    sum_across::<3>(&row, &xs, ow as u64, &mut across);
+                } else {
+                    sum_across::<1>(&row, &xs, ow as u64, &mut across);
                 }
+                across_row = Some(sy);
             }
             for (a, &s) in acc.iter_mut().zip(&across) {
                 *a += wy * s;
