@@ -592,6 +592,11 @@ pub trait Cases {
     fn decided_pdqs(&self, at: Millis, id: i64, limit: usize) -> Result<Vec<DecidedPdq>>;
     /// Open cases per queue and state.
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>>;
+    /// Decided cases decided before `decided_before` that still name held media, oldest
+    /// first: `(case, media id)`.
+    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>>;
+    /// Records that a case's held media is gone (its media id cleared, the time kept).
+    fn media_purged(&self, id: i64, at: Millis) -> Result<()>;
 }
 
 /// The audit record of a decision.

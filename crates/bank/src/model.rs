@@ -770,6 +770,9 @@ pub enum Role {
     Hasher,
     /// Read the audit log (and, later, statistics). Never reads a list, never matches.
     Auditor,
+    /// Read cases and decide signals-only ones (cases with media are decided in the console,
+    /// where a rendition is shown). Never reads a list, never matches.
+    Reviewer,
 }
 
 impl Role {
@@ -781,6 +784,7 @@ impl Role {
             Role::Matcher => "matcher",
             Role::Hasher => "hasher",
             Role::Auditor => "auditor",
+            Role::Reviewer => "reviewer",
         }
     }
 }
@@ -794,7 +798,10 @@ impl FromStr for Role {
             "matcher" => Ok(Role::Matcher),
             "hasher" => Ok(Role::Hasher),
             "auditor" => Ok(Role::Auditor),
-            _ => Err(format!("unknown role {s:?}: use admin, curator, matcher, hasher or auditor")),
+            "reviewer" => Ok(Role::Reviewer),
+            _ => Err(format!(
+                "unknown role {s:?}: use admin, curator, matcher, hasher, auditor or reviewer"
+            )),
         }
     }
 }

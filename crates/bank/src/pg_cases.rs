@@ -359,6 +359,25 @@ impl Cases for PostgresStore {
             .collect()
     }
 
+    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>> {
+        let rows = self.lock()?.query(
+            "SELECT id, media_id FROM cases
+             WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1
+             ORDER BY decided_at LIMIT $2",
+            &[&decided_before, &(limit as i64)],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn media_purged(&self, id: i64, at: Millis) -> Result<()> {
+        self.lock()?.execute(
+            "UPDATE cases SET media_id = NULL, media_purged_at = $1
+             WHERE id = $2 AND media_id IS NOT NULL",
+            &[&at, &id],
+        )?;
+        Ok(())
+    }
+
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {
         let rows = self.lock()?.query(
             "SELECT queue, state, COUNT(*) FROM cases

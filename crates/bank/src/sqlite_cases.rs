@@ -413,6 +413,32 @@ impl Cases for SqliteStore {
             .collect()
     }
 
+    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>> {
+        let conn = self.read()?;
+        conn.prepare_cached(
+            "SELECT id, media_id FROM cases INDEXED BY cases_held_media
+             WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < ?1
+             ORDER BY decided_at LIMIT ?2",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![decided_before, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| self.err(e))
+    }
+
+    fn media_purged(&self, id: i64, at: Millis) -> Result<()> {
+        self.people_write(|tx| {
+            tx.execute(
+                "UPDATE cases SET media_id = NULL, media_purged_at = ?1
+                 WHERE id = ?2 AND media_id IS NOT NULL",
+                params![at, id],
+            )
+            .map_err(|e| self.err(e))?;
+            Ok(())
+        })
+    }
+
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {
         let conn = self.read()?;
         let rows = conn

@@ -87,6 +87,18 @@ pub struct ServeArgs {
     /// HTTP: for a TLS reverse proxy in front. On by itself with --tls-cert.
     #[arg(long, env = "SPOOR_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// The key that encrypts case content held for review (made by `spoor keys
+    /// media-keygen`; never stored in the database). Without it, submissions of cases that need
+    /// review answer 503.
+    #[arg(long, env = "SPOOR_MEDIA_KEY_FILE")]
+    media_key_file: Option<std::path::PathBuf>,
+    /// Where held case content is kept, encrypted [default: DATA_DIR/media; required with
+    /// --database-url].
+    #[arg(long, env = "SPOOR_MEDIA_DIR")]
+    media_dir: Option<std::path::PathBuf>,
+    /// How long held content is kept after its case is decided (e.g. 24h, 30m).
+    #[arg(long, env = "SPOOR_MEDIA_GRACE", default_value = "24h", value_parser = parse_duration)]
+    media_grace: Duration,
     /// Consecutive failed console logins that lock an account (for --lockout).
     #[arg(long, env = "SPOOR_MAX_FAILED_LOGINS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_failed_logins: u32,
@@ -169,6 +181,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             (false, None, spoor_bank::Location::Postgres(_)) => None,
         },
         snapshot_every: args.snapshot_every,
+        media: match (args.media_key_file, args.media_dir, &args.store.location()) {
+            (None, Some(_), _) => anyhow::bail!(
+                "--media-dir needs --media-key-file: held content is always encrypted (make a \
+                 key with `spoor keys media-keygen --out FILE`)"
+            ),
+            (None, None, _) => None,
+            (Some(key_file), Some(dir), _) => Some(spoor_server::MediaConfig { key_file, dir }),
+            (Some(key_file), None, spoor_bank::Location::DataDir(d)) => {
+                Some(spoor_server::MediaConfig { key_file, dir: d.join("media") })
+            }
+            (Some(_), None, spoor_bank::Location::Postgres(_)) => anyhow::bail!(
+                "--media-key-file with --database-url needs --media-dir: where held case content \
+                 is kept (a directory every replica shares)"
+            ),
+        },
+        media_grace: args.media_grace,
         console: spoor_console::ConsoleConfig {
             idle_timeout: args.session_idle_timeout,
             max_age: args.session_max_age,
@@ -213,7 +241,8 @@ enum KeysCommand {
     /// Make a key. Its record goes to standard error; the key itself is the last line of
     /// standard output, shown this once (only its hash is stored).
     Create {
-        /// admin, curator, matcher, hasher or auditor (reads the audit log only).
+        /// admin, curator, matcher, hasher, auditor (reads the audit log only) or reviewer (reads
+        /// cases, decides signals-only ones).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Unique name, recorded as the actor of the key's changes.
@@ -235,6 +264,14 @@ enum KeysCommand {
         /// The key's name.
         name: String,
     },
+    /// Make the key that encrypts case content held for review (`spoor serve
+    /// --media-key-file`). The file is created readable by its owner only; keep a copy where
+    /// the database is not: without it held content cannot be read.
+    MediaKeygen {
+        /// Where to write the key (refused if the file exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -244,8 +281,13 @@ fn parse_role(s: &str) -> Result<Role, String> {
 /// Runs `spoor keys`.
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let actor = args.actor.clone().unwrap_or_else(crate::bank::default_actor);
-    let store = args.store.open()?;
     let mut out = std::io::stdout().lock();
+    if let KeysCommand::MediaKeygen { out: path } = &args.command {
+        let key = spoor_case::MediaKey::write_new(path)?;
+        eprintln!("spoor: wrote media key {} to {}", key.id(), path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = args.store.open()?;
     match args.command {
         KeysCommand::Create { role, name, banks, show_distance } => {
             if banks.is_some() && role != Role::Matcher {
@@ -279,6 +321,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let k = store.revoke_key(&name, &actor)?;
             writeln!(out, "{}", serde_json::to_string(&k)?)?;
         }
+        KeysCommand::MediaKeygen { .. } => unreachable!("handled before the store is opened"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -23,7 +23,8 @@ use crate::session::{form_value, form_values, Viewer};
 use crate::ConsoleState;
 
 /// The roles a key may have, in the order the form offers them.
-const ROLES: [Role; 5] = [Role::Matcher, Role::Hasher, Role::Curator, Role::Auditor, Role::Admin];
+const ROLES: [Role; 6] =
+    [Role::Matcher, Role::Hasher, Role::Reviewer, Role::Curator, Role::Auditor, Role::Admin];
 
 /// What to show above the list after an action.
 enum Banner {
@@ -74,7 +75,7 @@ fn distances(k: &ApiKey) -> &'static str {
         Role::Admin | Role::Curator => "always",
         Role::Matcher if k.show_distance => "yes",
         Role::Matcher => "no",
-        Role::Hasher | Role::Auditor => "—",
+        Role::Hasher | Role::Auditor | Role::Reviewer => "—",
     }
 }
 
@@ -297,7 +298,7 @@ fn check_create(
         errors.push(FieldError::new(
             "role",
             format!(
-                "Choose a role: {} is not one of matcher, hasher, curator, auditor or admin",
+                "Choose a role: {} is not one of matcher, hasher, reviewer, curator, auditor or admin",
                 if role_text.is_empty() { "nothing" } else { role_text }
             ),
         ));

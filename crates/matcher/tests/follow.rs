@@ -121,6 +121,12 @@ impl spoor_bank::Cases for Hooked {
     ) -> spoor_bank::Result<Vec<cases::DecidedPdq>> {
         self.inner.decided_pdqs(at, id, limit)
     }
+    fn media_to_purge(&self, before: i64, limit: usize) -> spoor_bank::Result<Vec<(i64, String)>> {
+        self.inner.media_to_purge(before, limit)
+    }
+    fn media_purged(&self, id: i64, at: i64) -> spoor_bank::Result<()> {
+        self.inner.media_purged(id, at)
+    }
     fn open_case_counts(&self) -> spoor_bank::Result<Vec<(String, cases::CaseState, u64)>> {
         self.inner.open_case_counts()
     }

@@ -12,6 +12,7 @@
 //! blocking pool with a work budget ([`work`]), never on the async threads.
 
 pub mod auth;
+pub mod cases;
 pub mod error;
 pub mod guard;
 pub mod openapi;
@@ -78,6 +79,20 @@ pub struct Config {
     pub snapshot_every: u64,
     /// The console's settings (sessions, login limits).
     pub console: spoor_console::ConsoleConfig,
+    /// Where case content waiting for review is held, encrypted (`None`: cases that need
+    /// review cannot hold content, and their submissions answer 503).
+    pub media: Option<MediaConfig>,
+    /// How long held content is kept after its case is decided.
+    pub media_grace: Duration,
+}
+
+/// The media vault of `--media-key-file` and `--media-dir`.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// The key file (made by `spoor keys media-keygen`).
+    pub key_file: PathBuf,
+    /// The directory of encrypted files.
+    pub dir: PathBuf,
 }
 
 /// PEM files of `--tls-cert` and `--tls-key`.
@@ -109,6 +124,8 @@ impl Default for Config {
             snapshot: None,
             snapshot_every: 100_000,
             console: spoor_console::ConsoleConfig::default(),
+            media: None,
+            media_grace: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -141,6 +158,10 @@ pub struct Inner {
     pub metrics: PrometheusHandle,
     /// The console's state (its store and matcher are these; it holds the activity counters).
     pub console: spoor_console::ConsoleState,
+    /// Held case content (`--media-key-file`).
+    pub vault: Option<Arc<spoor_case::Vault>>,
+    /// Decided content, for "never view twice".
+    pub cases: Arc<cases::Decided>,
 }
 
 impl std::ops::Deref for AppState {
@@ -170,12 +191,23 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 impl AppState {
-    /// State over an opened store and a loaded matcher.
+    /// State over an opened store and a loaded matcher, holding no case content.
     pub fn new(
         store: Arc<dyn Store>,
         matcher: Arc<Matcher>,
         keys: Arc<KeyCache>,
         config: Config,
+    ) -> Self {
+        Self::with_vault(store, matcher, keys, config, None)
+    }
+
+    /// State with the media vault that holds case content for review.
+    pub fn with_vault(
+        store: Arc<dyn Store>,
+        matcher: Arc<Matcher>,
+        keys: Arc<KeyCache>,
+        config: Config,
+        vault: Option<Arc<spoor_case::Vault>>,
     ) -> Self {
         let limiter = NonZeroU32::new(config.rate_limit)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
@@ -197,6 +229,8 @@ impl AppState {
             ready_check: tokio::sync::Mutex::new(None),
             metrics: metrics_handle(),
             config,
+            vault,
+            cases: Arc::new(cases::Decided::default()),
         }))
     }
 }
@@ -274,6 +308,19 @@ pub fn app(state: AppState) -> Router {
             upload: true,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    let case_intake = Router::new()
+        .route("/v1/cases", post(cases::submit))
+        .route_layer(guarded(Need { roles: cases::SUBMIT, what: "submit cases", upload: true }))
+        .layer(DefaultBodyLimit::max(state.config.max_upload_bytes));
+    let case_read = Router::new()
+        .route("/v1/cases", get(cases::list))
+        .route("/v1/cases/{id}", get(cases::get_case))
+        .route_layer(guarded(Need { roles: cases::READ, what: "read cases", upload: false }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let case_decide = Router::new()
+        .route("/v1/cases/{id}/decision", post(cases::decide))
+        .route_layer(guarded(Need { roles: cases::DECIDE, what: "decide cases", upload: false }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let audit = Router::new()
         .route("/v1/audit", get(routes::audit_log))
         .route_layer(guarded(Need {
@@ -292,6 +339,9 @@ pub fn app(state: AppState) -> Router {
         .merge(match_upload)
         .merge(hash)
         .merge(audit)
+        .merge(case_intake)
+        .merge(case_read)
+        .merge(case_decide)
         .with_state(state.clone())
         .merge(spoor_console::router(state.console.clone()))
         .fallback(fallback)
@@ -407,7 +457,57 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     if tls.is_none() && !addr.ip().is_loopback() {
         tracing::warn!(%addr, "serving plain HTTP on a non-loopback address: API keys and match answers cross the network in clear text; use --tls-cert/--tls-key or a TLS reverse proxy");
     }
-    let state = AppState::new(store.clone(), matcher.clone(), keys, config);
+    let vault = match &config.media {
+        Some(m) => {
+            let key = spoor_case::MediaKey::read(&m.key_file).with_context(|| {
+                format!("cannot use the media key file {}", m.key_file.display())
+            })?;
+            let vault = spoor_case::Vault::open(&m.dir, key)
+                .with_context(|| format!("cannot open the media directory {}", m.dir.display()))?;
+            tracing::info!(dir = %m.dir.display(), key = %vault.key_id(), "case content is held encrypted for review");
+            Some(Arc::new(vault))
+        }
+        None => {
+            tracing::warn!("no --media-key-file: cases that need review cannot hold their content, and such submissions answer 503");
+            None
+        }
+    };
+    let grace = config.media_grace;
+    let state = AppState::with_vault(store.clone(), matcher.clone(), keys, config, vault.clone());
+    {
+        let (decided, store) = (state.cases.clone(), store.clone());
+        let n = tokio::task::spawn_blocking(move || decided.catch_up(&*store))
+            .await?
+            .context("cannot read the decided cases")?;
+        tracing::info!(decided = n, "decided content loaded (never view twice)");
+    }
+    let case_jobs = {
+        let (decided, store, stop) = (state.cases.clone(), store.clone(), stop.clone());
+        let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+        // Held content goes at most a few seconds after its grace ends (every minute for
+        // long graces).
+        let purge_every = (grace / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        std::thread::Builder::new().name("spoor-cases".into()).spawn(move || {
+            let mut last_purge = std::time::Instant::now() - purge_every;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Err(e) = decided.catch_up(&*store) {
+                    tracing::warn!(error = %e, "cannot read new decisions; retrying");
+                }
+                if let Some(v) = &vault {
+                    if last_purge.elapsed() >= purge_every {
+                        last_purge = std::time::Instant::now();
+                        let now = spoor_bank::model::now_ms();
+                        match cases::purge_media(&*store, v, grace_ms, now) {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(cases = n, "deleted the held content of decided cases"),
+                            Err(e) => tracing::error!(error = %e, "cannot delete held case content; retrying"),
+                        }
+                    }
+                }
+            }
+        })?
+    };
     // Each request knows its TCP peer (the console limits login attempts per address).
     let router = app(state)
         .layer(middleware::from_fn(peer_info))
@@ -426,6 +526,7 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     tokio::task::spawn_blocking(move || {
         let _ = follower.join();
         let _ = refresher.join();
+        let _ = case_jobs.join();
         drop(matcher);
         drop(store);
     })

@@ -12,7 +12,7 @@ use crate::wire::*;
 #[openapi(
     info(
         title = "Spoor",
-        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped. Every route but /health, /ready, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher). The key is checked before any request body is read. A matcher key can never read a list: its match answers carry no distances unless the key was made with `--show-distance`, and a key whose queries walk in small steps around earlier ones (probing for a banked hash) is stopped (429).",
+        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped. Every route but /health, /ready, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher, auditor, reviewer). The key is checked before any request body is read. A matcher key can never read a list: its match answers carry no distances unless the key was made with `--show-distance`, and a key whose queries walk in small steps around earlier ones (probing for a banked hash) is stopped (429).",
     ),
     paths(
         routes::health,
@@ -31,12 +31,18 @@ use crate::wire::*;
         routes::match_post,
         routes::match_upload,
         routes::hash,
+        crate::cases::submit,
+        crate::cases::list,
+        crate::cases::get_case,
+        crate::cases::decide,
     ),
     components(schemas(
         AuditRecordOut, AuditPage, ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
+        CaseMetaIn, CaseSignalsRequest, CaseForm, CaseMatchOut, DecisionOut, CaseOut,
+        CaseSubmitResponse, CaseList, DecisionIn,
     )),
     modifiers(&Security, &Constraints),
     tags(
@@ -46,6 +52,7 @@ use crate::wire::*;
         (name = "match", description = "Matching signals and uploads"),
         (name = "hash", description = "Hashing only"),
         (name = "audit", description = "The hash-chained audit log (admins and auditors)"),
+        (name = "cases", description = "Content submitted for action: matched, decided by the banks' rules or by people, never viewed twice"),
     )
 )]
 struct ApiDoc;

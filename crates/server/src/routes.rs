@@ -63,7 +63,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
@@ -73,7 +73,7 @@ fn signal_type(field: &str, s: &str) -> Result<SignalType, ApiError> {
     s.parse::<SignalType>().map_err(|e| ApiError::bad_request(format!("{field}: {e}")))
 }
 
-fn scope(p: &Principal) -> Scope {
+pub(crate) fn scope(p: &Principal) -> Scope {
     match &p.banks {
         None => Scope::All,
         Some(b) => Scope::Banks(HashSet::clone(b)),

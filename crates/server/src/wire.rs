@@ -459,7 +459,7 @@ pub struct MatchQuery {
 }
 
 /// One signal to match.
-#[derive(Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalIn {
     /// Signal type.
@@ -674,4 +674,210 @@ pub struct AuditPage {
     /// Pass as `after` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_after: Option<i64>,
+}
+
+/// What a submitter says about content it sends for a case (`meta` of `POST /v1/cases`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseMetaIn {
+    /// Why it is sent: `match` (it matched, or should be matched), `user_flag` (a user flagged
+    /// it: a case is made even without a match), `own_initiative`.
+    #[schema(pattern = "^(match|user_flag|own_initiative)$")]
+    pub reason: String,
+    /// The service it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 128)]
+    pub service: Option<String>,
+    /// The item's id or URL in the submitter's system (sent back on the decision, so the item
+    /// can be removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 2048)]
+    pub content_ref: Option<String>,
+    /// The uploader's opaque id in the submitter's system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 256)]
+    pub uploader_ref: Option<String>,
+    /// When it was uploaded, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploaded_at: Option<String>,
+    /// The address it was uploaded from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_ip: Option<String>,
+}
+
+/// `POST /v1/cases` as JSON: a case on signals only, for submitters that must not send
+/// content.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSignalsRequest {
+    /// What the submitter says about the content.
+    pub meta: CaseMetaIn,
+    /// Its signals: `pdq`, `md5`, `sha1` or `sha256`, each type at most once.
+    pub signals: Vec<SignalIn>,
+}
+
+/// The multipart form of `POST /v1/cases`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CaseForm {
+    /// The content (optional for a user flag; without it only `meta` is sent and nothing
+    /// matches).
+    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    pub file: Option<Vec<u8>>,
+    /// [`CaseMetaIn`] as JSON text.
+    pub meta: String,
+}
+
+/// One bank entry a case matched.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseMatchOut {
+    /// The bank.
+    pub bank: String,
+    /// The entry.
+    pub entry_id: i64,
+    /// The signal type that matched.
+    pub signal_type: String,
+    /// The distance (0 for digests); only for keys that see distances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance: Option<u32>,
+}
+
+/// One decision on a case.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DecisionOut {
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who (`user:NAME`, `key:NAME`).
+    pub person: String,
+    /// `confirm`, `false_positive` or `escalate`.
+    pub verdict: String,
+    /// Classification of a confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Industry class of a confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry_class: Option<String>,
+    /// NCMEC file annotations of a confirmation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<String>,
+    /// The entry a false positive names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<i64>,
+    /// Why.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// A case (never its media).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseOut {
+    /// The case number.
+    pub id: i64,
+    /// When it was made, RFC 3339.
+    pub created_at: String,
+    /// Who submitted it.
+    pub submitter: String,
+    /// What the submitter said.
+    pub meta: CaseMetaIn,
+    /// `image`, `video`, `file` or `none` (signals only).
+    pub media_kind: String,
+    /// Whether the content is held (encrypted) for review now.
+    pub media_held: bool,
+    /// `queued`, `second_review`, `escalated` (open), `confirmed` or `false_positive`
+    /// (decided).
+    pub state: String,
+    /// Its review queue.
+    pub queue: String,
+    /// How it was decided: `auto` (known material confirmed by the banks' rules, no person
+    /// viewed it), `review` (by people), `earlier` (the decision on the same content before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// The case whose decision it took (`resolution` `earlier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier_case: Option<i64>,
+    /// The classification it was decided with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The industry class it was decided with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub industry_class: Option<String>,
+    /// The annotations it was decided with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<String>,
+    /// When it was decided, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<String>,
+    /// Who decided it (`system:auto`, `system:earlier` for the rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// Whether a person viewed the content (false for auto-confirmed known material and for
+    /// decisions taken from earlier cases).
+    pub viewed_by_person: bool,
+    /// Its signals (hex), as far as the content could be hashed.
+    pub signals: Vec<SignalIn>,
+    /// What it matched.
+    pub matches: Vec<CaseMatchOut>,
+    /// Every decision, oldest first.
+    pub decisions: Vec<DecisionOut>,
+}
+
+/// The answer to `POST /v1/cases`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseSubmitResponse {
+    /// Whether a case was made (false: nothing matched and nothing was flagged, so nothing
+    /// was stored).
+    pub stored: bool,
+    /// The case, when one was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseOut>,
+    /// What happened, in a sentence.
+    pub message: String,
+}
+
+/// A page of cases.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CaseList {
+    /// The cases, by number.
+    pub cases: Vec<CaseOut>,
+    /// Pass as `after` for the next page (absent on the last page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<i64>,
+}
+
+/// `GET /v1/cases` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CaseListQuery {
+    /// Only cases in this state.
+    pub state: Option<String>,
+    /// Cases numbered above this (default 0).
+    pub after: Option<i64>,
+    /// At most this many (default 100, at most 500).
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/cases/{id}/decision`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionIn {
+    /// `confirm`, `false_positive` or `escalate`.
+    #[schema(pattern = "^(confirm|false_positive|escalate)$")]
+    pub verdict: String,
+    /// For a confirmation: `baseline`, `national` or `not_illegal`.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// For a confirmation: `A1`, `A2`, `B1` or `B2`.
+    #[serde(default)]
+    pub industry_class: Option<String>,
+    /// For a confirmation: NCMEC file annotations (`generativeAi`, `infant`,
+    /// `possibleSelfProduction`, …).
+    #[serde(default)]
+    pub annotations: Vec<String>,
+    /// For a false positive: the entry that matched wrongly.
+    #[serde(default)]
+    pub entry_id: Option<i64>,
+    /// Why.
+    #[serde(default)]
+    #[schema(max_length = 4096)]
+    pub note: String,
 }

@@ -41,6 +41,8 @@ CREATE INDEX cases_by_state ON cases (state, id);
 -- decided (a case decided late may be old), for the service's index of decided content.
 CREATE INDEX cases_decided_sha256 ON cases (sha256) WHERE decided_at IS NOT NULL AND sha256 IS NOT NULL;
 CREATE INDEX cases_decided_pdq ON cases (decided_at, id) WHERE decided_at IS NOT NULL AND pdq IS NOT NULL;
+-- Held media of decided cases, for the job that deletes it after the grace period.
+CREATE INDEX cases_held_media ON cases (decided_at) WHERE media_id IS NOT NULL;
 
 CREATE TABLE case_matches (
     case_id     INTEGER NOT NULL REFERENCES cases (id),

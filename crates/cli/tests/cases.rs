@@ -1,0 +1,340 @@
+//! Cases through the API, end to end (the real binary on 127.0.0.1, SQLite and PostgreSQL):
+//! what makes a case and what does not, auto-confirmation of known material without holding
+//! it, the review queue holding content encrypted, never viewing decided content twice,
+//! signals-only cases decided by a reviewer key, who may read what, and bad input.
+//!
+//! Images are generated here (blocks of colour); nothing else is used.
+
+mod common;
+#[path = "support/server.rs"]
+mod server;
+
+use reqwest::blocking::multipart;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use server::{Server, Store};
+
+/// A 256×256 PNG of coloured blocks from a seed; `shift` brightens every pixel (a re-encoded
+/// copy: same picture, other bytes, PDQ a few bits away at most).
+fn picture(seed: u64, shift: u8) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let blocks: Vec<[u8; 3]> = (0..64)
+        .map(|_| {
+            let v = next();
+            [v as u8, (v >> 8) as u8, (v >> 16) as u8]
+        })
+        .collect();
+    let img = image::RgbImage::from_fn(256, 256, |px, py| {
+        let b = blocks[(py / 32 * 8 + px / 32) as usize];
+        image::Rgb(b.map(|c| c.saturating_add(shift)))
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn hashes(s: &Server, key: &str, bytes: &[u8]) -> Value {
+    let (st, v) = s.upload(Some(key), "/v1/hash", bytes.to_vec());
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v
+}
+
+fn distance(a: &str, b: &str) -> u32 {
+    let (a, b) = (hex(a), hex(b));
+    a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// `pdq` with its first `n` bits flipped.
+fn flip(pdq: &str, n: usize) -> String {
+    let mut b = hex(pdq);
+    for i in 0..n {
+        b[i / 8] ^= 0x80 >> (i % 8);
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn submit(s: &Server, key: &str, file: Option<&[u8]>, meta: &Value) -> (StatusCode, Value) {
+    let mut form = multipart::Form::new().text("meta", meta.to_string());
+    if let Some(f) = file {
+        form = form.part("file", multipart::Part::bytes(f.to_vec()).file_name("upload"));
+    }
+    let resp = s.http.post(s.url("/v1/cases")).bearer_auth(key).multipart(form).send().unwrap();
+    let status = resp.status();
+    (status, resp.json().unwrap_or(Value::Null))
+}
+
+fn meta(reason: &str, item: &str) -> Value {
+    json!({
+        "reason": reason,
+        "service": "photos",
+        "content_ref": format!("https://photos.example/{item}"),
+        "uploader_ref": "user-77",
+        "uploaded_at": "2026-11-30T10:00:00Z",
+        "upload_ip": "192.0.2.7",
+    })
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn cases_through_the_api(store: Store) {
+    let media_key = store.dir.path().join("media.key");
+    let out = store.spoor(&["keys", "media-keygen", "--out", media_key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let media_dir = store.dir.path().join("media");
+    let admin = store.key("admin", "admin", None);
+    let hoster = store.key("matcher", "hoster", None);
+    let other = store.key("matcher", "other-hoster", None);
+    let reviewer = store.key("reviewer", "rev", None);
+    let hasher = store.key("hasher", "hasher", None);
+    let s = Server::start(
+        &store,
+        &[
+            "--media-key-file",
+            media_key.to_str().unwrap(),
+            "--media-dir",
+            media_dir.to_str().unwrap(),
+        ],
+    );
+    let (known, queued, fresh) = (picture(1, 0), picture(2, 0), picture(3, 0));
+    let (hk, hq, _) =
+        (hashes(&s, &admin, &known), hashes(&s, &admin, &queued), hashes(&s, &admin, &fresh));
+    let pdq_q = hq["pdq"].as_str().unwrap();
+    assert!(distance(hk["pdq"].as_str().unwrap(), pdq_q) > 40, "generated pictures differ");
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks", &json!({"name": "HOTLINE"}));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let entries = json!({"entries": [
+        {"signal_type": "md5", "value": hk["md5"], "category": "baseline",
+         "verified_by": "analyst-1", "verified_at": "2026-11-01T00:00:00Z"},
+        {"signal_type": "pdq", "value": flip(pdq_q, 20), "category": "baseline",
+         "verified_by": "analyst-1", "verified_at": "2026-11-01T00:00:00Z"},
+    ]});
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks/HOTLINE/entries", &entries);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let pdq_entry = v["results"][1]["id"].as_i64().unwrap();
+    server::until("entries live", || !s.matches(&admin, &flip(pdq_q, 20)).is_empty());
+
+    // Nothing matched, nothing flagged: nothing is stored.
+    let (st, v) = submit(&s, &hoster, Some(&fresh), &meta("match", "fresh"));
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["stored"], false);
+    assert!(files(&media_dir).is_empty());
+
+    // An exact MD5 match of a verified baseline entry: confirmed, no person, nothing held.
+    let (st, v) = submit(&s, &hoster, Some(&known), &meta("match", "known"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let c = &v["case"];
+    assert_eq!((c["state"].as_str(), c["resolution"].as_str()), (Some("confirmed"), Some("auto")));
+    assert_eq!(c["category"], "baseline");
+    assert_eq!(c["viewed_by_person"], false);
+    assert_eq!(c["media_held"], false);
+    assert_eq!(c["decided_by"], "system:auto");
+    assert!(files(&media_dir).is_empty(), "known material is never held");
+
+    // PDQ at distance 20: the review queue, the content held encrypted.
+    let (st, v) = submit(&s, &hoster, Some(&queued), &meta("match", "queued"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let q = v["case"].clone();
+    assert_eq!(q["state"], "queued");
+    assert_eq!(q["media_held"], true);
+    assert_eq!(q["matches"][0]["entry_id"], pdq_entry);
+    assert_eq!(q["matches"][0].get("distance"), None, "a matcher key sees no distances");
+    assert_eq!(q["meta"]["content_ref"], "https://photos.example/queued");
+    let held = files(&media_dir);
+    assert_eq!(held.len(), 1);
+    let stored = std::fs::read(&held[0]).unwrap();
+    assert!(
+        !stored.windows(16).any(|w| queued.windows(16).any(|p| p == w)),
+        "no 16 bytes of the content are stored in clear"
+    );
+    assert!(!stored.windows(4).any(|w| w == b"IHDR"), "not even the PNG header");
+
+    // A user flag makes a case without a match; an undecodable file is kept with its digests.
+    let (st, v) = submit(&s, &hoster, Some(b"not an image at all"), &meta("user_flag", "flag"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        (v["case"]["media_kind"].as_str(), v["case"]["state"].as_str()),
+        (Some("file"), Some("queued"))
+    );
+    assert!(v["case"]["signals"].as_array().unwrap().iter().all(|x| x["signal_type"] != "pdq"));
+    let (st, v) = submit(&s, &hoster, None, &meta("user_flag", "no-file"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["case"]["media_kind"], "none");
+
+    // A case on signals only: decided by a reviewer key; a case with content is not.
+    let signals = json!({"meta": meta("match", "signals"),
+        "signals": [{"signal_type": "pdq", "value": pdq_q}]});
+    let (st, v) = s.send("POST", Some(&hoster), "/v1/cases", &signals);
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let sig = v["case"]["id"].as_i64().unwrap();
+    assert_eq!(v["case"]["state"], "queued");
+    let decision = json!({"verdict": "confirm", "category": "baseline", "industry_class": "A1",
+        "annotations": ["generativeAi"], "note": "checked against the hotline's record"});
+    let (st, v) =
+        s.send("POST", Some(&reviewer), &format!("/v1/cases/{}/decision", q["id"]), &decision);
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    let (st, v) = s.send("POST", Some(&hoster), &format!("/v1/cases/{sig}/decision"), &decision);
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) = s.send("POST", Some(&reviewer), &format!("/v1/cases/{sig}/decision"), &decision);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["state"].as_str(), v["industry_class"].as_str()),
+        (Some("confirmed"), Some("A1"))
+    );
+    assert_eq!(v["annotations"], json!(["generativeAi"]));
+    assert_eq!(v["decisions"][0]["person"], "key:rev");
+    let (st, v) = s.send("POST", Some(&reviewer), &format!("/v1/cases/{sig}/decision"), &decision);
+    assert_eq!(st, StatusCode::CONFLICT, "a second decision: {v}");
+
+    // Never view twice: the same picture, brightened, takes the decision made on its PDQ.
+    let again = picture(2, 3);
+    let ha = hashes(&s, &admin, &again);
+    assert!(distance(ha["pdq"].as_str().unwrap(), pdq_q) <= 8, "{ha}");
+    assert_ne!(ha["sha256"], hq["sha256"]);
+    let (st, v) = submit(&s, &hoster, Some(&again), &meta("match", "again"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let c = &v["case"];
+    assert_eq!(
+        (c["resolution"].as_str(), c["earlier_case"].as_i64()),
+        (Some("earlier"), Some(sig))
+    );
+    assert_eq!(
+        (c["state"].as_str(), c["category"].as_str()),
+        (Some("confirmed"), Some("baseline"))
+    );
+    assert_eq!(c["media_held"], false);
+    assert_eq!(files(&media_dir).len(), 2, "the queued picture and the flagged file only");
+
+    // Who reads what: a submitter its own cases, a reviewer every case, a hasher none.
+    let (st, v) = s.get(Some(&hoster), "/v1/cases?limit=500");
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["cases"].as_array().unwrap().len(), 6);
+    let (_, v) = s.get(Some(&other), "/v1/cases");
+    assert_eq!(v["cases"].as_array().unwrap().len(), 0);
+    let (st, _) = s.get(Some(&other), &format!("/v1/cases/{sig}"));
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, v) = s.get(Some(&reviewer), "/v1/cases?state=queued&limit=2");
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["cases"].as_array().unwrap().len(), 2);
+    let next = v["next_after"].as_i64().unwrap();
+    let (_, v) = s.get(Some(&reviewer), &format!("/v1/cases?state=queued&after={next}"));
+    assert_eq!(v["cases"].as_array().unwrap().len(), 1);
+    assert_eq!(v.get("next_after"), None);
+    let (st, _) = s.get(Some(&hasher), "/v1/cases");
+    assert_eq!(st, StatusCode::FORBIDDEN);
+
+    // Bad input: each a clear 4xx, nothing stored.
+    let before = s.get(Some(&admin), "/v1/cases?limit=500").1["cases"].as_array().unwrap().len();
+    for (m, want) in [
+        (json!({"reason": "match", "colour": "red"}), "unknown field"),
+        (json!({"reason": "because"}), "meta.reason"),
+        (json!({"reason": "user_flag", "upload_ip": "999.1.1.1"}), "upload_ip"),
+        (json!({"reason": "user_flag", "uploaded_at": "yesterday"}), "uploaded_at"),
+        (json!({"reason": "user_flag", "service": ""}), "service"),
+    ] {
+        let (st, v) = submit(&s, &hoster, Some(&fresh), &m);
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{m}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(want), "{m}: {v}");
+    }
+    let resp = s
+        .http
+        .post(s.url("/v1/cases"))
+        .bearer_auth(&hoster)
+        .multipart(multipart::Form::new().part("file", multipart::Part::bytes(fresh.clone())))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "no meta");
+    let resp = s.http.post(s.url("/v1/cases")).bearer_auth(&hoster).body("x").send().unwrap();
+    assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    for bad in [
+        json!({"meta": {"reason": "match"}, "signals": []}),
+        json!({"meta": {"reason": "match"}, "signals": [{"signal_type": "pdq", "value": "zz"}]}),
+        json!({"meta": {"reason": "match"}, "signals": [{"signal_type": "md5", "value": hk["md5"]},
+                                                       {"signal_type": "md5", "value": hk["md5"]}]}),
+        json!({"meta": {"reason": "match"}, "signals": [], "extra": 1}),
+    ] {
+        let (st, v) = s.send("POST", Some(&hoster), "/v1/cases", &bad);
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let (st, v) = s.send("POST", Some(&reviewer), "/v1/cases/999999/decision", &decision);
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) = s.send(
+        "POST",
+        Some(&reviewer),
+        &format!("/v1/cases/{sig}/decision"),
+        &json!({"verdict": "confirm"}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let after = s.get(Some(&admin), "/v1/cases?limit=500").1["cases"].as_array().unwrap().len();
+    assert_eq!(after, before, "refused submissions stored nothing");
+    assert_eq!(files(&media_dir).len(), 2);
+
+    // Every case made and decided is in the audit log, by its actor.
+    let (_, log) = s.get(Some(&admin), "/v1/audit?limit=1000");
+    let actions: Vec<String> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["object_kind"] == "case")
+        .map(|r| format!("{} {}", r["actor"].as_str().unwrap(), r["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "hoster case_create").count(), 6, "{actions:?}");
+    assert!(actions.contains(&"rev case_decide".to_string()), "{actions:?}");
+    let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("spoor_case_submissions_total{outcome=\"auto\"} 1"), "{metrics}");
+    s.stop();
+}
+
+#[test]
+fn cases_through_the_api_on_sqlite() {
+    cases_through_the_api(Store::sqlite());
+}
+
+#[test]
+fn cases_through_the_api_on_postgres() {
+    if let Some(store) = Store::postgres() {
+        cases_through_the_api(store);
+    }
+}
+
+/// Without a media key, a case that must be reviewed cannot hold its content: 503, nothing
+/// stored; known material is still confirmed (it holds nothing).
+#[test]
+fn without_a_media_key_review_cases_are_refused() {
+    let store = Store::sqlite();
+    let admin = store.key("admin", "admin", None);
+    let s = Server::start(&store, &[]);
+    let (st, v) = submit(&s, &admin, Some(&picture(9, 0)), &meta("user_flag", "x"));
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("--media-key-file"), "{v}");
+    let (_, v) = s.get(Some(&admin), "/v1/cases");
+    assert_eq!(v["cases"].as_array().unwrap().len(), 0);
+    // Signals only need no key.
+    let signals = json!({"meta": {"reason": "user_flag"},
+        "signals": [{"signal_type": "md5", "value": "00112233445566778899aabbccddeeff"}]});
+    let (st, v) = s.send("POST", Some(&admin), "/v1/cases", &signals);
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+}

@@ -1,0 +1,856 @@
+//! Cases through the API: intake (`POST /v1/cases`: hash, match, decide how the case starts,
+//! hold the content encrypted only when a person must look), reading, API decisions on
+//! signals-only cases, the index of decided content ("never view twice") and the job that
+//! deletes held content once its case is decided and the grace period has passed.
+//!
+//! How a case starts, in order: nothing matched and no user flag → no case, nothing stored;
+//! the same content decided before (same SHA-256, or PDQ of quality ≥ 50 within
+//! [`EARLIER_RADIUS`] of a decided case) → that decision, no media kept; a match of a
+//! verified, baseline or national entry of an enabled bank that allows it, exactly or by PDQ
+//! (quality ≥ 50) within the bank's `auto_confirm_distance`, with no matched bank asking for
+//! review → confirmed as known material, no person views it, no media kept; otherwise → the
+//! review queue, the content held in the vault.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::Json;
+use spoor_bank::cases::{
+    self, Case, CaseMatch, CaseMeta, CaseQuery, CaseReason, CaseSignals, CaseState, MediaKind,
+    NewCase, NewDecision, Start,
+};
+use spoor_bank::model::{format_time, parse_time, Millis};
+use spoor_bank::{Category, Role, Store};
+use spoor_core::{Hash256, SignalType};
+use spoor_index::{PdqIndex, SharedIndex};
+use spoor_matcher::{Match, Scope};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{blocking, scope, Auth};
+use crate::wire::{
+    CaseForm, CaseList, CaseListQuery, CaseMatchOut, CaseMetaIn, CaseOut, CaseSignalsRequest,
+    CaseSubmitResponse, DecisionIn, DecisionOut, SignalIn,
+};
+use crate::AppState;
+
+/// PDQ distance within which content counts as decided before.
+pub const EARLIER_RADIUS: u32 = 8;
+/// PDQ quality below which a hash decides nothing on its own (PDQ's convention).
+pub const MIN_QUALITY: u8 = 50;
+
+/// Keys that submit cases.
+pub const SUBMIT: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher];
+/// Keys that read cases: submitters see their own, the others every case.
+pub const READ: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher, Role::Reviewer];
+/// Keys that decide signals-only cases.
+pub const DECIDE: &[Role] = &[Role::Admin, Role::Reviewer];
+
+/// The PDQ hashes of decided cases, searchable: content near one of them takes its decision.
+/// Filled from the store at start, by each decision made here, and by [`Decided::catch_up`]
+/// (decisions of other replicas) every second.
+pub struct Decided {
+    index: SharedIndex,
+    state: Mutex<DecidedState>,
+}
+
+#[derive(Default)]
+struct DecidedState {
+    ids: HashSet<i64>,
+    cursor: (Millis, i64),
+}
+
+/// How far back each catch-up reads again: decisions of several replicas commit in an order
+/// their times do not quite follow.
+const CATCH_UP_OVERLAP_MS: Millis = 10_000;
+
+impl Default for Decided {
+    fn default() -> Self {
+        Decided { index: SharedIndex::new(PdqIndex::new()), state: Mutex::default() }
+    }
+}
+
+impl Decided {
+    /// Adds a decided case's PDQ (once).
+    pub fn add(&self, case_id: i64, pdq: [u8; 32]) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.ids.insert(case_id) {
+            self.index.insert(Hash256::from_bytes(pdq), case_id as u64);
+        }
+    }
+
+    /// Reads the decisions made since the last read (a little before it, to be safe).
+    pub fn catch_up(&self, store: &dyn Store) -> spoor_bank::Result<usize> {
+        let (mut at, mut id) = {
+            let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            (s.cursor.0.saturating_sub(CATCH_UP_OVERLAP_MS), 0)
+        };
+        let mut added = 0;
+        loop {
+            let page = store.decided_pdqs(at, id, 10_000)?;
+            let Some(&(last_at, last_id, _)) = page.last() else { break };
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            for (_, case_id, pdq) in &page {
+                if s.ids.insert(*case_id) {
+                    self.index.insert(Hash256::from_bytes(*pdq), *case_id as u64);
+                    added += 1;
+                }
+            }
+            s.cursor = s.cursor.max((last_at, last_id));
+            drop(s);
+            (at, id) = (last_at, last_id);
+        }
+        if self.index.wants_fold() {
+            self.index.fold(1);
+        }
+        Ok(added)
+    }
+
+    /// The nearest decided case within [`EARLIER_RADIUS`] (the oldest among equals).
+    pub fn near(&self, pdq: &Hash256) -> Option<i64> {
+        self.index
+            .search(pdq, EARLIER_RADIUS)
+            .into_iter()
+            .min_by_key(|h| (h.distance, h.id))
+            .map(|h| h.id as i64)
+    }
+
+    /// Decided hashes held.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// The content and signals of a submission.
+struct Submission {
+    meta: CaseMeta,
+    bytes: Option<axum::body::Bytes>,
+    signals: CaseSignals,
+    media_kind: MediaKind,
+    decode_error: Option<String>,
+}
+
+/// `POST /v1/cases`: multipart (`file`, `meta`) or JSON (signals only).
+#[utoipa::path(post, path = "/v1/cases", tag = "cases", security(("api_key" = [])),
+    request_body(content(
+        (CaseForm = "multipart/form-data"),
+        (CaseSignalsRequest = "application/json"))),
+    responses((status = 200, description = "Nothing matched and nothing was flagged: no case, nothing stored", body = CaseSubmitResponse),
+        (status = 201, description = "A case was made", body = CaseSubmitResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Neither multipart/form-data nor application/json", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit, or the key was stopped for probing", body = ErrorBody),
+        (status = 503, description = "Too many uploads at once, keys stale, over the work budget, or the service holds no media key and the case needs review", body = ErrorBody)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    req: Request,
+) -> Result<(StatusCode, Json<CaseSubmitResponse>), ApiError> {
+    let ctype = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let sub = if ctype.starts_with("multipart/form-data") {
+        let mp = Multipart::from_request(req, &()).await.map_err(|e| {
+            ApiError::bad_request(format!("{}: send multipart/form-data", e.body_text()))
+        })?;
+        let (file, meta) = read_form(mp).await?;
+        let meta = meta_from(&meta)?;
+        match file {
+            Some(bytes) => hash_file(&state, meta, bytes).await?,
+            None => Submission {
+                meta,
+                bytes: None,
+                signals: CaseSignals::default(),
+                media_kind: MediaKind::None,
+                decode_error: None,
+            },
+        }
+    } else if ctype.starts_with("application/json") {
+        let crate::routes::ApiJson(body) =
+            crate::routes::ApiJson::<CaseSignalsRequest>::from_request(req, &()).await?;
+        let meta = meta_from(&body.meta)?;
+        Submission {
+            meta,
+            bytes: None,
+            signals: signals_from(&body.signals)?,
+            media_kind: MediaKind::None,
+            decode_error: None,
+        }
+    } else {
+        return Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media",
+            message: "send multipart/form-data with `file` and `meta`, or JSON with `meta` and \
+                      `signals`"
+                .into(),
+        });
+    };
+    intake(&state, &p, sub).await
+}
+
+async fn read_form(mut mp: Multipart) -> Result<(Option<axum::body::Bytes>, CaseMetaIn), ApiError> {
+    let too_large =
+        || ApiError::too_large("the upload is larger than the server accepts (--max-upload)");
+    let (mut file, mut meta) = (None, None);
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "malformed multipart body: {}",
+                    e.body_text()
+                )))
+            }
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                ApiError::bad_request(format!("cannot read the field {name:?}: {}", e.body_text()))
+            }
+        })?;
+        match name.as_str() {
+            "file" if file.is_none() => file = Some(data),
+            "meta" if meta.is_none() => {
+                let m: CaseMetaIn = serde_json::from_slice(&data)
+                    .map_err(|e| ApiError::bad_request(format!("meta: {e}")))?;
+                meta = Some(m);
+            }
+            "file" | "meta" => {
+                return Err(ApiError::bad_request(format!(
+                    "more than one `{name}` field: send one file and one meta per case"
+                )))
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown multipart field {other:?}: send `file` and `meta`"
+                )))
+            }
+        }
+    }
+    let meta = meta.ok_or_else(|| {
+        ApiError::bad_request("no `meta` field: send the case's meta as JSON text in `meta`")
+    })?;
+    if file.as_ref().is_some_and(|f| f.is_empty()) {
+        return Err(ApiError::bad_request("file: the uploaded file is empty"));
+    }
+    Ok((file, meta))
+}
+
+fn meta_from(m: &CaseMetaIn) -> Result<CaseMeta, ApiError> {
+    let reason: CaseReason =
+        m.reason.parse().map_err(|e| ApiError::bad_request(format!("meta.reason: {e}")))?;
+    let uploaded_at = m
+        .uploaded_at
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("meta.uploaded_at: {e}")))?;
+    let meta = CaseMeta {
+        reason: Some(reason),
+        service: m.service.clone(),
+        content_ref: m.content_ref.clone(),
+        uploader_ref: m.uploader_ref.clone(),
+        uploaded_at,
+        upload_ip: m.upload_ip.clone(),
+    };
+    meta.validate().map_err(|e| ApiError::bad_request(format!("meta: {e}")))?;
+    Ok(meta)
+}
+
+fn signals_from(list: &[SignalIn]) -> Result<CaseSignals, ApiError> {
+    if list.is_empty() {
+        return Err(ApiError::bad_request(
+            "signals: empty: send at least one of pdq, md5, sha1, sha256",
+        ));
+    }
+    let mut s = CaseSignals::default();
+    let mut seen = HashSet::new();
+    for (i, x) in list.iter().enumerate() {
+        let field = format!("signals[{i}]");
+        let t: SignalType = x
+            .signal_type
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("{field}.signal_type: {e}")))?;
+        if !seen.insert(t) {
+            return Err(ApiError::bad_request(format!("{field}: {t} is given twice")));
+        }
+        let v =
+            t.parse(&x.value).map_err(|e| ApiError::bad_request(format!("{field}.value: {e}")))?;
+        let bad = || ApiError::bad_request(format!("{field}.value: wrong length for {t}"));
+        match t {
+            SignalType::Pdq => s.pdq = Some(v.as_slice().try_into().map_err(|_| bad())?),
+            SignalType::Md5 => s.md5 = Some(v.as_slice().try_into().map_err(|_| bad())?),
+            SignalType::Sha1 => s.sha1 = Some(v.as_slice().try_into().map_err(|_| bad())?),
+            SignalType::Sha256 => s.sha256 = Some(v.as_slice().try_into().map_err(|_| bad())?),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{field}.signal_type: {other} cannot make a case: use pdq, md5, sha1 or sha256"
+                )))
+            }
+        }
+    }
+    Ok(s)
+}
+
+/// Hashes an uploaded file on the bounded pool: digests always, PDQ when it decodes as an image.
+async fn hash_file(
+    state: &AppState,
+    meta: CaseMeta,
+    bytes: axum::body::Bytes,
+) -> Result<Submission, ApiError> {
+    let options = spoor_media::Options {
+        limits: spoor_media::Limits {
+            max_pixels: state.config.max_pixels,
+            max_file_bytes: state.config.max_upload_bytes as u64,
+        },
+        ..Default::default()
+    };
+    let b = bytes.clone();
+    let (signals, kind, err) = state
+        .pool
+        .run(move |_| {
+            let d = spoor_hash::digest::Digests::of(&b);
+            let mut s = CaseSignals {
+                md5: Some(d.md5.0),
+                sha1: Some(d.sha1.0),
+                sha256: Some(d.sha256.0),
+                ..Default::default()
+            };
+            match spoor_media::decode(&b, &options) {
+                Ok(img) => {
+                    let pdq = spoor_hash::pdq::pdq(img.pixels());
+                    s.pdq = Some(pdq.hash.to_bytes());
+                    s.pdq_quality = Some(pdq.quality.min(100) as u8);
+                    Ok((s, MediaKind::Image, None))
+                }
+                Err(e) => Ok((s, MediaKind::File, Some(e.to_string()))),
+            }
+        })
+        .await?;
+    Ok(Submission { meta, bytes: Some(bytes), signals, media_kind: kind, decode_error: err })
+}
+
+fn matches_of(state: &AppState, s: &CaseSignals, scope: &Scope) -> Vec<(SignalType, Match)> {
+    let m = &state.matcher;
+    let mut out = Vec::new();
+    if let Some(pdq) = s.pdq {
+        out.extend(
+            m.match_pdq(&Hash256::from_bytes(pdq), scope).into_iter().map(|x| (SignalType::Pdq, x)),
+        );
+    }
+    let digests: [(SignalType, Option<&[u8]>); 3] = [
+        (SignalType::Md5, s.md5.as_ref().map(|v| &v[..])),
+        (SignalType::Sha1, s.sha1.as_ref().map(|v| &v[..])),
+        (SignalType::Sha256, s.sha256.as_ref().map(|v| &v[..])),
+    ];
+    for (t, v) in digests {
+        if let Some(v) = v {
+            out.extend(m.match_signal(t, v, scope).into_iter().map(|x| (t, x)));
+        }
+    }
+    // One match per entry, the nearest.
+    out.sort_by_key(|(_, x)| (x.entry_id, x.distance));
+    out.dedup_by_key(|(_, x)| x.entry_id);
+    out.sort_by_key(|(_, x)| (x.distance, x.entry_id));
+    out
+}
+
+/// How a submission starts, from the store's banks and entries and the decided index.
+fn start_of(
+    store: &dyn Store,
+    decided: &Decided,
+    s: &Submission,
+    matches: &[(SignalType, Match)],
+) -> spoor_bank::Result<Start> {
+    let good_pdq = s.signals.pdq.filter(|_| s.signals.pdq_quality.unwrap_or(0) >= MIN_QUALITY);
+    if let Some(sha) = &s.signals.sha256 {
+        if let Some(c) = store.decided_case_by_sha256(sha)? {
+            return Ok(Start::Earlier(c.id));
+        }
+    }
+    if let Some(pdq) = good_pdq {
+        if let Some(id) = decided.near(&Hash256::from_bytes(pdq)) {
+            return Ok(Start::Earlier(id));
+        }
+    }
+    let banks: HashMap<String, spoor_bank::Bank> =
+        store.banks()?.into_iter().map(|b| (b.name.clone(), b)).collect();
+    let review = matches.iter().any(|(_, m)| banks.get(&*m.bank).is_none_or(|b| b.review_required));
+    if !review {
+        let mut best: Option<Category> = None;
+        for (t, m) in matches {
+            let Some(bank) = banks.get(&*m.bank) else { continue };
+            let Some(limit) = bank.auto_confirm_distance.filter(|_| bank.enabled) else { continue };
+            let close = match t {
+                SignalType::Pdq => m.distance <= limit && good_pdq.is_some(),
+                _ => true,
+            };
+            if !close {
+                continue;
+            }
+            let entry = store.entry(&bank.name, m.entry_id)?;
+            let known = matches!(entry.category, Some(Category::Baseline | Category::National));
+            if entry.enabled && entry.verified_by.is_some() && known {
+                // Baseline before national: the stricter classification decides.
+                best = Some(match (best, entry.category) {
+                    (Some(Category::Baseline), _) | (_, Some(Category::Baseline)) => {
+                        Category::Baseline
+                    }
+                    _ => Category::National,
+                });
+            }
+        }
+        if let Some(category) = best {
+            return Ok(Start::AutoConfirm { category: Some(category) });
+        }
+    }
+    Ok(Start::Queue(cases::MAIN_QUEUE.to_string()))
+}
+
+async fn intake(
+    state: &AppState,
+    p: &Principal,
+    sub: Submission,
+) -> Result<(StatusCode, Json<CaseSubmitResponse>), ApiError> {
+    let scope = scope(p);
+    let pdq_queries: Vec<Hash256> = sub.signals.pdq.map(Hash256::from_bytes).into_iter().collect();
+    state.probes.observe(p, &pdq_queries)?;
+    let matches = matches_of(state, &sub.signals, &scope);
+    state.console.activity.record(matches.len() as u64);
+    if matches.is_empty() && sub.meta.reason != Some(CaseReason::UserFlag) {
+        metrics::counter!("spoor_case_submissions_total", "outcome" => "no_match").increment(1);
+        let message = match &sub.decode_error {
+            Some(e) => format!(
+                "no match and no user flag: nothing was stored (the file is not an image Spoor \
+                 decodes, so only its digests were matched: {e})"
+            ),
+            None => "no match and no user flag: nothing was stored".to_string(),
+        };
+        return Ok((
+            StatusCode::OK,
+            Json(CaseSubmitResponse { stored: false, case: None, message }),
+        ));
+    }
+    let (st, actor, show) = (state.clone(), p.actor.to_string(), p.show_distance);
+    let case = blocking(move || {
+        let start = start_of(&*st.store, &st.cases, &sub, &matches)?;
+        let held = match (&start, &sub.bytes) {
+            (Start::Queue(_), Some(bytes)) => {
+                let vault = st.vault.as_ref().ok_or_else(|| ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "unavailable",
+                    message: "this case needs review and the service holds no media key to \
+                              keep its content encrypted: start spoor serve with \
+                              --media-key-file (made by `spoor keys media-keygen`)"
+                        .into(),
+                })?;
+                let id = vault.put(bytes).map_err(|e| {
+                    tracing::error!(error = %e, "cannot store case media");
+                    ApiError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        code: "unavailable",
+                        message: "the case's content could not be stored: try again; the \
+                                  server log has the details"
+                            .into(),
+                    }
+                })?;
+                Some(cases::CaseMedia { id: id.to_string(), bytes: bytes.len() as u64 })
+            }
+            _ => None,
+        };
+        let new = NewCase {
+            submitter: actor,
+            meta: sub.meta,
+            media_kind: sub.media_kind,
+            media: held.clone(),
+            signals: sub.signals,
+            matches: matches
+                .iter()
+                .map(|(t, m)| CaseMatch {
+                    bank: m.bank.to_string(),
+                    entry_id: m.entry_id,
+                    signal_type: *t,
+                    distance: m.distance,
+                })
+                .collect(),
+            start,
+        };
+        match st.store.create_case(&new) {
+            Ok(case) => Ok(case),
+            Err(e) => {
+                // Nothing half-written: the held content goes with the case that failed.
+                if let (Some(h), Some(v)) = (&held, &st.vault) {
+                    if let Ok(id) = h.id.parse() {
+                        let _ = v.delete(&id);
+                    }
+                }
+                Err(e.into())
+            }
+        }
+    })
+    .await?;
+    if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
+        state.cases.add(case.id, pdq);
+    }
+    let outcome = match case.resolution {
+        Some(r) => r.name(),
+        None => "queued",
+    };
+    metrics::counter!("spoor_case_submissions_total", "outcome" => outcome).increment(1);
+    let message = match case.resolution {
+        Some(cases::Resolution::Auto) => {
+            "confirmed as known material by the matched bank's rules; no person viewed it"
+        }
+        Some(cases::Resolution::Earlier) => {
+            "the same content was decided before: its decision applies"
+        }
+        _ => "queued for review",
+    }
+    .to_string();
+    Ok((
+        StatusCode::CREATED,
+        Json(CaseSubmitResponse { stored: true, case: Some(case_out(case, show)), message }),
+    ))
+}
+
+/// A case as the API shows it.
+pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
+    let hex = |b: &[u8]| spoor_audit::hex(b);
+    let mut signals = Vec::new();
+    for (t, v) in [
+        ("pdq", c.signals.pdq.as_ref().map(|v| hex(v))),
+        ("md5", c.signals.md5.as_ref().map(|v| hex(v))),
+        ("sha1", c.signals.sha1.as_ref().map(|v| hex(v))),
+        ("sha256", c.signals.sha256.as_ref().map(|v| hex(v))),
+    ] {
+        if let Some(value) = v {
+            signals.push(SignalIn { signal_type: t.into(), value });
+        }
+    }
+    let viewed = c.decisions.iter().any(|d| d.person.starts_with("user:"));
+    CaseOut {
+        id: c.id,
+        created_at: format_time(c.created_at),
+        submitter: c.submitter,
+        meta: CaseMetaIn {
+            reason: c.meta.reason.map_or("match", |r| r.name()).to_string(),
+            service: c.meta.service,
+            content_ref: c.meta.content_ref,
+            uploader_ref: c.meta.uploader_ref,
+            uploaded_at: c.meta.uploaded_at.map(format_time),
+            upload_ip: c.meta.upload_ip,
+        },
+        media_kind: c.media_kind.name().into(),
+        media_held: c.media.is_some(),
+        state: c.state.name().into(),
+        queue: c.queue,
+        resolution: c.resolution.map(|r| r.name().into()),
+        earlier_case: c.earlier_case,
+        category: c.category.map(|x| x.name().into()),
+        industry_class: c.industry_class.map(|x| x.name().into()),
+        annotations: c.annotations.iter().map(|a| a.name().into()).collect(),
+        decided_at: c.decided_at.map(format_time),
+        decided_by: c.decided_by,
+        viewed_by_person: viewed,
+        signals,
+        matches: c
+            .matches
+            .into_iter()
+            .map(|m| CaseMatchOut {
+                bank: m.bank,
+                entry_id: m.entry_id,
+                signal_type: m.signal_type.name().into(),
+                distance: show_distance.then_some(m.distance),
+            })
+            .collect(),
+        decisions: c
+            .decisions
+            .into_iter()
+            .map(|d| DecisionOut {
+                at: format_time(d.at),
+                person: d.person,
+                verdict: d.verdict.name().into(),
+                category: d.category.map(|x| x.name().into()),
+                industry_class: d.industry_class.map(|x| x.name().into()),
+                annotations: d.annotations.iter().map(|a| a.name().into()).collect(),
+                entry_id: d.entry_id,
+                note: d.note,
+            })
+            .collect(),
+    }
+}
+
+/// Matcher keys see the cases they submitted; reviewers, curators and admins every case.
+fn own_only(p: &Principal) -> Option<String> {
+    (p.role == Role::Matcher).then(|| p.actor.to_string())
+}
+
+/// Lists cases by number.
+#[utoipa::path(get, path = "/v1/cases", tag = "cases", security(("api_key" = [])), params(CaseListQuery),
+    responses((status = 200, body = CaseList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<CaseListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CaseList>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let case_state = q
+        .state
+        .as_deref()
+        .map(str::parse::<CaseState>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("state: {e}")))?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > cases::MAX_CASE_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit: {limit}: ask for 1 to {} cases a page",
+            cases::MAX_CASE_PAGE
+        )));
+    }
+    let query = CaseQuery {
+        state: case_state,
+        submitter: own_only(&p),
+        after: q.after.unwrap_or(0),
+        limit,
+    };
+    let store = state.store.clone();
+    let list = blocking(move || Ok(store.cases(&query)?)).await?;
+    let next_after = (list.len() == limit).then(|| list.last().map(|c| c.id)).flatten();
+    let show = p.show_distance;
+    Ok(Json(CaseList { cases: list.into_iter().map(|c| case_out(c, show)).collect(), next_after }))
+}
+
+/// One case (never its media).
+#[utoipa::path(get, path = "/v1/cases/{id}", tag = "cases", security(("api_key" = [])),
+    params(("id" = i64, Path, description = "Case number")),
+    responses((status = 200, body = CaseOut), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_case(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+) -> Result<Json<CaseOut>, ApiError> {
+    let store = state.store.clone();
+    let case = blocking(move || Ok(store.case(id)?)).await?;
+    if own_only(&p).is_some_and(|me| me != case.submitter) {
+        // Another submitter's case is not there for this key.
+        return Err(spoor_bank::BankError::NoSuchCase(id).into());
+    }
+    Ok(Json(case_out(case, p.show_distance)))
+}
+
+/// Decides a signals-only case (cases with content are decided in the console, where a
+/// rendition is shown). Admin and reviewer keys.
+#[utoipa::path(post, path = "/v1/cases/{id}/decision", tag = "cases", request_body = DecisionIn,
+    security(("api_key" = [])), params(("id" = i64, Path, description = "Case number")),
+    responses((status = 200, body = CaseOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Decided already, held by a reviewer in the console, or a case with content", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
+pub async fn decide(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<i64>,
+    crate::routes::ApiJson(body): crate::routes::ApiJson<DecisionIn>,
+) -> Result<Json<CaseOut>, ApiError> {
+    let decision = decision_from(&body)?;
+    let (store, actor) = (state.store.clone(), p.actor.to_string());
+    let case = blocking(move || {
+        let case = store.case(id)?;
+        if case.media_kind != MediaKind::None {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "conflict",
+                message: format!(
+                    "case {id} holds content: it is decided in the console, where a reviewer \
+                     sees its rendition"
+                ),
+            });
+        }
+        Ok(store.decide_case(id, &actor, &decision, spoor_bank::model::now_ms(), false)?)
+    })
+    .await?;
+    if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
+        state.cases.add(case.id, pdq);
+    }
+    metrics::counter!("spoor_case_decisions_total", "verdict" => body.verdict.clone()).increment(1);
+    Ok(Json(case_out(case, p.show_distance)))
+}
+
+fn decision_from(d: &DecisionIn) -> Result<NewDecision, ApiError> {
+    let bad = |field: &str, e: String| ApiError::bad_request(format!("{field}: {e}"));
+    Ok(NewDecision {
+        verdict: Some(d.verdict.parse().map_err(|e| bad("verdict", e))?),
+        category: d
+            .category
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| bad("category", e))?,
+        industry_class: d
+            .industry_class
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| bad("industry_class", e))?,
+        annotations: d
+            .annotations
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad("annotations", e))?,
+        entry_id: d.entry_id,
+        note: d.note.clone(),
+    })
+}
+
+/// Deletes the held content of cases decided more than `grace` ago; one audit record per run
+/// that deleted anything. Returns how many were deleted.
+pub fn purge_media(
+    store: &dyn Store,
+    vault: &spoor_case::Vault,
+    grace_ms: Millis,
+    now: Millis,
+) -> spoor_bank::Result<usize> {
+    let due = store.media_to_purge(now.saturating_sub(grace_ms), 1000)?;
+    let mut purged = Vec::new();
+    for (case_id, media_id) in due {
+        match media_id.parse::<spoor_case::MediaId>() {
+            Ok(m) => {
+                if let Err(e) = vault.delete(&m) {
+                    tracing::error!(error = %e, case_id, "cannot delete held case content; will retry");
+                    continue;
+                }
+            }
+            Err(_) => {
+                tracing::warn!(case_id, "a case names media the vault cannot have; marked purged")
+            }
+        }
+        store.media_purged(case_id, now)?;
+        purged.push(case_id);
+    }
+    if !purged.is_empty() {
+        let rec = spoor_audit::NewRecord::by("system:retention", "media_purge", "case", "decided")
+            .with_details(serde_json::json!({"cases": purged, "grace_ms": grace_ms}));
+        store.audit_append(&rec)?;
+        metrics::counter!("spoor_case_media_purged_total").increment(purged.len() as u64);
+    }
+    Ok(purged.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoor_bank::cases::{CaseSignals, NewDecision, Verdict};
+
+    fn held_case(
+        store: &dyn Store,
+        vault: &spoor_case::Vault,
+        n: u8,
+    ) -> (i64, spoor_case::MediaId) {
+        let media = vault.put(&[n; 64]).unwrap();
+        let case = store
+            .create_case(&NewCase {
+                submitter: "key:hoster".into(),
+                meta: CaseMeta { reason: Some(CaseReason::UserFlag), ..Default::default() },
+                media_kind: MediaKind::File,
+                media: Some(cases::CaseMedia { id: media.to_string(), bytes: 64 }),
+                signals: CaseSignals { sha256: Some([n; 32]), ..Default::default() },
+                matches: vec![],
+                start: Start::Queue(cases::MAIN_QUEUE.into()),
+            })
+            .unwrap();
+        (case.id, media)
+    }
+
+    /// Held content stays while its case is open and through the grace period, then goes from
+    /// the disk and the case, with one audit record for the run.
+    #[test]
+    fn held_content_goes_after_the_decision_and_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = spoor_bank::open(&spoor_bank::Location::DataDir(dir.path().join("d"))).unwrap();
+        let key = spoor_case::MediaKey::generate().unwrap();
+        let vault = spoor_case::Vault::open(&dir.path().join("media"), key).unwrap();
+        let (decided, m1) = held_case(&*store, &vault, 1);
+        let (open, m2) = held_case(&*store, &vault, 2);
+        let t = 1_000_000;
+        store.claim_next_case(cases::MAIN_QUEUE, "user:a", t, 60_000).unwrap().unwrap();
+        let fp = NewDecision { verdict: Some(Verdict::FalsePositive), ..Default::default() };
+        store.decide_case(decided, "user:a", &fp, t, true).unwrap();
+        let grace = 3_600_000;
+        assert_eq!(purge_media(&*store, &vault, grace, t + grace - 1).unwrap(), 0);
+        assert!(vault.get(&m1).is_ok(), "kept through the grace period");
+        assert_eq!(purge_media(&*store, &vault, grace, t + grace + 1).unwrap(), 1);
+        assert!(matches!(vault.get(&m1), Err(spoor_case::VaultError::NotFound { .. })));
+        assert!(!vault.path_of(&m1).exists());
+        let c = store.case(decided).unwrap();
+        assert_eq!((c.media, c.media_purged_at), (None, Some(t + grace + 1)));
+        assert!(vault.get(&m2).is_ok(), "an open case keeps its content");
+        assert!(store.case(open).unwrap().media.is_some());
+        assert_eq!(purge_media(&*store, &vault, grace, t + 10 * grace).unwrap(), 0);
+        let log = store.audit_records(&spoor_bank::AuditQuery::after(0, 100)).unwrap();
+        let purges: Vec<_> = log.iter().filter(|r| r.action == "media_purge").collect();
+        assert_eq!(purges.len(), 1);
+        assert_eq!(purges[0].details_json()["cases"], serde_json::json!([decided]));
+    }
+
+    /// The decided index finds content near a decided case, also one decided late on an old
+    /// case, and each case once.
+    #[test]
+    fn decided_content_is_found_near() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = spoor_bank::open(&spoor_bank::Location::DataDir(dir.path().join("d"))).unwrap();
+        let mut ids = Vec::new();
+        for n in 1..=3u8 {
+            let case = store
+                .create_case(&NewCase {
+                    submitter: "key:hoster".into(),
+                    meta: CaseMeta { reason: Some(CaseReason::UserFlag), ..Default::default() },
+                    media_kind: MediaKind::None,
+                    media: None,
+                    signals: CaseSignals { pdq: Some([n * 60; 32]), ..Default::default() },
+                    matches: vec![],
+                    start: Start::Queue(cases::MAIN_QUEUE.into()),
+                })
+                .unwrap();
+            ids.push(case.id);
+        }
+        let decided = Decided::default();
+        assert_eq!(decided.catch_up(&*store).unwrap(), 0);
+        let confirm = NewDecision {
+            verdict: Some(Verdict::Confirm),
+            category: Some(Category::Baseline),
+            ..Default::default()
+        };
+        // The newest case decided first, the oldest later.
+        let now = spoor_bank::model::now_ms();
+        store.decide_case(ids[2], "key:r", &confirm, now, false).unwrap();
+        assert_eq!(decided.catch_up(&*store).unwrap(), 1);
+        store.decide_case(ids[0], "key:r", &confirm, now + 1, false).unwrap();
+        assert_eq!(decided.catch_up(&*store).unwrap(), 1);
+        assert_eq!(decided.catch_up(&*store).unwrap(), 0, "each case once");
+        assert_eq!(decided.len(), 2);
+        let mut near = [60u8; 32];
+        near[0] ^= 0b111;
+        assert_eq!(decided.near(&Hash256::from_bytes(near)), Some(ids[0]));
+        near[1] ^= 0b11_1111;
+        assert_eq!(decided.near(&Hash256::from_bytes(near)), None, "9 bits away");
+        assert_eq!(decided.near(&Hash256::from_bytes([120; 32])), None, "not decided");
+    }
+}
