@@ -9,58 +9,16 @@ mod common;
 #[path = "support/server.rs"]
 mod server;
 
+use common::{distance, flip, picture};
 use reqwest::blocking::multipart;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use server::{Server, Store};
 
-/// A 256×256 PNG of coloured blocks from a seed; `shift` brightens every pixel (a re-encoded
-/// copy: same picture, other bytes, PDQ a few bits away at most).
-fn picture(seed: u64, shift: u8) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let blocks: Vec<[u8; 3]> = (0..64)
-        .map(|_| {
-            let v = next();
-            [v as u8, (v >> 8) as u8, (v >> 16) as u8]
-        })
-        .collect();
-    let img = image::RgbImage::from_fn(256, 256, |px, py| {
-        let b = blocks[(py / 32 * 8 + px / 32) as usize];
-        image::Rgb(b.map(|c| c.saturating_add(shift)))
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner()
-}
-
 fn hashes(s: &Server, key: &str, bytes: &[u8]) -> Value {
     let (st, v) = s.upload(Some(key), "/v1/hash", bytes.to_vec());
     assert_eq!(st, StatusCode::OK, "{v}");
     v
-}
-
-fn distance(a: &str, b: &str) -> u32 {
-    let (a, b) = (hex(a), hex(b));
-    a.iter().zip(&b).map(|(x, y)| (x ^ y).count_ones()).sum()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-}
-
-/// `pdq` with its first `n` bits flipped.
-fn flip(pdq: &str, n: usize) -> String {
-    let mut b = hex(pdq);
-    for i in 0..n {
-        b[i / 8] ^= 0x80 >> (i % 8);
-    }
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn submit(s: &Server, key: &str, file: Option<&[u8]>, meta: &Value) -> (StatusCode, Value) {

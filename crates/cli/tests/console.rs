@@ -1497,3 +1497,242 @@ fn a_curator_disables_an_entry_in_the_browser() {
     assert_eq!(disabled.len(), 1, "{disabled:?}");
     assert_eq!(disabled[0].0, "user:cur.carl");
 }
+
+// ----- Review -----
+
+/// Mean squared difference of horizontally and vertically neighbouring grey values: the
+/// picture's high-frequency energy.
+fn energy(grey: &image::GrayImage) -> f64 {
+    let (w, h) = grey.dimensions();
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let p = f64::from(grey.get_pixel(x, y)[0]);
+            if x + 1 < w {
+                sum += (p - f64::from(grey.get_pixel(x + 1, y)[0])).powi(2);
+                n += 1.0;
+            }
+            if y + 1 < h {
+                sum += (p - f64::from(grey.get_pixel(x, y + 1)[0])).powi(2);
+                n += 1.0;
+            }
+        }
+    }
+    sum / n
+}
+
+impl Web {
+    fn get_bytes(&mut self, path: &str) -> (StatusCode, String, Vec<u8>) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .send()
+            .unwrap();
+        let status = r.status();
+        let ctype = r
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ctype, r.bytes().unwrap().to_vec())
+    }
+}
+
+/// Submits `bytes` as a case through the API; the case as answered.
+fn submit_case(s: &Server, key: &str, bytes: &[u8], item: &str) -> serde_json::Value {
+    let meta = serde_json::json!({"reason": "match", "content_ref": item});
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("meta", meta.to_string())
+        .part("file", reqwest::blocking::multipart::Part::bytes(bytes.to_vec()).file_name("x"));
+    let r = s.http.post(s.url("/v1/cases")).bearer_auth(key).multipart(form).send().unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json::<serde_json::Value>().unwrap()["case"].clone()
+}
+
+/// A reviewer's day, over HTTP: a case made through the API is in the queue; "review next"
+/// gives it to one reviewer and not to a second while the lease holds; only the holder gets
+/// its picture, a greyscale, blurred rendition at most 320 px (R = G = B, high-frequency
+/// energy far below the original's); a reveal is recorded and lowers the blur; a confirmation
+/// without a classification is refused on the page; a valid one decides the case, and the same
+/// picture submitted again takes that decision without reaching the queue, leaving every
+/// exposure counter as it was. A false positive becomes a curator's task whose one-click
+/// disable stops the entry matching within a second. Every step is audited by the person.
+#[test]
+fn reviewers_review_cases_in_the_console() {
+    use common::{flip, picture};
+    let store = Store::sqlite();
+    let media_key = store.dir.path().join("media.key");
+    let out = store.spoor(&["keys", "media-keygen", "--out", media_key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin = store.key("admin", "admin", None);
+    let hoster = store.key("matcher", "hoster", None);
+    let s = Server::start(&store, &["--media-key-file", media_key.to_str().unwrap()]);
+    let (pic_a, pic_b) = (picture(21, 0), picture(22, 0));
+    let pdq = |bytes: &[u8]| -> String {
+        let (st, v) = s.upload(Some(&admin), "/v1/hash", bytes.to_vec());
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v["pdq"].as_str().unwrap().to_string()
+    };
+    let (pdq_a, pdq_b) = (pdq(&pic_a), pdq(&pic_b));
+    let (st, v) =
+        s.send("POST", Some(&admin), "/v1/banks", &serde_json::json!({"name": "HOTLINE"}));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let entries = serde_json::json!({"entries": [
+        {"signal_type": "pdq", "value": flip(&pdq_a, 20), "category": "baseline", "verified_by": "a"},
+        {"signal_type": "pdq", "value": flip(&pdq_b, 20), "category": "baseline", "verified_by": "a"},
+    ]});
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks/HOTLINE/entries", &entries);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let entry_b = v["results"][1]["id"].as_i64().unwrap();
+    server::until("entries live", || s.matches(&admin, &flip(&pdq_b, 20)).len() == 1);
+    let case_a = submit_case(&s, &hoster, &pic_a, "item-a");
+    assert_eq!(case_a["state"], "queued");
+    let id_a = case_a["id"].as_i64().unwrap();
+
+    let (mut r1, csrf1) = logged_in(&store, &s, "rita", "reviewer");
+    let (mut r2, csrf2) = logged_in(&store, &s, "ravi", "reviewer");
+    let a = r1.get("/review");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("Review next in main"), "{}", a.body);
+    assert!(!a.body.contains("next-senior"), "a reviewer has no senior queue");
+    // Review next: the case to rita; nothing for ravi while her lease holds.
+    let a = r1.post("/review/next", &[("queue", "main"), ("csrf", &csrf1)]);
+    assert_eq!((a.status, location(&a)), (StatusCode::SEE_OTHER, format!("/cases/{id_a}")));
+    let a = r2.post("/review/next", &[("queue", "main"), ("csrf", &csrf2)]);
+    assert_eq!(location(&a), "/review?done=empty");
+    let a = r2.get(&format!("/cases/{id_a}"));
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(!a.body.contains("/rendition"), "only the holder sees the picture");
+    assert_eq!(r2.get_bytes(&format!("/cases/{id_a}/rendition")).0, StatusCode::NOT_FOUND);
+    let a = r2.post(
+        &format!("/cases/{id_a}/decide"),
+        &[("verdict", "confirm"), ("category", "baseline"), ("csrf", &csrf2)],
+    );
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "a non-holder cannot decide");
+    assert!(a.body.contains("held by another reviewer"), "{}", a.body);
+
+    // The holder's picture: small, grey, blurred.
+    let a = r1.get(&format!("/cases/{id_a}"));
+    assert!(a.body.contains(&format!("/cases/{id_a}/rendition")), "{}", a.body);
+    assert!(a.body.contains("item-a"));
+    let (st, ctype, png) = r1.get_bytes(&format!("/cases/{id_a}/rendition?v=4g"));
+    assert_eq!((st, ctype.as_str()), (StatusCode::OK, "image/png"));
+    let shown = image::load_from_memory(&png).unwrap();
+    assert!(shown.width().max(shown.height()) <= 320);
+    let rgb = shown.to_rgb8();
+    assert!(rgb.pixels().all(|p| p[0] == p[1] && p[1] == p[2]), "greyscale: R = G = B");
+    let original = image::load_from_memory(&pic_a).unwrap().to_luma8();
+    let (e_orig, e_shown) = (energy(&original), energy(&shown.to_luma8()));
+    assert!(e_shown < e_orig * 0.05, "blurred: energy {e_shown} vs original {e_orig}");
+    // One reveal step: recorded, and the next picture is sharper.
+    let a = r1.post(&format!("/cases/{id_a}/reveal"), &[("op", "less_blur"), ("csrf", &csrf1)]);
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let (_, _, png3) = r1.get_bytes(&format!("/cases/{id_a}/rendition?v=3g"));
+    let e3 = energy(&image::load_from_memory(&png3).unwrap().to_luma8());
+    assert!(e3 > e_shown, "less blur: {e3} > {e_shown}");
+    let a = r1.get("/review");
+    assert!(
+        a.body.contains("seen <strong>1</strong> item and made <strong>1</strong> reveal"),
+        "{}",
+        a.body
+    );
+    // A confirmation needs a classification; then it decides.
+    let a = r1.post(&format!("/cases/{id_a}/decide"), &[("verdict", "confirm"), ("csrf", &csrf1)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("classification"), "{}", a.body);
+    let a = r1.post(
+        &format!("/cases/{id_a}/decide"),
+        &[
+            ("verdict", "confirm"),
+            ("category", "baseline"),
+            ("industry_class", "A2"),
+            ("annotations", "generativeAi"),
+            ("annotations", "viral"),
+            ("note", "as banked"),
+            ("csrf", &csrf1),
+        ],
+    );
+    assert_eq!(
+        (a.status, location(&a)),
+        (StatusCode::SEE_OTHER, format!("/review?done=decided&case={id_a}"))
+    );
+    let (_, c) = s.get(Some(&admin), &format!("/v1/cases/{id_a}"));
+    assert_eq!(
+        (c["state"].as_str(), c["industry_class"].as_str()),
+        (Some("confirmed"), Some("A2"))
+    );
+    assert_eq!(c["annotations"], serde_json::json!(["generativeAi", "viral"]));
+    assert_eq!(c["viewed_by_person"], true);
+    assert_eq!(
+        r1.get_bytes(&format!("/cases/{id_a}/rendition")).0,
+        StatusCode::NOT_FOUND,
+        "a decided case's content is not shown"
+    );
+
+    // Never view twice: the same picture again takes the decision; no one's exposure moves.
+    let before: Vec<String> = [&mut r1, &mut r2]
+        .into_iter()
+        .map(|w| text_of_id(&w.get("/review").body, "exposure"))
+        .collect();
+    let again = submit_case(&s, &hoster, &picture(21, 3), "item-a-again");
+    assert_eq!(
+        (again["resolution"].as_str(), again["earlier_case"].as_i64()),
+        (Some("earlier"), Some(id_a))
+    );
+    assert_eq!(again["viewed_by_person"], false);
+    let after: Vec<String> = [&mut r1, &mut r2]
+        .into_iter()
+        .map(|w| text_of_id(&w.get("/review").body, "exposure"))
+        .collect();
+    assert_eq!(before, after);
+    let a = r2.post("/review/next", &[("queue", "main"), ("csrf", &csrf2)]);
+    assert_eq!(location(&a), "/review?done=empty", "nothing reached the queue");
+
+    // A false positive: ravi names the entry; a curator disables it with one click.
+    let case_b = submit_case(&s, &hoster, &pic_b, "item-b");
+    let id_b = case_b["id"].as_i64().unwrap();
+    let a = r2.post("/review/next", &[("queue", "main"), ("csrf", &csrf2)]);
+    assert_eq!(location(&a), format!("/cases/{id_b}"));
+    let a = r2.post(
+        &format!("/cases/{id_b}/decide"),
+        &[
+            ("verdict", "false_positive"),
+            ("entry_id", &entry_b.to_string()),
+            ("note", "a test card"),
+            ("csrf", &csrf2),
+        ],
+    );
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
+    let (mut cur, csrf_c) = logged_in(&store, &s, "carla", "curator");
+    assert_eq!(r2.get("/review/false-positives").status, StatusCode::FORBIDDEN);
+    let a = cur.get("/review/false-positives");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(
+        a.body.contains(&format!("disable-{id_b}")) && a.body.contains("a test card"),
+        "{}",
+        a.body
+    );
+    assert_eq!(cur.get("/review").status, StatusCode::FORBIDDEN, "curators do not review");
+    let a = cur.post(&format!("/review/false-positives/{id_b}/disable"), &[("csrf", &csrf_c)]);
+    assert_eq!(location(&a), "/review/false-positives?done=disabled");
+    let took =
+        server::until("the false positive stops matching", || s.matches(&admin, &pdq_b).is_empty());
+    eprintln!("the entry stopped matching {took:?} after the one-click disable");
+    assert!(!cur.get("/review/false-positives").body.contains(&format!("disable-{id_b}")));
+
+    // The record, person by person.
+    let log = audit(&store);
+    let did = |who: &str, action: &str| log.iter().filter(|r| r.0 == who && r.1 == action).count();
+    assert_eq!(did("user:rita", "case_claim"), 1);
+    assert!(did("user:rita", "case_view") >= 2);
+    assert_eq!(did("user:rita", "case_rendition"), 2);
+    assert_eq!(did("user:rita", "case_reveal"), 1);
+    assert_eq!(did("user:rita", "case_decide"), 1);
+    assert_eq!(did("user:ravi", "case_rendition"), 0, "ravi never saw rita's case");
+    assert_eq!(did("user:ravi", "case_decide"), 1);
+    assert_eq!(did("user:carla", "entry_disable"), 1);
+    let reason = log.iter().find(|r| r.1 == "entry_disable").unwrap();
+    assert!(reason.3.contains(&format!("case {id_b}")), "{reason:?}");
+    s.stop();
+}

@@ -31,6 +31,12 @@ pub const NAV: &[NavItem] = &[
         label: "Dashboard",
         roles: &[PersonRole::Admin, PersonRole::Curator, PersonRole::Reviewer, PersonRole::Auditor],
     },
+    NavItem { path: "/review", label: "Review", roles: &[PersonRole::Admin, PersonRole::Reviewer] },
+    NavItem {
+        path: "/review/false-positives",
+        label: "False positives",
+        roles: &[PersonRole::Admin, PersonRole::Curator],
+    },
     NavItem { path: "/banks", label: "Banks", roles: &[PersonRole::Admin, PersonRole::Curator] },
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
     NavItem { path: "/keys", label: "API keys", roles: &[PersonRole::Admin] },

@@ -35,6 +35,7 @@ pub mod totp;
 
 pub mod banks;
 pub mod entries;
+pub mod review;
 pub mod transfer;
 
 mod audit_log;
@@ -84,6 +85,12 @@ pub struct ConsoleConfig {
     /// Largest file the console imports in one upload (default 4 GiB; larger lists go through
     /// `spoor bank import`).
     pub max_import_bytes: u64,
+    /// How long "review next" holds a case for its reviewer (default 15 minutes).
+    pub review_lease: Duration,
+    /// Items a reviewer may see a day before the console asks for a break (0: no guide).
+    pub exposure_guide: u32,
+    /// Largest image the console decodes for a rendition, in pixels.
+    pub max_pixels: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -97,6 +104,9 @@ impl Default for ConsoleConfig {
             attempts_per_minute: 20,
             setup_ttl: Duration::from_secs(72 * 3600),
             max_import_bytes: 4 << 30,
+            review_lease: Duration::from_secs(15 * 60),
+            exposure_guide: 100,
+            max_pixels: spoor_media::Limits::default().max_pixels,
         }
     }
 }
@@ -129,7 +139,18 @@ pub struct Inner {
     attempts: governor::DefaultKeyedRateLimiter<IpAddr>,
     /// Imports started in this process.
     pub imports: transfer::Imports,
+    /// Held case content, for renditions (`None`: no case content is held).
+    pub vault: Option<Arc<spoor_case::Vault>>,
+    /// Each person's reveal step per case, in this process (a new process starts from the
+    /// strongest blur again: the safe side).
+    reveals: std::sync::Mutex<std::collections::HashMap<(i64, i64), review::Reveal>>,
+    /// Told of every case decided in the console (the service adds it to its index of
+    /// decided content and notifies the submitter).
+    on_decided: OnceLock<DecidedHook>,
 }
+
+/// What the service does with a case decided in the console.
+pub type DecidedHook = Arc<dyn Fn(&spoor_bank::cases::Case) + Send + Sync>;
 
 impl std::ops::Deref for ConsoleState {
     type Target = Inner;
@@ -156,7 +177,48 @@ impl ConsoleState {
             config,
             attempts,
             imports: transfer::Imports::default(),
+            vault: None,
+            reveals: Default::default(),
+            on_decided: OnceLock::new(),
         }))
+    }
+
+    /// The same state holding case content in `vault` (right after [`ConsoleState::new`]).
+    pub fn with_vault(mut self, vault: Option<Arc<spoor_case::Vault>>) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.vault = vault,
+            None => unreachable!("with_vault is called on a new state"),
+        }
+        self
+    }
+
+    /// Sets what happens to a case decided in the console (once).
+    pub fn on_decided(&self, hook: DecidedHook) {
+        let _ = self.on_decided.set(hook);
+    }
+
+    pub(crate) fn decided(&self, case: &spoor_bank::cases::Case) {
+        if let Some(h) = self.on_decided.get() {
+            h(case);
+        }
+    }
+
+    pub(crate) fn reveal_of(&self, user: i64, case: i64) -> review::Reveal {
+        let m = self.reveals.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&(user, case)).copied().unwrap_or_default()
+    }
+
+    pub(crate) fn set_reveal(&self, user: i64, case: i64, r: review::Reveal) {
+        let mut m = self.reveals.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        m.insert((user, case), r);
+    }
+
+    pub(crate) fn forget_reveals(&self, case: i64) {
+        let mut m = self.reveals.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|(_, c), _| *c != case);
     }
 
     /// Takes one login or setup attempt for `addr`; false when it is over its limit.
@@ -313,6 +375,25 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/keys", get(keys::list).post(keys::create))
             .route("/keys/revoke", post(keys::revoke)),
     );
+    let review = session::pages(
+        &state,
+        review::REVIEWERS,
+        Router::new()
+            .route("/review", get(review::queues))
+            .route("/review/next", post(review::next))
+            .route("/cases/{id}", get(review::page))
+            .route("/cases/{id}/rendition", get(review::rendition))
+            .route("/cases/{id}/reveal", post(review::reveal))
+            .route("/cases/{id}/decide", post(review::decide))
+            .route("/cases/{id}/release", post(review::release)),
+    );
+    let false_positives = session::pages(
+        &state,
+        CURATE,
+        Router::new()
+            .route("/review/false-positives", get(review::false_positives))
+            .route("/review/false-positives/{id}/disable", post(review::disable_false_positive)),
+    );
     let audit = session::pages(
         &state,
         AUDIT,
@@ -348,6 +429,8 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(admin)
         .merge(curate)
         .merge(upload)
+        .merge(review)
+        .merge(false_positives)
         .merge(audit)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))

@@ -211,12 +211,25 @@ impl AppState {
     ) -> Self {
         let limiter = NonZeroU32::new(config.rate_limit)
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
+        let mut console_config = config.console.clone();
+        console_config.max_pixels = config.max_pixels;
         let console = spoor_console::ConsoleState::new(
             store.clone(),
             matcher.clone(),
             Arc::new(spoor_console::Activity::new()),
-            config.console.clone(),
-        );
+            console_config,
+        )
+        .with_vault(vault.clone());
+        let decided = Arc::new(cases::Decided::default());
+        {
+            // Cases decided in the console join the index of decided content at once.
+            let decided = decided.clone();
+            console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| {
+                if let (Some(pdq), false) = (c.signals.pdq, c.state.is_open()) {
+                    decided.add(c.id, pdq);
+                }
+            }));
+        }
         AppState(Arc::new(Inner {
             console,
             store,
@@ -230,7 +243,7 @@ impl AppState {
             metrics: metrics_handle(),
             config,
             vault,
-            cases: Arc::new(cases::Decided::default()),
+            cases: decided,
         }))
     }
 }

@@ -1,0 +1,915 @@
+//! Review (administrators and reviewers): the queues, "review next", a case's page with a
+//! rendition made by the server (never the original: at most 320 px, greyscale and strongly
+//! blurred until the reviewer reveals a step, each step recorded), the decision form; and for
+//! curators, the false positives whose entry still matches, each disabled with one click.
+//!
+//! Exposure is kept as small as the job allows: known material and content decided before
+//! never reach a queue (the API decides them); a case's picture is shown only to the person who
+//! holds it, only while it is open; every picture served and every reveal is an audit record,
+//! and those records are the exposure counter (items seen and reveals today), shown on the
+//! review pages with a soft daily limit.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::json;
+use spoor_audit::{ActorKind, NewRecord};
+use spoor_bank::cases::{
+    self, Annotation, Case, CaseState, IndustryClass, MediaKind, NewDecision, Verdict,
+};
+use spoor_bank::model::{format_time, now_ms, Millis};
+use spoor_bank::{AuditQuery, BankError, Category, EntryUpdate, PersonRole};
+
+use crate::layout::{self, csrf_field, error_summary, FieldError};
+use crate::session::{form_value, form_values, Viewer};
+use crate::ConsoleState;
+
+/// Who reviews.
+pub const REVIEWERS: &[PersonRole] = &[PersonRole::Admin, PersonRole::Reviewer];
+
+/// What a reviewer sees of a case now: blur step and colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reveal {
+    /// Blur level, 4 (strongest, the default) to 0 (none).
+    pub blur: u8,
+    /// Colour shown.
+    pub colour: bool,
+}
+
+impl Default for Reveal {
+    fn default() -> Self {
+        Reveal { blur: spoor_case::BlurLevel::STRONGEST.level(), colour: false }
+    }
+}
+
+/// What a person was exposed to today, from the audit log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exposure {
+    /// Distinct cases whose picture was shown.
+    pub items: u64,
+    /// Reveal steps taken.
+    pub reveals: u64,
+}
+
+fn start_of_day(now: Millis) -> Millis {
+    now - now.rem_euclid(86_400_000)
+}
+
+/// Today's (UTC) exposure of `person`, counted from the audit records of pictures served and
+/// reveals.
+pub fn exposure(store: &dyn spoor_bank::Store, person: &str) -> Result<Exposure, BankError> {
+    let since = start_of_day(now_ms());
+    let mut out = Exposure::default();
+    let mut seen = std::collections::HashSet::new();
+    for action in ["case_rendition", "case_reveal"] {
+        let mut q = AuditQuery::after(0, 10_000);
+        q.actor = Some(person.to_string());
+        q.actor_kind = Some("user".to_string());
+        q.action = Some(action.to_string());
+        q.since = Some(since);
+        for r in store.audit_records(&q)? {
+            if action == "case_reveal" {
+                out.reveals += 1;
+            } else if seen.insert(r.object_id.clone()) {
+                out.items += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn exposure_box(e: Exposure, limit: u32) -> Markup {
+    let over = limit > 0 && e.items >= u64::from(limit);
+    html! {
+        div class=(if over { "notice notice--warning" } else { "notice" }) role="status" id="exposure" {
+            p {
+                "Today you have seen " strong { (e.items) } " item" @if e.items != 1 { "s" }
+                " and made " strong { (e.reveals) } " reveal" @if e.reveals != 1 { "s" } "."
+                @if limit > 0 { " The daily guide is " (limit) " items." }
+            }
+            @if over {
+                p { "You have reached today's guide. Take a break; your team lead has been told. \
+                     Talk to them or to the support your organisation offers." }
+            }
+        }
+    }
+}
+
+/// The review pages' query.
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: String,
+    #[serde(default)]
+    case: Option<i64>,
+}
+
+fn done_banner(q: &DoneQuery) -> Markup {
+    let text = match q.done.as_str() {
+        "empty" => "The queue is empty: there is no case to review.".to_string(),
+        "released" => "The case went back to its queue.".to_string(),
+        "decided" => match q.case {
+            Some(id) => format!("Case {id} was decided and recorded."),
+            None => "The case was decided and recorded.".to_string(),
+        },
+        "disabled" => "The entry is disabled: it stops matching within a second.".to_string(),
+        _ => return html! {},
+    };
+    html! { div class="notice" role="status" id="done" { p { (text) } } }
+}
+
+fn store_error(e: BankError) -> Response {
+    match e {
+        BankError::NoSuchCase(_) => layout::not_found_page(),
+        other => layout::store_down(&other, "review", "The cases cannot be read now"),
+    }
+}
+
+/// `GET /review`: the queues, the person's exposure today, "review next".
+pub async fn queues(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let person = v.user.name.clone();
+    let r = state
+        .blocking(move |store| {
+            Ok::<_, BankError>((store.open_case_counts()?, exposure(store, &person)?))
+        })
+        .await;
+    let (counts, exp) = match r {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return store_error(e),
+        Err(r) => return r,
+    };
+    let mut by_queue: BTreeMap<String, [u64; 3]> = BTreeMap::new();
+    by_queue.entry(cases::MAIN_QUEUE.into()).or_default();
+    if v.user.role == PersonRole::Admin {
+        by_queue.entry(cases::SENIOR_QUEUE.into()).or_default();
+    }
+    for (queue, st, n) in counts {
+        let slot = match st {
+            CaseState::Queued => 0,
+            CaseState::SecondReview => 1,
+            _ => 2,
+        };
+        by_queue.entry(queue).or_default()[slot] += n;
+    }
+    let body = html! {
+        (done_banner(&q))
+        h1 { "Review" }
+        (exposure_box(exp, state.config.exposure_guide))
+        p { "\"Review next\" gives you the oldest case of a queue and holds it for you for "
+            (state.config.review_lease.as_secs() / 60) " minutes; no one else sees it meanwhile." }
+        div class="table-wrap" {
+            table class="table" {
+                caption class="visually-hidden" { "Review queues" }
+                thead { tr {
+                    th scope="col" { "Queue" } th scope="col" class="num" { "Waiting" }
+                    th scope="col" class="num" { "Second review" } th scope="col" class="num" { "Escalated" }
+                    th scope="col" { "" }
+                } }
+                tbody {
+                    @for (queue, n) in &by_queue {
+                        @let senior = queue == cases::SENIOR_QUEUE;
+                        tr {
+                            td { (queue) }
+                            td class="num" { (n[0]) } td class="num" { (n[1]) } td class="num" { (n[2]) }
+                            td {
+                                @if !senior || v.user.role == PersonRole::Admin {
+                                    form method="post" action="/review/next" class="inline" {
+                                        (csrf_field(&v))
+                                        input type="hidden" name="queue" value=(queue);
+                                        button type="submit" class="button" id={ "next-" (queue) } {
+                                            "Review next in " (queue)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout::html_response(StatusCode::OK, layout::page(Some(&v), "/review", "Review", body))
+}
+
+/// The "review next" form.
+#[derive(Deserialize, Default)]
+pub struct NextForm {
+    #[serde(default)]
+    queue: String,
+}
+
+/// `POST /review/next`: claims the oldest free case of a queue (or the one the person holds).
+pub async fn next(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Form(f): Form<NextForm>,
+) -> Response {
+    if cases::check_queue(&f.queue).is_err() {
+        return Redirect::to("/review").into_response();
+    }
+    if f.queue == cases::SENIOR_QUEUE && v.user.role != PersonRole::Admin {
+        return layout::forbidden_page(&v);
+    }
+    let (actor, lease) = (v.actor(), state.config.review_lease.as_millis() as Millis);
+    let queue = f.queue.clone();
+    match state.blocking(move |store| store.claim_next_case(&queue, &actor, now_ms(), lease)).await
+    {
+        Ok(Ok(Some(c))) => Redirect::to(&format!("/cases/{}", c.id)).into_response(),
+        Ok(Ok(None)) => Redirect::to("/review?done=empty").into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
+
+fn holds(c: &Case, v: &Viewer) -> bool {
+    c.state.is_open() && c.holder(now_ms()) == Some(v.actor().as_str())
+}
+
+fn shows_picture(c: &Case, v: &Viewer) -> bool {
+    holds(c, v) && c.media.is_some() && c.media_kind == MediaKind::Image
+}
+
+fn opt(s: Option<&str>) -> &str {
+    s.unwrap_or("—")
+}
+
+/// What the decision form was sent with (to show it again with its errors).
+#[derive(Default, Debug)]
+struct Typed {
+    verdict: String,
+    category: String,
+    industry_class: String,
+    annotations: Vec<String>,
+    entry_id: String,
+    note: String,
+}
+
+fn radio(name: &str, id: &str, value: &str, label: &str, checked: bool) -> Markup {
+    html! {
+        div class="radio" {
+            input type="radio" id=(id) name=(name) value=(value) checked[checked];
+            label for=(id) { (label) }
+        }
+    }
+}
+
+fn render_case(
+    v: &Viewer,
+    c: &Case,
+    reveal: Reveal,
+    exp: Exposure,
+    guide: u32,
+    errors: &[FieldError],
+    typed: &Typed,
+) -> Markup {
+    let held = holds(c, v);
+    let picture = shows_picture(c, v);
+    let url = format!("/cases/{}", c.id);
+    let meta = &c.meta;
+    html! {
+        (error_summary(errors))
+        p { a href="/review" { "← Review" } }
+        h1 { "Case " (c.id) }
+        (exposure_box(exp, guide))
+        dl class="details" {
+            dt { "State" } dd { (c.state.name()) " (queue " (c.queue) ")" }
+            @if let Some((who, until)) = &c.lease {
+                @if c.state.is_open() && *until > now_ms() {
+                    dt { "Held by" } dd { (who) " until " (format_time(*until)) }
+                }
+            }
+            dt { "Submitted" } dd { (format_time(c.created_at)) " by " (c.submitter) }
+            dt { "Reason" } dd { (meta.reason.map_or("—", |r| r.name())) }
+            dt { "Service" } dd { (opt(meta.service.as_deref())) }
+            dt { "Item" } dd { (opt(meta.content_ref.as_deref())) }
+            dt { "Uploader" } dd { (opt(meta.uploader_ref.as_deref())) }
+            dt { "Uploaded" } dd { (meta.uploaded_at.map_or("—".to_string(), format_time)) }
+            dt { "Upload address" } dd { (opt(meta.upload_ip.as_deref())) }
+            dt { "Content" } dd {
+                (c.media_kind.name())
+                @if c.media.is_none() && c.media_kind != MediaKind::None { " (no longer held)" }
+            }
+        }
+        h2 { "Matches" }
+        @if c.matches.is_empty() {
+            p { "No bank entry matched: the case was made on a user's flag." }
+        } @else {
+            div class="table-wrap" {
+                table class="table" {
+                    caption class="visually-hidden" { "Bank entries the content matched" }
+                    thead { tr {
+                        th scope="col" { "Bank" } th scope="col" class="num" { "Entry" }
+                        th scope="col" { "Signal" } th scope="col" class="num" { "Distance" }
+                    } }
+                    tbody { @for m in &c.matches { tr {
+                        td { (m.bank) }
+                        td class="num" { a href={ "/banks/" (m.bank) "/entries/" (m.entry_id) } { (m.entry_id) } }
+                        td { (m.signal_type.name()) } td class="num" { (m.distance) }
+                    } } }
+                }
+            }
+        }
+        @if !c.decisions.is_empty() {
+            h2 { "Decisions" }
+            ul { @for d in &c.decisions {
+                li { (format_time(d.at)) ": " (d.person) " — " (d.verdict.name())
+                    @if let Some(cat) = d.category { ", " (cat.name()) }
+                    @if let Some(i) = d.industry_class { ", " (i.name()) }
+                    @if !d.note.is_empty() { ": " (d.note) } }
+            } }
+        }
+        @if !c.state.is_open() {
+            p { "This case is decided (" (c.state.name()) "); its content is not shown." }
+        } @else if !held {
+            p { "You do not hold this case, so its content is not shown. Take cases with \
+                 \"Review next\" on the review page." }
+        } @else {
+            h2 { "Content" }
+            @if picture {
+                figure class="rendition" {
+                    img src={ (url) "/rendition?v=" (reveal.blur) (if reveal.colour { "c" } else { "g" }) }
+                        alt={ "Rendition of case " (c.id) ": blur level " (reveal.blur)
+                              (if reveal.colour { ", colour" } else { ", greyscale" }) }
+                        width="320";
+                    figcaption { "Made by the server from the held content, at most 320 pixels: blur level "
+                        (reveal.blur) " of 4, " (if reveal.colour { "colour" } else { "greyscale" }) "." }
+                }
+                div class="button-group" {
+                    @if reveal.blur > 0 {
+                        form method="post" action={ (url) "/reveal" } class="inline" {
+                            (csrf_field(v))
+                            input type="hidden" name="op" value="less_blur";
+                            button type="submit" class="button button--secondary" id="less-blur" { "Less blur (recorded)" }
+                        }
+                    }
+                    @if !reveal.colour {
+                        form method="post" action={ (url) "/reveal" } class="inline" {
+                            (csrf_field(v))
+                            input type="hidden" name="op" value="colour";
+                            button type="submit" class="button button--secondary" id="colour" { "Show colour (recorded)" }
+                        }
+                    }
+                }
+            } @else if c.media_kind == MediaKind::None {
+                p { "The submitter sent signals only: decide from the matches and the metadata." }
+            } @else {
+                p { "The content is not an image Spoor shows: decide from the matches and the metadata." }
+            }
+            h2 { "Decision" }
+            form method="post" action={ (url) "/decide" } novalidate class="narrow" {
+                (csrf_field(v))
+                fieldset class="fieldset" id="verdict" {
+                    legend { "Your decision" }
+                    @if let Some(e) = layout::error_of(errors, "verdict") { p class="field-error" { (e) } }
+                    (radio("verdict", "verdict-confirm", "confirm", "Confirm: the content is what it matched", typed.verdict == "confirm"))
+                    (radio("verdict", "verdict-fp", "false_positive", "False positive: the match is wrong", typed.verdict == "false_positive"))
+                    (radio("verdict", "verdict-escalate", "escalate", "Escalate to a senior reviewer", typed.verdict == "escalate"))
+                }
+                div class="form-group" {
+                    label class="label" for="category" { "Classification (for a confirmation)" }
+                    @if let Some(e) = layout::error_of(errors, "category") { p class="field-error" { (e) } }
+                    select class="select" id="category" name="category" {
+                        option value="" { "—" }
+                        @for cat in [Category::Baseline, Category::National, Category::NotIllegal] {
+                            option value=(cat.name()) selected[typed.category == cat.name()] { (cat.name()) }
+                        }
+                    }
+                }
+                div class="form-group" {
+                    label class="label" for="industry_class" { "Industry class (for a confirmation)" }
+                    select class="select" id="industry_class" name="industry_class" {
+                        option value="" { "—" }
+                        @for i in IndustryClass::ALL {
+                            option value=(i.name()) selected[typed.industry_class == i.name()] { (i.name()) }
+                        }
+                    }
+                }
+                fieldset class="fieldset" {
+                    legend { "Annotations (for a confirmation)" }
+                    @for a in Annotation::ALL {
+                        div class="checkbox" {
+                            input type="checkbox" id={ "ann-" (a.name()) } name="annotations" value=(a.name())
+                                checked[typed.annotations.iter().any(|x| x == a.name())];
+                            label for={ "ann-" (a.name()) } { (a.name()) }
+                        }
+                    }
+                }
+                @if !c.matches.is_empty() {
+                    div class="form-group" {
+                        label class="label" for="entry_id" { "Entry that matched wrongly (for a false positive)" }
+                        @if let Some(e) = layout::error_of(errors, "entry_id") { p class="field-error" { (e) } }
+                        select class="select" id="entry_id" name="entry_id" {
+                            option value="" { "—" }
+                            @for m in &c.matches {
+                                option value=(m.entry_id) selected[typed.entry_id == m.entry_id.to_string()] {
+                                    (m.bank) " entry " (m.entry_id)
+                                }
+                            }
+                        }
+                    }
+                }
+                (layout::field(errors, "note", "note", "Note", Some("Why, in a sentence (recorded)."), "text", &typed.note, "off"))
+                button type="submit" class="button" id="decide" { "Record the decision" }
+            }
+            form method="post" action={ (url) "/release" } class="inline" {
+                (csrf_field(v))
+                button type="submit" class="button button--secondary" id="release" { "Give the case back" }
+            }
+        }
+    }
+}
+
+/// Reads a case and the person's exposure, and records the view before anything is shown.
+async fn load(state: &ConsoleState, v: &Viewer, id: i64) -> Result<(Case, Exposure), Response> {
+    let (person, actor) = (v.user.name.clone(), v.actor());
+    let r = state
+        .blocking(move |store| {
+            let c = match store.case(id) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
+            let exp = match exposure(store, &person) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
+            let details = json!({
+                "state": c.state.name(),
+                "holds": c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str()),
+            });
+            crate::audit::record_view(
+                store,
+                &person,
+                "case_view",
+                "case",
+                &id.to_string(),
+                details,
+            )?;
+            Ok(Ok((c, exp)))
+        })
+        .await;
+    match r {
+        Ok(Ok(Ok(x))) => Ok(x),
+        Ok(Ok(Err(r))) | Ok(Err(r)) | Err(r) => Err(r),
+    }
+}
+
+/// `GET /cases/<id>`.
+pub async fn page(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    match load(&state, &v, id).await {
+        Ok((c, exp)) => {
+            let reveal = state.reveal_of(v.user.id, id);
+            let body = render_case(
+                &v,
+                &c,
+                reveal,
+                exp,
+                state.config.exposure_guide,
+                &[],
+                &Typed::default(),
+            );
+            layout::html_response(
+                StatusCode::OK,
+                layout::page(Some(&v), "/review", &format!("Case {id}"), body),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// `GET /cases/<id>/rendition`: the picture, made now from the held content at the person's
+/// reveal step, for the holder of an open case only. Recorded before it is sent.
+pub async fn rendition(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let Some(vault) = state.vault.clone() else { return layout::not_found_page() };
+    let reveal = state.reveal_of(v.user.id, id);
+    let (person, actor) = (v.user.name.clone(), v.actor());
+    let max_pixels = state.config.max_pixels;
+    let r = state
+        .blocking(move |store| -> Result<Result<Vec<u8>, Response>, Response> {
+            let c = match store.case(id) {
+                Ok(c) => c,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
+            let shown = c.state.is_open()
+                && c.holder(now_ms()) == Some(actor.as_str())
+                && c.media_kind == MediaKind::Image;
+            let Some(media) = c.media.filter(|_| shown) else {
+                return Ok(Err(layout::not_found_page()));
+            };
+            let Ok(mid) = media.id.parse::<spoor_case::MediaId>() else {
+                return Ok(Err(layout::not_found_page()));
+            };
+            let bytes = match vault.get(&mid) {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, case = id, "cannot read held case content");
+                    return Ok(Err(layout::error_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "The content cannot be shown",
+                        "The held content could not be read. Tell your administrator.",
+                    )));
+                }
+            };
+            let view = spoor_case::View {
+                blur: spoor_case::BlurLevel::new(reveal.blur)
+                    .unwrap_or(spoor_case::BlurLevel::STRONGEST),
+                colour: reveal.colour,
+                ..Default::default()
+            };
+            let options = spoor_media::Options {
+                limits: spoor_media::Limits { max_pixels, ..Default::default() },
+                exif_orient: true,
+                ..Default::default()
+            };
+            let made = match spoor_case::render_image(&bytes, &view, &options) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, case = id, "cannot make a rendition");
+                    return Ok(Err(layout::error_page(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "The content cannot be shown",
+                        "The held content is not an image Spoor can show.",
+                    )));
+                }
+            };
+            let details = json!({"blur": reveal.blur, "colour": reveal.colour,
+                                 "width": made.width, "height": made.height});
+            crate::audit::record_view(
+                store,
+                &person,
+                "case_rendition",
+                "case",
+                &id.to_string(),
+                details,
+            )?;
+            Ok(Ok(made.png))
+        })
+        .await;
+    match r {
+        Ok(Ok(Ok(png))) => {
+            metrics::counter!("spoor_console_renditions_total").increment(1);
+            let mut resp = png.into_response();
+            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+            resp
+        }
+        Ok(Ok(Err(r))) | Ok(Err(r)) | Err(r) => r,
+    }
+}
+
+/// The reveal form.
+#[derive(Deserialize, Default)]
+pub struct RevealForm {
+    #[serde(default)]
+    op: String,
+}
+
+/// `POST /cases/<id>/reveal`: one step less blur, or colour; recorded durably first (no
+/// record, no reveal).
+pub async fn reveal(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    Form(f): Form<RevealForm>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let mut next = state.reveal_of(v.user.id, id);
+    match f.op.as_str() {
+        "less_blur" if next.blur > 0 => next.blur -= 1,
+        "colour" if !next.colour => next.colour = true,
+        _ => return Redirect::to(&format!("/cases/{id}")).into_response(),
+    }
+    let (person, actor) = (v.user.name.clone(), v.actor());
+    let r = state
+        .blocking(move |store| {
+            let c = store.case(id)?;
+            if !(c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str())) {
+                return Err(BankError::Conflict(format!("case {id} is not held by you")));
+            }
+            let rec =
+                NewRecord::new(ActorKind::User, &person, "case_reveal", "case", &id.to_string())
+                    .with_details(json!({"blur": next.blur, "colour": next.colour}));
+            store.audit_append(&rec)
+        })
+        .await;
+    match r {
+        Ok(Ok(_)) => {
+            state.set_reveal(v.user.id, id, next);
+            Redirect::to(&format!("/cases/{id}")).into_response()
+        }
+        Ok(Err(BankError::Conflict(_))) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
+
+fn parse_decision(body: &[u8], errors: &mut Vec<FieldError>) -> (Typed, Option<NewDecision>) {
+    let typed = Typed {
+        verdict: form_value(body, "verdict").unwrap_or_default(),
+        category: form_value(body, "category").unwrap_or_default(),
+        industry_class: form_value(body, "industry_class").unwrap_or_default(),
+        annotations: form_values(body, "annotations"),
+        entry_id: form_value(body, "entry_id").unwrap_or_default(),
+        note: form_value(body, "note").unwrap_or_default().trim().to_string(),
+    };
+    let verdict = match typed.verdict.parse::<Verdict>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errors.push(FieldError::new("verdict", "Choose confirm, false positive or escalate"));
+            None
+        }
+    };
+    let category = match typed.category.as_str() {
+        "" => None,
+        c => c.parse::<Category>().map_err(|m| errors.push(FieldError::new("category", m))).ok(),
+    };
+    let industry_class = match typed.industry_class.as_str() {
+        "" => None,
+        c => c
+            .parse::<IndustryClass>()
+            .map_err(|m| errors.push(FieldError::new("industry_class", m)))
+            .ok(),
+    };
+    let annotations: Vec<Annotation> = typed
+        .annotations
+        .iter()
+        .filter_map(|a| a.parse().map_err(|m| errors.push(FieldError::new("verdict", m))).ok())
+        .collect();
+    let entry_id = match typed.entry_id.as_str() {
+        "" => None,
+        s => s
+            .parse::<i64>()
+            .map_err(|_| errors.push(FieldError::new("entry_id", "Choose an entry of the list")))
+            .ok(),
+    };
+    if let Err(m) = spoor_bank::model::check_text("note", &typed.note, cases::MAX_NOTE) {
+        errors.push(FieldError::new("note", m));
+    }
+    let d = NewDecision {
+        verdict,
+        category,
+        industry_class,
+        annotations,
+        entry_id,
+        note: typed.note.clone(),
+    };
+    (typed, errors.is_empty().then_some(d))
+}
+
+/// Maps a store refusal of a decision to the form field it concerns.
+fn field_of(message: &str) -> &'static str {
+    if message.contains("classification") || message.contains("category") {
+        "category"
+    } else if message.contains("entry") {
+        "entry_id"
+    } else {
+        "verdict"
+    }
+}
+
+/// `POST /cases/<id>/decide`.
+pub async fn decide(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let mut errors = Vec::new();
+    let (typed, decision) = parse_decision(&body, &mut errors);
+    if let Some(d) = decision {
+        let actor = v.actor();
+        let r =
+            state.blocking(move |store| store.decide_case(id, &actor, &d, now_ms(), true)).await;
+        match r {
+            Ok(Ok(c)) => {
+                state.forget_reveals(id);
+                state.decided(&c);
+                return Redirect::to(&format!("/review?done=decided&case={id}")).into_response();
+            }
+            Ok(Err(BankError::Invalid(m) | BankError::Conflict(m))) => {
+                errors.push(FieldError::new(field_of(&m), m))
+            }
+            Ok(Err(e)) => return store_error(e),
+            Err(r) => return r,
+        }
+    }
+    match load(&state, &v, id).await {
+        Ok((c, exp)) => {
+            let reveal = state.reveal_of(v.user.id, id);
+            let body =
+                render_case(&v, &c, reveal, exp, state.config.exposure_guide, &errors, &typed);
+            layout::html_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                layout::page(Some(&v), "/review", &format!("Case {id}"), body),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// `POST /cases/<id>/release`.
+pub async fn release(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let actor = v.actor();
+    match state.blocking(move |store| store.release_case(id, &actor, now_ms())).await {
+        Ok(Ok(_)) => {
+            state.forget_reveals(id);
+            Redirect::to("/review?done=released").into_response()
+        }
+        Ok(Err(BankError::Conflict(_))) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
+
+/// A false positive whose entry still matches.
+struct Task {
+    case: Case,
+    bank: String,
+    entry_id: i64,
+    note: String,
+}
+
+/// Most false-positive cases examined for the task list.
+const MAX_TASK_SCAN: usize = 5_000;
+
+/// `GET /review/false-positives` (administrators and curators): entries reviewers found to
+/// match wrongly that still match, each with a one-click disable.
+pub async fn false_positives(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let person = v.user.name.clone();
+    let r = state
+        .blocking(move |store| -> Result<Result<Vec<Task>, BankError>, Response> {
+            let mut tasks = Vec::new();
+            let mut after = 0;
+            let mut scanned = 0;
+            loop {
+                let page = match store.cases(&cases::CaseQuery {
+                    state: Some(CaseState::FalsePositive),
+                    submitter: None,
+                    after,
+                    limit: cases::MAX_CASE_PAGE,
+                }) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                scanned += page.len();
+                for c in page {
+                    let Some(d) =
+                        c.decisions.iter().rev().find(|d| d.verdict == Verdict::FalsePositive)
+                    else {
+                        continue;
+                    };
+                    let Some(entry_id) = d.entry_id else { continue };
+                    let Some(m) = c.matches.iter().find(|m| m.entry_id == entry_id) else {
+                        continue;
+                    };
+                    match store.entry(&m.bank, entry_id) {
+                        Ok(e) if e.enabled => tasks.push(Task {
+                            bank: m.bank.clone(),
+                            entry_id,
+                            note: d.note.clone(),
+                            case: c.clone(),
+                        }),
+                        Ok(_) | Err(BankError::NoSuchEntry { .. }) => {}
+                        Err(e) => return Ok(Err(e)),
+                    }
+                }
+                if scanned >= MAX_TASK_SCAN {
+                    break;
+                }
+            }
+            let details = json!({"tasks": tasks.len()});
+            crate::audit::record_view(
+                store,
+                &person,
+                "false_positives_view",
+                "case",
+                "false_positive",
+                details,
+            )?;
+            Ok(Ok(tasks))
+        })
+        .await;
+    let tasks = match r {
+        Ok(Ok(Ok(t))) => t,
+        Ok(Ok(Err(e))) => return store_error(e),
+        Ok(Err(r)) | Err(r) => return r,
+    };
+    let body = html! {
+        (done_banner(&q))
+        h1 { "False positives to act on" }
+        p { "Reviewers found these entries matching content they are not. Disabling one stops it \
+             matching within a second; the reason names the case." }
+        @if tasks.is_empty() {
+            p { "Nothing to do: every entry named by a false positive is disabled." }
+        } @else {
+            div class="table-wrap" {
+                table class="table" {
+                    caption class="visually-hidden" { "Entries named by false positives" }
+                    thead { tr {
+                        th scope="col" class="num" { "Case" } th scope="col" { "Decided" }
+                        th scope="col" { "Entry" } th scope="col" { "Note" } th scope="col" { "" }
+                    } }
+                    tbody { @for t in &tasks { tr {
+                        td class="num" { (t.case.id) }
+                        td { (t.case.decided_at.map_or("—".to_string(), format_time)) " by " (opt(t.case.decided_by.as_deref())) }
+                        td { a href={ "/banks/" (t.bank) "/entries/" (t.entry_id) } { (t.bank) " " (t.entry_id) } }
+                        td { (t.note) }
+                        td {
+                            form method="post" action={ "/review/false-positives/" (t.case.id) "/disable" } class="inline" {
+                                (csrf_field(&v))
+                                button type="submit" class="button button--warning" id={ "disable-" (t.case.id) } {
+                                    "Disable entry " (t.entry_id)
+                                }
+                            }
+                        }
+                    } } }
+                }
+            }
+        }
+    };
+    layout::html_response(
+        StatusCode::OK,
+        layout::page(Some(&v), "/review/false-positives", "False positives", body),
+    )
+}
+
+/// `POST /review/false-positives/<case>/disable`: disables the entry the case's false
+/// positive names, with a reason naming the case.
+pub async fn disable_false_positive(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let actor = v.actor();
+    let r = state
+        .blocking(move |store| {
+            let c = store.case(id)?;
+            let d = c
+                .decisions
+                .iter()
+                .rev()
+                .find(|d| {
+                    d.verdict == Verdict::FalsePositive && c.state == CaseState::FalsePositive
+                })
+                .ok_or_else(|| BankError::Conflict(format!("case {id} is not a false positive")))?;
+            let entry_id = d
+                .entry_id
+                .ok_or_else(|| BankError::Conflict(format!("case {id} names no entry")))?;
+            let m = c.matches.iter().find(|m| m.entry_id == entry_id).ok_or_else(|| {
+                BankError::Conflict(format!("case {id} did not match entry {entry_id}"))
+            })?;
+            let reason = if d.note.is_empty() {
+                format!("false positive found in review of case {id}")
+            } else {
+                format!("false positive found in review of case {id}: {}", d.note)
+            };
+            store.patch_entry(
+                &m.bank,
+                entry_id,
+                Some(false),
+                &EntryUpdate::default(),
+                &actor,
+                &reason,
+            )
+        })
+        .await;
+    match r {
+        Ok(Ok(_)) => Redirect::to("/review/false-positives?done=disabled").into_response(),
+        Ok(Err(BankError::Conflict(_) | BankError::NoSuchEntry { .. })) => {
+            Redirect::to("/review/false-positives").into_response()
+        }
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
