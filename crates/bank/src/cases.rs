@@ -557,6 +557,9 @@ pub fn check_queue(q: &str) -> Result<()> {
 pub trait Cases {
     /// Makes a case (and its `case_create` audit record, in the same transaction).
     fn create_case(&self, new: &NewCase) -> Result<Case>;
+    /// Makes several cases in ONE transaction, each with its audit record (a submission burst
+    /// pays one commit): all of them or, when one is refused, none.
+    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>>;
     /// One case, with its matches and decisions.
     fn case(&self, id: i64) -> Result<Case>;
     /// Cases by id, with their matches and decisions.

@@ -96,6 +96,69 @@ fn complete(c: &mut impl GenericClient, mut case: Case) -> Result<Case> {
     Ok(case)
 }
 
+/// Inserts one case and its matches in `tx`.
+fn insert_case(tx: &mut Transaction<'_>, new: &NewCase, now: Millis) -> Result<Case> {
+    let earlier = match &new.start {
+        cases::Start::Earlier(id) => Some(case_on(tx, *id)?),
+        _ => None,
+    };
+    let o = Opening::of(&new.start, earlier.as_ref())?;
+    let m = &new.meta;
+    let s = &new.signals;
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
+                     uploader_ref, uploaded_at, upload_ip, media_kind, media_id,
+                     media_bytes, md5, sha1, sha256, pdq, pdq_quality, state, queue,
+                     resolution, earlier_case, category, industry_class, annotations,
+                     decided_at, decided_by)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+                         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+                 RETURNING id",
+            &[
+                &now,
+                &new.submitter,
+                &m.reason.map(|r| r.name()),
+                &m.service,
+                &m.content_ref,
+                &m.uploader_ref,
+                &m.uploaded_at,
+                &m.upload_ip,
+                &new.media_kind.name(),
+                &new.media.as_ref().map(|x| x.id.as_str()),
+                &new.media.as_ref().map(|x| x.bytes as i64),
+                &s.md5.as_ref().map(|v| &v[..]),
+                &s.sha1.as_ref().map(|v| &v[..]),
+                &s.sha256.as_ref().map(|v| &v[..]),
+                &s.pdq.as_ref().map(|v| &v[..]),
+                &s.pdq_quality.map(i64::from),
+                &o.state.name(),
+                &o.queue,
+                &o.resolution.map(|r| r.name()),
+                &o.earlier,
+                &o.category.map(|c| c.name()),
+                &o.industry_class.map(|c| c.name()),
+                &annotations_text(&o.annotations),
+                &o.decided_by.map(|_| now),
+                &o.decided_by,
+            ],
+        )?
+        .get(0);
+    for x in &new.matches {
+        let bank: i64 = tx
+            .query_opt("SELECT id FROM banks WHERE name = $1", &[&x.bank])?
+            .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?
+            .get(0);
+        tx.execute(
+            "INSERT INTO case_matches (case_id, bank_id, entry_id, signal_type,
+                     distance)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&id, &bank, &x.entry_id, &x.signal_type.name(), &i64::from(x.distance)],
+        )?;
+    }
+    case_on(tx, id)
+}
+
 fn audit_in(tx: &mut Transaction<'_>, rec: &NewRecord) -> Result<()> {
     let head = crate::postgres_store::audit_head_in(tx, true)?;
     let r = spoor_audit::Record::seal(head, crate::model::now_ms(), rec)
@@ -105,72 +168,27 @@ fn audit_in(tx: &mut Transaction<'_>, rec: &NewRecord) -> Result<()> {
 
 impl Cases for PostgresStore {
     fn create_case(&self, new: &NewCase) -> Result<Case> {
-        cases::check_new(new)?;
+        Ok(self.create_cases(std::slice::from_ref(new))?.remove(0))
+    }
+
+    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>> {
+        for n in new {
+            cases::check_new(n)?;
+        }
         let now = crate::model::now_ms();
-        self.people_write_audited(
-            |tx| {
-                let earlier = match &new.start {
-                    cases::Start::Earlier(id) => Some(case_on(tx, *id)?),
-                    _ => None,
-                };
-                let o = Opening::of(&new.start, earlier.as_ref())?;
-                let m = &new.meta;
-                let s = &new.signals;
-                let id: i64 = tx
-                    .query_one(
-                        "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
-                             uploader_ref, uploaded_at, upload_ip, media_kind, media_id,
-                             media_bytes, md5, sha1, sha256, pdq, pdq_quality, state, queue,
-                             resolution, earlier_case, category, industry_class, annotations,
-                             decided_at, decided_by)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                                 $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
-                         RETURNING id",
-                        &[
-                            &now,
-                            &new.submitter,
-                            &m.reason.map(|r| r.name()),
-                            &m.service,
-                            &m.content_ref,
-                            &m.uploader_ref,
-                            &m.uploaded_at,
-                            &m.upload_ip,
-                            &new.media_kind.name(),
-                            &new.media.as_ref().map(|x| x.id.as_str()),
-                            &new.media.as_ref().map(|x| x.bytes as i64),
-                            &s.md5.as_ref().map(|v| &v[..]),
-                            &s.sha1.as_ref().map(|v| &v[..]),
-                            &s.sha256.as_ref().map(|v| &v[..]),
-                            &s.pdq.as_ref().map(|v| &v[..]),
-                            &s.pdq_quality.map(i64::from),
-                            &o.state.name(),
-                            &o.queue,
-                            &o.resolution.map(|r| r.name()),
-                            &o.earlier,
-                            &o.category.map(|c| c.name()),
-                            &o.industry_class.map(|c| c.name()),
-                            &annotations_text(&o.annotations),
-                            &o.decided_by.map(|_| now),
-                            &o.decided_by,
-                        ],
-                    )?
-                    .get(0);
-                for x in &new.matches {
-                    let bank: i64 = tx
-                        .query_opt("SELECT id FROM banks WHERE name = $1", &[&x.bank])?
-                        .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?
-                        .get(0);
-                    tx.execute(
-                        "INSERT INTO case_matches (case_id, bank_id, entry_id, signal_type,
-                             distance)
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                        &[&id, &bank, &x.entry_id, &x.signal_type.name(), &i64::from(x.distance)],
-                    )?;
-                }
-                case_on(tx, id)
-            },
-            cases::create_audit,
-        )
+        self.people_write(|tx| {
+            let mut out = Vec::with_capacity(new.len());
+            let mut head = crate::postgres_store::audit_head_in(tx, true)?;
+            for n in new {
+                let case = insert_case(tx, n, now)?;
+                let r = spoor_audit::Record::seal(head, now, &cases::create_audit(&case))
+                    .map_err(|e| BankError::Invalid(e.to_string()))?;
+                crate::postgres_store::insert_audit_in(tx, &r)?;
+                head = Some((r.seq, r.hash));
+                out.push(case);
+            }
+            Ok(out)
+        })
     }
 
     fn case(&self, id: i64) -> Result<Case> {

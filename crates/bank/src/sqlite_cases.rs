@@ -116,6 +116,74 @@ impl SqliteStore {
         Ok(case)
     }
 
+    /// Inserts one case and its matches in `tx`.
+    fn insert_case(&self, tx: &Connection, new: &NewCase, now: Millis) -> Result<Case> {
+        let earlier = match &new.start {
+            cases::Start::Earlier(id) => Some(self.case_on(tx, *id)?),
+            _ => None,
+        };
+        let o = Opening::of(&new.start, earlier.as_ref())?;
+        let m = &new.meta;
+        let s = &new.signals;
+        tx.prepare_cached(
+            "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
+                 uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes,
+                 md5, sha1, sha256, pdq, pdq_quality, state, queue, resolution,
+                 earlier_case, category, industry_class, annotations, decided_at,
+                 decided_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                now,
+                new.submitter,
+                m.reason.map(|r| r.name()),
+                m.service,
+                m.content_ref,
+                m.uploader_ref,
+                m.uploaded_at,
+                m.upload_ip,
+                new.media_kind.name(),
+                new.media.as_ref().map(|x| x.id.as_str()),
+                new.media.as_ref().map(|x| x.bytes as i64),
+                s.md5.as_ref().map(|v| &v[..]),
+                s.sha1.as_ref().map(|v| &v[..]),
+                s.sha256.as_ref().map(|v| &v[..]),
+                s.pdq.as_ref().map(|v| &v[..]),
+                s.pdq_quality,
+                o.state.name(),
+                o.queue,
+                o.resolution.map(|r| r.name()),
+                o.earlier,
+                o.category.map(|c| c.name()),
+                o.industry_class.map(|c| c.name()),
+                annotations_text(&o.annotations),
+                o.decided_by.map(|_| now),
+                o.decided_by,
+            ])
+        })
+        .map_err(|e| self.err(e))?;
+        let id = tx.last_insert_rowid();
+        for x in &new.matches {
+            let bank: i64 = tx
+                .query_row("SELECT id FROM banks WHERE name = ?1", [&x.bank], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO case_matches (case_id, bank_id, entry_id,
+                     signal_type, distance)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![id, bank, x.entry_id, x.signal_type.name(), x.distance])
+            })
+            .map_err(|e| self.err(e))?;
+        }
+        self.case_on(tx, id)
+    }
+
     /// Whether any bank the case matched asks for two reviewers.
     fn four_eyes_on(&self, conn: &Connection, id: i64) -> Result<bool> {
         conn.query_row(
@@ -130,77 +198,27 @@ impl SqliteStore {
 
 impl Cases for SqliteStore {
     fn create_case(&self, new: &NewCase) -> Result<Case> {
-        cases::check_new(new)?;
+        Ok(self.create_cases(std::slice::from_ref(new))?.remove(0))
+    }
+
+    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>> {
+        for n in new {
+            cases::check_new(n)?;
+        }
         let now = crate::model::now_ms();
-        self.people_write_audited(
-            |tx| {
-                let earlier = match &new.start {
-                    cases::Start::Earlier(id) => Some(self.case_on(tx, *id)?),
-                    _ => None,
-                };
-                let o = Opening::of(&new.start, earlier.as_ref())?;
-                let m = &new.meta;
-                let s = &new.signals;
-                tx.prepare_cached(
-                    "INSERT INTO cases (created_at, submitter, reason, service, content_ref,
-                         uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes,
-                         md5, sha1, sha256, pdq, pdq_quality, state, queue, resolution,
-                         earlier_case, category, industry_class, annotations, decided_at,
-                         decided_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                             ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        now,
-                        new.submitter,
-                        m.reason.map(|r| r.name()),
-                        m.service,
-                        m.content_ref,
-                        m.uploader_ref,
-                        m.uploaded_at,
-                        m.upload_ip,
-                        new.media_kind.name(),
-                        new.media.as_ref().map(|x| x.id.as_str()),
-                        new.media.as_ref().map(|x| x.bytes as i64),
-                        s.md5.as_ref().map(|v| &v[..]),
-                        s.sha1.as_ref().map(|v| &v[..]),
-                        s.sha256.as_ref().map(|v| &v[..]),
-                        s.pdq.as_ref().map(|v| &v[..]),
-                        s.pdq_quality,
-                        o.state.name(),
-                        o.queue,
-                        o.resolution.map(|r| r.name()),
-                        o.earlier,
-                        o.category.map(|c| c.name()),
-                        o.industry_class.map(|c| c.name()),
-                        annotations_text(&o.annotations),
-                        o.decided_by.map(|_| now),
-                        o.decided_by,
-                    ])
-                })
-                .map_err(|e| self.err(e))?;
-                let id = tx.last_insert_rowid();
-                for x in &new.matches {
-                    let bank: i64 = tx
-                        .query_row("SELECT id FROM banks WHERE name = ?1", [&x.bank], |r| r.get(0))
-                        .optional()
-                        .map_err(|e| self.err(e))?
-                        .ok_or_else(|| BankError::NoSuchBank(x.bank.clone()))?;
-                    tx.prepare_cached(
-                        "INSERT OR IGNORE INTO case_matches (case_id, bank_id, entry_id,
-                             signal_type, distance)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )
-                    .and_then(|mut st| {
-                        st.execute(params![id, bank, x.entry_id, x.signal_type.name(), x.distance])
-                    })
-                    .map_err(|e| self.err(e))?;
-                }
-                self.case_on(tx, id)
-            },
-            cases::create_audit,
-        )
+        self.people_write(|tx| {
+            let mut out = Vec::with_capacity(new.len());
+            let mut head = crate::sqlite_store::audit_head_in(self, tx)?;
+            for n in new {
+                let case = self.insert_case(tx, n, now)?;
+                let r = spoor_audit::Record::seal(head, now, &cases::create_audit(&case))
+                    .map_err(|e| BankError::Invalid(e.to_string()))?;
+                crate::sqlite_store::insert_audit_in(self, tx, &r)?;
+                head = Some((r.seq, r.hash));
+                out.push(case);
+            }
+            Ok(out)
+        })
     }
 
     fn case(&self, id: i64) -> Result<Case> {

@@ -127,6 +127,28 @@ fn cases_are_made_and_listed(s: Arc<dyn Store>) {
     );
 }
 
+/// A batch of cases is one transaction: all made, each audited, or none when one is refused.
+fn batches_are_all_or_nothing(s: Arc<dyn Store>) {
+    setup(&*s);
+    let made = s.create_cases(&[new_case("B", 1, 1), new_case("B", 2, 2)]).unwrap();
+    assert_eq!(made.len(), 2);
+    assert_eq!(made[1].id, made[0].id + 1);
+    assert_eq!(s.case(made[1].id).unwrap(), made[1]);
+    let refused = s.create_cases(&[new_case("B", 3, 3), new_case("NOPE", 4, 4)]);
+    assert!(matches!(refused, Err(BankError::NoSuchBank(_))));
+    let q = CaseQuery { state: None, submitter: None, after: 0, limit: 100 };
+    assert_eq!(s.cases(&q).unwrap().len(), 2, "the refused batch left nothing");
+    assert_eq!(audit_actions(&*s).len(), 2);
+    assert!(s.create_cases(&[]).unwrap().is_empty());
+    let report = spoor_bank::audit::verify(&*s, &[], None, &mut |_| {}).unwrap();
+    assert_eq!(report.broken, None);
+}
+
+#[test]
+fn batches_are_all_or_nothing_on_both_stores() {
+    both(batches_are_all_or_nothing);
+}
+
 #[test]
 fn cases_are_made_and_listed_on_both_stores() {
     both(cases_are_made_and_listed);

@@ -82,6 +82,9 @@ impl spoor_bank::Cases for Hooked {
     fn create_case(&self, new: &cases::NewCase) -> spoor_bank::Result<cases::Case> {
         self.inner.create_case(new)
     }
+    fn create_cases(&self, new: &[cases::NewCase]) -> spoor_bank::Result<Vec<cases::Case>> {
+        self.inner.create_cases(new)
+    }
     fn case(&self, id: i64) -> spoor_bank::Result<cases::Case> {
         self.inner.case(id)
     }
