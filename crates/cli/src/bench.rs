@@ -28,6 +28,9 @@ enum What {
     /// The console's data pages over HTTP on a large bank: entry lists, search by PDQ, entry
     /// history; p50/p99 and page weight.
     Console(crate::bench_console::ConsoleBenchArgs),
+    /// Cases: "review next" on a long queue (p50/p99), and `POST /v1/cases` of an image over
+    /// HTTP (cases a second).
+    Cases(crate::bench_cases::CasesBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -347,6 +350,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         What::MatcherStart(a) => bench_matcher_start(a),
         What::Audit(a) => bench_audit(a),
         What::Console(a) => crate::bench_console::run(a),
+        What::Cases(a) => crate::bench_cases::run(a),
     }
 }
 

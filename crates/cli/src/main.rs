@@ -7,6 +7,7 @@
 mod audit;
 mod bank;
 mod bench;
+mod bench_cases;
 mod bench_console;
 mod files;
 mod hash;
