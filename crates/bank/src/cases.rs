@@ -519,6 +519,77 @@ pub fn transition(case: &Case, person: &str, d: &NewDecision, four_eyes: bool) -
     }
 }
 
+/// How decided cases came out for matches of one bank, signal type and distance band: the
+/// error rates of real decisions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    /// The bank.
+    pub bank: String,
+    /// The signal type that matched.
+    #[serde(serialize_with = "ser_signal_type")]
+    pub signal_type: SignalType,
+    /// `exact` for digests; for PDQ `0`, `1-10`, `11-20`, `21-31` or `32+` bits.
+    pub band: String,
+    /// Confirmed by people.
+    pub confirmed_reviewed: u64,
+    /// Confirmed by the banks' rules, no person viewing.
+    pub confirmed_auto: u64,
+    /// Found to be false positives.
+    pub false_positive: u64,
+}
+
+impl Outcome {
+    /// False positives as a share of decided matches (0 when none).
+    pub fn false_positive_ratio(&self) -> f64 {
+        let all = self.confirmed_reviewed + self.confirmed_auto + self.false_positive;
+        if all == 0 {
+            0.0
+        } else {
+            self.false_positive as f64 / all as f64
+        }
+    }
+}
+
+/// The `SELECT` both stores run for [`Cases::case_outcomes`]; `{b}` and `{e}` are the
+/// placeholders of the bank name and the entry id.
+pub(crate) fn outcomes_sql(b: &str, e: &str) -> String {
+    format!(
+        "SELECT bk.name, m.signal_type,
+                CASE WHEN m.signal_type <> 'pdq' THEN 'exact'
+                     WHEN m.distance = 0 THEN '0'
+                     WHEN m.distance <= 10 THEN '1-10'
+                     WHEN m.distance <= 20 THEN '11-20'
+                     WHEN m.distance <= 31 THEN '21-31'
+                     ELSE '32+' END AS band,
+                SUM(CASE WHEN c.state = 'confirmed' AND c.resolution <> 'auto' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN c.state = 'confirmed' AND c.resolution = 'auto' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN c.state = 'false_positive' THEN 1 ELSE 0 END)
+         FROM case_matches m
+         JOIN cases c ON c.id = m.case_id
+         JOIN banks bk ON bk.id = m.bank_id
+         WHERE c.decided_at IS NOT NULL AND ({b} IS NULL OR bk.name = {b})
+           AND ({e} IS NULL OR m.entry_id = {e})
+         GROUP BY bk.name, m.signal_type, band
+         ORDER BY bk.name, m.signal_type, band"
+    )
+}
+
+/// An [`Outcome`] from its row.
+pub(crate) fn outcome_from(
+    (bank, t, band, reviewed, auto, fp): (String, String, String, i64, i64, i64),
+) -> Result<Outcome> {
+    Ok(Outcome {
+        bank,
+        signal_type: t.parse().map_err(|e| {
+            BankError::Invalid(format!("the database holds a bad signal type: {e}"))
+        })?,
+        band,
+        confirmed_reviewed: reviewed.max(0) as u64,
+        confirmed_auto: auto.max(0) as u64,
+        false_positive: fp.max(0) as u64,
+    })
+}
+
 /// A decided case's PDQ: when it was decided, the case, the hash.
 pub type DecidedPdq = (Millis, i64, [u8; 32]);
 
@@ -595,6 +666,9 @@ pub trait Cases {
     fn decided_pdqs(&self, at: Millis, id: i64, limit: usize) -> Result<Vec<DecidedPdq>>;
     /// Open cases per queue and state.
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>>;
+    /// How decided cases came out, per bank, signal type and distance band; only `bank`'s, or
+    /// only matches of `entry`, when given.
+    fn case_outcomes(&self, bank: Option<&str>, entry: Option<i64>) -> Result<Vec<Outcome>>;
     /// Decided cases decided before `decided_before` that still name held media, oldest
     /// first: `(case, media id)`.
     fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>>;

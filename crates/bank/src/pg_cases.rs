@@ -8,7 +8,7 @@ use spoor_audit::NewRecord;
 
 use crate::cases::{
     self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
-    NewDecision, Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    NewDecision, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::sqlite_cases::check_holder;
@@ -394,6 +394,16 @@ impl Cases for PostgresStore {
             &[&at, &id],
         )?;
         Ok(())
+    }
+
+    fn case_outcomes(&self, bank: Option<&str>, entry: Option<i64>) -> Result<Vec<Outcome>> {
+        let rows =
+            self.lock()?.query(&cases::outcomes_sql("$1::TEXT", "$2::BIGINT"), &[&bank, &entry])?;
+        rows.iter()
+            .map(|r| {
+                cases::outcome_from((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            })
+            .collect()
     }
 
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {

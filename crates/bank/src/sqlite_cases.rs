@@ -7,7 +7,7 @@ use spoor_audit::NewRecord;
 
 use crate::cases::{
     self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
-    NewDecision, Opening, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    NewDecision, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::{check_actor, BankError, Result, SqliteStore};
@@ -260,7 +260,7 @@ impl Cases for SqliteStore {
         let claimed = self.people_write(|tx| {
             let held: Option<i64> = tx
                 .query_row(
-                    "SELECT id FROM cases
+                    "SELECT id FROM cases INDEXED BY cases_held
                      WHERE queue = ?1 AND state IN ('queued', 'second_review', 'escalated')
                        AND lease_holder = ?2 AND lease_until > ?3
                      ORDER BY id LIMIT 1",
@@ -455,6 +455,27 @@ impl Cases for SqliteStore {
             .map_err(|e| self.err(e))?;
             Ok(())
         })
+    }
+
+    fn case_outcomes(&self, bank: Option<&str>, entry: Option<i64>) -> Result<Vec<Outcome>> {
+        let conn = self.read()?;
+        let rows = conn
+            .prepare_cached(&cases::outcomes_sql("?1", "?2"))
+            .and_then(|mut s| {
+                s.query_map(params![bank, entry], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        rows.into_iter().map(cases::outcome_from).collect()
     }
 
     fn open_case_counts(&self) -> Result<Vec<(String, CaseState, u64)>> {

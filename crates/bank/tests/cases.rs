@@ -274,6 +274,31 @@ fn decisions_are_taken_once_by_the_holder(s: Arc<dyn Store>) {
     let ok = s.decide_case(id2, "key:rev", &confirm(Category::National), later, false).unwrap();
     assert_eq!((ok.state, ok.category), (CaseState::Confirmed, Some(Category::National)));
     assert_eq!(ok.industry_class, Some(IndustryClass::A1));
+    // Error rates from these decisions: one confirmed, one false positive, PDQ at 11-20 bits.
+    let auto = NewCase {
+        start: Start::AutoConfirm { category: Some(Category::Baseline) },
+        matches: vec![CaseMatch {
+            bank: "B".into(),
+            entry_id: 10,
+            signal_type: SignalType::Md5,
+            distance: 0,
+        }],
+        ..new_case("B", 10, 3)
+    };
+    s.create_case(&auto).unwrap();
+    s.create_case(&new_case("B", 10, 4)).unwrap(); // open: not counted
+    let outcomes = s.case_outcomes(Some("B"), Some(10)).unwrap();
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    let (md5, pdq) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(
+        (md5.signal_type, md5.band.as_str(), md5.confirmed_auto),
+        (SignalType::Md5, "exact", 1)
+    );
+    assert_eq!((pdq.band.as_str(), pdq.confirmed_reviewed, pdq.false_positive), ("11-20", 1, 1));
+    assert_eq!(pdq.false_positive_ratio(), 0.5);
+    assert!(s.case_outcomes(Some("FOUR"), None).unwrap().is_empty());
+    assert!(s.case_outcomes(None, Some(11)).unwrap().is_empty());
+    assert_eq!(s.case_outcomes(None, None).unwrap(), outcomes);
 }
 
 #[test]

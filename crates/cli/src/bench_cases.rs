@@ -139,6 +139,7 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_uploads: args.clients.max(1) * 2,
         ..Default::default()
     };
+    let kept = matcher.clone();
     let state = spoor_server::AppState::with_vault(
         store.clone(),
         matcher,
@@ -204,5 +205,9 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
         percentile_ms(&times, 99.0),
         times.len()
     );
+    // The service's tasks hold the stores; closing a PostgreSQL connection blocks, which a
+    // runtime's thread may not do. The last references are dropped here, after the runtime.
+    drop(rt);
+    drop(kept);
     Ok(ExitCode::SUCCESS)
 }

@@ -96,6 +96,13 @@ pub struct ServeArgs {
     /// --database-url].
     #[arg(long, env = "SPOOR_MEDIA_DIR")]
     media_dir: Option<std::path::PathBuf>,
+    /// How long "review next" holds a case for its reviewer (e.g. 15m).
+    #[arg(long, env = "SPOOR_REVIEW_LEASE", default_value = "15m", value_parser = parse_duration)]
+    review_lease: Duration,
+    /// Items a reviewer may see a day before the console asks for a break and tells the team
+    /// lead (0: no guide).
+    #[arg(long, env = "SPOOR_EXPOSURE_GUIDE", default_value_t = 100)]
+    exposure_guide: u32,
     /// How long held content is kept after its case is decided (e.g. 24h, 30m).
     #[arg(long, env = "SPOOR_MEDIA_GRACE", default_value = "24h", value_parser = parse_duration)]
     media_grace: Duration,
@@ -204,6 +211,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_failed_logins: args.max_failed_logins,
             lockout: args.lockout,
             attempts_per_minute: args.login_attempts_per_minute,
+            review_lease: args.review_lease,
+            exposure_guide: args.exposure_guide,
             ..Default::default()
         },
         ..Default::default()

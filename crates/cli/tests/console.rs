@@ -1567,7 +1567,10 @@ fn reviewers_review_cases_in_the_console() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin = store.key("admin", "admin", None);
     let hoster = store.key("matcher", "hoster", None);
-    let s = Server::start(&store, &["--media-key-file", media_key.to_str().unwrap()]);
+    let s = Server::start(
+        &store,
+        &["--media-key-file", media_key.to_str().unwrap(), "--exposure-guide", "1"],
+    );
     let (pic_a, pic_b) = (picture(21, 0), picture(22, 0));
     let pdq = |bytes: &[u8]| -> String {
         let (st, v) = s.upload(Some(&admin), "/v1/hash", bytes.to_vec());
@@ -1637,6 +1640,12 @@ fn reviewers_review_cases_in_the_console() {
         "{}",
         a.body
     );
+    // The guide (1 item here) is reached: rita is asked to take a break, the team lead told.
+    assert!(a.body.contains("reached today's guide"), "{}", a.body);
+    let (mut lead, _) = logged_in(&store, &s, "lena", "admin");
+    let a = lead.get("/review");
+    assert!(a.body.contains("Reached today's exposure guide: rita."), "{}", a.body);
+    assert!(!a.body.contains("ravi"), "ravi saw nothing");
     // A confirmation needs a classification; then it decides.
     let a = r1.post(&format!("/cases/{id_a}/decide"), &[("verdict", "confirm"), ("csrf", &csrf1)]);
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);

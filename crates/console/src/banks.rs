@@ -818,8 +818,16 @@ pub async fn show(
     let after = q.after(&mut errors);
     let asked = parse_search(&q.q, &mut errors);
     let n = name.clone();
-    let (bank, disabled) = match done(
-        state.blocking(move |store| Ok((store.bank(&n)?, store.count_disabled(&n)?))).await,
+    let (bank, disabled, outcomes) = match done(
+        state
+            .blocking(move |store| {
+                Ok((
+                    store.bank(&n)?,
+                    store.count_disabled(&n)?,
+                    store.case_outcomes(Some(&n), None)?,
+                ))
+            })
+            .await,
     ) {
         Ok(x) => x,
         Err(r) => return r,
@@ -903,6 +911,9 @@ pub async fn show(
             li { a href={ (path) "/import" } { "Import entries from a file" } }
             li { a href={ (path) "/export" } { "Export" } }
         }
+        h2 id="outcomes" { "Review outcomes" }
+        p class="hint" { "How decided cases that matched this bank came out: the error rates of real decisions." }
+        (crate::review::outcomes_table(&outcomes, false))
         h2 id="search" { "Find an entry" }
         form method="get" action=(path) class="inline-form" role="search" {
             div class=(if layout::error_of(&errors, "q").is_some() { "form-group form-group--error" } else { "form-group" }) {

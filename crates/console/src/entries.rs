@@ -10,6 +10,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
+use spoor_bank::cases::Outcome;
 use spoor_bank::model::{check_text, parse_tags};
 use spoor_bank::{BankError, Category, Change, Entry, EntryUpdate, Severity};
 
@@ -118,7 +119,7 @@ fn select(
 fn render(
     v: &Viewer,
     e: &Entry,
-    history: &[Change],
+    (history, outcomes): (&[Change], &[Outcome]),
     errors: &[FieldError],
     typed: Option<&ChangeForm>,
     done: &str,
@@ -195,6 +196,8 @@ fn render(
                 button type="submit" class="button button--secondary" { "Save the classification" }
             }
         }
+        h2 id="outcomes" { "Review outcomes" }
+        (crate::review::outcomes_table(outcomes, false))
         h2 id="history" { "History" }
         @if history.len() >= MAX_HISTORY {
             p class="hint" { "The first " (MAX_HISTORY) " changes; `spoor bank log` shows every one." }
@@ -210,7 +213,7 @@ async fn load(
     v: &Viewer,
     bank: String,
     id: i64,
-) -> Result<(Entry, Vec<Change>), Response> {
+) -> Result<(Entry, Vec<Change>, Vec<Outcome>), Response> {
     let person = v.user.name.clone();
     let r = state
         .blocking(move |store| {
@@ -222,9 +225,13 @@ async fn load(
                 Ok(h) => h,
                 Err(e) => return Ok(Err(store_error(e))),
             };
+            let outcomes = match store.case_outcomes(Some(&bank), Some(id)) {
+                Ok(o) => o,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
             let details = json!({ "bank": bank, "history": history.len() });
             audit::record_view(store, &person, "entry_view", "entry", &id.to_string(), details)?;
-            Ok(Ok((e, history)))
+            Ok(Ok((e, history, outcomes)))
         })
         .await;
     match r {
@@ -242,9 +249,10 @@ pub async fn page(
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
     match load(&state, &v, bank, id).await {
-        Ok((e, history)) => {
-            layout::html_response(StatusCode::OK, render(&v, &e, &history, &[], None, &q.done))
-        }
+        Ok((e, history, outcomes)) => layout::html_response(
+            StatusCode::OK,
+            render(&v, &e, (&history, &outcomes), &[], None, &q.done),
+        ),
         Err(r) => r,
     }
 }
@@ -343,9 +351,9 @@ pub async fn change(
         }
     }
     match load(&state, &v, bank, id).await {
-        Ok((e, history)) => layout::html_response(
+        Ok((e, history, outcomes)) => layout::html_response(
             StatusCode::UNPROCESSABLE_ENTITY,
-            render(&v, &e, &history, &errors, Some(&f), ""),
+            render(&v, &e, (&history, &outcomes), &errors, Some(&f), ""),
         ),
         Err(r) => r,
     }

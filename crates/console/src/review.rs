@@ -30,6 +30,37 @@ use crate::layout::{self, csrf_field, error_summary, FieldError};
 use crate::session::{form_value, form_values, Viewer};
 use crate::ConsoleState;
 
+/// The outcomes of decided cases that matched (a bank's or an entry's), with the share of
+/// false positives: the error rates of real decisions. `by_bank`: a bank column.
+pub fn outcomes_table(outcomes: &[cases::Outcome], by_bank: bool) -> Markup {
+    html! {
+        @if outcomes.is_empty() {
+            p { "No decided case has matched yet." }
+        } @else {
+            div class="table-wrap" {
+                table class="table" {
+                    caption class="visually-hidden" { "Outcomes of decided cases by signal type and distance" }
+                    thead { tr {
+                        @if by_bank { th scope="col" { "Bank" } }
+                        th scope="col" { "Signal" } th scope="col" { "Distance" }
+                        th scope="col" class="num" { "Confirmed by people" }
+                        th scope="col" class="num" { "Confirmed without review" }
+                        th scope="col" class="num" { "False positives" }
+                        th scope="col" class="num" { "False-positive share" }
+                    } }
+                    tbody { @for o in outcomes { tr {
+                        @if by_bank { td { (o.bank) } }
+                        td { (o.signal_type.name()) } td { (o.band) }
+                        td class="num" { (o.confirmed_reviewed) } td class="num" { (o.confirmed_auto) }
+                        td class="num" { (o.false_positive) }
+                        td class="num" { (format!("{:.1} %", 100.0 * o.false_positive_ratio())) }
+                    } } }
+                }
+            }
+        }
+    }
+}
+
 /// Who reviews.
 pub const REVIEWERS: &[PersonRole] = &[PersonRole::Admin, PersonRole::Reviewer];
 
@@ -82,6 +113,18 @@ pub fn exposure(store: &dyn spoor_bank::Store, person: &str) -> Result<Exposure,
         }
     }
     Ok(out)
+}
+
+/// The reviewers who reached today's exposure guide (for team leads).
+fn past_guide(store: &dyn spoor_bank::Store) -> Result<Vec<String>, BankError> {
+    let mut q = AuditQuery::after(0, 10_000);
+    q.action = Some("exposure_guide_reached".to_string());
+    q.since = Some(start_of_day(now_ms()));
+    let mut names: Vec<String> =
+        store.audit_records(&q)?.into_iter().map(|r| r.object_id).collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 fn exposure_box(e: Exposure, limit: u32) -> Markup {
@@ -138,12 +181,14 @@ pub async fn queues(
     Query(q): Query<DoneQuery>,
 ) -> Response {
     let person = v.user.name.clone();
+    let lead = v.user.role == PersonRole::Admin;
     let r = state
         .blocking(move |store| {
-            Ok::<_, BankError>((store.open_case_counts()?, exposure(store, &person)?))
+            let reached = if lead { past_guide(store)? } else { Vec::new() };
+            Ok::<_, BankError>((store.open_case_counts()?, exposure(store, &person)?, reached))
         })
         .await;
-    let (counts, exp) = match r {
+    let (counts, exp, reached) = match r {
         Ok(Ok(x)) => x,
         Ok(Err(e)) => return store_error(e),
         Err(r) => return r,
@@ -165,6 +210,11 @@ pub async fn queues(
         (done_banner(&q))
         h1 { "Review" }
         (exposure_box(exp, state.config.exposure_guide))
+        @if !reached.is_empty() {
+            div class="notice notice--warning" role="status" id="past-guide" {
+                p { "Reached today's exposure guide: " (reached.join(", ")) ". Check in with them." }
+            }
+        }
         p { "\"Review next\" gives you the oldest case of a queue and holds it for you for "
             (state.config.review_lease.as_secs() / 60) " minutes; no one else sees it meanwhile." }
         div class="table-wrap" {
@@ -503,6 +553,7 @@ pub async fn rendition(
     let reveal = state.reveal_of(v.user.id, id);
     let (person, actor) = (v.user.name.clone(), v.actor());
     let max_pixels = state.config.max_pixels;
+    let guide = state.config.exposure_guide;
     let r = state
         .blocking(move |store| -> Result<Result<Vec<u8>, Response>, Response> {
             let c = match store.case(id) {
@@ -561,6 +612,25 @@ pub async fn rendition(
                 &id.to_string(),
                 details,
             )?;
+            // The first picture past today's guide tells the team leads (the review page of
+            // every administrator lists who reached it today).
+            if guide > 0 {
+                if let Ok(e) = exposure(store, &person) {
+                    if e.items == u64::from(guide) {
+                        let rec = NewRecord::by(
+                            "system:console",
+                            "exposure_guide_reached",
+                            "user",
+                            &person,
+                        )
+                        .with_details(json!({"items": e.items, "reveals": e.reveals, "guide": guide}));
+                        if let Err(err) = store.audit_append(&rec) {
+                            tracing::error!(error = %err, "cannot record that a reviewer reached the exposure guide");
+                        }
+                        tracing::warn!(reviewer = %person, items = e.items, "a reviewer reached today's exposure guide");
+                    }
+                }
+            }
             Ok(Ok(made.png))
         })
         .await;

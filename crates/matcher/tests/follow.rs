@@ -130,6 +130,13 @@ impl spoor_bank::Cases for Hooked {
     fn media_purged(&self, id: i64, at: i64) -> spoor_bank::Result<()> {
         self.inner.media_purged(id, at)
     }
+    fn case_outcomes(
+        &self,
+        bank: Option<&str>,
+        entry: Option<i64>,
+    ) -> spoor_bank::Result<Vec<cases::Outcome>> {
+        self.inner.case_outcomes(bank, entry)
+    }
     fn open_case_counts(&self) -> spoor_bank::Result<Vec<(String, cases::CaseState, u64)>> {
         self.inner.open_case_counts()
     }

@@ -36,6 +36,8 @@ CREATE TABLE cases (
 );
 -- "Review next": the oldest open case of a queue.
 CREATE INDEX cases_open ON cases (queue, id) WHERE state IN ('queued', 'second_review', 'escalated');
+-- The case a person holds ("review next" gives it back before another).
+CREATE INDEX cases_held ON cases (lease_holder) WHERE lease_holder IS NOT NULL;
 CREATE INDEX cases_by_state ON cases (state, id);
 -- Never view twice: decided content by digest, and decided PDQs in the order they were
 -- decided (a case decided late may be old), for the service's index of decided content.
@@ -53,6 +55,7 @@ CREATE TABLE case_matches (
     PRIMARY KEY (case_id, entry_id)
 );
 CREATE INDEX case_matches_by_entry ON case_matches (entry_id);
+CREATE INDEX case_matches_by_bank ON case_matches (bank_id);
 
 CREATE TABLE case_decisions (
     id            INTEGER PRIMARY KEY,
