@@ -507,7 +507,7 @@ async fn intake(
     if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
         state.cases.add(case.id, pdq);
     }
-    crate::webhook::notify(&state, &case);
+    crate::webhook::notify(state, &case);
     let outcome = match case.resolution {
         Some(r) => r.name(),
         None => "queued",

@@ -480,7 +480,7 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     let grace = config.media_grace;
     let webhook = match config.case_webhook.clone() {
         Some(cfg) => {
-            tracing::info!(url = %cfg.url, "decided cases are told of through the case webhook");
+            tracing::info!(url = %webhook::url_for_logs(&cfg.url), "decided cases are told of through the case webhook");
             Some(webhook::spawn_worker(store.clone(), cfg, stop.clone())?)
         }
         None => None,

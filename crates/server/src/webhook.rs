@@ -115,6 +115,21 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The URL for logs: scheme, host, port and path, without credentials or query (either may hold
+/// a token).
+pub fn url_for_logs(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// The message about a decided case. Never its content, hashes or matched entries.
 pub fn payload(case: &Case) -> serde_json::Value {
     json!({
@@ -423,6 +438,10 @@ mod tests {
         }
         let e = WebhookConfig::new("https://example.org", b"short".to_vec()).unwrap_err();
         assert!(e.contains("at least 16"), "{e}");
+        assert_eq!(
+            url_for_logs("https://u:pw@example.org:8443/hook?token=t"),
+            "https://example.org:8443/hook"
+        );
         let cfg = WebhookConfig::new("https://example.org", b"0123456789abcdef!".to_vec()).unwrap();
         assert!(!format!("{cfg:?}").contains("0123456789"), "Debug never shows the secret");
     }
