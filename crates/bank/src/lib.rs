@@ -8,6 +8,7 @@
 //! * [`keys`]: making API keys (the key shown once, the hash stored).
 //! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
 //! * [`cases`]: submitted content, its review queue and decisions ([`Cases`]).
+//! * [`outbox`]: messages for other systems, stored durably until delivered ([`Outbox`]).
 //! * [`audit`]: the deployment's hash-chained audit log ([`AuditLog`]); bank and key changes
 //!   are audited by the store in the transaction that makes them.
 //!
@@ -28,14 +29,17 @@ pub mod export;
 pub mod import;
 pub mod keys;
 pub mod model;
+pub mod outbox;
 pub mod people;
 
 mod error;
 mod pg_cases;
 mod pg_conn;
+mod pg_outbox;
 mod pg_people;
 mod postgres_store;
 mod sqlite_cases;
+mod sqlite_outbox;
 mod sqlite_people;
 mod sqlite_store;
 mod write;
@@ -49,6 +53,7 @@ pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
     Entry, EntryUpdate, NewBank, NewEntry, Role, Severity, SignalRow,
 };
+pub use outbox::{Outbox, OutboxCounts, OutboxItem};
 pub use people::{People, PersonRole, Session, SessionLimits, SessionLookup, User};
 pub use pg_conn::PgOptions;
 pub use postgres_store::PostgresStore;
@@ -102,7 +107,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: AuditLog + People + Cases + Send + Sync {
+pub trait Store: AuditLog + People + Cases + Outbox + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0006_entry_browsing.sql"),
     include_str!("../migrations/postgres/0007_entries_by_bank.sql"),
     include_str!("../migrations/postgres/0008_cases.sql"),
+    include_str!("../migrations/postgres/0009_outbox.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

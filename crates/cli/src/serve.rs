@@ -115,6 +115,24 @@ pub struct ServeArgs {
     /// Console login and setup attempts one client address may make a minute.
     #[arg(long, env = "SPOOR_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     login_attempts_per_minute: u32,
+    /// Tell this URL (http or https) of every decided case: a signed JSON POST, retried for
+    /// 72 hours until it answers 2xx (see the README for checking the signature).
+    #[arg(long, env = "SPOOR_CASE_WEBHOOK", value_name = "URL", value_parser = parse_webhook_url, requires = "case_webhook_secret_file")]
+    case_webhook: Option<String>,
+    /// The file holding the webhook's signing secret (the whole file, surrounding white space
+    /// trimmed; at least 16 bytes). Required with --case-webhook.
+    #[arg(
+        long,
+        env = "SPOOR_CASE_WEBHOOK_SECRET_FILE",
+        value_name = "PATH",
+        requires = "case_webhook"
+    )]
+    case_webhook_secret_file: Option<std::path::PathBuf>,
+}
+
+fn parse_webhook_url(s: &str) -> Result<String, String> {
+    spoor_server::webhook::check_url(s)?;
+    Ok(s.to_string())
 }
 
 /// Parses a duration: a number with a unit, `ms`, `s`, `m` or `h` (`30m`, `90s`, `12h`).
@@ -204,6 +222,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
         },
         media_grace: args.media_grace,
+        case_webhook: match (&args.case_webhook, &args.case_webhook_secret_file) {
+            (Some(url), Some(path)) => Some(
+                spoor_server::WebhookConfig::with_secret_file(url, path)
+                    .map_err(|e| anyhow::anyhow!("--case-webhook-secret-file: {e}"))?,
+            ),
+            _ => None,
+        },
         console: spoor_console::ConsoleConfig {
             idle_timeout: args.session_idle_timeout,
             max_age: args.session_max_age,

@@ -142,6 +142,42 @@ impl spoor_bank::Cases for Hooked {
     }
 }
 
+impl spoor_bank::Outbox for Hooked {
+    fn outbox_add(
+        &self,
+        topic: &str,
+        dedupe_key: &str,
+        target: &str,
+        payload: &str,
+        now: i64,
+    ) -> spoor_bank::Result<bool> {
+        self.inner.outbox_add(topic, dedupe_key, target, payload, now)
+    }
+    fn outbox_due(
+        &self,
+        topic: &str,
+        now: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::OutboxItem>> {
+        self.inner.outbox_due(topic, now, limit)
+    }
+    fn outbox_delivered(&self, id: i64, now: i64) -> spoor_bank::Result<bool> {
+        self.inner.outbox_delivered(id, now)
+    }
+    fn outbox_retry(&self, id: i64, next_attempt_at: i64, error: &str) -> spoor_bank::Result<bool> {
+        self.inner.outbox_retry(id, next_attempt_at, error)
+    }
+    fn outbox_give_up(&self, id: i64, now: i64, error: &str) -> spoor_bank::Result<bool> {
+        self.inner.outbox_give_up(id, now, error)
+    }
+    fn outbox_item(&self, id: i64) -> spoor_bank::Result<Option<spoor_bank::OutboxItem>> {
+        self.inner.outbox_item(id)
+    }
+    fn outbox_counts(&self) -> spoor_bank::Result<spoor_bank::OutboxCounts> {
+        self.inner.outbox_counts()
+    }
+}
+
 impl Store for Hooked {
     fn entries_page(
         &self,

@@ -507,6 +507,7 @@ async fn intake(
     if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
         state.cases.add(case.id, pdq);
     }
+    crate::webhook::notify(state, &case);
     let outcome = match case.resolution {
         Some(r) => r.name(),
         None => "queued",
@@ -689,6 +690,7 @@ pub async fn decide(
     if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
         state.cases.add(case.id, pdq);
     }
+    crate::webhook::notify(&state, &case);
     metrics::counter!("spoor_case_decisions_total", "verdict" => body.verdict.clone()).increment(1);
     Ok(Json(case_out(case, p.show_distance)))
 }

@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod probe;
 pub mod routes;
 pub mod tls;
+pub mod webhook;
 pub mod wire;
 pub mod work;
 
@@ -39,6 +40,7 @@ use spoor_bank::{Location, Store};
 use spoor_matcher::Matcher;
 
 use crate::auth::KeyCache;
+pub use crate::webhook::WebhookConfig;
 
 /// Service settings.
 #[derive(Debug, Clone)]
@@ -84,6 +86,8 @@ pub struct Config {
     pub media: Option<MediaConfig>,
     /// How long held content is kept after its case is decided.
     pub media_grace: Duration,
+    /// Where decided cases are told of (`--case-webhook`), signed with this secret.
+    pub case_webhook: Option<WebhookConfig>,
 }
 
 /// The media vault of `--media-key-file` and `--media-dir`.
@@ -126,6 +130,7 @@ impl Default for Config {
             console: spoor_console::ConsoleConfig::default(),
             media: None,
             media_grace: Duration::from_secs(24 * 3600),
+            case_webhook: None,
         }
     }
 }
@@ -486,6 +491,13 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         }
     };
     let grace = config.media_grace;
+    let webhook = match config.case_webhook.clone() {
+        Some(cfg) => {
+            tracing::info!(url = %webhook::url_for_logs(&cfg.url), "decided cases are told of through the case webhook");
+            Some(webhook::spawn_worker(store.clone(), cfg, stop.clone())?)
+        }
+        None => None,
+    };
     let state = AppState::with_vault(store.clone(), matcher.clone(), keys, config, vault.clone());
     {
         let (decided, store) = (state.cases.clone(), store.clone());
@@ -540,6 +552,9 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         let _ = follower.join();
         let _ = refresher.join();
         let _ = case_jobs.join();
+        if let Some(w) = webhook {
+            let _ = w.join();
+        }
         drop(matcher);
         drop(store);
     })

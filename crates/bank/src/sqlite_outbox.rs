@@ -1,0 +1,131 @@
+//! [`Outbox`] on the embedded SQLite store: writes on the writer connection (each one
+//! transaction), reads on the read pool.
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use crate::model::Millis;
+use crate::outbox::{self, Outbox, OutboxCounts, OutboxItem, OUTBOX_COLUMNS};
+use crate::{Result, SqliteStore};
+
+fn item(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.get(0)?,
+        topic: r.get(1)?,
+        dedupe_key: r.get(2)?,
+        target: r.get(3)?,
+        payload: r.get(4)?,
+        created_at: r.get(5)?,
+        attempts: outbox::attempts(r.get(6)?),
+        next_attempt_at: r.get(7)?,
+        last_error: r.get(8)?,
+        delivered_at: r.get(9)?,
+        gave_up_at: r.get(10)?,
+    })
+}
+
+/// Only a pending item is changed.
+const PENDING: &str = "delivered_at IS NULL AND gave_up_at IS NULL";
+
+impl SqliteStore {
+    /// Runs one conditional `UPDATE` of a pending item; whether it changed a row.
+    fn outbox_mark(&self, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<bool> {
+        self.people_write(|tx| {
+            let n = tx.execute(sql, p).map_err(|e| self.err(e))?;
+            Ok(n == 1)
+        })
+    }
+}
+
+impl Outbox for SqliteStore {
+    fn outbox_add(
+        &self,
+        topic: &str,
+        dedupe_key: &str,
+        target: &str,
+        payload: &str,
+        now: Millis,
+    ) -> Result<bool> {
+        outbox::check_add(topic, dedupe_key, target, payload)?;
+        self.people_write(|tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at,
+                                         next_attempt_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                     ON CONFLICT (dedupe_key) DO NOTHING",
+                    params![topic, dedupe_key, target, payload, now],
+                )
+                .map_err(|e| self.err(e))?;
+            Ok(n == 1)
+        })
+    }
+
+    fn outbox_due(&self, topic: &str, now: Millis, limit: usize) -> Result<Vec<OutboxItem>> {
+        let limit = outbox::check_limit(limit)?;
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox INDEXED BY outbox_due
+                 WHERE {PENDING} AND next_attempt_at <= ?1 AND topic = ?2
+                 ORDER BY next_attempt_at, id LIMIT ?3"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt.query_map(params![now, topic, limit], item).map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn outbox_delivered(&self, id: i64, now: Millis) -> Result<bool> {
+        self.outbox_mark(
+            &format!("UPDATE outbox SET delivered_at = ?2 WHERE id = ?1 AND {PENDING}"),
+            &[&id, &now],
+        )
+    }
+
+    fn outbox_retry(&self, id: i64, next_attempt_at: Millis, error: &str) -> Result<bool> {
+        let error = outbox::clean_error(error);
+        self.outbox_mark(
+            &format!(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND {PENDING}"
+            ),
+            &[&id, &next_attempt_at, &error],
+        )
+    }
+
+    fn outbox_give_up(&self, id: i64, now: Millis, error: &str) -> Result<bool> {
+        let error = outbox::clean_error(error);
+        self.outbox_mark(
+            &format!(
+                "UPDATE outbox SET attempts = attempts + 1, gave_up_at = ?2, last_error = ?3
+                 WHERE id = ?1 AND {PENDING}"
+            ),
+            &[&id, &now, &error],
+        )
+    }
+
+    fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>> {
+        let conn = self.read()?;
+        conn.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], item).optional())
+            .map_err(|e| self.err(e))
+    }
+
+    fn outbox_counts(&self) -> Result<OutboxCounts> {
+        let conn = self.read()?;
+        conn.query_row(
+            "SELECT COUNT(*) FILTER (WHERE delivered_at IS NULL AND gave_up_at IS NULL),
+                    COUNT(*) FILTER (WHERE delivered_at IS NOT NULL),
+                    COUNT(*) FILTER (WHERE delivered_at IS NULL AND gave_up_at IS NOT NULL)
+             FROM outbox",
+            [],
+            |r| {
+                Ok(OutboxCounts {
+                    pending: r.get::<_, i64>(0)?.max(0) as u64,
+                    delivered: r.get::<_, i64>(1)?.max(0) as u64,
+                    gave_up: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            },
+        )
+        .map_err(|e| self.err(e))
+    }
+}
