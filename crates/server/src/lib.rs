@@ -227,11 +227,16 @@ impl AppState {
         .with_vault(vault.clone());
         let decided = Arc::new(cases::Decided::default());
         {
-            // Cases decided in the console join the index of decided content at once.
-            let decided = decided.clone();
+            // Cases decided in the console join the index of decided content at once, and
+            // the submitter's webhook is told, as for decisions through the API.
+            let (decided, store, hook) =
+                (decided.clone(), store.clone(), config.case_webhook.clone());
             console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| {
                 if let (Some(pdq), false) = (c.signals.pdq, c.state.is_open()) {
                     decided.add(c.id, pdq);
+                }
+                if let Some(cfg) = &hook {
+                    webhook::enqueue_logged(&*store, cfg, c);
                 }
             }));
         }

@@ -167,8 +167,14 @@ pub fn case_decided(
 /// duties ([`tokio::task::block_in_place`]) where the runtime allows it.
 pub fn notify(state: &AppState, case: &Case) {
     let Some(cfg) = &state.config.case_webhook else { return };
+    enqueue_logged(&*state.store, cfg, case);
+}
+
+/// [`case_decided`], logging a failure (the decision stands either way); off the async
+/// threads' blocking rules when called from one.
+pub fn enqueue_logged(store: &dyn Store, cfg: &WebhookConfig, case: &Case) {
     let run = || {
-        if let Err(e) = case_decided(&*state.store, cfg, case) {
+        if let Err(e) = case_decided(store, cfg, case) {
             tracing::error!(case = case.id, error = %e, "cannot store the case webhook message; the decision stands, but the webhook will not tell of it");
         }
     };
