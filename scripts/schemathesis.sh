@@ -43,9 +43,12 @@ printf '%s\n' \
   "md5 d41d8cd98f00b204e9800998ecf8427e" >"$work/list.txt"
 "$spoor" bank --data-dir "$data" import FUZZ "$work/list.txt" --signal-type pdq >/dev/null 2>&1
 key=$("$spoor" keys --data-dir "$data" create --role admin --name fuzz 2>/dev/null | tail -1)
+# Cases that need review hold their content encrypted: the service needs its media key.
+"$spoor" keys --data-dir "$data" media-keygen --out "$work/media.key" 2>/dev/null
 
 # The rate limit and probe detection would (rightly) stop a fuzzer; they are tested elsewhere.
-"$spoor" serve --data-dir "$data" --listen 127.0.0.1:0 --probe-threshold 0 2>"$work/serve.log" &
+"$spoor" serve --data-dir "$data" --listen 127.0.0.1:0 --probe-threshold 0 \
+  --media-key-file "$work/media.key" 2>"$work/serve.log" &
 pid=$!
 base=
 for _ in $(seq 1 200); do

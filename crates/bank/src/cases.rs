@@ -358,16 +358,19 @@ impl NewDecision {
                     return bad("a false positive takes no classification or annotations".into());
                 }
                 match (self.entry_id, case.matches.is_empty()) {
+                    // These depend on the case, not on the request alone: conflicts.
                     (Some(id), _) if !case.matches.iter().any(|m| m.entry_id == id) => {
-                        return bad(format!(
+                        return Err(BankError::Conflict(format!(
                             "entry_id {id} did not match case {}: name one of its matches",
                             case.id
-                        ));
+                        )));
                     }
                     (None, false) => {
-                        return bad("entry_id: a false positive names the entry that matched \
-                                    wrongly"
-                            .into())
+                        return Err(BankError::Conflict(format!(
+                            "entry_id: case {} matched bank entries, so a false positive names \
+                             the one that matched wrongly",
+                            case.id
+                        )))
                     }
                     _ => {}
                 }

@@ -144,7 +144,7 @@ fn cases_through_the_api(store: Store) {
 
     // A case on signals only: decided by a reviewer key; a case with content is not.
     let signals = json!({"meta": meta("match", "signals"),
-        "signals": [{"signal_type": "pdq", "value": pdq_q}]});
+        "signals": {"pdq": pdq_q}});
     let (st, v) = s.send("POST", Some(&hoster), "/v1/cases", &signals);
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let sig = v["case"]["id"].as_i64().unwrap();
@@ -228,11 +228,11 @@ fn cases_through_the_api(store: Store) {
     let resp = s.http.post(s.url("/v1/cases")).bearer_auth(&hoster).body("x").send().unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     for bad in [
-        json!({"meta": {"reason": "match"}, "signals": []}),
-        json!({"meta": {"reason": "match"}, "signals": [{"signal_type": "pdq", "value": "zz"}]}),
+        json!({"meta": {"reason": "match"}, "signals": {}}),
+        json!({"meta": {"reason": "match"}, "signals": {"pdq": "zz"}}),
         json!({"meta": {"reason": "match"}, "signals": [{"signal_type": "md5", "value": hk["md5"]},
                                                        {"signal_type": "md5", "value": hk["md5"]}]}),
-        json!({"meta": {"reason": "match"}, "signals": [], "extra": 1}),
+        json!({"meta": {"reason": "match"}, "signals": {}, "extra": 1}),
     ] {
         let (st, v) = s.send("POST", Some(&hoster), "/v1/cases", &bad);
         assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
@@ -292,7 +292,7 @@ fn without_a_media_key_review_cases_are_refused() {
     assert_eq!(v["cases"].as_array().unwrap().len(), 0);
     // Signals only need no key.
     let signals = json!({"meta": {"reason": "user_flag"},
-        "signals": [{"signal_type": "md5", "value": "00112233445566778899aabbccddeeff"}]});
+        "signals": {"md5": "00112233445566778899aabbccddeeff"}});
     let (st, v) = s.send("POST", Some(&admin), "/v1/cases", &signals);
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }

@@ -140,7 +140,7 @@ fn md5(n: u64) -> String {
 fn decided_case(s: &Server, hoster: &str, reviewer: &str, n: u64) -> i64 {
     let body = json!({"meta": {"reason": "user_flag", "service": "photos",
             "content_ref": format!("https://photos.example/item-{n}"), "uploader_ref": "user-7"},
-        "signals": [{"signal_type": "md5", "value": md5(n)}]});
+        "signals": {"md5": md5(n)}});
     let (st, v) = s.send("POST", Some(hoster), "/v1/cases", &body);
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let id = v["case"]["id"].as_i64().unwrap();
@@ -177,7 +177,7 @@ fn webhook_end_to_end(store: Store) {
 
     // An open case is told of nothing.
     let body = json!({"meta": {"reason": "user_flag"},
-        "signals": [{"signal_type": "md5", "value": md5(999)}]});
+        "signals": {"md5": md5(999)}});
     let (st, v) = s.send("POST", Some(&hoster), "/v1/cases", &body);
     assert_eq!(st, StatusCode::CREATED, "{v}");
 

@@ -31,8 +31,8 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{blocking, scope, Auth};
 use crate::wire::{
-    CaseForm, CaseList, CaseListQuery, CaseMatchOut, CaseMetaIn, CaseOut, CaseSignalsRequest,
-    CaseSubmitResponse, DecisionIn, DecisionOut, SignalIn,
+    CaseForm, CaseList, CaseListQuery, CaseMatchOut, CaseMetaIn, CaseOut, CaseSignalsIn,
+    CaseSignalsRequest, CaseSubmitResponse, DecisionIn, DecisionOut, SignalIn,
 };
 use crate::AppState;
 
@@ -272,36 +272,29 @@ fn meta_from(m: &CaseMetaIn) -> Result<CaseMeta, ApiError> {
     Ok(meta)
 }
 
-fn signals_from(list: &[SignalIn]) -> Result<CaseSignals, ApiError> {
-    if list.is_empty() {
+fn signals_from(given: &CaseSignalsIn) -> Result<CaseSignals, ApiError> {
+    let list = [
+        (SignalType::Pdq, &given.pdq),
+        (SignalType::Md5, &given.md5),
+        (SignalType::Sha1, &given.sha1),
+        (SignalType::Sha256, &given.sha256),
+    ];
+    if list.iter().all(|(_, v)| v.is_none()) {
         return Err(ApiError::bad_request(
             "signals: empty: send at least one of pdq, md5, sha1, sha256",
         ));
     }
     let mut s = CaseSignals::default();
-    let mut seen = HashSet::new();
-    for (i, x) in list.iter().enumerate() {
-        let field = format!("signals[{i}]");
-        let t: SignalType = x
-            .signal_type
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("{field}.signal_type: {e}")))?;
-        if !seen.insert(t) {
-            return Err(ApiError::bad_request(format!("{field}: {t} is given twice")));
-        }
-        let v =
-            t.parse(&x.value).map_err(|e| ApiError::bad_request(format!("{field}.value: {e}")))?;
-        let bad = || ApiError::bad_request(format!("{field}.value: wrong length for {t}"));
+    for (t, value) in list {
+        let Some(value) = value else { continue };
+        let field = format!("signals.{t}");
+        let v = t.parse(value).map_err(|e| ApiError::bad_request(format!("{field}: {e}")))?;
+        let bad = || ApiError::bad_request(format!("{field}: wrong length for {t}"));
         match t {
             SignalType::Pdq => s.pdq = Some(v.as_slice().try_into().map_err(|_| bad())?),
             SignalType::Md5 => s.md5 = Some(v.as_slice().try_into().map_err(|_| bad())?),
             SignalType::Sha1 => s.sha1 = Some(v.as_slice().try_into().map_err(|_| bad())?),
-            SignalType::Sha256 => s.sha256 = Some(v.as_slice().try_into().map_err(|_| bad())?),
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "{field}.signal_type: {other} cannot make a case: use pdq, md5, sha1 or sha256"
-                )))
-            }
+            _ => s.sha256 = Some(v.as_slice().try_into().map_err(|_| bad())?),
         }
     }
     Ok(s)
@@ -596,6 +589,15 @@ pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
     }
 }
 
+/// A case number from the path: a number that is no case's is a 404, as any missing case.
+fn case_id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no case with id {text:?}: case numbers are whole numbers from 1"
+        ))
+    })
+}
+
 /// Matcher keys see the cases they submitted; reviewers, curators and admins every case.
 fn own_only(p: &Principal) -> Option<String> {
     (p.role == Role::Matcher).then(|| p.actor.to_string())
@@ -645,8 +647,9 @@ pub async fn list(
 pub async fn get_case(
     State(state): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
 ) -> Result<Json<CaseOut>, ApiError> {
+    let id = case_id(&id)?;
     let store = state.store.clone();
     let case = blocking(move || Ok(store.case(id)?)).await?;
     if own_only(&p).is_some_and(|me| me != case.submitter) {
@@ -667,9 +670,10 @@ pub async fn get_case(
 pub async fn decide(
     State(state): State<AppState>,
     Auth(p): Auth,
-    Path(id): Path<i64>,
+    Path(id): Path<String>,
     crate::routes::ApiJson(body): crate::routes::ApiJson<DecisionIn>,
 ) -> Result<Json<CaseOut>, ApiError> {
+    let id = case_id(&id)?;
     let decision = decision_from(&body)?;
     let (store, actor) = (state.store.clone(), p.actor.to_string());
     let case = blocking(move || {

@@ -178,6 +178,7 @@ fn constrain(doc: &mut Value) {
         set_text(&mut schemas[schema]["properties"][field], max);
     }
     schemas["EntryIn"]["properties"]["verified_at"]["pattern"] = json!(RFC3339);
+    cases_constraints(schemas);
     schemas["UploadForm"]["additionalProperties"] = json!(false);
     per_type(schemas, "EntryIn", true);
     per_type(schemas, "SignalIn", false);
@@ -229,6 +230,77 @@ fn constrain(doc: &mut Value) {
             }
         }
     }
+}
+
+/// Case intake and decisions: what `spoor_bank::cases` checks, said in the schemas.
+fn cases_constraints(schemas: &mut Value) {
+    let meta = &mut schemas["CaseMetaIn"]["properties"];
+    meta["reason"] = json!({"type": "string", "enum": ["match", "user_flag", "own_initiative"],
+        "description": meta["reason"]["description"]});
+    for (field, max) in [("service", 128), ("content_ref", 2048), ("uploader_ref", 256)] {
+        set_text(&mut meta[field], max);
+        meta[field]["minLength"] = json!(1);
+    }
+    meta["uploaded_at"]["pattern"] = json!(RFC3339);
+    meta["upload_ip"]["anyOf"] = json!([{"format": "ipv4"}, {"format": "ipv6"}]);
+    schemas["CaseMetaIn"]["additionalProperties"] = json!(false);
+    let signals = &mut schemas["CaseSignalsIn"];
+    for (t, pattern, what) in value_patterns(false) {
+        if signals["properties"].get(t).is_some() {
+            signals["properties"][t] =
+                json!({"type": "string", "pattern": pattern, "description": what});
+        }
+    }
+    signals["minProperties"] = json!(1);
+    signals["additionalProperties"] = json!(false);
+    // A decision's fields follow its verdict: one variant each, tied by a discriminator.
+    let base = schemas["DecisionIn"].clone();
+    let note = {
+        let mut n = base["properties"]["note"].clone();
+        set_text(&mut n, 4096);
+        n
+    };
+    let annotations: Vec<&str> =
+        spoor_bank::cases::Annotation::ALL.iter().map(|a| a.name()).collect();
+    let classes: Vec<&str> =
+        spoor_bank::cases::IndustryClass::ALL.iter().map(|a| a.name()).collect();
+    let variant = |verdict: &str, props: Value, required: &[&str]| {
+        let mut p = props;
+        p["verdict"] = json!({"type": "string", "enum": [verdict]});
+        p["note"] = note.clone();
+        let mut req = vec!["verdict"];
+        req.extend_from_slice(required);
+        json!({"type": "object", "properties": p, "required": req, "additionalProperties": false,
+               "title": format!("Decision{}", capitalised(verdict))})
+    };
+    schemas["DecisionConfirm"] = variant(
+        "confirm",
+        json!({
+            "category": {"type": "string", "enum": ["baseline", "national", "not_illegal"]},
+            "industry_class": {"type": ["string", "null"], "enum": classes.iter().map(|c| json!(c)).chain([Value::Null]).collect::<Vec<_>>()},
+            "annotations": {"type": "array", "uniqueItems": true, "items": {"type": "string", "enum": annotations}},
+        }),
+        &["category"],
+    );
+    schemas["DecisionFalsePositive"] = variant(
+        "false_positive",
+        json!({"entry_id": {"type": ["integer", "null"], "format": "int64"}}),
+        &[],
+    );
+    schemas["DecisionEscalate"] = variant("escalate", json!({}), &[]);
+    schemas["DecisionIn"] = json!({
+        "description": base["description"],
+        "oneOf": [
+            {"$ref": "#/components/schemas/DecisionConfirm"},
+            {"$ref": "#/components/schemas/DecisionFalsePositive"},
+            {"$ref": "#/components/schemas/DecisionEscalate"},
+        ],
+        "discriminator": {"propertyName": "verdict", "mapping": {
+            "confirm": "#/components/schemas/DecisionConfirm",
+            "false_positive": "#/components/schemas/DecisionFalsePositive",
+            "escalate": "#/components/schemas/DecisionEscalate",
+        }},
+    });
 }
 
 /// An RFC 3339 time with a valid day of its month (29 February is left out of the pattern).

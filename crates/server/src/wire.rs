@@ -124,7 +124,7 @@ pub struct BankCreate {
     /// Cases matching this bank's verified entries exactly, or by PDQ within this distance, are
     /// confirmed as known material with no person viewing them (while `review_required` is
     /// false). Default 10; `-1` sends every case to review.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_distance")]
     #[schema(minimum = -1, maximum = 31)]
     pub auto_confirm_distance: Option<i32>,
     /// A confirmation needs two reviewers who agree (disagreement goes to the senior queue).
@@ -156,7 +156,7 @@ pub struct BankPatch {
     #[schema(minimum = 0, maximum = 64)]
     pub pdq_radius: Option<u32>,
     /// New auto-confirm distance (0–31; `-1`: every case to review).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_distance")]
     #[schema(minimum = -1, maximum = 31)]
     pub auto_confirm_distance: Option<i32>,
     /// Whether confirmations need two reviewers.
@@ -438,6 +438,22 @@ where
         .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number 0-4294967295")))
 }
 
+/// An optional whole number −1 to 31 (an auto-confirm distance), also with a zero fraction.
+fn whole_distance<'de, D>(d: D) -> Result<Option<i32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    let whole = match n.as_i64() {
+        Some(v) => Some(v),
+        None => n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e9).map(|f| f as i64),
+    };
+    whole
+        .and_then(|v| i32::try_from(v).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number")))
+}
+
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -712,8 +728,26 @@ pub struct CaseMetaIn {
 pub struct CaseSignalsRequest {
     /// What the submitter says about the content.
     pub meta: CaseMetaIn,
-    /// Its signals: `pdq`, `md5`, `sha1` or `sha256`, each type at most once.
-    pub signals: Vec<SignalIn>,
+    /// Its signals, at least one.
+    pub signals: CaseSignalsIn,
+}
+
+/// The signals of a signals-only case, one value per type (hex).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaseSignalsIn {
+    /// PDQ: 64 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq: Option<String>,
+    /// MD5: 32 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+    /// SHA-1: 40 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    /// SHA-256: 64 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The multipart form of `POST /v1/cases`.
@@ -725,6 +759,7 @@ pub struct CaseForm {
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     pub file: Option<Vec<u8>>,
     /// [`CaseMetaIn`] as JSON text.
+    #[schema(value_type = CaseMetaIn)]
     pub meta: String,
 }
 
@@ -853,6 +888,7 @@ pub struct CaseListQuery {
     /// Cases numbered above this (default 0).
     pub after: Option<i64>,
     /// At most this many (default 100, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
 }
 
