@@ -65,8 +65,23 @@ done
 status=0
 (cd "$work" && "$venv/bin/schemathesis" run "$base/openapi.json" \
   --checks all \
+  --exclude-operation-id submit \
   --header "Authorization: Bearer $key" \
   --max-time "${MAX_TIME:-120}" \
+  --max-examples "${MAX_EXAMPLES:-50}" \
+  --workers 1 \
+  --seed 1) || status=$?
+# `POST /v1/cases` on its own, without the check that schema-violating data is refused: for the
+# JSON `meta` part of a multipart body the fuzzer judges patterns on another form of the text
+# and reports values that match them as violations (seen with a `content_ref` that matches
+# its pattern in Python's own `re`). Every other check runs; the service's refusals of bad
+# meta are tested in crates/cli/tests/cases.rs.
+(cd "$work" && "$venv/bin/schemathesis" run "$base/openapi.json" \
+  --checks all \
+  --exclude-checks negative_data_rejection \
+  --include-operation-id submit \
+  --header "Authorization: Bearer $key" \
+  --max-time "${MAX_TIME_CASES:-40}" \
   --max-examples "${MAX_EXAMPLES:-50}" \
   --workers 1 \
   --seed 1) || status=$?

@@ -454,6 +454,22 @@ where
         .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number")))
 }
 
+/// An optional id, also written with a zero fraction (`7.0`).
+fn whole_id<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    match n.as_i64() {
+        Some(v) => Ok(Some(v)),
+        None => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| Some(f as i64))
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number"))),
+    }
+}
+
 fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -756,7 +772,7 @@ pub struct CaseSignalsIn {
 pub struct CaseForm {
     /// The content (optional for a user flag; without it only `meta` is sent and nothing
     /// matches).
-    #[schema(format = Binary, content_media_type = "application/octet-stream")]
+    #[schema(value_type = Option<String>, format = Binary, min_length = 1)]
     pub file: Option<Vec<u8>>,
     /// [`CaseMetaIn`] as JSON text.
     #[schema(value_type = CaseMetaIn)]
@@ -881,9 +897,11 @@ pub struct CaseList {
 
 /// `GET /v1/cases` parameters.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CaseListQuery {
     /// Only cases in this state.
+    #[param(pattern = "^(queued|second_review|escalated|confirmed|false_positive)$")]
     pub state: Option<String>,
     /// Cases numbered above this (default 0).
     pub after: Option<i64>,
@@ -910,7 +928,7 @@ pub struct DecisionIn {
     #[serde(default)]
     pub annotations: Vec<String>,
     /// For a false positive: the entry that matched wrongly.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_id")]
     pub entry_id: Option<i64>,
     /// Why.
     #[serde(default)]
