@@ -711,6 +711,23 @@ pub(crate) fn create_audit(case: &Case) -> spoor_audit::NewRecord {
         }))
 }
 
+/// Checks who may decide a case now.
+pub(crate) fn check_holder(case: &Case, person: &str, now: Millis, require: bool) -> Result<()> {
+    match case.holder(now) {
+        Some(h) if h == person => Ok(()),
+        Some(_) if case.state.is_open() => Err(BankError::Conflict(format!(
+            "case {} is held by another reviewer: take the next case instead",
+            case.id
+        ))),
+        None if require && case.state.is_open() => Err(BankError::Conflict(format!(
+            "case {} is not held by you: claim it with \"review next\" first (a claim lasts 15 \
+             minutes)",
+            case.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Checks a new case before it is written.
 pub(crate) fn check_new(new: &NewCase) -> Result<()> {
     crate::check_actor(&new.submitter)?;

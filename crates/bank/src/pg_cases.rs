@@ -11,7 +11,6 @@ use crate::cases::{
     NewDecision, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
 };
 use crate::model::Millis;
-use crate::sqlite_cases::check_holder;
 use crate::{check_actor, BankError, PostgresStore, Result};
 
 fn raw_case(r: &Row) -> RawCase {
@@ -295,7 +294,7 @@ impl Cases for PostgresStore {
                 // The row lock orders concurrent decisions on one case.
                 tx.execute("SELECT 1 FROM cases WHERE id = $1 FOR UPDATE", &[&id])?;
                 let case = case_on(tx, id)?;
-                check_holder(&case, person, now, require_lease)?;
+                cases::check_holder(&case, person, now, require_lease)?;
                 let four_eyes: bool = tx
                     .query_one(
                         "SELECT EXISTS (SELECT 1 FROM case_matches m

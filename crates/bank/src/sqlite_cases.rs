@@ -344,7 +344,7 @@ impl Cases for SqliteStore {
         self.people_write_audited(
             |tx| {
                 let case = self.case_on(tx, id)?;
-                check_holder(&case, person, now, require_lease)?;
+                cases::check_holder(&case, person, now, require_lease)?;
                 let four_eyes = self.four_eyes_on(tx, id)?;
                 let next = cases::transition(&case, person, d, four_eyes)?;
                 tx.execute(
@@ -496,22 +496,5 @@ impl Cases for SqliteStore {
         rows.into_iter()
             .map(|(q, s, n)| Ok((q, cases::parse_stored(&s)?, n.max(0) as u64)))
             .collect()
-    }
-}
-
-/// Checks who may decide a case now.
-pub(crate) fn check_holder(case: &Case, person: &str, now: Millis, require: bool) -> Result<()> {
-    match case.holder(now) {
-        Some(h) if h == person => Ok(()),
-        Some(_) if case.state.is_open() => Err(BankError::Conflict(format!(
-            "case {} is held by another reviewer: take the next case instead",
-            case.id
-        ))),
-        None if require && case.state.is_open() => Err(BankError::Conflict(format!(
-            "case {} is not held by you: claim it with \"review next\" first (a claim lasts 15 \
-             minutes)",
-            case.id
-        ))),
-        _ => Ok(()),
     }
 }

@@ -81,6 +81,13 @@ impl Decided {
         }
     }
 
+    /// Adds `case` when it is decided and has a PDQ (a case just made or decided here).
+    pub fn note(&self, case: &Case) {
+        if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
+            self.add(case.id, pdq);
+        }
+    }
+
     /// Reads the decisions made since the last read (a little before it, to be safe).
     pub fn catch_up(&self, store: &dyn Store) -> spoor_bank::Result<usize> {
         let (mut at, mut id) = {
@@ -306,13 +313,7 @@ async fn hash_file(
     meta: CaseMeta,
     bytes: axum::body::Bytes,
 ) -> Result<Submission, ApiError> {
-    let options = spoor_media::Options {
-        limits: spoor_media::Limits {
-            max_pixels: state.config.max_pixels,
-            max_file_bytes: state.config.max_upload_bytes as u64,
-        },
-        ..Default::default()
-    };
+    let options = crate::routes::upload_options(state);
     let b = bytes.clone();
     let (signals, kind, err) = state
         .pool
@@ -497,9 +498,7 @@ async fn intake(
         }
     })
     .await?;
-    if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
-        state.cases.add(case.id, pdq);
-    }
+    state.cases.note(&case);
     crate::webhook::notify(state, &case);
     let outcome = match case.resolution {
         Some(r) => r.name(),
@@ -691,9 +690,7 @@ pub async fn decide(
         Ok(store.decide_case(id, &actor, &decision, spoor_bank::model::now_ms(), false)?)
     })
     .await?;
-    if let (Some(pdq), false) = (case.signals.pdq, case.state.is_open()) {
-        state.cases.add(case.id, pdq);
-    }
+    state.cases.note(&case);
     crate::webhook::notify(&state, &case);
     metrics::counter!("spoor_case_decisions_total", "verdict" => body.verdict.clone()).increment(1);
     Ok(Json(case_out(case, p.show_distance)))

@@ -232,9 +232,7 @@ impl AppState {
             let (decided, store, hook) =
                 (decided.clone(), store.clone(), config.case_webhook.clone());
             console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| {
-                if let (Some(pdq), false) = (c.signals.pdq, c.state.is_open()) {
-                    decided.add(c.id, pdq);
-                }
+                decided.note(c);
                 if let Some(cfg) = &hook {
                     webhook::enqueue_logged(&*store, cfg, c);
                 }

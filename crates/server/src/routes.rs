@@ -656,16 +656,21 @@ async fn file_field(
     Ok(file)
 }
 
-/// Hashes bytes on the bounded pool, within the work budget. Nothing is written anywhere; the
-/// bytes are dropped when this returns.
-async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes, ApiError> {
-    let options = spoor_media::Options {
+/// How an upload is decoded: the service's pixel and upload limits.
+pub(crate) fn upload_options(state: &AppState) -> spoor_media::Options {
+    spoor_media::Options {
         limits: spoor_media::Limits {
             max_pixels: state.config.max_pixels,
             max_file_bytes: state.config.max_upload_bytes as u64,
         },
         ..Default::default()
-    };
+    }
+}
+
+/// Hashes bytes on the bounded pool, within the work budget. Nothing is written anywhere; the
+/// bytes are dropped when this returns.
+async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes, ApiError> {
+    let options = upload_options(state);
     state
         .pool
         .run(move |_| {
