@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use spoor_bank::BankError;
 
 /// An error answered to a client.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,

@@ -167,6 +167,8 @@ pub struct Inner {
     pub vault: Option<Arc<spoor_case::Vault>>,
     /// Decided content, for "never view twice".
     pub cases: Arc<cases::Decided>,
+    /// Writes new cases in groups.
+    pub intake: cases::IntakeWriter,
 }
 
 impl std::ops::Deref for AppState {
@@ -238,7 +240,9 @@ impl AppState {
                 }
             }));
         }
+        let intake = cases::IntakeWriter::start(store.clone(), vault.clone());
         AppState(Arc::new(Inner {
+            intake,
             console,
             store,
             matcher,
