@@ -173,6 +173,12 @@ fn waiting(b: &Browser) -> String {
         .to_string()
 }
 
+/// Scrolls the element `css` into the middle of the window (for a screenshot).
+fn show(b: &Browser, css: &str) {
+    let css = serde_json::to_string(css).unwrap();
+    b.script(&format!("document.querySelector({css}).scrollIntoView({{block: 'center'}});"));
+}
+
 /// Asserts the page shown passes the accessibility checks.
 fn accessible(b: &Browser) {
     let problems = b.accessibility_problems();
@@ -267,6 +273,7 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     assert!(e_orig > 500.0, "the original has strong fine detail: {e_orig}");
     assert!(e_orig >= threshold, "the original itself would fail the check");
     assert!(e4 < threshold, "blurred: {e4} < {threshold}");
+    show(&b1, "figure.rendition");
     b1.shot("review-case-blurred");
     accessible(&b1);
 
@@ -288,6 +295,7 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     assert!(reveals[0].3.contains("\"blur\":3") && reveals[0].3.contains("\"colour\":false"));
     let exposure = b1.text_of("#exposure");
     assert!(exposure.contains("seen 1 item and made 1 reveal"), "{exposure}");
+    show(&b1, "figure.rendition");
     b1.shot("review-case-less-blur");
 
     // 5. While rita holds the case, Ravi does not get it: the queue is empty for him; the
@@ -298,9 +306,12 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     b2.click("#next-main");
     assert_eq!(b2.path(), "/review?done=empty", "{}", b2.text());
     assert!(b2.text().contains("The queue is empty"), "{}", b2.text());
+    b2.shot("review-nothing-for-another");
+    accessible(&b2);
     b2.go(&format!("{base}/cases/{id_a}"));
     assert!(b2.text().contains("You do not hold this case"), "{}", b2.text());
     assert_eq!(b2.eval("return document.querySelectorAll('main img').length;"), json!(0));
+    accessible(&b2);
     b2.go(&format!("{base}/cases/{id_a}/rendition"));
     assert!(b2.text().contains("Page not found"), "{}", b2.text());
     let case_b = submit_case(&s, &hoster, &pic_b, "item-b");
@@ -327,7 +338,14 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     accessible(&b1);
     b1.go(&format!("{base}/cases/{id_a}"));
     let t = b1.text();
-    assert!(t.contains("This case is decided (confirmed)") && t.contains("user:rita"), "{t}");
+    assert!(t.contains("This case is decided (confirmed)"), "{t}");
+    assert!(
+        t.contains(
+            "user:rita — confirm, national, A1, generativeAi, possibleSelfProduction: \
+             matches the national list"
+        ),
+        "the decision as recorded: {t}"
+    );
     assert_eq!(b1.eval("return document.querySelectorAll('main img').length;"), json!(0));
     b1.shot("review-case-decided");
     accessible(&b1);
