@@ -1,7 +1,8 @@
 //! Review in a real headless Chromium against the real `spoor serve` on 127.0.0.1: a case made
 //! through the API waits in the queue; a reviewer set up and logged in through the browser
 //! takes it with "Review next"; the picture the page shows, read back from the browser, is
-//! greyscale, at most 320 px and blurred; one reveal step sharpens it and is audited; a second
+//! greyscale, at most 320 px and blurred; one reveal step sharpens it and is audited (and a
+//! colour reveal is seen as colour); a second
 //! reviewer never gets the held case; the decision form, used from the keyboard, confirms it
 //! with a classification; the submitter's webhook receives the signed decision. Screenshots of
 //! the queue, the case and the decision go to `target/console-screenshots/review-*.png`, and
@@ -248,7 +249,7 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     assert!(b1.text_of("#exposure").contains("seen 0 items"), "{}", b1.text());
     b1.shot("review-queue");
     accessible(&b1);
-    b1.click("#next-main");
+    b1.press_enter("#next-main");
     assert_eq!(b1.path(), format!("/cases/{id_a}"), "{}", b1.text());
     let t = b1.text();
     assert!(t.contains("https://photos.example/item-a") && t.contains("HOTLINE"), "{t}");
@@ -279,7 +280,7 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
 
     // 4. One step less blur: recorded, and the next picture is sharper, still grey.
     assert!(b1.text().contains("blur level 4 of 4, greyscale"), "{}", b1.text());
-    b1.click("#less-blur");
+    b1.press_enter("#less-blur");
     assert_eq!(b1.path(), format!("/cases/{id_a}"));
     assert!(b1.text().contains("blur level 3 of 4, greyscale"), "{}", b1.text());
     let e3 = common::energy(&grey_plane(&b1.shown_image(img)));
@@ -297,6 +298,21 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     assert!(exposure.contains("seen 1 item and made 1 reveal"), "{exposure}");
     show(&b1, "figure.rendition");
     b1.shot("review-case-less-blur");
+    // Colour, revealed on purpose: recorded as well, and the same reading of the page now
+    // finds colour in most pixels (the greyscale check reads what is shown).
+    b1.press_enter("#colour");
+    assert!(b1.text().contains("blur level 3 of 4, colour"), "{}", b1.text());
+    let coloured = b1.shown_image(img);
+    let n = coloured.pixels().filter(|p| !(p[0] == p[1] && p[1] == p[2])).count();
+    assert!(n > coloured.pixels().len() / 2, "colour shown: {n} pixels not grey");
+    let reveals: Vec<_> = audit(&store)
+        .into_iter()
+        .filter(|r| r.1 == "case_reveal" && r.2 == id_a.to_string())
+        .collect();
+    assert_eq!(reveals.len(), 2, "{reveals:?}");
+    assert!(reveals[1].3.contains("\"blur\":3") && reveals[1].3.contains("\"colour\":true"));
+    let exposure = b1.text_of("#exposure");
+    assert!(exposure.contains("seen 1 item and made 2 reveals"), "{exposure}");
 
     // 5. While rita holds the case, Ravi does not get it: the queue is empty for him; the
     // case's page and picture are closed to him; a new case goes to him, not hers.
@@ -393,13 +409,14 @@ fn a_reviewer_reviews_a_case_in_the_browser() {
     assert_eq!(p["viewed_by_person"], true);
     assert!(rx.of_case(id_b).is_empty(), "nothing about the open case");
 
-    // The record: rita claimed, saw two pictures and revealed once; ravi never saw hers.
+    // The record: rita claimed, saw three pictures and revealed twice; ravi never saw hers.
     let log = audit(&store);
     let did = |who: &str, action: &str, id: i64| {
         log.iter().filter(|r| r.0 == who && r.1 == action && r.2 == id.to_string()).count()
     };
     assert_eq!(did("user:rita", "case_claim", id_a), 1);
-    assert_eq!(did("user:rita", "case_rendition", id_a), 2);
+    assert_eq!(did("user:rita", "case_rendition", id_a), 3);
+    assert_eq!(did("user:rita", "case_reveal", id_a), 2);
     assert_eq!(did("user:rita", "case_decide", id_a), 1);
     assert_eq!(did("user:ravi", "case_claim", id_a), 0);
     assert_eq!(did("user:ravi", "case_rendition", id_a), 0, "ravi never saw rita's case");

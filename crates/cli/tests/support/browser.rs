@@ -151,8 +151,8 @@ impl Browser {
         self.rt.block_on(e.send_keys(keys)).unwrap();
     }
 
-    /// Presses Enter in the field `css`, submitting its form from the keyboard, and waits for
-    /// the answer's page.
+    /// Presses Enter on the element `css` (in a field it submits the form, on a button it
+    /// presses it), from the keyboard, and waits for the answer's page.
     pub fn press_enter(&self, css: &str) {
         let e = self.find(css);
         let enter = char::from(fantoccini::key::Key::Enter).to_string();
