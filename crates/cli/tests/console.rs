@@ -6,28 +6,20 @@
 //! Without Chromium the browser test is skipped with a notice, unless `SPOOR_REQUIRE_BROWSER=1`
 //! (as in the test command), when it fails.
 
+#[path = "support/browser.rs"]
+mod browser;
 mod common;
 #[path = "support/server.rs"]
 mod server;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use browser::{browser_setup, chromedriver, code, unix, Browser};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use server::{Server, Store};
-
-/// The authenticator: RFC 6238 codes from a base32 secret, computed with `totp-rs`.
-fn code(secret_b32: &str, unix: u64) -> String {
-    let bytes = totp_rs::Secret::Encoded(secret_b32.replace(' ', "")).to_bytes().unwrap();
-    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes).unwrap().generate(unix)
-}
-
-fn unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
 
 /// The value of `<… name="NAME" value="…">` in a page.
 fn hidden(page: &str, name: &str) -> String {
@@ -754,233 +746,6 @@ fn audit_page_filters_pages_and_verifies() {
     s.stop();
 }
 
-// ----- the browser -----
-
-/// chromedriver on a free loopback port, stopped on drop.
-struct Driver {
-    child: std::process::Child,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn chromedriver() -> Option<Driver> {
-    let found = std::path::Path::new("/usr/bin/chromedriver").exists()
-        && std::path::Path::new("/usr/bin/chromium").exists();
-    if !found {
-        if std::env::var("SPOOR_REQUIRE_BROWSER").as_deref() == Ok("1") {
-            panic!("/usr/bin/chromium or /usr/bin/chromedriver is missing but SPOOR_REQUIRE_BROWSER=1: install the Debian packages chromium and chromium-driver (scripts/test.sh does)");
-        }
-        eprintln!("notice: the console's browser test is skipped: Chromium is not installed (apt-get install chromium chromium-driver)");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = std::process::Command::new("/usr/bin/chromedriver")
-        .args([format!("--port={port}"), "--allowed-ips=127.0.0.1".to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    server::until_within("chromedriver listening", Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    Some(Driver {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _profile: tempfile::tempdir().unwrap(),
-    })
-}
-
-fn screenshots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// The browser, with the runtime its client needs; every call blocks until done.
-struct Browser {
-    rt: tokio::runtime::Runtime,
-    c: fantoccini::Client,
-    shots: PathBuf,
-}
-
-impl Browser {
-    fn start(driver: &Driver) -> Browser {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let profile = driver._profile.path().display().to_string();
-        let caps = serde_json::json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--window-size=1200,1000", format!("--user-data-dir={profile}"),
-                ],
-            },
-        });
-        let caps = caps.as_object().unwrap().clone();
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let c = rt
-            .block_on(
-                fantoccini::ClientBuilder::new(connector).capabilities(caps).connect(&driver.url),
-            )
-            .expect("a Chromium session through chromedriver");
-        Browser { rt, c, shots: screenshots() }
-    }
-
-    fn go(&self, url: &str) {
-        self.rt.block_on(self.c.goto(url)).unwrap();
-    }
-
-    fn path(&self) -> String {
-        let u = self.rt.block_on(self.c.current_url()).unwrap();
-        match u.query() {
-            Some(q) => format!("{}?{q}", u.path()),
-            None => u.path().to_string(),
-        }
-    }
-
-    fn text(&self) -> String {
-        let body = self.rt.block_on(self.c.find(fantoccini::Locator::Css("body"))).unwrap();
-        self.rt.block_on(body.text()).unwrap()
-    }
-
-    fn fill(&self, css: &str, value: &str) {
-        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
-        self.rt.block_on(e.clear()).unwrap();
-        self.rt.block_on(e.send_keys(value)).unwrap();
-    }
-
-    /// Clicks a button that submits a form, and waits for the answer's page to be loaded (the
-    /// old page's root element goes stale).
-    fn click(&self, css: &str) {
-        let old = self.rt.block_on(self.c.find(fantoccini::Locator::Css("html"))).unwrap();
-        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
-        self.rt.block_on(e.click()).unwrap();
-        server::until_within("the next page", Duration::from_secs(10), || {
-            self.rt.block_on(old.tag_name()).is_err()
-        });
-        self.rt.block_on(self.c.wait().for_element(fantoccini::Locator::Css("body"))).unwrap();
-    }
-
-    fn text_of(&self, css: &str) -> String {
-        let e = self.rt.block_on(self.c.find(fantoccini::Locator::Css(css))).unwrap();
-        self.rt.block_on(e.text()).unwrap()
-    }
-
-    fn script(&self, js: &str) {
-        self.rt.block_on(self.c.execute(js, vec![])).unwrap();
-    }
-
-    /// Runs a script and returns what it returns.
-    fn eval(&self, js: &str) -> serde_json::Value {
-        self.rt.block_on(self.c.execute(js, vec![])).unwrap()
-    }
-
-    /// Accessibility checks of the page shown: every visible control has a label (or an
-    /// `aria-label`), and at 200 % zoom (the window's CSS width halved, as zooming does) the
-    /// page reflows instead of scrolling sideways. Returns the problems found.
-    fn accessibility_problems(&self) -> Vec<String> {
-        let unlabelled = self.eval(
-            "return [...document.querySelectorAll('input, select, textarea, button')]
-                .filter(e => e.type !== 'hidden')
-                .filter(e => e.tagName === 'BUTTON' ? !e.textContent.trim()
-                    : !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
-                .map(e => e.outerHTML.slice(0, 80));",
-        );
-        let mut problems: Vec<String> = unlabelled
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| format!("no label: {}", e.as_str().unwrap()))
-            .collect();
-        let size = self.rt.block_on(self.c.get_window_size()).unwrap();
-        self.rt.block_on(self.c.set_window_size(600, size.1 as u32)).unwrap();
-        let overflow = self.eval(
-            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
-        );
-        if overflow.as_i64().unwrap_or(0) > 0 {
-            let wide = self.eval(
-                "const w = document.documentElement.clientWidth;
-                 return [...document.querySelectorAll('body *')]
-                    .filter(e => e.getBoundingClientRect().right > w + 1)
-                    .filter(e => !(e.parentElement && e.parentElement.closest('.table-wrap')))
-                    .slice(-3).map(e => e.outerHTML.slice(0, 100));",
-            );
-            problems.push(format!("scrolls sideways by {overflow} px at 200 % zoom: {wide}"));
-        }
-        self.rt.block_on(self.c.set_window_size(size.0 as u32, size.1 as u32)).unwrap();
-        problems
-    }
-
-    fn shot(&self, name: &str) {
-        let png = self.rt.block_on(self.c.screenshot()).unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
-    }
-
-    fn login(&self, base: &str, name: &str, password: &str, code: &str) {
-        self.go(&format!("{base}/login"));
-        self.fill("#name", name);
-        self.fill("#password", password);
-        self.fill("#code", code);
-        self.click("form[action='/login'] button[type=submit]");
-    }
-
-    fn close(self) {
-        let Browser { rt, c, .. } = self;
-        let _ = rt.block_on(c.close());
-    }
-}
-
-/// Setup in the browser: password (a short and a common one refused first), TOTP from the
-/// secret shown on the page. Returns the secret.
-fn browser_setup(b: &Browser, link: &str, name: &str, shots: bool) -> String {
-    b.go(link);
-    assert!(b.text().contains("Choose a password"), "{}", b.text());
-    b.fill("#password", "too short");
-    b.fill("#confirm", "too short");
-    b.click("button[type=submit]");
-    let t = b.text();
-    assert!(t.contains("There is a problem") && t.contains("at least 12 characters"), "{t}");
-    if shots {
-        b.shot("setup-password-refused");
-    }
-    b.fill("#password", "qwerty123456");
-    b.fill("#confirm", "qwerty123456");
-    b.click("button[type=submit]");
-    assert!(b.text().contains("one of the most common"), "{}", b.text());
-    b.fill("#password", PASSWORD);
-    b.fill("#confirm", PASSWORD);
-    b.click("button[type=submit]");
-    let t = b.text();
-    assert!(t.contains("Set up your authenticator app"), "{t}");
-    assert!(t.contains(name));
-    if shots {
-        b.shot("setup-totp");
-    }
-    let secret = b.text_of("#totp-secret").replace(' ', "");
-    assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
-    // A wrong code is refused, on the page.
-    let good = code(&secret, unix());
-    let wrong = if good == "000000" { "111111" } else { "000000" };
-    b.fill("#code", wrong);
-    b.click("button[type=submit]");
-    assert!(b.text().contains("The code is not right"), "{}", b.text());
-    b.fill("#code", &code(&secret, unix()));
-    b.click("button[type=submit]");
-    assert_eq!(b.path(), "/login?setup=done", "{}", b.text());
-    assert!(b.text().contains("Your account is ready"));
-    secret
-}
-
 #[test]
 fn in_the_browser() {
     let Some(driver) = chromedriver() else { return };
@@ -993,7 +758,7 @@ fn in_the_browser() {
     b.go(&format!("{base}/login"));
     b.shot("login");
     let admin_link = store.person("admin.ann", "admin", &base);
-    let secret = browser_setup(&b, &admin_link, "admin.ann", true);
+    let secret = browser_setup(&b, &admin_link, "admin.ann", PASSWORD, true);
 
     // A wrong code: refused with the one message.
     let good = code(&secret, unix() + 30);
@@ -1056,7 +821,7 @@ fn in_the_browser() {
     assert_eq!(b.path(), "/login");
 
     // The reviewer sets up, logs in, and cannot open People: the 403 page.
-    let rev_secret = browser_setup(&b, &rev_link, "rev.rita", false);
+    let rev_secret = browser_setup(&b, &rev_link, "rev.rita", PASSWORD, false);
     b.login(&base, "rev.rita", PASSWORD, &code(&rev_secret, unix() + 30));
     assert_eq!(b.path(), "/");
     assert!(!b.text().contains("People"), "no link to a page the role cannot open");
@@ -1500,27 +1265,6 @@ fn a_curator_disables_an_entry_in_the_browser() {
 
 // ----- Review -----
 
-/// Mean squared difference of horizontally and vertically neighbouring grey values: the
-/// picture's high-frequency energy.
-fn energy(grey: &image::GrayImage) -> f64 {
-    let (w, h) = grey.dimensions();
-    let (mut sum, mut n) = (0f64, 0f64);
-    for y in 0..h {
-        for x in 0..w {
-            let p = f64::from(grey.get_pixel(x, y)[0]);
-            if x + 1 < w {
-                sum += (p - f64::from(grey.get_pixel(x + 1, y)[0])).powi(2);
-                n += 1.0;
-            }
-            if y + 1 < h {
-                sum += (p - f64::from(grey.get_pixel(x, y + 1)[0])).powi(2);
-                n += 1.0;
-            }
-        }
-    }
-    sum / n
-}
-
 impl Web {
     fn get_bytes(&mut self, path: &str) -> (StatusCode, String, Vec<u8>) {
         let r = self
@@ -1560,7 +1304,7 @@ fn submit_case(s: &Server, key: &str, bytes: &[u8], item: &str) -> serde_json::V
 /// disable stops the entry matching within a second. Every step is audited by the person.
 #[test]
 fn reviewers_review_cases_in_the_console() {
-    use common::{flip, picture};
+    use common::{energy, flip, picture};
     let store = Store::sqlite();
     let media_key = store.dir.path().join("media.key");
     let out = store.spoor(&["keys", "media-keygen", "--out", media_key.to_str().unwrap()]);

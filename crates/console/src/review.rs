@@ -375,6 +375,8 @@ fn render_case(
                 li { (format_time(d.at)) ": " (d.person) " — " (d.verdict.name())
                     @if let Some(cat) = d.category { ", " (cat.name()) }
                     @if let Some(i) = d.industry_class { ", " (i.name()) }
+                    @for a in &d.annotations { ", " (a.name()) }
+                    @if let Some(e) = d.entry_id { ", entry " (e) }
                     @if !d.note.is_empty() { ": " (d.note) } }
             } }
         }

@@ -68,6 +68,27 @@ pub fn picture(seed: u64, shift: u8) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Mean squared difference of horizontally and vertically neighbouring grey values: the
+/// picture's high-frequency energy.
+pub fn energy(grey: &image::GrayImage) -> f64 {
+    let (w, h) = grey.dimensions();
+    let (mut sum, mut n) = (0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let p = f64::from(grey.get_pixel(x, y)[0]);
+            if x + 1 < w {
+                sum += (p - f64::from(grey.get_pixel(x + 1, y)[0])).powi(2);
+                n += 1.0;
+            }
+            if y + 1 < h {
+                sum += (p - f64::from(grey.get_pixel(x, y + 1)[0])).powi(2);
+                n += 1.0;
+            }
+        }
+    }
+    sum / n
+}
+
 /// Hamming distance of two PDQ hashes in hex.
 pub fn distance(a: &str, b: &str) -> u32 {
     let (a, b) = (hex(a), hex(b));
