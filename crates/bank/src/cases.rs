@@ -627,13 +627,42 @@ pub fn check_queue(q: &str) -> Result<()> {
     }
 }
 
+/// A message for another system, stored in the outbox in the same transaction as the case
+/// change it tells of: it is never lost when the change is kept, never stored when it is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The outbox topic (`case_decided`).
+    pub topic: String,
+    /// What makes it unique: a message whose key is in the outbox already is not stored again.
+    pub dedupe_key: String,
+    /// Where it goes (a URL).
+    pub target: String,
+    /// What is sent.
+    pub payload: String,
+}
+
+/// Says which message, if any, a case just made or decided sends (the submitter's webhook).
+pub type Notify<'a> = &'a (dyn Fn(&Case) -> Option<Message> + Sync);
+
+/// The [`Notify`] that sends nothing.
+pub fn silent(_: &Case) -> Option<Message> {
+    None
+}
+
 /// What every store does with cases.
 pub trait Cases {
     /// Makes a case (and its `case_create` audit record, in the same transaction).
-    fn create_case(&self, new: &NewCase) -> Result<Case>;
+    fn create_case(&self, new: &NewCase) -> Result<Case> {
+        Ok(self.create_cases(std::slice::from_ref(new))?.remove(0))
+    }
     /// Makes several cases in ONE transaction, each with its audit record (a submission burst
     /// pays one commit): all of them or, when one is refused, none.
-    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>>;
+    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>> {
+        self.create_cases_notifying(new, &silent)
+    }
+    /// [`Cases::create_cases`], storing in the same transaction the outbox message `notify`
+    /// gives for each case made (a case decided at once: auto-confirmed, or decided before).
+    fn create_cases_notifying(&self, new: &[NewCase], notify: Notify<'_>) -> Result<Vec<Case>>;
     /// One case, with its matches and decisions.
     fn case(&self, id: i64) -> Result<Case>;
     /// Cases by id, with their matches and decisions.
@@ -659,6 +688,19 @@ pub trait Cases {
         decision: &NewDecision,
         now: Millis,
         require_lease: bool,
+    ) -> Result<Case> {
+        self.decide_case_notifying(id, person, decision, now, require_lease, &silent)
+    }
+    /// [`Cases::decide_case`], storing in the same transaction the outbox message `notify`
+    /// gives for the case as decided.
+    fn decide_case_notifying(
+        &self,
+        id: i64,
+        person: &str,
+        decision: &NewDecision,
+        now: Millis,
+        require_lease: bool,
+        notify: Notify<'_>,
     ) -> Result<Case>;
     /// The newest decided case whose content has this SHA-256.
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>>;

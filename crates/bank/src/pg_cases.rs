@@ -7,8 +7,9 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
-    NewDecision, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
+    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS,
+    MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::{check_actor, BankError, PostgresStore, Result};
@@ -166,11 +167,7 @@ fn audit_in(tx: &mut Transaction<'_>, rec: &NewRecord) -> Result<()> {
 }
 
 impl Cases for PostgresStore {
-    fn create_case(&self, new: &NewCase) -> Result<Case> {
-        Ok(self.create_cases(std::slice::from_ref(new))?.remove(0))
-    }
-
-    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>> {
+    fn create_cases_notifying(&self, new: &[NewCase], notify: Notify<'_>) -> Result<Vec<Case>> {
         for n in new {
             cases::check_new(n)?;
         }
@@ -184,6 +181,7 @@ impl Cases for PostgresStore {
                     .map_err(|e| BankError::Invalid(e.to_string()))?;
                 crate::postgres_store::insert_audit_in(tx, &r)?;
                 head = Some((r.seq, r.hash));
+                send_in(tx, notify(&case), now)?;
                 out.push(case);
             }
             Ok(out)
@@ -280,13 +278,14 @@ impl Cases for PostgresStore {
         )
     }
 
-    fn decide_case(
+    fn decide_case_notifying(
         &self,
         id: i64,
         person: &str,
         d: &NewDecision,
         now: Millis,
         require_lease: bool,
+        notify: Notify<'_>,
     ) -> Result<Case> {
         check_actor(person)?;
         self.people_write_audited(
@@ -346,7 +345,9 @@ impl Cases for PostgresStore {
                         &[&next.state.name(), &next.queue, &id],
                     )?;
                 }
-                case_on(tx, id)
+                let decided = case_on(tx, id)?;
+                send_in(tx, notify(&decided), now)?;
+                Ok(decided)
             },
             |c| cases::decision_audit(person, c, d),
         )
@@ -419,4 +420,18 @@ impl Cases for PostgresStore {
             })
             .collect()
     }
+}
+
+/// Stores `message` in the outbox within `tx` (nothing when a message with its dedupe key is
+/// there already).
+fn send_in(tx: &mut Transaction<'_>, message: Option<Message>, now: Millis) -> Result<()> {
+    let Some(m) = message else { return Ok(()) };
+    crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
+    tx.execute(
+        "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $5)
+         ON CONFLICT (dedupe_key) DO NOTHING",
+        &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now],
+    )?;
+    Ok(())
 }

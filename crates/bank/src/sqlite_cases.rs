@@ -6,8 +6,9 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, NewCase,
-    NewDecision, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS, MAX_CASE_PAGE,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
+    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS,
+    MAX_CASE_PAGE,
 };
 use crate::model::Millis;
 use crate::{check_actor, BankError, Result, SqliteStore};
@@ -197,11 +198,7 @@ impl SqliteStore {
 }
 
 impl Cases for SqliteStore {
-    fn create_case(&self, new: &NewCase) -> Result<Case> {
-        Ok(self.create_cases(std::slice::from_ref(new))?.remove(0))
-    }
-
-    fn create_cases(&self, new: &[NewCase]) -> Result<Vec<Case>> {
+    fn create_cases_notifying(&self, new: &[NewCase], notify: Notify<'_>) -> Result<Vec<Case>> {
         for n in new {
             cases::check_new(n)?;
         }
@@ -215,6 +212,7 @@ impl Cases for SqliteStore {
                     .map_err(|e| BankError::Invalid(e.to_string()))?;
                 crate::sqlite_store::insert_audit_in(self, tx, &r)?;
                 head = Some((r.seq, r.hash));
+                self.send_in(tx, notify(&case), now)?;
                 out.push(case);
             }
             Ok(out)
@@ -332,13 +330,14 @@ impl Cases for SqliteStore {
         )
     }
 
-    fn decide_case(
+    fn decide_case_notifying(
         &self,
         id: i64,
         person: &str,
         d: &NewDecision,
         now: Millis,
         require_lease: bool,
+        notify: Notify<'_>,
     ) -> Result<Case> {
         check_actor(person)?;
         self.people_write_audited(
@@ -391,7 +390,9 @@ impl Cases for SqliteStore {
                     )
                 }
                 .map_err(|e| self.err(e))?;
-                self.case_on(tx, id)
+                let decided = self.case_on(tx, id)?;
+                self.send_in(tx, notify(&decided), now)?;
+                Ok(decided)
             },
             |c| cases::decision_audit(person, c, d),
         )
@@ -496,5 +497,27 @@ impl Cases for SqliteStore {
         rows.into_iter()
             .map(|(q, s, n)| Ok((q, cases::parse_stored(&s)?, n.max(0) as u64)))
             .collect()
+    }
+}
+
+impl SqliteStore {
+    /// Stores `message` in the outbox within `tx` (nothing when a message with its dedupe key
+    /// is there already).
+    fn send_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        message: Option<Message>,
+        now: Millis,
+    ) -> Result<()> {
+        let Some(m) = message else { return Ok(()) };
+        crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
+        tx.execute(
+            "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+            params![m.topic, m.dedupe_key, m.target, m.payload, now],
+        )
+        .map_err(|e| self.err(e))?;
+        Ok(())
     }
 }

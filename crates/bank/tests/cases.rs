@@ -378,3 +378,85 @@ fn decided_content_is_found_again(s: Arc<dyn Store>) {
 fn decided_content_is_found_again_on_both_stores() {
     both(decided_content_is_found_again);
 }
+
+fn told(s: &dyn Store) -> Vec<(String, String)> {
+    s.outbox_due("case_decided", i64::MAX, 1000)
+        .unwrap()
+        .into_iter()
+        .map(|i| (i.dedupe_key, i.payload))
+        .collect()
+}
+
+/// A message that tells of a case change is stored in the change's own transaction: with a
+/// decision kept, never with one refused, and a message the outbox refuses refuses the change.
+fn messages_go_with_the_change_they_tell_of(s: Arc<dyn Store>) {
+    use spoor_bank::cases::Message;
+    setup(&*s);
+    let message = |topic: &'static str| {
+        move |c: &spoor_bank::cases::Case| {
+            (!c.state.is_open()).then(|| Message {
+                topic: topic.into(),
+                dedupe_key: format!("case_decided:{}", c.id),
+                target: "http://127.0.0.1:9/hook".into(),
+                payload: format!("{} {}", c.id, c.state.name()),
+            })
+        }
+    };
+    let good = message("case_decided");
+    let refused_by_outbox = message("Not A Topic");
+    let id = s.create_case(&new_case("B", 10, 1)).unwrap().id;
+    let now = 5_000;
+    // Not held: refused, nothing told.
+    let r = s.decide_case_notifying(id, "user:a", &confirm(Category::Baseline), now, true, &good);
+    assert!(matches!(r, Err(BankError::Conflict(_))), "{r:?}");
+    assert!(told(&*s).is_empty());
+    s.claim_next_case(MAIN_QUEUE, "user:a", now, 15 * MIN).unwrap().unwrap();
+    // The outbox refuses the message: the decision is not kept either.
+    let before = audit_actions(&*s).len();
+    let r = s.decide_case_notifying(
+        id,
+        "user:a",
+        &confirm(Category::Baseline),
+        now,
+        true,
+        &refused_by_outbox,
+    );
+    assert!(matches!(r, Err(BankError::Invalid(_))), "{r:?}");
+    assert!(s.case(id).unwrap().decisions.is_empty());
+    assert_eq!(s.case(id).unwrap().state, CaseState::Queued);
+    assert_eq!(audit_actions(&*s).len(), before, "nothing recorded");
+    assert!(told(&*s).is_empty());
+    // Kept: told once, in the same breath.
+    let c = s
+        .decide_case_notifying(id, "user:a", &confirm(Category::Baseline), now, true, &good)
+        .unwrap();
+    assert_eq!(c.state, CaseState::Confirmed);
+    assert_eq!(told(&*s), vec![(format!("case_decided:{id}"), format!("{id} confirmed"))]);
+
+    // Cases decided as they are made: a batch kept tells of each decided case; a batch refused
+    // tells of none.
+    let auto = |n: u8| NewCase {
+        start: Start::AutoConfirm { category: Some(Category::Baseline) },
+        ..new_case("B", 10, n)
+    };
+    let mut bad = new_case("B", 10, 9);
+    bad.matches.clear(); // nothing matched and not flagged: refused
+    assert!(s.create_cases_notifying(&[auto(2), bad], &good).is_err());
+    assert_eq!(told(&*s).len(), 1);
+    let made = s.create_cases_notifying(&[auto(3), new_case("B", 10, 4), auto(5)], &good).unwrap();
+    let keys: Vec<String> = told(&*s).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(
+        keys,
+        vec![
+            format!("case_decided:{id}"),
+            format!("case_decided:{}", made[0].id),
+            format!("case_decided:{}", made[2].id)
+        ],
+        "the queued case tells nothing yet"
+    );
+}
+
+#[test]
+fn messages_go_with_the_change_they_tell_of_on_both_stores() {
+    both(messages_go_with_the_change_they_tell_of);
+}

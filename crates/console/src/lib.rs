@@ -147,7 +147,13 @@ pub struct Inner {
     /// Told of every case decided in the console (the service adds it to its index of
     /// decided content and notifies the submitter).
     on_decided: OnceLock<DecidedHook>,
+    /// The outbox message a decision in the console sends (stored with the decision).
+    notify: OnceLock<NotifyHook>,
 }
+
+/// The outbox message a case decided in the console sends, if any (the submitter's webhook).
+pub type NotifyHook =
+    Arc<dyn Fn(&spoor_bank::cases::Case) -> Option<spoor_bank::cases::Message> + Send + Sync>;
 
 /// What the service does with a case decided in the console.
 pub type DecidedHook = Arc<dyn Fn(&spoor_bank::cases::Case) + Send + Sync>;
@@ -180,6 +186,7 @@ impl ConsoleState {
             vault: None,
             reveals: Default::default(),
             on_decided: OnceLock::new(),
+            notify: OnceLock::new(),
         }))
     }
 
@@ -195,6 +202,19 @@ impl ConsoleState {
     /// Sets what happens to a case decided in the console (once).
     pub fn on_decided(&self, hook: DecidedHook) {
         let _ = self.on_decided.set(hook);
+    }
+
+    /// Sets the outbox message a case decided in the console sends (once).
+    pub fn notify_with(&self, hook: NotifyHook) {
+        let _ = self.notify.set(hook);
+    }
+
+    /// The message deciding `case` sends.
+    pub(crate) fn message_for(
+        &self,
+        case: &spoor_bank::cases::Case,
+    ) -> Option<spoor_bank::cases::Message> {
+        self.notify.get().and_then(|h| h(case))
     }
 
     pub(crate) fn decided(&self, case: &spoor_bank::cases::Case) {

@@ -769,8 +769,13 @@ pub async fn decide(
     let (typed, decision) = parse_decision(&body, &mut errors);
     if let Some(d) = decision {
         let actor = v.actor();
-        let r =
-            state.blocking(move |store| store.decide_case(id, &actor, &d, now_ms(), true)).await;
+        let st = state.clone();
+        let r = state
+            .blocking(move |store| {
+                let notify = |c: &Case| st.message_for(c);
+                store.decide_case_notifying(id, &actor, &d, now_ms(), true, &notify)
+            })
+            .await;
         match r {
             Ok(Ok(c)) => {
                 state.forget_reveals(id);

@@ -442,9 +442,11 @@ impl IntakeWriter {
     pub fn start(
         store: std::sync::Arc<dyn Store>,
         vault: Option<std::sync::Arc<spoor_case::Vault>>,
+        hook: Option<crate::WebhookConfig>,
     ) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<IntakeJob>(4 * MAX_GROUP);
         let spawned = std::thread::Builder::new().name("spoor-intake".into()).spawn(move || {
+            let notify = crate::webhook::notifier(hook);
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
                 while group.len() < MAX_GROUP {
@@ -454,7 +456,7 @@ impl IntakeWriter {
                     }
                 }
                 metrics::histogram!("spoor_case_intake_group_size").record(group.len() as f64);
-                write_group(&*store, vault.as_deref(), group);
+                write_group(&*store, vault.as_deref(), &notify, group);
             }
         });
         match spawned {
@@ -498,7 +500,12 @@ fn media_unavailable() -> ApiError {
     }
 }
 
-fn write_group(store: &dyn Store, vault: Option<&spoor_case::Vault>, group: Vec<IntakeJob>) {
+fn write_group(
+    store: &dyn Store,
+    vault: Option<&spoor_case::Vault>,
+    notify: cases::Notify<'_>,
+    group: Vec<IntakeJob>,
+) {
     // Content first: a case never names media that is not durably stored.
     let mut group = group;
     let held: Vec<usize> = (0..group.len()).filter(|&i| group[i].hold.is_some()).collect();
@@ -545,7 +552,7 @@ fn write_group(store: &dyn Store, vault: Option<&spoor_case::Vault>, group: Vec<
         }
     };
     let news: Vec<NewCase> = group.iter().map(|j| j.new.clone()).collect();
-    match store.create_cases(&news) {
+    match store.create_cases_notifying(&news, notify) {
         Ok(made) => {
             for (job, case) in group.into_iter().zip(made) {
                 let _ = job.reply.send(Ok(case));
@@ -557,9 +564,9 @@ fn write_group(store: &dyn Store, vault: Option<&spoor_case::Vault>, group: Vec<
         }
         Err(_) => {
             for job in group {
-                match store.create_case(&job.new) {
-                    Ok(case) => {
-                        let _ = job.reply.send(Ok(case));
+                match store.create_cases_notifying(std::slice::from_ref(&job.new), notify) {
+                    Ok(mut made) => {
+                        let _ = job.reply.send(Ok(made.remove(0)));
                     }
                     Err(e) => {
                         forget(&job);
@@ -635,7 +642,6 @@ async fn intake(
     })
     .await?;
     state.cases.note(&case);
-    crate::webhook::notify(state, &case);
     let outcome = match case.resolution {
         Some(r) => r.name(),
         None => "queued",
@@ -811,6 +817,7 @@ pub async fn decide(
     let id = case_id(&id)?;
     let decision = decision_from(&body)?;
     let (store, actor) = (state.store.clone(), p.actor.to_string());
+    let hook = state.config.case_webhook.clone();
     let case = blocking(move || {
         let case = store.case(id)?;
         if case.media_kind != MediaKind::None {
@@ -823,11 +830,18 @@ pub async fn decide(
                 ),
             });
         }
-        Ok(store.decide_case(id, &actor, &decision, spoor_bank::model::now_ms(), false)?)
+        let notify = crate::webhook::notifier(hook);
+        Ok(store.decide_case_notifying(
+            id,
+            &actor,
+            &decision,
+            spoor_bank::model::now_ms(),
+            false,
+            &notify,
+        )?)
     })
     .await?;
     state.cases.note(&case);
-    crate::webhook::notify(&state, &case);
     metrics::counter!("spoor_case_decisions_total", "verdict" => body.verdict.clone()).increment(1);
     Ok(Json(case_out(case, p.show_distance)))
 }
@@ -957,7 +971,7 @@ mod tests {
                 }
             })
             .collect();
-        write_group(&*store, Some(&vault), group);
+        write_group(&*store, Some(&vault), &cases::silent, group);
         let got: Vec<Result<Case, ApiError>> = answers.iter().map(|a| a.recv().unwrap()).collect();
         let mut kept = Vec::new();
         for (n, g) in got.iter().enumerate() {
@@ -995,7 +1009,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let writer = IntakeWriter::start(store.clone(), Some(vault.clone()));
+        let writer = IntakeWriter::start(store.clone(), Some(vault.clone()), None);
         let cases: Vec<Case> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..48u8)
                 .map(|n| {

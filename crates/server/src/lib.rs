@@ -230,17 +230,14 @@ impl AppState {
         let decided = Arc::new(cases::Decided::default());
         {
             // Cases decided in the console join the index of decided content at once, and
-            // the submitter's webhook is told, as for decisions through the API.
-            let (decided, store, hook) =
-                (decided.clone(), store.clone(), config.case_webhook.clone());
-            console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| {
-                decided.note(c);
-                if let Some(cfg) = &hook {
-                    webhook::enqueue_logged(&*store, cfg, c);
-                }
-            }));
+            // the submitter's webhook is told (its message stored with the decision), as for
+            // decisions through the API.
+            let decided = decided.clone();
+            console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| decided.note(c)));
+            console.notify_with(Arc::new(webhook::notifier(config.case_webhook.clone())));
         }
-        let intake = cases::IntakeWriter::start(store.clone(), vault.clone());
+        let intake =
+            cases::IntakeWriter::start(store.clone(), vault.clone(), config.case_webhook.clone());
         AppState(Arc::new(Inner {
             intake,
             console,

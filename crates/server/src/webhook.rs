@@ -1,8 +1,8 @@
 //! The case webhook: when a case is decided, a signed JSON message to the operator's own system
 //! (`--case-webhook`), through the store's durable outbox.
 //!
-//! * [`case_decided`] stores the message in the outbox (once per case: its dedupe key is
-//!   `case_decided:{id}`); [`notify`] does that from a request, never failing it.
+//! * [`message`] is the outbox message about a decided case (once per case: its dedupe key is
+//!   `case_decided:{id}`), stored in the same transaction as the decision.
 //! * [`spawn_worker`] delivers what is due every 250 ms: a POST with the JSON body and the headers
 //!   `X-Spoor-Event`, `X-Spoor-Delivery` (the outbox id: the same for every attempt, so a
 //!   receiver can drop repeats), `X-Spoor-Timestamp` (unix seconds) and `X-Spoor-Signature`
@@ -23,12 +23,10 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use spoor_bank::cases::Case;
+use spoor_bank::cases::{Case, Message};
 use spoor_bank::model::{format_time, now_ms, Millis};
 use spoor_bank::outbox::OutboxItem;
 use spoor_bank::Store;
-
-use crate::AppState;
 
 /// The outbox topic of case decisions.
 pub const TOPIC: &str = "case_decided";
@@ -148,40 +146,27 @@ pub fn payload(case: &Case) -> serde_json::Value {
     })
 }
 
-/// Puts the message about `case` in the outbox when it is decided. `false` when the case is
-/// still open or its message is stored already.
-pub fn case_decided(
-    store: &dyn Store,
-    cfg: &WebhookConfig,
-    case: &Case,
-) -> spoor_bank::Result<bool> {
+/// The outbox message about `case` when it is decided (`None` while it is open). Its dedupe key
+/// `case_decided:{id}` makes it once per case. Stores keep it in the transaction that decides
+/// the case ([`spoor_bank::cases::Cases::decide_case_notifying`],
+/// [`spoor_bank::cases::Cases::create_cases_notifying`]): a decision kept is never left
+/// untold.
+pub fn message(cfg: &WebhookConfig, case: &Case) -> Option<Message> {
     if case.state.is_open() {
-        return Ok(false);
+        return None;
     }
-    let body = payload(case).to_string();
-    store.outbox_add(TOPIC, &format!("{TOPIC}:{}", case.id), &cfg.url, &body, now_ms())
+    Some(Message {
+        topic: TOPIC.to_string(),
+        dedupe_key: format!("{TOPIC}:{}", case.id),
+        target: cfg.url.clone(),
+        payload: payload(case).to_string(),
+    })
 }
 
-/// [`case_decided`] from a request: nothing without `--case-webhook`; a store error is logged
-/// (the decision stands; the request does not fail). Runs the store call off the async threads'
-/// duties ([`tokio::task::block_in_place`]) where the runtime allows it.
-pub fn notify(state: &AppState, case: &Case) {
-    let Some(cfg) = &state.config.case_webhook else { return };
-    enqueue_logged(&*state.store, cfg, case);
-}
-
-/// [`case_decided`], logging a failure (the decision stands either way); off the async
-/// threads' blocking rules when called from one.
-pub fn enqueue_logged(store: &dyn Store, cfg: &WebhookConfig, case: &Case) {
-    let run = || {
-        if let Err(e) = case_decided(store, cfg, case) {
-            tracing::error!(case = case.id, error = %e, "cannot store the case webhook message; the decision stands, but the webhook will not tell of it");
-        }
-    };
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-        _ => run(),
-    }
+/// The [`spoor_bank::cases::Notify`] of a service: the webhook's message when `--case-webhook`
+/// is set, nothing otherwise.
+pub fn notifier(cfg: Option<WebhookConfig>) -> impl Fn(&Case) -> Option<Message> + Send + Sync {
+    move |case| cfg.as_ref().and_then(|cfg| message(cfg, case))
 }
 
 /// `sha256=` and the hex HMAC-SHA256, keyed with `secret`, of `timestamp + "." + body`: the
