@@ -463,10 +463,24 @@ fn logged_in(store: &Store, s: &Server, name: &str, role: &str) -> (Web, String)
 
 /// The text of the element with `id` (up to its first tag).
 fn text_of_id(page: &str, id: &str) -> String {
-    let marker = format!("id=\"{id}\">");
+    // The element's text, its tags stripped (an element holding no element of its own name).
+    let marker = format!("id=\"{id}\"");
     let at = page.find(&marker).unwrap_or_else(|| panic!("no #{id} in {page}"));
-    let rest = &page[at + marker.len()..];
-    rest[..rest.find('<').unwrap()].to_string()
+    let open = page[..at].rfind('<').unwrap();
+    let name: String = page[open + 1..].chars().take_while(|c| c.is_ascii_alphanumeric()).collect();
+    let start = at + page[at..].find('>').unwrap() + 1;
+    let end = start + page[start..].find(&format!("</{name}>")).unwrap();
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in page[start..end].chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    text.trim().to_string()
 }
 
 /// The keys' JSON lines from `spoor keys list`.
@@ -1363,6 +1377,22 @@ fn reviewers_review_cases_in_the_console() {
     let a = r1.get(&format!("/cases/{id_a}"));
     assert!(a.body.contains(&format!("/cases/{id_a}/rendition")), "{}", a.body);
     assert!(a.body.contains("item-a"));
+    // The picture on this page counts at once, in the page's box and in its header.
+    assert!(
+        text_of_id(&a.body, "exposure").contains("seen 1 item and made 0 reveals"),
+        "{}",
+        a.body
+    );
+    assert!(
+        text_of_id(&a.body, "exposure-today").contains("Today: 1 item, 0 reveals"),
+        "{}",
+        a.body
+    );
+    let again = r1.get(&format!("/cases/{id_a}"));
+    assert!(
+        text_of_id(&again.body, "exposure").contains("seen 1 item"),
+        "the same case counts once"
+    );
     let (st, ctype, png) = r1.get_bytes(&format!("/cases/{id_a}/rendition?v=4g"));
     assert_eq!((st, ctype.as_str()), (StatusCode::OK, "image/png"));
     let shown = image::load_from_memory(&png).unwrap();
@@ -1386,6 +1416,18 @@ fn reviewers_review_cases_in_the_console() {
     );
     // The guide (1 item here) is reached: rita is asked to take a break, the team lead told.
     assert!(a.body.contains("reached today's guide"), "{}", a.body);
+    // Her counter is on every page she opens, not only the review pages; ravi's says nothing
+    // seen; people who do not review have none.
+    let home = r1.get("/");
+    assert_eq!(
+        text_of_id(&home.body, "exposure-today"),
+        "Today: 1 item, 1 reveal – take a break",
+        "{}",
+        home.body
+    );
+    assert_eq!(text_of_id(&r2.get("/").body, "exposure-today"), "Today: 0 items, 0 reveals");
+    let (mut curator, _) = logged_in(&store, &s, "cora", "curator");
+    assert!(!curator.get("/").body.contains("exposure-today"));
     let (mut lead, _) = logged_in(&store, &s, "lena", "admin");
     let a = lead.get("/review");
     assert!(a.body.contains("Reached today's exposure guide: rita."), "{}", a.body);

@@ -93,6 +93,16 @@ pub fn page_refreshing(
                                 }
                             }
                             div class="who" {
+                                @if let Some((e, guide)) = v.exposure {
+                                    @let over = guide > 0 && e.items >= u64::from(guide);
+                                    a href="/review" id="exposure-today"
+                                        class=(if over { "tag tag--warn" } else { "tag" })
+                                        title="Pictures of cases shown to you today, and reveal steps" {
+                                        "Today: " (e.items) " item" @if e.items != 1 { "s" }
+                                        ", " (e.reveals) " reveal" @if e.reveals != 1 { "s" }
+                                        @if over { " – take a break" }
+                                    }
+                                }
                                 span class="who__name" { (v.user.name) }
                                 " "
                                 span class="tag" { (v.user.role.name()) }

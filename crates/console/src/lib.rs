@@ -149,7 +149,14 @@ pub struct Inner {
     on_decided: OnceLock<DecidedHook>,
     /// The outbox message a decision in the console sends (stored with the decision).
     notify: OnceLock<NotifyHook>,
+    /// Each reviewer's exposure today as last counted, and when (for the counter on every page).
+    exposures:
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, review::Exposure)>>,
 }
+
+/// How long a reviewer's counted exposure is shown before it is counted again from the audit
+/// log (pictures and reveals in this process count it again at once).
+pub const EXPOSURE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The outbox message a case decided in the console sends, if any (the submitter's webhook).
 pub type NotifyHook =
@@ -187,6 +194,7 @@ impl ConsoleState {
             reveals: Default::default(),
             on_decided: OnceLock::new(),
             notify: OnceLock::new(),
+            exposures: Default::default(),
         }))
     }
 
@@ -202,6 +210,40 @@ impl ConsoleState {
     /// Sets what happens to a case decided in the console (once).
     pub fn on_decided(&self, hook: DecidedHook) {
         let _ = self.on_decided.set(hook);
+    }
+
+    /// `person`'s exposure today, counted from the audit log at most every [`EXPOSURE_TTL`]
+    /// (`None` when the store does not answer: the page is shown without it).
+    pub(crate) async fn exposure_today(&self, person: &str) -> Option<review::Exposure> {
+        let fresh = {
+            let cache = self.exposures.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(person).filter(|(at, _)| at.elapsed() < EXPOSURE_TTL).map(|(_, e)| *e)
+        };
+        if fresh.is_some() {
+            return fresh;
+        }
+        let who = person.to_string();
+        let counted = self.blocking(move |store| review::exposure(store, &who)).await;
+        match counted {
+            Ok(Ok(e)) => {
+                let mut cache = self.exposures.lock().unwrap_or_else(|p| p.into_inner());
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(person.to_string(), (std::time::Instant::now(), e));
+                Some(e)
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "cannot count a reviewer's exposure");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Counts `person`'s exposure again on their next page (a picture or a reveal was shown).
+    pub(crate) fn forget_exposure(&self, person: &str) {
+        self.exposures.lock().unwrap_or_else(|p| p.into_inner()).remove(person);
     }
 
     /// Sets the outbox message a case decided in the console sends (once).

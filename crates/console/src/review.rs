@@ -95,6 +95,14 @@ fn start_of_day(now: Millis) -> Millis {
 /// Today's (UTC) exposure of `person`, counted from the audit records of pictures served and
 /// reveals.
 pub fn exposure(store: &dyn spoor_bank::Store, person: &str) -> Result<Exposure, BankError> {
+    Ok(exposure_seen(store, person)?.0)
+}
+
+/// [`exposure`], and the cases whose picture was shown today.
+fn exposure_seen(
+    store: &dyn spoor_bank::Store,
+    person: &str,
+) -> Result<(Exposure, std::collections::HashSet<String>), BankError> {
     let since = start_of_day(now_ms());
     let mut out = Exposure::default();
     let mut seen = std::collections::HashSet::new();
@@ -112,7 +120,7 @@ pub fn exposure(store: &dyn spoor_bank::Store, person: &str) -> Result<Exposure,
             }
         }
     }
-    Ok(out)
+    Ok((out, seen))
 }
 
 /// The reviewers who reached today's exposure guide (for team leads).
@@ -490,14 +498,20 @@ async fn load(state: &ConsoleState, v: &Viewer, id: i64) -> Result<(Case, Exposu
                 Ok(c) => c,
                 Err(e) => return Ok(Err(store_error(e))),
             };
-            let exp = match exposure(store, &person) {
+            let (mut exp, seen) = match exposure_seen(store, &person) {
                 Ok(x) => x,
                 Err(e) => return Ok(Err(store_error(e))),
             };
-            let details = json!({
-                "state": c.state.name(),
-                "holds": c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str()),
-            });
+            let holds = c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str());
+            // The page about to be shown shows the picture: count it now, not on the next page.
+            if holds
+                && c.media.is_some()
+                && c.media_kind == MediaKind::Image
+                && !seen.contains(&id.to_string())
+            {
+                exp.items += 1;
+            }
+            let details = json!({ "state": c.state.name(), "holds": holds });
             crate::audit::record_view(
                 store,
                 &person,
@@ -524,6 +538,8 @@ pub async fn page(
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
     match load(&state, &v, id).await {
         Ok((c, exp)) => {
+            let mut v = v;
+            v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
             let reveal = state.reveal_of(v.user.id, id);
             let body = render_case(
                 &v,
@@ -638,6 +654,7 @@ pub async fn rendition(
         .await;
     match r {
         Ok(Ok(Ok(png))) => {
+            state.forget_exposure(&v.user.name);
             metrics::counter!("spoor_console_renditions_total").increment(1);
             let mut resp = png.into_response();
             resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
@@ -684,6 +701,7 @@ pub async fn reveal(
         .await;
     match r {
         Ok(Ok(_)) => {
+            state.forget_exposure(&v.user.name);
             state.set_reveal(v.user.id, id, next);
             Redirect::to(&format!("/cases/{id}")).into_response()
         }
@@ -791,6 +809,8 @@ pub async fn decide(
     }
     match load(&state, &v, id).await {
         Ok((c, exp)) => {
+            let mut v = v;
+            v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
             let reveal = state.reveal_of(v.user.id, id);
             let body =
                 render_case(&v, &c, reveal, exp, state.config.exposure_guide, &errors, &typed);

@@ -47,6 +47,8 @@ pub struct Viewer {
     pub session: Session,
     /// SHA-256 of the session's token.
     pub(crate) token_hash: [u8; 32],
+    /// For reviewers: what they were exposed to today and the daily guide, shown on every page.
+    pub exposure: Option<(crate::review::Exposure, u32)>,
 }
 
 impl Viewer {
@@ -255,7 +257,9 @@ async fn guard(
         Err(r) => return r,
     };
     let viewer = match found {
-        SessionLookup::Active { session, user } => Viewer { user, session, token_hash: hash },
+        SessionLookup::Active { session, user } => {
+            Viewer { user, session, token_hash: hash, exposure: None }
+        }
         SessionLookup::Expired { user, why } => {
             let name = user.name.clone();
             let _ = state
@@ -302,6 +306,11 @@ async fn guard(
             }
         }
     };
+    let mut viewer = viewer;
+    if viewer.may(crate::review::REVIEWERS) {
+        viewer.exposure =
+            state.exposure_today(&viewer.user.name).await.map(|e| (e, state.config.exposure_guide));
+    }
     let mut req = req;
     req.extensions_mut().insert(viewer);
     next.run(req).await
