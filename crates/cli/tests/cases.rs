@@ -263,6 +263,41 @@ fn cases_through_the_api(store: Store) {
     assert!(actions.contains(&"rev case_decide".to_string()), "{actions:?}");
     let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("spoor_case_submissions_total{outcome=\"auto\"} 1"), "{metrics}");
+    // The error rates of real decisions: the exact MD5 match confirmed without review.
+    let gauge = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
+        metrics.lines().find_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (set, value) = rest.split_once("} ")?;
+            let all =
+                labels.iter().all(|(k, v)| set.split(',').any(|p| p == format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().unwrap())
+        })
+    };
+    let md5 = [("bank", "HOTLINE"), ("signal_type", "md5"), ("band", "exact")];
+    let outcome = |o: &str| {
+        let mut l = md5.to_vec();
+        l.push(("outcome", o));
+        gauge("spoor_case_outcomes", &l)
+    };
+    assert_eq!(outcome("confirmed_auto"), Some(1.0), "{metrics}");
+    assert_eq!(outcome("false_positive"), Some(0.0), "{metrics}");
+    assert_eq!(gauge("spoor_case_false_positive_ratio", &md5), Some(0.0), "{metrics}");
+    let open: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("spoor_cases_open{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    let (_, listed) = s.get(Some(&admin), "/v1/cases?limit=500");
+    let listed_open = listed["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            ["queued", "second_review", "escalated"].contains(&c["state"].as_str().unwrap())
+        })
+        .count();
+    assert!(listed_open > 0);
+    assert_eq!(open, listed_open as f64, "{metrics}");
     s.stop();
 }
 

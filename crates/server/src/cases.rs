@@ -578,6 +578,69 @@ fn write_group(
     }
 }
 
+/// When the case gauges were counted, and the open (queue, state) pairs they named.
+pub type GaugesCounted = (std::time::Instant, Vec<(String, &'static str)>);
+
+/// How often `/metrics` counts open cases and decided outcomes again from the store.
+pub const CASE_GAUGES_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Sets the case gauges of `/metrics` from the store, at most every [`CASE_GAUGES_EVERY`]
+/// (scrapes in between show the last count; one count at a time):
+/// `spoor_cases_open{queue,state}`, `spoor_case_outcomes{bank,signal_type,band,outcome}` and
+/// `spoor_case_false_positive_ratio{bank,signal_type,band}`. A store error keeps the last
+/// values and is logged.
+pub(crate) async fn refresh_gauges(state: &AppState) {
+    let mut last = state.case_gauges.lock().await;
+    if last.as_ref().is_some_and(|(t, _)| t.elapsed() < CASE_GAUGES_EVERY) {
+        return;
+    }
+    let store = state.store.clone();
+    let counted = tokio::task::spawn_blocking(move || {
+        Ok::<_, spoor_bank::BankError>((
+            store.open_case_counts()?,
+            store.case_outcomes(None, None)?,
+        ))
+    })
+    .await;
+    match counted {
+        Ok(Ok((open, outcomes))) => {
+            let named: Vec<(String, &'static str)> =
+                open.iter().map(|(q, st, _)| (q.clone(), st.name())).collect();
+            if let Some((_, before)) = last.take() {
+                for (queue, st) in before.into_iter().filter(|b| !named.contains(b)) {
+                    metrics::gauge!("spoor_cases_open", "queue" => queue, "state" => st).set(0.0);
+                }
+            }
+            *last = Some((std::time::Instant::now(), named));
+            for (queue, st, n) in open {
+                metrics::gauge!("spoor_cases_open", "queue" => queue, "state" => st.name())
+                    .set(n as f64);
+            }
+            for o in outcomes {
+                let labels = |outcome: &'static str| {
+                    [
+                        ("bank", o.bank.clone()),
+                        ("signal_type", o.signal_type.name().to_string()),
+                        ("band", o.band.clone()),
+                        ("outcome", outcome.to_string()),
+                    ]
+                };
+                for (outcome, n) in [
+                    ("confirmed_reviewed", o.confirmed_reviewed),
+                    ("confirmed_auto", o.confirmed_auto),
+                    ("false_positive", o.false_positive),
+                ] {
+                    metrics::gauge!("spoor_case_outcomes", &labels(outcome)).set(n as f64);
+                }
+                metrics::gauge!("spoor_case_false_positive_ratio", &labels("")[..3])
+                    .set(o.false_positive_ratio());
+            }
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot count cases for /metrics"),
+        Err(e) => tracing::warn!(error = %e, "cannot count cases for /metrics"),
+    }
+}
+
 async fn intake(
     state: &AppState,
     p: &Principal,

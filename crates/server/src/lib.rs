@@ -169,6 +169,9 @@ pub struct Inner {
     pub cases: Arc<cases::Decided>,
     /// Writes new cases in groups.
     pub intake: cases::IntakeWriter,
+    /// When the case gauges of `/metrics` were last counted from the store, and the open
+    /// queues they named (set to 0 once empty).
+    pub case_gauges: tokio::sync::Mutex<Option<cases::GaugesCounted>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -240,6 +243,7 @@ impl AppState {
             cases::IntakeWriter::start(store.clone(), vault.clone(), config.case_webhook.clone());
         AppState(Arc::new(Inner {
             intake,
+            case_gauges: tokio::sync::Mutex::new(None),
             console,
             store,
             matcher,

@@ -149,8 +149,10 @@ async fn store_check(state: &AppState) -> Result<i64, String> {
     result.map_err(|e| format!("the check failed: {e}"))?
 }
 
-/// Prometheus metrics: request counts and latencies by route, index sizes, change-log position.
-/// Counts only, no data; unauthenticated so a scraper needs no key.
+/// Prometheus metrics: request counts and latencies by route, index sizes, change-log position,
+/// open cases per queue and the outcomes of decided cases (the error rates of real decisions,
+/// per bank, signal type and distance band). Counts only, no data; unauthenticated so a scraper
+/// needs no key.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
@@ -162,6 +164,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("spoor_api_keys").set(state.keys.len() as f64);
     metrics::gauge!("spoor_follower_lag_seconds").set(state.matcher.lag().as_secs_f64());
     metrics::gauge!("spoor_api_keys_age_seconds").set(state.keys.age().as_secs_f64());
+    crate::cases::refresh_gauges(&state).await;
     let mut resp = state.metrics.render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
