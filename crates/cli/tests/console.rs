@@ -1489,6 +1489,10 @@ fn reviewers_review_cases_in_the_console() {
     let id_b = case_b["id"].as_i64().unwrap();
     let a = r2.post("/review/next", &[("queue", "main"), ("csrf", &csrf2)]);
     assert_eq!(location(&a), format!("/cases/{id_b}"));
+    // The match's entry as banked, and how cases matching it were decided (none yet).
+    let page = r2.get(&format!("/cases/{id_b}")).body;
+    assert!(page.contains("<td>baseline, verified by a</td>"), "{page}");
+    assert!(page.contains("<td>none decided yet</td>"), "{page}");
     let a = r2.post(
         &format!("/cases/{id_b}/decide"),
         &[
@@ -1515,6 +1519,9 @@ fn reviewers_review_cases_in_the_console() {
         server::until("the false positive stops matching", || s.matches(&admin, &pdq_b).is_empty());
     eprintln!("the entry stopped matching {took:?} after the one-click disable");
     assert!(!cur.get("/review/false-positives").body.contains(&format!("disable-{id_b}")));
+    let page = r2.get(&format!("/cases/{id_b}")).body;
+    assert!(page.contains("<td>baseline, verified by a, disabled</td>"), "{page}");
+    assert!(page.contains("<td>0 confirmed, 1 false positive</td>"), "{page}");
 
     // The record, person by person.
     let log = audit(&store);

@@ -321,9 +321,11 @@ fn radio(name: &str, id: &str, value: &str, label: &str, checked: bool) -> Marku
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn render_case(
     v: &Viewer,
     c: &Case,
+    context: &[MatchContext],
     reveal: Reveal,
     exp: Exposure,
     guide: u32,
@@ -368,11 +370,33 @@ fn render_case(
                     thead { tr {
                         th scope="col" { "Bank" } th scope="col" class="num" { "Entry" }
                         th scope="col" { "Signal" } th scope="col" class="num" { "Distance" }
+                        th scope="col" { "Entry as banked" }
+                        th scope="col" { "Decided cases matching it" }
                     } }
-                    tbody { @for m in &c.matches { tr {
+                    tbody { @for (i, m) in c.matches.iter().enumerate() { tr {
                         td { (m.bank) }
                         td class="num" { a href={ "/banks/" (m.bank) "/entries/" (m.entry_id) } { (m.entry_id) } }
                         td { (m.signal_type.name()) } td class="num" { (m.distance) }
+                        @let ctx = context.get(i).cloned().unwrap_or_default();
+                        td {
+                            @match &ctx.entry {
+                                None => "deleted since",
+                                Some(e) => {
+                                    (e.category.map_or("unclassified", |c| c.name()))
+                                    @if let Some(who) = &e.verified_by { ", verified by " (who) }
+                                    @else { ", not verified" }
+                                    @if let Some(org) = &e.source_org { ", from " (org) }
+                                    @if !e.enabled { ", disabled" }
+                                }
+                            }
+                        }
+                        td {
+                            @if ctx.confirmed + ctx.false_positive == 0 { "none decided yet" }
+                            @else {
+                                (ctx.confirmed) " confirmed, " (ctx.false_positive) " false positive"
+                                @if ctx.false_positive != 1 { "s" }
+                            }
+                        }
                     } } }
                 }
             }
@@ -489,8 +513,43 @@ fn render_case(
     }
 }
 
+/// What the case page says about one matched entry: its provenance and how earlier cases that
+/// matched it were decided (content similar to this case's).
+#[derive(Debug, Clone, Default)]
+pub struct MatchContext {
+    /// The entry as banked (`None`: it was deleted since).
+    pub entry: Option<spoor_bank::Entry>,
+    /// Earlier cases matching it confirmed (by people or by the rules).
+    pub confirmed: u64,
+    /// Earlier cases matching it found false positives.
+    pub false_positive: u64,
+}
+
+fn match_context(store: &dyn spoor_bank::Store, c: &Case) -> Result<Vec<MatchContext>, BankError> {
+    c.matches
+        .iter()
+        .map(|m| {
+            let entry = match store.entry(&m.bank, m.entry_id) {
+                Ok(e) => Some(e),
+                Err(BankError::NoSuchEntry { .. } | BankError::NoSuchBank(_)) => None,
+                Err(e) => return Err(e),
+            };
+            let mut out = MatchContext { entry, ..Default::default() };
+            for o in store.case_outcomes(Some(&m.bank), Some(m.entry_id))? {
+                out.confirmed += o.confirmed_reviewed + o.confirmed_auto;
+                out.false_positive += o.false_positive;
+            }
+            Ok(out)
+        })
+        .collect()
+}
+
 /// Reads a case and the person's exposure, and records the view before anything is shown.
-async fn load(state: &ConsoleState, v: &Viewer, id: i64) -> Result<(Case, Exposure), Response> {
+async fn load(
+    state: &ConsoleState,
+    v: &Viewer,
+    id: i64,
+) -> Result<(Case, Exposure, Vec<MatchContext>), Response> {
     let (person, actor) = (v.user.name.clone(), v.actor());
     let r = state
         .blocking(move |store| {
@@ -511,6 +570,10 @@ async fn load(state: &ConsoleState, v: &Viewer, id: i64) -> Result<(Case, Exposu
             {
                 exp.items += 1;
             }
+            let context = match match_context(store, &c) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
             let details = json!({ "state": c.state.name(), "holds": holds });
             crate::audit::record_view(
                 store,
@@ -520,7 +583,7 @@ async fn load(state: &ConsoleState, v: &Viewer, id: i64) -> Result<(Case, Exposu
                 &id.to_string(),
                 details,
             )?;
-            Ok(Ok((c, exp)))
+            Ok(Ok((c, exp, context)))
         })
         .await;
     match r {
@@ -537,13 +600,14 @@ pub async fn page(
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
     match load(&state, &v, id).await {
-        Ok((c, exp)) => {
+        Ok((c, exp, context)) => {
             let mut v = v;
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
             let reveal = state.reveal_of(v.user.id, id);
             let body = render_case(
                 &v,
                 &c,
+                &context,
                 reveal,
                 exp,
                 state.config.exposure_guide,
@@ -808,12 +872,20 @@ pub async fn decide(
         }
     }
     match load(&state, &v, id).await {
-        Ok((c, exp)) => {
+        Ok((c, exp, context)) => {
             let mut v = v;
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
             let reveal = state.reveal_of(v.user.id, id);
-            let body =
-                render_case(&v, &c, reveal, exp, state.config.exposure_guide, &errors, &typed);
+            let body = render_case(
+                &v,
+                &c,
+                &context,
+                reveal,
+                exp,
+                state.config.exposure_guide,
+                &errors,
+                &typed,
+            );
             layout::html_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 layout::page(Some(&v), "/review", &format!("Case {id}"), body),
