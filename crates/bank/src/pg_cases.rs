@@ -218,6 +218,11 @@ impl Cases for PostgresStore {
         check_actor(person)?;
         let until = now.saturating_add(lease_ms.max(1));
         self.people_write(|tx| {
+            // A claim is a lease: lost with the last moments before a crash of the machine, the
+            // case is simply free again, its claim record gone with it (never out of order: a
+            // later flushed commit flushes it too). Not worth a wait for the disk flush while
+            // a reviewer waits for the next case.
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
             let held = tx.query_opt(
                 "SELECT id FROM cases
                  WHERE queue = $1 AND state IN ('queued', 'second_review', 'escalated')
