@@ -649,6 +649,38 @@ pub fn silent(_: &Case) -> Option<Message> {
     None
 }
 
+/// Weakest blur step (none); the strongest is [`STRONGEST_BLUR`].
+pub const STRONGEST_BLUR: u8 = 4;
+
+/// A reviewer's starting view of a case's picture: what the first picture of each case they
+/// take is made with, before they reveal more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReviewView {
+    /// Blur step, [`STRONGEST_BLUR`] (the default) to 0 (none).
+    pub blur: u8,
+    /// Colour shown (default: greyscale).
+    pub colour: bool,
+}
+
+impl Default for ReviewView {
+    fn default() -> Self {
+        ReviewView { blur: STRONGEST_BLUR, colour: false }
+    }
+}
+
+impl ReviewView {
+    /// Checks the blur step.
+    pub fn check(&self) -> Result<()> {
+        if self.blur > STRONGEST_BLUR {
+            return Err(BankError::Invalid(format!(
+                "blur step {} is out of range: use 0 (none) to {STRONGEST_BLUR} (strongest)",
+                self.blur
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// What every store does with cases.
 pub trait Cases {
     /// Makes a case (and its `case_create` audit record, in the same transaction).
@@ -667,6 +699,17 @@ pub trait Cases {
     fn case(&self, id: i64) -> Result<Case>;
     /// Cases by id, with their matches and decisions.
     fn cases(&self, q: &CaseQuery) -> Result<Vec<Case>>;
+    /// The starting view of the person with this user id ([`ReviewView::default`] when they
+    /// set none).
+    fn review_view(&self, user_id: i64) -> Result<ReviewView>;
+    /// Sets a person's starting view; `actor` (`user:NAME`) is recorded (`review_view_set`).
+    fn set_review_view(
+        &self,
+        user_id: i64,
+        actor: &str,
+        view: ReviewView,
+        now: Millis,
+    ) -> Result<()>;
     /// "Review next": the case `person` holds in `queue` if any (its lease renewed), else the
     /// oldest open case of `queue` no one holds and `person` has not reviewed, claimed for
     /// `lease_ms` (audited `case_claim`); `None` when the queue is empty.

@@ -8,7 +8,7 @@ use spoor_audit::NewRecord;
 
 use crate::cases::{
     self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
-    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS,
+    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, ReviewView, CASE_COLUMNS,
     MAX_CASE_PAGE,
 };
 use crate::model::Millis;
@@ -205,6 +205,47 @@ impl Cases for PostgresStore {
             &[&q.after, &q.state.map(|s| s.name()), &q.submitter, &limit],
         )?;
         rows.iter().map(|r| complete(&mut *c, raw_case(r).into_case()?)).collect()
+    }
+
+    fn review_view(&self, user_id: i64) -> Result<ReviewView> {
+        let row = self
+            .lock()?
+            .query_opt("SELECT blur, colour FROM review_views WHERE user_id = $1", &[&user_id])?;
+        Ok(row.map_or_else(ReviewView::default, |r| ReviewView {
+            blur: u8::try_from(r.get::<_, i16>(0)).unwrap_or(cases::STRONGEST_BLUR),
+            colour: r.get(1),
+        }))
+    }
+
+    fn set_review_view(
+        &self,
+        user_id: i64,
+        actor: &str,
+        view: ReviewView,
+        now: Millis,
+    ) -> Result<()> {
+        check_actor(actor)?;
+        view.check()?;
+        self.people_write_audited(
+            |tx| {
+                let n = tx.execute(
+                    "INSERT INTO review_views (user_id, blur, colour, set_at)
+                     SELECT id, $2, $3, $4 FROM users WHERE id = $1
+                     ON CONFLICT (user_id) DO UPDATE
+                         SET blur = excluded.blur, colour = excluded.colour,
+                             set_at = excluded.set_at",
+                    &[&user_id, &i16::from(view.blur), &view.colour, &now],
+                )?;
+                if n == 0 {
+                    return Err(crate::people::no_such_user_id(user_id));
+                }
+                Ok(())
+            },
+            |_| {
+                NewRecord::by(actor, "review_view_set", "user", &user_id.to_string())
+                    .with_details(json!({"blur": view.blur, "colour": view.colour}))
+            },
+        )
     }
 
     fn claim_next_case(

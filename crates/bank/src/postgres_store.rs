@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0007_entries_by_bank.sql"),
     include_str!("../migrations/postgres/0008_cases.sql"),
     include_str!("../migrations/postgres/0009_outbox.sql"),
+    include_str!("../migrations/postgres/0011_review_views.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

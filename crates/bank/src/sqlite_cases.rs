@@ -7,7 +7,7 @@ use spoor_audit::NewRecord;
 
 use crate::cases::{
     self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
-    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, CASE_COLUMNS,
+    NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, ReviewView, CASE_COLUMNS,
     MAX_CASE_PAGE,
 };
 use crate::model::Millis;
@@ -242,6 +242,51 @@ impl Cases for SqliteStore {
             })
             .map_err(|e| self.err(e))?;
         raws.into_iter().map(|r| self.complete(&conn, r.into_case()?)).collect()
+    }
+
+    fn review_view(&self, user_id: i64) -> Result<ReviewView> {
+        let conn = self.read()?;
+        let row: Option<(i64, bool)> = conn
+            .prepare_cached("SELECT blur, colour FROM review_views WHERE user_id = ?1")
+            .and_then(|mut s| s.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| self.err(e))?;
+        Ok(row.map_or_else(ReviewView::default, |(blur, colour)| ReviewView {
+            blur: u8::try_from(blur).unwrap_or(cases::STRONGEST_BLUR),
+            colour,
+        }))
+    }
+
+    fn set_review_view(
+        &self,
+        user_id: i64,
+        actor: &str,
+        view: ReviewView,
+        now: Millis,
+    ) -> Result<()> {
+        check_actor(actor)?;
+        view.check()?;
+        self.people_write_audited(
+            |tx| {
+                let n = tx
+                    .execute(
+                        "INSERT INTO review_views (user_id, blur, colour, set_at)
+                         SELECT id, ?2, ?3, ?4 FROM users WHERE id = ?1
+                         ON CONFLICT (user_id) DO UPDATE
+                             SET blur = excluded.blur, colour = excluded.colour,
+                                 set_at = excluded.set_at",
+                        params![user_id, view.blur, view.colour, now],
+                    )
+                    .map_err(|e| self.err(e))?;
+                if n == 0 {
+                    return Err(crate::people::no_such_user_id(user_id));
+                }
+                Ok(())
+            },
+            |_| {
+                NewRecord::by(actor, "review_view_set", "user", &user_id.to_string())
+                    .with_details(json!({"blur": view.blur, "colour": view.colour}))
+            },
+        )
     }
 
     fn claim_next_case(

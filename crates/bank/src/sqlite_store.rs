@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_entries_by_bank.sql"),
     include_str!("../migrations/sqlite/0008_cases.sql"),
     include_str!("../migrations/sqlite/0009_outbox.sql"),
+    include_str!("../migrations/sqlite/0011_review_views.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -330,3 +330,30 @@ both!(account_changes_are_audited_with_them_and_refusals_are_not, |store: &dyn S
     let report = spoor_bank::audit::verify(store, &[], None, &mut |_| {}).unwrap();
     assert!(report.broken.is_none() && report.records == 4, "{report:?}");
 });
+
+both!(starting_views_of_reviewers, |store: &dyn Store| {
+    use spoor_bank::cases::ReviewView;
+    let (u, _) = new_user(store, "rita", PersonRole::Reviewer);
+    let (other, _) = new_user(store, "ravi", PersonRole::Reviewer);
+    // Nothing set: the strongest blur, in greyscale.
+    assert_eq!(store.review_view(u.id).unwrap(), ReviewView { blur: 4, colour: false });
+    let set = ReviewView { blur: 2, colour: true };
+    store.set_review_view(u.id, "user:rita", set, 1_000).unwrap();
+    assert_eq!(store.review_view(u.id).unwrap(), set);
+    assert_eq!(store.review_view(other.id).unwrap(), ReviewView::default(), "one person's only");
+    store.set_review_view(u.id, "user:rita", ReviewView { blur: 3, colour: false }, 2_000).unwrap();
+    assert_eq!(store.review_view(u.id).unwrap(), ReviewView { blur: 3, colour: false });
+    // Refused: a blur step that does not exist, a person who does not exist; nothing changes.
+    let e =
+        err(store.set_review_view(u.id, "user:rita", ReviewView { blur: 5, colour: false }, 3_000));
+    assert!(e.contains("blur step 5"), "{e}");
+    assert!(store.set_review_view(u.id + 1000, "user:rita", set, 3_000).is_err());
+    assert_eq!(store.review_view(u.id).unwrap(), ReviewView { blur: 3, colour: false });
+    // Each change is recorded by the person who made it.
+    let mut q = spoor_bank::AuditQuery::after(0, 100);
+    q.action = Some("review_view_set".into());
+    let recs = store.audit_records(&q).unwrap();
+    assert_eq!(recs.len(), 2);
+    assert!(recs.iter().all(|r| r.actor == "rita" && r.object_id == u.id.to_string()));
+    assert!(recs[0].details.contains("\"blur\":2"), "{}", recs[0].details);
+});

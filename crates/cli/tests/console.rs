@@ -1484,6 +1484,16 @@ fn reviewers_review_cases_in_the_console() {
     let a = r2.post("/review/next", &[("queue", "main"), ("csrf", &csrf2)]);
     assert_eq!(location(&a), "/review?done=empty", "nothing reached the queue");
 
+    // Ravi's starting view: blur 2 in colour, recorded; a blur step that does not exist is
+    // refused.
+    let a = r2.post("/review/view", &[("blur", "9"), ("csrf", &csrf2)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = r2.post("/review/view", &[("blur", "2"), ("colour", "on"), ("csrf", &csrf2)]);
+    assert_eq!(location(&a), "/review?done=view");
+    let page = r2.get("/review").body;
+    assert!(page.contains(r#"<option value="2" selected>"#), "{page}");
+    assert!(page.contains(r#"id="start-colour" name="colour" value="on" checked"#), "{page}");
+
     // A false positive: ravi names the entry; a curator disables it with one click.
     let case_b = submit_case(&s, &hoster, &pic_b, "item-b");
     let id_b = case_b["id"].as_i64().unwrap();
@@ -1493,6 +1503,11 @@ fn reviewers_review_cases_in_the_console() {
     let page = r2.get(&format!("/cases/{id_b}")).body;
     assert!(page.contains("<td>baseline, verified by a</td>"), "{page}");
     assert!(page.contains("<td>none decided yet</td>"), "{page}");
+    // His first picture of it is made with his starting view: less blurred, in colour.
+    assert!(page.contains(&format!("/cases/{id_b}/rendition?v=2c")), "{page}");
+    let (_, _, png) = r2.get_bytes(&format!("/cases/{id_b}/rendition?v=2c"));
+    let shown = image::load_from_memory(&png).unwrap().to_rgb8();
+    assert!(shown.pixels().any(|p| p[0] != p[1] || p[1] != p[2]), "in colour");
     let a = r2.post(
         &format!("/cases/{id_b}/decide"),
         &[
@@ -1531,7 +1546,13 @@ fn reviewers_review_cases_in_the_console() {
     assert_eq!(did("user:rita", "case_rendition"), 2);
     assert_eq!(did("user:rita", "case_reveal"), 1);
     assert_eq!(did("user:rita", "case_decide"), 1);
-    assert_eq!(did("user:ravi", "case_rendition"), 0, "ravi never saw rita's case");
+    assert_eq!(did("user:ravi", "review_view_set"), 1);
+    let ravi_saw: Vec<&str> = log
+        .iter()
+        .filter(|r| r.0 == "user:ravi" && r.1 == "case_rendition")
+        .map(|r| r.2.as_str())
+        .collect();
+    assert_eq!(ravi_saw, [id_b.to_string()], "ravi never saw rita's case, only his own");
     assert_eq!(did("user:ravi", "case_decide"), 1);
     assert_eq!(did("user:carla", "entry_disable"), 1);
     let reason = log.iter().find(|r| r.1 == "entry_disable").unwrap();

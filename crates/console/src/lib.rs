@@ -152,6 +152,9 @@ pub struct Inner {
     /// Each reviewer's exposure today as last counted, and when (for the counter on every page).
     exposures:
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, review::Exposure)>>,
+    /// Each reviewer's starting view as last read, and when.
+    start_views:
+        std::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, review::Reveal)>>,
 }
 
 /// How long a reviewer's counted exposure is shown before it is counted again from the audit
@@ -195,6 +198,7 @@ impl ConsoleState {
             on_decided: OnceLock::new(),
             notify: OnceLock::new(),
             exposures: Default::default(),
+            start_views: Default::default(),
         }))
     }
 
@@ -265,9 +269,50 @@ impl ConsoleState {
         }
     }
 
-    pub(crate) fn reveal_of(&self, user: i64, case: i64) -> review::Reveal {
-        let m = self.reveals.lock().unwrap_or_else(|p| p.into_inner());
-        m.get(&(user, case)).copied().unwrap_or_default()
+    /// What `user` sees of `case` now: the steps they revealed on it in this process, else
+    /// their starting view (counted from the store at most every [`EXPOSURE_TTL`]; the
+    /// strongest blur when the store does not answer: the safe side).
+    pub(crate) async fn view_of(&self, user: i64, case: i64) -> review::Reveal {
+        let revealed = {
+            let m = self.reveals.lock().unwrap_or_else(|p| p.into_inner());
+            m.get(&(user, case)).copied()
+        };
+        if let Some(r) = revealed {
+            return r;
+        }
+        self.start_view(user).await
+    }
+
+    /// `user`'s starting view (see [`ConsoleState::view_of`]).
+    pub(crate) async fn start_view(&self, user: i64) -> review::Reveal {
+        let cached = {
+            let m = self.start_views.lock().unwrap_or_else(|p| p.into_inner());
+            m.get(&user).filter(|(at, _)| at.elapsed() < EXPOSURE_TTL).map(|(_, r)| *r)
+        };
+        if let Some(r) = cached {
+            return r;
+        }
+        match self.blocking(move |store| store.review_view(user)).await {
+            Ok(Ok(v)) => {
+                let r = review::Reveal { blur: v.blur, colour: v.colour };
+                let mut m = self.start_views.lock().unwrap_or_else(|p| p.into_inner());
+                if m.len() > 10_000 {
+                    m.clear();
+                }
+                m.insert(user, (std::time::Instant::now(), r));
+                r
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read a reviewer's starting view; showing the strongest blur");
+                review::Reveal::default()
+            }
+            Err(_) => review::Reveal::default(),
+        }
+    }
+
+    /// Forgets `user`'s cached starting view (they set a new one).
+    pub(crate) fn forget_start_view(&self, user: i64) {
+        self.start_views.lock().unwrap_or_else(|p| p.into_inner()).remove(&user);
     }
 
     pub(crate) fn set_reveal(&self, user: i64, case: i64, r: review::Reveal) {
@@ -443,6 +488,7 @@ pub fn router(state: ConsoleState) -> Router {
         Router::new()
             .route("/review", get(review::queues))
             .route("/review/next", post(review::next))
+            .route("/review/view", post(review::set_start_view))
             .route("/cases/{id}", get(review::page))
             .route("/cases/{id}/rendition", get(review::rendition))
             .route("/cases/{id}/reveal", post(review::reveal))

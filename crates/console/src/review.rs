@@ -170,6 +170,7 @@ fn done_banner(q: &DoneQuery) -> Markup {
             None => "The case was decided and recorded.".to_string(),
         },
         "disabled" => "The entry is disabled: it stops matching within a second.".to_string(),
+        "view" => "Your starting view is saved: it applies to the next case you take.".to_string(),
         _ => return html! {},
     };
     html! { div class="notice" role="status" id="done" { p { (text) } } }
@@ -190,6 +191,7 @@ pub async fn queues(
 ) -> Response {
     let person = v.user.name.clone();
     let lead = v.user.role == PersonRole::Admin;
+    let start = state.start_view(v.user.id).await;
     let r = state
         .blocking(move |store| {
             let reached = if lead { past_guide(store)? } else { Vec::new() };
@@ -255,8 +257,56 @@ pub async fn queues(
                 }
             }
         }
+        (start_view_form(&v, start))
     };
     layout::html_response(StatusCode::OK, layout::page(Some(&v), "/review", "Review", body))
+}
+
+/// The form that sets how a reviewer's first picture of each case is shown.
+fn start_view_form(v: &Viewer, start: Reveal) -> Markup {
+    html! {
+        h2 id="start-view-title" { "Your starting view" }
+        p { "How the first picture of each case you take is shown. You can reveal more on the \
+             case itself; every step is recorded. The strongest blur in greyscale shows least." }
+        form method="post" action="/review/view" aria-labelledby="start-view-title" {
+            (csrf_field(v))
+            div class="form-group" {
+                label class="label" for="start-blur" { "Blur" }
+                select class="select" id="start-blur" name="blur" {
+                    @for (level, text) in [(4u8, "4 – strongest"), (3, "3"), (2, "2"), (1, "1"), (0, "0 – none")] {
+                        option value=(level) selected[start.blur == level] { (text) }
+                    }
+                }
+            }
+            div class="checkbox" {
+                input type="checkbox" id="start-colour" name="colour" value="on" checked[start.colour];
+                label for="start-colour" { "Show colour" }
+            }
+            button type="submit" class="button button--secondary" id="start-view-save" { "Save my starting view" }
+        }
+    }
+}
+
+/// `POST /review/view`: sets the person's starting view (recorded `review_view_set`).
+pub async fn set_start_view(State(state): State<ConsoleState>, v: Viewer, body: Bytes) -> Response {
+    let blur = form_value(&body, "blur").and_then(|b| b.parse::<u8>().ok());
+    let Some(blur) = blur.filter(|b| *b <= cases::STRONGEST_BLUR) else {
+        return layout::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That blur step does not exist",
+            "Choose a blur step from 4 (strongest) to 0 (none) on the review page.",
+        );
+    };
+    let view = cases::ReviewView { blur, colour: form_value(&body, "colour").is_some() };
+    let (user, actor) = (v.user.id, v.actor());
+    match state.blocking(move |store| store.set_review_view(user, &actor, view, now_ms())).await {
+        Ok(Ok(())) => {
+            state.forget_start_view(user);
+            Redirect::to("/review?done=view").into_response()
+        }
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
 }
 
 /// The "review next" form.
@@ -603,7 +653,7 @@ pub async fn page(
         Ok((c, exp, context)) => {
             let mut v = v;
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
-            let reveal = state.reveal_of(v.user.id, id);
+            let reveal = state.view_of(v.user.id, id).await;
             let body = render_case(
                 &v,
                 &c,
@@ -632,7 +682,7 @@ pub async fn rendition(
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
     let Some(vault) = state.vault.clone() else { return layout::not_found_page() };
-    let reveal = state.reveal_of(v.user.id, id);
+    let reveal = state.view_of(v.user.id, id).await;
     let (person, actor) = (v.user.name.clone(), v.actor());
     let max_pixels = state.config.max_pixels;
     let guide = state.config.exposure_guide;
@@ -744,7 +794,7 @@ pub async fn reveal(
     Form(f): Form<RevealForm>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
-    let mut next = state.reveal_of(v.user.id, id);
+    let mut next = state.view_of(v.user.id, id).await;
     match f.op.as_str() {
         "less_blur" if next.blur > 0 => next.blur -= 1,
         "colour" if !next.colour => next.colour = true,
@@ -875,7 +925,7 @@ pub async fn decide(
         Ok((c, exp, context)) => {
             let mut v = v;
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
-            let reveal = state.reveal_of(v.user.id, id);
+            let reveal = state.view_of(v.user.id, id).await;
             let body = render_case(
                 &v,
                 &c,
