@@ -21,6 +21,7 @@ use spoor_index::PdqIndex;
 use spoor_matcher::{Matcher, Scope};
 
 use crate::hash::{parse_size, OutputFormat};
+use crate::submit;
 
 /// Arguments of `spoor scan`.
 #[derive(Args, Debug)]
@@ -41,12 +42,36 @@ pub struct ScanArgs {
     /// Only these banks of the store (repeatable) [default: all enabled banks].
     #[arg(long = "bank", value_name = "NAME")]
     pub banks: Vec<String>,
-    /// Match through a Spoor service: only hashes are sent, in batches.
+    /// Match through a Spoor service: only hashes are sent, in batches (with --submit, the
+    /// files that matched are sent too).
     #[arg(long, value_name = "URL", requires = "key")]
     pub server: Option<String>,
     /// API key (a matcher key) for --server.
     #[arg(long, env = "SPOOR_KEY", hide_env_values = true)]
     pub key: Option<String>,
+    /// Send every file that matched through --server to the service's case intake
+    /// (`POST /v1/cases`, reason `match`), bytes and all, and report the case it made. Files
+    /// that matched nothing are never sent: only their hashes leave. Needs --server and a key
+    /// that may submit cases (admin, curator or matcher).
+    #[arg(long)]
+    pub submit: bool,
+    /// With --submit: the case's `service` (your service's name).
+    #[arg(long, value_name = "NAME", requires = "submit")]
+    pub service: Option<String>,
+    /// With --submit: the case's `content_ref` is this prefix followed by the file's path below
+    /// the scanned PATH (percent-encoded), e.g. https://cdn.example/ [default: the file's
+    /// absolute path].
+    #[arg(long, value_name = "PREFIX", requires = "submit")]
+    pub content_ref_prefix: Option<String>,
+    /// With --submit: submissions in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub submit_concurrency: u8,
+    /// With --submit: retries of a submission that failed for a passing reason (no
+    /// connection, a timeout, 429, 5xx), with growing waits (or the service's Retry-After).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub submit_retries: u32,
     /// Output format [default: text on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
@@ -175,6 +200,8 @@ struct Found {
     result: Result<FileHashes, String>,
     cached: bool,
     matches: Vec<MatchOut>,
+    /// What became of its submission (`--submit`).
+    submission: Option<submit::Outcome>,
 }
 
 /// A hash list file, indexed: ids are line numbers.
@@ -465,7 +492,10 @@ struct Cache {
 
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
-    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT)";
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT);
+CREATE TABLE IF NOT EXISTS submitted (
+    path TEXT NOT NULL, server TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    case_id INTEGER NOT NULL, PRIMARY KEY (path, server))";
 
 impl Cache {
     fn open(path: &Path) -> anyhow::Result<Self> {
@@ -534,6 +564,37 @@ impl Cache {
                 vpdq: row.7.and_then(|t| spoor_core::vpdq::parse(&t).ok()),
             },
         ))
+    }
+
+    /// The case a `--submit` scan made for this file (unchanged since) through `server`.
+    fn submitted(&self, path: &str, server: &str, size: u64, mtime: i64) -> Option<i64> {
+        self.conn
+            .prepare_cached(
+                "SELECT case_id FROM submitted WHERE path = ?1 AND server = ?2 AND size = ?3 \
+                 AND mtime_ns = ?4",
+            )
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params![path, server, size as i64, mtime], |r| r.get(0))
+            })
+            .ok()
+    }
+
+    /// Remembers the case made for a file, so that a re-scan does not send it again.
+    fn remember(
+        &self,
+        path: &str,
+        server: &str,
+        size: u64,
+        mtime: i64,
+        case_id: i64,
+    ) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO submitted (path, server, size, mtime_ns, case_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![path, server, size as i64, mtime, case_id])?;
+        Ok(())
     }
 
     fn put_all(&mut self, rows: &[(String, u64, i64, Kind, FileHashes)]) -> anyhow::Result<()> {
@@ -660,6 +721,15 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     vpdq_frames: Option<usize>,
     matches: &'a [MatchOut],
+    /// The case the service made for the file (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<&'a submit::CaseRef>,
+    /// Why the file could not be submitted (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_error: Option<&'a str>,
+    /// The service stored nothing for the file: its message (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_not_stored: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -676,12 +746,50 @@ struct Counts {
     cached: u64,
     matched: u64,
     errors: u64,
+    /// Submissions (`--submit`).
+    cases: CaseCounts,
+}
+
+/// What became of the submissions.
+#[derive(Default)]
+struct CaseCounts {
+    made: u64,
+    queued: u64,
+    auto: u64,
+    earlier: u64,
+    before: u64,
+    not_stored: u64,
+    failed: u64,
+}
+
+impl CaseCounts {
+    fn add(&mut self, o: &submit::Outcome) {
+        match o {
+            submit::Outcome::Case(c) if c.submitted_before => self.before += 1,
+            submit::Outcome::Case(c) => {
+                self.made += 1;
+                match c.resolution.as_deref() {
+                    Some("auto") => self.auto += 1,
+                    Some("earlier") => self.earlier += 1,
+                    _ => self.queued += 1,
+                }
+            }
+            submit::Outcome::NotStored(_) => self.not_stored += 1,
+            submit::Outcome::Failed(_) => self.failed += 1,
+        }
+    }
 }
 
 /// Runs `spoor scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let threads = crate::threads(args.threads);
+    if args.submit && args.server.is_none() {
+        bail!(
+            "--submit sends the files that matched to a Spoor service's case intake: give the \
+             service with --server URL and a key that may submit cases with --key (or SPOOR_KEY)"
+        );
+    }
     let source = if let Some(list) = &args.bank_file {
         Source::List(Box::new(ListIndex::load(list)?))
     } else if let Some(url) = &args.server {
@@ -798,6 +906,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                             result: Err(walk_error(&e)),
                             cached: false,
                             matches: Vec::new(),
+                            submission: None,
                         },
                         Ok(entry) => {
                             let Some(ft) = entry.file_type() else {
@@ -844,10 +953,80 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let mut last_flush = Instant::now();
-    let emit = |f: Found, counts: &mut Counts, out: &mut dyn Write| -> anyhow::Result<()> {
+    let mut submitter = if args.submit {
+        let roots = args
+            .paths
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        Some(submit::Submitter::<Found>::start(submit::Options {
+            base: args.server.clone().unwrap_or_default(),
+            key: args.key.clone().unwrap_or_default(),
+            service: args.service.clone(),
+            content_ref_prefix: args.content_ref_prefix.clone(),
+            roots,
+            concurrency: usize::from(args.submit_concurrency),
+            retries: args.submit_retries,
+            max_file_size: args.max_file_size,
+        })?)
+    } else {
+        None
+    };
+    let done = submitter.as_ref().map_or_else(crossbeam_channel::never, |s| s.done().clone());
+    // A file that matched goes to the submitter (waiting while its queue is full) and is
+    // printed when its submission is done; any other file is printed at once.
+    // Submissions are remembered in the cache per service: a re-scan reports the case made
+    // before instead of sending the same file again.
+    let server_id = args.server.as_deref().unwrap_or_default().trim_end_matches('/').to_string();
+    let emit = |f: Found,
+                counts: &mut Counts,
+                out: &mut dyn Write,
+                cache: Option<&Cache>|
+     -> anyhow::Result<()> {
+        if let (Some(s), Ok(h)) = (&submitter, &f.result) {
+            if !f.matches.is_empty() {
+                let known_case = match (cache, &f.key) {
+                    (Some(c), Some((path, size, mtime))) => {
+                        c.submitted(path, &server_id, *size, *mtime)
+                    }
+                    _ => None,
+                };
+                let (path, md5) = (f.path.clone(), h.md5);
+                return s.send(submit::Job { path, md5, known_case, token: f });
+            }
+        }
         print_found(&f, counts, out, format, args.all)
     };
-    for found in rx.iter() {
+    let submitted = |d: submit::Done<Found>,
+                     counts: &mut Counts,
+                     out: &mut dyn Write,
+                     cache: Option<&Cache>|
+     -> anyhow::Result<()> {
+        let mut f = d.token;
+        if let (Some(c), Some((path, size, mtime)), submit::Outcome::Case(case)) =
+            (cache, &f.key, &d.outcome)
+        {
+            if !case.submitted_before {
+                c.remember(path, &server_id, *size, *mtime, case.id)?;
+            }
+        }
+        counts.cases.add(&d.outcome);
+        f.submission = Some(d.outcome);
+        print_found(&f, counts, out, format, args.all)
+    };
+    loop {
+        let found = crossbeam_channel::select! {
+            recv(rx) -> found => match found {
+                Ok(found) => found,
+                Err(_) => break,
+            },
+            recv(done) -> d => {
+                if let Ok(d) = d {
+                    submitted(d, &mut counts, &mut out, cache.as_ref())?;
+                }
+                continue;
+            }
+        };
         counts.files += 1;
         if let (true, Some((path, size, mtime)), Ok(h)) =
             (cache.is_some(), &found.key, &found.result)
@@ -863,11 +1042,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             pending_server.push(found);
             if pending_server.len() >= 256 {
                 flush_server(&source, &mut pending_server, dihedral, &mut |f| {
-                    emit(f, &mut counts, &mut out)
+                    emit(f, &mut counts, &mut out, cache.as_ref())
                 })?;
             }
         } else {
-            emit(found, &mut counts, &mut out)?;
+            emit(found, &mut counts, &mut out, cache.as_ref())?;
         }
         if last_flush.elapsed() > Duration::from_secs(1) || pending_cache.len() >= 4096 {
             if let Some(c) = cache.as_mut() {
@@ -878,16 +1057,36 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             last_flush = Instant::now();
             if let Some(bar) = &progress {
                 bar.set_message(format!(
-                    "{} files, {} media, {} matched, {} errors",
-                    counts.files, counts.media, counts.matched, counts.errors
+                    "{} files, {} media, {} matched, {} errors{}",
+                    counts.files,
+                    counts.media,
+                    counts.matched,
+                    counts.errors,
+                    if args.submit {
+                        format!(", {} cases made", counts.cases.made)
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }
     }
     walk.join().map_err(|_| anyhow::anyhow!("the walker panicked"))?;
-    flush_server(&source, &mut pending_server, dihedral, &mut |f| emit(f, &mut counts, &mut out))?;
+    flush_server(&source, &mut pending_server, dihedral, &mut |f| {
+        emit(f, &mut counts, &mut out, cache.as_ref())
+    })?;
     if let Some(c) = cache.as_mut() {
         c.put_all(&pending_cache)?;
+    }
+    if let Some(s) = submitter.as_mut() {
+        s.close();
+        out.flush().ok();
+        for d in done.iter() {
+            submitted(d, &mut counts, &mut out, cache.as_ref())?;
+        }
+    }
+    if let Some(s) = submitter {
+        s.join();
     }
     out.flush().ok();
     drop(out);
@@ -907,7 +1106,23 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         counts.files as f64 / secs.max(1e-9),
         if stop.load(Ordering::Relaxed) { "; interrupted: what was hashed is kept in the cache" } else { "" }
     );
-    Ok(if counts.matched > 0 {
+    if args.submit {
+        let c = &counts.cases;
+        eprintln!(
+            "spoor: cases: {} made ({} queued for review, {} auto-confirmed as known material, {} decided before), {} submitted by an earlier scan (not sent again), {} not stored by the service, {} failed{}",
+            c.made,
+            c.queued,
+            c.auto,
+            c.earlier,
+            c.before,
+            c.not_stored,
+            c.failed,
+            if c.failed > 0 { ": the failed files are listed with their case_error; scan again once the cause is fixed" } else { "" }
+        );
+    }
+    Ok(if counts.cases.failed > 0 {
+        ExitCode::from(2)
+    } else if counts.matched > 0 {
         ExitCode::from(1)
     } else if counts.errors > 0 || stop.load(Ordering::Relaxed) {
         ExitCode::from(2)
@@ -958,6 +1173,7 @@ fn scan_one(
                 result: Err(format!("cannot read: {e}")),
                 cached: false,
                 matches: Vec::new(),
+                submission: None,
             }
         }
     };
@@ -989,6 +1205,7 @@ fn scan_one(
                 result: Ok(h),
                 cached: was_cached,
                 matches,
+                submission: None,
             }
         }
         Err(e) => Found {
@@ -998,6 +1215,7 @@ fn scan_one(
             result: Err(e),
             cached: false,
             matches: Vec::new(),
+            submission: None,
         },
     }
 }
@@ -1072,6 +1290,18 @@ fn print_found(
                 sha256: h.sha256.map(|m| spoor_core::Sha256(m).to_string()),
                 vpdq_frames: h.vpdq.as_ref().map(Vec::len),
                 matches: &f.matches,
+                case: match &f.submission {
+                    Some(submit::Outcome::Case(c)) => Some(c),
+                    _ => None,
+                },
+                case_error: match &f.submission {
+                    Some(submit::Outcome::Failed(e)) => Some(e),
+                    _ => None,
+                },
+                case_not_stored: match &f.submission {
+                    Some(submit::Outcome::NotStored(m)) => Some(m),
+                    _ => None,
+                },
             };
             writeln!(out, "{}", serde_json::to_string(&rec)?)?;
         }
@@ -1093,6 +1323,20 @@ fn print_found(
                             _ => String::new(),
                         }
                 )?;
+            }
+            match &f.submission {
+                Some(submit::Outcome::Case(c)) => writeln!(
+                    out,
+                    "CASE   {path}  #{} {}{}{}{}",
+                    c.id,
+                    c.state,
+                    c.resolution.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                    c.earlier_case.map(|e| format!(" as case #{e}")).unwrap_or_default(),
+                    if c.submitted_before { ", submitted by an earlier scan" } else { "" }
+                )?,
+                Some(submit::Outcome::NotStored(m)) => writeln!(out, "NOCASE {path}: {m}")?,
+                Some(submit::Outcome::Failed(e)) => writeln!(out, "FAILED {path}: {e}")?,
+                None => {}
             }
         }
     }
