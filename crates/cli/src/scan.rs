@@ -1,8 +1,9 @@
 //! `spoor scan`: walk storage in parallel, hash the media found, report what matches a bank.
 //!
 //! Every walker thread hashes the files it finds (as ripgrep searches them); one printer thread
-//! counts, prints, batches queries to a server, and writes the cache. Only hashes ever leave the
-//! process.
+//! counts, prints, batches queries to a server, and writes the cache. Only hashes leave the
+//! process, except with `--submit`: then the files that matched through the server are sent to
+//! its case intake (`submit.rs`), and nothing else.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
@@ -968,6 +969,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             concurrency: usize::from(args.submit_concurrency),
             retries: args.submit_retries,
             max_file_size: args.max_file_size,
+            stop: stop.clone(),
         })?)
     } else {
         None

@@ -10,6 +10,8 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
@@ -18,6 +20,8 @@ use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 use spoor_server::wire::{CaseMetaIn, CaseSubmitResponse};
 
+/// Why a job was not (or no longer) tried.
+const INTERRUPTED: &str = "not sent: the scan was interrupted";
 /// Jobs waiting for a sender, at most (the scan waits when the queue is full).
 const QUEUE: usize = 64;
 /// First retry delay; each further retry doubles it, up to [`MAX_DELAY`].
@@ -45,6 +49,9 @@ pub struct Options {
     pub retries: u32,
     /// Files larger than this are not read (the scan's `--max-file-size`).
     pub max_file_size: u64,
+    /// Set when the scan is interrupted: jobs not yet sent fail at once, and nothing is
+    /// retried.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// A case the service made (or found) for a file, as reported on its record.
@@ -130,7 +137,7 @@ impl<T: Send + 'static> Submitter<T> {
         // Unbounded: at most QUEUE + concurrency results wait here while the printer is
         // blocked handing over a job, so a sender never waits on the printer.
         let (done_tx, done) = crossbeam_channel::unbounded::<Done<T>>();
-        let client = std::sync::Arc::new(Client {
+        let client = Arc::new(Client {
             url: format!("{}/v1/cases", options.base.trim_end_matches('/')),
             http,
             options,
@@ -201,6 +208,9 @@ enum Attempt {
 
 impl Client {
     fn submit(&self, path: &Path, md5: Option<[u8; 16]>) -> Outcome {
+        if self.options.stop.load(Ordering::Relaxed) {
+            return Outcome::Failed(INTERRUPTED.into());
+        }
         let bytes = match read_file(path, self.options.max_file_size) {
             Ok(b) => b,
             Err(e) => return Outcome::Failed(e),
@@ -258,14 +268,24 @@ impl Client {
                 Err(Attempt::Permanent(e)) => return Err(e),
                 Err(Attempt::Transient(e, retry_after)) => (e, retry_after),
             };
+            let tries = attempt + 1;
+            let plural = if tries == 1 { "" } else { "s" };
             if attempt >= self.options.retries {
-                let tries = attempt + 1;
                 return Err(format!(
-                    "{err}; gave up after {tries} attempt{}: check the service and scan again",
-                    if tries == 1 { "" } else { "s" }
+                    "{err}; gave up after {tries} attempt{plural}: check the service and scan \
+                     again"
                 ));
             }
-            std::thread::sleep(delay(attempt, retry_after));
+            // Wait, but not past an interruption.
+            let until = std::time::Instant::now() + delay(attempt, retry_after);
+            while std::time::Instant::now() < until {
+                if self.options.stop.load(Ordering::Relaxed) {
+                    return Err(format!("{err}; {tries} attempt{plural}, then {INTERRUPTED}"));
+                }
+                std::thread::sleep(
+                    Duration::from_millis(50).min(until - std::time::Instant::now()),
+                );
+            }
             attempt += 1;
         }
     }

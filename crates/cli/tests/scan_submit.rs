@@ -456,3 +456,44 @@ fn submit_needs_a_server() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--submit"), "{}", stderr(&out));
 }
+
+/// Ctrl-C while the service keeps failing: retries stop at once, the files not sent are
+/// reported as such, exit status 2.
+#[test]
+fn an_interrupted_scan_stops_retrying() {
+    let s = setup(&[]);
+    let t = tree(&s);
+    let down = proxy(&s.server.base, vec![], Some(Fail::Status(503, Some(30))));
+    let child = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["scan", t.path().to_str().unwrap(), "--server", &down.base, "--key", &s.scanner])
+        .args(["--submit", "--submit-retries", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    server::until_within("both files tried", std::time::Duration::from_secs(20), || {
+        down.case_requests.load(Ordering::SeqCst) >= 2
+    });
+    let interrupted = std::time::Instant::now();
+    assert!(Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        interrupted.elapsed() < std::time::Duration::from_secs(5),
+        "stopped within 5 s of Ctrl-C, not after the 30 s Retry-After: {:?}",
+        interrupted.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    for r in &recs {
+        let e = r["case_error"].as_str().unwrap_or_else(|| panic!("{r}"));
+        assert!(e.starts_with("503") && e.contains("interrupted"), "{e}");
+    }
+    assert_eq!(down.case_requests.load(Ordering::SeqCst), 2, "no retry after Ctrl-C");
+    assert!(cases(&s).is_empty());
+    s.server.stop();
+}
