@@ -759,6 +759,7 @@ struct CaseCounts {
     auto: u64,
     earlier: u64,
     before: u64,
+    shared: u64,
     not_stored: u64,
     failed: u64,
 }
@@ -766,6 +767,7 @@ struct CaseCounts {
 impl CaseCounts {
     fn add(&mut self, o: &submit::Outcome) {
         match o {
+            submit::Outcome::Case(c) if c.same_content_as.is_some() => self.shared += 1,
             submit::Outcome::Case(c) if c.submitted_before => self.before += 1,
             submit::Outcome::Case(c) => {
                 self.made += 1;
@@ -954,13 +956,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let mut last_flush = Instant::now();
-    let mut submitter = if args.submit {
+    let mut subs = if args.submit {
         let roots = args
             .paths
             .iter()
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
             .collect();
-        Some(submit::Submitter::<Found>::start(submit::Options {
+        let sender = submit::Submitter::<Found>::start(submit::Options {
             base: args.server.clone().unwrap_or_default(),
             key: args.key.clone().unwrap_or_default(),
             service: args.service.clone(),
@@ -970,51 +972,32 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             retries: args.submit_retries,
             max_file_size: args.max_file_size,
             stop: stop.clone(),
-        })?)
+        })?;
+        Some(Submissions {
+            sender,
+            server: args.server.as_deref().unwrap_or_default().trim_end_matches('/').to_string(),
+            by_content: HashMap::new(),
+            in_flight: 0,
+        })
     } else {
         None
     };
-    let done = submitter.as_ref().map_or_else(crossbeam_channel::never, |s| s.done().clone());
+    let done = subs.as_ref().map_or_else(crossbeam_channel::never, |s| s.sender.done().clone());
+    let (format, all) = (format, args.all);
     // A file that matched goes to the submitter (waiting while its queue is full) and is
     // printed when its submission is done; any other file is printed at once.
-    // Submissions are remembered in the cache per service: a re-scan reports the case made
-    // before instead of sending the same file again.
-    let server_id = args.server.as_deref().unwrap_or_default().trim_end_matches('/').to_string();
     let emit = |f: Found,
                 counts: &mut Counts,
                 out: &mut dyn Write,
-                cache: Option<&Cache>|
+                cache: Option<&Cache>,
+                subs: Option<&mut Submissions>|
      -> anyhow::Result<()> {
-        if let (Some(s), Ok(h)) = (&submitter, &f.result) {
-            if !f.matches.is_empty() {
-                let known_case = match (cache, &f.key) {
-                    (Some(c), Some((path, size, mtime))) => {
-                        c.submitted(path, &server_id, *size, *mtime)
-                    }
-                    _ => None,
-                };
-                let (path, md5) = (f.path.clone(), h.md5);
-                return s.send(submit::Job { path, md5, known_case, token: f });
+        match subs {
+            Some(s) if f.result.is_ok() && !f.matches.is_empty() => {
+                s.offer(f, cache, &mut |f| print_submitted(f, counts, out, format, all))
             }
+            _ => print_found(&f, counts, out, format, all),
         }
-        print_found(&f, counts, out, format, args.all)
-    };
-    let submitted = |d: submit::Done<Found>,
-                     counts: &mut Counts,
-                     out: &mut dyn Write,
-                     cache: Option<&Cache>|
-     -> anyhow::Result<()> {
-        let mut f = d.token;
-        if let (Some(c), Some((path, size, mtime)), submit::Outcome::Case(case)) =
-            (cache, &f.key, &d.outcome)
-        {
-            if !case.submitted_before {
-                c.remember(path, &server_id, *size, *mtime, case.id)?;
-            }
-        }
-        counts.cases.add(&d.outcome);
-        f.submission = Some(d.outcome);
-        print_found(&f, counts, out, format, args.all)
     };
     loop {
         let found = crossbeam_channel::select! {
@@ -1023,8 +1006,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 Err(_) => break,
             },
             recv(done) -> d => {
-                if let Ok(d) = d {
-                    submitted(d, &mut counts, &mut out, cache.as_ref())?;
+                if let (Ok(d), Some(s)) = (d, subs.as_mut()) {
+                    s.finish(d, cache.as_ref(), &mut |f| {
+                        print_submitted(f, &mut counts, &mut out, format, all)
+                    })?;
                 }
                 continue;
             }
@@ -1044,11 +1029,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             pending_server.push(found);
             if pending_server.len() >= 256 {
                 flush_server(&source, &mut pending_server, dihedral, &mut |f| {
-                    emit(f, &mut counts, &mut out, cache.as_ref())
+                    emit(f, &mut counts, &mut out, cache.as_ref(), subs.as_mut())
                 })?;
             }
         } else {
-            emit(found, &mut counts, &mut out, cache.as_ref())?;
+            emit(found, &mut counts, &mut out, cache.as_ref(), subs.as_mut())?;
         }
         if last_flush.elapsed() > Duration::from_secs(1) || pending_cache.len() >= 4096 {
             if let Some(c) = cache.as_mut() {
@@ -1075,20 +1060,22 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     walk.join().map_err(|_| anyhow::anyhow!("the walker panicked"))?;
     flush_server(&source, &mut pending_server, dihedral, &mut |f| {
-        emit(f, &mut counts, &mut out, cache.as_ref())
+        emit(f, &mut counts, &mut out, cache.as_ref(), subs.as_mut())
     })?;
     if let Some(c) = cache.as_mut() {
         c.put_all(&pending_cache)?;
     }
-    if let Some(s) = submitter.as_mut() {
-        s.close();
+    if let Some(mut s) = subs {
         out.flush().ok();
-        for d in done.iter() {
-            submitted(d, &mut counts, &mut out, cache.as_ref())?;
+        // Files waiting for one of the same content are queued as results come in: close the
+        // queue only once nothing is in flight.
+        while s.in_flight > 0 {
+            let Ok(d) = done.recv() else { break };
+            s.finish(d, cache.as_ref(), &mut |f| {
+                print_submitted(f, &mut counts, &mut out, format, all)
+            })?;
         }
-    }
-    if let Some(s) = submitter {
-        s.join();
+        s.sender.join();
     }
     out.flush().ok();
     drop(out);
@@ -1111,12 +1098,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     if args.submit {
         let c = &counts.cases;
         eprintln!(
-            "spoor: cases: {} made ({} queued for review, {} auto-confirmed as known material, {} decided before), {} submitted by an earlier scan (not sent again), {} not stored by the service, {} failed{}",
+            "spoor: cases: {} made ({} queued for review, {} auto-confirmed as known material, {} decided before), {} submitted by an earlier scan (not sent again), {} with the same content as a file whose case is open (not sent), {} not stored by the service, {} failed{}",
             c.made,
             c.queued,
             c.auto,
             c.earlier,
             c.before,
+            c.shared,
             c.not_stored,
             c.failed,
             if c.failed > 0 { ": the failed files are listed with their case_error; scan again once the cause is fixed" } else { "" }
@@ -1244,6 +1232,129 @@ fn flush_server(
     Ok(())
 }
 
+/// `--submit` in the printer: files that matched go to the senders, one file per content at a
+/// time. A file with the same content as one whose case is still open is not sent (that would
+/// put the same picture before a reviewer twice) but reported with that case; after a decided
+/// case or a failure, it is sent on its own.
+struct Submissions {
+    sender: submit::Submitter<Found>,
+    /// The service, as cache entries name it.
+    server: String,
+    /// Per content seen in this scan (SHA-256, else MD5).
+    by_content: HashMap<Vec<u8>, Shared>,
+    /// Jobs handed to the senders and not yet finished.
+    in_flight: usize,
+}
+
+/// A content's first file in this scan: in flight (with the files of the same content waiting
+/// for it), or done.
+enum Shared {
+    Pending { first: PathBuf, waiting: Vec<Found> },
+    Done { first: PathBuf, outcome: submit::Outcome },
+}
+
+fn content_key(f: &Found) -> Option<Vec<u8>> {
+    let h = f.result.as_ref().ok()?;
+    h.sha256.map(|s| s.to_vec()).or_else(|| h.md5.map(|m| m.to_vec()))
+}
+
+impl Submissions {
+    /// Takes a file that matched: sends it, holds it until the file of the same content is
+    /// done, or reports that file's open case.
+    fn offer(
+        &mut self,
+        mut f: Found,
+        cache: Option<&Cache>,
+        print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        if let Some(k) = content_key(&f) {
+            match self.by_content.get_mut(&k) {
+                None => {
+                    let first = f.path.clone();
+                    self.by_content.insert(k, Shared::Pending { first, waiting: Vec::new() });
+                }
+                Some(Shared::Pending { waiting, .. }) => {
+                    waiting.push(f);
+                    return Ok(());
+                }
+                Some(Shared::Done { first, outcome: submit::Outcome::Case(c) })
+                    if c.resolution.is_none() =>
+                {
+                    // Remembered too: whichever of the files a re-scan meets first finds the
+                    // case.
+                    if let (Some(cache), Some((path, size, mtime))) = (cache, &f.key) {
+                        cache.remember(path, &self.server, *size, *mtime, c.id)?;
+                    }
+                    f.submission = Some(submit::Outcome::Case(submit::CaseRef {
+                        same_content_as: Some(first.display().to_string()),
+                        submitted_before: false,
+                        ..c.clone()
+                    }));
+                    return print(f);
+                }
+                Some(Shared::Done { .. }) => {}
+            }
+        }
+        let known_case = match (cache, &f.key) {
+            (Some(c), Some((path, size, mtime))) => c.submitted(path, &self.server, *size, *mtime),
+            _ => None,
+        };
+        let md5 = f.result.as_ref().ok().and_then(|h| h.md5);
+        self.sender.send(submit::Job { path: f.path.clone(), md5, known_case, token: f })?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// A submission is done: remembered in the cache, printed, and the files of the same
+    /// content that waited for it go on.
+    fn finish(
+        &mut self,
+        d: submit::Done<Found>,
+        cache: Option<&Cache>,
+        print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let mut f = d.token;
+        if let (Some(c), Some((path, size, mtime)), submit::Outcome::Case(case)) =
+            (cache, &f.key, &d.outcome)
+        {
+            if !case.submitted_before {
+                c.remember(path, &self.server, *size, *mtime, case.id)?;
+            }
+        }
+        let mut waiting = Vec::new();
+        if let Some(k) = content_key(&f) {
+            if let Some(Shared::Pending { first, waiting: w }) = self.by_content.get_mut(&k) {
+                if *first == f.path {
+                    waiting = std::mem::take(w);
+                    let first = first.clone();
+                    self.by_content.insert(k, Shared::Done { first, outcome: d.outcome.clone() });
+                }
+            }
+        }
+        f.submission = Some(d.outcome);
+        print(f)?;
+        for w in waiting {
+            self.offer(w, cache, print)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints a file whose submission is settled, counting its outcome.
+fn print_submitted(
+    f: Found,
+    c: &mut Counts,
+    out: &mut dyn Write,
+    format: OutputFormat,
+    all: bool,
+) -> anyhow::Result<()> {
+    if let Some(o) = &f.submission {
+        c.cases.add(o);
+    }
+    print_found(&f, c, out, format, all)
+}
+
 fn print_found(
     f: &Found,
     c: &mut Counts,
@@ -1335,6 +1446,11 @@ fn print_found(
                     c.resolution.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
                     c.earlier_case.map(|e| format!(" as case #{e}")).unwrap_or_default(),
                     if c.submitted_before { ", submitted by an earlier scan" } else { "" }
+                        .to_string()
+                        + &c.same_content_as
+                            .as_deref()
+                            .map(|p| format!(", same content as {p}"))
+                            .unwrap_or_default()
                 )?,
                 Some(submit::Outcome::NotStored(m)) => writeln!(out, "NOCASE {path}: {m}")?,
                 Some(submit::Outcome::Failed(e)) => writeln!(out, "FAILED {path}: {e}")?,

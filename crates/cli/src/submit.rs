@@ -72,6 +72,11 @@ pub struct CaseRef {
     /// `state` is the case's state now.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub submitted_before: bool,
+    /// The file was not sent: another file of this scan with the same bytes (this path) made
+    /// this case, which is still open; a second case would show a reviewer the same content
+    /// twice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_content_as: Option<String>,
 }
 
 impl CaseRef {
@@ -82,6 +87,7 @@ impl CaseRef {
             resolution: c.resolution,
             earlier_case: c.earlier_case,
             submitted_before,
+            same_content_as: None,
         }
     }
 }
@@ -178,14 +184,9 @@ impl<T: Send + 'static> Submitter<T> {
         &self.done
     }
 
-    /// No more jobs: the results channel disconnects once the queued ones are done.
-    pub fn close(&mut self) {
-        self.jobs = None;
-    }
-
     /// Closes and waits for the sender threads (after the results were read).
     pub fn join(mut self) {
-        self.close();
+        self.jobs = None;
         for t in self.threads.drain(..) {
             let _ = t.join();
         }

@@ -119,6 +119,8 @@ fn submit_makes_cases_for_the_matching_files_only() {
     let s = setup(&[]);
     let t = tree(&s);
     let root = t.path().to_str().unwrap();
+    // A second copy of the picture that goes to review: never a second case for it.
+    std::fs::write(t.path().join("sub dir/queued copy.png"), &s.queued).unwrap();
     let cache = s.store.dir.path().join("scan.cache");
     let args = [
         root,
@@ -138,13 +140,19 @@ fn submit_makes_cases_for_the_matching_files_only() {
     let out = scan(&args);
     assert_eq!(out.status.code(), Some(1), "matched, nothing failed: {}", stderr(&out));
     let recs = records(&out);
-    assert_eq!(recs.len(), 3, "{recs:?}");
+    assert_eq!(recs.len(), 4, "{recs:?}");
     let known = record(&recs, "/known.png");
     assert_eq!(known["case"]["state"], "confirmed", "{known}");
     assert_eq!(known["case"]["resolution"], "auto", "{known}");
-    let queued = record(&recs, "/queued.png");
+    // Of the two copies, one made the case and the other names it, unsent.
+    let (mut queued, mut copy) = (record(&recs, "/queued.png"), record(&recs, "/queued copy.png"));
+    if queued["case"].get("same_content_as").is_some() {
+        std::mem::swap(&mut queued, &mut copy);
+    }
     assert_eq!(queued["case"]["state"], "queued", "{queued}");
     assert_eq!(queued["case"].get("resolution"), None, "{queued}");
+    assert_eq!(copy["case"]["id"], queued["case"]["id"], "{copy}");
+    assert_eq!(copy["case"]["same_content_as"], queued["path"], "{copy}");
     let fresh = record(&recs, "/fresh.png");
     assert_eq!(fresh["matches"], json!([]));
     for field in ["case", "case_error", "case_not_stored"] {
@@ -154,8 +162,8 @@ fn submit_makes_cases_for_the_matching_files_only() {
     assert!(
         err.contains(
             "cases: 2 made (1 queued for review, 1 auto-confirmed as known material, 0 decided \
-             before), 0 submitted by an earlier scan (not sent again), 0 not stored by the \
-             service, 0 failed"
+             before), 0 submitted by an earlier scan (not sent again), 1 with the same content \
+             as a file whose case is open (not sent), 0 not stored by the service, 0 failed"
         ),
         "{err}"
     );
@@ -164,7 +172,12 @@ fn submit_makes_cases_for_the_matching_files_only() {
     let made = cases(&s);
     assert_eq!(made.len(), 2, "{made:?}");
     let abs = |rel: &str| std::fs::canonicalize(t.path()).unwrap().join(rel);
-    for (rec, rel) in [(known, "known.png"), (queued, "sub dir/queued.png")] {
+    let queued_rel = if queued["path"].as_str().unwrap().ends_with("copy.png") {
+        "sub dir/queued copy.png"
+    } else {
+        "sub dir/queued.png"
+    };
+    for (rec, rel) in [(known, "known.png"), (queued, queued_rel)] {
         let id = rec["case"]["id"].as_i64().unwrap();
         let c = made.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("case {id}"));
         assert_eq!(c["state"], rec["case"]["state"]);
@@ -184,15 +197,17 @@ fn submit_makes_cases_for_the_matching_files_only() {
     let again = scan(&args);
     assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
     let recs2 = records(&again);
-    for name in ["/known.png", "/queued.png"] {
+    for name in ["/known.png", "/queued.png", "/queued copy.png"] {
         let (before, now) = (record(&recs, name), record(&recs2, name));
         assert_eq!(now["case"]["id"], before["case"]["id"], "{now}");
         assert_eq!(now["case"]["state"], before["case"]["state"], "{now}");
-        assert_eq!(now["case"]["submitted_before"], true, "{now}");
     }
     assert_eq!(cases(&s).len(), 2, "a re-run makes no case");
-    assert!(stderr(&again).contains("0 made"), "{}", stderr(&again));
-    assert!(stderr(&again).contains("2 submitted by an earlier scan"), "{}", stderr(&again));
+    let err = stderr(&again);
+    assert!(err.contains("0 made"), "{err}");
+    // The copies: one looked up, the other waiting for it and then naming it.
+    assert!(err.contains("2 submitted by an earlier scan"), "{err}");
+    assert!(err.contains("1 with the same content"), "{err}");
     // A file written since (here the same bytes again) is sent again.
     std::fs::write(t.path().join("known.png"), &s.known).unwrap();
     let filetime = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
