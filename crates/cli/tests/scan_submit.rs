@@ -289,6 +289,46 @@ fn refused_submissions_are_reported_per_file_and_fail_the_scan() {
     s.server.stop();
 }
 
+/// A picture that matches only when turned (`--dihedral`) is not sent: the case intake
+/// matches the file as it is, so its bytes would leave for nothing.
+#[test]
+fn pictures_matching_only_when_turned_are_not_sent() {
+    let s = setup(&[]);
+    // The PDQ of the fresh picture turned by 90° banked: the picture matches only as turned.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("fresh.png");
+    std::fs::write(&f, &s.fresh).unwrap();
+    let h = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["hash", "--format", "jsonl", "--dihedral", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let h: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let turned = h["pdq_dihedral"][1].as_str().unwrap().to_string();
+    assert!(distance(&turned, h["pdq"].as_str().unwrap()) > 31, "{h}");
+    let entry = json!({"entries": [{"signal_type": "pdq", "value": turned}]});
+    let (st, v) = s.server.send("POST", Some(&s.admin), "/v1/banks/HOTLINE/entries", &entry);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    server::until("entry live", || !s.server.matches(&s.admin, &turned).is_empty());
+    let out = scan(&[
+        dir.path().to_str().unwrap(),
+        "--server",
+        &s.server.base,
+        "--key",
+        &s.scanner,
+        "--submit",
+        "--dihedral",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "matched, nothing failed: {}", stderr(&out));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    assert_eq!(recs[0]["matches"][0]["transform"], "rot90", "{}", recs[0]);
+    let why = recs[0]["case_not_stored"].as_str().unwrap_or_else(|| panic!("{}", recs[0]));
+    assert!(why.starts_with("not sent") && why.contains("--dihedral"), "{why}");
+    assert!(cases(&s).is_empty());
+    assert!(stderr(&out).contains("1 not stored"), "{}", stderr(&out));
+    s.server.stop();
+}
+
 /// How the proxy answers the n-th request for `/v1/cases`.
 #[derive(Clone, Copy)]
 enum Fail {
