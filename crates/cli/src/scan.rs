@@ -1107,7 +1107,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             c.shared,
             c.not_stored,
             c.failed,
-            if c.failed > 0 { ": the failed files are listed with their case_error; scan again once the cause is fixed" } else { "" }
+            if c.failed > 0 { ": the failed files are listed (case_error; FAILED in text), scan again once the cause is fixed" } else { "" }
         );
     }
     Ok(if counts.cases.failed > 0 {
