@@ -8,6 +8,7 @@
 //! any other answer is final and reported on the file's record. Results come back on a channel
 //! the scan's printer reads, in the order they finish.
 
+use std::future::Future as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,31 +135,33 @@ pub struct Submitter<T> {
 impl<T: Send + 'static> Submitter<T> {
     /// Starts `options.concurrency` sender threads.
     pub fn start(options: Options) -> anyhow::Result<Self> {
-        let http = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .context("cannot set up the HTTP client")?;
         let (jobs, jobs_rx) = crossbeam_channel::bounded::<Job<T>>(QUEUE);
         // Unbounded: at most QUEUE + concurrency results wait here while the printer is
         // blocked handing over a job, so a sender never waits on the printer.
         let (done_tx, done) = crossbeam_channel::unbounded::<Done<T>>();
-        let client = Arc::new(Client {
-            url: format!("{}/v1/cases", options.base.trim_end_matches('/')),
-            http,
-            options,
-        });
-        let threads = (0..client.options.concurrency.max(1))
+        let url = format!("{}/v1/cases", options.base.trim_end_matches('/'));
+        let threads = (0..options.concurrency.max(1))
             .map(|i| {
-                let (rx, tx, client) = (jobs_rx.clone(), done_tx.clone(), client.clone());
+                let client = Client::new(url.clone(), options.clone())?;
+                let (rx, tx) = (jobs_rx.clone(), done_tx.clone());
                 std::thread::Builder::new()
                     .name(format!("spoor-submit-{i}"))
                     .spawn(move || {
                         for job in rx.iter() {
-                            let outcome = match job.known_case {
-                                Some(id) => client.known(id, &job.path, job.md5),
-                                None => client.submit(&job.path, job.md5),
-                            };
+                            // A panic fails its job, never the scan waiting for the result.
+                            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                || match job.known_case {
+                                    Some(id) => client.known(id, &job.path, job.md5),
+                                    None => client.submit(&job.path, job.md5),
+                                },
+                            ))
+                            .unwrap_or_else(|_| {
+                                Outcome::Failed(
+                                    "internal error while submitting (a bug: please report it); \
+                                     scan again"
+                                        .into(),
+                                )
+                            });
                             if tx.send(Done { token: job.token, outcome }).is_err() {
                                 return;
                             }
@@ -193,9 +196,14 @@ impl<T: Send + 'static> Submitter<T> {
     }
 }
 
+/// One sender thread's client. The asynchronous client on a runtime of the thread's own, not
+/// the blocking one: a service that refuses an upload before reading it (413, 403) answers and
+/// closes while the body is still being sent, and only the asynchronous client still hands over
+/// that answer (the blocking one reports the broken connection instead).
 struct Client {
     url: String,
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    rt: tokio::runtime::Runtime,
     options: Options,
 }
 
@@ -208,6 +216,55 @@ enum Attempt {
 }
 
 impl Client {
+    fn new(url: String, options: Options) -> anyhow::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the submission runtime")?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .build()
+            .context("cannot set up the HTTP client")?;
+        Ok(Client { url, http, rt, options })
+    }
+
+    /// Sends a request and reads the whole answer: its status, body and `Retry-After`. No
+    /// answer (or a cut one) is a passing failure.
+    fn exchange(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, Vec<u8>, Option<Duration>), Attempt> {
+        self.rt.block_on(async move {
+            let resp = match req.send().await {
+                Ok(r) => r,
+                Err(e) if e.is_builder() => {
+                    return Err(Attempt::Permanent(format!("cannot build the request: {e}")))
+                }
+                Err(e) => {
+                    return Err(Attempt::Transient(
+                        format!("the service could not be reached: {}", error_chain(&e)),
+                        None,
+                    ))
+                }
+            };
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            match resp.bytes().await {
+                Ok(b) => Ok((status, b.to_vec(), retry_after)),
+                Err(e) => Err(Attempt::Transient(
+                    format!("the service's answer was cut off: {}", error_chain(&e)),
+                    None,
+                )),
+            }
+        })
+    }
+
     fn submit(&self, path: &Path, md5: Option<[u8; 16]>) -> Outcome {
         if self.options.stop.load(Ordering::Relaxed) {
             return Outcome::Failed(INTERRUPTED.into());
@@ -293,9 +350,8 @@ impl Client {
 
     /// `GET /v1/cases/{id}`: `None` when the service has no such case for this key.
     fn lookup(&self, id: i64) -> Result<Option<CaseRef>, Attempt> {
-        let resp =
-            self.http.get(format!("{}/{id}", self.url)).bearer_auth(&self.options.key).send();
-        let (status, body, retry_after) = answer(resp)?;
+        let req = self.http.get(format!("{}/{id}", self.url)).bearer_auth(&self.options.key);
+        let (status, body, retry_after) = self.exchange(req)?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -312,15 +368,17 @@ impl Client {
     }
 
     fn attempt(&self, bytes: &[u8], meta: &str, name: &str) -> Result<Outcome, Attempt> {
-        let part = reqwest::blocking::multipart::Part::bytes(bytes.to_vec())
-            .file_name(name.to_string())
-            .mime_str("application/octet-stream")
-            .map_err(|e| Attempt::Permanent(format!("cannot build the request: {e}")))?;
-        let form = reqwest::blocking::multipart::Form::new()
-            .text("meta", meta.to_string())
-            .part("file", part);
-        let resp = self.http.post(&self.url).bearer_auth(&self.options.key).multipart(form).send();
-        let (status, body, retry_after) = answer(resp)?;
+        let part = reqwest::multipart::Part::stream_with_length(
+            reqwest::Body::wrap(Held::new(bytes)),
+            bytes.len() as u64,
+        )
+        .file_name(name.to_string())
+        .mime_str("application/octet-stream")
+        .map_err(|e| Attempt::Permanent(format!("cannot build the request: {e}")))?;
+        let form =
+            reqwest::multipart::Form::new().text("meta", meta.to_string()).part("file", part);
+        let req = self.http.post(&self.url).bearer_auth(&self.options.key).multipart(form);
+        let (status, body, retry_after) = self.exchange(req)?;
         if status.is_success() {
             let answer: CaseSubmitResponse = serde_json::from_slice(&body).map_err(|e| {
                 Attempt::Permanent(format!(
@@ -337,36 +395,56 @@ impl Client {
     }
 }
 
-/// The status, body and `Retry-After` of an answer; no answer (or a cut one) is a passing
-/// failure.
-fn answer(
-    resp: reqwest::Result<reqwest::blocking::Response>,
-) -> Result<(reqwest::StatusCode, Vec<u8>, Option<Duration>), Attempt> {
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) if e.is_builder() => {
-            return Err(Attempt::Permanent(format!("cannot build the request: {e}")))
+/// Files up to this size are sent at once: they fit in the connection's buffers, so a refusal
+/// sent before the service reads them still reaches the client.
+const SMALL: usize = 64 << 10;
+/// How long a larger file is held back after the request's head, for a refusal the service
+/// sends before reading any body (401, 403, 413, 503 for too many uploads) to arrive first
+/// (what `Expect: 100-continue` does in clients that support it).
+const HOLD: Duration = Duration::from_millis(250);
+
+/// A request body sent whole, after [`HOLD`] when it is larger than [`SMALL`] (the timer
+/// starts when the body is first asked for, on the runtime).
+struct Held {
+    hold: bool,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    data: Option<axum::body::Bytes>,
+}
+
+impl Held {
+    fn new(bytes: &[u8]) -> Self {
+        Held {
+            hold: bytes.len() > SMALL,
+            wait: None,
+            data: Some(axum::body::Bytes::copy_from_slice(bytes)),
         }
-        Err(e) => {
-            return Err(Attempt::Transient(
-                format!("the service could not be reached: {}", error_chain(&e)),
-                None,
-            ))
+    }
+}
+
+impl http_body::Body for Held {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        if std::mem::take(&mut self.hold) {
+            self.wait = Some(Box::pin(tokio::time::sleep(HOLD)));
         }
-    };
-    let status = resp.status();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    match resp.bytes() {
-        Ok(b) => Ok((status, b.to_vec(), retry_after)),
-        Err(e) => Err(Attempt::Transient(
-            format!("the service's answer was cut off: {}", error_chain(&e)),
-            None,
-        )),
+        if let Some(wait) = self.wait.as_mut() {
+            std::task::ready!(wait.as_mut().poll(cx));
+            self.wait = None;
+        }
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(http_body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }
 

@@ -552,3 +552,51 @@ fn an_interrupted_scan_stops_retrying() {
     assert!(cases(&s).is_empty());
     s.server.stop();
 }
+
+/// A file far over the service's upload limit: the service refuses it before reading it all;
+/// the refusal (413), not a broken connection, is what the record says, and it is not retried.
+#[test]
+fn a_file_over_the_upload_limit_is_refused_once() {
+    let s = setup(&["--max-upload", "1MiB"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let img = image::RgbImage::from_fn(1600, 1600, |_, _| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        image::Rgb([x as u8, (x >> 8) as u8, (x >> 16) as u8])
+    });
+    let big = dir.path().join("big.png");
+    img.save(&big).unwrap();
+    assert!(std::fs::metadata(&big).unwrap().len() > 4 << 20);
+    let h = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["hash", "--format", "jsonl", big.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let md5 =
+        serde_json::from_slice::<Value>(&h.stdout).unwrap()["md5"].as_str().unwrap().to_string();
+    let entry = json!({"entries": [{"signal_type": "md5", "value": md5}]});
+    let (st, v) = s.server.send("POST", Some(&s.admin), "/v1/banks/HOTLINE/entries", &entry);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let out = scan(&[
+        dir.path().to_str().unwrap(),
+        "--server",
+        &s.server.base,
+        "--key",
+        &s.scanner,
+        "--submit",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    let e = recs[0]["case_error"].as_str().unwrap_or_else(|| panic!("{}", recs[0]));
+    assert!(e.starts_with("413"), "{e}");
+    let metrics = s.server.http.get(s.server.url("/metrics")).send().unwrap().text().unwrap();
+    let refused: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("spoor_http_requests_total") && l.contains("/v1/cases"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("status=\"413\"") && refused[0].ends_with(" 1"), "{refused:?}");
+    s.server.stop();
+}
