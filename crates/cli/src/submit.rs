@@ -6,7 +6,9 @@
 //! one that was hashed, and send it. Transient failures (no connection, a timeout, 429, 5xx) are
 //! retried with exponential backoff (or the service's `Retry-After`) a bounded number of times;
 //! any other answer is final and reported on the file's record. Results come back on a channel
-//! the scan's printer reads, in the order they finish.
+//! the scan's printer reads, in the order they finish. Each sender runs the asynchronous HTTP
+//! client on a runtime of its own and holds a large body back briefly after the request's head,
+//! so that a refusal the service sends before reading the body (413, 403) is what is reported.
 
 use std::future::Future as _;
 use std::io::Read as _;
