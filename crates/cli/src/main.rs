@@ -14,6 +14,7 @@ mod hash;
 mod matching;
 mod scan;
 mod serve;
+mod submit;
 mod users;
 mod walk;
 

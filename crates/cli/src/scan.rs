@@ -1,8 +1,9 @@
 //! `spoor scan`: walk storage in parallel, hash the media found, report what matches a bank.
 //!
 //! Every walker thread hashes the files it finds (as ripgrep searches them); one printer thread
-//! counts, prints, batches queries to a server, and writes the cache. Only hashes ever leave the
-//! process.
+//! counts, prints, batches queries to a server, and writes the cache. Only hashes leave the
+//! process, except with `--submit`: then the files that matched through the server are sent to
+//! its case intake (`submit.rs`), and nothing else.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
@@ -21,6 +22,7 @@ use spoor_index::PdqIndex;
 use spoor_matcher::{Matcher, Scope};
 
 use crate::hash::{parse_size, OutputFormat};
+use crate::submit;
 
 /// Arguments of `spoor scan`.
 #[derive(Args, Debug)]
@@ -41,12 +43,36 @@ pub struct ScanArgs {
     /// Only these banks of the store (repeatable) [default: all enabled banks].
     #[arg(long = "bank", value_name = "NAME")]
     pub banks: Vec<String>,
-    /// Match through a Spoor service: only hashes are sent, in batches.
+    /// Match through a Spoor service: only hashes are sent, in batches (with --submit, the
+    /// files that matched are sent too).
     #[arg(long, value_name = "URL", requires = "key")]
     pub server: Option<String>,
     /// API key (a matcher key) for --server.
     #[arg(long, env = "SPOOR_KEY", hide_env_values = true)]
     pub key: Option<String>,
+    /// Send every file that matched through --server to the service's case intake
+    /// (`POST /v1/cases`, reason `match`), bytes and all, and report the case it made. Files
+    /// that matched nothing are never sent: only their hashes leave. Needs --server and a key
+    /// that may submit cases (admin, curator or matcher).
+    #[arg(long)]
+    pub submit: bool,
+    /// With --submit: the case's `service` (your service's name).
+    #[arg(long, value_name = "NAME", requires = "submit")]
+    pub service: Option<String>,
+    /// With --submit: the case's `content_ref` is this prefix followed by the file's path below
+    /// the scanned PATH (percent-encoded), e.g. https://cdn.example/ [default: the file's
+    /// absolute path].
+    #[arg(long, value_name = "PREFIX", requires = "submit")]
+    pub content_ref_prefix: Option<String>,
+    /// With --submit: submissions in flight at most.
+    #[arg(long, value_name = "N", default_value_t = 2,
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub submit_concurrency: u8,
+    /// With --submit: retries of a submission that failed for a passing reason (no
+    /// connection, a timeout, 429, 5xx), with growing waits (or the service's Retry-After).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(0..=20))]
+    pub submit_retries: u32,
     /// Output format [default: text on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]
     pub format: Option<OutputFormat>,
@@ -175,6 +201,8 @@ struct Found {
     result: Result<FileHashes, String>,
     cached: bool,
     matches: Vec<MatchOut>,
+    /// What became of its submission (`--submit`).
+    submission: Option<submit::Outcome>,
 }
 
 /// A hash list file, indexed: ids are line numbers.
@@ -465,7 +493,10 @@ struct Cache {
 
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
-    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT)";
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT);
+CREATE TABLE IF NOT EXISTS submitted (
+    path TEXT NOT NULL, server TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    case_id INTEGER NOT NULL, PRIMARY KEY (path, server))";
 
 impl Cache {
     fn open(path: &Path) -> anyhow::Result<Self> {
@@ -534,6 +565,37 @@ impl Cache {
                 vpdq: row.7.and_then(|t| spoor_core::vpdq::parse(&t).ok()),
             },
         ))
+    }
+
+    /// The case a `--submit` scan made for this file (unchanged since) through `server`.
+    fn submitted(&self, path: &str, server: &str, size: u64, mtime: i64) -> Option<i64> {
+        self.conn
+            .prepare_cached(
+                "SELECT case_id FROM submitted WHERE path = ?1 AND server = ?2 AND size = ?3 \
+                 AND mtime_ns = ?4",
+            )
+            .and_then(|mut s| {
+                s.query_row(rusqlite::params![path, server, size as i64, mtime], |r| r.get(0))
+            })
+            .ok()
+    }
+
+    /// Remembers the case made for a file, so that a re-scan does not send it again.
+    fn remember(
+        &self,
+        path: &str,
+        server: &str,
+        size: u64,
+        mtime: i64,
+        case_id: i64,
+    ) -> anyhow::Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO submitted (path, server, size, mtime_ns, case_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(rusqlite::params![path, server, size as i64, mtime, case_id])?;
+        Ok(())
     }
 
     fn put_all(&mut self, rows: &[(String, u64, i64, Kind, FileHashes)]) -> anyhow::Result<()> {
@@ -660,6 +722,15 @@ struct Record<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     vpdq_frames: Option<usize>,
     matches: &'a [MatchOut],
+    /// The case the service made for the file (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<&'a submit::CaseRef>,
+    /// Why the file could not be submitted (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_error: Option<&'a str>,
+    /// The service stored nothing for the file: its message (`--submit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_not_stored: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -676,12 +747,52 @@ struct Counts {
     cached: u64,
     matched: u64,
     errors: u64,
+    /// Submissions (`--submit`).
+    cases: CaseCounts,
+}
+
+/// What became of the submissions.
+#[derive(Default)]
+struct CaseCounts {
+    made: u64,
+    queued: u64,
+    auto: u64,
+    earlier: u64,
+    before: u64,
+    shared: u64,
+    not_stored: u64,
+    failed: u64,
+}
+
+impl CaseCounts {
+    fn add(&mut self, o: &submit::Outcome) {
+        match o {
+            submit::Outcome::Case(c) if c.same_content_as.is_some() => self.shared += 1,
+            submit::Outcome::Case(c) if c.submitted_before => self.before += 1,
+            submit::Outcome::Case(c) => {
+                self.made += 1;
+                match c.resolution.as_deref() {
+                    Some("auto") => self.auto += 1,
+                    Some("earlier") => self.earlier += 1,
+                    _ => self.queued += 1,
+                }
+            }
+            submit::Outcome::NotStored(_) => self.not_stored += 1,
+            submit::Outcome::Failed(_) => self.failed += 1,
+        }
+    }
 }
 
 /// Runs `spoor scan`.
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let threads = crate::threads(args.threads);
+    if args.submit && args.server.is_none() {
+        bail!(
+            "--submit sends the files that matched to a Spoor service's case intake: give the \
+             service with --server URL and a key that may submit cases with --key (or SPOOR_KEY)"
+        );
+    }
     let source = if let Some(list) = &args.bank_file {
         Source::List(Box::new(ListIndex::load(list)?))
     } else if let Some(url) = &args.server {
@@ -798,6 +909,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                             result: Err(walk_error(&e)),
                             cached: false,
                             matches: Vec::new(),
+                            submission: None,
                         },
                         Ok(entry) => {
                             let Some(ft) = entry.file_type() else {
@@ -844,10 +956,64 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let mut last_flush = Instant::now();
-    let emit = |f: Found, counts: &mut Counts, out: &mut dyn Write| -> anyhow::Result<()> {
-        print_found(&f, counts, out, format, args.all)
+    let mut subs = if args.submit {
+        let roots = args
+            .paths
+            .iter()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        let sender = submit::Submitter::<Found>::start(submit::Options {
+            base: args.server.clone().unwrap_or_default(),
+            key: args.key.clone().unwrap_or_default(),
+            service: args.service.clone(),
+            content_ref_prefix: args.content_ref_prefix.clone(),
+            roots,
+            concurrency: usize::from(args.submit_concurrency),
+            retries: args.submit_retries,
+            max_file_size: args.max_file_size,
+            stop: stop.clone(),
+        })?;
+        Some(Submissions {
+            sender,
+            server: args.server.as_deref().unwrap_or_default().trim_end_matches('/').to_string(),
+            by_content: HashMap::new(),
+            in_flight: 0,
+        })
+    } else {
+        None
     };
-    for found in rx.iter() {
+    let done = subs.as_ref().map_or_else(crossbeam_channel::never, |s| s.sender.done().clone());
+    let (format, all) = (format, args.all);
+    // A file that matched goes to the submitter (waiting while its queue is full) and is
+    // printed when its submission is done; any other file is printed at once.
+    let emit = |f: Found,
+                counts: &mut Counts,
+                out: &mut dyn Write,
+                cache: Option<&Cache>,
+                subs: Option<&mut Submissions>|
+     -> anyhow::Result<()> {
+        match subs {
+            Some(s) if f.result.is_ok() && !f.matches.is_empty() => {
+                s.offer(f, cache, &mut |f| print_submitted(f, counts, out, format, all))
+            }
+            _ => print_found(&f, counts, out, format, all),
+        }
+    };
+    loop {
+        let found = crossbeam_channel::select! {
+            recv(rx) -> found => match found {
+                Ok(found) => found,
+                Err(_) => break,
+            },
+            recv(done) -> d => {
+                if let (Ok(d), Some(s)) = (d, subs.as_mut()) {
+                    s.finish(d, cache.as_ref(), &mut |f| {
+                        print_submitted(f, &mut counts, &mut out, format, all)
+                    })?;
+                }
+                continue;
+            }
+        };
         counts.files += 1;
         if let (true, Some((path, size, mtime)), Ok(h)) =
             (cache.is_some(), &found.key, &found.result)
@@ -863,11 +1029,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             pending_server.push(found);
             if pending_server.len() >= 256 {
                 flush_server(&source, &mut pending_server, dihedral, &mut |f| {
-                    emit(f, &mut counts, &mut out)
+                    emit(f, &mut counts, &mut out, cache.as_ref(), subs.as_mut())
                 })?;
             }
         } else {
-            emit(found, &mut counts, &mut out)?;
+            emit(found, &mut counts, &mut out, cache.as_ref(), subs.as_mut())?;
         }
         if last_flush.elapsed() > Duration::from_secs(1) || pending_cache.len() >= 4096 {
             if let Some(c) = cache.as_mut() {
@@ -878,16 +1044,38 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             last_flush = Instant::now();
             if let Some(bar) = &progress {
                 bar.set_message(format!(
-                    "{} files, {} media, {} matched, {} errors",
-                    counts.files, counts.media, counts.matched, counts.errors
+                    "{} files, {} media, {} matched, {} errors{}",
+                    counts.files,
+                    counts.media,
+                    counts.matched,
+                    counts.errors,
+                    if args.submit {
+                        format!(", {} cases made", counts.cases.made)
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         }
     }
     walk.join().map_err(|_| anyhow::anyhow!("the walker panicked"))?;
-    flush_server(&source, &mut pending_server, dihedral, &mut |f| emit(f, &mut counts, &mut out))?;
+    flush_server(&source, &mut pending_server, dihedral, &mut |f| {
+        emit(f, &mut counts, &mut out, cache.as_ref(), subs.as_mut())
+    })?;
     if let Some(c) = cache.as_mut() {
         c.put_all(&pending_cache)?;
+    }
+    if let Some(mut s) = subs {
+        out.flush().ok();
+        // Files waiting for one of the same content are queued as results come in: close the
+        // queue only once nothing is in flight.
+        while s.in_flight > 0 {
+            let Ok(d) = done.recv() else { break };
+            s.finish(d, cache.as_ref(), &mut |f| {
+                print_submitted(f, &mut counts, &mut out, format, all)
+            })?;
+        }
+        s.sender.join();
     }
     out.flush().ok();
     drop(out);
@@ -907,7 +1095,24 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         counts.files as f64 / secs.max(1e-9),
         if stop.load(Ordering::Relaxed) { "; interrupted: what was hashed is kept in the cache" } else { "" }
     );
-    Ok(if counts.matched > 0 {
+    if args.submit {
+        let c = &counts.cases;
+        eprintln!(
+            "spoor: cases: {} made ({} queued for review, {} auto-confirmed as known material, {} decided before), {} submitted by an earlier scan (not sent again), {} with the same content as a file whose case is open (not sent), {} not stored by the service, {} failed{}",
+            c.made,
+            c.queued,
+            c.auto,
+            c.earlier,
+            c.before,
+            c.shared,
+            c.not_stored,
+            c.failed,
+            if c.failed > 0 { ": the failed files are listed (case_error; FAILED in text), scan again once the cause is fixed" } else { "" }
+        );
+    }
+    Ok(if counts.cases.failed > 0 {
+        ExitCode::from(2)
+    } else if counts.matched > 0 {
         ExitCode::from(1)
     } else if counts.errors > 0 || stop.load(Ordering::Relaxed) {
         ExitCode::from(2)
@@ -958,6 +1163,7 @@ fn scan_one(
                 result: Err(format!("cannot read: {e}")),
                 cached: false,
                 matches: Vec::new(),
+                submission: None,
             }
         }
     };
@@ -989,6 +1195,7 @@ fn scan_one(
                 result: Ok(h),
                 cached: was_cached,
                 matches,
+                submission: None,
             }
         }
         Err(e) => Found {
@@ -998,6 +1205,7 @@ fn scan_one(
             result: Err(e),
             cached: false,
             matches: Vec::new(),
+            submission: None,
         },
     }
 }
@@ -1022,6 +1230,140 @@ fn flush_server(
         emit(f)?;
     }
     Ok(())
+}
+
+/// `--submit` in the printer: files that matched go to the senders, one file per content at a
+/// time. A file with the same content as one whose case is still open is not sent (that would
+/// put the same picture before a reviewer twice) but reported with that case; after a decided
+/// case or a failure, it is sent on its own.
+struct Submissions {
+    sender: submit::Submitter<Found>,
+    /// The service, as cache entries name it.
+    server: String,
+    /// Per content seen in this scan (SHA-256, else MD5).
+    by_content: HashMap<Vec<u8>, Shared>,
+    /// Jobs handed to the senders and not yet finished.
+    in_flight: usize,
+}
+
+/// A content's first file in this scan: in flight (with the files of the same content waiting
+/// for it), or done.
+enum Shared {
+    Pending { first: PathBuf, waiting: Vec<Found> },
+    Done { first: PathBuf, outcome: submit::Outcome },
+}
+
+fn content_key(f: &Found) -> Option<Vec<u8>> {
+    let h = f.result.as_ref().ok()?;
+    h.sha256.map(|s| s.to_vec()).or_else(|| h.md5.map(|m| m.to_vec()))
+}
+
+impl Submissions {
+    /// Takes a file that matched: sends it, holds it until the file of the same content is
+    /// done, or reports that file's open case.
+    fn offer(
+        &mut self,
+        mut f: Found,
+        cache: Option<&Cache>,
+        print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        // The case intake matches the file itself (PDQ and digests): content that matched only
+        // as a rotated or mirrored copy or as a video would be sent for nothing.
+        if f.matches.iter().all(|m| m.transform.is_some() || m.query_match.is_some()) {
+            f.submission = Some(submit::Outcome::NotStored(
+                "not sent: it matched only as a rotated or mirrored copy (--dihedral) or as a \
+                 video (vPDQ), which the service's case intake does not match; submit it \
+                 yourself if it needs a case"
+                    .into(),
+            ));
+            return print(f);
+        }
+        if let Some(k) = content_key(&f) {
+            match self.by_content.get_mut(&k) {
+                None => {
+                    let first = f.path.clone();
+                    self.by_content.insert(k, Shared::Pending { first, waiting: Vec::new() });
+                }
+                Some(Shared::Pending { waiting, .. }) => {
+                    waiting.push(f);
+                    return Ok(());
+                }
+                Some(Shared::Done { first, outcome: submit::Outcome::Case(c) })
+                    if c.resolution.is_none() =>
+                {
+                    // Remembered too: whichever of the files a re-scan meets first finds the
+                    // case.
+                    if let (Some(cache), Some((path, size, mtime))) = (cache, &f.key) {
+                        cache.remember(path, &self.server, *size, *mtime, c.id)?;
+                    }
+                    f.submission = Some(submit::Outcome::Case(submit::CaseRef {
+                        same_content_as: Some(first.display().to_string()),
+                        submitted_before: false,
+                        ..c.clone()
+                    }));
+                    return print(f);
+                }
+                Some(Shared::Done { .. }) => {}
+            }
+        }
+        let known_case = match (cache, &f.key) {
+            (Some(c), Some((path, size, mtime))) => c.submitted(path, &self.server, *size, *mtime),
+            _ => None,
+        };
+        let md5 = f.result.as_ref().ok().and_then(|h| h.md5);
+        self.sender.send(submit::Job { path: f.path.clone(), md5, known_case, token: f })?;
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    /// A submission is done: remembered in the cache, printed, and the files of the same
+    /// content that waited for it go on.
+    fn finish(
+        &mut self,
+        d: submit::Done<Found>,
+        cache: Option<&Cache>,
+        print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let mut f = d.token;
+        if let (Some(c), Some((path, size, mtime)), submit::Outcome::Case(case)) =
+            (cache, &f.key, &d.outcome)
+        {
+            if !case.submitted_before {
+                c.remember(path, &self.server, *size, *mtime, case.id)?;
+            }
+        }
+        let mut waiting = Vec::new();
+        if let Some(k) = content_key(&f) {
+            if let Some(Shared::Pending { first, waiting: w }) = self.by_content.get_mut(&k) {
+                if *first == f.path {
+                    waiting = std::mem::take(w);
+                    let first = first.clone();
+                    self.by_content.insert(k, Shared::Done { first, outcome: d.outcome.clone() });
+                }
+            }
+        }
+        f.submission = Some(d.outcome);
+        print(f)?;
+        for w in waiting {
+            self.offer(w, cache, print)?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints a file whose submission is settled, counting its outcome.
+fn print_submitted(
+    f: Found,
+    c: &mut Counts,
+    out: &mut dyn Write,
+    format: OutputFormat,
+    all: bool,
+) -> anyhow::Result<()> {
+    if let Some(o) = &f.submission {
+        c.cases.add(o);
+    }
+    print_found(&f, c, out, format, all)
 }
 
 fn print_found(
@@ -1072,6 +1414,18 @@ fn print_found(
                 sha256: h.sha256.map(|m| spoor_core::Sha256(m).to_string()),
                 vpdq_frames: h.vpdq.as_ref().map(Vec::len),
                 matches: &f.matches,
+                case: match &f.submission {
+                    Some(submit::Outcome::Case(c)) => Some(c),
+                    _ => None,
+                },
+                case_error: match &f.submission {
+                    Some(submit::Outcome::Failed(e)) => Some(e),
+                    _ => None,
+                },
+                case_not_stored: match &f.submission {
+                    Some(submit::Outcome::NotStored(m)) => Some(m),
+                    _ => None,
+                },
             };
             writeln!(out, "{}", serde_json::to_string(&rec)?)?;
         }
@@ -1093,6 +1447,25 @@ fn print_found(
                             _ => String::new(),
                         }
                 )?;
+            }
+            match &f.submission {
+                Some(submit::Outcome::Case(c)) => writeln!(
+                    out,
+                    "CASE   {path}  #{} {}{}{}{}",
+                    c.id,
+                    c.state,
+                    c.resolution.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+                    c.earlier_case.map(|e| format!(" as case #{e}")).unwrap_or_default(),
+                    if c.submitted_before { ", submitted by an earlier scan" } else { "" }
+                        .to_string()
+                        + &c.same_content_as
+                            .as_deref()
+                            .map(|p| format!(", same content as {p}"))
+                            .unwrap_or_default()
+                )?,
+                Some(submit::Outcome::NotStored(m)) => writeln!(out, "NOCASE {path}: {m}")?,
+                Some(submit::Outcome::Failed(e)) => writeln!(out, "FAILED {path}: {e}")?,
+                None => {}
             }
         }
     }
