@@ -100,6 +100,9 @@ named_enum!(
         SecondReview = "second_review",
         /// With the senior queue (escalated, or two reviewers disagreed).
         Escalated = "escalated",
+        /// The same content as an open case (its lead, `earlier_case`): takes the lead's
+        /// decision when it is made, and is never reviewed itself (never view twice).
+        Following = "following",
         /// Confirmed: by the rules (known material), by people, or by an earlier decision.
         Confirmed = "confirmed",
         /// The match was wrong.
@@ -110,7 +113,13 @@ named_enum!(
 impl CaseState {
     /// Whether the case still waits for a person.
     pub fn is_open(self) -> bool {
-        matches!(self, CaseState::Queued | CaseState::SecondReview | CaseState::Escalated)
+        matches!(
+            self,
+            CaseState::Queued
+                | CaseState::SecondReview
+                | CaseState::Escalated
+                | CaseState::Following
+        )
     }
 }
 
@@ -287,6 +296,9 @@ pub enum Start {
     },
     /// With the decision of an earlier, decided case (never view twice).
     Earlier(i64),
+    /// The same content as this open case: it follows that case and takes its decision when it
+    /// is made (or at once, when the case was decided meanwhile).
+    Follow(i64),
 }
 
 /// A case to make.
@@ -488,6 +500,14 @@ pub fn transition(case: &Case, person: &str, d: &NewDecision, four_eyes: bool) -
             case.id, case.state
         ));
     }
+    if case.state == CaseState::Following {
+        return conflict(format!(
+            "case {} is the same content as case {}: it takes that case's decision; decide case {}",
+            case.id,
+            case.earlier_case.unwrap_or_default(),
+            case.earlier_case.unwrap_or_default()
+        ));
+    }
     let next = |state, queue: &str, closes| Ok(Next { state, queue: queue.to_string(), closes });
     match (case.state, verdict) {
         (CaseState::Escalated, Verdict::Escalate) => {
@@ -520,6 +540,17 @@ pub fn transition(case: &Case, person: &str, d: &NewDecision, four_eyes: bool) -
         (_, Verdict::Confirm) => next(CaseState::Confirmed, &case.queue, true),
         (_, Verdict::FalsePositive) => next(CaseState::FalsePositive, &case.queue, true),
     }
+}
+
+/// The audit record of a following case decided with its lead's decision.
+pub(crate) fn followed_audit(follower: &Case, lead: &Case) -> spoor_audit::NewRecord {
+    spoor_audit::NewRecord::by("system:earlier", "case_decide", "case", &follower.id.to_string())
+        .with_details(serde_json::json!({
+            "verdict": "followed",
+            "state": follower.state.name(),
+            "earlier_case": lead.id,
+            "category": follower.category.map(|c| c.name()),
+        }))
 }
 
 /// How decided cases came out for matches of one bank, signal type and distance band: the
@@ -745,6 +776,9 @@ pub trait Cases {
         require_lease: bool,
         notify: Notify<'_>,
     ) -> Result<Case>;
+    /// The open case (queued, in second review or escalated; never a following one) whose
+    /// content has this SHA-256, the oldest if several.
+    fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<i64>>;
     /// The newest decided case whose content has this SHA-256.
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>>;
     /// Decided cases' PDQ hashes in the order they were decided: those decided after `(at,
@@ -1027,7 +1061,25 @@ impl Opening {
                 annotations: Vec::new(),
                 decided_by: Some("system:auto"),
             },
-            Start::Earlier(id) => {
+            Start::Follow(id) if earlier.is_some_and(|e| e.state.is_open()) => {
+                let e = earlier.expect("checked");
+                Opening {
+                    state: CaseState::Following,
+                    queue: e.queue.clone(),
+                    resolution: None,
+                    // A lead never follows: one that does is followed through its own lead.
+                    earlier: Some(if e.state == CaseState::Following {
+                        e.earlier_case.ok_or(BankError::NoSuchCase(*id))?
+                    } else {
+                        *id
+                    }),
+                    category: None,
+                    industry_class: None,
+                    annotations: Vec::new(),
+                    decided_by: None,
+                }
+            }
+            Start::Earlier(id) | Start::Follow(id) => {
                 let e = earlier.ok_or(BankError::NoSuchCase(*id))?;
                 if e.state.is_open() {
                     return Err(BankError::Conflict(format!(

@@ -99,7 +99,7 @@ fn complete(c: &mut impl GenericClient, mut case: Case) -> Result<Case> {
 /// Inserts one case and its matches in `tx`.
 fn insert_case(tx: &mut Transaction<'_>, new: &NewCase, now: Millis) -> Result<Case> {
     let earlier = match &new.start {
-        cases::Start::Earlier(id) => Some(case_on(tx, *id)?),
+        cases::Start::Earlier(id) | cases::Start::Follow(id) => Some(case_on(tx, *id)?),
         _ => None,
     };
     let o = Opening::of(&new.start, earlier.as_ref())?;
@@ -393,10 +393,23 @@ impl Cases for PostgresStore {
                 }
                 let decided = case_on(tx, id)?;
                 send_in(tx, notify(&decided), now)?;
+                if next.closes {
+                    decide_followers(tx, &decided, now, notify)?;
+                }
                 Ok(decided)
             },
             |c| cases::decision_audit(person, c, d),
         )
+    }
+
+    fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<i64>> {
+        let row = self.lock()?.query_opt(
+            "SELECT id FROM cases
+             WHERE sha256 = $1 AND state IN ('queued', 'second_review', 'escalated')
+             ORDER BY id LIMIT 1",
+            &[&&sha256[..]],
+        )?;
+        Ok(row.map(|r| r.get(0)))
     }
 
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>> {
@@ -479,5 +492,37 @@ fn send_in(tx: &mut Transaction<'_>, message: Option<Message>, now: Millis) -> R
          ON CONFLICT (dedupe_key) DO NOTHING",
         &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now],
     )?;
+    Ok(())
+}
+
+/// Gives a lead's decision to the cases following it, each with its audit record and message.
+fn decide_followers(
+    tx: &mut Transaction<'_>,
+    lead: &Case,
+    now: Millis,
+    notify: Notify<'_>,
+) -> Result<()> {
+    let rows = tx.query(
+        "UPDATE cases SET state = $1, resolution = 'earlier', category = $2,
+             industry_class = $3, annotations = $4, decided_at = $5,
+             decided_by = 'system:earlier'
+         WHERE earlier_case = $6 AND state = 'following'
+         RETURNING id",
+        &[
+            &lead.state.name(),
+            &lead.category.map(|c| c.name()),
+            &lead.industry_class.map(|c| c.name()),
+            &annotations_text(&lead.annotations),
+            &now,
+            &lead.id,
+        ],
+    )?;
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+    ids.sort_unstable();
+    for id in ids {
+        let follower = case_on(tx, id)?;
+        audit_in(tx, &cases::followed_audit(&follower, lead))?;
+        send_in(tx, notify(&follower), now)?;
+    }
     Ok(())
 }

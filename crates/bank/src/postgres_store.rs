@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0008_cases.sql"),
     include_str!("../migrations/postgres/0009_outbox.sql"),
     include_str!("../migrations/postgres/0011_review_views.sql"),
+    include_str!("../migrations/postgres/0012_following.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

@@ -120,7 +120,7 @@ impl SqliteStore {
     /// Inserts one case and its matches in `tx`.
     fn insert_case(&self, tx: &Connection, new: &NewCase, now: Millis) -> Result<Case> {
         let earlier = match &new.start {
-            cases::Start::Earlier(id) => Some(self.case_on(tx, *id)?),
+            cases::Start::Earlier(id) | cases::Start::Follow(id) => Some(self.case_on(tx, *id)?),
             _ => None,
         };
         let o = Opening::of(&new.start, earlier.as_ref())?;
@@ -437,10 +437,25 @@ impl Cases for SqliteStore {
                 .map_err(|e| self.err(e))?;
                 let decided = self.case_on(tx, id)?;
                 self.send_in(tx, notify(&decided), now)?;
+                if next.closes {
+                    self.decide_followers(tx, &decided, now, notify)?;
+                }
                 Ok(decided)
             },
             |c| cases::decision_audit(person, c, d),
         )
+    }
+
+    fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<i64>> {
+        let conn = self.read()?;
+        conn.prepare_cached(
+            "SELECT id FROM cases INDEXED BY cases_open_sha256
+             WHERE sha256 = ?1 AND state IN ('queued', 'second_review', 'escalated')
+               AND sha256 IS NOT NULL
+             ORDER BY id LIMIT 1",
+        )
+        .and_then(|mut s| s.query_row([&sha256[..]], |r| r.get(0)).optional())
+        .map_err(|e| self.err(e))
     }
 
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<Case>> {
@@ -546,6 +561,52 @@ impl Cases for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Gives a lead's decision to the cases following it, each with its audit record and
+    /// message.
+    fn decide_followers(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        lead: &Case,
+        now: Millis,
+        notify: Notify<'_>,
+    ) -> Result<()> {
+        let mut ids: Vec<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM cases INDEXED BY cases_following
+                 WHERE earlier_case = ?1 AND state = 'following' ORDER BY id",
+            )
+            .and_then(|mut st| {
+                st.query_map([lead.id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()
+            })
+            .map_err(|e| self.err(e))?;
+        ids.sort_unstable();
+        tx.execute(
+            "UPDATE cases SET state = ?1, resolution = 'earlier', category = ?2,
+                 industry_class = ?3, annotations = ?4, decided_at = ?5,
+                 decided_by = 'system:earlier'
+             WHERE earlier_case = ?6 AND state = 'following'",
+            params![
+                lead.state.name(),
+                lead.category.map(|c| c.name()),
+                lead.industry_class.map(|c| c.name()),
+                annotations_text(&lead.annotations),
+                now,
+                lead.id
+            ],
+        )
+        .map_err(|e| self.err(e))?;
+        let mut head = crate::sqlite_store::audit_head_in(self, tx)?;
+        for id in ids {
+            let follower = self.case_on(tx, id)?;
+            let r = spoor_audit::Record::seal(head, now, &cases::followed_audit(&follower, lead))
+                .map_err(|e| BankError::Invalid(e.to_string()))?;
+            crate::sqlite_store::insert_audit_in(self, tx, &r)?;
+            head = Some((r.seq, r.hash));
+            self.send_in(tx, notify(&follower), now)?;
+        }
+        Ok(())
+    }
+
     /// Stores `message` in the outbox within `tx` (nothing when a message with its dedupe key
     /// is there already).
     fn send_in(

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_cases.sql"),
     include_str!("../migrations/sqlite/0009_outbox.sql"),
     include_str!("../migrations/sqlite/0011_review_views.sql"),
+    include_str!("../migrations/sqlite/0012_following.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -460,3 +460,92 @@ fn messages_go_with_the_change_they_tell_of(s: Arc<dyn Store>) {
 fn messages_go_with_the_change_they_tell_of_on_both_stores() {
     both(messages_go_with_the_change_they_tell_of);
 }
+
+/// The same content as an open case follows it: never claimable, never decided on its own; it
+/// takes the lead's decision in the lead's transaction (audited, told), and a lead waiting for
+/// a second reviewer keeps its followers waiting.
+fn followers_take_their_leads_decision(s: Arc<dyn Store>) {
+    setup(&*s);
+    let message = |c: &spoor_bank::cases::Case| {
+        (!c.state.is_open()).then(|| spoor_bank::cases::Message {
+            topic: "case_decided".into(),
+            dedupe_key: format!("case_decided:{}", c.id),
+            target: "http://127.0.0.1:9/hook".into(),
+            payload: c.state.name().into(),
+        })
+    };
+    let lead = s.create_case(&new_case("B", 10, 1)).unwrap();
+    assert_eq!(s.open_case_by_sha256(&[1; 32]).unwrap(), Some(lead.id));
+    let follow = |n: u8, of: i64| NewCase { start: Start::Follow(of), ..new_case("B", 10, n) };
+    let f1 = s.create_case(&follow(1, lead.id)).unwrap();
+    assert_eq!(
+        (f1.state, f1.earlier_case, f1.resolution),
+        (CaseState::Following, Some(lead.id), None)
+    );
+    // Following a follower follows its lead.
+    let f2 = s.create_case(&follow(1, f1.id)).unwrap();
+    assert_eq!(f2.earlier_case, Some(lead.id));
+    assert_eq!(s.open_case_by_sha256(&[1; 32]).unwrap(), Some(lead.id), "never a follower");
+    // Only the lead is ever handed out; a follower takes no decision of its own.
+    let now = 5_000;
+    let got = s.claim_next_case(MAIN_QUEUE, "user:a", now, 15 * MIN).unwrap().unwrap();
+    assert_eq!(got.id, lead.id);
+    assert!(s.claim_next_case(MAIN_QUEUE, "user:b", now, 15 * MIN).unwrap().is_none());
+    let r = s.decide_case(f1.id, "user:a", &confirm(Category::National), now, false);
+    assert!(matches!(r, Err(BankError::Conflict(_))), "{r:?}");
+    // The lead decided: its followers with it, each recorded and told.
+    let decided = s
+        .decide_case_notifying(
+            lead.id,
+            "user:a",
+            &confirm(Category::National),
+            now + 1,
+            true,
+            &message,
+        )
+        .unwrap();
+    assert_eq!(decided.state, CaseState::Confirmed);
+    for f in [f1.id, f2.id] {
+        let c = s.case(f).unwrap();
+        assert_eq!(
+            (c.state, c.resolution, c.category, c.industry_class, c.decided_by.as_deref()),
+            (
+                CaseState::Confirmed,
+                Some(Resolution::Earlier),
+                Some(Category::National),
+                Some(IndustryClass::A1),
+                Some("system:earlier")
+            )
+        );
+        assert!(c.decisions.is_empty(), "no person decided it");
+    }
+    let keys: Vec<String> = told(&*s).into_iter().map(|(k, _)| k).collect();
+    let want: Vec<String> =
+        [lead.id, f1.id, f2.id].iter().map(|id| format!("case_decided:{id}")).collect();
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    assert_eq!(keys_sorted, want_sorted);
+    let actions = audit_actions(&*s);
+    for f in [f1.id, f2.id] {
+        assert!(actions.contains(&format!("system:earlier case_decide {f}")), "{actions:?}");
+    }
+    assert_eq!(s.open_case_by_sha256(&[1; 32]).unwrap(), None);
+    // Following a case decided meanwhile takes its decision at once.
+    let late = s.create_case(&follow(1, lead.id)).unwrap();
+    assert_eq!((late.state, late.resolution), (CaseState::Confirmed, Some(Resolution::Earlier)));
+
+    // Four eyes: a lead waiting for its second reviewer keeps its followers waiting.
+    let lead2 = s.create_case(&new_case("FOUR", 11, 2)).unwrap();
+    let f3 = s.create_case(&follow(2, lead2.id)).unwrap();
+    s.claim_next_case(MAIN_QUEUE, "user:a", now, 15 * MIN).unwrap().unwrap();
+    let c = s.decide_case(lead2.id, "user:a", &confirm(Category::Baseline), now, true).unwrap();
+    assert_eq!(c.state, CaseState::SecondReview);
+    assert_eq!(s.case(f3.id).unwrap().state, CaseState::Following);
+}
+
+#[test]
+fn followers_take_their_leads_decision_on_both_stores() {
+    both(followers_take_their_leads_decision);
+}

@@ -130,6 +130,21 @@ fn cases_through_the_api(store: Store) {
     );
     assert!(!stored.windows(4).any(|w| w == b"IHDR"), "not even the PNG header");
 
+    // The same content again while its case waits: it follows that case, holds nothing, and
+    // is never queued for a second look.
+    let (st, v) = submit(&s, &hoster, Some(&queued), &meta("match", "queued-again"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let f = &v["case"];
+    assert_eq!(
+        (f["state"].as_str(), f["earlier_case"].as_i64()),
+        (Some("following"), q["id"].as_i64())
+    );
+    assert_eq!(f["media_held"], false);
+    assert!(v["message"].as_str().unwrap().contains("waiting for review as case"), "{v}");
+    assert_eq!(files(&media_dir).len(), 1, "nothing more held");
+    let (_, following) = s.get(Some(&admin), "/v1/cases?state=following");
+    assert_eq!(following["cases"].as_array().unwrap().len(), 1, "{following}");
+
     // A user flag makes a case without a match; an undecodable file is kept with its digests.
     let (st, v) = submit(&s, &hoster, Some(b"not an image at all"), &meta("user_flag", "flag"));
     assert_eq!(st, StatusCode::CREATED, "{v}");
@@ -189,7 +204,7 @@ fn cases_through_the_api(store: Store) {
     // Who reads what: a submitter its own cases, a reviewer every case, a hasher none.
     let (st, v) = s.get(Some(&hoster), "/v1/cases?limit=500");
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!(v["cases"].as_array().unwrap().len(), 6);
+    assert_eq!(v["cases"].as_array().unwrap().len(), 7);
     let (_, v) = s.get(Some(&other), "/v1/cases");
     assert_eq!(v["cases"].as_array().unwrap().len(), 0);
     let (st, _) = s.get(Some(&other), &format!("/v1/cases/{sig}"));
@@ -259,7 +274,7 @@ fn cases_through_the_api(store: Store) {
         .filter(|r| r["object_kind"] == "case")
         .map(|r| format!("{} {}", r["actor"].as_str().unwrap(), r["action"].as_str().unwrap()))
         .collect();
-    assert_eq!(actions.iter().filter(|a| *a == "hoster case_create").count(), 6, "{actions:?}");
+    assert_eq!(actions.iter().filter(|a| *a == "hoster case_create").count(), 7, "{actions:?}");
     assert!(actions.contains(&"rev case_decide".to_string()), "{actions:?}");
     let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("spoor_case_submissions_total{outcome=\"auto\"} 1"), "{metrics}");

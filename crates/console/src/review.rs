@@ -464,6 +464,11 @@ fn render_case(
         }
         @if !c.state.is_open() {
             p { "This case is decided (" (c.state.name()) "); its content is not shown." }
+        } @else if c.state == CaseState::Following {
+            @let lead = c.earlier_case.unwrap_or_default();
+            p { "This is the same content as case " a href={ "/cases/" (lead) } { (lead) }
+                ", which waits for review: it takes that case's decision and is never reviewed \
+                 on its own." }
         } @else if !held {
             p { "You do not hold this case, so its content is not shown. Take cases with \
                  \"Review next\" on the review page." }

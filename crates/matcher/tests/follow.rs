@@ -79,11 +79,12 @@ impl spoor_bank::AuditLog for Hooked {
 }
 
 impl spoor_bank::Cases for Hooked {
-    fn create_case(&self, new: &cases::NewCase) -> spoor_bank::Result<cases::Case> {
-        self.inner.create_case(new)
-    }
-    fn create_cases(&self, new: &[cases::NewCase]) -> spoor_bank::Result<Vec<cases::Case>> {
-        self.inner.create_cases(new)
+    fn create_cases_notifying(
+        &self,
+        new: &[cases::NewCase],
+        notify: cases::Notify<'_>,
+    ) -> spoor_bank::Result<Vec<cases::Case>> {
+        self.inner.create_cases_notifying(new, notify)
     }
     fn case(&self, id: i64) -> spoor_bank::Result<cases::Case> {
         self.inner.case(id)
@@ -103,15 +104,31 @@ impl spoor_bank::Cases for Hooked {
     fn release_case(&self, id: i64, person: &str, now: i64) -> spoor_bank::Result<cases::Case> {
         self.inner.release_case(id, person, now)
     }
-    fn decide_case(
+    fn decide_case_notifying(
         &self,
         id: i64,
         person: &str,
         d: &cases::NewDecision,
         now: i64,
         require_lease: bool,
+        notify: cases::Notify<'_>,
     ) -> spoor_bank::Result<cases::Case> {
-        self.inner.decide_case(id, person, d, now, require_lease)
+        self.inner.decide_case_notifying(id, person, d, now, require_lease, notify)
+    }
+    fn review_view(&self, user_id: i64) -> spoor_bank::Result<cases::ReviewView> {
+        self.inner.review_view(user_id)
+    }
+    fn set_review_view(
+        &self,
+        user_id: i64,
+        actor: &str,
+        view: cases::ReviewView,
+        now: i64,
+    ) -> spoor_bank::Result<()> {
+        self.inner.set_review_view(user_id, actor, view, now)
+    }
+    fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> spoor_bank::Result<Option<i64>> {
+        self.inner.open_case_by_sha256(sha256)
     }
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> spoor_bank::Result<Option<cases::Case>> {
         self.inner.decided_case_by_sha256(sha256)

@@ -8,8 +8,9 @@
 //! [`EARLIER_RADIUS`] of a decided case) → that decision, no media kept; a match of a
 //! verified, baseline or national entry of an enabled bank that allows it, exactly or by PDQ
 //! (quality ≥ 50) within the bank's `auto_confirm_distance`, with no matched bank asking for
-//! review → confirmed as known material, no person views it, no media kept; otherwise → the
-//! review queue, the content held in the vault.
+//! review → confirmed as known material, no person views it, no media kept; the same SHA-256
+//! as an open case → it follows that case and takes its decision when it is made, no media
+//! kept; otherwise → the review queue, the content held in the vault.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -413,6 +414,12 @@ fn start_of(
             return Ok(Start::AutoConfirm { category: Some(category) });
         }
     }
+    // The same content waiting for review already: follow that case, never queue it twice.
+    if let Some(sha) = &s.signals.sha256 {
+        if let Some(lead) = store.open_case_by_sha256(sha)? {
+            return Ok(Start::Follow(lead));
+        }
+    }
     Ok(Start::Queue(cases::MAIN_QUEUE.to_string()))
 }
 
@@ -705,21 +712,26 @@ async fn intake(
     })
     .await?;
     state.cases.note(&case);
-    let outcome = match case.resolution {
-        Some(r) => r.name(),
-        None => "queued",
+    let outcome = match (case.resolution, case.state) {
+        (Some(r), _) => r.name(),
+        (None, CaseState::Following) => "following",
+        (None, _) => "queued",
     };
     metrics::counter!("spoor_case_submissions_total", "outcome" => outcome).increment(1);
-    let message = match case.resolution {
-        Some(cases::Resolution::Auto) => {
-            "confirmed as known material by the matched bank's rules; no person viewed it"
+    let message = match (case.resolution, case.state) {
+        (Some(cases::Resolution::Auto), _) => {
+            "confirmed as known material by the matched bank's rules; no person viewed it".into()
         }
-        Some(cases::Resolution::Earlier) => {
-            "the same content was decided before: its decision applies"
+        (Some(cases::Resolution::Earlier), _) => {
+            "the same content was decided before: its decision applies".into()
         }
-        _ => "queued for review",
-    }
-    .to_string();
+        (None, CaseState::Following) => format!(
+            "the same content is waiting for review as case {}: this case takes its decision \
+             when it is made, and is not reviewed again",
+            case.earlier_case.unwrap_or_default()
+        ),
+        _ => "queued for review".to_string(),
+    };
     Ok((
         StatusCode::CREATED,
         Json(CaseSubmitResponse { stored: true, case: Some(case_out(case, show)), message }),

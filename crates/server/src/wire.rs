@@ -834,7 +834,7 @@ pub struct CaseOut {
     pub media_kind: String,
     /// Whether the content is held (encrypted) for review now.
     pub media_held: bool,
-    /// `queued`, `second_review`, `escalated` (open), `confirmed` or `false_positive`
+    /// `queued`, `second_review`, `escalated`, `following` (open), `confirmed` or `false_positive`
     /// (decided).
     pub state: String,
     /// Its review queue.
@@ -901,7 +901,7 @@ pub struct CaseList {
 #[serde(deny_unknown_fields)]
 pub struct CaseListQuery {
     /// Only cases in this state.
-    #[param(pattern = "^(queued|second_review|escalated|confirmed|false_positive)$")]
+    #[param(pattern = "^(queued|second_review|escalated|following|confirmed|false_positive)$")]
     pub state: Option<String>,
     /// Cases numbered above this (default 0).
     pub after: Option<i64>,
