@@ -46,6 +46,10 @@ pub struct CasesBenchArgs {
     /// Seed of the random data.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Most cases written per group commit, one intake run for each value given in turn
+    /// (e.g. `64,1,64,1` to compare group commit with writing each case alone in one run).
+    #[arg(long, value_delimiter = ',', default_value = "64")]
+    intake_groups: Vec<usize>,
 }
 
 fn queued(rng: &mut SplitMix) -> NewCase {
@@ -121,28 +125,49 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
         claims.len()
     );
 
-    // 2. Intake over HTTP.
+    // 2. Intake over HTTP, once per group size asked for.
     let follower: Arc<dyn Store> = spoor_bank::open(&location)?.into();
     let matcher = Arc::new(spoor_matcher::Matcher::load(follower)?);
     let key =
         spoor_server::auth::generate("bench-hoster", Role::Matcher, None, false, "cli:bench")?;
     store.create_key(&key.record, &key.secret_hash)?;
+    for (round, &group) in args.intake_groups.iter().enumerate() {
+        intake_round(&args, &image, &store, &matcher, &key, tmp.path(), round, group)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One intake run: the real router on 127.0.0.1, `args.submissions` submissions from
+/// `args.clients` clients, cases written in groups of at most `group`.
+#[allow(clippy::too_many_arguments)]
+fn intake_round(
+    args: &CasesBenchArgs,
+    image: &[u8],
+    store: &Arc<dyn Store>,
+    matcher: &Arc<spoor_matcher::Matcher>,
+    key: &spoor_server::auth::NewKey,
+    tmp: &std::path::Path,
+    round: usize,
+    group: usize,
+) -> anyhow::Result<()> {
     let keys = Arc::new(spoor_server::auth::KeyCache::default());
-    keys.refresh(&*store)?;
-    let vault =
-        spoor_case::Vault::open(&tmp.path().join("media"), spoor_case::MediaKey::generate()?)?;
+    keys.refresh(&**store)?;
+    let vault = spoor_case::Vault::open(
+        &tmp.join(format!("media-{round}")),
+        spoor_case::MediaKey::generate()?,
+    )?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let config = spoor_server::Config {
         listen: addr,
         max_concurrent_uploads: args.clients.max(1) * 2,
+        intake_group: group,
         ..Default::default()
     };
-    let kept = matcher.clone();
     let state = spoor_server::AppState::with_vault(
         store.clone(),
-        matcher,
+        matcher.clone(),
         keys,
         config,
         Some(Arc::new(vault)),
@@ -157,7 +182,7 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
     let submit = |http: &reqwest::blocking::Client| -> anyhow::Result<Duration> {
         let form = reqwest::blocking::multipart::Form::new().text("meta", meta.clone()).part(
             "file",
-            reqwest::blocking::multipart::Part::bytes(image.clone()).file_name("x.jpg"),
+            reqwest::blocking::multipart::Part::bytes(image.to_vec()).file_name("x.jpg"),
         );
         let t = Instant::now();
         let r = http
@@ -197,7 +222,8 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
     let wall = started.elapsed();
     times.sort();
     println!(
-        "POST /v1/cases ({store_name}, {} bytes, {} clients): {:.0} cases/s; p50 {:.1} ms, p99 {:.1} ms ({} cases)",
+        "POST /v1/cases ({}, {} bytes, {} clients, groups of at most {group}): {:.0} cases/s; p50 {:.1} ms, p99 {:.1} ms ({} cases)",
+        store.backend(),
         image.len(),
         args.clients,
         times.len() as f64 / wall.as_secs_f64(),
@@ -208,6 +234,5 @@ pub fn run(args: CasesBenchArgs) -> anyhow::Result<ExitCode> {
     // The service's tasks hold the stores; closing a PostgreSQL connection blocks, which a
     // runtime's thread may not do. The last references are dropped here, after the runtime.
     drop(rt);
-    drop(kept);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

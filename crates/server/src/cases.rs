@@ -423,8 +423,8 @@ fn start_of(
     Ok(Start::Queue(cases::MAIN_QUEUE.to_string()))
 }
 
-/// Most cases one group commit writes.
-const MAX_GROUP: usize = 64;
+/// Most cases one group commit writes (the default of `Config::intake_group`).
+pub const MAX_GROUP: usize = 64;
 
 /// One case waiting for the intake writer, and where its answer goes.
 struct IntakeJob {
@@ -442,6 +442,7 @@ struct IntakeJob {
 /// case was not written is deleted: nothing half-written.
 pub struct IntakeWriter {
     jobs: Mutex<Option<std::sync::mpsc::SyncSender<IntakeJob>>>,
+    group: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl IntakeWriter {
@@ -452,11 +453,14 @@ impl IntakeWriter {
         hook: Option<crate::WebhookConfig>,
     ) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<IntakeJob>(4 * MAX_GROUP);
+        let group = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(MAX_GROUP));
+        let most = group.clone();
         let spawned = std::thread::Builder::new().name("spoor-intake".into()).spawn(move || {
             let notify = crate::webhook::notifier(hook);
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
-                while group.len() < MAX_GROUP {
+                let most = most.load(std::sync::atomic::Ordering::Relaxed).max(1);
+                while group.len() < most {
                     match rx.try_recv() {
                         Ok(job) => group.push(job),
                         Err(_) => break,
@@ -467,12 +471,18 @@ impl IntakeWriter {
             }
         });
         match spawned {
-            Ok(_) => IntakeWriter { jobs: Mutex::new(Some(tx)) },
+            Ok(_) => IntakeWriter { jobs: Mutex::new(Some(tx)), group },
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the case intake thread; cases cannot be made");
-                IntakeWriter { jobs: Mutex::new(None) }
+                IntakeWriter { jobs: Mutex::new(None), group }
             }
         }
+    }
+
+    /// Writes at most `n` cases a group (at least 1, at most [`MAX_GROUP`]).
+    pub fn with_group(self, n: usize) -> Self {
+        self.group.store(n.clamp(1, MAX_GROUP), std::sync::atomic::Ordering::Relaxed);
+        self
     }
 
     /// Writes one case (holding `hold` in the vault) with whatever else is waiting; blocks

@@ -61,6 +61,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Uploads read at once; more are answered 503 with `Retry-After`.
     pub max_concurrent_uploads: usize,
+    /// Most new cases written in one group commit (1: each case alone; for comparisons).
+    pub intake_group: usize,
     /// Matching batches and hashing jobs run at once (default: one a core).
     pub work_slots: usize,
     /// How long a matching batch or a hashing job may wait and run before it answers 503.
@@ -119,6 +121,7 @@ impl Default for Config {
             follow_interval: Duration::from_millis(100),
             request_timeout: Duration::from_secs(60),
             max_concurrent_uploads: 16,
+            intake_group: cases::MAX_GROUP,
             work_slots: std::thread::available_parallelism().map_or(1, |n| n.get()),
             match_budget: Duration::from_secs(30),
             key_max_staleness: Duration::from_secs(30),
@@ -240,7 +243,8 @@ impl AppState {
             console.notify_with(Arc::new(webhook::notifier(config.case_webhook.clone())));
         }
         let intake =
-            cases::IntakeWriter::start(store.clone(), vault.clone(), config.case_webhook.clone());
+            cases::IntakeWriter::start(store.clone(), vault.clone(), config.case_webhook.clone())
+                .with_group(config.intake_group);
         AppState(Arc::new(Inner {
             intake,
             case_gauges: tokio::sync::Mutex::new(None),
