@@ -369,19 +369,19 @@ fn parse_auto_confirm(errors: &mut Vec<FieldError>, text: &str) -> Option<i32> {
     }
 }
 
-/// The review queue field: a queue name as a bank may have it.
+/// The review queue field: a queue name as a bank may have it (empty: unchanged).
 fn parse_review_queue(errors: &mut Vec<FieldError>, text: &str) -> Option<String> {
     let t = text.trim();
-    let problem = if t.is_empty() {
-        "Enter the review queue of this bank's matches, such as main or team-b".to_string()
-    } else {
-        match spoor_bank::model::check_review_queue(t) {
-            Ok(()) => return Some(t.to_string()),
-            Err(m) => m,
+    if t.is_empty() {
+        return None;
+    }
+    match spoor_bank::model::check_review_queue(t) {
+        Ok(()) => Some(t.to_string()),
+        Err(m) => {
+            errors.push(FieldError::new("review_queue", m));
+            None
         }
-    };
-    errors.push(FieldError::new("review_queue", problem));
-    None
+    }
 }
 
 /// The pause/resume form.
