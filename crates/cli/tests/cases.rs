@@ -343,7 +343,16 @@ fn review_queues_through_the_api(store: Store) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin = store.key("admin", "admin", None);
     let hoster = store.key("matcher", "hoster", None);
-    let s = Server::start(&store, &["--media-key-file", media_key.to_str().unwrap()]);
+    let media_dir = store.dir.path().join("media");
+    let s = Server::start(
+        &store,
+        &[
+            "--media-key-file",
+            media_key.to_str().unwrap(),
+            "--media-dir",
+            media_dir.to_str().unwrap(),
+        ],
+    );
     let team = json!({"name": "TEAM", "review_queue": "team-b"});
     let (st, v) = s.send("POST", Some(&admin), "/v1/banks", &team);
     assert_eq!((st, v["review_queue"].as_str()), (StatusCode::CREATED, Some("team-b")), "{v}");

@@ -1554,7 +1554,16 @@ fn reviewers_take_cases_of_their_own_queues(store: Store) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let admin = store.key("admin", "admin", None);
     let hoster = store.key("matcher", "hoster", None);
-    let s = Server::start(&store, &["--media-key-file", media_key.to_str().unwrap()]);
+    let media_dir = store.dir.path().join("media");
+    let s = Server::start(
+        &store,
+        &[
+            "--media-key-file",
+            media_key.to_str().unwrap(),
+            "--media-dir",
+            media_dir.to_str().unwrap(),
+        ],
+    );
     let pic = picture(51, 0);
     let (st, v) = s.upload(Some(&admin), "/v1/hash", pic.clone());
     assert_eq!(st, StatusCode::OK, "{v}");
