@@ -113,6 +113,24 @@ impl spoor_bank::Cases for Hooked {
     ) -> spoor_bank::Result<cases::Case> {
         self.inner.decide_case(id, person, d, now, require_lease)
     }
+    fn create_cases_notifying(
+        &self,
+        new: &[cases::NewCase],
+        notify: cases::Notify<'_>,
+    ) -> spoor_bank::Result<Vec<cases::Case>> {
+        self.inner.create_cases_notifying(new, notify)
+    }
+    fn decide_case_notifying(
+        &self,
+        id: i64,
+        person: &str,
+        d: &cases::NewDecision,
+        now: i64,
+        require_lease: bool,
+        notify: cases::Notify<'_>,
+    ) -> spoor_bank::Result<cases::Case> {
+        self.inner.decide_case_notifying(id, person, d, now, require_lease, notify)
+    }
     fn decided_case_by_sha256(&self, sha256: &[u8; 32]) -> spoor_bank::Result<Option<cases::Case>> {
         self.inner.decided_case_by_sha256(sha256)
     }

@@ -1124,7 +1124,7 @@ mod tests {
             start_of(&*store, &Decided::default(), &sub, &with_type).unwrap()
         };
         let known = hit("KNOWN", ids["KNOWN"], 2);
-        assert!(matches!(start(&[known.clone()]), Start::AutoConfirm { .. }));
+        assert!(matches!(start(std::slice::from_ref(&known)), Start::AutoConfirm { .. }));
         let review = hit("REVIEW", ids["REVIEW"], 20);
         assert_eq!(start(&[known.clone(), review.clone()]), Start::Queue("team-r".into()));
         let near = hit("NEAR", ids["NEAR"], 12);
