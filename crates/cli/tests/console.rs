@@ -1593,6 +1593,15 @@ fn reviewers_take_cases_of_their_own_queues(store: Store) {
     assert_eq!(text_of_id(&a.body, "queues-of-mia"), "main");
     assert_eq!(text_of_id(&a.body, "queues-of-bo"), "team-b");
     assert_eq!(text_of_id(&a.body, "queues-of-lead"), "every queue");
+    // Adding a person with their queues; a bad list is an error on the form, adding no one.
+    let add = |q: &'static str| [("name", "cy"), ("role", "reviewer"), ("queues", q)];
+    let a = lead.post("/users", &[&add("main, senior")[..], &[("csrf", &csrf_l)]].concat());
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of_id(&a.body, "queues-error").contains("administrators"), "{}", a.body);
+    assert!(!a.body.contains("queues-of-cy"), "no one added");
+    let a = lead.post("/users", &[&add("team-b,main")[..], &[("csrf", &csrf_l)]].concat());
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(text_of_id(&a.body, "queues-of-cy"), "main, team-b");
 
     // mia reviews main: team-b is neither shown nor hers to take.
     let a = mia.get("/review");
@@ -1620,6 +1629,9 @@ fn reviewers_take_cases_of_their_own_queues(store: Store) {
     let queues = audited(&store, "user_queues");
     let who: Vec<(&str, &str)> = queues.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
     assert!(who.contains(&("user:lead", "bo")) && who.len() == 2, "{queues:?}");
+    let made = audited(&store, "user_create");
+    let cy = made.iter().find(|r| r.2 == "cy").unwrap();
+    assert!(cy.3.contains(r#""queues":["main","team-b"]"#), "{cy:?}");
 
     // The bank's queue in its settings form: shown, bad names refused on the form, changed.
     let a = lead.get("/banks/TEAM/settings");
