@@ -92,6 +92,9 @@ pub struct NewBank {
     /// A confirmation of a case matching this bank needs two reviewers who agree.
     #[serde(default)]
     pub four_eyes: bool,
+    /// The review queue its matches go to (default `main`; see [`check_review_queue`]).
+    #[serde(default)]
+    pub review_queue: Option<String>,
 }
 
 /// PDQ distance within which a verified entry's matches are confirmed without review, unless a
@@ -111,6 +114,19 @@ pub fn check_auto_confirm(d: i32) -> Result<Option<u32>, String> {
              bits; exact digests always count as 0) or -1 to send every match to review"
         )),
     }
+}
+
+/// Checks a bank's `review_queue`: a queue name as [`crate::cases::check_queue`] accepts (1–32
+/// characters `a-z0-9_-`), but not the senior queue, which takes escalations only.
+pub fn check_review_queue(q: &str) -> Result<(), String> {
+    crate::cases::check_queue(q).map_err(|e| format!("review_queue: {e}"))?;
+    if q == crate::cases::SENIOR_QUEUE {
+        return Err(format!(
+            "review_queue {q:?} is the queue of escalations: name the team's own queue, such as \
+             main or team-b"
+        ));
+    }
+    Ok(())
 }
 
 /// Largest PDQ radius a bank may set: beyond it matches are noise.
@@ -145,6 +161,9 @@ pub struct BankSettings {
     /// Whether confirmations need two reviewers.
     #[serde(default)]
     pub four_eyes: Option<bool>,
+    /// New review queue (see [`check_review_queue`]).
+    #[serde(default)]
+    pub review_queue: Option<String>,
 }
 
 impl BankSettings {
@@ -194,6 +213,13 @@ impl BankSettings {
                 changed.push(format!("four_eyes={f}"));
             }
         }
+        if let Some(q) = &self.review_queue {
+            check_review_queue(q)?;
+            if *q != b.review_queue {
+                b.review_queue = q.clone();
+                changed.push(format!("review_queue={q}"));
+            }
+        }
         Ok(changed.join(", "))
     }
 }
@@ -224,6 +250,9 @@ pub struct Bank {
     pub auto_confirm_distance: Option<u32>,
     /// Confirmations need two reviewers who agree.
     pub four_eyes: bool,
+    /// The review queue cases matching it go to (when this bank's match is the nearest that
+    /// needs review).
+    pub review_queue: String,
 }
 
 /// The INTERPOL-style classification hotlines give an item.

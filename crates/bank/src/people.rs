@@ -150,6 +150,10 @@ pub struct User {
     pub created_at: Millis,
     /// Who made it.
     pub created_by: String,
+    /// The review queues the person takes cases from, by name; empty: every queue. Shown only
+    /// when limited.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub queues: Vec<String>,
 }
 
 impl fmt::Debug for User {
@@ -165,11 +169,19 @@ impl fmt::Debug for User {
             .field("failed_logins", &self.failed_logins)
             .field("locked_until", &self.locked_until)
             .field("disabled", &self.disabled)
+            .field("queues", &self.queues)
             .finish_non_exhaustive()
     }
 }
 
 impl User {
+    /// Whether the person's queue list lets them take cases of `queue` (an empty list lets them
+    /// take every queue). Roles are not looked at here: administrators are not bound by their
+    /// list, and the senior queue is theirs alone (the console decides both).
+    pub fn reviews_queue(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+
     /// Whether the person has set a password and confirmed TOTP.
     pub fn setup_done(&self) -> bool {
         self.password_hash.is_some() && self.totp_enrolled_at.is_some()
@@ -333,14 +345,76 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// Most review queues one person may be limited to.
+pub const MAX_QUEUES: usize = 32;
+
+/// Checks the review queues a person is limited to (see [`crate::cases::check_queue`]; not the
+/// senior queue, which is the administrators'), and returns them sorted without repeats.
+pub fn check_queues(queues: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::with_capacity(queues.len());
+    for q in queues {
+        crate::cases::check_queue(q)?;
+        if q == crate::cases::SENIOR_QUEUE {
+            return Err(BankError::Invalid(format!(
+                "{q:?} cannot be in a person's queues: escalated cases are for administrators, \
+                 who take every queue; leave it out"
+            )));
+        }
+        out.push(q.clone());
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > MAX_QUEUES {
+        return Err(BankError::Invalid(format!(
+            "{} queues for one person: at most {MAX_QUEUES}; give none to let them take every \
+             queue",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// A person's queues as stored: names separated by commas, `None` for every queue.
+pub(crate) fn queues_text(queues: &[String]) -> Option<String> {
+    (!queues.is_empty()).then(|| queues.join(","))
+}
+
+/// A person's queues from their stored text.
+pub(crate) fn queues_from_text(text: Option<String>) -> Vec<String> {
+    text.map(|t| t.split(',').filter(|q| !q.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The audit details of a person's queues: the list, or `"every"`.
+pub(crate) fn queues_detail(queues: &[String]) -> serde_json::Value {
+    if queues.is_empty() {
+        serde_json::Value::from("every")
+    } else {
+        serde_json::Value::from(queues.to_vec())
+    }
+}
+
 /// What both stores do with people and sessions. Every method is one transaction.
 pub trait People {
     /// Makes an account that must be set up with the setup token whose SHA-256 is
-    /// `setup_hash`, until `setup_expires_at`.
+    /// `setup_hash`, until `setup_expires_at`; it takes cases from every queue.
     fn create_user(
         &self,
         name: &str,
         role: PersonRole,
+        actor: &str,
+        setup_hash: &[u8; 32],
+        setup_expires_at: Millis,
+    ) -> Result<User> {
+        self.create_user_in_queues(name, role, &[], actor, setup_hash, setup_expires_at)
+    }
+    /// [`People::create_user`] for a person limited to `queues` (checked by [`check_queues`];
+    /// empty: every queue). Audited `user_create` with the role and, when limited, the queues.
+    fn create_user_in_queues(
+        &self,
+        name: &str,
+        role: PersonRole,
+        queues: &[String],
         actor: &str,
         setup_hash: &[u8; 32],
         setup_expires_at: Millis,
@@ -387,6 +461,10 @@ pub trait People {
     ) -> Result<User>;
     /// Changes a person's role.
     fn set_user_role(&self, name: &str, role: PersonRole, actor: &str) -> Result<User>;
+    /// Limits a person to some review queues (checked by [`check_queues`]; empty: every
+    /// queue). Audited `user_queues` with the queues before and after (`"every"` for none);
+    /// refused for a disabled account.
+    fn set_user_queues(&self, name: &str, queues: &[String], actor: &str) -> Result<User>;
 
     /// Stores a new session (the SHA-256 of its token).
     #[allow(clippy::too_many_arguments)]
@@ -518,7 +596,7 @@ pub(crate) fn expiry(s: &Session, now: Millis, l: SessionLimits) -> Option<Expir
 /// Columns of a user row, as both stores read them.
 pub(crate) const USER_COLUMNS: &str = "id, name, role, password_hash, password_set_at, \
      totp_secret, totp_enrolled_at, totp_last_step, setup_expires_at, failed_logins, \
-     locked_until, disabled_at, disabled_by, disabled_reason, created_at, created_by";
+     locked_until, disabled_at, disabled_by, disabled_reason, created_at, created_by, queues";
 
 /// Columns of a session row.
 pub(crate) const SESSION_COLUMNS: &str =
@@ -607,6 +685,7 @@ mod tests {
             disabled: None,
             created_at: 0,
             created_by: "cli".into(),
+            queues: vec![],
         };
         let d = format!("{u:?}");
         assert!(!d.contains("argon2id") && !d.contains("[7, 7"), "{d}");

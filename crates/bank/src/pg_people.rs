@@ -11,7 +11,7 @@ use crate::people::{
     self, FailedLogin, People, PersonRole, Session, SessionLimits, SessionLookup, User,
     UserDisabled, SESSION_COLUMNS, USER_COLUMNS,
 };
-use crate::sqlite_people::{disabled_for_good, not_in_setup};
+use crate::sqlite_people::{create_details, disabled_for_good, not_in_setup, queues_record};
 use crate::{check_actor, check_reason, BankError, PostgresStore, Result};
 
 fn user_from_row(r: &Row) -> Result<User> {
@@ -42,6 +42,7 @@ fn user_from_row(r: &Row) -> Result<User> {
         disabled,
         created_at: r.get(14),
         created_by: r.get(15),
+        queues: people::queues_from_text(r.get(16)),
     })
 }
 
@@ -105,26 +106,36 @@ impl PostgresStore {
 }
 
 impl People for PostgresStore {
-    fn create_user(
+    fn create_user_in_queues(
         &self,
         name: &str,
         role: PersonRole,
+        queues: &[String],
         actor: &str,
         setup_hash: &[u8; 32],
         setup_expires_at: Millis,
     ) -> Result<User> {
         people::check_name(name)?;
         check_actor(actor)?;
+        let queues = people::check_queues(queues)?;
         let now = now_ms();
         people::check_expiry(setup_expires_at, now)?;
         self.people_write_audited(
             |tx| {
                 let inserted = tx.execute(
                     "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
-                                    created_by)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                                    created_by, queues)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (name) DO NOTHING",
-                    &[&name, &role.name(), &&setup_hash[..], &setup_expires_at, &now, &actor],
+                    &[
+                        &name,
+                        &role.name(),
+                        &&setup_hash[..],
+                        &setup_expires_at,
+                        &now,
+                        &actor,
+                        &people::queues_text(&queues),
+                    ],
                 )?;
                 if inserted == 0 {
                     return Err(BankError::Invalid(format!(
@@ -135,8 +146,7 @@ impl People for PostgresStore {
                 user_in(tx, name)
             },
             |u| {
-                NewRecord::by(actor, "user_create", "user", &u.name)
-                    .with_details(json!({ "role": role.name() }))
+                NewRecord::by(actor, "user_create", "user", &u.name).with_details(create_details(u))
             },
         )
     }
@@ -350,6 +360,27 @@ impl People for PostgresStore {
                     json!({ "from": from.get().map(PersonRole::name), "to": role.name() }),
                 )
             },
+        )
+    }
+
+    fn set_user_queues(&self, name: &str, queues: &[String], actor: &str) -> Result<User> {
+        check_actor(actor)?;
+        let queues = people::check_queues(queues)?;
+        let from = std::cell::RefCell::new(Vec::new());
+        self.people_write_audited(
+            |tx| {
+                let u = user_in(tx, name)?;
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                from.replace(u.queues);
+                tx.execute(
+                    "UPDATE users SET queues = $1 WHERE id = $2",
+                    &[&people::queues_text(&queues), &u.id],
+                )?;
+                user_id_in(tx, u.id)
+            },
+            |u| queues_record(actor, u, &from.borrow()),
         )
     }
 

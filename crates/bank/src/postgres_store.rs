@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0007_entries_by_bank.sql"),
     include_str!("../migrations/postgres/0008_cases.sql"),
     include_str!("../migrations/postgres/0009_outbox.sql"),
+    include_str!("../migrations/postgres/0010_review_queues.sql"),
     include_str!("../migrations/postgres/0011_review_views.sql"),
     include_str!("../migrations/postgres/0012_following.sql"),
 ];
@@ -55,7 +56,7 @@ const ENTRY_COLUMNS: &str =
 
 const BANK_COLUMNS: &str =
     "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
-     auto_confirm_distance, four_eyes";
+     auto_confirm_distance, four_eyes, review_queue";
 
 const STAGE_COLUMNS: &str = "ord, signal_type, value, category, severity, tags, source_org, \
      source_id, added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at, \
@@ -121,6 +122,7 @@ fn bank_from_row(r: &Row) -> Bank {
         pdq_radius: r.get::<_, i32>(7) as u32,
         auto_confirm_distance: r.get::<_, Option<i32>>(8).map(|d| d as u32),
         four_eyes: r.get(9),
+        review_queue: r.get(10),
     }
 }
 
@@ -410,8 +412,8 @@ impl WriteTx for PgTx<'_> {
             .locked()?
             .query_one(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius, auto_confirm_distance, four_eyes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                     pdq_radius, auto_confirm_distance, four_eyes, review_queue)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
                 &[
                     &bank.name,
                     &bank.description,
@@ -421,6 +423,7 @@ impl WriteTx for PgTx<'_> {
                     &(radius as i32),
                     &auto_confirm.map(|d| d as i32),
                     &bank.four_eyes,
+                    &bank.review_queue.as_deref().unwrap_or(crate::cases::MAIN_QUEUE),
                 ],
             )?
             .get(0))
@@ -429,8 +432,8 @@ impl WriteTx for PgTx<'_> {
     fn save_bank(&mut self, b: &Bank) -> Result<()> {
         self.locked()?.execute(
             "UPDATE banks SET enabled = $1, description = $2, owner = $3, review_required = $4,
-                 pdq_radius = $5, auto_confirm_distance = $6, four_eyes = $7
-             WHERE id = $8",
+                 pdq_radius = $5, auto_confirm_distance = $6, four_eyes = $7, review_queue = $8
+             WHERE id = $9",
             &[
                 &b.enabled,
                 &b.description,
@@ -439,6 +442,7 @@ impl WriteTx for PgTx<'_> {
                 &(b.pdq_radius as i32),
                 &b.auto_confirm_distance.map(|d| d as i32),
                 &b.four_eyes,
+                &b.review_queue,
                 &b.id,
             ],
         )?;

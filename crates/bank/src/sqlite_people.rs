@@ -44,6 +44,7 @@ fn user_from_row(r: &Row<'_>) -> rusqlite::Result<User> {
         disabled,
         created_at: r.get(14)?,
         created_by: r.get(15)?,
+        queues: people::queues_from_text(r.get(16)?),
     })
 }
 
@@ -114,16 +115,18 @@ impl SqliteStore {
 }
 
 impl People for SqliteStore {
-    fn create_user(
+    fn create_user_in_queues(
         &self,
         name: &str,
         role: PersonRole,
+        queues: &[String],
         actor: &str,
         setup_hash: &[u8; 32],
         setup_expires_at: Millis,
     ) -> Result<User> {
         people::check_name(name)?;
         check_actor(actor)?;
+        let queues = people::check_queues(queues)?;
         let now = now_ms();
         people::check_expiry(setup_expires_at, now)?;
         self.people_write_audited(
@@ -136,16 +139,23 @@ impl People for SqliteStore {
                 }
                 tx.execute(
                     "INSERT INTO users (name, role, setup_token_hash, setup_expires_at, created_at,
-                                    created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![name, role.name(), &setup_hash[..], setup_expires_at, now, actor],
+                                    created_by, queues)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        name,
+                        role.name(),
+                        &setup_hash[..],
+                        setup_expires_at,
+                        now,
+                        actor,
+                        people::queues_text(&queues)
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
                 self.user_in(tx, name)
             },
             |u| {
-                NewRecord::by(actor, "user_create", "user", &u.name)
-                    .with_details(json!({ "role": role.name() }))
+                NewRecord::by(actor, "user_create", "user", &u.name).with_details(create_details(u))
             },
         )
     }
@@ -364,6 +374,28 @@ impl People for SqliteStore {
         )
     }
 
+    fn set_user_queues(&self, name: &str, queues: &[String], actor: &str) -> Result<User> {
+        check_actor(actor)?;
+        let queues = people::check_queues(queues)?;
+        let from = std::cell::RefCell::new(Vec::new());
+        self.people_write_audited(
+            |tx| {
+                let u = self.user_in(tx, name)?;
+                if u.disabled.is_some() {
+                    return Err(disabled_for_good(name));
+                }
+                from.replace(u.queues);
+                tx.execute(
+                    "UPDATE users SET queues = ?1 WHERE id = ?2",
+                    params![people::queues_text(&queues), u.id],
+                )
+                .map_err(|e| self.err(e))?;
+                self.user_id_in(tx, u.id)
+            },
+            |u| queues_record(actor, u, &from.borrow()),
+        )
+    }
+
     fn create_session(
         &self,
         user_id: i64,
@@ -473,6 +505,23 @@ pub(crate) fn not_in_setup(u: User) -> BankError {
 }
 
 /// The error for changing a disabled account.
+/// The details of a `user_create` record: the role and, when limited, the queues.
+pub(crate) fn create_details(u: &User) -> serde_json::Value {
+    let mut d = json!({ "role": u.role.name() });
+    if !u.queues.is_empty() {
+        d["queues"] = people::queues_detail(&u.queues);
+    }
+    d
+}
+
+/// The `user_queues` record of a change of `u`'s queues from `from`.
+pub(crate) fn queues_record(actor: &str, u: &User, from: &[String]) -> NewRecord {
+    NewRecord::by(actor, "user_queues", "user", &u.name).with_details(json!({
+        "from": people::queues_detail(from),
+        "to": people::queues_detail(&u.queues),
+    }))
+}
+
 pub(crate) fn disabled_for_good(name: &str) -> BankError {
     BankError::Invalid(format!(
         "{name:?} is disabled, for good: create a new account for the person (`spoor users \

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_entries_by_bank.sql"),
     include_str!("../migrations/sqlite/0008_cases.sql"),
     include_str!("../migrations/sqlite/0009_outbox.sql"),
+    include_str!("../migrations/sqlite/0010_review_queues.sql"),
     include_str!("../migrations/sqlite/0011_review_views.sql"),
     include_str!("../migrations/sqlite/0012_following.sql"),
 ];
@@ -81,7 +82,7 @@ const ENTRY_COLUMNS: &str =
 
 const BANK_COLUMNS: &str =
     "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
-     auto_confirm_distance, four_eyes";
+     auto_confirm_distance, four_eyes, review_queue";
 
 impl SqliteStore {
     /// Opens `DIR/spoor.db`, creating the directory (mode 0700) and the database when missing,
@@ -201,6 +202,7 @@ fn bank_from_row(r: &Row<'_>) -> rusqlite::Result<Bank> {
         pdq_radius: r.get(7)?,
         auto_confirm_distance: r.get(8)?,
         four_eyes: r.get(9)?,
+        review_queue: r.get(10)?,
     })
 }
 
@@ -462,8 +464,8 @@ impl WriteTx for SqliteTx<'_> {
         self.conn
             .execute(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius, auto_confirm_distance, four_eyes)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     pdq_radius, auto_confirm_distance, four_eyes, review_queue)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     bank.name,
                     bank.description,
@@ -472,7 +474,8 @@ impl WriteTx for SqliteTx<'_> {
                     bank.review_required,
                     radius,
                     auto_confirm,
-                    bank.four_eyes
+                    bank.four_eyes,
+                    bank.review_queue.as_deref().unwrap_or(crate::cases::MAIN_QUEUE)
                 ],
             )
             .map_err(|e| self.store.err(e))?;
@@ -484,8 +487,8 @@ impl WriteTx for SqliteTx<'_> {
             .execute(
                 "UPDATE banks SET enabled = ?1, description = ?2, owner = ?3,
                      review_required = ?4, pdq_radius = ?5, auto_confirm_distance = ?6,
-                     four_eyes = ?7
-                 WHERE id = ?8",
+                     four_eyes = ?7, review_queue = ?8
+                 WHERE id = ?9",
                 params![
                     b.enabled,
                     b.description,
@@ -494,6 +497,7 @@ impl WriteTx for SqliteTx<'_> {
                     b.pdq_radius,
                     b.auto_confirm_distance,
                     b.four_eyes,
+                    b.review_queue,
                     b.id
                 ],
             )

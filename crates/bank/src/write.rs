@@ -202,6 +202,9 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
     .map_err(BankError::Invalid)?;
     crate::model::check_text("description", &bank.description, 4096).map_err(BankError::Invalid)?;
     crate::model::check_text("owner", &bank.owner, 256).map_err(BankError::Invalid)?;
+    if let Some(q) = &bank.review_queue {
+        crate::model::check_review_queue(q).map_err(BankError::Invalid)?;
+    }
     let mut tx = store.begin_write()?;
     let seq = tx.next_seq()?;
     if tx.bank(&bank.name)?.is_some() {
@@ -219,6 +222,7 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
         "review_required": created.review_required,
         "auto_confirm_distance": created.auto_confirm_distance,
         "four_eyes": created.four_eyes,
+        "review_queue": created.review_queue,
     });
     append_audit(&mut tx, now, &bank_audit(actor, "bank_create", &created, details))?;
     tx.commit()?;

@@ -549,3 +549,65 @@ fn followers_take_their_leads_decision(s: Arc<dyn Store>) {
 fn followers_take_their_leads_decision_on_both_stores() {
     both(followers_take_their_leads_decision);
 }
+
+/// Each bank names the queue its matches are reviewed in (default `main`): kept on create,
+/// changed with one record naming it, refused when not a queue name or the senior queue (and
+/// then nothing is written); "review next" of one queue never hands out another queue's case.
+fn banks_name_their_review_queue(s: Arc<dyn Store>) {
+    setup(&*s);
+    assert_eq!(s.bank("B").unwrap().review_queue, MAIN_QUEUE);
+    let team =
+        NewBank { name: "TEAM".into(), review_queue: Some("team-b".into()), ..Default::default() };
+    let b = s.create_bank(&team, "key:a").unwrap();
+    assert_eq!((b.review_queue.as_str(), s.bank("TEAM").unwrap()), ("team-b", b.clone()));
+    let created = s
+        .audit_records(&AuditQuery::after(0, 10_000))
+        .unwrap()
+        .into_iter()
+        .find(|r| r.action == "bank_create" && r.object_id == "TEAM")
+        .unwrap();
+    assert!(created.details.contains("\"review_queue\":\"team-b\""), "{}", created.details);
+    let before = s.last_seq().unwrap();
+    let set = |q: &str| BankSettings { review_queue: Some(q.into()), ..Default::default() };
+    let b = s.configure_bank("TEAM", &set("team_c-2"), "key:a", "team c takes it").unwrap();
+    assert_eq!((b.review_queue.as_str(), s.bank("TEAM").unwrap()), ("team_c-2", b.clone()));
+    let log = s.log(Some("TEAM"), before, 10).unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].reason.as_deref(), Some("review_queue=team_c-2: team c takes it"));
+    // The same queue again changes nothing and records nothing.
+    s.configure_bank("TEAM", &set("team_c-2"), "key:a", "again").unwrap();
+    let after = s.last_seq().unwrap();
+    assert_eq!(after, before + 1);
+    for (bad, says) in [
+        ("Team B", "invalid queue name"),
+        ("", "invalid queue name"),
+        (&"q".repeat(33), "invalid queue name"),
+        ("senior", "escalations"),
+    ] {
+        let e = s.configure_bank("TEAM", &set(bad), "key:a", "x").unwrap_err();
+        assert!(matches!(&e, BankError::Invalid(m) if m.contains(says)), "{bad:?}: {e}");
+        let new =
+            NewBank { name: "BAD".into(), review_queue: Some(bad.into()), ..Default::default() };
+        let e = s.create_bank(&new, "key:a").unwrap_err();
+        assert!(matches!(&e, BankError::Invalid(m) if m.contains(says)), "{bad:?}: {e}");
+    }
+    assert_eq!(s.last_seq().unwrap(), after, "refusals wrote nothing");
+    assert!(matches!(s.bank("BAD"), Err(BankError::NoSuchBank(_))));
+    assert_eq!(s.bank("TEAM").unwrap().review_queue, "team_c-2");
+    // A case of the team's queue goes to its reviewers only.
+    let c = s
+        .create_case(&NewCase { start: Start::Queue("team_c-2".into()), ..new_case("TEAM", 1, 1) })
+        .unwrap();
+    assert_eq!(c.queue, "team_c-2");
+    let now = spoor_bank::model::now_ms();
+    assert_eq!(s.claim_next_case(MAIN_QUEUE, "user:m", now, 15 * MIN).unwrap(), None);
+    let counts = s.open_case_counts().unwrap();
+    assert_eq!(counts, vec![("team_c-2".to_string(), CaseState::Queued, 1)]);
+    let got = s.claim_next_case("team_c-2", "user:t", now, 15 * MIN).unwrap().unwrap();
+    assert_eq!(got.id, c.id);
+}
+
+#[test]
+fn banks_name_their_review_queue_on_both_stores() {
+    both(banks_name_their_review_queue);
+}

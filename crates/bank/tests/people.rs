@@ -357,3 +357,75 @@ both!(starting_views_of_reviewers, |store: &dyn Store| {
     assert!(recs.iter().all(|r| r.actor == "rita" && r.object_id == u.id.to_string()));
     assert!(recs[0].details.contains("\"blur\":2"), "{}", recs[0].details);
 });
+
+both!(people_are_limited_to_review_queues, |store: &dyn Store| {
+    let records = |store: &dyn Store| -> Vec<(String, String, String)> {
+        store
+            .audit_records(&spoor_bank::AuditQuery::after(0, 1000))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.action, r.object_id, r.details))
+            .collect()
+    };
+    let qs = |q: &[&str]| q.iter().map(|q| q.to_string()).collect::<Vec<_>>();
+    // Made limited: kept sorted, once each, and read back so.
+    let t = SecretToken::generate().unwrap();
+    let u = store
+        .create_user_in_queues(
+            "team.b",
+            PersonRole::Reviewer,
+            &qs(&["team-b", "main", "team-b"]),
+            "cli:test",
+            &t.hash,
+            now_ms() + MIN,
+        )
+        .unwrap();
+    assert_eq!(u.queues, qs(&["main", "team-b"]));
+    assert_eq!(store.user("team.b").unwrap().queues, u.queues);
+    assert!(u.reviews_queue("team-b") && u.reviews_queue("main") && !u.reviews_queue("team-c"));
+    // An account made without a list takes every queue.
+    let (all, _) = new_user(store, "every.q", PersonRole::Reviewer);
+    assert!(all.queues.is_empty() && all.reviews_queue("team-c"));
+    // Changed, then opened to every queue again; each change audited with before and after.
+    let u = store.set_user_queues("team.b", &qs(&["team-c"]), "user:boss").unwrap();
+    assert_eq!(
+        (u.queues.clone(), store.user("team.b").unwrap().queues),
+        (qs(&["team-c"]), u.queues)
+    );
+    let u = store.set_user_queues("team.b", &[], "user:boss").unwrap();
+    assert!(u.queues.is_empty() && store.user("team.b").unwrap().queues.is_empty());
+    let got = records(store);
+    let actions: Vec<&str> = got.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(actions, ["user_create", "user_create", "user_queues", "user_queues"], "{got:?}");
+    assert!(got[0].2.contains("\"queues\":[\"main\",\"team-b\"]"), "{got:?}");
+    assert!(!got[1].2.contains("queues"), "an account of every queue says nothing: {got:?}");
+    assert!(got[2].2.contains("\"from\":[\"main\",\"team-b\"]"), "{got:?}");
+    assert!(got[2].2.contains("\"to\":[\"team-c\"]"), "{got:?}");
+    assert!(got[3].2.contains("\"from\":[\"team-c\"]") && got[3].2.contains("\"to\":\"every\""));
+    // Refused, writing nothing: bad names, the senior queue, too many, unknown or disabled
+    // people, and a new account with a bad list.
+    for (bad, says) in [
+        (qs(&["Team B"]), "invalid queue name"),
+        (qs(&["senior"]), "administrators"),
+        (qs(&[""]), "invalid queue name"),
+        ((0..33).map(|i| format!("q{i}")).collect(), "at most 32"),
+    ] {
+        let e = err(store.set_user_queues("team.b", &bad, "user:boss"));
+        assert!(e.contains(says), "{bad:?}: {e}");
+    }
+    assert!(err(store.set_user_queues("nobody", &qs(&["main"]), "user:boss")).contains("nobody"));
+    store.disable_user("every.q", "user:boss", "left", now_ms()).unwrap();
+    assert!(err(store.set_user_queues("every.q", &qs(&["main"]), "user:boss")).contains("disabled"));
+    let e = err(store.create_user_in_queues(
+        "c1",
+        PersonRole::Reviewer,
+        &qs(&["senior"]),
+        "cli:test",
+        &[3u8; 32],
+        now_ms() + MIN,
+    ));
+    assert!(e.contains("administrators"), "{e}");
+    assert!(err(store.user("c1")).contains("no person"));
+    assert_eq!(records(store).len(), 5, "only the disable was added");
+    assert!(store.user("team.b").unwrap().queues.is_empty());
+});

@@ -80,8 +80,13 @@ enum BankCommand {
         /// Confirmations need two reviewers who agree.
         #[arg(long)]
         four_eyes: bool,
+        /// The review queue of cases whose nearest match needing review is in this bank
+        /// (default main; a-z, 0-9, '_' and '-'; not senior).
+        #[arg(long)]
+        review_queue: Option<String>,
     },
     /// Change a bank's settings, with a reason (one change-log record).
+    #[command(visible_alias = "set")]
     Configure {
         /// The bank.
         name: String,
@@ -103,6 +108,9 @@ enum BankCommand {
         /// Whether confirmations need two reviewers.
         #[arg(long)]
         four_eyes: Option<bool>,
+        /// New review queue (a-z, 0-9, '_' and '-'; not senior).
+        #[arg(long)]
+        review_queue: Option<String>,
         /// Why.
         #[arg(long)]
         reason: String,
@@ -287,6 +295,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             pdq_radius,
             auto_confirm_distance,
             four_eyes,
+            review_queue,
         } => {
             let bank = store.create_bank(
                 &NewBank {
@@ -297,6 +306,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
                     pdq_radius,
                     auto_confirm_distance,
                     four_eyes,
+                    review_queue,
                 },
                 &actor,
             )?;
@@ -310,6 +320,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             pdq_radius,
             auto_confirm_distance,
             four_eyes,
+            review_queue,
             reason,
         } => {
             let settings = spoor_bank::BankSettings {
@@ -319,6 +330,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
                 pdq_radius,
                 auto_confirm_distance,
                 four_eyes,
+                review_queue,
             };
             let bank = store.configure_bank(&name, &settings, &actor, &reason)?;
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;

@@ -1,5 +1,5 @@
 //! `spoor users`: console accounts. Create (prints a one-time setup link), list, disable, reset
-//! (a new setup link; logs the person out everywhere), change role.
+//! (a new setup link; logs the person out everywhere), change role, limit to review queues.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -44,6 +44,10 @@ enum UsersCommand {
         /// admin, curator, reviewer or auditor.
         #[arg(long, value_parser = parse_role)]
         role: PersonRole,
+        /// The review queues the person takes cases from, separated by commas (default: every
+        /// queue).
+        #[arg(long, value_delimiter = ',')]
+        queues: Vec<String>,
         #[command(flatten)]
         link: LinkArgs,
     },
@@ -72,6 +76,23 @@ enum UsersCommand {
         /// admin, curator, reviewer or auditor.
         #[arg(value_parser = parse_role)]
         role: PersonRole,
+    },
+    /// Limit the review queues a person takes cases from (administrators take every queue
+    /// whatever their list), or with --all let them take every queue.
+    SetQueues {
+        /// The person's name.
+        name: String,
+        /// The queues, separated by commas (a-z, 0-9, '_' and '-'; not senior).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "all",
+            conflicts_with = "all"
+        )]
+        queues: Vec<String>,
+        /// Every queue.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -108,10 +129,11 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     let mut out = std::io::stdout().lock();
     match args.command {
-        UsersCommand::Create { name, role, link } => {
+        UsersCommand::Create { name, role, queues, link } => {
             let token = SecretToken::generate()?;
             let expires = now_ms() + i64::from(link.valid_hours) * 3_600_000;
-            let user = store.create_user(&name, role, &actor, &token.hash, expires)?;
+            let user =
+                store.create_user_in_queues(&name, role, &queues, &actor, &token.hash, expires)?;
             eprintln!(
                 "spoor: created {} account {:?}; the setup link below works once, for {} hours \
                  (until {}). Send it to the person privately:",
@@ -148,6 +170,20 @@ pub fn run(args: UsersArgs) -> anyhow::Result<ExitCode> {
                 u.name, link.valid_hours
             );
             writeln!(out, "{}/setup/{}", link.base_url, token.token)?;
+        }
+        UsersCommand::SetQueues { name, queues, all } => {
+            let queues = if all { Vec::new() } else { queues };
+            let u = store.set_user_queues(&name, &queues, &actor)?;
+            if u.queues.is_empty() {
+                eprintln!("spoor: {:?} takes cases from every queue", u.name);
+            } else {
+                eprintln!("spoor: {:?} takes cases from {} only", u.name, u.queues.join(", "));
+            }
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&Listed { state: u.state(now_ms()), user: &u })?
+            )?;
         }
         UsersCommand::Role { name, role } => {
             let u = store.set_user_role(&name, role, &actor)?;

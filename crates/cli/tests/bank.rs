@@ -340,6 +340,42 @@ fn killed_import(s: StoreFlag) {
     assert_eq!(json(&s.ok(&["stats", "KILL"]))["entries"], n as u64);
 }
 
+/// A bank's review queue: `main` unless given at creation, changed by `set` (an alias of
+/// `configure`) with a reason, shown by `list --json`; bad names and the senior queue are
+/// refused naming the problem, and change nothing.
+fn review_queue(s: StoreFlag) {
+    assert_eq!(json(&s.ok(&["create", "PLAIN"]))["review_queue"], "main");
+    let b = json(&s.ok(&["create", "TEAM", "--review-queue", "team-b"]));
+    assert_eq!(b["review_queue"], "team-b");
+    let b = json(&s.ok(&["set", "TEAM", "--review-queue", "team-c", "--reason", "team c"]));
+    assert_eq!(b["review_queue"], "team-c");
+    let b = json(&s.ok(&["configure", "PLAIN", "--review-queue", "t_2", "--reason", "t2"]));
+    assert_eq!(b["review_queue"], "t_2");
+    for (args, says) in [
+        (&["create", "BAD", "--review-queue", "Team B"][..], "invalid queue name"),
+        (&["create", "BAD", "--review-queue", "senior"], "escalations"),
+        (&["set", "TEAM", "--review-queue", "a/b", "--reason", "x"], "invalid queue name"),
+        (&["set", "TEAM", "--review-queue", "senior", "--reason", "x"], "escalations"),
+    ] {
+        let out = s.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let e = String::from_utf8_lossy(&out.stderr);
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+    let listed: Vec<(String, String)> = s
+        .ok(&["list", "--json"])
+        .lines()
+        .map(|l| {
+            let b = json(l);
+            (b["name"].as_str().unwrap().into(), b["review_queue"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(listed, [("PLAIN".into(), "t_2".into()), ("TEAM".into(), "team-c".into())]);
+    let log: Vec<serde_json::Value> = s.ok(&["log", "TEAM"]).lines().map(json).collect();
+    assert_eq!(log.len(), 2, "create and one change: {log:?}");
+    assert_eq!(log[1]["reason"], "review_queue=team-c: team c");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -351,4 +387,4 @@ macro_rules! both {
     };
 }
 
-both!(workflow, bad_input, huge_line, killed_import);
+both!(workflow, bad_input, huge_line, killed_import, review_queue);

@@ -346,3 +346,107 @@ fn without_a_media_key_review_cases_are_refused() {
     let (st, v) = s.send("POST", Some(&admin), "/v1/cases", &signals);
     assert_eq!(st, StatusCode::CREATED, "{v}");
 }
+
+/// Each bank names its review queue through the API (default `main`; a bad name or `senior`
+/// is a 400 that changes nothing), and a case goes to the queue of the bank of its nearest
+/// match needing review: a PDQ match at distance 20 of a `team-b` bank makes a `team-b` case,
+/// a user flag a `main` one; of two banks matched, the nearer decides, whatever their names.
+/// The OpenAPI document lists the setting.
+fn review_queues_through_the_api(store: Store) {
+    let media_key = store.dir.path().join("media.key");
+    let out = store.spoor(&["keys", "media-keygen", "--out", media_key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin = store.key("admin", "admin", None);
+    let hoster = store.key("matcher", "hoster", None);
+    let media_dir = store.dir.path().join("media");
+    let s = Server::start(
+        &store,
+        &[
+            "--media-key-file",
+            media_key.to_str().unwrap(),
+            "--media-dir",
+            media_dir.to_str().unwrap(),
+        ],
+    );
+    let team = json!({"name": "TEAM", "review_queue": "team-b"});
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks", &team);
+    assert_eq!((st, v["review_queue"].as_str()), (StatusCode::CREATED, Some("team-b")), "{v}");
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks", &json!({"name": "PLAIN"}));
+    assert_eq!((st, v["review_queue"].as_str()), (StatusCode::CREATED, Some("main")), "{v}");
+    // Bad names are 400s naming the problem, and change nothing.
+    for (bad, says) in [
+        (json!("Team B"), "invalid queue name"),
+        (json!(""), "invalid queue name"),
+        (json!("q".repeat(33)), "invalid queue name"),
+        (json!("senior"), "escalations"),
+        (json!(7), "review_queue"),
+    ] {
+        let (st, v) =
+            s.send("POST", Some(&admin), "/v1/banks", &json!({"name": "BAD", "review_queue": bad}));
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(says), "{bad}: {v}");
+        let patch = json!({"reason": "try", "review_queue": bad});
+        let (st, v) = s.send("PATCH", Some(&admin), "/v1/banks/TEAM", &patch);
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(says), "{bad}: {v}");
+    }
+    assert_eq!(s.get(Some(&admin), "/v1/banks/BAD").0, StatusCode::NOT_FOUND);
+    let patch = json!({"reason": "team c for a week", "review_queue": "team-c"});
+    let (st, v) = s.send("PATCH", Some(&admin), "/v1/banks/TEAM", &patch);
+    assert_eq!((st, v["review_queue"].as_str()), (StatusCode::OK, Some("team-c")), "{v}");
+    let patch = json!({"reason": "back to team b", "review_queue": "team-b"});
+    let (st, _) = s.send("PATCH", Some(&admin), "/v1/banks/TEAM", &patch);
+    assert_eq!(st, StatusCode::OK);
+    let (_, v) = s.get(Some(&admin), "/v1/banks");
+    let queues: Vec<(&str, &str)> = v["banks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["review_queue"].as_str().unwrap()))
+        .collect();
+    assert_eq!(queues, [("PLAIN", "main"), ("TEAM", "team-b")]);
+
+    // Cases: TEAM's match alone; PLAIN's alone; both, TEAM's nearer; a user flag.
+    let pics: Vec<Vec<u8>> = (31..34).map(|n| picture(n, 0)).collect();
+    let pdq: Vec<String> =
+        pics.iter().map(|p| hashes(&s, &admin, p)["pdq"].as_str().unwrap().to_string()).collect();
+    let entry = |v: String| json!({"signal_type": "pdq", "value": v, "category": "baseline"});
+    let add = |bank: &str, values: Vec<String>| {
+        let body = json!({"entries": values.into_iter().map(entry).collect::<Vec<_>>()});
+        let (st, v) = s.send("POST", Some(&admin), &format!("/v1/banks/{bank}/entries"), &body);
+        assert_eq!(st, StatusCode::OK, "{v}");
+    };
+    add("TEAM", vec![flip(&pdq[0], 20), flip(&pdq[2], 16)]);
+    add("PLAIN", vec![flip(&pdq[1], 20), flip(&pdq[2], 24)]);
+    server::until("entries live", || s.matches(&admin, &flip(&pdq[2], 24)).len() == 2);
+    let queue_of = |pic: &[u8], item: &str, reason: &str| {
+        let (st, v) = submit(&s, &hoster, Some(pic), &meta(reason, item));
+        assert_eq!((st, v["case"]["state"].as_str()), (StatusCode::CREATED, Some("queued")), "{v}");
+        v["case"]["queue"].as_str().unwrap().to_string()
+    };
+    assert_eq!(queue_of(&pics[0], "team", "match"), "team-b");
+    assert_eq!(queue_of(&pics[1], "plain", "match"), "main");
+    assert_eq!(queue_of(&pics[2], "both", "match"), "team-b");
+    assert_eq!(queue_of(&picture(40, 0), "flag", "user_flag"), "main");
+
+    // The setting in the OpenAPI document.
+    let (st, doc) = s.get(None, "/openapi.json");
+    assert_eq!(st, StatusCode::OK);
+    for schema in ["BankCreate", "BankPatch", "BankOut"] {
+        let q = &doc["components"]["schemas"][schema]["properties"]["review_queue"];
+        assert!(q["description"].as_str().unwrap().contains("queue"), "{schema}: {q}");
+    }
+    s.stop();
+}
+
+#[test]
+fn review_queues_through_the_api_on_sqlite() {
+    review_queues_through_the_api(Store::sqlite());
+}
+
+#[test]
+fn review_queues_through_the_api_on_postgres() {
+    if let Some(store) = Store::postgres() {
+        review_queues_through_the_api(store);
+    }
+}

@@ -1559,3 +1559,141 @@ fn reviewers_review_cases_in_the_console() {
     assert!(reason.3.contains(&format!("case {id_b}")), "{reason:?}");
     s.stop();
 }
+
+/// Review queues per team, in the console: a bank set to `team-b` (by `spoor bank create`)
+/// sends its matches' cases there; an administrator limits one reviewer to `main` (the
+/// command line) and another to `team-b` (the people page, where a bad list is refused); the
+/// reviewer of `main` neither sees `team-b` nor may take it (403, audited `forbidden`), the
+/// reviewer of `team-b` takes the case; the bank's queue round-trips through its settings form,
+/// which refuses bad names with a form error.
+fn reviewers_take_cases_of_their_own_queues(store: Store) {
+    use common::{flip, picture};
+    let media_key = store.dir.path().join("media.key");
+    let out = store.spoor(&["keys", "media-keygen", "--out", media_key.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = store.spoor(&["bank", "create", "TEAM", "--review-queue", "team-b"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin = store.key("admin", "admin", None);
+    let hoster = store.key("matcher", "hoster", None);
+    let media_dir = store.dir.path().join("media");
+    let s = Server::start(
+        &store,
+        &[
+            "--media-key-file",
+            media_key.to_str().unwrap(),
+            "--media-dir",
+            media_dir.to_str().unwrap(),
+        ],
+    );
+    let pic = picture(51, 0);
+    let (st, v) = s.upload(Some(&admin), "/v1/hash", pic.clone());
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let near = flip(v["pdq"].as_str().unwrap(), 20);
+    let entries = serde_json::json!({"entries": [{"signal_type": "pdq", "value": near}]});
+    let (st, v) = s.send("POST", Some(&admin), "/v1/banks/TEAM/entries", &entries);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    server::until("entry live", || s.matches(&admin, &near).len() == 1);
+    let case = submit_case(&s, &hoster, &pic, "team-item");
+    assert_eq!((case["state"].as_str(), case["queue"].as_str()), (Some("queued"), Some("team-b")));
+    let id = case["id"].as_i64().unwrap();
+
+    let (mut mia, csrf_m) = logged_in(&store, &s, "mia", "reviewer");
+    let (mut bo, csrf_b) = logged_in(&store, &s, "bo", "reviewer");
+    let (mut lead, csrf_l) = logged_in(&store, &s, "lead", "admin");
+    let out = store.spoor(&["users", "set-queues", "mia", "--queues", "main"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a = lead.post("/users/bo/queues", &[("queues", "team-b, senior"), ("csrf", &csrf_l)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("administrators"), "{}", a.body);
+    let a = lead.post("/users/bo/queues", &[("queues", "Team B"), ("csrf", &csrf_l)]);
+    assert!(a.body.contains("invalid queue name"), "{}", a.body);
+    assert_eq!(text_of_id(&a.body, "queues-of-bo"), "every queue", "nothing changed");
+    let a = lead.post("/users/bo/queues", &[("queues", " team-b "), ("csrf", &csrf_l)]);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("bo now takes cases from team-b."), "{}", a.body);
+    assert_eq!(text_of_id(&a.body, "queues-of-mia"), "main");
+    assert_eq!(text_of_id(&a.body, "queues-of-bo"), "team-b");
+    assert_eq!(text_of_id(&a.body, "queues-of-lead"), "every queue");
+    // Adding a person with their queues; a bad list is an error on the form, adding no one.
+    let add = |q: &'static str| [("name", "cy"), ("role", "reviewer"), ("queues", q)];
+    let a = lead.post("/users", &[&add("main, senior")[..], &[("csrf", &csrf_l)]].concat());
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(text_of_id(&a.body, "queues-error").contains("administrators"), "{}", a.body);
+    assert!(!a.body.contains("queues-of-cy"), "no one added");
+    let a = lead.post("/users", &[&add("team-b,main")[..], &[("csrf", &csrf_l)]].concat());
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(text_of_id(&a.body, "queues-of-cy"), "main, team-b");
+
+    // mia reviews main: team-b is neither shown nor hers to take.
+    let a = mia.get("/review");
+    assert!(a.body.contains("next-main") && !a.body.contains("team-b"), "{}", a.body);
+    let a = mia.post("/review/next", &[("queue", "team-b"), ("csrf", &csrf_m)]);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert!(a.body.contains("team-b") && a.body.contains("ask an administrator"), "{}", a.body);
+    let a = mia.post("/review/next", &[("queue", "main"), ("csrf", &csrf_m)]);
+    assert_eq!(location(&a), "/review?done=empty");
+    // bo reviews team-b: shown with its one waiting case, and his to take.
+    let a = bo.get("/review");
+    assert!(a.body.contains("next-team-b") && !a.body.contains("next-main"), "{}", a.body);
+    assert!(a.body.contains("<td>team-b</td><td class=\"num\">1</td>"), "{}", a.body);
+    let a = bo.post("/review/next", &[("queue", "team-b"), ("csrf", &csrf_b)]);
+    assert_eq!((a.status, location(&a)), (StatusCode::SEE_OTHER, format!("/cases/{id}")));
+    // The administrator sees every queue, the senior one too.
+    let a = lead.get("/review");
+    for q in ["next-main", "next-team-b", "next-senior"] {
+        assert!(a.body.contains(q), "{q}: {}", a.body);
+    }
+    let forbidden = audited(&store, "forbidden");
+    assert_eq!(forbidden.len(), 1, "{forbidden:?}");
+    assert_eq!((forbidden[0].0.as_str(), forbidden[0].2.as_str()), ("user:mia", "/review/next"));
+    assert!(forbidden[0].3.contains("\"queue\":\"team-b\""), "{forbidden:?}");
+    let queues = audited(&store, "user_queues");
+    let who: Vec<(&str, &str)> = queues.iter().map(|r| (r.0.as_str(), r.2.as_str())).collect();
+    assert!(who.contains(&("user:lead", "bo")) && who.len() == 2, "{queues:?}");
+    let made = audited(&store, "user_create");
+    let cy = made.iter().find(|r| r.2 == "cy").unwrap();
+    assert!(cy.3.contains(r#""queues":["main","team-b"]"#), "{cy:?}");
+
+    // The bank's queue in its settings form: shown, bad names refused on the form, changed.
+    let a = lead.get("/banks/TEAM/settings");
+    assert!(a.body.contains("value=\"team-b\""), "{}", a.body);
+    assert!(a.body.contains("<label class=\"label\" for=\"review_queue\">Review queue</label>"));
+    let form = |q: &'static str, csrf: &str| {
+        vec![
+            ("description", String::new()),
+            ("owner", String::new()),
+            ("radius", "31".into()),
+            ("auto_confirm", "10".into()),
+            ("review_queue", q.into()),
+            ("reason", "team c takes over".into()),
+            ("csrf", csrf.into()),
+        ]
+    };
+    for (bad, says) in [("Team C", "invalid queue name"), ("senior", "escalations")] {
+        let f = form(bad, &csrf_l);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = lead.post("/banks/TEAM/settings", &f);
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(text_of_id(&a.body, "review_queue-error").contains(says), "{bad}: {}", a.body);
+    }
+    let f = form("team-c", &csrf_l);
+    let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let a = lead.post("/banks/TEAM/settings", &f);
+    assert_eq!(location(&a), "/banks/TEAM?done=settings");
+    assert_eq!(text_of_id(&lead.get("/banks/TEAM").body, "review-queue"), "team-c");
+    let (_, v) = s.get(Some(&admin), "/v1/banks/TEAM");
+    assert_eq!(v["review_queue"], "team-c", "{v}");
+    s.stop();
+}
+
+#[test]
+fn reviewers_take_cases_of_their_own_queues_on_sqlite() {
+    reviewers_take_cases_of_their_own_queues(Store::sqlite());
+}
+
+#[test]
+fn reviewers_take_cases_of_their_own_queues_on_postgres() {
+    if let Some(store) = Store::postgres() {
+        reviewers_take_cases_of_their_own_queues(store);
+    }
+}

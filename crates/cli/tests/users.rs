@@ -147,3 +147,82 @@ fn users_postgres() {
         users(store);
     }
 }
+
+/// Review queues: a person made limited to some queues is listed with them; `set-queues`
+/// changes them or with `--all` opens every queue; bad lists are refused naming the problem and
+/// change nothing; each change is audited by the operator.
+fn queues(store: Store) {
+    let out = ok(&store.spoor(&[
+        "users",
+        "create",
+        "--name",
+        "team.b",
+        "--role",
+        "reviewer",
+        "--queues",
+        "team-b,main",
+    ]));
+    assert!(out.lines().last().unwrap().contains("/setup/"), "{out}");
+    ok(&store.spoor(&["users", "create", "--name", "every1", "--role", "reviewer"]));
+    let all = list(&store);
+    assert_eq!(all[0]["name"], "every1");
+    assert!(all[0].get("queues").is_none(), "every queue: no list shown: {}", all[0]);
+    assert_eq!(all[1]["queues"], serde_json::json!(["main", "team-b"]));
+
+    let out = ok(&store.spoor(&["users", "set-queues", "every1", "--queues", "team-c"]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["queues"], serde_json::json!(["team-c"]));
+    let out = ok(&store.spoor(&["users", "set-queues", "team.b", "--all"]));
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v.get("queues").is_none(), "{v}");
+
+    for (args, says) in [
+        (&["users", "set-queues", "every1", "--queues", "Team C"][..], "invalid queue name"),
+        (&["users", "set-queues", "every1", "--queues", "main,senior"], "administrators"),
+        (&["users", "set-queues", "nobody", "--queues", "main"], "no person named"),
+        (&["users", "create", "--name", "z", "--role", "reviewer", "--queues", "a b"], "invalid"),
+    ] {
+        let e = failed(&store.spoor(args));
+        assert!(e.contains(says), "{args:?}: {e}");
+    }
+    let e = store.spoor(&["users", "set-queues", "every1"]);
+    assert_eq!(e.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--queues"), "--queues or --all");
+    let e = store.spoor(&["users", "set-queues", "every1", "--queues", "a", "--all"]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("cannot be used with"));
+    assert_eq!(list(&store)[0]["queues"], serde_json::json!(["team-c"]), "unchanged");
+
+    let location = match store.flag {
+        "--data-dir" => spoor_bank::Location::DataDir(store.value.clone().into()),
+        _ => spoor_bank::Location::Postgres(store.value.clone()),
+    };
+    let st = spoor_bank::open(&location).unwrap();
+    let log = st.audit_records(&spoor_bank::AuditQuery::after(0, 1000)).unwrap();
+    let seen: Vec<_> = log
+        .iter()
+        .map(|r| (r.actor_kind.as_str(), r.action.as_str(), r.object_id.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("cli", "user_create", "team.b"),
+            ("cli", "user_create", "every1"),
+            ("cli", "user_queues", "every1"),
+            ("cli", "user_queues", "team.b"),
+        ]
+    );
+    assert!(log[0].details.contains(r#""queues":["main","team-b"]"#), "{}", log[0].details);
+    assert!(log[3].details.contains(r#""to":"every""#), "{}", log[3].details);
+}
+
+#[test]
+fn queues_sqlite() {
+    queues(Store::sqlite());
+}
+
+#[test]
+fn queues_postgres() {
+    if let Some(store) = Store::postgres() {
+        queues(store);
+    }
+}

@@ -343,6 +343,8 @@ pub struct SettingsForm {
     #[serde(default)]
     four_eyes: Option<String>,
     #[serde(default)]
+    review_queue: String,
+    #[serde(default)]
     reason: String,
 }
 
@@ -362,6 +364,21 @@ fn parse_auto_confirm(errors: &mut Vec<FieldError>, text: &str) -> Option<i32> {
                 "auto_confirm",
                 "Enter a PDQ distance from 0 to 31, or off to send every match to review",
             ));
+            None
+        }
+    }
+}
+
+/// The review queue field: a queue name as a bank may have it (empty: unchanged).
+fn parse_review_queue(errors: &mut Vec<FieldError>, text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match spoor_bank::model::check_review_queue(t) {
+        Ok(()) => Some(t.to_string()),
+        Err(m) => {
+            errors.push(FieldError::new("review_queue", m));
             None
         }
     }
@@ -391,6 +408,7 @@ fn settings_page(
         |t| t.auto_confirm.clone(),
     );
     let four_eyes = typed.map_or(bank.four_eyes, |t| t.four_eyes.is_some());
+    let queue = typed.map_or(bank.review_queue.as_str(), |t| t.review_queue.as_str());
     let body = html! {
         (error_summary(errors))
         p { a href=(path) { "← Bank " (bank.name) } }
@@ -415,6 +433,10 @@ fn settings_page(
                 input type="checkbox" id="four_eyes" name="four_eyes" value="on" checked[four_eyes];
                 label for="four_eyes" { "A confirmation needs two reviewers who agree" }
             }
+            (layout::field(errors, "review_queue", "review_queue", "Review queue",
+                Some("The queue where a team reviews cases whose nearest match needing review is \
+                      in this bank: 1 to 32 characters from a-z, 0-9, '_' and '-', such as main or \
+                      team-b (not senior, which takes escalations)."), "text", queue, "off"))
             (layout::field(errors, "reason", "reason", "Reason for the change",
                 Some("Recorded with the change: say why."), "text",
                 typed.map_or("", |t| t.reason.as_str()), "off"))
@@ -481,6 +503,7 @@ pub async fn save_settings(
         errors.push(FieldError::new("radius", "Enter the radius, 0 to 64"));
     }
     let auto_confirm = parse_auto_confirm(&mut errors, &f.auto_confirm);
+    let review_queue = parse_review_queue(&mut errors, &f.review_queue);
     check_reason(&mut errors, "reason", &f.reason);
     if errors.is_empty() {
         let settings = BankSettings {
@@ -490,6 +513,7 @@ pub async fn save_settings(
             pdq_radius: radius,
             auto_confirm_distance: auto_confirm,
             four_eyes: Some(f.four_eyes.is_some()),
+            review_queue,
         };
         let (actor, n, reason) = (v.actor(), name.clone(), f.reason.trim().to_string());
         let outcome = state
@@ -904,6 +928,7 @@ pub async fn show(
             div { dt { "Disabled entries" } dd { (thousands(disabled)) } }
             div { dt { "PDQ radius" } dd { (bank.pdq_radius) } }
             div { dt { "Review" } dd { @if bank.review_required { "required" } @else { "not required" } } }
+            div { dt { "Review queue" } dd id="review-queue" { (bank.review_queue) } }
             div { dt { "Owner" } dd { @if bank.owner.is_empty() { "—" } @else { (bank.owner) } } }
         }
         ul class="links" {

@@ -479,6 +479,7 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/users/{name}/disable", post(users::disable))
             .route("/users/{name}/reset", post(users::reset))
             .route("/users/{name}/role", post(users::role))
+            .route("/users/{name}/queues", post(users::queues))
             .route("/keys", get(keys::list).post(keys::create))
             .route("/keys/revoke", post(keys::revoke)),
     );

@@ -64,6 +64,12 @@ pub fn outcomes_table(outcomes: &[cases::Outcome], by_bank: bool) -> Markup {
 /// Who reviews.
 pub const REVIEWERS: &[PersonRole] = &[PersonRole::Admin, PersonRole::Reviewer];
 
+/// Whether `user` may take cases of `queue`: administrators every queue, the senior queue
+/// included; others the queues of their list (every queue when it is empty) but the senior one.
+pub fn may_take(user: &spoor_bank::User, queue: &str) -> bool {
+    user.role == PersonRole::Admin || (queue != cases::SENIOR_QUEUE && user.reviews_queue(queue))
+}
+
 /// What a reviewer sees of a case now: blur step and colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reveal {
@@ -204,11 +210,14 @@ pub async fn queues(
         Err(r) => return r,
     };
     let mut by_queue: BTreeMap<String, [u64; 3]> = BTreeMap::new();
-    by_queue.entry(cases::MAIN_QUEUE.into()).or_default();
+    let listed = v.user.role != PersonRole::Admin && !v.user.queues.is_empty();
+    for queue in if listed { v.user.queues.clone() } else { vec![cases::MAIN_QUEUE.into()] } {
+        by_queue.entry(queue).or_default();
+    }
     if v.user.role == PersonRole::Admin {
         by_queue.entry(cases::SENIOR_QUEUE.into()).or_default();
     }
-    for (queue, st, n) in counts {
+    for (queue, st, n) in counts.into_iter().filter(|c| may_take(&v.user, &c.0)) {
         let slot = match st {
             CaseState::Queued => 0,
             CaseState::SecondReview => 1,
@@ -325,8 +334,22 @@ pub async fn next(
     if cases::check_queue(&f.queue).is_err() {
         return Redirect::to("/review").into_response();
     }
-    if f.queue == cases::SENIOR_QUEUE && v.user.role != PersonRole::Admin {
-        return layout::forbidden_page(&v);
+    if !may_take(&v.user, &f.queue) {
+        let (name, queue) = (v.user.name.clone(), f.queue.clone());
+        let role = v.user.role.name();
+        let _ = state
+            .blocking(move |store| {
+                crate::audit::record(
+                    store,
+                    crate::audit::Actor::Person(&name),
+                    "forbidden",
+                    "page",
+                    "/review/next",
+                    json!({ "role": role, "queue": queue }),
+                )
+            })
+            .await;
+        return not_your_queue(&v, &f.queue);
     }
     let (actor, lease) = (v.actor(), state.config.review_lease.as_millis() as Millis);
     let queue = f.queue.clone();
@@ -337,6 +360,18 @@ pub async fn next(
         Ok(Err(e)) => store_error(e),
         Err(r) => r,
     }
+}
+
+/// The 403 page for a queue the person does not take cases from.
+fn not_your_queue(v: &Viewer, queue: &str) -> Response {
+    let title = "You do not review this queue";
+    let body = html! {
+        h1 { (title) }
+        p { "Cases of the queue " strong { (queue) } " are not yours to take. This was recorded. \
+             If you should review them, ask an administrator to add the queue to yours." }
+        p { a href="/review" { "Go to your queues" } }
+    };
+    layout::html_response(StatusCode::FORBIDDEN, layout::page(Some(v), "/review", title, body))
 }
 
 fn holds(c: &Case, v: &Viewer) -> bool {

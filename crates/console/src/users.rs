@@ -1,4 +1,5 @@
-//! `/users` (administrators): the accounts, and create, disable, reset and role changes. A new
+//! `/users` (administrators): the accounts, and create, disable, reset, role and review queue
+//! changes. A new
 //! or reset account's setup link is shown once, on the page that answers the form.
 //! Administrators cannot disable, reset or change their own account here (another
 //! administrator, or `spoor users`, can), so the console never locks out its last administrator
@@ -11,7 +12,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use spoor_bank::model::{format_time, now_ms};
-use spoor_bank::people::{check_name, SecretToken};
+use spoor_bank::people::{check_name, check_queues, SecretToken};
 use spoor_bank::{BankError, PersonRole, User};
 
 use crate::layout::{self, csrf_field, FieldError};
@@ -51,12 +52,36 @@ fn role_select(id: &str, selected: Option<PersonRole>) -> Markup {
     }
 }
 
+/// What the create form was sent with: name, role, review queues.
+type Typed<'a> = (&'a str, Option<PersonRole>, &'a str);
+
+/// The review queues field: names separated by commas (spaces allowed), checked as the store
+/// checks them; empty: every queue.
+fn parse_queues(text: &str) -> Result<Vec<String>, String> {
+    let named: Vec<String> =
+        text.split(',').map(str::trim).filter(|q| !q.is_empty()).map(str::to_string).collect();
+    check_queues(&named).map_err(|e| e.to_string())
+}
+
+/// A person's queues for people: the list, or "every queue".
+fn queues_text(u: &User) -> String {
+    if u.queues.is_empty() {
+        "every queue".to_string()
+    } else {
+        u.queues.join(", ")
+    }
+}
+
+const QUEUES_HINT: &str = "Review queues the person takes cases from, separated by commas, such \
+     as main, team-b. Leave empty for every queue. Administrators take every queue, and the \
+     senior queue, whatever this says.";
+
 fn render(
     v: &Viewer,
     users: &[User],
     banner: &Banner,
     errors: &[FieldError],
-    typed: (&str, Option<PersonRole>),
+    typed: Typed<'_>,
 ) -> Markup {
     let now = now_ms();
     let body = html! {
@@ -85,6 +110,7 @@ fn render(
                 caption class="visually-hidden" { "Accounts" }
                 thead { tr {
                     th scope="col" { "Name" } th scope="col" { "Role" } th scope="col" { "State" }
+                    th scope="col" { "Review queues" }
                     th scope="col" { "Created" } th scope="col" { "Actions" }
                 } }
                 tbody {
@@ -96,6 +122,7 @@ fn render(
                                 (u.state(now))
                                 @if let Some(d) = &u.disabled { br; span class="hint" { "by " (d.by) ": " (d.reason) } }
                             }
+                            td id={ "queues-of-" (u.name) } { (queues_text(u)) }
                             td { (format_time(u.created_at)[..10]) " by " (u.created_by) }
                             td {
                                 @if u.disabled.is_some() {
@@ -110,6 +137,15 @@ fn render(
                                             label class="label" for={ "role-" (u.name) } { "Role" }
                                             (role_select(&format!("role-{}", u.name), Some(u.role)))
                                             button type="submit" class="button button--secondary" { "Change role" }
+                                        }
+                                        form method="post" action={ "/users/" (u.name) "/queues" } class="action" {
+                                            (csrf_field(v))
+                                            label class="label" for={ "queues-" (u.name) } { "Review queues" }
+                                            p class="hint" id={ "queues-" (u.name) "-hint" } { (QUEUES_HINT) }
+                                            input class="input" type="text" id={ "queues-" (u.name) } name="queues"
+                                                value=(u.queues.join(", ")) autocomplete="off" spellcheck="false"
+                                                aria-describedby={ "queues-" (u.name) "-hint" };
+                                            button type="submit" class="button button--secondary" { "Change queues" }
                                         }
                                         form method="post" action={ "/users/" (u.name) "/reset" } class="action" {
                                             (csrf_field(v))
@@ -142,6 +178,8 @@ fn render(
                 @if let Some(e) = layout::error_of(errors, "role") { p class="field-error" id="role-error" { (e) } }
                 (role_select("role", typed.1))
             }
+            (layout::field(errors, "queues", "queues", "Review queues", Some(QUEUES_HINT), "text",
+                typed.2, "off"))
             button type="submit" class="button" { "Add and show the setup link" }
         }
     };
@@ -154,7 +192,7 @@ async fn answer(
     status: StatusCode,
     banner: Banner,
     errors: &[FieldError],
-    typed: (&str, Option<PersonRole>),
+    typed: Typed<'_>,
 ) -> Response {
     match state.blocking(|store| store.users()).await {
         Ok(Ok(users)) => layout::html_response(status, render(v, &users, &banner, errors, typed)),
@@ -169,7 +207,7 @@ fn store_down(e: BankError) -> Response {
 
 /// `GET /users`.
 pub async fn list(State(state): State<ConsoleState>, v: Viewer) -> Response {
-    answer(&state, &v, StatusCode::OK, Banner::None, &[], ("", None)).await
+    answer(&state, &v, StatusCode::OK, Banner::None, &[], ("", None, "")).await
 }
 
 /// The create form.
@@ -179,6 +217,8 @@ pub struct CreateForm {
     name: String,
     #[serde(default)]
     role: String,
+    #[serde(default)]
+    queues: String,
 }
 
 /// `POST /users`.
@@ -200,6 +240,10 @@ pub async fn create(
     if role.is_none() {
         errors.push(FieldError::new("role", "Choose a role: admin, curator, reviewer or auditor"));
     }
+    let queues = parse_queues(&f.queues).unwrap_or_else(|e| {
+        errors.push(FieldError::new("queues", e));
+        Vec::new()
+    });
     if !errors.is_empty() {
         return answer(
             &state,
@@ -207,7 +251,7 @@ pub async fn create(
             StatusCode::UNPROCESSABLE_ENTITY,
             Banner::None,
             &errors,
-            (&name, role),
+            (&name, role, &f.queues),
         )
         .await;
     }
@@ -217,7 +261,8 @@ pub async fn create(
     let made = state
         .blocking(move |store| {
             let token = SecretToken::generate()?;
-            store.create_user(&n, role, &by, &token.hash, now_ms().saturating_add(ttl))?;
+            let expires = now_ms().saturating_add(ttl);
+            store.create_user_in_queues(&n, role, &queues, &by, &token.hash, expires)?;
             Ok::<_, BankError>(token.token)
         })
         .await;
@@ -230,7 +275,7 @@ pub async fn create(
                 StatusCode::OK,
                 Banner::Link { name, link, what: "Account created" },
                 &[],
-                ("", None),
+                ("", None, ""),
             )
             .await
         }
@@ -242,7 +287,7 @@ pub async fn create(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Banner::None,
                 &errors,
-                (&name, Some(role)),
+                (&name, Some(role), &f.queues),
             )
             .await
         }
@@ -272,12 +317,12 @@ pub async fn disable(
     Form(f): Form<DisableForm>,
 ) -> Response {
     if let Some(e) = not_yourself(&v, &name) {
-        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
     }
     let reason = f.reason.trim().to_string();
     if reason.is_empty() {
         let e = Banner::Problem(format!("Give a reason for disabling {name}: open \"Change\" in their row and fill in the reason"));
-        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
     }
     let (by, n) = (v.actor(), name.clone());
     let done = state
@@ -300,7 +345,7 @@ pub async fn reset(
     Path(name): Path<String>,
 ) -> Response {
     if let Some(e) = not_yourself(&v, &name) {
-        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
     }
     let ttl = state.config.setup_ttl.as_millis().min(i64::MAX as u128) as i64;
     let (by, n) = (v.actor(), name.clone());
@@ -335,11 +380,11 @@ pub async fn role(
     Form(f): Form<RoleForm>,
 ) -> Response {
     if let Some(e) = not_yourself(&v, &name) {
-        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
     }
     let Ok(role) = f.role.parse::<PersonRole>() else {
         let e = Banner::Problem("Choose a role: admin, curator, reviewer or auditor".into());
-        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None)).await;
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
     };
     let (by, n) = (v.actor(), name.clone());
     let done = state
@@ -352,6 +397,42 @@ pub async fn role(
         .await
 }
 
+/// The queues form.
+#[derive(Deserialize)]
+pub struct QueuesForm {
+    #[serde(default)]
+    queues: String,
+}
+
+/// `POST /users/<name>/queues`: the review queues the person takes cases from.
+pub async fn queues(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(name): Path<String>,
+    Form(f): Form<QueuesForm>,
+) -> Response {
+    if let Some(e) = not_yourself(&v, &name) {
+        return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, "")).await;
+    }
+    let queues = match parse_queues(&f.queues) {
+        Ok(q) => q,
+        Err(e) => {
+            let e = Banner::Problem(format!(
+                "The review queues of {name} were not changed: {e}. Open \"Change\" in their row \
+                 and correct the list"
+            ));
+            return answer(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, e, &[], ("", None, ""))
+                .await;
+        }
+    };
+    let (by, n) = (v.actor(), name.clone());
+    let done = state.blocking(move |store| store.set_user_queues(&n, &queues, &by)).await;
+    outcome(&state, &v, done, |u| {
+        Banner::Done(format!("{} now takes cases from {}.", u.name, queues_text(u)))
+    })
+    .await
+}
+
 /// The page after an action: the banner, or the store's refusal as an error.
 async fn outcome<T>(
     state: &ConsoleState,
@@ -360,7 +441,7 @@ async fn outcome<T>(
     banner: impl FnOnce(&T) -> Banner,
 ) -> Response {
     match done {
-        Ok(Ok(x)) => answer(state, v, StatusCode::OK, banner(&x), &[], ("", None)).await,
+        Ok(Ok(x)) => answer(state, v, StatusCode::OK, banner(&x), &[], ("", None, "")).await,
         Ok(Err(BankError::Invalid(msg))) => {
             answer(
                 state,
@@ -368,7 +449,7 @@ async fn outcome<T>(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 Banner::Problem(msg),
                 &[],
-                ("", None),
+                ("", None, ""),
             )
             .await
         }

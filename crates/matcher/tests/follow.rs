@@ -880,15 +880,24 @@ fn the_follower_writes_snapshots_every_n_changes_and_on_shutdown() {
 
 /// People and sessions are not the matcher's business: the wrapper passes them through.
 impl spoor_bank::People for Hooked {
-    fn create_user(
+    fn create_user_in_queues(
         &self,
         name: &str,
         role: spoor_bank::PersonRole,
+        queues: &[String],
         actor: &str,
         setup_hash: &[u8; 32],
         setup_expires_at: i64,
     ) -> spoor_bank::Result<spoor_bank::User> {
-        self.inner.create_user(name, role, actor, setup_hash, setup_expires_at)
+        self.inner.create_user_in_queues(name, role, queues, actor, setup_hash, setup_expires_at)
+    }
+    fn set_user_queues(
+        &self,
+        name: &str,
+        queues: &[String],
+        actor: &str,
+    ) -> spoor_bank::Result<spoor_bank::User> {
+        self.inner.set_user_queues(name, queues, actor)
     }
     fn user(&self, name: &str) -> spoor_bank::Result<spoor_bank::User> {
         self.inner.user(name)

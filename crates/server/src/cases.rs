@@ -10,7 +10,8 @@
 //! (quality ≥ 50) within the bank's `auto_confirm_distance`, with no matched bank asking for
 //! review → confirmed as known material, no person views it, no media kept; the same SHA-256
 //! as an open case → it follows that case and takes its decision when it is made, no media
-//! kept; otherwise → the review queue, the content held in the vault.
+//! kept; otherwise → the review queue of the bank of the nearest match that needs a person
+//! (`main` for a user flag), the content held in the vault.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -386,33 +387,31 @@ fn start_of(
     let banks: HashMap<String, spoor_bank::Bank> =
         store.banks()?.into_iter().map(|b| (b.name.clone(), b)).collect();
     let review = matches.iter().any(|(_, m)| banks.get(&*m.bank).is_none_or(|b| b.review_required));
-    if !review {
-        let mut best: Option<Category> = None;
-        for (t, m) in matches {
-            let Some(bank) = banks.get(&*m.bank) else { continue };
-            let Some(limit) = bank.auto_confirm_distance.filter(|_| bank.enabled) else { continue };
-            let close = match t {
-                SignalType::Pdq => m.distance <= limit && good_pdq.is_some(),
-                _ => true,
-            };
-            if !close {
-                continue;
-            }
-            let entry = store.entry(&bank.name, m.entry_id)?;
-            let known = matches!(entry.category, Some(Category::Baseline | Category::National));
-            if entry.enabled && entry.verified_by.is_some() && known {
-                // Baseline before national: the stricter classification decides.
-                best = Some(match (best, entry.category) {
-                    (Some(Category::Baseline), _) | (_, Some(Category::Baseline)) => {
-                        Category::Baseline
-                    }
-                    _ => Category::National,
-                });
-            }
+    let mut best: Option<Category> = None;
+    // The matches a person must look at: all of a bank that asks for review, and the others
+    // that are not known material.
+    let mut to_review: Vec<&Match> = Vec::new();
+    for (t, m) in matches {
+        let Some(bank) = banks.get(&*m.bank) else {
+            to_review.push(m);
+            continue;
+        };
+        if bank.review_required {
+            to_review.push(m);
+            continue;
         }
-        if let Some(category) = best {
-            return Ok(Start::AutoConfirm { category: Some(category) });
-        }
+        let Some(category) = known_material(store, bank, *t, m, good_pdq.is_some())? else {
+            to_review.push(m);
+            continue;
+        };
+        // Baseline before national: the stricter classification decides.
+        best = Some(match (best, category) {
+            (Some(Category::Baseline), _) | (_, Category::Baseline) => Category::Baseline,
+            _ => Category::National,
+        });
+    }
+    if let (false, Some(category)) = (review, best) {
+        return Ok(Start::AutoConfirm { category: Some(category) });
     }
     // The same content waiting for review already: follow that case, never queue it twice.
     if let Some(sha) = &s.signals.sha256 {
@@ -420,7 +419,41 @@ fn start_of(
             return Ok(Start::Follow(lead));
         }
     }
-    Ok(Start::Queue(cases::MAIN_QUEUE.to_string()))
+    Ok(Start::Queue(review_queue(&banks, &to_review)))
+}
+
+/// The classification of `m` when it confirms the content as known material without review:
+/// a verified, enabled baseline or national entry of an enabled bank that allows it, matched
+/// exactly or by PDQ (of good quality) within the bank's `auto_confirm_distance`.
+fn known_material(
+    store: &dyn Store,
+    bank: &spoor_bank::Bank,
+    t: SignalType,
+    m: &Match,
+    good_pdq: bool,
+) -> spoor_bank::Result<Option<Category>> {
+    let Some(limit) = bank.auto_confirm_distance.filter(|_| bank.enabled) else { return Ok(None) };
+    let close = match t {
+        SignalType::Pdq => m.distance <= limit && good_pdq,
+        _ => true,
+    };
+    if !close {
+        return Ok(None);
+    }
+    let entry = store.entry(&bank.name, m.entry_id)?;
+    let known = matches!(entry.category, Some(Category::Baseline | Category::National));
+    Ok(entry.category.filter(|_| entry.enabled && entry.verified_by.is_some() && known))
+}
+
+/// The queue of a case that needs review: the review queue of the bank of its nearest match
+/// that needs review (equally near: the first bank by name); `main` when there is none (a user
+/// flag) or that bank is gone.
+fn review_queue(banks: &HashMap<String, spoor_bank::Bank>, to_review: &[&Match]) -> String {
+    to_review
+        .iter()
+        .min_by(|a, b| (a.distance, &*a.bank).cmp(&(b.distance, &*b.bank)))
+        .and_then(|m| banks.get(&*m.bank))
+        .map_or_else(|| cases::MAIN_QUEUE.to_string(), |b| b.review_queue.clone())
 }
 
 /// Most cases one group commit writes (the default of `Config::intake_group`).
@@ -1030,6 +1063,100 @@ mod tests {
             matches: vec![],
             start: Start::Queue(cases::MAIN_QUEUE.into()),
         }
+    }
+
+    fn bank_in(name: &str, queue: &str) -> (String, spoor_bank::Bank) {
+        let bank = spoor_bank::Bank {
+            id: 0,
+            name: name.into(),
+            description: String::new(),
+            owner: String::new(),
+            created_at: 0,
+            enabled: true,
+            review_required: false,
+            pdq_radius: 31,
+            auto_confirm_distance: Some(10),
+            four_eyes: false,
+            review_queue: queue.into(),
+        };
+        (name.to_string(), bank)
+    }
+
+    fn hit(bank: &str, entry_id: i64, distance: u32) -> Match {
+        Match { bank: bank.into(), entry_id, distance, category: None, review_required: false }
+    }
+
+    /// The nearest match needing review names the queue; equally near, the first bank by name;
+    /// nothing (a user flag) or a bank gone since: `main`.
+    #[test]
+    fn a_case_goes_to_the_queue_of_its_nearest_match_needing_review() {
+        let banks: HashMap<String, spoor_bank::Bank> =
+            [bank_in("A", "team-a"), bank_in("B", "team-b"), bank_in("C", "main")].into();
+        let (a20, b12, c12, gone) =
+            (hit("A", 1, 20), hit("B", 2, 12), hit("C", 3, 12), hit("X", 4, 3));
+        assert_eq!(review_queue(&banks, &[&a20, &b12]), "team-b");
+        assert_eq!(review_queue(&banks, &[&c12, &a20, &b12]), "team-b", "B before C");
+        assert_eq!(review_queue(&banks, &[&c12, &a20]), "main");
+        assert_eq!(review_queue(&banks, &[]), cases::MAIN_QUEUE);
+        assert_eq!(review_queue(&banks, &[&gone, &a20]), cases::MAIN_QUEUE);
+    }
+
+    /// How a case starts, through the store: known material alone is confirmed; next to a bank
+    /// that asks for review, that bank's queue takes it even though the known material was
+    /// nearer; otherwise the nearest unconfirmed match's bank's queue; a user flag: `main`.
+    #[test]
+    fn cases_start_in_the_queue_of_the_bank_that_needs_a_person() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = spoor_bank::open(&spoor_bank::Location::DataDir(dir.path().join("d"))).unwrap();
+        let mut ids = HashMap::new();
+        for (name, queue, review, verified) in [
+            ("KNOWN", "team-k", false, true),
+            ("REVIEW", "team-r", true, false),
+            ("NEAR", "team-n", false, false),
+            ("ALSO", "team-a", false, false),
+        ] {
+            let new = spoor_bank::NewBank {
+                name: name.into(),
+                review_required: review,
+                review_queue: Some(queue.into()),
+                ..Default::default()
+            };
+            store.create_bank(&new, "key:a").unwrap();
+            let mut e = spoor_bank::NewEntry::new(SignalType::Pdq, vec![ids.len() as u8; 32]);
+            e.category = Some(Category::Baseline);
+            e.verified_by = verified.then(|| "analyst".to_string());
+            let added = store.add_entries(name, &[e], "key:a").unwrap();
+            let spoor_bank::Added::New(id) = added[0] else { panic!("{added:?}") };
+            ids.insert(name, id);
+        }
+        let sub = Submission {
+            meta: CaseMeta { reason: Some(CaseReason::Match), ..Default::default() },
+            bytes: None,
+            signals: CaseSignals {
+                pdq: Some([7; 32]),
+                pdq_quality: Some(90),
+                ..Default::default()
+            },
+            media_kind: MediaKind::Image,
+            decode_error: None,
+        };
+        let start = |hits: &[Match]| {
+            let with_type: Vec<(SignalType, Match)> =
+                hits.iter().map(|m| (SignalType::Pdq, m.clone())).collect();
+            start_of(&*store, &Decided::default(), &sub, &with_type).unwrap()
+        };
+        let known = hit("KNOWN", ids["KNOWN"], 2);
+        assert!(matches!(start(std::slice::from_ref(&known)), Start::AutoConfirm { .. }));
+        let review = hit("REVIEW", ids["REVIEW"], 20);
+        assert_eq!(start(&[known.clone(), review.clone()]), Start::Queue("team-r".into()));
+        let near = hit("NEAR", ids["NEAR"], 12);
+        assert_eq!(start(&[review.clone(), near.clone()]), Start::Queue("team-n".into()));
+        let also = hit("ALSO", ids["ALSO"], 12);
+        assert_eq!(start(&[near.clone(), also, review]), Start::Queue("team-a".into()));
+        // Known material too far for auto-confirmation needs a person like any other match.
+        let far_known = hit("KNOWN", ids["KNOWN"], 11);
+        assert_eq!(start(&[near, far_known]), Start::Queue("team-k".into()));
+        assert_eq!(start(&[]), Start::Queue(cases::MAIN_QUEUE.into()));
     }
 
     /// A group with one case the store refuses: the others are written, the refused one fails

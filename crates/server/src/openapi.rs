@@ -83,6 +83,37 @@ const VPDQ_FRAME: &str = "[0-9a-fA-F]{64},(100|[1-9]?[0-9]),[0-9]{1,9}(\\.[0-9]{
 /// A byte, 0–255, in decimal.
 const BYTE: &str = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
 
+/// A character of a queue name other than `c` (a lower-case letter), as a class.
+fn queue_char_but(c: char) -> String {
+    let before = match c {
+        'a' => String::new(),
+        'b' => "a".to_string(),
+        _ => format!("a-{}", (c as u8 - 1) as char),
+    };
+    let after = match c {
+        'z' => String::new(),
+        'y' => "z".to_string(),
+        _ => format!("{}-z", (c as u8 + 1) as char),
+    };
+    format!("[{before}{after}0-9_-]")
+}
+
+/// A bank's review queue: a queue name (1–32 characters `a-z0-9_-`) other than the senior
+/// queue's. Patterns have no look-ahead everywhere, so the one excluded name is spelt out: any
+/// other length, or a name of its length that differs from it at some first character.
+fn review_queue_pattern() -> String {
+    const C: &str = "[a-z0-9_-]";
+    let senior = spoor_bank::cases::SENIOR_QUEUE;
+    let n = senior.len();
+    let mut alternatives = vec![format!("{C}{{1,{}}}", n - 1), format!("{C}{{{},32}}", n + 1)];
+    for (i, c) in senior.char_indices() {
+        let rest = n - i - 1;
+        let tail = if rest > 0 { format!("{C}{{{rest}}}") } else { String::new() };
+        alternatives.push(format!("{}{}{tail}", &senior[..i], queue_char_but(c)));
+    }
+    format!("^(?:{})$", alternatives.join("|"))
+}
+
 /// The value pattern of each signal type, and what it is.
 fn value_patterns(photodna: bool) -> Vec<(&'static str, String, &'static str)> {
     let mut v = vec![
@@ -178,6 +209,9 @@ fn constrain(doc: &mut Value) {
         set_text(&mut schemas[schema]["properties"][field], max);
     }
     schemas["EntryIn"]["properties"]["verified_at"]["pattern"] = json!(RFC3339);
+    for schema in ["BankCreate", "BankPatch"] {
+        schemas[schema]["properties"]["review_queue"]["pattern"] = json!(review_queue_pattern());
+    }
     cases_constraints(schemas);
     schemas["UploadForm"]["additionalProperties"] = json!(false);
     schemas["CaseForm"]["additionalProperties"] = json!(false);
@@ -397,6 +431,48 @@ mod tests {
             (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
             (&json!(1), &json!(1000))
         );
+    }
+
+    #[test]
+    fn banks_name_their_review_queue() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        for schema in ["BankCreate", "BankPatch"] {
+            let q = &s[schema]["properties"]["review_queue"];
+            assert_eq!((&q["minLength"], &q["maxLength"]), (&json!(1), &json!(32)), "{schema}");
+            assert_eq!(q["pattern"], json!(review_queue_pattern()), "{schema}");
+        }
+        // The pattern takes exactly what the store takes: names near "senior" of every kind,
+        // and seeded random names over an alphabet that includes characters refused.
+        let re = regex::Regex::new(&review_queue_pattern()).unwrap();
+        let ok = |q: &str| spoor_bank::model::check_review_queue(q).is_ok();
+        let mut tried = vec![String::new(), "q".repeat(32), "q".repeat(33), "senior".into()];
+        for i in 0..6 {
+            for c in "abcdefghijklmnopqrstuvwxyz0123456789_-A ".chars() {
+                let mut v: Vec<char> = "senior".chars().collect();
+                v[i] = c;
+                tried.push(v.iter().collect());
+            }
+            tried.push(format!("{}x", &"senior"[..=i]));
+            tried.push("senior"[..i].to_string());
+            tried.push(format!("senior{}", "x".repeat(i + 1)));
+        }
+        let alphabet: Vec<char> = "senioraz09_-A /".chars().collect();
+        let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 9) as usize;
+            tried.push((0..len).map(|k| alphabet[((x >> (8 + 4 * k)) % 15) as usize]).collect());
+        }
+        for q in &tried {
+            assert_eq!(re.is_match(q), ok(q), "{q:?}");
+        }
+        assert!(re.is_match("main") && re.is_match("team-b") && !re.is_match("senior"));
+        let out = &s["BankOut"];
+        assert_eq!(out["properties"]["review_queue"]["type"], "string");
+        assert!(out["required"].as_array().unwrap().contains(&json!("review_queue")));
     }
 
     #[test]

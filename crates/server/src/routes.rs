@@ -201,6 +201,7 @@ pub async fn create_bank(
             pdq_radius: body.pdq_radius,
             auto_confirm_distance: body.auto_confirm_distance,
             four_eyes: body.four_eyes,
+            review_queue: body.review_queue,
         };
         Ok(store.create_bank(&new, &p.actor)?)
     })
@@ -265,6 +266,7 @@ pub async fn patch_bank(
             pdq_radius: body.pdq_radius,
             auto_confirm_distance: body.auto_confirm_distance,
             four_eyes: body.four_eyes,
+            review_queue: body.review_queue,
         };
         let mut bank = store.configure_bank(&name, &settings, &p.actor, &body.reason)?;
         if let Some(enabled) = body.enabled {

@@ -130,6 +130,12 @@ pub struct BankCreate {
     /// A confirmation needs two reviewers who agree (disagreement goes to the senior queue).
     #[serde(default)]
     pub four_eyes: bool,
+    /// The review queue of cases whose nearest match needing review is in this bank (default
+    /// `main`): 1–32 characters from `a-z`, `0-9`, `_` and `-`; not `senior`, which takes
+    /// escalations only.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 32, example = "team-b")]
+    pub review_queue: Option<String>,
 }
 
 /// `PATCH /v1/banks/{name}`: change settings and/or pause or resume the bank, with a reason.
@@ -161,6 +167,10 @@ pub struct BankPatch {
     pub auto_confirm_distance: Option<i32>,
     /// Whether confirmations need two reviewers.
     pub four_eyes: Option<bool>,
+    /// New review queue (1–32 characters from `a-z`, `0-9`, `_` and `-`; not `senior`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 32, example = "team-b")]
+    pub review_queue: Option<String>,
 }
 
 /// A bank.
@@ -185,6 +195,9 @@ pub struct BankOut {
     pub auto_confirm_distance: Option<u32>,
     /// Whether confirmations need two reviewers.
     pub four_eyes: bool,
+    /// The review queue of cases whose nearest match needing review is in this bank.
+    #[schema(example = "main")]
+    pub review_queue: String,
 }
 
 impl From<spoor_bank::Bank> for BankOut {
@@ -199,6 +212,7 @@ impl From<spoor_bank::Bank> for BankOut {
             pdq_radius: b.pdq_radius,
             auto_confirm_distance: b.auto_confirm_distance,
             four_eyes: b.four_eyes,
+            review_queue: b.review_queue,
         }
     }
 }
