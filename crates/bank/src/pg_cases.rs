@@ -264,33 +264,14 @@ impl Cases for PostgresStore {
             // later flushed commit flushes it too). Not worth a wait for the disk flush while
             // a reviewer waits for the next case.
             tx.batch_execute("SET LOCAL synchronous_commit TO OFF")?;
-            let held = tx.query_opt(
-                "SELECT id FROM cases
-                 WHERE queue = $1 AND state IN ('queued', 'second_review', 'escalated')
-                   AND lease_holder = $2 AND lease_until > $3
-                 ORDER BY id LIMIT 1 FOR UPDATE",
-                &[&queue, &person, &now],
-            )?;
-            let renewed = held.is_some();
-            let row = match held {
-                Some(r) => Some(r),
-                None => tx.query_opt(
-                    "SELECT c.id FROM cases c
-                     WHERE c.queue = $1 AND c.state IN ('queued', 'second_review', 'escalated')
-                       AND (c.lease_until IS NULL OR c.lease_until <= $2)
-                       AND NOT (c.state = 'second_review' AND EXISTS (
-                           SELECT 1 FROM case_decisions d
-                           WHERE d.case_id = c.id AND d.person = $3))
-                     ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                    &[&queue, &now, &person],
-                )?,
+            let Some(row) = tx.query_opt(
+                "SELECT case_id, renewed FROM spoor_claim_next($1, $2, $3, $4)",
+                &[&queue, &person, &now, &until],
+            )?
+            else {
+                return Ok(None);
             };
-            let Some(row) = row else { return Ok(None) };
-            let id: i64 = row.get(0);
-            tx.execute(
-                "UPDATE cases SET lease_holder = $1, lease_until = $2 WHERE id = $3",
-                &[&person, &until, &id],
-            )?;
+            let (id, renewed): (i64, bool) = (row.get(0), row.get(1));
             let case = case_on(tx, id)?;
             let rec = NewRecord::by(person, "case_claim", "case", &id.to_string()).with_details(
                 json!({"queue": queue, "until": until, "renewed": renewed, "state": case.state.name()}),

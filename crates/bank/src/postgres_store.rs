@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0010_review_queues.sql"),
     include_str!("../migrations/postgres/0011_review_views.sql"),
     include_str!("../migrations/postgres/0012_following.sql"),
+    include_str!("../migrations/postgres/0013_claim_function.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

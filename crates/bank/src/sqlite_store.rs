@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0010_review_queues.sql"),
     include_str!("../migrations/sqlite/0011_review_views.sql"),
     include_str!("../migrations/sqlite/0012_following.sql"),
+    include_str!("../migrations/sqlite/0013_claim_function.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -1,0 +1,2 @@
+-- PostgreSQL only: a server-side function for "review next". Nothing to do on SQLite; the
+-- number keeps both stores' schema versions in step.
