@@ -303,7 +303,15 @@ impl Client {
             Err(e) => return Outcome::Failed(format!("cannot write the case's meta: {e}")),
         };
         let name = path.file_name().map_or("file".into(), |n| n.to_string_lossy().into_owned());
-        self.retrying(|| self.attempt(&bytes, &meta, &name)).unwrap_or_else(Outcome::Failed)
+        // Each try holds a large body back longer: on a loaded machine a refusal may take more
+        // than the first hold to arrive, and a body sent into a closed connection loses it.
+        let tries = std::cell::Cell::new(0u32);
+        self.retrying(|| {
+            let hold = HOLD.saturating_mul(1 << tries.get().min(4));
+            tries.set(tries.get() + 1);
+            self.attempt(&bytes, &meta, &name, hold)
+        })
+        .unwrap_or_else(Outcome::Failed)
     }
 
     /// The case an earlier scan made for the file, as it is now; the file is submitted when
@@ -369,9 +377,15 @@ impl Client {
         Ok(Some(CaseRef::of(c, true)))
     }
 
-    fn attempt(&self, bytes: &[u8], meta: &str, name: &str) -> Result<Outcome, Attempt> {
+    fn attempt(
+        &self,
+        bytes: &[u8],
+        meta: &str,
+        name: &str,
+        hold: Duration,
+    ) -> Result<Outcome, Attempt> {
         let part = reqwest::multipart::Part::stream_with_length(
-            reqwest::Body::wrap(Held::new(bytes)),
+            reqwest::Body::wrap(Held::new(bytes, hold)),
             bytes.len() as u64,
         )
         .file_name(name.to_string())
@@ -400,23 +414,24 @@ impl Client {
 /// Files up to this size are sent at once: they fit in the connection's buffers, so a refusal
 /// sent before the service reads them still reaches the client.
 const SMALL: usize = 64 << 10;
-/// How long a larger file is held back after the request's head, for a refusal the service
-/// sends before reading any body (401, 403, 413, 503 for too many uploads) to arrive first
-/// (what `Expect: 100-continue` does in clients that support it).
+/// How long a larger file is held back after the request's head on the first try (doubled on
+/// each retry, up to 16 times), for a refusal the service sends before reading any body (401,
+/// 403, 413, 503 for too many uploads) to arrive first (what `Expect: 100-continue` does in
+/// clients that support it).
 const HOLD: Duration = Duration::from_millis(250);
 
 /// A request body sent whole, after [`HOLD`] when it is larger than [`SMALL`] (the timer
 /// starts when the body is first asked for, on the runtime).
 struct Held {
-    hold: bool,
+    hold: Option<Duration>,
     wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     data: Option<axum::body::Bytes>,
 }
 
 impl Held {
-    fn new(bytes: &[u8]) -> Self {
+    fn new(bytes: &[u8], hold: Duration) -> Self {
         Held {
-            hold: bytes.len() > SMALL,
+            hold: (bytes.len() > SMALL).then_some(hold),
             wait: None,
             data: Some(axum::body::Bytes::copy_from_slice(bytes)),
         }
@@ -431,8 +446,8 @@ impl http_body::Body for Held {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        if std::mem::take(&mut self.hold) {
-            self.wait = Some(Box::pin(tokio::time::sleep(HOLD)));
+        if let Some(hold) = self.hold.take() {
+            self.wait = Some(Box::pin(tokio::time::sleep(hold)));
         }
         if let Some(wait) = self.wait.as_mut() {
             std::task::ready!(wait.as_mut().poll(cx));
