@@ -542,6 +542,16 @@ pub fn transition(case: &Case, person: &str, d: &NewDecision, four_eyes: bool) -
     }
 }
 
+/// The audit record of a person's new starting view.
+pub(crate) fn review_view_audit(
+    actor: &str,
+    user_id: i64,
+    view: ReviewView,
+) -> spoor_audit::NewRecord {
+    spoor_audit::NewRecord::by(actor, "review_view_set", "user", &user_id.to_string())
+        .with_details(serde_json::json!({"blur": view.blur, "colour": view.colour}))
+}
+
 /// The audit record of a following case decided with its lead's decision.
 pub(crate) fn followed_audit(follower: &Case, lead: &Case) -> spoor_audit::NewRecord {
     spoor_audit::NewRecord::by("system:earlier", "case_decide", "case", &follower.id.to_string())

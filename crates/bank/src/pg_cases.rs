@@ -241,10 +241,7 @@ impl Cases for PostgresStore {
                 }
                 Ok(())
             },
-            |_| {
-                NewRecord::by(actor, "review_view_set", "user", &user_id.to_string())
-                    .with_details(json!({"blur": view.blur, "colour": view.colour}))
-            },
+            |_| cases::review_view_audit(actor, user_id, view),
         )
     }
 

@@ -282,10 +282,7 @@ impl Cases for SqliteStore {
                 }
                 Ok(())
             },
-            |_| {
-                NewRecord::by(actor, "review_view_set", "user", &user_id.to_string())
-                    .with_details(json!({"blur": view.blur, "colour": view.colour}))
-            },
+            |_| cases::review_view_audit(actor, user_id, view),
         )
     }
 
@@ -570,7 +567,7 @@ impl SqliteStore {
         now: Millis,
         notify: Notify<'_>,
     ) -> Result<()> {
-        let mut ids: Vec<i64> = tx
+        let ids: Vec<i64> = tx
             .prepare_cached(
                 "SELECT id FROM cases INDEXED BY cases_following
                  WHERE earlier_case = ?1 AND state = 'following' ORDER BY id",
@@ -579,7 +576,6 @@ impl SqliteStore {
                 st.query_map([lead.id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<i64>>>()
             })
             .map_err(|e| self.err(e))?;
-        ids.sort_unstable();
         tx.execute(
             "UPDATE cases SET state = ?1, resolution = 'earlier', category = ?2,
                  industry_class = ?3, annotations = ?4, decided_at = ?5,

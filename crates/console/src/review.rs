@@ -689,9 +689,22 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
-    match load(&state, &v, id).await {
+    case_page(&state, v, id, StatusCode::OK, &[], &Typed::default()).await
+}
+
+/// A case's page (recorded as viewed first), with `errors` of the decision form as `typed`.
+async fn case_page(
+    state: &ConsoleState,
+    v: Viewer,
+    id: i64,
+    status: StatusCode,
+    errors: &[FieldError],
+    typed: &Typed,
+) -> Response {
+    match load(state, &v, id).await {
         Ok((c, exp, context)) => {
             let mut v = v;
+            // The header shows the same count as the page's box, this case's picture included.
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
             let reveal = state.view_of(v.user.id, id).await;
             let body = render_case(
@@ -701,11 +714,11 @@ pub async fn page(
                 reveal,
                 exp,
                 state.config.exposure_guide,
-                &[],
-                &Typed::default(),
+                errors,
+                typed,
             );
             layout::html_response(
-                StatusCode::OK,
+                status,
                 layout::page(Some(&v), "/review", &format!("Case {id}"), body),
             )
         }
@@ -961,28 +974,7 @@ pub async fn decide(
             Err(r) => return r,
         }
     }
-    match load(&state, &v, id).await {
-        Ok((c, exp, context)) => {
-            let mut v = v;
-            v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
-            let reveal = state.view_of(v.user.id, id).await;
-            let body = render_case(
-                &v,
-                &c,
-                &context,
-                reveal,
-                exp,
-                state.config.exposure_guide,
-                &errors,
-                &typed,
-            );
-            layout::html_response(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                layout::page(Some(&v), "/review", &format!("Case {id}"), body),
-            )
-        }
-        Err(r) => r,
-    }
+    case_page(&state, v, id, StatusCode::UNPROCESSABLE_ENTITY, &errors, &typed).await
 }
 
 /// `POST /cases/<id>/release`.
