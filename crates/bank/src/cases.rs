@@ -216,6 +216,8 @@ pub struct CaseMeta {
     pub uploaded_at: Option<Millis>,
     /// The address it was uploaded from.
     pub upload_ip: Option<String>,
+    /// Whether the whole content was publicly available (NCMEC's `publiclyAvailable`).
+    pub publicly_available: Option<bool>,
 }
 
 impl CaseMeta {
@@ -682,12 +684,27 @@ pub struct Message {
     pub payload: String,
 }
 
-/// Says which message, if any, a case just made or decided sends (the submitter's webhook).
-pub type Notify<'a> = &'a (dyn Fn(&Case) -> Option<Message> + Sync);
+/// What a case just made or decided sets going, stored in the same transaction as the change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Messages for the outbox (the submitter's webhook).
+    pub messages: Vec<Message>,
+    /// Reports the case goes into ([`crate::reports`]).
+    pub reports: Vec<crate::reports::ReportRequest>,
+}
 
-/// The [`Notify`] that sends nothing.
-pub fn silent(_: &Case) -> Option<Message> {
-    None
+impl From<Option<Message>> for Effects {
+    fn from(m: Option<Message>) -> Self {
+        Effects { messages: m.into_iter().collect(), reports: Vec::new() }
+    }
+}
+
+/// Says what a case just made or decided sets going: the submitter's webhook message, reports.
+pub type Notify<'a> = &'a (dyn Fn(&Case) -> Effects + Sync);
+
+/// The [`Notify`] that sets nothing going.
+pub fn silent(_: &Case) -> Effects {
+    Effects::default()
 }
 
 /// Weakest blur step (none); the strongest is [`STRONGEST_BLUR`].
@@ -802,7 +819,8 @@ pub trait Cases {
     /// only matches of `entry`, when given.
     fn case_outcomes(&self, bank: Option<&str>, entry: Option<i64>) -> Result<Vec<Outcome>>;
     /// Decided cases decided before `decided_before` that still name held media, oldest
-    /// first: `(case, media id)`.
+    /// first: `(case, media id)`. A case in a report its receiver has not taken yet (pending,
+    /// under way or dead) is not listed: its content is what the report sends.
     fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>>;
     /// Records that a case's held media is gone (its media id cleared, the time kept).
     fn media_purged(&self, id: i64, at: Millis) -> Result<()>;
@@ -925,7 +943,8 @@ pub(crate) fn fixed<const N: usize>(v: Option<Vec<u8>>) -> Result<Option<[u8; N]
 pub(crate) const CASE_COLUMNS: &str = "id, created_at, submitter, reason, service, content_ref, \
      uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes, media_purged_at, \
      md5, sha1, sha256, pdq, pdq_quality, state, queue, lease_holder, lease_until, resolution, \
-     earlier_case, category, industry_class, annotations, decided_at, decided_by";
+     earlier_case, category, industry_class, annotations, decided_at, decided_by, \
+     publicly_available";
 
 /// A `cases` row as both stores read it (columns of [`CASE_COLUMNS`]).
 pub(crate) struct RawCase {
@@ -958,6 +977,7 @@ pub(crate) struct RawCase {
     pub annotations: Option<String>,
     pub decided_at: Option<Millis>,
     pub decided_by: Option<String>,
+    pub publicly_available: Option<bool>,
 }
 
 impl RawCase {
@@ -974,6 +994,7 @@ impl RawCase {
                 uploader_ref: self.uploader_ref,
                 uploaded_at: self.uploaded_at,
                 upload_ip: self.upload_ip,
+                publicly_available: self.publicly_available,
             },
             media_kind: parse_stored(&self.media_kind)?,
             media: match (self.media_id, self.media_bytes) {

@@ -34,6 +34,10 @@ pub enum BankError {
     /// No case has that id.
     #[error("no case with id {0}")]
     NoSuchCase(i64),
+
+    /// No report has this id.
+    #[error("no report with id {0}")]
+    NoSuchReport(i64),
     /// The request is valid but the object is not in a state that allows it (a case decided
     /// already, or held by someone else).
     #[error("{0}")]

@@ -9,6 +9,7 @@
 //! * [`people`]: console accounts and sessions ([`People`], a part of every [`Store`]).
 //! * [`cases`]: submitted content, its review queue and decisions ([`Cases`]).
 //! * [`outbox`]: messages for other systems, stored durably until delivered ([`Outbox`]).
+//! * [`reports`]: reports of confirmed cases, delivered step by step under a claim ([`Reports`]).
 //! * [`audit`]: the deployment's hash-chained audit log ([`AuditLog`]); bank and key changes
 //!   are audited by the store in the transaction that makes them.
 //!
@@ -31,16 +32,19 @@ pub mod keys;
 pub mod model;
 pub mod outbox;
 pub mod people;
+pub mod reports;
 
 mod error;
 mod pg_cases;
 mod pg_conn;
 mod pg_outbox;
 mod pg_people;
+mod pg_reports;
 mod postgres_store;
 mod sqlite_cases;
 mod sqlite_outbox;
 mod sqlite_people;
+mod sqlite_reports;
 mod sqlite_store;
 mod write;
 
@@ -57,6 +61,7 @@ pub use outbox::{Outbox, OutboxCounts, OutboxItem};
 pub use people::{People, PersonRole, Session, SessionLimits, SessionLookup, User};
 pub use pg_conn::PgOptions;
 pub use postgres_store::PostgresStore;
+pub use reports::{Report, ReportState, Reports};
 pub use sqlite_store::SqliteStore;
 
 /// Where a store lives.
@@ -107,7 +112,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: AuditLog + People + Cases + Outbox + Send + Sync {
+pub trait Store: AuditLog + People + Cases + Outbox + Reports + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

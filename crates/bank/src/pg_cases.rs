@@ -7,7 +7,7 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Effects,
     NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, ReviewView, CASE_COLUMNS,
     MAX_CASE_PAGE,
 };
@@ -45,6 +45,7 @@ fn raw_case(r: &Row) -> RawCase {
         annotations: r.get(26),
         decided_at: r.get(27),
         decided_by: r.get(28),
+        publicly_available: r.get(29),
     }
 }
 
@@ -111,9 +112,9 @@ fn insert_case(tx: &mut Transaction<'_>, new: &NewCase, now: Millis) -> Result<C
                      uploader_ref, uploaded_at, upload_ip, media_kind, media_id,
                      media_bytes, md5, sha1, sha256, pdq, pdq_quality, state, queue,
                      resolution, earlier_case, category, industry_class, annotations,
-                     decided_at, decided_by)
+                     decided_at, decided_by, publicly_available)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-                         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)
+                         $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)
                  RETURNING id",
             &[
                 &now,
@@ -141,6 +142,7 @@ fn insert_case(tx: &mut Transaction<'_>, new: &NewCase, now: Millis) -> Result<C
                 &annotations_text(&o.annotations),
                 &o.decided_by.map(|_| now),
                 &o.decided_by,
+                &m.publicly_available,
             ],
         )?
         .get(0);
@@ -181,7 +183,7 @@ impl Cases for PostgresStore {
                     .map_err(|e| BankError::Invalid(e.to_string()))?;
                 crate::postgres_store::insert_audit_in(tx, &r)?;
                 head = Some((r.seq, r.hash));
-                send_in(tx, notify(&case), now)?;
+                send_in(tx, case.id, notify(&case), now)?;
                 out.push(case);
             }
             Ok(out)
@@ -370,7 +372,7 @@ impl Cases for PostgresStore {
                     )?;
                 }
                 let decided = case_on(tx, id)?;
-                send_in(tx, notify(&decided), now)?;
+                send_in(tx, decided.id, notify(&decided), now)?;
                 if next.closes {
                     decide_followers(tx, &decided, now, notify)?;
                 }
@@ -418,6 +420,8 @@ impl Cases for PostgresStore {
         let rows = self.lock()?.query(
             "SELECT id, media_id FROM cases
              WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1
+               AND NOT EXISTS (SELECT 1 FROM report_cases rc JOIN reports r ON r.id = rc.report_id
+                               WHERE rc.case_id = cases.id AND r.state <> 'finished')
              ORDER BY decided_at LIMIT $2",
             &[&decided_before, &(limit as i64)],
         )?;
@@ -459,17 +463,21 @@ impl Cases for PostgresStore {
     }
 }
 
-/// Stores `message` in the outbox within `tx` (nothing when a message with its dedupe key is
-/// there already).
-fn send_in(tx: &mut Transaction<'_>, message: Option<Message>, now: Millis) -> Result<()> {
-    let Some(m) = message else { return Ok(()) };
-    crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
-    tx.execute(
-        "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (dedupe_key) DO NOTHING",
-        &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now],
-    )?;
+/// Stores what a case sets going within `tx`: its messages in the outbox (nothing for a
+/// dedupe key there already), the case in its reports.
+fn send_in(tx: &mut Transaction<'_>, case_id: i64, effects: Effects, now: Millis) -> Result<()> {
+    for m in effects.messages {
+        crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
+        tx.execute(
+            "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (dedupe_key) DO NOTHING",
+            &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now],
+        )?;
+    }
+    for r in &effects.reports {
+        crate::pg_reports::report_in(tx, case_id, r, now)?;
+    }
     Ok(())
 }
 
@@ -500,7 +508,7 @@ fn decide_followers(
     for id in ids {
         let follower = case_on(tx, id)?;
         audit_in(tx, &cases::followed_audit(&follower, lead))?;
-        send_in(tx, notify(&follower), now)?;
+        send_in(tx, follower.id, notify(&follower), now)?;
     }
     Ok(())
 }

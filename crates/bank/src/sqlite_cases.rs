@@ -6,7 +6,7 @@ use serde_json::json;
 use spoor_audit::NewRecord;
 
 use crate::cases::{
-    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Message,
+    self, annotations_text, Case, CaseMatch, CaseQuery, CaseState, Cases, DecidedPdq, Effects,
     NewCase, NewDecision, Notify, Opening, Outcome, RawCase, RawDecision, ReviewView, CASE_COLUMNS,
     MAX_CASE_PAGE,
 };
@@ -44,6 +44,7 @@ fn raw_case(r: &Row<'_>) -> rusqlite::Result<RawCase> {
         annotations: r.get(26)?,
         decided_at: r.get(27)?,
         decided_by: r.get(28)?,
+        publicly_available: r.get(29)?,
     })
 }
 
@@ -131,9 +132,9 @@ impl SqliteStore {
                  uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes,
                  md5, sha1, sha256, pdq, pdq_quality, state, queue, resolution,
                  earlier_case, category, industry_class, annotations, decided_at,
-                 decided_by)
+                 decided_by, publicly_available)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+                     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -162,6 +163,7 @@ impl SqliteStore {
                 annotations_text(&o.annotations),
                 o.decided_by.map(|_| now),
                 o.decided_by,
+                m.publicly_available,
             ])
         })
         .map_err(|e| self.err(e))?;
@@ -212,7 +214,7 @@ impl Cases for SqliteStore {
                     .map_err(|e| BankError::Invalid(e.to_string()))?;
                 crate::sqlite_store::insert_audit_in(self, tx, &r)?;
                 head = Some((r.seq, r.hash));
-                self.send_in(tx, notify(&case), now)?;
+                self.send_in(tx, case.id, notify(&case), now)?;
                 out.push(case);
             }
             Ok(out)
@@ -433,7 +435,7 @@ impl Cases for SqliteStore {
                 }
                 .map_err(|e| self.err(e))?;
                 let decided = self.case_on(tx, id)?;
-                self.send_in(tx, notify(&decided), now)?;
+                self.send_in(tx, decided.id, notify(&decided), now)?;
                 if next.closes {
                     self.decide_followers(tx, &decided, now, notify)?;
                 }
@@ -494,6 +496,8 @@ impl Cases for SqliteStore {
         conn.prepare_cached(
             "SELECT id, media_id FROM cases INDEXED BY cases_held_media
              WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < ?1
+               AND NOT EXISTS (SELECT 1 FROM report_cases rc JOIN reports r ON r.id = rc.report_id
+                               WHERE rc.case_id = cases.id AND r.state <> 'finished')
              ORDER BY decided_at LIMIT ?2",
         )
         .and_then(|mut s| {
@@ -598,7 +602,7 @@ impl SqliteStore {
                 .map_err(|e| BankError::Invalid(e.to_string()))?;
             crate::sqlite_store::insert_audit_in(self, tx, &r)?;
             head = Some((r.seq, r.hash));
-            self.send_in(tx, notify(&follower), now)?;
+            self.send_in(tx, follower.id, notify(&follower), now)?;
         }
         Ok(())
     }
@@ -608,18 +612,24 @@ impl SqliteStore {
     fn send_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
-        message: Option<Message>,
+        case_id: i64,
+        effects: Effects,
         now: Millis,
     ) -> Result<()> {
-        let Some(m) = message else { return Ok(()) };
-        crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
-        tx.execute(
-            "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (dedupe_key) DO NOTHING",
-            params![m.topic, m.dedupe_key, m.target, m.payload, now],
-        )
-        .map_err(|e| self.err(e))?;
+        for m in effects.messages {
+            crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
+            tx.execute(
+                "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at,
+                                     next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+                params![m.topic, m.dedupe_key, m.target, m.payload, now],
+            )
+            .map_err(|e| self.err(e))?;
+        }
+        for r in &effects.reports {
+            self.report_in(tx, case_id, r, now)?;
+        }
         Ok(())
     }
 }

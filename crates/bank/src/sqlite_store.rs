@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_review_views.sql"),
     include_str!("../migrations/sqlite/0012_following.sql"),
     include_str!("../migrations/sqlite/0013_claim_function.sql"),
+    include_str!("../migrations/sqlite/0014_reports.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -48,6 +48,7 @@ fn new_case(bank: &str, entry: i64, n: u8) -> NewCase {
             uploader_ref: Some("u-1".into()),
             uploaded_at: Some(1_700_000_000_000),
             upload_ip: Some("192.0.2.7".into()),
+            publicly_available: Some(false),
         },
         media_kind: MediaKind::Image,
         media: None,
@@ -394,12 +395,14 @@ fn messages_go_with_the_change_they_tell_of(s: Arc<dyn Store>) {
     setup(&*s);
     let message = |topic: &'static str| {
         move |c: &spoor_bank::cases::Case| {
-            (!c.state.is_open()).then(|| Message {
-                topic: topic.into(),
-                dedupe_key: format!("case_decided:{}", c.id),
-                target: "http://127.0.0.1:9/hook".into(),
-                payload: format!("{} {}", c.id, c.state.name()),
-            })
+            (!c.state.is_open())
+                .then(|| Message {
+                    topic: topic.into(),
+                    dedupe_key: format!("case_decided:{}", c.id),
+                    target: "http://127.0.0.1:9/hook".into(),
+                    payload: format!("{} {}", c.id, c.state.name()),
+                })
+                .into()
         }
     };
     let good = message("case_decided");
@@ -467,12 +470,14 @@ fn messages_go_with_the_change_they_tell_of_on_both_stores() {
 fn followers_take_their_leads_decision(s: Arc<dyn Store>) {
     setup(&*s);
     let message = |c: &spoor_bank::cases::Case| {
-        (!c.state.is_open()).then(|| spoor_bank::cases::Message {
-            topic: "case_decided".into(),
-            dedupe_key: format!("case_decided:{}", c.id),
-            target: "http://127.0.0.1:9/hook".into(),
-            payload: c.state.name().into(),
-        })
+        (!c.state.is_open())
+            .then(|| spoor_bank::cases::Message {
+                topic: "case_decided".into(),
+                dedupe_key: format!("case_decided:{}", c.id),
+                target: "http://127.0.0.1:9/hook".into(),
+                payload: c.state.name().into(),
+            })
+            .into()
     };
     let lead = s.create_case(&new_case("B", 10, 1)).unwrap();
     assert_eq!(s.open_case_by_sha256(&[1; 32]).unwrap(), Some(lead.id));

@@ -161,9 +161,9 @@ pub struct Inner {
 /// log (pictures and reveals in this process count it again at once).
 pub const EXPOSURE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// The outbox message a case decided in the console sends, if any (the submitter's webhook).
+/// What a case decided in the console sets going: the submitter's webhook message, reports.
 pub type NotifyHook =
-    Arc<dyn Fn(&spoor_bank::cases::Case) -> Option<spoor_bank::cases::Message> + Send + Sync>;
+    Arc<dyn Fn(&spoor_bank::cases::Case) -> spoor_bank::cases::Effects + Send + Sync>;
 
 /// What the service does with a case decided in the console.
 pub type DecidedHook = Arc<dyn Fn(&spoor_bank::cases::Case) + Send + Sync>;
@@ -250,17 +250,15 @@ impl ConsoleState {
         self.exposures.lock().unwrap_or_else(|p| p.into_inner()).remove(person);
     }
 
-    /// Sets the outbox message a case decided in the console sends (once).
+    /// Sets what a case decided in the console sets going (once): its webhook message, its
+    /// reports.
     pub fn notify_with(&self, hook: NotifyHook) {
         let _ = self.notify.set(hook);
     }
 
-    /// The message deciding `case` sends.
-    pub(crate) fn message_for(
-        &self,
-        case: &spoor_bank::cases::Case,
-    ) -> Option<spoor_bank::cases::Message> {
-        self.notify.get().and_then(|h| h(case))
+    /// What deciding `case` sets going.
+    pub(crate) fn effects_for(&self, case: &spoor_bank::cases::Case) -> spoor_bank::cases::Effects {
+        self.notify.get().map(|h| h(case)).unwrap_or_default()
     }
 
     pub(crate) fn decided(&self, case: &spoor_bank::cases::Case) {

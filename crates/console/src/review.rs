@@ -957,7 +957,7 @@ pub async fn decide(
         let st = state.clone();
         let r = state
             .blocking(move |store| {
-                let notify = |c: &Case| st.message_for(c);
+                let notify = |c: &Case| st.effects_for(c);
                 store.decide_case_notifying(id, &actor, &d, now_ms(), true, &notify)
             })
             .await;

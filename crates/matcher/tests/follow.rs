@@ -195,6 +195,70 @@ impl spoor_bank::Outbox for Hooked {
     }
 }
 
+impl spoor_bank::Reports for Hooked {
+    fn reports_claim(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::Report>> {
+        self.inner.reports_claim(worker, now, lease_ms, limit)
+    }
+    fn report_step(
+        &self,
+        id: i64,
+        worker: &str,
+        step: &spoor_bank::reports::ReportStep,
+        now: i64,
+        lease_ms: i64,
+    ) -> spoor_bank::Result<bool> {
+        self.inner.report_step(id, worker, step, now, lease_ms)
+    }
+    fn report_finished(
+        &self,
+        id: i64,
+        worker: &str,
+        receipt: &str,
+        now: i64,
+    ) -> spoor_bank::Result<bool> {
+        self.inner.report_finished(id, worker, receipt, now)
+    }
+    fn report_failed(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        failure: spoor_bank::reports::Failure,
+        now: i64,
+    ) -> spoor_bank::Result<bool> {
+        self.inner.report_failed(id, worker, error, failure, now)
+    }
+    fn report_retry(
+        &self,
+        id: i64,
+        actor: &str,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::Report> {
+        self.inner.report_retry(id, actor, now)
+    }
+    fn report(&self, id: i64) -> spoor_bank::Result<spoor_bank::Report> {
+        self.inner.report(id)
+    }
+    fn reports(
+        &self,
+        q: &spoor_bank::reports::ReportQuery,
+    ) -> spoor_bank::Result<Vec<spoor_bank::Report>> {
+        self.inner.reports(q)
+    }
+    fn reports_of_case(&self, case_id: i64) -> spoor_bank::Result<Vec<spoor_bank::Report>> {
+        self.inner.reports_of_case(case_id)
+    }
+    fn report_counts(&self) -> spoor_bank::Result<Vec<(String, spoor_bank::ReportState, u64)>> {
+        self.inner.report_counts()
+    }
+}
+
 impl Store for Hooked {
     fn entries_page(
         &self,

@@ -276,6 +276,7 @@ fn meta_from(m: &CaseMetaIn) -> Result<CaseMeta, ApiError> {
         uploader_ref: m.uploader_ref.clone(),
         uploaded_at,
         upload_ip: m.upload_ip.clone(),
+        publicly_available: m.publicly_available,
     };
     meta.validate().map_err(|e| ApiError::bad_request(format!("meta: {e}")))?;
     Ok(meta)
@@ -483,13 +484,13 @@ impl IntakeWriter {
     pub fn start(
         store: std::sync::Arc<dyn Store>,
         vault: Option<std::sync::Arc<spoor_case::Vault>>,
-        hook: Option<crate::WebhookConfig>,
+        effects: crate::reporting::Effector,
     ) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<IntakeJob>(4 * MAX_GROUP);
         let group = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(MAX_GROUP));
         let most = group.clone();
         let spawned = std::thread::Builder::new().name("spoor-intake".into()).spawn(move || {
-            let notify = crate::webhook::notifier(hook);
+            let notify = move |c: &Case| effects(c);
             while let Ok(first) = rx.recv() {
                 let mut group = vec![first];
                 let most = most.load(std::sync::atomic::Ordering::Relaxed).max(1);
@@ -807,6 +808,7 @@ pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
             uploader_ref: c.meta.uploader_ref,
             uploaded_at: c.meta.uploaded_at.map(format_time),
             upload_ip: c.meta.upload_ip,
+            publicly_available: c.meta.publicly_available,
         },
         media_kind: c.media_kind.name().into(),
         media_held: c.media.is_some(),
@@ -935,7 +937,7 @@ pub async fn decide(
     let id = case_id(&id)?;
     let decision = decision_from(&body)?;
     let (store, actor) = (state.store.clone(), p.actor.to_string());
-    let hook = state.config.case_webhook.clone();
+    let effects = crate::effects_of(&state.config);
     let case = blocking(move || {
         let case = store.case(id)?;
         if case.media_kind != MediaKind::None {
@@ -948,7 +950,7 @@ pub async fn decide(
                 ),
             });
         }
-        let notify = crate::webhook::notifier(hook);
+        let notify = move |c: &Case| effects(c);
         Ok(store.decide_case_notifying(
             id,
             &actor,
@@ -1221,7 +1223,11 @@ mod tests {
             )
             .unwrap(),
         );
-        let writer = IntakeWriter::start(store.clone(), Some(vault.clone()), None);
+        let writer = IntakeWriter::start(
+            store.clone(),
+            Some(vault.clone()),
+            std::sync::Arc::new(spoor_bank::cases::silent),
+        );
         let cases: Vec<Case> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..48u8)
                 .map(|n| {

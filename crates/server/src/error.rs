@@ -76,7 +76,8 @@ impl From<BankError> for ApiError {
             BankError::NoSuchBank(_)
             | BankError::NoSuchEntry { .. }
             | BankError::NoSuchKey(_)
-            | BankError::NoSuchCase(_) => (StatusCode::NOT_FOUND, "not_found"),
+            | BankError::NoSuchCase(_)
+            | BankError::NoSuchReport(_) => (StatusCode::NOT_FOUND, "not_found"),
             BankError::BankExists(_) | BankError::KeyExists(_) | BankError::Conflict(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }

@@ -17,6 +17,7 @@ pub mod error;
 pub mod guard;
 pub mod openapi;
 pub mod probe;
+pub mod reporting;
 pub mod routes;
 pub mod tls;
 pub mod webhook;
@@ -90,6 +91,13 @@ pub struct Config {
     pub media_grace: Duration,
     /// Where decided cases are told of (`--case-webhook`), signed with this secret.
     pub case_webhook: Option<WebhookConfig>,
+    /// Who confirmed cases are reported to, grouped how.
+    pub report_policy: reporting::ReportPolicy,
+}
+
+/// What a case made or decided under `config` sets going (its webhook message, its reports).
+pub fn effects_of(config: &Config) -> reporting::Effector {
+    Arc::new(reporting::effects(config.case_webhook.clone(), config.report_policy.clone()))
 }
 
 /// The media vault of `--media-key-file` and `--media-dir`.
@@ -134,6 +142,7 @@ impl Default for Config {
             media: None,
             media_grace: Duration::from_secs(24 * 3600),
             case_webhook: None,
+            report_policy: reporting::ReportPolicy::default(),
         }
     }
 }
@@ -240,11 +249,10 @@ impl AppState {
             // decisions through the API.
             let decided = decided.clone();
             console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| decided.note(c)));
-            console.notify_with(Arc::new(webhook::notifier(config.case_webhook.clone())));
+            console.notify_with(effects_of(&config));
         }
-        let intake =
-            cases::IntakeWriter::start(store.clone(), vault.clone(), config.case_webhook.clone())
-                .with_group(config.intake_group);
+        let intake = cases::IntakeWriter::start(store.clone(), vault.clone(), effects_of(&config))
+            .with_group(config.intake_group);
         AppState(Arc::new(Inner {
             intake,
             case_gauges: tokio::sync::Mutex::new(None),

@@ -163,12 +163,6 @@ pub fn message(cfg: &WebhookConfig, case: &Case) -> Option<Message> {
     })
 }
 
-/// The [`spoor_bank::cases::Notify`] of a service: the webhook's message when `--case-webhook`
-/// is set, nothing otherwise.
-pub fn notifier(cfg: Option<WebhookConfig>) -> impl Fn(&Case) -> Option<Message> + Send + Sync {
-    move |case| cfg.as_ref().and_then(|cfg| message(cfg, case))
-}
-
 /// `sha256=` and the hex HMAC-SHA256, keyed with `secret`, of `timestamp + "." + body`: the
 /// `X-Spoor-Signature` header.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {

@@ -749,6 +749,10 @@ pub struct CaseMetaIn {
     /// The address it was uploaded from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_ip: Option<String>,
+    /// Whether the whole item was publicly available (reported to NCMEC as
+    /// `publiclyAvailable`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publicly_available: Option<bool>,
 }
 
 /// `POST /v1/cases` as JSON: a case on signals only, for submitters that must not send

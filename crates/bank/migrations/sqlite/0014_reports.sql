@@ -1,0 +1,40 @@
+-- Reports of confirmed cases to their receivers (NCMEC, the EU Centre), made in the transaction
+-- of the decision that makes them and delivered step by step by a worker holding a claim.
+CREATE TABLE reports (
+    id              INTEGER PRIMARY KEY,
+    uuid            TEXT    NOT NULL UNIQUE,    -- Spoor's id of the report, given to the receiver
+    recipient       TEXT    NOT NULL,           -- ncmec | eu_centre
+    grouping        TEXT,                       -- one uploader on one service; NULL: alone
+    state           TEXT    NOT NULL DEFAULT 'pending',
+    created_at      INTEGER NOT NULL,
+    send_after      INTEGER NOT NULL,           -- the end of its window
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    claimed_by      TEXT,
+    claimed_until   INTEGER,
+    ever_claimed    INTEGER NOT NULL DEFAULT 0, -- once claimed, it takes no new case
+    remote_id       TEXT,                       -- the receiver's id (NCMEC's reportId)
+    progress        TEXT,                       -- the worker's record of the steps done
+    document        TEXT,                       -- what was sent
+    receipt         TEXT,                       -- the receiver's acknowledgement
+    last_error      TEXT,
+    finished_at     INTEGER,
+    dead_at         INTEGER
+);
+-- What a worker may claim: active reports by when they are due.
+CREATE INDEX reports_due ON reports (next_attempt_at, id)
+    WHERE state IN ('pending', 'open', 'finishing');
+-- The young report of a group that a newly confirmed case joins.
+CREATE INDEX reports_young ON reports (recipient, grouping, send_after)
+    WHERE ever_claimed = 0 AND grouping IS NOT NULL;
+
+CREATE TABLE report_cases (
+    report_id INTEGER NOT NULL REFERENCES reports (id),
+    case_id   INTEGER NOT NULL REFERENCES cases (id),
+    recipient TEXT    NOT NULL,
+    PRIMARY KEY (report_id, case_id),
+    UNIQUE (case_id, recipient)                 -- a case is reported once per recipient
+);
+
+-- Whether the content was publicly available (NCMEC's publiclyAvailable), as the submitter says.
+ALTER TABLE cases ADD COLUMN publicly_available INTEGER;
