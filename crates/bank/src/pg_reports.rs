@@ -120,6 +120,7 @@ impl Reports for PostgresStore {
     fn reports_claim(
         &self,
         worker: &str,
+        recipients: &[String],
         now: Millis,
         lease_ms: Millis,
         limit: usize,
@@ -135,11 +136,12 @@ impl Reports for PostgresStore {
                          WHERE state IN ('pending', 'open', 'finishing')
                            AND next_attempt_at <= $3
                            AND (claimed_until IS NULL OR claimed_until < $3)
+                           AND recipient = ANY($5)
                          ORDER BY next_attempt_at, id LIMIT $4
                          FOR UPDATE SKIP LOCKED)
                      RETURNING {REPORT_COLUMNS}"
                 ),
-                &[&worker, &until, &now, &limit],
+                &[&worker, &until, &now, &limit, &recipients],
             )?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows {

@@ -196,11 +196,13 @@ pub struct ReportQuery {
 
 /// What every store does with reports. Each method is one transaction.
 pub trait Reports {
-    /// Claims up to `limit` reports due at `now` (active, window closed, next attempt due, no
-    /// live claim) for `worker` until `now + lease_ms`, oldest due first.
+    /// Claims up to `limit` reports for one of `recipients` due at `now` (active, window
+    /// closed, next attempt due, no live claim) for `worker` until `now + lease_ms`, oldest due
+    /// first.
     fn reports_claim(
         &self,
         worker: &str,
+        recipients: &[String],
         now: Millis,
         lease_ms: Millis,
         limit: usize,
@@ -379,8 +381,8 @@ pub(crate) fn check_step(s: &ReportStep) -> Result<()> {
     Ok(())
 }
 
-/// A receipt or error cut to size.
-pub(crate) fn clip(s: &str, max: usize) -> String {
+/// A text cut to at most `max` bytes, at a character boundary.
+pub fn clip(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }

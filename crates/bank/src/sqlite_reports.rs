@@ -139,11 +139,13 @@ impl Reports for SqliteStore {
     fn reports_claim(
         &self,
         worker: &str,
+        recipients: &[String],
         now: Millis,
         lease_ms: Millis,
         limit: usize,
     ) -> Result<Vec<Report>> {
         let limit = reports::check_claim(worker, lease_ms, limit)?;
+        let recipients = serde_json::to_string(recipients).map_err(|e| BankError::Invalid(e.to_string()))?;
         let until = now.saturating_add(lease_ms);
         self.people_write(|tx| {
             let raws = tx
@@ -154,11 +156,12 @@ impl Reports for SqliteStore {
                          WHERE state IN ('pending', 'open', 'finishing')
                            AND next_attempt_at <= ?3
                            AND (claimed_until IS NULL OR claimed_until < ?3)
+                           AND recipient IN (SELECT value FROM json_each(?5))
                          ORDER BY next_attempt_at, id LIMIT ?4)
                      RETURNING {REPORT_COLUMNS}"
                 ))
                 .and_then(|mut s| {
-                    s.query_map(params![worker, until, now, limit], raw)?
+                    s.query_map(params![worker, until, now, limit, recipients], raw)?
                         .collect::<rusqlite::Result<Vec<_>>>()
                 })
                 .map_err(|e| self.err(e))?;

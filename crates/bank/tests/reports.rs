@@ -21,6 +21,10 @@ use spoor_core::SignalType;
 const MIN: i64 = 60_000;
 const WINDOW: i64 = 10 * MIN;
 
+fn ncmec() -> Vec<String> {
+    vec!["ncmec".into()]
+}
+
 fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = spoor_bank::open(&Location::DataDir(dir.path().join("data"))).unwrap();
@@ -136,9 +140,12 @@ fn reports_are_made_with_decisions_and_grouped(s: Arc<dyn Store>) {
     let open = s.create_case(&new_case(Some("u-1"), 5)).unwrap().id;
     assert!(s.reports_of_case(open).unwrap().is_empty());
 
+    // Only reports for the recipients a worker delivers to are claimed.
+    let eu = vec!["eu_centre".to_string()];
+    assert!(s.reports_claim("w1", &eu, t0 + WINDOW + 4 * MIN, MIN, 10).unwrap().is_empty());
     // Nothing is due before the window closes.
-    assert!(s.reports_claim("w1", t0 + WINDOW - 1, MIN, 10).unwrap().is_empty());
-    let claimed = s.reports_claim("w1", t0 + WINDOW + 4 * MIN, MIN, 10).unwrap();
+    assert!(s.reports_claim("w1", &ncmec(), t0 + WINDOW - 1, MIN, 10).unwrap().is_empty());
+    let claimed = s.reports_claim("w1", &ncmec(), t0 + WINDOW + 4 * MIN, MIN, 10).unwrap();
     let claimed_ids: Vec<i64> = claimed.iter().map(|r| r.id).collect();
     assert_eq!(claimed_ids, vec![a.id, b.id, alone.id], "oldest due first");
     assert_eq!(claimed[0].claim, Some(("w1".into(), t0 + WINDOW + 5 * MIN)));
@@ -172,12 +179,12 @@ fn a_report_is_delivered_under_one_claim(s: Arc<dyn Store>) {
     let r1 = s.reports_of_case(one).unwrap()[0].id;
     let r2 = s.reports_of_case(two).unwrap()[0].id;
 
-    let got = s.reports_claim("w1", now, MIN, 1).unwrap();
+    let got = s.reports_claim("w1", &ncmec(), now, MIN, 1).unwrap();
     assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r1]);
     // Held by w1: another worker gets the other one only.
-    let got2 = s.reports_claim("w2", now, MIN, 10).unwrap();
+    let got2 = s.reports_claim("w2", &ncmec(), now, MIN, 10).unwrap();
     assert_eq!(got2.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2]);
-    assert!(s.reports_claim("w3", now + MIN - 1, MIN, 10).unwrap().is_empty());
+    assert!(s.reports_claim("w3", &ncmec(), now + MIN - 1, MIN, 10).unwrap().is_empty());
 
     // Steps: only the holder records them.
     let open = ReportStep {
@@ -210,9 +217,9 @@ fn a_report_is_delivered_under_one_claim(s: Arc<dyn Store>) {
     assert!(!s.report_failed(r1, "w1", "again", Failure::RetryAt(now), now).unwrap(), "released");
     let r = s.report(r1).unwrap();
     assert_eq!((r.attempts, r.claim.clone(), r.last_error.as_deref()), (1, None, Some("HTTP 503")));
-    let got = s.reports_claim("w3", now + 2 * MIN - 1, MIN, 10).unwrap();
+    let got = s.reports_claim("w3", &ncmec(), now + 2 * MIN - 1, MIN, 10).unwrap();
     assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2], "w2's lease ran out");
-    let got = s.reports_claim("w3", now + 2 * MIN, MIN, 10).unwrap();
+    let got = s.reports_claim("w3", &ncmec(), now + 2 * MIN, MIN, 10).unwrap();
     assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r1], "due again");
     assert!(!s.report_finished(r1, "w1", "<ok/>", now).unwrap(), "w1 holds it no more");
     assert!(s.report_finished(r1, "w3", "<reportDoneResponse/>", now + 3 * MIN).unwrap());
@@ -230,12 +237,12 @@ fn a_report_is_delivered_under_one_claim(s: Arc<dyn Store>) {
     assert!(s.report_failed(r2, "w3", "4100 Validation failed", Failure::GiveUp, now).unwrap());
     let r = s.report(r2).unwrap();
     assert_eq!((r.state, r.dead_at), (ReportState::Dead, Some(now)));
-    assert!(s.reports_claim("w3", i64::MAX / 2, MIN, 10).unwrap().is_empty(), "dead is not due");
+    assert!(s.reports_claim("w3", &ncmec(), i64::MAX / 2, MIN, 10).unwrap().is_empty(), "dead is not due");
     assert!(matches!(s.report_retry(r1, "user:ada", now), Err(BankError::Conflict(_))));
     let r = s.report_retry(r2, "user:ada", now + 5 * MIN).unwrap();
     assert_eq!((r.state, r.attempts, r.dead_at), (ReportState::Open, 0, None));
     assert_eq!(r.remote_id.as_deref(), Some("NCMEC-1"), "kept: the worker cancels it first");
-    let got = s.reports_claim("w4", now + 5 * MIN, MIN, 10).unwrap();
+    let got = s.reports_claim("w4", &ncmec(), now + 5 * MIN, MIN, 10).unwrap();
     assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), vec![r2]);
     assert_eq!(
         report_audits(&*s),
@@ -246,9 +253,9 @@ fn a_report_is_delivered_under_one_claim(s: Arc<dyn Store>) {
         ]
     );
     // Bad input is refused before anything is written.
-    assert!(s.reports_claim("", now, MIN, 1).is_err());
-    assert!(s.reports_claim("w", now, 0, 1).is_err());
-    assert!(s.reports_claim("w", now, MIN, 0).is_err());
+    assert!(s.reports_claim("", &ncmec(), now, MIN, 1).is_err());
+    assert!(s.reports_claim("w", &ncmec(), now, 0, 1).is_err());
+    assert!(s.reports_claim("w", &ncmec(), now, MIN, 0).is_err());
     let huge = ReportStep { progress: Some("x".repeat(5 << 20)), ..Default::default() };
     assert!(matches!(s.report_step(r2, "w4", &huge, now, MIN), Err(BankError::Invalid(_))));
     let bad_recipient = |_: &Case| Effects {
@@ -285,11 +292,11 @@ fn content_is_kept_until_its_reports_are_taken(s: Arc<dyn Store>) {
         s.media_to_purge(now, 10).unwrap().into_iter().map(|(id, _)| id).collect()
     };
     assert_eq!(purgeable(), vec![not_reported]);
-    let r = s.reports_claim("w", now, MIN, 1).unwrap().remove(0);
+    let r = s.reports_claim("w", &ncmec(), now, MIN, 1).unwrap().remove(0);
     assert!(s.report_failed(r.id, "w", "x", Failure::GiveUp, now).unwrap());
     assert_eq!(purgeable(), vec![not_reported], "dead: a person may retry it");
     s.report_retry(r.id, "user:ada", now).unwrap();
-    s.reports_claim("w", now, MIN, 1).unwrap();
+    s.reports_claim("w", &ncmec(), now, MIN, 1).unwrap();
     assert!(s.report_finished(r.id, "w", "ok", now).unwrap());
     assert_eq!(purgeable(), vec![reported, not_reported]);
 }
@@ -318,7 +325,7 @@ fn concurrent_claims_never_share_a_report(s: Arc<dyn Store>) {
                 scope.spawn(move || {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = s.reports_claim(&format!("w{w}"), now, 10 * MIN, 7).unwrap();
+                        let batch = s.reports_claim(&format!("w{w}"), &ncmec(), now, 10 * MIN, 7).unwrap();
                         if batch.is_empty() {
                             break mine;
                         }

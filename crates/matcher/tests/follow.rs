@@ -199,11 +199,12 @@ impl spoor_bank::Reports for Hooked {
     fn reports_claim(
         &self,
         worker: &str,
+        recipients: &[String],
         now: i64,
         lease_ms: i64,
         limit: usize,
     ) -> spoor_bank::Result<Vec<spoor_bank::Report>> {
-        self.inner.reports_claim(worker, now, lease_ms, limit)
+        self.inner.reports_claim(worker, recipients, now, lease_ms, limit)
     }
     fn report_step(
         &self,
