@@ -252,6 +252,31 @@ fn legal_basis(input: &Input) -> Value {
     json!(input.provider.legal_basis)
 }
 
+/// Checks the provider configuration: name, address, contact address and legal basis are given
+/// (the schema requires them). Call it when the configuration is loaded.
+pub fn check_provider(provider: &Provider) -> Result<(), ReportError> {
+    for (field, value) in [
+        ("provider name", &provider.name),
+        ("provider address", &provider.address),
+        ("provider contact_email", &provider.contact_email),
+        ("provider legal_basis", &provider.legal_basis),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ReportError::Invalid {
+                field: field.into(),
+                reason: "it is empty; set it in the EU Centre configuration".into(),
+            });
+        }
+    }
+    if !provider.contact_email.contains('@') {
+        return Err(ReportError::Invalid {
+            field: "provider contact_email".into(),
+            reason: format!("{:?} is not an email address", provider.contact_email),
+        });
+    }
+    Ok(())
+}
+
 /// The EU Centre report document: `version`, `report_id` (Spoor's report UUID, the idempotency
 /// key) and one field per point of [`POINTS`]. It cannot fail: values are written as given, so
 /// call [`crate::validate`] first; a time outside the years 1–9999 is written as `null`.

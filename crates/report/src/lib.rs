@@ -205,10 +205,11 @@ pub fn validate(facts: &ReportFacts) -> Result<(), ReportError> {
     if facts.files.is_empty() {
         return Err(ReportError::NoFiles);
     }
-    if facts.report_uuid.trim().is_empty() {
+    let uuid = &facts.report_uuid;
+    if uuid.trim().is_empty() || uuid.chars().count() > 64 || uuid.chars().any(char::is_control) {
         return Err(ReportError::Invalid {
             field: "report_uuid".into(),
-            reason: "it is empty; give the report its UUID".into(),
+            reason: format!("{uuid:?} is not a report id; give the report its UUID"),
         });
     }
     for file in &facts.files {

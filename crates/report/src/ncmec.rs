@@ -177,6 +177,39 @@ fn ip_capture_event(w: &mut Writer, ip: std::net::IpAddr, at: Option<&str>) {
     w.close();
 }
 
+/// Checks the reporter configuration as [`report_xml`] does: an email address NCMEC accepts,
+/// names and phone within NCMEC's limits, an `http(s)` legal URL, text XML can carry. Call it
+/// when the configuration is loaded, so that a mistake shows at start-up rather than at delivery.
+pub fn check_reporter(reporter: &Reporter) -> Result<(), ReportError> {
+    check_email("reporter email", &reporter.email)?;
+    let first_name = present(&reporter.first_name);
+    let last_name = present(&reporter.last_name);
+    let phone = present(&reporter.phone);
+    let template = present(&reporter.company_template);
+    let terms = present(&reporter.terms_of_service);
+    let legal_url = present(&reporter.legal_url);
+    if let Some(v) = first_name {
+        check("reporter first_name", v, Some(MAX_NAME))?;
+    }
+    if let Some(v) = last_name {
+        check("reporter last_name", v, Some(MAX_NAME))?;
+    }
+    if let Some(v) = phone {
+        check("reporter phone", v, Some(MAX_PHONE))?;
+    }
+    if let Some(v) = template {
+        check("reporter company_template", v, None)?;
+    }
+    if let Some(v) = terms {
+        check("reporter terms_of_service", v, None)?;
+    }
+    if let Some(v) = legal_url {
+        check_url("reporter legal_url", v)?;
+    }
+
+    Ok(())
+}
+
 /// The `<report>` document for `/submit`.
 ///
 /// Incident time: the newest upload time of the report's files (the newest decision time when
@@ -206,31 +239,13 @@ pub fn report_xml(
         }
     }
 
-    check_email("reporter email", &reporter.email)?;
+    check_reporter(reporter)?;
     let first_name = present(&reporter.first_name);
     let last_name = present(&reporter.last_name);
     let phone = present(&reporter.phone);
     let template = present(&reporter.company_template);
     let terms = present(&reporter.terms_of_service);
     let legal_url = present(&reporter.legal_url);
-    if let Some(v) = first_name {
-        check("reporter first_name", v, Some(MAX_NAME))?;
-    }
-    if let Some(v) = last_name {
-        check("reporter last_name", v, Some(MAX_NAME))?;
-    }
-    if let Some(v) = phone {
-        check("reporter phone", v, Some(MAX_PHONE))?;
-    }
-    if let Some(v) = template {
-        check("reporter company_template", v, None)?;
-    }
-    if let Some(v) = terms {
-        check("reporter terms_of_service", v, None)?;
-    }
-    if let Some(v) = legal_url {
-        check_url("reporter legal_url", v)?;
-    }
 
     let uploader = present(&facts.uploader_ref);
     let service = present(&facts.service);

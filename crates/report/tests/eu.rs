@@ -95,7 +95,11 @@ fn full() -> ReportFacts {
         report_uuid: "5d7a0d0e-3e0b-4f43-b1a8-0b7c2f1d9e11".into(),
         service: Some("Photo sharing".into()),
         uploader_ref: Some("user-4711".into()),
-        files: vec![file(1, "203.0.113.9", true), file(2, "2001:db8::1", false)],
+        files: vec![
+            file(1, "203.0.113.9", true),
+            file(2, "2001:db8::1", false),
+            file(3, "::ffff:198.51.100.4", false),
+        ],
         urgent: true,
         reported_elsewhere: vec!["NCMEC".into()],
     }
@@ -138,16 +142,39 @@ fn minimal_and_full_documents_validate() {
         doc["material"],
         json!([
             {"case_id": 1, "kind": "known_csam", "category": "baseline"},
-            {"case_id": 2, "kind": "new_csam", "category": "national"}
+            {"case_id": 2, "kind": "new_csam", "category": "national"},
+            {"case_id": 3, "kind": "new_csam", "category": "national"}
         ])
     );
     assert_eq!(doc["location"][1]["ip"], "2001:db8::1");
+    assert_eq!(doc["location"][2]["ip"], "::ffff:198.51.100.4");
     assert_eq!(doc["location"][0]["event"], "upload");
     assert_eq!(doc["user"], json!({"service": "Photo sharing", "uploader_ref": "user-4711"}));
     assert_eq!(doc["reported_elsewhere"], json!(["NCMEC"]));
     assert_eq!(doc["removal"][1]["removed"], false);
     assert_eq!(doc["urgent"], true);
     assert_eq!(doc["legal_basis"], "Regulation (EU) 2021/1232");
+}
+
+#[test]
+fn provider_configuration_is_checked() {
+    eu::check_provider(&provider()).unwrap();
+    let with = |f: fn(&mut Provider)| {
+        let mut p = provider();
+        f(&mut p);
+        eu::check_provider(&p)
+    };
+    for bad in [
+        with(|p| p.name = " ".into()),
+        with(|p| p.address = String::new()),
+        with(|p| p.legal_basis = String::new()),
+        with(|p| p.contact_email = "nobody".into()),
+    ] {
+        assert!(matches!(bad, Err(ReportError::Invalid { .. })), "{bad:?}");
+    }
+    let mut facts = minimal();
+    facts.report_uuid = "x".repeat(65);
+    assert!(spoor_report::validate(&facts).is_err());
 }
 
 #[test]

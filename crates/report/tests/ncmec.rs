@@ -500,6 +500,18 @@ fn values_over_ncmec_limits_are_refused_not_cut() {
 }
 
 #[test]
+fn the_reporter_is_checked_as_a_report_would_check_it() {
+    ncmec::check_reporter(&full_reporter()).unwrap();
+    ncmec::check_reporter(&minimal_reporter()).unwrap();
+    let mut r = full_reporter();
+    r.email = "x".into();
+    assert!(matches!(ncmec::check_reporter(&r), Err(ReportError::Invalid { .. })));
+    r = full_reporter();
+    r.phone = Some("1".repeat(51));
+    assert!(matches!(ncmec::check_reporter(&r), Err(ReportError::TooLong { max: 50, .. })));
+}
+
+#[test]
 fn bad_values_are_refused_with_a_reason() {
     let facts = full_facts();
     let with = |f: fn(&mut Reporter)| {
