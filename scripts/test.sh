@@ -26,6 +26,14 @@ if ! command -v chromedriver >/dev/null || ! { command -v chromium >/dev/null ||
 fi
 # The console's browser tests fail, rather than skip, when the browser is missing.
 export SPOOR_REQUIRE_BROWSER=1
+if ! command -v xmllint >/dev/null; then
+  echo "installing xmllint (libxml2-utils: the NCMEC report documents against NCMEC's schema)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null ||
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null; }
+fi
+# The report documents' schema tests fail, rather than skip, when xmllint is missing.
+export SPOOR_REQUIRE_XMLLINT=1
 if [ ! -d ../shared/testdata ]; then
   echo "error: ../shared/testdata is missing: the tests need the shared test data beside this checkout" >&2
   exit 1
