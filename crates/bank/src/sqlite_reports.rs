@@ -145,7 +145,8 @@ impl Reports for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Report>> {
         let limit = reports::check_claim(worker, lease_ms, limit)?;
-        let recipients = serde_json::to_string(recipients).map_err(|e| BankError::Invalid(e.to_string()))?;
+        let recipients =
+            serde_json::to_string(recipients).map_err(|e| BankError::Invalid(e.to_string()))?;
         let until = now.saturating_add(lease_ms);
         self.people_write(|tx| {
             let raws = tx

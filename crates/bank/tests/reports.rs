@@ -237,7 +237,10 @@ fn a_report_is_delivered_under_one_claim(s: Arc<dyn Store>) {
     assert!(s.report_failed(r2, "w3", "4100 Validation failed", Failure::GiveUp, now).unwrap());
     let r = s.report(r2).unwrap();
     assert_eq!((r.state, r.dead_at), (ReportState::Dead, Some(now)));
-    assert!(s.reports_claim("w3", &ncmec(), i64::MAX / 2, MIN, 10).unwrap().is_empty(), "dead is not due");
+    assert!(
+        s.reports_claim("w3", &ncmec(), i64::MAX / 2, MIN, 10).unwrap().is_empty(),
+        "dead is not due"
+    );
     assert!(matches!(s.report_retry(r1, "user:ada", now), Err(BankError::Conflict(_))));
     let r = s.report_retry(r2, "user:ada", now + 5 * MIN).unwrap();
     assert_eq!((r.state, r.attempts, r.dead_at), (ReportState::Open, 0, None));
@@ -325,7 +328,8 @@ fn concurrent_claims_never_share_a_report(s: Arc<dyn Store>) {
                 scope.spawn(move || {
                     let mut mine = Vec::new();
                     loop {
-                        let batch = s.reports_claim(&format!("w{w}"), &ncmec(), now, 10 * MIN, 7).unwrap();
+                        let batch =
+                            s.reports_claim(&format!("w{w}"), &ncmec(), now, 10 * MIN, 7).unwrap();
                         if batch.is_empty() {
                             break mine;
                         }

@@ -128,6 +128,17 @@ pub struct ServeArgs {
         requires = "case_webhook"
     )]
     case_webhook_secret_file: Option<std::path::PathBuf>,
+    /// Report confirmed cases as the reports file says (TOML: who receives them — NCMEC's
+    /// CyberTipline, the EU Centre —, credentials, grouping, retries; see the README).
+    #[arg(long, env = "SPOOR_REPORTS", value_name = "PATH")]
+    reports: Option<std::path::PathBuf>,
+    /// NCMEC's environment: `test` (the default) or `production`. Production must be asked
+    /// for here explicitly; the reports file alone cannot choose it.
+    #[arg(long, env = "SPOOR_NCMEC_ENV", default_value = "test", value_parser = ["test", "production"], requires = "reports")]
+    ncmec_env: String,
+    /// Deliver reports to loopback addresses only and resolve no name (for tests).
+    #[arg(long, hide = true)]
+    reports_loopback_only: bool,
 }
 
 fn parse_webhook_url(s: &str) -> Result<String, String> {
@@ -176,6 +187,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
+    let reports = match &args.reports {
+        Some(path) => {
+            let env: spoor_report::ncmec::Environment =
+                args.ncmec_env.parse().map_err(|e| anyhow::anyhow!("--ncmec-env: {e}"))?;
+            let (policy, delivery) = spoor_server::delivery::load(path, env)?;
+            if args.reports_loopback_only {
+                spoor_server::delivery::check_loopback(&delivery)?;
+            }
+            Some((policy, delivery))
+        }
+        None => None,
+    };
     let config = spoor_server::Config {
         listen: args.listen,
         max_body_bytes: usize::try_from(args.max_body).unwrap_or(usize::MAX),
@@ -229,6 +252,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
             _ => None,
         },
+        report_policy: reports.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
+        delivery: reports.map(|r| r.1),
+        resolver: args
+            .reports_loopback_only
+            .then(|| spoor_server::Resolver(std::sync::Arc::new(spoor_server::delivery::NoNames))),
         console: spoor_console::ConsoleConfig {
             idle_timeout: args.session_idle_timeout,
             max_age: args.session_max_age,
@@ -306,6 +334,14 @@ enum KeysCommand {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Make the Ed25519 key that signs reports to the EU Centre (the reports file's
+    /// `signing_key_file`): a PKCS#8 PEM file readable by its owner only. The public key,
+    /// which the receiver checks signatures with, is printed (PEM).
+    ReportKeygen {
+        /// Where to write the private key (refused if the file exists).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -319,6 +355,12 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     if let KeysCommand::MediaKeygen { out: path } = &args.command {
         let key = spoor_case::MediaKey::write_new(path)?;
         eprintln!("spoor: wrote media key {} to {}", key.id(), path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let KeysCommand::ReportKeygen { out: path } = &args.command {
+        let public = spoor_server::delivery::write_signing_key(path)?;
+        eprintln!("spoor: wrote a report signing key to {}; its public key:", path.display());
+        write!(out, "{public}")?;
         return Ok(ExitCode::SUCCESS);
     }
     let store = args.store.open()?;
@@ -355,7 +397,9 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             let k = store.revoke_key(&name, &actor)?;
             writeln!(out, "{}", serde_json::to_string(&k)?)?;
         }
-        KeysCommand::MediaKeygen { .. } => unreachable!("handled before the store is opened"),
+        KeysCommand::MediaKeygen { .. } | KeysCommand::ReportKeygen { .. } => {
+            unreachable!("handled before the store is opened")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -733,6 +733,19 @@ async fn intake(
                 }
                 Some(bytes)
             }
+            // Confirmed without review (or to be, with its lead): held only when reports to
+            // NCMEC send the file, until the report is taken (then purged after the grace).
+            (Start::AutoConfirm { .. } | Start::Earlier(_) | Start::Follow(_), Some(bytes))
+                if st.vault.is_some()
+                    && st
+                        .config
+                        .report_policy
+                        .recipients
+                        .iter()
+                        .any(|r| r == crate::reporting::NCMEC) =>
+            {
+                Some(bytes)
+            }
             _ => None,
         };
         let new = NewCase {

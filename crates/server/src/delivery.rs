@@ -168,7 +168,10 @@ struct EuFile {
 /// production environment is used only when `environment` says so (`--ncmec-env production`);
 /// a `base_url` in the file is refused then, so production is never reached by accident nor
 /// replaced by mistake.
-pub fn load(path: &Path, environment: Environment) -> anyhow::Result<(ReportPolicy, DeliveryConfig)> {
+pub fn load(
+    path: &Path,
+    environment: Environment,
+) -> anyhow::Result<(ReportPolicy, DeliveryConfig)> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the reports file {}", path.display()))?;
     let f: ReportsFile = toml::from_str(&text)
@@ -177,7 +180,10 @@ pub fn load(path: &Path, environment: Environment) -> anyhow::Result<(ReportPoli
     let secs = |v: Option<f64>, default: f64, what: &str| -> anyhow::Result<Duration> {
         let v = v.unwrap_or(default);
         if !(v.is_finite() && v > 0.0 && v <= 7.0 * 86_400.0) {
-            bail!("{what} = {v} in {}: give a positive number of seconds (at most a week)", path.display());
+            bail!(
+                "{what} = {v} in {}: give a positive number of seconds (at most a week)",
+                path.display()
+            );
         }
         Ok(Duration::from_secs_f64(v))
     };
@@ -208,6 +214,8 @@ pub fn load(path: &Path, environment: Environment) -> anyhow::Result<(ReportPoli
         Some(e) => {
             crate::webhook::WebhookConfig::new(&e.url, vec![0; 16])
                 .map_err(|m| anyhow::anyhow!("[eu_centre] url: {m}"))?;
+            spoor_report::eu::check_provider(&e.provider)
+                .map_err(|m| anyhow::anyhow!("[eu_centre.provider] in {}: {m}", path.display()))?;
             if e.key_id.trim().is_empty() {
                 bail!("[eu_centre] key_id is empty in {}: name the signing key", path.display());
             }
@@ -279,6 +287,37 @@ pub fn read_signing_key(path: &Path) -> anyhow::Result<ed25519_dalek::SigningKey
     })
 }
 
+/// Makes a new Ed25519 signing key and writes it to `path` as PKCS#8 PEM, readable by its
+/// owner only (refused if the file exists); returns the public key as PEM.
+pub fn write_signing_key(path: &Path) -> anyhow::Result<String> {
+    use ed25519_dalek::pkcs8::{
+        spki::der::pem::LineEnding, EncodePrivateKey as _, EncodePublicKey as _,
+    };
+    use std::io::Write as _;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(&mut *seed).context("no randomness from the operating system")?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let pem = key.to_pkcs8_pem(LineEnding::LF).context("cannot encode the key")?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .context("cannot encode the public key")?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).with_context(|| {
+        format!("cannot create {} (a key file is never overwritten)", path.display())
+    })?;
+    f.write_all(pem.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(public)
+}
+
 /// Why an attempt stopped.
 #[derive(Debug)]
 enum Stop {
@@ -338,9 +377,45 @@ pub fn client(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("spoor/", env!("CARGO_PKG_VERSION")));
     if let Some(r) = resolver {
-        b = b.dns_resolver(r);
+        b = b.dns_resolver(Arc::new(DynResolver(r)));
     }
     b.build()
+}
+
+/// A resolver that resolves no name: receivers are reached by IP address only (tests).
+pub struct NoNames;
+
+impl reqwest::dns::Resolve for NoNames {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let name = name.as_str().to_string();
+        Box::pin(async move {
+            Err(format!("{name}: names are not resolved here; use a loopback address").into())
+        })
+    }
+}
+
+/// Refuses receivers whose address is not a loopback IP address (tests).
+pub fn check_loopback(cfg: &DeliveryConfig) -> anyhow::Result<()> {
+    let urls =
+        cfg.ncmec.iter().map(|n| n.base_url.as_str()).chain(cfg.eu.iter().map(|e| e.url.as_str()));
+    for u in urls {
+        let url = reqwest::Url::parse(u).with_context(|| format!("{u} is not a URL"))?;
+        let host = url.host_str().unwrap_or("").trim_start_matches('[').trim_end_matches(']');
+        let ok = host.parse::<IpAddr>().is_ok_and(|a| a.is_loopback());
+        if !ok {
+            bail!("{u}: only loopback addresses are allowed here");
+        }
+    }
+    Ok(())
+}
+
+/// A shared resolver as reqwest takes it.
+struct DynResolver(Arc<dyn reqwest::dns::Resolve>);
+
+impl reqwest::dns::Resolve for DynResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        self.0.resolve(name)
+    }
 }
 
 /// Starts `cfg.workers` threads `spoor-report-N` that deliver due reports until `stop` is set
@@ -422,7 +497,10 @@ fn attempt(ctx: &Ctx, r: Report) {
     let (label, recorded) = match result {
         Ok(receipt) => ("finished", ctx.store.report_finished(r.id, &ctx.worker, &receipt, now)),
         Err(Stop::Lost) => {
-            tracing::warn!(report = r.id, "reports: another worker took the report over; leaving it");
+            tracing::warn!(
+                report = r.id,
+                "reports: another worker took the report over; leaving it"
+            );
             ("lost", Ok(true))
         }
         Err(Stop::Store(e)) => {
@@ -562,11 +640,12 @@ fn ncmec_call(
         Stop::Transient(format!("NCMEC {what}: {}", describe(&e)))
     })?;
     let status = resp.status();
-    let body = resp
-        .bytes()
-        .map_err(|e| Stop::Transient(format!("NCMEC {what}: the answer broke off: {}", describe(&e))))?;
+    let body = resp.bytes().map_err(|e| {
+        Stop::Transient(format!("NCMEC {what}: the answer broke off: {}", describe(&e)))
+    })?;
     let outcome = if status.is_success() { "answered" } else { "http_error" };
-    metrics::counter!("spoor_report_requests_total", "recipient" => NCMEC, "outcome" => outcome).increment(1);
+    metrics::counter!("spoor_report_requests_total", "recipient" => NCMEC, "outcome" => outcome)
+        .increment(1);
     if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
         return Err(Stop::Transient(format!("NCMEC {what}: HTTP {}", status.as_u16())));
     }
@@ -576,7 +655,11 @@ fn ncmec_call(
             if status.is_success() {
                 Ok(r)
             } else {
-                Err(Stop::Permanent(format!("NCMEC {what}: HTTP {} with code {}", status.as_u16(), r.code)))
+                Err(Stop::Permanent(format!(
+                    "NCMEC {what}: HTTP {} with code {}",
+                    status.as_u16(),
+                    r.code
+                )))
             }
         }
         Ok(r) if r.is_permanent() || status.is_client_error() => Err(Stop::Permanent(format!(
@@ -641,7 +724,7 @@ fn ncmec_attempt(ctx: &Ctx, t: &NcmecTarget, r: &Report) -> Result<String, Stop>
                 Err(e) => return Err(e),
             }
         }
-        (ReportState::Open | ReportState::Finishing, Some(id)) => {
+        (ReportState::Open, Some(id)) => {
             if let Some(receipt) = ncmec_retract(ctx, t, id)? {
                 return Ok(receipt);
             }
@@ -673,9 +756,10 @@ fn ncmec_send(ctx: &Ctx, t: &NcmecTarget, r: &Report) -> Result<String, Stop> {
         .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
         .body(xml.clone());
     let opened = ncmec_call(t, "submit", req)?;
-    let id = opened.report_id.clone().ok_or_else(|| {
-        Stop::Transient("NCMEC submit: the answer names no reportId".into())
-    })?;
+    let id = opened
+        .report_id
+        .clone()
+        .ok_or_else(|| Stop::Transient("NCMEC submit: the answer names no reportId".into()))?;
     let mut progress = NcmecProgress::default();
     ctx.step(
         r,
@@ -795,8 +879,9 @@ fn eu_attempt(ctx: &Ctx, t: &EuTarget, r: &Report) -> Result<String, Stop> {
         None => {
             let (facts, _) = facts_of(ctx, r)?;
             let doc = spoor_report::eu::document(&facts, &t.provider, now_ms());
-            let body = serde_json::to_string(&doc)
-                .map_err(|e| Stop::Permanent(format!("the EU Centre report cannot be made: {e}")))?;
+            let body = serde_json::to_string(&doc).map_err(|e| {
+                Stop::Permanent(format!("the EU Centre report cannot be made: {e}"))
+            })?;
             ctx.step(
                 r,
                 &ReportStep {
@@ -822,9 +907,9 @@ fn eu_attempt(ctx: &Ctx, t: &EuTarget, r: &Report) -> Result<String, Stop> {
             Stop::Transient(format!("EU Centre: {}", describe(&e)))
         })?;
     let status = resp.status();
-    let text = resp
-        .text()
-        .map_err(|e| Stop::Transient(format!("EU Centre: the answer broke off: {}", describe(&e))))?;
+    let text = resp.text().map_err(|e| {
+        Stop::Transient(format!("EU Centre: the answer broke off: {}", describe(&e)))
+    })?;
     metrics::counter!("spoor_report_requests_total", "recipient" => EU_CENTRE, "outcome" => if status.is_success() { "answered" } else { "http_error" }).increment(1);
     let code = status.as_u16();
     if status.is_success() || code == 409 {

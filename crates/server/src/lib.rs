@@ -13,11 +13,13 @@
 
 pub mod auth;
 pub mod cases;
+pub mod delivery;
 pub mod error;
 pub mod guard;
 pub mod openapi;
 pub mod probe;
 pub mod reporting;
+pub mod reports_api;
 pub mod routes;
 pub mod tls;
 pub mod webhook;
@@ -93,6 +95,20 @@ pub struct Config {
     pub case_webhook: Option<WebhookConfig>,
     /// Who confirmed cases are reported to, grouped how.
     pub report_policy: reporting::ReportPolicy,
+    /// How reports are delivered (`None`: reports are kept, and no worker sends them).
+    pub delivery: Option<delivery::DeliveryConfig>,
+    /// Replaces DNS for the receivers' addresses (tests refuse every name).
+    pub resolver: Option<Resolver>,
+}
+
+/// A replacement for DNS when reports are delivered.
+#[derive(Clone)]
+pub struct Resolver(pub Arc<dyn reqwest::dns::Resolve>);
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
 }
 
 /// What a case made or decided under `config` sets going (its webhook message, its reports).
@@ -143,6 +159,8 @@ impl Default for Config {
             media_grace: Duration::from_secs(24 * 3600),
             case_webhook: None,
             report_policy: reporting::ReportPolicy::default(),
+            delivery: None,
+            resolver: None,
         }
     }
 }
@@ -359,6 +377,23 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/cases/{id}/decision", post(cases::decide))
         .route_layer(guarded(Need { roles: cases::DECIDE, what: "decide cases", upload: false }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let report_read = Router::new()
+        .route("/v1/reports", get(reports_api::list))
+        .route("/v1/reports/{id}", get(reports_api::get_report))
+        .route_layer(guarded(Need {
+            roles: reports_api::READ,
+            what: "read reports",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let report_retry = Router::new()
+        .route("/v1/reports/{id}/retry", post(reports_api::retry))
+        .route_layer(guarded(Need {
+            roles: reports_api::RETRY,
+            what: "retry reports",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let audit = Router::new()
         .route("/v1/audit", get(routes::audit_log))
         .route_layer(guarded(Need {
@@ -376,6 +411,8 @@ pub fn app(state: AppState) -> Router {
         .merge(matching)
         .merge(match_upload)
         .merge(hash)
+        .merge(report_read)
+        .merge(report_retry)
         .merge(audit)
         .merge(case_intake)
         .merge(case_read)
@@ -518,6 +555,19 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let reporters = match config.delivery.clone() {
+        Some(cfg) => {
+            tracing::info!(recipients = ?cfg.recipients(), workers = cfg.workers, ncmec = ?cfg.ncmec.as_ref().map(|n| (n.environment.to_string(), n.base_url.clone())), "confirmed cases are reported");
+            delivery::spawn_workers(
+                store.clone(),
+                vault.clone(),
+                cfg,
+                config.resolver.clone().map(|r| r.0),
+                stop.clone(),
+            )?
+        }
+        None => Vec::new(),
+    };
     let state = AppState::with_vault(store.clone(), matcher.clone(), keys, config, vault.clone());
     {
         let (decided, store) = (state.cases.clone(), store.clone());
@@ -572,6 +622,9 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         let _ = follower.join();
         let _ = refresher.join();
         let _ = case_jobs.join();
+        for w in reporters {
+            let _ = w.join();
+        }
         if let Some(w) = webhook {
             let _ = w.join();
         }

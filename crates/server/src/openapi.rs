@@ -35,6 +35,9 @@ use crate::wire::*;
         crate::cases::list,
         crate::cases::get_case,
         crate::cases::decide,
+        crate::reports_api::list,
+        crate::reports_api::get_report,
+        crate::reports_api::retry,
     ),
     components(schemas(
         AuditRecordOut, AuditPage, ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
@@ -42,7 +45,8 @@ use crate::wire::*;
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
         CaseMetaIn, CaseSignalsRequest, CaseForm, CaseMatchOut, DecisionOut, CaseOut,
-        CaseSubmitResponse, CaseList, DecisionIn,
+        CaseSubmitResponse, CaseList, DecisionIn, crate::reports_api::ReportOut,
+        crate::reports_api::ReportList,
     )),
     modifiers(&Security, &Constraints),
     tags(
@@ -53,6 +57,7 @@ use crate::wire::*;
         (name = "hash", description = "Hashing only"),
         (name = "audit", description = "The hash-chained audit log (admins and auditors)"),
         (name = "cases", description = "Content submitted for action: matched, decided by the banks' rules or by people, never viewed twice"),
+        (name = "reports", description = "Reports of confirmed cases to NCMEC and the EU Centre: delivery, receipts, retry (admins; auditors read)"),
     )
 )]
 struct ApiDoc;

@@ -40,12 +40,8 @@ impl ReportPolicy {
             return Vec::new();
         }
         let group = case.meta.uploader_ref.as_ref().map(|u| {
-            // Unit separators cannot occur in the parts (control characters are refused).
-            format!(
-                "{}\u{1f}{}\u{1f}{u}",
-                case.submitter,
-                case.meta.service.as_deref().unwrap_or("")
-            )
+            // A JSON array: no two different triples give one text.
+            serde_json::json!([case.submitter, case.meta.service, u]).to_string()
         });
         let window_ms = self.window.as_millis().min(i64::MAX as u128) as i64;
         self.recipients
