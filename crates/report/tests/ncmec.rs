@@ -29,7 +29,11 @@ fn xmllint(doc: &str) -> Option<Result<(), String>> {
             if std::env::var("SPOOR_REQUIRE_XMLLINT").as_deref() == Ok("1") {
                 panic!("xmllint is required (SPOOR_REQUIRE_XMLLINT=1) but cannot be run: {e}; install libxml2-utils");
             }
-            eprintln!("skipped: xmllint cannot be run ({e}); install libxml2-utils to validate against NCMEC's schema");
+            // Written to the process's stderr (not the captured test output), so it shows.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: xmllint cannot be run ({e}); install libxml2-utils to validate against NCMEC's schema"
+            );
             return None;
         }
     };
