@@ -67,3 +67,13 @@ m += struct.pack("<QQ", 0, 0) + index(hs, [5, 6, 7], 0) + index([], [], 0)
 open(f"{out}/matcher-3", "wb").write(m + struct.pack("<I", zlib.crc32(m)))
 PY
 ls "$snaps"
+
+# ncmec_response: answers shaped like NCMEC's (submit, upload, finish, an error).
+answers=corpus/ncmec_response
+mkdir -p "$answers"
+head='<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+printf '%s<reportResponse><responseCode>0</responseCode><responseDescription>Success</responseDescription><reportId>4564654</reportId></reportResponse>' "$head" > "$answers/submit"
+printf '%s<reportResponse><responseCode>0</responseCode><responseDescription>Success</responseDescription><reportId>4564654</reportId><fileId>b0754af766b426f2928a02c651ed4b99</fileId><hash>fafa5efeaf3cbe3b23b2748d13e629a1</hash></reportResponse>' "$head" > "$answers/upload"
+printf '%s<reportDoneResponse><responseCode>0</responseCode><reportId>4564654</reportId><files><fileId>b0754af766b426f2928a02c651ed4b99</fileId></files></reportDoneResponse>' "$head" > "$answers/finish"
+printf '%s<reportResponse><responseCode>4100</responseCode><responseDescription>Validation failed</responseDescription></reportResponse>' "$head" > "$answers/error"
+ls "$answers"

@@ -198,8 +198,9 @@ pub const INDUSTRY_CLASSES: [&str; 4] = ["A1", "A2", "B1", "B2"];
 /// The material categories a file may carry.
 pub const CATEGORIES: [&str; 2] = ["baseline", "national"];
 
-/// Checks the facts' closed-vocabulary values (industry class, category, annotations) and that
-/// the report has files. [`ncmec::report_xml`] and [`ncmec::file_details_xml`] check this
+/// Checks the facts' closed-vocabulary values (industry class, category, annotations), that
+/// times are dates (years 1–9999), that the report id is short text, and that the report has
+/// files. [`ncmec::report_xml`] and [`ncmec::file_details_xml`] check this
 /// themselves; call it before [`eu::document`], which cannot fail and writes values as given.
 pub fn validate(facts: &ReportFacts) -> Result<(), ReportError> {
     if facts.files.is_empty() {
@@ -220,6 +221,10 @@ pub fn validate(facts: &ReportFacts) -> Result<(), ReportError> {
 
 pub(crate) fn validate_file(file: &FileFacts) -> Result<(), ReportError> {
     let at = |what: &str| format!("case {} {what}", file.case_id);
+    rfc3339(&at("decided_at"), file.decided_at, true)?;
+    if let Some(ms) = file.uploaded_at {
+        rfc3339(&at("uploaded_at"), ms, true)?;
+    }
     if let Some(class) = &file.industry_class {
         if !INDUSTRY_CLASSES.contains(&class.as_str()) {
             return Err(ReportError::Invalid {

@@ -471,7 +471,7 @@ fn bool_text(v: bool) -> &'static str {
 
 /// An answer of NCMEC's API: a `<reportResponse>` (to `/submit`, `/upload`, `/fileinfo`,
 /// `/retract`, `/status`) or a `<reportDoneResponse>` (to `/finish`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Response {
     /// `responseCode`: 0 is success.
     pub code: i64,

@@ -175,6 +175,12 @@ fn provider_configuration_is_checked() {
     let mut facts = minimal();
     facts.report_uuid = "x".repeat(65);
     assert!(spoor_report::validate(&facts).is_err());
+    let mut facts = minimal();
+    facts.files[0].decided_at = i64::MAX;
+    assert!(matches!(spoor_report::validate(&facts), Err(ReportError::TimeOutOfRange { .. })));
+    let mut facts = minimal();
+    facts.files[0].uploaded_at = Some(i64::MIN);
+    assert!(matches!(spoor_report::validate(&facts), Err(ReportError::TimeOutOfRange { .. })));
 }
 
 #[test]

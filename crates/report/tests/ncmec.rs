@@ -29,7 +29,11 @@ fn xmllint(doc: &str) -> Option<Result<(), String>> {
             if std::env::var("SPOOR_REQUIRE_XMLLINT").as_deref() == Ok("1") {
                 panic!("xmllint is required (SPOOR_REQUIRE_XMLLINT=1) but cannot be run: {e}; install libxml2-utils");
             }
-            eprintln!("skipped: xmllint cannot be run ({e}); install libxml2-utils to validate against NCMEC's schema");
+            // Written to the process's stderr (not the captured test output), so it shows.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: xmllint cannot be run ({e}); install libxml2-utils to validate against NCMEC's schema"
+            );
             return None;
         }
     };
@@ -710,4 +714,54 @@ fn unknown_elements_in_an_answer_are_ignored() {
     let body = b"<reportResponse><responseCode> 0 </responseCode><responseDescription>Success</responseDescription><newThing>1</newThing><reportId>5</reportId></reportResponse>";
     let r = ncmec::parse_response(body).unwrap();
     assert_eq!((r.code, r.report_id.as_deref()), (0, Some("5")));
+}
+
+fn refused_with_a_reason(e: &ReportError) -> bool {
+    matches!(
+        e,
+        ReportError::TooLong { .. }
+            | ReportError::Unrepresentable { .. }
+            | ReportError::Invalid { .. }
+    )
+}
+
+proptest::proptest! {
+    /// Any text either is refused with a reason or reads back exactly from the document; text
+    /// of characters XML carries, within the limits, always reads back.
+    #[test]
+    fn any_text_is_refused_or_reads_back_exactly(
+        service in "\\PC{0,120}|[\\x00-\\x7f]{0,40}",
+        uploader in "\\PC{0,300}",
+        name in "(\\PC|[\\t\\r\\n]){0,80}",
+        bad in "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x{FFFE}\\x{FFFF}]",
+    ) {
+        let mut facts = minimal_facts();
+        facts.service = Some(service.clone());
+        facts.uploader_ref = Some(uploader.clone());
+        facts.files[0].file_name = Some(name.clone());
+        facts.files[0].content_ref = Some(name.clone());
+        match ncmec::report_xml(&facts, &minimal_reporter(), NOW) {
+            Ok(doc) => {
+                let x = parse(&doc);
+                if !service.trim().is_empty() {
+                    proptest::prop_assert_eq!(texts(&x, "espService"), [service]);
+                }
+                if !uploader.trim().is_empty() {
+                    proptest::prop_assert_eq!(texts(&x, "espIdentifier"), [uploader]);
+                }
+            }
+            Err(e) => proptest::prop_assert!(refused_with_a_reason(&e), "{e:?}"),
+        }
+        let doc = ncmec::file_details_xml("1", "f", &facts.files[0]).unwrap();
+        if !name.trim().is_empty() {
+            let x = parse(&doc);
+            proptest::prop_assert_eq!(texts(&x, "originalFileName"), [name.clone()]);
+        }
+        facts.files[0].file_name = Some(format!("{name}{bad}"));
+        let refused = matches!(
+            ncmec::file_details_xml("1", "f", &facts.files[0]),
+            Err(ReportError::Unrepresentable { .. })
+        );
+        proptest::prop_assert!(refused);
+    }
 }
