@@ -123,9 +123,11 @@ impl DeliveryConfig {
         r
     }
 
-    /// How long a claim lasts: long enough for the longest step many times over.
+    /// How long a claim lasts unless renewed: long enough for a step many times over (a
+    /// large upload renews it for its own time first). A report held by a process that died
+    /// is taken up again when this runs out.
     pub fn lease(&self) -> Duration {
-        (self.timeout * 8).max(Duration::from_secs(120))
+        (self.timeout * 8).max(Duration::from_secs(10))
     }
 }
 
@@ -357,7 +359,12 @@ struct Ctx {
 impl Ctx {
     /// Records a step; [`Stop::Lost`] when the report is no longer ours.
     fn step(&self, r: &Report, step: &ReportStep) -> Result<(), Stop> {
-        if self.store.report_step(r.id, &self.worker, step, now_ms(), self.lease_ms)? {
+        self.step_for(r, step, self.lease_ms)
+    }
+
+    /// Records a step, holding the report for `lease_ms` from now.
+    fn step_for(&self, r: &Report, step: &ReportStep, lease_ms: Millis) -> Result<(), Stop> {
+        if self.store.report_step(r.id, &self.worker, step, now_ms(), lease_ms)? {
             Ok(())
         } else {
             Err(Stop::Lost)
@@ -625,6 +632,8 @@ fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Vec<Option<Vec<u8>>>)
         urgent: false,
         reported_elsewhere: Vec::new(),
     };
+    spoor_report::validate(&facts)
+        .map_err(|e| Stop::Permanent(format!("the report's facts cannot be reported: {e}")))?;
     Ok((facts, contents))
 }
 
@@ -804,6 +813,12 @@ fn ncmec_files(
         let form = form_id(id).part("file", part);
         // A large file gets more time: a second per 256 KiB on top of the timeout.
         let extra = Duration::from_secs((bytes.len() / (256 << 10)) as u64);
+        if !extra.is_zero() {
+            // Held for twice the upload's own time before it starts.
+            let need =
+                i64::try_from(((ctx.cfg.timeout + extra) * 2).as_millis()).unwrap_or(i64::MAX);
+            ctx.step_for(r, &ReportStep::default(), need.max(ctx.lease_ms))?;
+        }
         let req = ctx
             .client
             .post(format!("{}/upload", t.base_url))
