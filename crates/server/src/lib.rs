@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod probe;
 pub mod routes;
 pub mod tls;
+pub mod video;
 pub mod webhook;
 pub mod wire;
 pub mod work;
@@ -40,6 +41,7 @@ use spoor_bank::{Location, Store};
 use spoor_matcher::Matcher;
 
 use crate::auth::KeyCache;
+pub use crate::video::VideoConfig;
 pub use crate::webhook::WebhookConfig;
 
 /// Service settings.
@@ -90,6 +92,8 @@ pub struct Config {
     pub media_grace: Duration,
     /// Where decided cases are told of (`--case-webhook`), signed with this secret.
     pub case_webhook: Option<WebhookConfig>,
+    /// How videos submitted as cases are decoded for vPDQ.
+    pub video: VideoConfig,
 }
 
 /// The media vault of `--media-key-file` and `--media-dir`.
@@ -134,6 +138,7 @@ impl Default for Config {
             media: None,
             media_grace: Duration::from_secs(24 * 3600),
             case_webhook: None,
+            video: VideoConfig::default(),
         }
     }
 }
