@@ -125,7 +125,7 @@ impl KeyFramePicker {
         let frame = KeyFrame::shrunk(width, height, rgb)?;
         let n = self.offered;
         self.offered += 1;
-        if n % self.stride != 0 {
+        if !n.is_multiple_of(self.stride) {
             self.newest = Some((n, frame));
             return Ok(());
         }
@@ -135,8 +135,8 @@ impl KeyFramePicker {
             self.stride *= 2;
             let stride = self.stride;
             let (n, frame) = self.kept.pop().expect("just pushed");
-            self.kept.retain(|(k, _)| k % stride == 0);
-            if n % stride == 0 {
+            self.kept.retain(|(k, _)| k.is_multiple_of(stride));
+            if n.is_multiple_of(stride) {
                 self.kept.push((n, frame));
             } else {
                 self.newest = Some((n, frame));
