@@ -253,6 +253,11 @@ fn a_video_is_matched_held_and_reviewed_by_its_key_frames() {
     let mut flags = media_flags.to_vec();
     flags.extend(["--ffmpeg", "/nonexistent/ffmpeg"]);
     let s = Server::start(&store, &flags);
+    // Such a service hashes videos by their digests alone, and says what to do.
+    let (st, v) = submit(&s, &hoster, &sepia, &json!({"reason": "match"}));
+    assert_eq!((st, &v["stored"]), (StatusCode::OK, &json!(false)), "{v}");
+    let why = v["decode_error"].as_str().unwrap();
+    assert!(why.contains("install FFmpeg") && why.contains("--ffmpeg"), "{why}");
     let (mut w, csrf) = web::logged_in(&store, &s, "rosa", "reviewer");
     let a = w.post("/review/next", &[("queue", "main"), ("csrf", &csrf)]);
     assert_eq!(a.location(), format!("/cases/{id}"), "{}", a.body);

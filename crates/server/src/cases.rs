@@ -149,6 +149,12 @@ struct Submission {
 }
 
 /// `POST /v1/cases`: multipart (`file`, `meta`) or JSON (signals only).
+///
+/// A file is hashed: its digests always; PDQ when it is an image; vPDQ (one frame a second)
+/// when its first bytes are those of a video (MP4/QuickTime, Matroska/WebM, AVI, …), matched
+/// against the banks' videos (`vpdq` matches: never confirmed without a person) and a few of
+/// its frames kept with it for review. A file that cannot be hashed so is matched by its
+/// digests alone, and `decode_error` says why and what to do.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", security(("api_key" = [])),
     request_body(content(
         (CaseForm = "multipart/form-data"),
@@ -334,7 +340,7 @@ async fn hash_file(
                 sha256: Some(d.sha256.0),
                 ..Default::default()
             };
-            if crate::video::is_video(&b[..b.len().min(64)]) {
+            if crate::video::is_video(&b[..b.len().min(512)]) {
                 let max_pixels = options.limits.max_pixels;
                 return Ok(match crate::video::hash(&b, &video_config, max_pixels, budget)? {
                     Ok(video) => (s, MediaKind::Video, None, Some(video)),

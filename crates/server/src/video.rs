@@ -128,8 +128,10 @@ pub fn hash(
 fn explain(e: &spoor_vpdq::VideoError) -> String {
     use spoor_vpdq::VideoError as V;
     let what = match e {
-        V::NoFfmpeg(_) | V::Spawn { .. } => {
-            "; the service's operator must install FFmpeg (or start spoor serve with --ffmpeg PATH)"
+        V::NoFfmpeg(_) => " (for the service's operator to do)",
+        V::Spawn { .. } => {
+            "; the service's operator must make FFmpeg runnable (or start spoor serve with \
+             --ffmpeg PATH)"
         }
         V::Timeout(_) => {
             "; the service's limit is --video-timeout (within --match-budget-ms): send a shorter \
