@@ -1233,6 +1233,23 @@ mod tests {
         let far_known = hit("KNOWN", ids["KNOWN"], 11);
         assert_eq!(start(&[near, far_known]), Start::Queue("team-k".into()));
         assert_eq!(start(&[]), Start::Queue(cases::MAIN_QUEUE.into()));
+        // A video matched by its frames is never known material on its own: a person looks.
+        let by_frames = vec![(SignalType::Vpdq, Match { distance: 0, ..known })];
+        assert_eq!(
+            start_of(&*store, &Decided::default(), &sub, &by_frames).unwrap(),
+            Start::Queue("team-k".into())
+        );
+    }
+
+    /// A vPDQ match's distance: the share of frames not found, whole percent rounded up.
+    #[test]
+    fn vpdq_distances_are_the_share_of_frames_not_found() {
+        assert_eq!(vpdq_distance(100.0), 0);
+        assert_eq!(vpdq_distance(99.9), 1, "one frame missing is not all found");
+        assert_eq!(vpdq_distance(96.0), 4);
+        assert_eq!(vpdq_distance(80.0), 20);
+        assert_eq!(vpdq_distance(0.0), 100);
+        assert_eq!(vpdq_distance(120.0), 0, "never below 0");
     }
 
     /// A group with one case the store refuses: the others are written, the refused one fails
