@@ -321,6 +321,20 @@ fn a_video_is_matched_held_and_reviewed_by_its_key_frames() {
     assert!(!left[0].to_str().unwrap().ends_with(".frames"));
     let (_, c) = s.get(Some(&admin), &format!("/v1/cases/{id}"));
     assert_eq!(c["state"], "confirmed");
+    // The error rates of real decisions count vPDQ matches as a technology of their own.
+    let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    let reviewed = metrics.lines().find(|l| {
+        l.starts_with("spoor_case_outcomes{")
+            && [
+                "bank=\"VIDEOS\"",
+                "signal_type=\"vpdq\"",
+                "band=\"video\"",
+                "outcome=\"confirmed_reviewed\"",
+            ]
+            .iter()
+            .all(|p| l.contains(p))
+    });
+    assert!(reviewed.is_some_and(|l| l.ends_with(" 1")), "{metrics}");
     assert_eq!(
         w.get_bytes(&format!("/cases/{id}/rendition")).0,
         StatusCode::NOT_FOUND,
