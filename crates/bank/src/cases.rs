@@ -273,7 +273,8 @@ pub struct CaseMatch {
     /// The signal type that matched.
     #[serde(serialize_with = "ser_signal_type")]
     pub signal_type: SignalType,
-    /// Hamming distance for PDQ, 0 for digests.
+    /// Hamming distance for PDQ, 0 for digests; for vPDQ the share of the video's frames not
+    /// found in the banked video, in whole percent rounded up (0: every frame found).
     pub distance: u32,
 }
 
@@ -574,7 +575,8 @@ pub struct Outcome {
     /// The signal type that matched.
     #[serde(serialize_with = "ser_signal_type")]
     pub signal_type: SignalType,
-    /// `exact` for digests; for PDQ `0`, `1-10`, `11-20`, `21-31` or `32+` bits.
+    /// `exact` for digests, `video` for vPDQ; for PDQ `0`, `1-10`, `11-20`, `21-31` or `32+`
+    /// bits.
     pub band: String,
     /// Confirmed by people.
     pub confirmed_reviewed: u64,
@@ -601,7 +603,8 @@ impl Outcome {
 pub(crate) fn outcomes_sql(b: &str, e: &str) -> String {
     format!(
         "SELECT bk.name, m.signal_type,
-                CASE WHEN m.signal_type <> 'pdq' THEN 'exact'
+                CASE WHEN m.signal_type = 'vpdq' THEN 'video'
+                     WHEN m.signal_type <> 'pdq' THEN 'exact'
                      WHEN m.distance = 0 THEN '0'
                      WHEN m.distance <= 10 THEN '1-10'
                      WHEN m.distance <= 20 THEN '11-20'

@@ -10,6 +10,8 @@
 //! * [`rendition`]: the picture a reviewer is shown: decoded, shrunk, greyscale unless asked,
 //!   blurred ([`BlurLevel::STRONGEST`] unless asked), and encoded afresh as PNG; for videos, a
 //!   grid of frames.
+//! * [`keyframes`]: the few frames of a video kept (shrunk, sealed in the vault next to the
+//!   video) when it is hashed, so that its rendition never needs the video decoded again.
 //!
 //! Invariants, each backed by a named test:
 //!
@@ -29,8 +31,11 @@
 //!
 //! The cases, their states and their audit belong to the crates that store them.
 
+pub mod keyframes;
 pub mod rendition;
 pub mod vault;
+
+pub use keyframes::{KeyFrame, KeyFrameError, KeyFramePicker};
 
 pub use rendition::{render_frames, render_image, BlurLevel, Rendition, RenditionError, View};
 pub use vault::{KeyError, MediaId, MediaKey, ParseMediaIdError, Vault, VaultError};

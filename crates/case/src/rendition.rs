@@ -298,6 +298,21 @@ fn fit(w: usize, h: usize, box_w: usize, box_h: usize) -> (usize, usize) {
     }
 }
 
+/// `rgb` (`width` × `height` RGB pixels, a whole frame) shrunk by area averaging so that its
+/// longer side is at most `max_side` (never enlarged), still in colour: the size and the pixels.
+pub(crate) fn shrink_rgb(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    max_side: u32,
+) -> (u32, u32, Vec<u8>) {
+    let (w, h) = (width as usize, height as usize);
+    let side = max_side as usize;
+    let (tw, th) = fit(w, h, side, side);
+    let plane = shrink(rgb, w, h, PixelLayout::Rgb8, true, tw, th);
+    (tw as u32, th as u32, plane.data)
+}
+
 /// 8-bit pixels, one (grey) or three (RGB) channels, rows top to bottom.
 struct Plane {
     width: usize,

@@ -14,6 +14,11 @@
 //! is sealed in memory, and only the sealed bytes go to a temporary file, which is synced and
 //! renamed into place before the directory is synced.
 //!
+//! A video's key frames (see [`crate::keyframes`]) are kept next to its media, in
+//! `dir/<2 hex>/<id>.frames`, sealed the same way under associated data of their own (the magic,
+//! the id and `frames`), so frames never open as media nor under another id; deleting the media
+//! deletes them with it.
+//!
 //! ```
 //! use spoor_case::vault::{MediaKey, Vault};
 //! let dir = tempfile::tempdir().unwrap();
@@ -45,6 +50,10 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = MAGIC.len() + KEY_ID_LEN + NONCE_LEN;
 const TEMP_PREFIX: &str = ".tmp-";
+/// What follows a media id in the name of the file of its key frames.
+const FRAMES_SUFFIX: &str = ".frames";
+/// Added to the associated data of key frames, so they never open as media.
+const FRAMES_AAD: &[u8; 6] = b"frames";
 
 /// Why a media key could not be made, written or read.
 #[derive(Debug, thiserror::Error)]
@@ -322,6 +331,9 @@ pub enum VaultError {
         /// What is wrong.
         detail: &'static str,
     },
+    /// The media has no key frames in the vault.
+    #[error("media {0} has no key frames in the vault (it is not a video whose frames were kept, or they were deleted)")]
+    NoFrames(MediaId),
     /// The media is too large to seal.
     #[error("media of {0} bytes is too large to seal")]
     TooLarge(usize),
@@ -401,6 +413,12 @@ impl Vault {
         self.dir.join(&hex[..2]).join(hex)
     }
 
+    /// Where the key frames kept with `id` live (whether or not they exist).
+    pub fn frames_path_of(&self, id: &MediaId) -> PathBuf {
+        let hex = id.to_string();
+        self.dir.join(&hex[..2]).join(format!("{hex}{FRAMES_SUFFIX}"))
+    }
+
     /// Seals `bytes` under a new random id and stores them durably.
     pub fn put(&self, bytes: &[u8]) -> Result<MediaId, VaultError> {
         Ok(self.put_all(&[bytes])?.remove(0))
@@ -411,18 +429,46 @@ impl Vault {
     /// (chosen at random per call, so blobs still spread over every shard), which is synced
     /// once. All or nothing: on any error, no blob of the call is left behind.
     pub fn put_all(&self, items: &[&[u8]]) -> Result<Vec<MediaId>, VaultError> {
+        let items: Vec<(&[u8], Option<&[u8]>)> = items.iter().map(|b| (*b, None)).collect();
+        self.put_all_with_frames(&items)
+    }
+
+    /// As [`Vault::put_all`], each item `(media, frames)` with, when given, the bytes of its
+    /// key frames ([`crate::keyframes::encode`]) sealed next to it (read with
+    /// [`Vault::get_frames`], deleted with the media). All or nothing, frames included.
+    pub fn put_all_with_frames(
+        &self,
+        items: &[(&[u8], Option<&[u8]>)],
+    ) -> Result<Vec<MediaId>, VaultError> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let mut shard_byte = [0u8; 1];
         getrandom::fill(&mut shard_byte).map_err(VaultError::Random)?;
-        let mut staged = Vec::with_capacity(items.len());
-        for bytes in items {
-            let mut id = MediaId::random().map_err(VaultError::Random)?;
-            id.0[0] = shard_byte[0];
+        let temp_suffix = || -> Result<String, VaultError> {
             let mut suffix = [0u8; 8];
             getrandom::fill(&mut suffix).map_err(VaultError::Random)?;
-            staged.push((id, self.seal(&id, bytes)?, to_hex(&suffix)));
+            Ok(to_hex(&suffix))
+        };
+        let mut ids = Vec::with_capacity(items.len());
+        // Every file to write: (sealed bytes, temporary name suffix, final path).
+        let mut staged = Vec::with_capacity(items.len());
+        for (bytes, frames) in items {
+            let mut id = MediaId::random().map_err(VaultError::Random)?;
+            id.0[0] = shard_byte[0];
+            staged.push((
+                self.seal(&associated_data(&id), bytes)?,
+                temp_suffix()?,
+                self.path_of(&id),
+            ));
+            if let Some(frames) = frames {
+                staged.push((
+                    self.seal(&frames_associated_data(&id), frames)?,
+                    temp_suffix()?,
+                    self.frames_path_of(&id),
+                ));
+            }
+            ids.push(id);
         }
         let shard = self.dir.join(to_hex(&shard_byte));
         if !shard.is_dir() {
@@ -439,13 +485,13 @@ impl Vault {
             }
         }
         let temps: Vec<PathBuf> =
-            staged.iter().map(|(_, _, s)| shard.join(format!("{TEMP_PREFIX}{s}"))).collect();
-        let finals: Vec<PathBuf> = staged.iter().map(|(id, _, _)| self.path_of(id)).collect();
+            staged.iter().map(|(_, s, _)| shard.join(format!("{TEMP_PREFIX}{s}"))).collect();
+        let finals: Vec<PathBuf> = staged.iter().map(|(_, _, path)| path.clone()).collect();
         // Each file is written and synced on its own thread (at most WRITERS at once), so the
         // syncs overlap and the file system can commit them together.
         const WRITERS: usize = 8;
         let written: Vec<Result<(), VaultError>> = if staged.len() == 1 {
-            vec![write_durably(&temps[0], &staged[0].1)]
+            vec![write_durably(&temps[0], &staged[0].0)]
         } else {
             let per = staged.len().div_ceil(WRITERS);
             std::thread::scope(|s| {
@@ -457,7 +503,7 @@ impl Vault {
                             blobs
                                 .iter()
                                 .zip(paths)
-                                .map(|((_, blob, _), p)| write_durably(p, blob))
+                                .map(|((blob, _, _), p)| write_durably(p, blob))
                                 .collect::<Vec<_>>()
                         })
                     })
@@ -496,17 +542,16 @@ impl Vault {
             }
             return Err(e);
         }
-        Ok(staged.into_iter().map(|(id, _, _)| id).collect())
+        Ok(ids)
     }
 
-    /// The sealed file for `bytes` stored under `id`.
-    fn seal(&self, id: &MediaId, bytes: &[u8]) -> Result<Vec<u8>, VaultError> {
+    /// The sealed file for `bytes` under the associated data `aad`.
+    fn seal(&self, aad: &[u8], bytes: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(VaultError::Random)?;
-        let aad = associated_data(id);
         let sealed = self
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: bytes, aad: &aad })
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: bytes, aad })
             .map_err(|_| VaultError::TooLarge(bytes.len()))?;
         let mut blob = Vec::with_capacity(HEADER_LEN + sealed.len());
         blob.extend_from_slice(MAGIC);
@@ -518,15 +563,30 @@ impl Vault {
 
     /// The media stored under `id`, opened and checked.
     pub fn get(&self, id: &MediaId) -> Result<Vec<u8>, VaultError> {
-        let path = self.path_of(id);
-        let blob = fs::read(&path).map_err(|e| {
-            if e.kind() == io::ErrorKind::NotFound {
-                VaultError::NotFound(*id)
-            } else {
-                vault_io("read", &path)(e)
-            }
-        })?;
-        let damaged = |detail| VaultError::Damaged { id: *id, path: path.clone(), detail };
+        self.open_blob(id, &self.path_of(id), &associated_data(id), VaultError::NotFound(*id))
+    }
+
+    /// The key frames kept with the media `id` ([`crate::keyframes::decode`] reads them),
+    /// opened and checked; [`VaultError::NoFrames`] when none were kept.
+    pub fn get_frames(&self, id: &MediaId) -> Result<Vec<u8>, VaultError> {
+        let path = self.frames_path_of(id);
+        self.open_blob(id, &path, &frames_associated_data(id), VaultError::NoFrames(*id))
+    }
+
+    /// The blob at `path` of media `id`, opened under `aad`; `missing` when there is none.
+    fn open_blob(
+        &self,
+        id: &MediaId,
+        path: &Path,
+        aad: &[u8],
+        missing: VaultError,
+    ) -> Result<Vec<u8>, VaultError> {
+        let blob = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(missing),
+            Err(e) => return Err(vault_io("read", path)(e)),
+        };
+        let damaged = |detail| VaultError::Damaged { id: *id, path: path.to_owned(), detail };
         if blob.len() < MAGIC.len() || &blob[..MAGIC.len()] != MAGIC {
             return Err(damaged("it does not start with the vault's magic bytes"));
         }
@@ -535,8 +595,7 @@ impl Vault {
         }
         let key_id = &blob[MAGIC.len()..MAGIC.len() + KEY_ID_LEN];
         let nonce = XNonce::from_slice(&blob[MAGIC.len() + KEY_ID_LEN..HEADER_LEN]);
-        let aad = associated_data(id);
-        let opened = self.cipher.decrypt(nonce, Payload { msg: &blob[HEADER_LEN..], aad: &aad });
+        let opened = self.cipher.decrypt(nonce, Payload { msg: &blob[HEADER_LEN..], aad });
         match opened {
             // The key id is not authenticated: a blob that opens under this key but names
             // another had its header damaged.
@@ -555,17 +614,24 @@ impl Vault {
         }
     }
 
-    /// Removes the media stored under `id`. True when there was something to remove.
+    /// Removes the media stored under `id` and the key frames kept with it. True when there was
+    /// something to remove.
     pub fn delete(&self, id: &MediaId) -> Result<bool, VaultError> {
-        let path = self.path_of(id);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(vault_io("delete", &path)(e)),
+        let mut removed = false;
+        // The frames first, so that they never outlive their media.
+        for path in [self.frames_path_of(id), self.path_of(id)] {
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(vault_io("delete", &path)(e)),
+            }
         }
-        let shard = path.parent().expect("a blob path has a shard directory");
-        sync_dir(shard).map_err(vault_io("sync", shard))?;
-        Ok(true)
+        if removed {
+            let path = self.path_of(id);
+            let shard = path.parent().expect("a blob path has a shard directory");
+            sync_dir(shard).map_err(vault_io("sync", shard))?;
+        }
+        Ok(removed)
     }
 
     /// The ids of every stored blob, in order. Temporary files and anything else that is not a
@@ -606,6 +672,13 @@ fn associated_data(id: &MediaId) -> [u8; 24] {
     let mut aad = [0u8; 24];
     aad[..8].copy_from_slice(MAGIC);
     aad[8..].copy_from_slice(&id.0);
+    aad
+}
+
+fn frames_associated_data(id: &MediaId) -> [u8; 30] {
+    let mut aad = [0u8; 30];
+    aad[..24].copy_from_slice(&associated_data(id));
+    aad[24..].copy_from_slice(FRAMES_AAD);
     aad
 }
 
@@ -783,6 +856,41 @@ mod tests {
         longer.push(0);
         fs::write(&path, &longer).unwrap();
         assert!(matches!(vault.get(&id), Err(VaultError::Damaged { .. })));
+    }
+
+    /// Key frames are sealed next to their media (no 16 bytes in clear), open only as frames
+    /// of that media, are not listed as media, and go when the media is deleted.
+    #[test]
+    fn frames_are_kept_sealed_beside_their_media_and_go_with_it() {
+        let (_dir, vault) = vault();
+        let (media, frames) = (pattern(3000), pattern(5000).into_iter().rev().collect::<Vec<_>>());
+        let other = pattern(200);
+        let ids = vault.put_all_with_frames(&[(&media, Some(&frames)), (&other, None)]).unwrap();
+        let (video, image) = (ids[0], ids[1]);
+        assert_eq!(vault.get(&video).unwrap(), media);
+        assert_eq!(vault.get_frames(&video).unwrap(), frames);
+        assert!(matches!(vault.get_frames(&image), Err(VaultError::NoFrames(id)) if id == image));
+        let path = vault.frames_path_of(&video);
+        assert_eq!(path.parent(), vault.path_of(&video).parent(), "next to the media");
+        let stored = fs::read(&path).unwrap();
+        assert!(!stored.windows(16).any(|w| frames.windows(16).any(|p| p == w)));
+        let mut listed = ids.clone();
+        listed.sort();
+        assert_eq!(vault.ids().unwrap(), listed, "frames are not media");
+        // Frames never open as media, nor media as frames, nor frames under another id.
+        let media_blob = fs::read(vault.path_of(&video)).unwrap();
+        fs::write(vault.path_of(&video), &stored).unwrap();
+        assert!(matches!(vault.get(&video), Err(VaultError::Damaged { .. })));
+        fs::write(&path, &media_blob).unwrap();
+        assert!(matches!(vault.get_frames(&video), Err(VaultError::Damaged { .. })));
+        fs::write(vault.frames_path_of(&image), &stored).unwrap();
+        assert!(matches!(vault.get_frames(&image), Err(VaultError::Damaged { .. })));
+        assert!(vault.delete(&video).unwrap());
+        assert!(!path.exists() && !vault.path_of(&video).exists());
+        assert!(matches!(vault.get_frames(&video), Err(VaultError::NoFrames(_))));
+        assert!(!vault.delete(&video).unwrap());
+        assert!(vault.delete(&image).unwrap());
+        assert!(!vault.frames_path_of(&image).exists(), "stray frames go with their media");
     }
 
     #[test]

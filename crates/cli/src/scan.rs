@@ -1267,13 +1267,12 @@ impl Submissions {
         cache: Option<&Cache>,
         print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        // The case intake matches the file itself (PDQ and digests): content that matched only
-        // as a rotated or mirrored copy or as a video would be sent for nothing.
-        if f.matches.iter().all(|m| m.transform.is_some() || m.query_match.is_some()) {
+        // The case intake matches the file itself (PDQ, vPDQ and digests): content that
+        // matched only as a rotated or mirrored copy would be sent for nothing.
+        if f.matches.iter().all(|m| m.transform.is_some()) {
             f.submission = Some(submit::Outcome::NotStored(
-                "not sent: it matched only as a rotated or mirrored copy (--dihedral) or as a \
-                 video (vPDQ), which the service's case intake does not match; submit it \
-                 yourself if it needs a case"
+                "not sent: it matched only as a rotated or mirrored copy (--dihedral), which the \
+                 service's case intake does not match; submit it yourself if it needs a case"
                     .into(),
             ));
             return print(f);

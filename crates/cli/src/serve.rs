@@ -139,6 +139,17 @@ pub struct ServeArgs {
     /// Deliver reports to loopback addresses only and resolve no name (for tests).
     #[arg(long, hide = true)]
     reports_loopback_only: bool,
+    /// The ffmpeg program that decodes videos submitted as cases, for vPDQ (ffprobe is looked
+    /// for beside it). Without it, a video's case is made from its digests alone.
+    #[arg(long, env = "SPOOR_FFMPEG", value_name = "PATH", default_value = "ffmpeg")]
+    ffmpeg: std::path::PathBuf,
+    /// Longest time decoding one submitted video may take (e.g. 20s); past it, its case is made
+    /// from its digests alone. Keep it under --match-budget-ms.
+    #[arg(long, env = "SPOOR_VIDEO_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    video_timeout: Duration,
+    /// Most frames decoded of one submitted video.
+    #[arg(long, env = "SPOOR_MAX_VIDEO_FRAMES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_video_frames: u64,
 }
 
 fn parse_webhook_url(s: &str) -> Result<String, String> {
@@ -267,6 +278,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             review_lease: args.review_lease,
             exposure_guide: args.exposure_guide,
             ..Default::default()
+        },
+        video: spoor_server::VideoConfig {
+            ffmpeg: args.ffmpeg,
+            timeout: args.video_timeout,
+            max_frames: args.max_video_frames,
         },
         ..Default::default()
     };

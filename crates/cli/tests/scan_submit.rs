@@ -329,6 +329,53 @@ fn pictures_matching_only_when_turned_are_not_sent() {
     s.server.stop();
 }
 
+/// A video that matched a banked video by vPDQ is sent, and the case intake matches it the
+/// same way: a `video` case with a `vpdq` match, waiting for review.
+#[test]
+fn videos_matching_by_vpdq_are_sent() {
+    let s = setup(&[]);
+    let videos = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/video");
+    let h = Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["hash", "--format", "jsonl"])
+        .arg(videos.join("chair-orig-22-sd-bar.mp4"))
+        .output()
+        .unwrap();
+    assert!(h.status.success(), "{}", stderr(&h));
+    let h: Value = serde_json::from_slice(&h.stdout).unwrap();
+    let frames: Vec<String> = h["vpdq"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{},{},{}", f["pdq"].as_str().unwrap(), f["quality"], f["timestamp"]))
+        .collect();
+    let value = serde_json::to_string(&frames).unwrap();
+    let entry = json!({"entries": [{"signal_type": "vpdq", "value": value}]});
+    let (st, v) = s.server.send("POST", Some(&s.admin), "/v1/banks/HOTLINE/entries", &entry);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let id = v["results"][0]["id"].as_i64().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(videos.join("chair-22-sd-sepia-bar.mp4"), dir.path().join("clip.mp4")).unwrap();
+    let args = [dir.path().to_str().unwrap(), "--server", &s.server.base, "--key", &s.scanner];
+    server::until("entry live", || {
+        records(&scan(&args))[0]["matches"].as_array().is_some_and(|m| !m.is_empty())
+    });
+    let mut with_submit = args.to_vec();
+    with_submit.push("--submit");
+    let out = scan(&with_submit);
+    assert_eq!(out.status.code(), Some(1), "matched, nothing failed: {}", stderr(&out));
+    let recs = records(&out);
+    assert!(recs[0]["case"]["id"].as_i64().is_some(), "{}", recs[0]);
+    let all = cases(&s);
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert_eq!(
+        (all[0]["media_kind"].as_str(), all[0]["state"].as_str()),
+        (Some("video"), Some("queued"))
+    );
+    assert_eq!(all[0]["matches"][0]["signal_type"], "vpdq");
+    assert_eq!(all[0]["matches"][0]["entry_id"], id);
+    s.server.stop();
+}
+
 /// How the proxy answers the n-th request for `/v1/cases`.
 #[derive(Clone, Copy)]
 enum Fail {

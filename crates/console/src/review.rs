@@ -379,7 +379,13 @@ fn holds(c: &Case, v: &Viewer) -> bool {
 }
 
 fn shows_picture(c: &Case, v: &Viewer) -> bool {
-    holds(c, v) && c.media.is_some() && c.media_kind == MediaKind::Image
+    holds(c, v) && c.media.is_some() && has_picture(c.media_kind)
+}
+
+/// Whether content of this kind has a picture: an image's rendition, or the grid of a video's
+/// key frames (kept when it was hashed: the console never decodes a video).
+fn has_picture(kind: MediaKind) -> bool {
+    matches!(kind, MediaKind::Image | MediaKind::Video)
 }
 
 fn opt(s: Option<&str>) -> &str {
@@ -461,7 +467,13 @@ fn render_case(
                     tbody { @for (i, m) in c.matches.iter().enumerate() { tr {
                         td { (m.bank) }
                         td class="num" { a href={ "/banks/" (m.bank) "/entries/" (m.entry_id) } { (m.entry_id) } }
-                        td { (m.signal_type.name()) } td class="num" { (m.distance) }
+                        td { (m.signal_type.name()) }
+                        td class="num" {
+                            // vPDQ: the share of the video's frames not found, in percent.
+                            @if m.signal_type == spoor_core::SignalType::Vpdq {
+                                (100 - m.distance.min(100)) "% of frames found"
+                            } @else { (m.distance) }
+                        }
                         @let ctx = context.get(i).cloned().unwrap_or_default();
                         td {
                             @match &ctx.entry {
@@ -510,13 +522,19 @@ fn render_case(
         } @else {
             h2 { "Content" }
             @if picture {
+                @let src = format!("{url}/rendition?v={}{}", reveal.blur, if reveal.colour { "c" } else { "g" });
+                @let how = format!("blur level {}{}", reveal.blur, if reveal.colour { ", colour" } else { ", greyscale" });
                 figure class="rendition" {
-                    img src={ (url) "/rendition?v=" (reveal.blur) (if reveal.colour { "c" } else { "g" }) }
-                        alt={ "Rendition of case " (c.id) ": blur level " (reveal.blur)
-                              (if reveal.colour { ", colour" } else { ", greyscale" }) }
-                        width="320";
-                    figcaption { "Made by the server from the held content, at most 320 pixels: blur level "
-                        (reveal.blur) " of 4, " (if reveal.colour { "colour" } else { "greyscale" }) "." }
+                    @if c.media_kind == MediaKind::Video {
+                        img src=(src) alt={ "Key frames of the video of case " (c.id) ": " (how) };
+                        figcaption { "Key frames of the video, kept by the server when it was \
+                            hashed (never the video itself), at most 320 pixels each: blur level "
+                            (reveal.blur) " of 4, " (if reveal.colour { "colour" } else { "greyscale" }) "." }
+                    } @else {
+                        img src=(src) alt={ "Rendition of case " (c.id) ": " (how) } width="320";
+                        figcaption { "Made by the server from the held content, at most 320 pixels: blur level "
+                            (reveal.blur) " of 4, " (if reveal.colour { "colour" } else { "greyscale" }) "." }
+                    }
                 }
                 div class="button-group" {
                     @if reveal.blur > 0 {
@@ -537,7 +555,8 @@ fn render_case(
             } @else if c.media_kind == MediaKind::None {
                 p { "The submitter sent signals only: decide from the matches and the metadata." }
             } @else {
-                p { "The content is not an image Spoor shows: decide from the matches and the metadata." }
+                p { "The content is not an image or a video Spoor shows: decide from the matches \
+                     and the metadata." }
             }
             h2 { "Decision" }
             form method="post" action={ (url) "/decide" } novalidate class="narrow" {
@@ -655,7 +674,7 @@ async fn load(
             // The page about to be shown shows the picture: count it now, not on the next page.
             if holds
                 && c.media.is_some()
-                && c.media_kind == MediaKind::Image
+                && has_picture(c.media_kind)
                 && !seen.contains(&id.to_string())
             {
                 exp.items += 1;
@@ -747,14 +766,17 @@ pub async fn rendition(
             };
             let shown = c.state.is_open()
                 && c.holder(now_ms()) == Some(actor.as_str())
-                && c.media_kind == MediaKind::Image;
+                && has_picture(c.media_kind);
             let Some(media) = c.media.filter(|_| shown) else {
                 return Ok(Err(layout::not_found_page()));
             };
             let Ok(mid) = media.id.parse::<spoor_case::MediaId>() else {
                 return Ok(Err(layout::not_found_page()));
             };
-            let bytes = match vault.get(&mid) {
+            let video = c.media_kind == MediaKind::Video;
+            // A video is shown by the key frames kept when it was hashed, never decoded here.
+            let held = if video { vault.get_frames(&mid) } else { vault.get(&mid) };
+            let bytes = match held {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, case = id, "cannot read held case content");
@@ -776,19 +798,30 @@ pub async fn rendition(
                 exif_orient: true,
                 ..Default::default()
             };
-            let made = match spoor_case::render_image(&bytes, &view, &options) {
+            let made = if video {
+                render_key_frames(&bytes, &view)
+            } else {
+                spoor_case::render_image(&bytes, &view, &options).map_err(|e| e.to_string())
+            };
+            let made = match made {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, case = id, "cannot make a rendition");
                     return Ok(Err(layout::error_page(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "The content cannot be shown",
-                        "The held content is not an image Spoor can show.",
+                        if video {
+                            "The key frames held for this video cannot be shown. Tell your \
+                             administrator."
+                        } else {
+                            "The held content is not an image Spoor can show."
+                        },
                     )));
                 }
             };
             let details = json!({"blur": reveal.blur, "colour": reveal.colour,
-                                 "width": made.width, "height": made.height});
+                                 "width": made.width, "height": made.height,
+                                 "kind": if video { "video" } else { "image" }});
             crate::audit::record_view(
                 store,
                 &person,
@@ -829,6 +862,17 @@ pub async fn rendition(
         }
         Ok(Ok(Err(r))) | Ok(Err(r)) | Err(r) => r,
     }
+}
+
+/// The grid of a video's key frames (as the vault holds them) at `view`.
+fn render_key_frames(
+    bytes: &[u8],
+    view: &spoor_case::View,
+) -> Result<spoor_case::Rendition, String> {
+    let frames = spoor_case::keyframes::decode(bytes).map_err(|e| e.to_string())?;
+    let list: Vec<(u32, u32, &[u8])> =
+        frames.iter().map(|f| (f.width, f.height, &f.rgb[..])).collect();
+    spoor_case::render_frames(&list, view).map_err(|e| e.to_string())
 }
 
 /// The reveal form.

@@ -216,7 +216,10 @@ fn parse_rate(s: &str) -> Option<f64> {
 pub fn probe(path: &Path, options: &VideoOptions) -> Result<VideoInfo, VideoError> {
     let ffprobe = ffprobe_for(&options.ffmpeg);
     let mut child = Command::new(&ffprobe)
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        // Only the file itself is read: a container naming other files or URLs (a playlist,
+        // a reference movie) reads nothing else.
+        .args(["-v", "error", "-protocol_whitelist", "file"])
+        .args(["-select_streams", "v:0", "-show_entries"])
         .arg("stream=width,height,avg_frame_rate,r_frame_rate,duration:format=duration")
         .args(["-of", "default=noprint_wrappers=1"])
         .arg(path)
@@ -296,7 +299,8 @@ pub fn frames(
         });
     }
     let mut child = Command::new(&options.ffmpeg)
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-i"])
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error"])
+        .args(["-protocol_whitelist", "file", "-i"])
         .arg(path)
         .args(["-map", "0:v:0", "-an", "-sn", "-dn", "-s", &format!("{w}x{h}")])
         // Accurate rounding in the YUV to RGB conversion reproduces the reference's published

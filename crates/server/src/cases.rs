@@ -144,9 +144,17 @@ struct Submission {
     signals: CaseSignals,
     media_kind: MediaKind,
     decode_error: Option<String>,
+    /// A video's vPDQ and key frames.
+    video: Option<crate::video::HashedVideo>,
 }
 
 /// `POST /v1/cases`: multipart (`file`, `meta`) or JSON (signals only).
+///
+/// A file is hashed: its digests always; PDQ when it is an image; vPDQ (one frame a second)
+/// when its first bytes are those of a video (MP4/QuickTime, Matroska/WebM, AVI, …), matched
+/// against the banks' videos (`vpdq` matches: never confirmed without a person) and a few of
+/// its frames kept with it for review. A file that cannot be hashed so is matched by its
+/// digests alone, and `decode_error` says why and what to do.
 #[utoipa::path(post, path = "/v1/cases", tag = "cases", security(("api_key" = [])),
     request_body(content(
         (CaseForm = "multipart/form-data"),
@@ -183,6 +191,7 @@ pub async fn submit(
                 signals: CaseSignals::default(),
                 media_kind: MediaKind::None,
                 decode_error: None,
+                video: None,
             },
         }
     } else if ctype.starts_with("application/json") {
@@ -195,6 +204,7 @@ pub async fn submit(
             signals: signals_from(&body.signals)?,
             media_kind: MediaKind::None,
             decode_error: None,
+            video: None,
         }
     } else {
         return Err(ApiError {
@@ -310,17 +320,20 @@ fn signals_from(given: &CaseSignalsIn) -> Result<CaseSignals, ApiError> {
     Ok(s)
 }
 
-/// Hashes an uploaded file on the bounded pool: digests always, PDQ when it decodes as an image.
+/// Hashes an uploaded file on the bounded pool: digests always; vPDQ (and key frames for
+/// review) when its first bytes say it is a video and it decodes; PDQ when it decodes as an
+/// image. A file that does not decode is a `file` with its digests and the reason.
 async fn hash_file(
     state: &AppState,
     meta: CaseMeta,
     bytes: axum::body::Bytes,
 ) -> Result<Submission, ApiError> {
     let options = crate::routes::upload_options(state);
+    let video_config = state.config.video.clone();
     let b = bytes.clone();
-    let (signals, kind, err) = state
+    let (signals, kind, err, video) = state
         .pool
-        .run(move |_| {
+        .run(move |budget| {
             let d = spoor_hash::digest::Digests::of(&b);
             let mut s = CaseSignals {
                 md5: Some(d.md5.0),
@@ -328,23 +341,56 @@ async fn hash_file(
                 sha256: Some(d.sha256.0),
                 ..Default::default()
             };
+            if crate::video::is_video(&b[..b.len().min(512)]) {
+                let max_pixels = options.limits.max_pixels;
+                return Ok(match crate::video::hash(&b, &video_config, max_pixels, budget)? {
+                    Ok(video) => (s, MediaKind::Video, None, Some(video)),
+                    Err(why) => (s, MediaKind::File, Some(why), None),
+                });
+            }
             match spoor_media::decode(&b, &options) {
                 Ok(img) => {
                     let pdq = spoor_hash::pdq::pdq(img.pixels());
                     s.pdq = Some(pdq.hash.to_bytes());
                     s.pdq_quality = Some(pdq.quality.min(100) as u8);
-                    Ok((s, MediaKind::Image, None))
+                    Ok((s, MediaKind::Image, None, None))
                 }
-                Err(e) => Ok((s, MediaKind::File, Some(e.to_string()))),
+                Err(e) => Ok((s, MediaKind::File, Some(e.to_string()), None)),
             }
         })
         .await?;
-    Ok(Submission { meta, bytes: Some(bytes), signals, media_kind: kind, decode_error: err })
+    Ok(Submission { meta, bytes: Some(bytes), signals, media_kind: kind, decode_error: err, video })
 }
 
-fn matches_of(state: &AppState, s: &CaseSignals, scope: &Scope) -> Vec<(SignalType, Match)> {
+/// A vPDQ match as a case keeps it: its distance is the share of the submitted video's frames
+/// not found in the banked one, in whole percent rounded up (0: every frame found), so that
+/// nearer is smaller, as for PDQ.
+pub fn vpdq_distance(query_match: f64) -> u32 {
+    (100.0 - query_match).clamp(0.0, 100.0).ceil() as u32
+}
+
+fn matches_of(
+    state: &AppState,
+    s: &CaseSignals,
+    vpdq: Option<&[spoor_core::vpdq::VpdqFrame]>,
+    scope: &Scope,
+) -> Vec<(SignalType, Match)> {
     let m = &state.matcher;
     let mut out = Vec::new();
+    if let Some(frames) = vpdq {
+        // The thresholds of the match routes (python-threatexchange's).
+        let thresholds = spoor_matcher::VpdqThresholds::default();
+        out.extend(m.match_vpdq(frames, &thresholds, scope).into_iter().map(|v| {
+            let hit = Match {
+                bank: v.bank,
+                entry_id: v.entry_id,
+                distance: vpdq_distance(v.query_match),
+                category: v.category,
+                review_required: v.review_required,
+            };
+            (SignalType::Vpdq, hit)
+        }));
+    }
     if let Some(pdq) = s.pdq {
         out.extend(
             m.match_pdq(&Hash256::from_bytes(pdq), scope).into_iter().map(|x| (SignalType::Pdq, x)),
@@ -436,6 +482,9 @@ fn known_material(
     let Some(limit) = bank.auto_confirm_distance.filter(|_| bank.enabled) else { return Ok(None) };
     let close = match t {
         SignalType::Pdq => m.distance <= limit && good_pdq,
+        // Frames of a video found near a banked video's are not known material on their own:
+        // auto-confirmation is for exact digests and near PDQ; a person looks.
+        SignalType::Vpdq => false,
         _ => true,
     };
     if !close {
@@ -464,6 +513,8 @@ pub const MAX_GROUP: usize = 64;
 struct IntakeJob {
     new: NewCase,
     hold: Option<axum::body::Bytes>,
+    /// A video's key frames, held next to `hold`.
+    frames: Option<Vec<u8>>,
     reply: std::sync::mpsc::SyncSender<Result<Case, ApiError>>,
 }
 
@@ -519,12 +570,13 @@ impl IntakeWriter {
         self
     }
 
-    /// Writes one case (holding `hold` in the vault) with whatever else is waiting; blocks
-    /// until it is written.
+    /// Writes one case (holding `hold` in the vault, with a video's key `frames` next to it)
+    /// with whatever else is waiting; blocks until it is written.
     pub(crate) fn write(
         &self,
         new: NewCase,
         hold: Option<axum::body::Bytes>,
+        frames: Option<Vec<u8>>,
     ) -> Result<Case, ApiError> {
         let unavailable = || ApiError {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -536,7 +588,7 @@ impl IntakeWriter {
         let jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let jobs = jobs.ok_or_else(unavailable)?;
         let (reply, answer) = std::sync::mpsc::sync_channel(1);
-        jobs.send(IntakeJob { new, hold, reply }).map_err(|_| unavailable())?;
+        jobs.send(IntakeJob { new, hold, frames, reply }).map_err(|_| unavailable())?;
         answer.recv().map_err(|_| unavailable())?
     }
 }
@@ -563,9 +615,13 @@ fn write_group(
     if !held.is_empty() {
         let stored = match vault {
             Some(v) => {
-                let items: Vec<&[u8]> =
-                    held.iter().map(|&i| &group[i].hold.as_ref().expect("held")[..]).collect();
-                v.put_all(&items).map_err(|e| {
+                let items: Vec<(&[u8], Option<&[u8]>)> = held
+                    .iter()
+                    .map(|&i| {
+                        (&group[i].hold.as_ref().expect("held")[..], group[i].frames.as_deref())
+                    })
+                    .collect();
+                v.put_all_with_frames(&items).map_err(|e| {
                     tracing::error!(error = %e, "cannot store case media");
                     media_unavailable()
                 })
@@ -575,6 +631,7 @@ fn write_group(
         match stored {
             Ok(ids) => {
                 for (&i, id) in held.iter().zip(ids) {
+                    group[i].frames = None;
                     let bytes = group[i].hold.take().expect("held").len() as u64;
                     group[i].new.media = Some(cases::CaseMedia { id: id.to_string(), bytes });
                 }
@@ -700,25 +757,33 @@ async fn intake(
     let scope = scope(p);
     let pdq_queries: Vec<Hash256> = sub.signals.pdq.map(Hash256::from_bytes).into_iter().collect();
     state.probes.observe(p, &pdq_queries)?;
-    let matches = matches_of(state, &sub.signals, &scope);
+    let vpdq = sub.video.as_ref().map(|v| &v.vpdq[..]);
+    let matches = matches_of(state, &sub.signals, vpdq, &scope);
     state.console.activity.record(matches.len() as u64);
     if matches.is_empty() && sub.meta.reason != Some(CaseReason::UserFlag) {
         metrics::counter!("spoor_case_submissions_total", "outcome" => "no_match").increment(1);
         let message = match &sub.decode_error {
             Some(e) => format!(
-                "no match and no user flag: nothing was stored (the file is not an image Spoor \
-                 decodes, so only its digests were matched: {e})"
+                "no match and no user flag: nothing was stored (the file is not an image or \
+                 video Spoor decodes, so only its digests were matched: {e})"
             ),
             None => "no match and no user flag: nothing was stored".to_string(),
         };
         return Ok((
             StatusCode::OK,
-            Json(CaseSubmitResponse { stored: false, case: None, message }),
+            Json(CaseSubmitResponse {
+                stored: false,
+                case: None,
+                message,
+                decode_error: sub.decode_error,
+            }),
         ));
     }
     let (st, actor, show) = (state.clone(), p.actor.to_string(), p.show_distance);
+    let decode_error = sub.decode_error.clone();
     let case = blocking(move || {
         let start = start_of(&*st.store, &st.cases, &sub, &matches)?;
+        let frames = sub.video.map(|v| v.key_frames);
         let hold = match (&start, sub.bytes) {
             (Start::Queue(_), Some(bytes)) => {
                 if st.vault.is_none() {
@@ -765,7 +830,8 @@ async fn intake(
                 .collect(),
             start,
         };
-        st.intake.write(new, hold)
+        let frames = frames.filter(|_| hold.is_some());
+        st.intake.write(new, hold, frames)
     })
     .await?;
     state.cases.note(&case);
@@ -789,9 +855,18 @@ async fn intake(
         ),
         _ => "queued for review".to_string(),
     };
+    let message = match &decode_error {
+        Some(e) => format!("{message} (only the file's digests were matched: {e})"),
+        None => message,
+    };
     Ok((
         StatusCode::CREATED,
-        Json(CaseSubmitResponse { stored: true, case: Some(case_out(case, show)), message }),
+        Json(CaseSubmitResponse {
+            stored: true,
+            case: Some(case_out(case, show)),
+            message,
+            decode_error,
+        }),
     ))
 }
 
@@ -1154,6 +1229,7 @@ mod tests {
             },
             media_kind: MediaKind::Image,
             decode_error: None,
+            video: None,
         };
         let start = |hits: &[Match]| {
             let with_type: Vec<(SignalType, Match)> =
@@ -1172,6 +1248,23 @@ mod tests {
         let far_known = hit("KNOWN", ids["KNOWN"], 11);
         assert_eq!(start(&[near, far_known]), Start::Queue("team-k".into()));
         assert_eq!(start(&[]), Start::Queue(cases::MAIN_QUEUE.into()));
+        // A video matched by its frames is never known material on its own: a person looks.
+        let by_frames = vec![(SignalType::Vpdq, Match { distance: 0, ..known })];
+        assert_eq!(
+            start_of(&*store, &Decided::default(), &sub, &by_frames).unwrap(),
+            Start::Queue("team-k".into())
+        );
+    }
+
+    /// A vPDQ match's distance: the share of frames not found, whole percent rounded up.
+    #[test]
+    fn vpdq_distances_are_the_share_of_frames_not_found() {
+        assert_eq!(vpdq_distance(100.0), 0);
+        assert_eq!(vpdq_distance(99.9), 1, "one frame missing is not all found");
+        assert_eq!(vpdq_distance(96.0), 4);
+        assert_eq!(vpdq_distance(80.0), 20);
+        assert_eq!(vpdq_distance(0.0), 100);
+        assert_eq!(vpdq_distance(120.0), 0, "never below 0");
     }
 
     /// A group with one case the store refuses: the others are written, the refused one fails
@@ -1194,6 +1287,7 @@ mod tests {
                 IntakeJob {
                     new: flagged(n, n != 3),
                     hold: Some(axum::body::Bytes::from(vec![n; 100])),
+                    frames: None,
                     reply,
                 }
             })
@@ -1247,7 +1341,11 @@ mod tests {
                     let writer = &writer;
                     s.spawn(move || {
                         writer
-                            .write(flagged(n, true), Some(axum::body::Bytes::from(vec![n; 1000])))
+                            .write(
+                                flagged(n, true),
+                                Some(axum::body::Bytes::from(vec![n; 1000])),
+                                None,
+                            )
                             .unwrap()
                     })
                 })

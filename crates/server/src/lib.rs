@@ -22,6 +22,7 @@ pub mod reporting;
 pub mod reports_api;
 pub mod routes;
 pub mod tls;
+pub mod video;
 pub mod webhook;
 pub mod wire;
 pub mod work;
@@ -43,6 +44,7 @@ use spoor_bank::{Location, Store};
 use spoor_matcher::Matcher;
 
 use crate::auth::KeyCache;
+pub use crate::video::VideoConfig;
 pub use crate::webhook::WebhookConfig;
 
 /// Service settings.
@@ -99,6 +101,8 @@ pub struct Config {
     pub delivery: Option<delivery::DeliveryConfig>,
     /// Replaces DNS for the receivers' addresses (tests refuse every name).
     pub resolver: Option<Resolver>,
+    /// How videos submitted as cases are decoded for vPDQ.
+    pub video: VideoConfig,
 }
 
 /// A replacement for DNS when reports are delivered.
@@ -161,6 +165,7 @@ impl Default for Config {
             report_policy: reporting::ReportPolicy::default(),
             delivery: None,
             resolver: None,
+            video: VideoConfig::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::wire::*;
 #[openapi(
     info(
         title = "Spoor",
-        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped. Every route but /health, /ready, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher, auditor, reviewer). The key is checked before any request body is read. A matcher key can never read a list: its match answers carry no distances unless the key was made with `--show-distance`, and a key whose queries walk in small steps around earlier ones (probing for a banked hash) is stopped (429).",
+        description = "Match media against banks of known abuse material by hash. Only hashes are kept; uploads are hashed in memory and dropped (a video is read by ffmpeg from a private temporary file removed at once), except content a case holds for review, encrypted. Every route but /health, /ready, /metrics and /openapi.json needs `Authorization: Bearer <API key>`; what a key may do depends on its role (admin, curator, matcher, hasher, auditor, reviewer). The key is checked before any request body is read. A matcher key can never read a list: its match answers carry no distances unless the key was made with `--show-distance`, and a key whose queries walk in small steps around earlier ones (probing for a banked hash) is stopped (429).",
     ),
     paths(
         routes::health,

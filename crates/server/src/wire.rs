@@ -806,7 +806,9 @@ pub struct CaseMatchOut {
     pub entry_id: i64,
     /// The signal type that matched.
     pub signal_type: String,
-    /// The distance (0 for digests); only for keys that see distances.
+    /// The distance, only for keys that see distances: PDQ bits, 0 for digests, and for
+    /// `vpdq` the share of the video's frames not found in the banked video, in whole percent
+    /// (rounded up; 0: every frame found).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distance: Option<u32>,
 }
@@ -901,6 +903,10 @@ pub struct CaseSubmitResponse {
     pub case: Option<CaseOut>,
     /// What happened, in a sentence.
     pub message: String,
+    /// Why the file could not be hashed as an image or a video (so that only its digests were
+    /// matched), and what to do; absent when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode_error: Option<String>,
 }
 
 /// A page of cases.

@@ -19,7 +19,7 @@ use std::path::Path;
 use spoor_core::vpdq::VpdqFrame;
 use spoor_core::Hash256;
 use spoor_hash::pdq::{pdq, PixelLayout, Pixels};
-pub use spoor_media::video::{VideoError, VideoOptions};
+pub use spoor_media::video::{Frame, VideoError, VideoOptions};
 
 /// How to hash.
 #[derive(Debug, Clone)]
@@ -92,22 +92,36 @@ pub fn frame_interval(frame_rate: f64, fps: Option<f64>) -> u64 {
 
 /// Hashes a video file.
 pub fn hash_file(path: &Path, options: &Options) -> Result<VideoHash, VideoError> {
+    hash_file_with(path, options, |_, _| true)
+}
+
+/// Hashes a video file as [`hash_file`] does, showing each hashed frame and its pixels to
+/// `each` as it is hashed (to keep a few frames for review, say); `each` returns false to stop
+/// decoding, and the hash then holds the frames hashed so far (`decoded_frames` says how many
+/// were decoded).
+pub fn hash_file_with(
+    path: &Path,
+    options: &Options,
+    mut each: impl FnMut(&HashedFrame, &Frame<'_>) -> bool,
+) -> Result<VideoHash, VideoError> {
     let info = spoor_media::video::probe(path, &options.video)?;
     let every = frame_interval(info.fps, options.fps);
     let mut frames = Vec::new();
     let decoded = spoor_media::video::frames(path, &info, &options.video, |f| {
-        if f.index % every == 0 {
-            let pixels = Pixels::new(f.rgb, f.width as usize, f.height as usize, PixelLayout::Rgb8)
-                .expect("ffmpeg frames hold width x height RGB pixels");
-            let p = pdq(pixels);
-            frames.push(HashedFrame {
-                frame: f.index,
-                timestamp: (f.index as f32 / info.fps as f32) as f64,
-                hash: p.hash,
-                quality: p.quality,
-            });
+        if f.index % every != 0 {
+            return true;
         }
-        true
+        let pixels = Pixels::new(f.rgb, f.width as usize, f.height as usize, PixelLayout::Rgb8)
+            .expect("ffmpeg frames hold width x height RGB pixels");
+        let p = pdq(pixels);
+        let hashed = HashedFrame {
+            frame: f.index,
+            timestamp: (f.index as f32 / info.fps as f32) as f64,
+            hash: p.hash,
+            quality: p.quality,
+        };
+        frames.push(hashed);
+        each(&hashed, &f)
     })?;
     let (width, height) = options.video.scale.unwrap_or((info.width, info.height));
     Ok(VideoHash {
