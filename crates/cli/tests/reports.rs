@@ -148,8 +148,8 @@ fn submit(s: &Server, key: &str, n: usize) -> Value {
     let meta = json!({"reason": "match", "service": "photos",
         "content_ref": format!("https://photos.example/item-{n}"),
         "uploader_ref": uploader, "uploaded_at": "2026-11-30T10:00:00Z",
-        "upload_ip": if n % 2 == 0 { "192.0.2.7" } else { "2001:db8::7" },
-        "publicly_available": n % 3 == 0});
+        "upload_ip": if n.is_multiple_of(2) { "192.0.2.7" } else { "2001:db8::7" },
+        "publicly_available": n.is_multiple_of(3)});
     let form = multipart::Form::new()
         .text("meta", meta.to_string())
         .part("file", multipart::Part::bytes(file(n).0).file_name("upload.bin"));

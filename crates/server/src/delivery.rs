@@ -577,7 +577,10 @@ pub fn viewed_by_person(store: &dyn Store, case: &Case) -> spoor_bank::Result<bo
 }
 
 /// What a report says, read from its cases now, with each case's held content if any.
-fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Vec<Option<Vec<u8>>>), Stop> {
+/// Each file's held content, when it has any (in the order of the report's files).
+type Contents = Vec<Option<Vec<u8>>>;
+
+fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Contents), Stop> {
     let mut files = Vec::with_capacity(r.cases.len());
     let mut contents = Vec::with_capacity(r.cases.len());
     let mut first: Option<Case> = None;
@@ -803,7 +806,7 @@ fn ncmec_files(
     r: &Report,
     id: &str,
     facts: &ReportFacts,
-    contents: &[Option<Vec<u8>>],
+    contents: &Contents,
     progress: &mut NcmecProgress,
 ) -> Result<(), Stop> {
     for (file, content) in facts.files.iter().zip(contents) {
