@@ -3,7 +3,8 @@
 //! requests (503 before and after doing the work, closed connections, no answers), while the
 //! service is killed with SIGKILL and started again: every report is finished exactly once at
 //! NCMEC with exactly its files, and every EU Centre report arrives under one idempotency key
-//! with one body, signed. Permanent errors give a report up at once, without a retry storm; a
+//! with one body, signed; on PostgreSQL two replicas share the reports, each killed in turn.
+//! Permanent errors give a report up at once, without a retry storm; a
 //! person retries it. Bad reports files are refused at start.
 //!
 //! Only 127.0.0.1 is connected to (the service resolves no name: `--reports-loopback-only`).
@@ -183,10 +184,13 @@ fn all_finished(s: &Server, admin: &str) -> bool {
     !r.is_empty() && r.iter().all(|r| r["state"] == "finished")
 }
 
-fn exactly_once(store: Store, n: usize, kills: usize) {
+/// `n` cases reported through failing receivers by `replicas` services on one store, killed
+/// `kills` times in turn (SIGKILL) and started again.
+fn exactly_once(store: Store, n: usize, kills: usize, replicas: usize) {
     let ncmec = Ncmec::start(USER, PASSWORD);
     let eu = EuCentre::start();
     let setup = setup(&store, &ncmec, &eu);
+    let mut others: Vec<Server> = (1..replicas).map(|_| start(&store, &setup)).collect();
     let mut s = start(&store, &setup);
     bank_files(&s, &setup.admin, n);
     ncmec.chaos(Chaos::thirty_percent(Duration::from_millis(1500)));
@@ -200,14 +204,16 @@ fn exactly_once(store: Store, n: usize, kills: usize) {
     eprintln!("{n} cases submitted in {:?}", t.elapsed());
     // Killed at random points of the delivery, and started again.
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
-    for _ in 0..kills {
+    for k in 0..kills {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(300 + rng % 1500));
-        let _ = s.child.kill(); // SIGKILL
-        let _ = s.child.wait();
-        s = start(&store, &setup);
+        let count = others.len();
+        let victim = if count == 0 { &mut s } else { &mut others[k % count] };
+        let _ = victim.child.kill(); // SIGKILL
+        let _ = victim.child.wait();
+        *victim = start(&store, &setup);
     }
     let t = std::time::Instant::now();
     until_within("every report finished", Duration::from_secs(300), || {
@@ -304,6 +310,9 @@ fn exactly_once(store: Store, n: usize, kills: usize) {
     let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("spoor_report_attempts_total"), "{metrics}");
     s.stop();
+    for o in others {
+        o.stop();
+    }
 }
 
 fn held_files(dir: &Path) -> usize {
@@ -326,13 +335,13 @@ fn held_files(dir: &Path) -> usize {
 
 #[test]
 fn reports_arrive_exactly_once_through_failures_and_kills_on_sqlite() {
-    exactly_once(Store::sqlite(), 80, 3);
+    exactly_once(Store::sqlite(), 80, 3, 1);
 }
 
 #[test]
-fn reports_arrive_exactly_once_through_failures_and_kills_on_postgres() {
+fn reports_arrive_exactly_once_through_failures_and_kills_with_two_replicas_on_postgres() {
     if let Some(store) = Store::postgres() {
-        exactly_once(store, 40, 2);
+        exactly_once(store, 60, 3, 2);
     }
 }
 
