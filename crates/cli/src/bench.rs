@@ -31,6 +31,9 @@ enum What {
     /// Cases: "review next" on a long queue (p50/p99), and `POST /v1/cases` of an image over
     /// HTTP (cases a second).
     Cases(crate::bench_cases::CasesBenchArgs),
+    /// Reports: delivery to a test NCMEC and EU Centre that fail a share of requests (reports a
+    /// second), checked exactly once.
+    Reports(crate::bench_reports::ReportsBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -351,6 +354,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         What::Audit(a) => bench_audit(a),
         What::Console(a) => crate::bench_console::run(a),
         What::Cases(a) => crate::bench_cases::run(a),
+        What::Reports(a) => crate::bench_reports::run(a),
     }
 }
 

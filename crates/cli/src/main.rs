@@ -8,6 +8,8 @@ mod audit;
 mod bank;
 mod bench;
 mod bench_cases;
+mod bench_receivers;
+mod bench_reports;
 mod bench_console;
 mod files;
 mod hash;
