@@ -472,6 +472,9 @@ pub struct Case {
     pub matches: Vec<CaseMatch>,
     /// Every decision, oldest first.
     pub decisions: Vec<Decision>,
+    /// "Do not inform" (an authority's request): the user's notice is held until then, with
+    /// the reason given.
+    pub no_inform: Option<(Millis, String)>,
 }
 
 impl Case {
@@ -685,6 +688,8 @@ pub struct Message {
     pub target: String,
     /// What is sent.
     pub payload: String,
+    /// Not sent before this time (a user notice held by "do not inform").
+    pub not_before: Option<Millis>,
 }
 
 /// What a case just made or decided sets going, stored in the same transaction as the change.
@@ -806,6 +811,17 @@ pub trait Cases {
         require_lease: bool,
         notify: Notify<'_>,
     ) -> Result<Case>;
+    /// Sets (or, with `None`, lifts) "do not inform" on a case: its user notice is held until
+    /// `until` (an authority's request, `reason` recorded; audited `case_no_inform`). A notice
+    /// waiting in the outbox is held too, in the same transaction.
+    fn set_no_inform(
+        &self,
+        id: i64,
+        until: Option<Millis>,
+        reason: &str,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Case>;
     /// The open case (queued, in second review or escalated; never a following one) whose
     /// content has this SHA-256, the oldest if several.
     fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<i64>>;
@@ -840,6 +856,39 @@ pub(crate) fn decision_audit(person: &str, case: &Case, d: &NewDecision) -> spoo
             "industry_class": d.industry_class.map(|c| c.name()),
             "annotations": d.annotations.iter().map(|a| a.name()).collect::<Vec<_>>(),
             "entry_id": d.entry_id,
+        }),
+    )
+}
+
+/// The outbox dedupe key of a case's user notice.
+pub fn notice_key(case: i64) -> String {
+    format!("user_notice:{case}")
+}
+
+/// Checks a "do not inform" request.
+pub(crate) fn check_no_inform(until: Option<Millis>, reason: &str, now: Millis) -> Result<()> {
+    crate::model::check_text("the reason", reason, MAX_NOTE).map_err(BankError::Invalid)?;
+    if let Some(t) = until {
+        if reason.trim().is_empty() {
+            return Err(BankError::Invalid(
+                "\"do not inform\" needs a reason: name the authority and its request".into(),
+            ));
+        }
+        if t <= now {
+            return Err(BankError::Invalid(
+                "\"do not inform\" needs an end in the future".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The audit record of "do not inform" set or lifted.
+pub(crate) fn no_inform_audit(actor: &str, case: &Case) -> spoor_audit::NewRecord {
+    spoor_audit::NewRecord::by(actor, "case_no_inform", "case", &case.id.to_string()).with_details(
+        serde_json::json!({
+            "until": case.no_inform.as_ref().map(|(t, _)| crate::model::format_time(*t)),
+            "reason": case.no_inform.as_ref().map(|(_, r)| r.clone()),
         }),
     )
 }
@@ -947,7 +996,7 @@ pub(crate) const CASE_COLUMNS: &str = "id, created_at, submitter, reason, servic
      uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes, media_purged_at, \
      md5, sha1, sha256, pdq, pdq_quality, state, queue, lease_holder, lease_until, resolution, \
      earlier_case, category, industry_class, annotations, decided_at, decided_by, \
-     publicly_available";
+     publicly_available, no_inform_until, no_inform_reason";
 
 /// A `cases` row as both stores read it (columns of [`CASE_COLUMNS`]).
 pub(crate) struct RawCase {
@@ -981,6 +1030,8 @@ pub(crate) struct RawCase {
     pub decided_at: Option<Millis>,
     pub decided_by: Option<String>,
     pub publicly_available: Option<bool>,
+    pub no_inform_until: Option<Millis>,
+    pub no_inform_reason: Option<String>,
 }
 
 impl RawCase {
@@ -1024,6 +1075,7 @@ impl RawCase {
             decided_by: self.decided_by,
             matches: Vec::new(),
             decisions: Vec::new(),
+            no_inform: self.no_inform_until.map(|t| (t, self.no_inform_reason.unwrap_or_default())),
         })
     }
 }

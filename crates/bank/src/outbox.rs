@@ -30,7 +30,7 @@ pub const MAX_DUE: usize = 1000;
 
 /// The columns an [`OutboxItem`] is read from, in order.
 pub(crate) const OUTBOX_COLUMNS: &str = "id, topic, dedupe_key, target, payload, created_at, \
-     attempts, next_attempt_at, last_error, delivered_at, gave_up_at";
+     attempts, next_attempt_at, last_error, delivered_at, gave_up_at, not_before";
 
 /// One message in the outbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -57,9 +57,17 @@ pub struct OutboxItem {
     pub delivered_at: Option<Millis>,
     /// When the worker stopped trying.
     pub gave_up_at: Option<Millis>,
+    /// Not sent before this time (a held message, such as a user notice under "do not
+    /// inform").
+    pub not_before: Option<Millis>,
 }
 
 impl OutboxItem {
+    /// When it could first be sent: its creation, or the end of its hold.
+    pub fn due_from(&self) -> Millis {
+        self.not_before.map_or(self.created_at, |t| t.max(self.created_at))
+    }
+
     /// Neither delivered nor given up.
     pub fn pending(&self) -> bool {
         self.delivered_at.is_none() && self.gave_up_at.is_none()

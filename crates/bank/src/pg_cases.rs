@@ -46,6 +46,8 @@ fn raw_case(r: &Row) -> RawCase {
         decided_at: r.get(27),
         decided_by: r.get(28),
         publicly_available: r.get(29),
+        no_inform_until: r.get(30),
+        no_inform_reason: r.get(31),
     }
 }
 
@@ -382,6 +384,40 @@ impl Cases for PostgresStore {
         )
     }
 
+    fn set_no_inform(
+        &self,
+        id: i64,
+        until: Option<Millis>,
+        reason: &str,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Case> {
+        check_actor(actor)?;
+        cases::check_no_inform(until, reason, now)?;
+        self.people_write_audited(
+            |tx| {
+                let n = tx.execute(
+                    "UPDATE cases SET no_inform_until = $2, no_inform_reason = $3 WHERE id = $1",
+                    &[&id, &until, &until.map(|_| reason)],
+                )?;
+                if n == 0 {
+                    return Err(BankError::NoSuchCase(id));
+                }
+                // A notice not yet sent waits for the new end (or goes now when lifted).
+                tx.execute(
+                    "UPDATE outbox SET not_before = $2,
+                         next_attempt_at = CASE WHEN $2::BIGINT IS NULL
+                                                THEN LEAST(next_attempt_at, $3)
+                                                ELSE GREATEST(next_attempt_at, $2) END
+                     WHERE dedupe_key = $1 AND delivered_at IS NULL AND gave_up_at IS NULL",
+                    &[&cases::notice_key(id), &until, &now],
+                )?;
+                case_on(tx, id)
+            },
+            |c| cases::no_inform_audit(actor, c),
+        )
+    }
+
     fn open_case_by_sha256(&self, sha256: &[u8; 32]) -> Result<Option<i64>> {
         let row = self.lock()?.query_opt(
             "SELECT id FROM cases
@@ -469,10 +505,12 @@ fn send_in(tx: &mut Transaction<'_>, case_id: i64, effects: Effects, now: Millis
     for m in effects.messages {
         crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
         tx.execute(
-            "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, $4, $5, $5)
+            "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at,
+                                 not_before)
+             VALUES ($1, $2, $3, $4, $5::BIGINT, GREATEST($5::BIGINT, COALESCE($6::BIGINT, $5::BIGINT)),
+                     $6::BIGINT)
              ON CONFLICT (dedupe_key) DO NOTHING",
-            &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now],
+            &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now, &m.not_before],
         )?;
     }
     for r in &effects.reports {

@@ -20,6 +20,7 @@ fn item(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         last_error: r.get(8)?,
         delivered_at: r.get(9)?,
         gave_up_at: r.get(10)?,
+        not_before: r.get(11)?,
     })
 }
 

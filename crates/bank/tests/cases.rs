@@ -401,6 +401,7 @@ fn messages_go_with_the_change_they_tell_of(s: Arc<dyn Store>) {
                     dedupe_key: format!("case_decided:{}", c.id),
                     target: "http://127.0.0.1:9/hook".into(),
                     payload: format!("{} {}", c.id, c.state.name()),
+                    not_before: None,
                 })
                 .into()
         }
@@ -476,6 +477,7 @@ fn followers_take_their_leads_decision(s: Arc<dyn Store>) {
                 dedupe_key: format!("case_decided:{}", c.id),
                 target: "http://127.0.0.1:9/hook".into(),
                 payload: c.state.name().into(),
+                not_before: None,
             })
             .into()
     };

@@ -350,3 +350,67 @@ fn concurrent_claims_never_share_a_report(s: Arc<dyn Store>) {
 fn concurrent_claims_never_share_a_report_on_both_stores() {
     both(concurrent_claims_never_share_a_report);
 }
+
+/// "Do not inform": a user notice made with the decision waits in the outbox until the hold
+/// ends; a hold set later moves a waiting notice; lifting it makes the notice due at once; a
+/// hold with no reason or an end in the past is refused; every change is audited.
+fn notices_wait_for_do_not_inform(s: Arc<dyn Store>) {
+    use spoor_bank::cases::{notice_key, Message};
+    setup(&*s);
+    let now = 30_000_000;
+    let notice = |c: &Case| {
+        let mut e = Effects::default();
+        if c.state == CaseState::Confirmed {
+            e.messages.push(Message {
+                topic: "user_notice".into(),
+                dedupe_key: notice_key(c.id),
+                target: "http://127.0.0.1:9/hook".into(),
+                payload: format!("notice {}", c.id),
+                not_before: c.no_inform.as_ref().map(|(t, _)| *t),
+            });
+        }
+        e
+    };
+    let held = s.create_case(&new_case(None, 1)).unwrap().id;
+    let later = s.create_case(&new_case(None, 2)).unwrap().id;
+    // Refused: no reason, an end in the past, an unknown case.
+    let r = s.set_no_inform(held, Some(now + 10 * MIN), " ", "key:admin", now);
+    assert!(matches!(r, Err(BankError::Invalid(_))), "{r:?}");
+    let r = s.set_no_inform(held, Some(now - 1), "police request 12", "key:admin", now);
+    assert!(matches!(r, Err(BankError::Invalid(_))), "{r:?}");
+    let r = s.set_no_inform(9_999, Some(now + MIN), "police request 12", "key:admin", now);
+    assert!(matches!(r, Err(BankError::NoSuchCase(9_999))), "{r:?}");
+    let c = s.set_no_inform(held, Some(now + 10 * MIN), "police request 12", "key:admin", now).unwrap();
+    assert_eq!(c.no_inform, Some((now + 10 * MIN, "police request 12".into())));
+    for id in [held, later] {
+        s.decide_case_notifying(id, "user:rita", &confirm(), now, false, &notice).unwrap();
+    }
+    let due = |at: i64| -> Vec<String> {
+        s.outbox_due("user_notice", at, 100).unwrap().into_iter().map(|i| i.payload).collect()
+    };
+    assert_eq!(due(now), vec![format!("notice {later}")], "the held notice waits");
+    assert_eq!(due(now + 10 * MIN).len(), 2, "and goes when the hold ends");
+    // A hold set after the decision moves the waiting notice; lifting it sends it at once.
+    s.set_no_inform(later, Some(now + 60 * MIN), "court order 7", "key:admin", now).unwrap();
+    assert_eq!(due(now + 10 * MIN), vec![format!("notice {held}")]);
+    let item = s.outbox_due("user_notice", now + 60 * MIN, 100).unwrap();
+    let moved = item.iter().find(|i| i.dedupe_key == notice_key(later)).unwrap();
+    assert_eq!((moved.not_before, moved.due_from()), (Some(now + 60 * MIN), now + 60 * MIN));
+    s.set_no_inform(later, None, "", "key:admin", now + MIN).unwrap();
+    assert_eq!(due(now + MIN), vec![format!("notice {later}")], "lifted: due at once");
+    assert_eq!(s.case(later).unwrap().no_inform, None);
+    let audits: Vec<String> = s
+        .audit_records(&AuditQuery::after(0, 10_000))
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "case_no_inform")
+        .map(|r| format!("{} {}", r.object_id, r.details))
+        .collect();
+    assert_eq!(audits.len(), 3, "{audits:?}");
+    assert!(audits[0].contains("police request 12"), "{audits:?}");
+}
+
+#[test]
+fn notices_wait_for_do_not_inform_on_both_stores() {
+    both(notices_wait_for_do_not_inform);
+}

@@ -286,6 +286,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         ..Default::default()
     };
+    if config.report_policy.notices.is_some() && config.case_webhook.is_none() {
+        anyhow::bail!(
+            "the reports file asks for user notices ([notices]), and they reach the provider's \
+             system through --case-webhook: set --case-webhook and --case-webhook-secret-file, \
+             or remove [notices]"
+        );
+    }
     if config.console.idle_timeout > config.console.max_age {
         anyhow::bail!(
             "--session-idle-timeout ({:?}) is longer than --session-max-age ({:?}): make the idle timeout the shorter one",

@@ -79,6 +79,16 @@ impl spoor_bank::AuditLog for Hooked {
 }
 
 impl spoor_bank::Cases for Hooked {
+    fn set_no_inform(
+        &self,
+        id: i64,
+        until: Option<i64>,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> spoor_bank::Result<cases::Case> {
+        self.inner.set_no_inform(id, until, reason, actor, now)
+    }
     fn create_cases_notifying(
         &self,
         new: &[cases::NewCase],

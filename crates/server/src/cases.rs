@@ -34,7 +34,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::{blocking, scope, Auth};
 use crate::wire::{
     CaseForm, CaseList, CaseListQuery, CaseMatchOut, CaseMetaIn, CaseOut, CaseSignalsIn,
-    CaseSignalsRequest, CaseSubmitResponse, DecisionIn, DecisionOut, SignalIn,
+    CaseSignalsRequest, CaseSubmitResponse, DecisionIn, DecisionOut, NoInformIn, SignalIn,
 };
 use crate::AppState;
 
@@ -910,6 +910,7 @@ pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
         decided_at: c.decided_at.map(format_time),
         decided_by: c.decided_by,
         viewed_by_person: viewed,
+        no_inform_until: c.no_inform.as_ref().map(|(t, _)| format_time(*t)),
         signals,
         matches: c
             .matches
@@ -1005,6 +1006,34 @@ pub async fn get_case(
         // Another submitter's case is not there for this key.
         return Err(spoor_bank::BankError::NoSuchCase(id).into());
     }
+    Ok(Json(case_out(case, p.show_distance)))
+}
+
+/// Holds the notice of the user affected by a case until a time (an authority's "do not
+/// inform" request; audited `case_no_inform`), or lifts the hold. Admin keys.
+#[utoipa::path(post, path = "/v1/cases/{id}/do-not-inform", tag = "cases", request_body = NoInformIn,
+    security(("api_key" = [])), params(("id" = i64, Path, description = "Case number")),
+    responses((status = 200, body = CaseOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
+pub async fn no_inform(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(id): Path<String>,
+    crate::routes::ApiJson(body): crate::routes::ApiJson<NoInformIn>,
+) -> Result<Json<CaseOut>, ApiError> {
+    let id = case_id(&id)?;
+    let until = body
+        .until
+        .as_deref()
+        .map(parse_time)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("until: {e}")))?;
+    let (store, actor) = (state.store.clone(), p.actor.to_string());
+    let case = blocking(move || {
+        Ok(store.set_no_inform(id, until, &body.reason, &actor, spoor_bank::model::now_ms())?)
+    })
+    .await?;
     Ok(Json(case_out(case, p.show_distance)))
 }
 

@@ -144,6 +144,18 @@ struct ReportsFile {
     timeout_seconds: Option<f64>,
     ncmec: Option<NcmecFile>,
     eu_centre: Option<EuFile>,
+    notices: Option<NoticesFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoticesFile {
+    /// Languages of every notice (default Dutch and English).
+    languages: Option<Vec<String>>,
+    /// Where users complain.
+    complaint_url: String,
+    /// A folder of `notice-<lang>.txt` templates replacing or adding to the built-in ones.
+    templates_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -231,6 +243,10 @@ pub fn load(
             path.display()
         );
     }
+    let notices = match f.notices {
+        None => None,
+        Some(n) => Some(load_notices(n, dir, path)?),
+    };
     let workers = f.workers.unwrap_or(4);
     if !(1..=64).contains(&workers) {
         bail!("workers = {workers} in {}: use 1 to 64", path.display());
@@ -252,7 +268,49 @@ pub fn load(
         max_backoff: secs(f.max_backoff_seconds, 3600.0, "max_backoff_seconds")?,
         timeout: secs(f.timeout_seconds, 30.0, "timeout_seconds")?,
     };
-    Ok((ReportPolicy { recipients: cfg.recipients(), window }, cfg))
+    Ok((ReportPolicy { recipients: cfg.recipients(), window, notices }, cfg))
+}
+
+fn load_notices(
+    n: NoticesFile,
+    dir: &Path,
+    path: &Path,
+) -> anyhow::Result<crate::reporting::NoticeConfig> {
+    crate::webhook::check_url(&n.complaint_url)
+        .map_err(|e| anyhow::anyhow!("[notices] complaint_url in {}: {e}", path.display()))?;
+    let mut templates = spoor_report::notice::Templates::builtin();
+    if let Some(d) = &n.templates_dir {
+        let d = dir.join(d);
+        let entries = std::fs::read_dir(&d)
+            .with_context(|| format!("cannot read the notice templates folder {}", d.display()))?;
+        for e in entries {
+            let p = e?.path();
+            let name = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
+            let Some(lang) = name.strip_prefix("notice-").and_then(|r| r.strip_suffix(".txt")) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read the notice template {}", p.display()))?;
+            templates
+                .set(lang, &text)
+                .map_err(|e| anyhow::anyhow!("the notice template {}: {e}", p.display()))?;
+        }
+    }
+    let languages = n.languages.unwrap_or_else(|| vec!["nl".into(), "en".into()]);
+    if languages.is_empty() {
+        bail!("[notices] languages in {} is empty: name at least one", path.display());
+    }
+    let known: Vec<String> = templates.languages().map(str::to_string).collect();
+    for l in &languages {
+        if !known.contains(l) {
+            bail!(
+                "[notices] language {l:?} in {} has no template: add notice-{l}.txt to templates_dir (known: {})",
+                path.display(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(crate::reporting::NoticeConfig { languages, complaint_url: n.complaint_url, templates })
 }
 
 fn read_credentials(path: &Path) -> anyhow::Result<(String, zeroize::Zeroizing<String>)> {

@@ -382,6 +382,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/cases/{id}/decision", post(cases::decide))
         .route_layer(guarded(Need { roles: cases::DECIDE, what: "decide cases", upload: false }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let case_admin = Router::new()
+        .route("/v1/cases/{id}/do-not-inform", post(cases::no_inform))
+        .route_layer(guarded(Need { roles: &[Role::Admin], what: "hold user notices", upload: false }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let report_read = Router::new()
         .route("/v1/reports", get(reports_api::list))
         .route("/v1/reports/{id}", get(reports_api::get_report))
@@ -417,6 +421,7 @@ pub fn app(state: AppState) -> Router {
         .merge(match_upload)
         .merge(hash)
         .merge(report_read)
+        .merge(case_admin)
         .merge(report_retry)
         .merge(audit)
         .merge(case_intake)

@@ -32,6 +32,19 @@ use spoor_bank::Store;
 pub const TOPIC: &str = "case_decided";
 /// The event named in the payload and the `X-Spoor-Event` header.
 pub const EVENT: &str = "case.decided";
+/// The outbox topic of user notices.
+pub const NOTICE_TOPIC: &str = "user_notice";
+/// The event of a user notice.
+pub const NOTICE_EVENT: &str = "case.user_notice";
+
+/// The event named for an outbox topic.
+fn event_of(topic: &str) -> &'static str {
+    if topic == NOTICE_TOPIC {
+        NOTICE_EVENT
+    } else {
+        EVENT
+    }
+}
 /// Shortest secret, in bytes.
 pub const MIN_SECRET: usize = 16;
 /// How often the worker looks for due messages.
@@ -160,6 +173,7 @@ pub fn message(cfg: &WebhookConfig, case: &Case) -> Option<Message> {
         dedupe_key: format!("{TOPIC}:{}", case.id),
         target: cfg.url.clone(),
         payload: payload(case).to_string(),
+        not_before: None,
     })
 }
 
@@ -226,7 +240,7 @@ fn post(
     let resp = client
         .post(&item.target)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("X-Spoor-Event", EVENT)
+        .header("X-Spoor-Event", event_of(&item.topic))
         .header("X-Spoor-Delivery", item.id.to_string())
         .header("X-Spoor-Timestamp", ts.to_string())
         .header("X-Spoor-Signature", sign(secret, ts, item.payload.as_bytes()))
@@ -277,7 +291,7 @@ pub fn attempt(
         }
         Err(error) => {
             let give_up_at = item
-                .created_at
+                .due_from()
                 .saturating_add(i64::try_from(GIVE_UP_AFTER.as_millis()).unwrap_or(i64::MAX));
             if now >= give_up_at {
                 store.outbox_give_up(item.id, now, &error)?;
@@ -330,7 +344,12 @@ pub fn spawn_worker(
         let mut failing = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(POLL);
-            let due = match store.outbox_due(TOPIC, now_ms(), BATCH) {
+            let due = match store
+                .outbox_due(TOPIC, now_ms(), BATCH)
+                .and_then(|mut d| {
+                    d.extend(store.outbox_due(NOTICE_TOPIC, now_ms(), BATCH)?);
+                    Ok(d)
+                }) {
                 Ok(due) => {
                     if failing {
                         tracing::info!("case webhook: the outbox is read again");

@@ -884,6 +884,9 @@ pub struct CaseOut {
     /// Whether a person viewed the content (false for auto-confirmed known material and for
     /// decisions taken from earlier cases).
     pub viewed_by_person: bool,
+    /// "Do not inform" (an authority's request): the user's notice is held until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_inform_until: Option<String>,
     /// Its signals (hex), as far as the content could be hashed.
     pub signals: Vec<SignalIn>,
     /// What it matched.
@@ -932,6 +935,18 @@ pub struct CaseListQuery {
     /// At most this many (default 100, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
+}
+
+/// `POST /v1/cases/{id}/do-not-inform`: hold the affected user's notice.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoInformIn {
+    /// Until when (RFC 3339, in the future); `null` lifts the hold (the notice goes now).
+    pub until: Option<String>,
+    /// The authority and its request (required with `until`).
+    #[serde(default)]
+    #[schema(max_length = 4096)]
+    pub reason: String,
 }
 
 /// `POST /v1/cases/{id}/decision`.

@@ -38,3 +38,9 @@ CREATE TABLE report_cases (
 
 -- Whether the content was publicly available (NCMEC's publiclyAvailable), as the submitter says.
 ALTER TABLE cases ADD COLUMN publicly_available BOOLEAN;
+
+-- "Do not inform" (an authority's request): the user's notice is held until this time.
+ALTER TABLE cases ADD COLUMN no_inform_until BIGINT;
+ALTER TABLE cases ADD COLUMN no_inform_reason TEXT;
+-- A message not sent before this time (a held notice).
+ALTER TABLE outbox ADD COLUMN not_before BIGINT;
