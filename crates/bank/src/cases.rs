@@ -875,9 +875,7 @@ pub(crate) fn check_no_inform(until: Option<Millis>, reason: &str, now: Millis) 
             ));
         }
         if t <= now {
-            return Err(BankError::Invalid(
-                "\"do not inform\" needs an end in the future".into(),
-            ));
+            return Err(BankError::Invalid("\"do not inform\" needs an end in the future".into()));
         }
     }
     Ok(())
@@ -1219,6 +1217,7 @@ mod tests {
                 distance: 20,
             }],
             decisions: vec![],
+            no_inform: None,
         }
     }
 

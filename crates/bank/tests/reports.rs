@@ -380,7 +380,8 @@ fn notices_wait_for_do_not_inform(s: Arc<dyn Store>) {
     assert!(matches!(r, Err(BankError::Invalid(_))), "{r:?}");
     let r = s.set_no_inform(9_999, Some(now + MIN), "police request 12", "key:admin", now);
     assert!(matches!(r, Err(BankError::NoSuchCase(9_999))), "{r:?}");
-    let c = s.set_no_inform(held, Some(now + 10 * MIN), "police request 12", "key:admin", now).unwrap();
+    let c =
+        s.set_no_inform(held, Some(now + 10 * MIN), "police request 12", "key:admin", now).unwrap();
     assert_eq!(c.no_inform, Some((now + 10 * MIN, "police request 12".into())));
     for id in [held, later] {
         s.decide_case_notifying(id, "user:rita", &confirm(), now, false, &notice).unwrap();

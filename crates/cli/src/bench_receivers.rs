@@ -492,3 +492,41 @@ impl EuCentre {
         self.shared.requests.load(Ordering::SeqCst)
     }
 }
+
+/// What the recorder keeps: every request, in order.
+#[derive(Debug, Default)]
+pub struct RecorderState {
+    pub got: Vec<(String, HashMap<String, String>, String)>,
+}
+
+fn recorder_handle(state: &Mutex<RecorderState>, req: &Request) -> (u16, String, &'static str) {
+    state.lock().unwrap().got.push((req.path.clone(), req.headers.clone(), req.text()));
+    (200, String::new(), "text/plain")
+}
+
+/// A receiver on 127.0.0.1 that takes every request (200) and keeps it: a provider's webhook.
+pub struct Recorder {
+    pub port: u16,
+    shared: Arc<Shared<RecorderState>>,
+}
+
+impl Recorder {
+    pub fn start() -> Recorder {
+        let (port, shared) = serve(RecorderState::default(), recorder_handle);
+        Recorder { port, shared }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Bodies received with this `X-Spoor-Event`, with their headers.
+    pub fn events(&self, event: &str) -> Vec<(HashMap<String, String>, String)> {
+        let st = self.shared.state.lock().unwrap();
+        st.got
+            .iter()
+            .filter(|(_, h, _)| h.get("x-spoor-event").map(String::as_str) == Some(event))
+            .map(|(_, h, b)| (h.clone(), b.clone()))
+            .collect()
+    }
+}

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Args;
-use spoor_bank::cases::{CaseMedia, CaseMeta, CaseReason, CaseSignals, Effects, MediaKind, NewCase, Start};
+use spoor_bank::cases::{
+    CaseMedia, CaseMeta, CaseReason, CaseSignals, Effects, MediaKind, NewCase, Start,
+};
 use spoor_bank::reports::{ReportQuery, ReportRequest, ReportState};
 use spoor_bank::{Category, Location, Store};
 
@@ -232,7 +234,11 @@ pub fn run(args: ReportsBenchArgs) -> anyhow::Result<ExitCode> {
         eu_keys.0,
         eu_keys.1
     );
-    if finished != ncmec_uuids || finished_twice != 0 || eu_keys.0 != uuids.len() - ncmec_uuids || eu_keys.1 != 0 {
+    if finished != ncmec_uuids
+        || finished_twice != 0
+        || eu_keys.0 != uuids.len() - ncmec_uuids
+        || eu_keys.1 != 0
+    {
         bail!("a report was lost or sent twice");
     }
     Ok(ExitCode::SUCCESS)

@@ -24,7 +24,7 @@ use reqwest::blocking::multipart;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use receivers::{Chaos, EuCentre, Ncmec};
+use receivers::{Chaos, EuCentre, Ncmec, Recorder};
 use server::{until_within, Server, Store};
 
 const USER: &str = "spoor-test";
@@ -452,4 +452,128 @@ fn bad_reports_files_are_refused_at_start() {
     let e = serve(&named, &["--reports-loopback-only"]);
     assert!(e.contains("only loopback addresses"), "{e}");
     drop(setup);
+}
+
+const HOOK_SECRET: &str = "provider-webhook-secret-0123";
+
+/// The notice for the affected user reaches the provider's system through the signed case
+/// webhook, in Dutch and English; while an authority's "do not inform" holds, it waits, and it
+/// is sent when the hold ends. A service asked for notices without a webhook does not start.
+#[test]
+fn user_notices_wait_for_do_not_inform_and_reach_the_provider() {
+    let store = Store::sqlite();
+    let ncmec = Ncmec::start(USER, PASSWORD);
+    let eu = EuCentre::start();
+    let hook = Recorder::start();
+    let mut setup = setup(&store, &ncmec, &eu);
+    let dir = store.dir.path();
+    reports_file(
+        dir,
+        &ncmec,
+        &eu,
+        "[notices]\ncomplaint_url = \"https://hoster.example/complaints\"\n",
+    );
+    let secret = dir.join("hook.secret");
+    std::fs::write(&secret, HOOK_SECRET).unwrap();
+    let without_hook: Vec<&str> = setup.flags.iter().map(String::as_str).collect();
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend(&without_hook);
+    let out = store.spoor(&args);
+    assert!(!out.status.success());
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(e.contains("--case-webhook"), "{e}");
+    setup.flags.extend([
+        "--case-webhook".into(),
+        hook.url(),
+        "--case-webhook-secret-file".into(),
+        secret.display().to_string(),
+    ]);
+    let reviewer = store.key("reviewer", "rev", None);
+    let s = start(&store, &setup);
+    let case = |n: u64| -> i64 {
+        let body = json!({"meta": {"reason": "user_flag", "service": "photos",
+                "content_ref": format!("https://photos.example/item-{n}"), "uploader_ref": "user-7"},
+            "signals": {"md5": format!("{:032x}", 0xabcd_0000u128 + u128::from(n))}});
+        let (st, v) = s.send("POST", Some(&setup.hoster), "/v1/cases", &body);
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+        v["case"]["id"].as_i64().unwrap()
+    };
+    let decide = |id: i64| {
+        let d = json!({"verdict": "confirm", "category": "baseline"});
+        let (st, v) = s.send("POST", Some(&reviewer), &format!("/v1/cases/{id}/decision"), &d);
+        assert_eq!(st, StatusCode::OK, "{v}");
+    };
+    let (free, held) = (case(1), case(2));
+    // Bad holds are refused; only admins hold notices.
+    let until = |secs: i64| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let ms = t.as_millis() as i64 + secs * 1000;
+        spoor_bank::model::format_time(ms)
+    };
+    let path = format!("/v1/cases/{held}/do-not-inform");
+    let (st, v) =
+        s.send("POST", Some(&setup.admin), &path, &json!({"until": until(4), "reason": ""}));
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, _) =
+        s.send("POST", Some(&setup.admin), &path, &json!({"until": until(-60), "reason": "x"}));
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) =
+        s.send("POST", Some(&reviewer), &path, &json!({"until": until(4), "reason": "x"}));
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, v) = s.send(
+        "POST",
+        Some(&setup.admin),
+        &path,
+        &json!({"until": until(4), "reason": "police request 2026-117", "colour": 1}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "unknown fields are refused: {v}");
+    let (st, v) = s.send(
+        "POST",
+        Some(&setup.admin),
+        &path,
+        &json!({"until": until(4), "reason": "police request 2026-117"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["no_inform_until"].is_string(), "{v}");
+    decide(free);
+    decide(held);
+    let notices = |id: i64| -> Vec<Value> {
+        hook.events("case.user_notice")
+            .into_iter()
+            .filter_map(|(h, b)| {
+                let ts: i64 = h["x-spoor-timestamp"].parse().unwrap();
+                assert!(spoor_server::webhook::verify(
+                    HOOK_SECRET.as_bytes(),
+                    ts,
+                    b.as_bytes(),
+                    &h["x-spoor-signature"]
+                ));
+                let v: Value = serde_json::from_str(&b).unwrap();
+                (v["case_id"] == id).then_some(v)
+            })
+            .collect()
+    };
+    until_within("the free notice", Duration::from_secs(10), || notices(free).len() == 1);
+    let n = &notices(free)[0];
+    assert_eq!(n["complaint_url"], "https://hoster.example/complaints");
+    assert_eq!(n["content_ref"], "https://photos.example/item-1");
+    let langs: Vec<&str> =
+        n["notices"].as_array().unwrap().iter().map(|x| x["lang"].as_str().unwrap()).collect();
+    assert_eq!(langs, ["nl", "en"]);
+    for x in n["notices"].as_array().unwrap() {
+        let body = x["body"].as_str().unwrap();
+        assert!(body.contains("https://hoster.example/complaints"), "{body}");
+        assert!(body.contains("https://photos.example/item-1"), "{body}");
+        assert!(!x["subject"].as_str().unwrap().is_empty());
+    }
+    assert!(!hook.events("case.decided").is_empty(), "the decision is told too");
+    assert!(notices(held).is_empty(), "held while \"do not inform\" lasts");
+    let waited = until_within("the held notice, after its hold", Duration::from_secs(15), || {
+        notices(held).len() == 1
+    });
+    assert!(waited >= Duration::from_millis(1500), "not before its hold ended ({waited:?})");
+    let (st, v) = s.get(Some(&setup.admin), "/v1/audit?action=case_no_inform&limit=10");
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["records"].as_array().unwrap().len(), 1, "{v}");
+    s.stop();
 }

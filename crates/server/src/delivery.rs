@@ -286,7 +286,8 @@ fn load_notices(
         for e in entries {
             let p = e?.path();
             let name = p.file_name().and_then(|f| f.to_str()).unwrap_or("");
-            let Some(lang) = name.strip_prefix("notice-").and_then(|r| r.strip_suffix(".txt")) else {
+            let Some(lang) = name.strip_prefix("notice-").and_then(|r| r.strip_suffix(".txt"))
+            else {
                 continue;
             };
             let text = std::fs::read_to_string(&p)

@@ -384,7 +384,11 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let case_admin = Router::new()
         .route("/v1/cases/{id}/do-not-inform", post(cases::no_inform))
-        .route_layer(guarded(Need { roles: &[Role::Admin], what: "hold user notices", upload: false }))
+        .route_layer(guarded(Need {
+            roles: &[Role::Admin],
+            what: "hold user notices",
+            upload: false,
+        }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let report_read = Router::new()
         .route("/v1/reports", get(reports_api::list))

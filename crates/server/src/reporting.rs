@@ -81,7 +81,8 @@ pub fn notice_message(
             done: done.into(),
         };
         match spoor_report::notice::render(lang, &facts, &cfg.templates) {
-            Ok(n) => notices.push(serde_json::json!({"lang": n.lang, "subject": n.subject, "body": n.body})),
+            Ok(n) => notices
+                .push(serde_json::json!({"lang": n.lang, "subject": n.subject, "body": n.body})),
             Err(e) => {
                 // Checked at start; a case whose facts a template cannot take gets the others.
                 tracing::error!(case = case.id, %lang, error = %e, "cannot write a user notice in this language");
@@ -143,7 +144,8 @@ pub fn effects(
     policy: ReportPolicy,
 ) -> impl Fn(&Case) -> Effects + Send + Sync {
     move |case| {
-        let mut messages: Vec<_> = hook.as_ref().and_then(|h| webhook::message(h, case)).into_iter().collect();
+        let mut messages: Vec<_> =
+            hook.as_ref().and_then(|h| webhook::message(h, case)).into_iter().collect();
         if let (Some(h), Some(n)) = (&hook, &policy.notices) {
             messages.extend(notice_message(h, n, case));
         }
