@@ -309,6 +309,13 @@ fn exactly_once(store: Store, n: usize, kills: usize, replicas: usize) {
     });
     let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
     assert!(metrics.contains("spoor_report_attempts_total"), "{metrics}");
+    let finished =
+        format!("spoor_reports{{recipient=\"ncmec\",state=\"finished\"}} {}", to_ncmec.len());
+    assert!(metrics.contains(&finished), "{finished} in {metrics}");
+    assert!(
+        metrics.contains("spoor_reports{recipient=\"eu_centre\",state=\"dead\"} 0"),
+        "{metrics}"
+    );
     s.stop();
     for o in others {
         o.stop();

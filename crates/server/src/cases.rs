@@ -695,8 +695,8 @@ pub const CASE_GAUGES_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// Sets the case gauges of `/metrics` from the store, at most every [`CASE_GAUGES_EVERY`]
 /// (scrapes in between show the last count; one count at a time):
 /// `spoor_cases_open{queue,state}`, `spoor_case_outcomes{bank,signal_type,band,outcome}` and
-/// `spoor_case_false_positive_ratio{bank,signal_type,band}`. A store error keeps the last
-/// values and is logged.
+/// `spoor_case_false_positive_ratio{bank,signal_type,band}`, and `spoor_reports{recipient,
+/// state}`. A store error keeps the last values and is logged.
 pub(crate) async fn refresh_gauges(state: &AppState) {
     let mut last = state.case_gauges.lock().await;
     if last.as_ref().is_some_and(|(t, _)| t.elapsed() < CASE_GAUGES_EVERY) {
@@ -707,11 +707,29 @@ pub(crate) async fn refresh_gauges(state: &AppState) {
         Ok::<_, spoor_bank::BankError>((
             store.open_case_counts()?,
             store.case_outcomes(None, None)?,
+            store.report_counts()?,
         ))
     })
     .await;
     match counted {
-        Ok(Ok((open, outcomes))) => {
+        Ok(Ok((open, outcomes, reports))) => {
+            // Every state of every recipient, zeros included, so a dead letter can be alerted on.
+            let mut recipients: Vec<String> = state.config.report_policy.recipients.clone();
+            for (r, _, _) in &reports {
+                if !recipients.contains(r) {
+                    recipients.push(r.clone());
+                }
+            }
+            for r in &recipients {
+                for st in spoor_bank::ReportState::ALL {
+                    let n = reports
+                        .iter()
+                        .find(|(rr, s, _)| rr == r && s == st)
+                        .map_or(0, |(_, _, n)| *n);
+                    metrics::gauge!("spoor_reports", "recipient" => r.clone(), "state" => st.name())
+                        .set(n as f64);
+                }
+            }
             let named: Vec<(String, &'static str)> =
                 open.iter().map(|(q, st, _)| (q.clone(), st.name())).collect();
             if let Some((_, before)) = last.take() {
