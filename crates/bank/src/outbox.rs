@@ -101,6 +101,17 @@ pub trait Outbox {
     /// (`next_attempt_at`, then id), at most `limit` (≤ [`MAX_DUE`]). Only reads: two workers
     /// may be handed the same item; the conditional marks below make one of them lose.
     fn outbox_due(&self, topic: &str, now: Millis, limit: usize) -> Result<Vec<OutboxItem>>;
+    /// Claims pending items of `topics` due at `now` that no live claim holds, until
+    /// `now + lease_ms`, oldest due first, at most `limit`: what a worker then sends. Two
+    /// workers (replicas on one PostgreSQL) never claim one item while its claim lasts
+    /// (`FOR UPDATE SKIP LOCKED`); a retry ends the claim.
+    fn outbox_claim(
+        &self,
+        topics: &[String],
+        now: Millis,
+        lease_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>>;
     /// Marks a pending item delivered. `false` when it was not pending (delivered or given up
     /// already, by another worker say) or does not exist.
     fn outbox_delivered(&self, id: i64, now: Millis) -> Result<bool>;

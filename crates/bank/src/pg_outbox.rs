@@ -60,6 +60,34 @@ impl Outbox for PostgresStore {
         Ok(rows.iter().map(item).collect())
     }
 
+    fn outbox_claim(
+        &self,
+        topics: &[String],
+        now: Millis,
+        lease_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        let limit = outbox::check_limit(limit)?;
+        let until = now.saturating_add(lease_ms.max(1));
+        let rows = self.lock()?.query(
+            &format!(
+                "UPDATE outbox SET claimed_until = $2
+                 WHERE id IN (
+                     SELECT id FROM outbox
+                     WHERE {PENDING} AND next_attempt_at <= $1
+                       AND (claimed_until IS NULL OR claimed_until < $1)
+                       AND topic = ANY($3)
+                     ORDER BY next_attempt_at, id LIMIT $4
+                     FOR UPDATE SKIP LOCKED)
+                 RETURNING {OUTBOX_COLUMNS}"
+            ),
+            &[&now, &until, &topics, &limit],
+        )?;
+        let mut items: Vec<OutboxItem> = rows.iter().map(item).collect();
+        items.sort_by_key(|i| (i.next_attempt_at, i.id));
+        Ok(items)
+    }
+
     fn outbox_delivered(&self, id: i64, now: Millis) -> Result<bool> {
         let n = self.lock()?.execute(
             &format!("UPDATE outbox SET delivered_at = $2 WHERE id = $1 AND {PENDING}"),
@@ -72,7 +100,8 @@ impl Outbox for PostgresStore {
         let error = outbox::clean_error(error);
         let n = self.lock()?.execute(
             &format!(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3,
+                     claimed_until = NULL
                  WHERE id = $1 AND {PENDING}"
             ),
             &[&id, &next_attempt_at, &error],

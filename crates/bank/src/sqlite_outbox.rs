@@ -75,6 +75,39 @@ impl Outbox for SqliteStore {
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
     }
 
+    fn outbox_claim(
+        &self,
+        topics: &[String],
+        now: Millis,
+        lease_ms: Millis,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        let limit = outbox::check_limit(limit)?;
+        let topics =
+            serde_json::to_string(topics).map_err(|e| crate::BankError::Invalid(e.to_string()))?;
+        let until = now.saturating_add(lease_ms.max(1));
+        self.people_write(|tx| {
+            let mut items = tx
+                .prepare_cached(&format!(
+                    "UPDATE outbox SET claimed_until = ?2
+                     WHERE id IN (
+                         SELECT id FROM outbox INDEXED BY outbox_due
+                         WHERE {PENDING} AND next_attempt_at <= ?1
+                           AND (claimed_until IS NULL OR claimed_until < ?1)
+                           AND topic IN (SELECT value FROM json_each(?3))
+                         ORDER BY next_attempt_at, id LIMIT ?4)
+                     RETURNING {OUTBOX_COLUMNS}"
+                ))
+                .and_then(|mut st| {
+                    st.query_map(params![now, until, topics, limit], item)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(|e| self.err(e))?;
+            items.sort_by_key(|i| (i.next_attempt_at, i.id));
+            Ok(items)
+        })
+    }
+
     fn outbox_delivered(&self, id: i64, now: Millis) -> Result<bool> {
         self.outbox_mark(
             &format!("UPDATE outbox SET delivered_at = ?2 WHERE id = ?1 AND {PENDING}"),
@@ -86,7 +119,8 @@ impl Outbox for SqliteStore {
         let error = outbox::clean_error(error);
         self.outbox_mark(
             &format!(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3,
+                     claimed_until = NULL
                  WHERE id = ?1 AND {PENDING}"
             ),
             &[&id, &next_attempt_at, &error],

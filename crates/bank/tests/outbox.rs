@@ -213,3 +213,34 @@ fn bad_input_is_refused_and_nothing_is_written() {
         assert_eq!(s.outbox_due(T, 100, 1).unwrap()[0].payload.len(), MAX_PAYLOAD);
     });
 }
+
+/// A claim hands each due item to one worker while it lasts: a second claim gets the others,
+/// a claim past the lease gets it again, and a retry ends the claim (due again at its time).
+fn claims_hand_each_item_to_one_worker_body(s: Arc<dyn Store>) {
+    let topics = vec!["case_decided".to_string(), "user_notice".to_string()];
+    for (i, topic) in ["case_decided", "user_notice", "other"].iter().enumerate() {
+        assert!(s.outbox_add(topic, &format!("k{i}"), "http://127.0.0.1:9/", "{}", 1_000).unwrap());
+    }
+    let first = s.outbox_claim(&topics, 2_000, 10_000, 1).unwrap();
+    assert_eq!(first.len(), 1);
+    let second = s.outbox_claim(&topics, 2_000, 10_000, 10).unwrap();
+    assert_eq!(second.len(), 1, "the other topic's item is not claimed: {second:?}");
+    assert_ne!(first[0].id, second[0].id);
+    assert!(s.outbox_claim(&topics, 11_999, 10_000, 10).unwrap().is_empty(), "claims hold");
+    let again = s.outbox_claim(&topics, 12_001, 10_000, 10).unwrap();
+    assert_eq!(again.len(), 2, "lease over: claimable again");
+    assert!(s.outbox_retry(first[0].id, 13_000, "HTTP 503").unwrap());
+    let after_retry = s.outbox_claim(&topics, 13_000, 10_000, 10).unwrap();
+    assert_eq!(after_retry.iter().map(|i| i.id).collect::<Vec<_>>(), vec![first[0].id]);
+    assert!(s.outbox_delivered(second[0].id, 14_000).unwrap());
+    assert!(s
+        .outbox_claim(&topics, 99_000, 10_000, 10)
+        .unwrap()
+        .iter()
+        .all(|i| i.id != second[0].id));
+}
+
+#[test]
+fn claims_hand_each_item_to_one_worker() {
+    both(claims_hand_each_item_to_one_worker_body);
+}

@@ -170,6 +170,15 @@ impl spoor_bank::Cases for Hooked {
 }
 
 impl spoor_bank::Outbox for Hooked {
+    fn outbox_claim(
+        &self,
+        topics: &[String],
+        now: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::OutboxItem>> {
+        self.inner.outbox_claim(topics, now, lease_ms, limit)
+    }
     fn outbox_add(
         &self,
         topic: &str,

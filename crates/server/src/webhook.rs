@@ -13,7 +13,8 @@
 //! * [`sign`] and [`verify`] are what a receiver does to check a message.
 //!
 //! The message names the case and what the submitter said about the content; it never holds the
-//! content, its hashes, or the banks' entries. Delivery is at least once: a receiver that
+//! content, its hashes, or the banks' entries. A worker claims what it sends (replicas never
+//! send one message at the same time). Delivery is at least once: a receiver that
 //! answered 2xx may see the same delivery id again if the service stopped before recording it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,7 +57,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// How long a message is tried before it is given up.
 pub const GIVE_UP_AFTER: Duration = Duration::from_secs(72 * 3600);
 /// Messages taken from the outbox at a time.
-const BATCH: usize = 50;
+const BATCH: usize = 10;
+/// How long a worker holds the messages it took: every one of them timing out, and more.
+const CLAIM_MS: Millis = (BATCH as i64 + 3) * TIMEOUT.as_millis() as i64;
 
 /// Where case decisions are sent, and the key that signs them.
 #[derive(Clone, PartialEq, Eq)]
@@ -344,12 +347,8 @@ pub fn spawn_worker(
         let mut failing = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(POLL);
-            let due = match store
-                .outbox_due(TOPIC, now_ms(), BATCH)
-                .and_then(|mut d| {
-                    d.extend(store.outbox_due(NOTICE_TOPIC, now_ms(), BATCH)?);
-                    Ok(d)
-                }) {
+            let topics = [TOPIC.to_string(), NOTICE_TOPIC.to_string()];
+            let due = match store.outbox_claim(&topics, now_ms(), CLAIM_MS, BATCH) {
                 Ok(due) => {
                     if failing {
                         tracing::info!("case webhook: the outbox is read again");

@@ -44,3 +44,5 @@ ALTER TABLE cases ADD COLUMN no_inform_until BIGINT;
 ALTER TABLE cases ADD COLUMN no_inform_reason TEXT;
 -- A message not sent before this time (a held notice).
 ALTER TABLE outbox ADD COLUMN not_before BIGINT;
+-- A claim on a message while a worker sends it (replicas never send one message at once).
+ALTER TABLE outbox ADD COLUMN claimed_until BIGINT;
