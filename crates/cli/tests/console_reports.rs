@@ -272,7 +272,7 @@ fn reports_pages_show_delivery_and_admins_retry_dead_reports() {
     assert!(a
         .body
         .contains(&format!("<pre class=\"pre\" id=\"last-error\">{}</pre>", escaped(&error))));
-    assert!(a.body.contains("not opened at the receiver"));
+    assert!(a.body.contains("— (not opened at NCMEC)"));
     assert!(a.body.contains(&format!("id=\"retry-{dead}\"")));
     assert!(a.body.contains("None yet: the receiver has not taken the report."));
 

@@ -556,7 +556,11 @@ fn render_report(v: &Viewer, r: &Report, done: &str) -> Markup {
             dt { "State" } dd { (state_tag(r.state)) }
             dt { "Recipient" } dd { (recipient_name(&r.recipient)) }
             dt { "Spoor's id" } dd { code { (r.uuid) } }
-            dt { "Receiver's id" } dd { @if let Some(id) = &r.remote_id { code id="remote-id" { (id) } } @else { "— (not opened at the receiver)" } }
+            dt { "Receiver's id" } dd {
+                @if let Some(id) = &r.remote_id { code id="remote-id" { (id) } }
+                @else if r.recipient == "ncmec" { "— (not opened at NCMEC)" }
+                @else { "—" }
+            }
             dt { "Made" } dd { (when(r.created_at)) }
             dt { "Not sent before" } dd { (when(r.send_after)) }
             @if r.state.is_active() {
