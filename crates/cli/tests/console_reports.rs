@@ -25,6 +25,7 @@ use reqwest::blocking::multipart;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use browser::{browser_setup, chromedriver, code, unix, Browser};
 use receivers::EuCentre;
 use server::{until_within, Server, Store};
 use web::{logged_in, Answer};
@@ -127,6 +128,20 @@ fn serve_with_a_confirmed_case(store: &Store, eu: &EuCentre) -> (Server, String,
     (s, admin, case)
 }
 
+/// Waits until NCMEC's report is given up and the EU Centre's finished; returns both.
+fn one_dead_one_finished(s: &Server, admin: &str) -> (Value, Value) {
+    until_within("one report dead, one finished", Duration::from_secs(20), || {
+        let r = api_reports(s, admin);
+        let states: Vec<&str> = r.iter().map(|r| r["state"].as_str().unwrap()).collect();
+        r.len() == 2 && states.contains(&"dead") && states.contains(&"finished")
+    });
+    let all = api_reports(s, admin);
+    let ncmec = all.iter().find(|r| r["recipient"] == "ncmec").unwrap().clone();
+    let eu = all.iter().find(|r| r["recipient"] == "eu_centre").unwrap().clone();
+    assert_eq!((ncmec["state"].as_str(), eu["state"].as_str()), (Some("dead"), Some("finished")));
+    (ncmec, eu)
+}
+
 /// Every report, through the API.
 fn api_reports(s: &Server, admin: &str) -> Vec<Value> {
     let (st, v) = s.get(Some(admin), "/v1/reports?limit=1000");
@@ -162,18 +177,7 @@ fn reports_pages_show_delivery_and_admins_retry_dead_reports() {
     let (s, admin, case) = serve_with_a_confirmed_case(&store, &eu);
 
     // NCMEC's is given up after one attempt; the EU Centre's is taken.
-    until_within("one report dead, one finished", Duration::from_secs(20), || {
-        let r = api_reports(&s, &admin);
-        let states: Vec<&str> = r.iter().map(|r| r["state"].as_str().unwrap()).collect();
-        r.len() == 2 && states.contains(&"dead") && states.contains(&"finished")
-    });
-    let all = api_reports(&s, &admin);
-    let ncmec = all.iter().find(|r| r["recipient"] == "ncmec").unwrap().clone();
-    let eu_report = all.iter().find(|r| r["recipient"] == "eu_centre").unwrap().clone();
-    assert_eq!(
-        (ncmec["state"].as_str(), eu_report["state"].as_str()),
-        (Some("dead"), Some("finished"))
-    );
+    let (ncmec, eu_report) = one_dead_one_finished(&s, &admin);
     let (dead, taken) = (ncmec["id"].as_i64().unwrap(), eu_report["id"].as_i64().unwrap());
     let error = ncmec["last_error"].as_str().unwrap().to_string();
     assert!(!error.is_empty());
@@ -392,5 +396,64 @@ fn reports_pages_show_delivery_and_admins_retry_dead_reports() {
     let a = ada.post("/reports/999999/retry", &[("csrf", &ada_csrf)]);
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     assert_eq!(api_audit(&s, &admin, "report_retry", None).len(), 2);
+    s.stop();
+}
+
+/// In Chromium: an administrator finds the reports through the navigation, filters them,
+/// retries the dead report with its button (a real form post), and every reports page has a
+/// label on each control and reflows at 200 % zoom. Screenshots: `reports*.png`.
+#[test]
+fn reports_pages_in_the_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let store = Store::sqlite();
+    let eu = EuCentre::start();
+    let (s, admin, case) = serve_with_a_confirmed_case(&store, &eu);
+    let (ncmec, eu_report) = one_dead_one_finished(&s, &admin);
+    let (dead, taken) = (ncmec["id"].as_i64().unwrap(), eu_report["id"].as_i64().unwrap());
+    let b = Browser::start(&driver);
+    let base = s.base.clone();
+    let link = store.person("bea", "admin", &base);
+    let secret = browser_setup(&b, &link, "bea", web::PASSWORD, false);
+    b.login(&base, "bea", web::PASSWORD, &code(&secret, unix() + 30));
+    assert_eq!(b.path(), "/");
+
+    b.click("nav a[href='/reports']");
+    assert_eq!(b.path(), "/reports");
+    let t = b.text();
+    assert!(
+        t.contains("Reports by recipient and state") && t.contains("tcp connect error"),
+        "{t}"
+    );
+    b.shot("reports");
+    b.select("#state", "dead");
+    b.click("form.filter button[type=submit]");
+    assert_eq!(b.path(), "/reports?state=dead&recipient=");
+    assert!(b.text().contains(&format!("Retry report {dead}")));
+    assert!(!b.text().contains("EU Centre\tfinished"));
+    b.click(&format!("#retry-{dead}"));
+    assert_eq!(b.path(), format!("/reports?done=retried&report={dead}"));
+    assert!(b.text_of("#done").contains(&format!("Report {dead} will be sent again")));
+    let (st, v) = s.get(Some(&admin), "/v1/audit?action=report_retry");
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["records"][0]["actor"], "bea", "{v}");
+
+    for page in [
+        "/reports".to_string(),
+        "/reports?state=lost".to_string(),
+        format!("/reports/{dead}"),
+        format!("/reports/{taken}"),
+        format!("/cases/{case}"),
+    ] {
+        b.go(&format!("{base}{page}"));
+        let problems = b.accessibility_problems();
+        assert!(problems.is_empty(), "{page}: {problems:?}");
+    }
+    b.go(&format!("{base}/reports/{taken}"));
+    assert!(b.text_of("#receipt").contains(eu_report["uuid"].as_str().unwrap()));
+    b.shot("report-finished");
+    b.go(&format!("{base}/reports?state=lost"));
+    assert!(b.text().contains("There is a problem"));
+    b.shot("reports-bad-filter");
+    b.close();
     s.stop();
 }
