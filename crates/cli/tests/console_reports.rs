@@ -420,10 +420,7 @@ fn reports_pages_in_the_browser() {
     b.click("nav a[href='/reports']");
     assert_eq!(b.path(), "/reports");
     let t = b.text();
-    assert!(
-        t.contains("Reports by recipient and state") && t.contains("tcp connect error"),
-        "{t}"
-    );
+    assert!(t.contains("Reports by recipient and state") && t.contains("tcp connect error"), "{t}");
     b.shot("reports");
     b.select("#state", "dead");
     b.click("form.filter button[type=submit]");
