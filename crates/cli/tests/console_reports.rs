@@ -244,6 +244,10 @@ fn reports_pages_show_delivery_and_admins_retry_dead_reports() {
     let a = ada.get("/reports?after=soon");
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body.contains("start again from the first page"));
+    let a = ada.get("/reports?state=dead&state=open");
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    no_store(&a);
+    assert!(a.body.contains("a field given twice"), "{}", a.body);
     let a = ada.get("/reports/999999");
     assert_eq!(a.status, StatusCode::NOT_FOUND);
     no_store(&a);

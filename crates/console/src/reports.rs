@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -430,6 +431,16 @@ fn store_error(e: BankError) -> Response {
     }
 }
 
+/// The 400 page for a query string that cannot be read (a field given twice, bad encoding).
+fn unreadable_address() -> Response {
+    layout::error_page(
+        StatusCode::BAD_REQUEST,
+        "The address could not be read",
+        "The filter in this address is not one the reports page makes (a field given twice, or \
+         characters that do not decode). Start again from the reports page: /reports",
+    )
+}
+
 /// The recipients offered in the filter: those Spoor delivers to and those counted.
 fn recipients_of(counts: &[(String, ReportState, u64)]) -> BTreeSet<String> {
     KNOWN_RECIPIENTS
@@ -443,8 +454,9 @@ fn recipients_of(counts: &[(String, ReportState, u64)]) -> BTreeSet<String> {
 pub async fn list(
     State(state): State<ConsoleState>,
     v: Viewer,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
+    let Ok(Query(q)) = q else { return unreadable_address() };
     let person = v.user.name.clone();
     let query = q.clone();
     let r = state
@@ -598,9 +610,10 @@ pub async fn page(
     State(state): State<ConsoleState>,
     v: Viewer,
     Path(id): Path<String>,
-    Query(q): Query<PageQuery>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Response {
     let Some(id) = report_number(&id) else { return layout::not_found_page() };
+    let Ok(Query(q)) = q else { return unreadable_address() };
     let person = v.user.name.clone();
     let r = state
         .blocking(move |store| -> Result<Result<Report, BankError>, Response> {
