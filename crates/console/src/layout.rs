@@ -40,6 +40,7 @@ pub const NAV: &[NavItem] = &[
     NavItem { path: "/banks", label: "Banks", roles: &[PersonRole::Admin, PersonRole::Curator] },
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
     NavItem { path: "/keys", label: "API keys", roles: &[PersonRole::Admin] },
+    NavItem { path: "/reports", label: "Reports", roles: crate::reports::READERS },
     NavItem {
         path: "/audit",
         label: "Audit log",

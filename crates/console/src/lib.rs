@@ -13,7 +13,9 @@
 //! * [`activity`]: the per-process request and match counters the dashboard draws.
 //!
 //! Pages: `/` (dashboard, everyone), `/users` (people, administrators), `/keys` (API keys,
-//! administrators), `/audit` (the audit log and its verification, administrators and auditors).
+//! administrators), `/audit` (the audit log and its verification, administrators and auditors),
+//! `/reports` (reports to NCMEC and the EU Centre, administrators and auditors; a retry,
+//! administrators).
 //!
 //! Invariants (tests in `crates/cli/tests/console.rs` unless said otherwise): every console
 //! response carries the security headers of [`security_headers`] and `Cache-Control: no-store`
@@ -35,6 +37,7 @@ pub mod totp;
 
 pub mod banks;
 pub mod entries;
+pub mod reports;
 pub mod review;
 pub mod transfer;
 
@@ -508,6 +511,18 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/audit", get(audit_log::page))
             .route("/audit/verify", post(audit_log::verify)),
     );
+    let read_reports = session::pages(
+        &state,
+        reports::READERS,
+        Router::new()
+            .route("/reports", get(reports::list))
+            .route("/reports/{id}", get(reports::page)),
+    );
+    let retry_reports = session::pages(
+        &state,
+        reports::RETRIERS,
+        Router::new().route("/reports/{id}/retry", post(reports::retry)),
+    );
     let curate = session::pages(
         &state,
         CURATE,
@@ -539,6 +554,8 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(review)
         .merge(false_positives)
         .merge(audit)
+        .merge(read_reports)
+        .merge(retry_reports)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))
         .with_state(state)

@@ -24,6 +24,7 @@ use spoor_bank::cases::{
     self, Annotation, Case, CaseState, IndustryClass, MediaKind, NewDecision, Verdict,
 };
 use spoor_bank::model::{format_time, now_ms, Millis};
+use spoor_bank::reports::Report;
 use spoor_bank::{AuditQuery, BankError, Category, EntryUpdate, PersonRole};
 
 use crate::layout::{self, csrf_field, error_summary, FieldError};
@@ -422,6 +423,7 @@ fn render_case(
     guide: u32,
     errors: &[FieldError],
     typed: &Typed,
+    reports: &[Report],
 ) -> Markup {
     let held = holds(c, v);
     let picture = shows_picture(c, v);
@@ -508,6 +510,22 @@ fn render_case(
                     @if let Some(e) = d.entry_id { ", entry " (e) }
                     @if !d.note.is_empty() { ": " (d.note) } }
             } }
+        }
+        @if !reports.is_empty() {
+            h2 id="reports-title" { "Reports" }
+            ul aria-labelledby="reports-title" id="case-reports" {
+                @for r in reports {
+                    li {
+                        @if v.may(crate::reports::READERS) {
+                            a href={ "/reports/" (r.id) } { "Report " (r.id) }
+                            " to " (crate::reports::recipient_name(&r.recipient)) ": "
+                        } @else {
+                            "To " (crate::reports::recipient_name(&r.recipient)) ": "
+                        }
+                        (crate::reports::state_tag(r.state))
+                    }
+                }
+            }
         }
         @if !c.state.is_open() {
             p { "This case is decided (" (c.state.name()) "); its content is not shown." }
@@ -658,7 +676,7 @@ async fn load(
     state: &ConsoleState,
     v: &Viewer,
     id: i64,
-) -> Result<(Case, Exposure, Vec<MatchContext>), Response> {
+) -> Result<(Case, Exposure, Vec<MatchContext>, Vec<Report>), Response> {
     let (person, actor) = (v.user.name.clone(), v.actor());
     let r = state
         .blocking(move |store| {
@@ -683,6 +701,10 @@ async fn load(
                 Ok(x) => x,
                 Err(e) => return Ok(Err(store_error(e))),
             };
+            let reports = match store.reports_of_case(id) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
             let details = json!({ "state": c.state.name(), "holds": holds });
             crate::audit::record_view(
                 store,
@@ -692,7 +714,7 @@ async fn load(
                 &id.to_string(),
                 details,
             )?;
-            Ok(Ok((c, exp, context)))
+            Ok(Ok((c, exp, context, reports)))
         })
         .await;
     match r {
@@ -721,7 +743,7 @@ async fn case_page(
     typed: &Typed,
 ) -> Response {
     match load(state, &v, id).await {
-        Ok((c, exp, context)) => {
+        Ok((c, exp, context, reports)) => {
             let mut v = v;
             // The header shows the same count as the page's box, this case's picture included.
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
@@ -735,6 +757,7 @@ async fn case_page(
                 state.config.exposure_guide,
                 errors,
                 typed,
+                &reports,
             );
             layout::html_response(
                 status,
