@@ -11,7 +11,7 @@
 #[path = "support/browser.rs"]
 mod browser;
 mod common;
-#[path = "support/receivers.rs"]
+#[path = "../src/bench_receivers.rs"]
 mod receivers;
 #[path = "support/server.rs"]
 mod server;
