@@ -14,6 +14,7 @@ mod bench_reports;
 mod files;
 mod hash;
 mod matching;
+mod reports;
 mod scan;
 mod serve;
 mod submit;
@@ -51,6 +52,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The audit log: read, export, verify the chain, sign checkpoints.
     Audit(audit::AuditArgs),
+    /// Reports of confirmed cases: export them as files (NCMEC XML, EU Centre JSON).
+    Reports(reports::ReportsArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Audit(args) => audit::run(args),
+        Command::Reports(args) => reports::run(args),
     };
     match result {
         Ok(code) => code,

@@ -584,3 +584,95 @@ fn user_notices_wait_for_do_not_inform_and_reach_the_provider() {
     assert_eq!(v["records"].as_array().unwrap().len(), 1, "{v}");
     s.stop();
 }
+
+/// `spoor reports export` writes each NCMEC report and its files' details as XML that NCMEC's
+/// schema takes, and each EU Centre report as its JSON document; it never overwrites a file,
+/// and each export is an audit record.
+#[test]
+fn reports_are_exported_as_files() {
+    let store = Store::sqlite();
+    let ncmec = Ncmec::start(USER, PASSWORD);
+    let eu = EuCentre::start();
+    let setup = setup(&store, &ncmec, &eu);
+    let s = start(&store, &setup);
+    bank_files(&s, &setup.admin, 3);
+    for i in 0..3 {
+        submit(&s, &setup.hoster, i);
+    }
+    until_within("every report finished", Duration::from_secs(30), || {
+        all_finished(&s, &setup.admin)
+    });
+    let stored = reports(&s, &setup.admin);
+    s.stop();
+    let dir = store.dir.path();
+    let file = dir.join("reports.toml");
+    let out = dir.join("export");
+    let run = |format: &str| {
+        store.spoor(&[
+            "reports",
+            "export",
+            "--format",
+            format,
+            "--reports",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--actor",
+            "cli:exporter",
+        ])
+    };
+    let o = run("ncmec");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run("eu");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let ncmec_reports: Vec<&Value> = stored.iter().filter(|r| r["recipient"] == "ncmec").collect();
+    let eu_reports: Vec<&Value> = stored.iter().filter(|r| r["recipient"] == "eu_centre").collect();
+    let mut want = Vec::new();
+    for r in &ncmec_reports {
+        want.push(format!("report-{}.xml", r["id"]));
+        for n in 1..=r["cases"].as_array().unwrap().len() {
+            want.push(format!("file-{}-{n}.xml", r["id"]));
+        }
+    }
+    for r in &eu_reports {
+        want.push(format!("report-{}.json", r["id"]));
+        let doc: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("report-{}.json", r["id"]))).unwrap(),
+        )
+        .unwrap();
+        assert!(doc.to_string().contains(r["uuid"].as_str().unwrap()), "{doc}");
+    }
+    want.sort();
+    assert_eq!(names, want);
+    // Every XML file validates against NCMEC's schema.
+    let xsd = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../report/tests/data/ncmec-report.xsd");
+    let required = std::env::var("SPOOR_REQUIRE_XMLLINT").is_ok_and(|v| v == "1");
+    for name in names.iter().filter(|n| n.ends_with(".xml")) {
+        match std::process::Command::new("xmllint")
+            .args(["--noout", "--schema", xsd.to_str().unwrap()])
+            .arg(out.join(name))
+            .output()
+        {
+            Ok(o) => assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr)),
+            Err(e) if !required => {
+                eprintln!("xmllint cannot be run ({e}): schema check of the export skipped");
+                break;
+            }
+            Err(e) => panic!("xmllint is required (SPOOR_REQUIRE_XMLLINT=1): {e}"),
+        }
+    }
+    // Never over an existing file.
+    let o = run("ncmec");
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not overwritten"));
+    let o = store.spoor(&["audit", "log", "--action", "reports_export"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().filter(|l| l.contains("\"exporter\"")).count(), 2, "{text}");
+}

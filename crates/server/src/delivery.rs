@@ -637,15 +637,39 @@ pub fn viewed_by_person(store: &dyn Store, case: &Case) -> spoor_bank::Result<bo
 
 /// What a report says, read from its cases now, with each case's held content if any.
 /// Each file's held content, when it has any (in the order of the report's files).
-type Contents = Vec<Option<Vec<u8>>>;
+pub type Contents = Vec<Option<Vec<u8>>>;
+
+/// Why a report's facts cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FactsError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] spoor_bank::BankError),
+    /// The cases cannot be reported as they are.
+    #[error("{0}")]
+    Invalid(String),
+}
 
 fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Contents), Stop> {
+    report_facts(&*ctx.store, ctx.vault.as_deref(), r).map_err(|e| match e {
+        FactsError::Store(e) => Stop::Store(e),
+        FactsError::Invalid(m) => Stop::Permanent(m),
+    })
+}
+
+/// What a report says, read from its cases now, with each case's held content when `vault`
+/// is given and holds it.
+pub fn report_facts(
+    store: &dyn Store,
+    vault: Option<&spoor_case::Vault>,
+    r: &Report,
+) -> Result<(ReportFacts, Contents), FactsError> {
     let mut files = Vec::with_capacity(r.cases.len());
     let mut contents = Vec::with_capacity(r.cases.len());
     let mut first: Option<Case> = None;
     for &id in &r.cases {
-        let c = ctx.store.case(id)?;
-        let content = match (&ctx.vault, &c.media) {
+        let c = store.case(id)?;
+        let content = match (vault, &c.media) {
             (Some(v), Some(m)) => match m.id.parse::<spoor_case::MediaId>() {
                 Ok(mid) => match v.get(&mid) {
                     Ok(bytes) => Some(bytes),
@@ -668,7 +692,7 @@ fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Contents), Stop> {
             sha1: c.signals.sha1,
             sha256: c.signals.sha256,
             pdq: c.signals.pdq,
-            viewed_by_person: viewed_by_person(&*ctx.store, &c)?,
+            viewed_by_person: viewed_by_person(store, &c)?,
             publicly_available: c.meta.publicly_available,
             industry_class: c.industry_class.map(|x| x.name().to_string()),
             annotations: c.annotations.iter().map(|a| a.name().to_string()).collect(),
@@ -685,7 +709,7 @@ fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Contents), Stop> {
             first = Some(c);
         }
     }
-    let first = first.ok_or_else(|| Stop::Permanent("the report has no cases".into()))?;
+    let first = first.ok_or_else(|| FactsError::Invalid("the report has no cases".into()))?;
     let facts = ReportFacts {
         report_uuid: r.uuid.clone(),
         service: first.meta.service.clone(),
@@ -695,7 +719,7 @@ fn facts_of(ctx: &Ctx, r: &Report) -> Result<(ReportFacts, Contents), Stop> {
         reported_elsewhere: Vec::new(),
     };
     spoor_report::validate(&facts)
-        .map_err(|e| Stop::Permanent(format!("the report's facts cannot be reported: {e}")))?;
+        .map_err(|e| FactsError::Invalid(format!("the report's facts cannot be reported: {e}")))?;
     Ok((facts, contents))
 }
 
