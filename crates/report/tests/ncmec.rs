@@ -757,7 +757,8 @@ proptest::proptest! {
             let x = parse(&doc);
             proptest::prop_assert_eq!(texts(&x, "originalFileName"), [name.clone()]);
         }
-        facts.files[0].file_name = Some(format!("{name}{bad}"));
+        // After a visible character: a name of blanks alone (\x0b, \x0c are blanks) is no name.
+        facts.files[0].file_name = Some(format!("a{name}{bad}"));
         let refused = matches!(
             ncmec::file_details_xml("1", "f", &facts.files[0]),
             Err(ReportError::Unrepresentable { .. })
