@@ -868,12 +868,13 @@ pub fn notice_key(case: i64) -> String {
 /// Checks a "do not inform" request.
 pub(crate) fn check_no_inform(until: Option<Millis>, reason: &str, now: Millis) -> Result<()> {
     crate::model::check_text("the reason", reason, MAX_NOTE).map_err(BankError::Invalid)?;
+    if reason.trim().is_empty() {
+        return Err(BankError::Invalid(
+            "\"do not inform\" needs a reason, set or lifted: name the authority and its request"
+                .into(),
+        ));
+    }
     if let Some(t) = until {
-        if reason.trim().is_empty() {
-            return Err(BankError::Invalid(
-                "\"do not inform\" needs a reason: name the authority and its request".into(),
-            ));
-        }
         if t <= now {
             return Err(BankError::Invalid("\"do not inform\" needs an end in the future".into()));
         }

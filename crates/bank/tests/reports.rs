@@ -397,7 +397,8 @@ fn notices_wait_for_do_not_inform(s: Arc<dyn Store>) {
     let item = s.outbox_due("user_notice", now + 60 * MIN, 100).unwrap();
     let moved = item.iter().find(|i| i.dedupe_key == notice_key(later)).unwrap();
     assert_eq!((moved.not_before, moved.due_from()), (Some(now + 60 * MIN), now + 60 * MIN));
-    s.set_no_inform(later, None, "", "key:admin", now + MIN).unwrap();
+    assert!(s.set_no_inform(later, None, "", "key:admin", now + MIN).is_err(), "a reason");
+    s.set_no_inform(later, None, "the court lifted it", "key:admin", now + MIN).unwrap();
     assert_eq!(due(now + MIN), vec![format!("notice {later}")], "lifted: due at once");
     assert_eq!(s.case(later).unwrap().no_inform, None);
     let audits: Vec<String> = s

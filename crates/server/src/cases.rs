@@ -1049,6 +1049,7 @@ pub async fn no_inform(
         .map_err(|e| ApiError::bad_request(format!("until: {e}")))?;
     let (store, actor) = (state.store.clone(), p.actor.to_string());
     let case = blocking(move || {
+        store.case(id)?; // an unknown case is 404 whatever the body says
         Ok(store.set_no_inform(id, until, &body.reason, &actor, spoor_bank::model::now_ms())?)
     })
     .await?;

@@ -289,6 +289,8 @@ fn cases_constraints(schemas: &mut Value) {
     meta["uploaded_at"]["pattern"] = json!(RFC3339);
     meta["upload_ip"]["pattern"] = json!(IP_ADDRESS);
     schemas["CaseMetaIn"]["additionalProperties"] = json!(false);
+    schemas["NoInformIn"]["properties"]["until"]["pattern"] = json!(RFC3339);
+    schemas["NoInformIn"]["additionalProperties"] = json!(false);
     let signals = &mut schemas["CaseSignalsIn"];
     for (t, pattern, what) in value_patterns(false) {
         if signals["properties"].get(t).is_some() {

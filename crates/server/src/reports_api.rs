@@ -137,6 +137,13 @@ pub async fn list(
         .map(str::parse::<ReportState>)
         .transpose()
         .map_err(|e| ApiError::bad_request(format!("state: {e}")))?;
+    if let Some(r) = &q.recipient {
+        if !matches!(r.as_str(), "ncmec" | "eu_centre") {
+            return Err(ApiError::bad_request(format!(
+                "recipient: unknown recipient {r:?}: use ncmec or eu_centre"
+            )));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_REPORT_PAGE {
         return Err(ApiError::bad_request(format!(

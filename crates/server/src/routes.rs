@@ -418,7 +418,9 @@ pub async fn patch_entry(
         match v {
             None => Ok(None),
             Some(None) => Ok(Some(None)),
-            Some(Some(s)) if s.is_empty() => Ok(Some(None)),
+            Some(Some(s)) if s.is_empty() => {
+                Err(ApiError::bad_request(format!("{field}: empty; send null to clear it")))
+            }
             Some(Some(s)) => s
                 .parse()
                 .map(|v| Some(Some(v)))

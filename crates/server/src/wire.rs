@@ -943,9 +943,12 @@ pub struct CaseListQuery {
 pub struct NoInformIn {
     /// Until when (RFC 3339, in the future); `null` lifts the hold (the notice goes now).
     pub until: Option<String>,
-    /// The authority and its request (required with `until`).
-    #[serde(default)]
-    #[schema(max_length = 4096)]
+    /// The authority and its request (or why the hold is lifted).
+    #[schema(
+        min_length = 1,
+        max_length = 4096,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub reason: String,
 }
 
