@@ -214,7 +214,7 @@ pub fn load(
                     path.display()
                 ),
                 (Some(u), Environment::Test) => {
-                    crate::webhook::WebhookConfig::new(u, vec![0; 16])
+                    crate::webhook::check_url(u)
                         .map_err(|e| anyhow::anyhow!("[ncmec] base_url: {e}"))?;
                     u.trim_end_matches('/').to_string()
                 }
@@ -226,7 +226,7 @@ pub fn load(
     let eu = match f.eu_centre {
         None => None,
         Some(e) => {
-            crate::webhook::WebhookConfig::new(&e.url, vec![0; 16])
+            crate::webhook::check_url(&e.url)
                 .map_err(|m| anyhow::anyhow!("[eu_centre] url: {m}"))?;
             spoor_report::eu::check_provider(&e.provider)
                 .map_err(|m| anyhow::anyhow!("[eu_centre.provider] in {}: {m}", path.display()))?;
@@ -583,7 +583,7 @@ fn attempt(ctx: &Ctx, r: Report) {
                 tracing::error!(report = r.id, recipient = %r.recipient, attempts = failures, error = %e, "reports: too many failed attempts; the report is given up");
                 ("dead", ctx.store.report_failed(r.id, &ctx.worker, &e, Failure::GiveUp, now))
             } else {
-                let wait = backoff(&ctx.cfg, failures, random_unit());
+                let wait = backoff(&ctx.cfg, failures, crate::webhook::random_unit());
                 let at = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                 tracing::warn!(report = r.id, recipient = %r.recipient, attempts = failures, retry_in_ms = at - now, error = %e, "reports: delivery failed; retrying");
                 ("retry", ctx.store.report_failed(r.id, &ctx.worker, &e, Failure::RetryAt(at), now))
@@ -603,14 +603,6 @@ pub fn backoff(cfg: &DeliveryConfig, failures: u32, jitter: f64) -> Duration {
     let doubled = cfg.backoff.as_secs_f64() * 2f64.powi(failures.saturating_sub(1).min(60) as i32);
     let capped = doubled.min(cfg.max_backoff.as_secs_f64());
     Duration::from_secs_f64(capped * (1.0 - 0.2 * jitter.clamp(0.0, 1.0)))
-}
-
-fn random_unit() -> f64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() {
-        return 0.5;
-    }
-    (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Whether a person viewed this file: a reviewer decided its case, or its case took the
@@ -775,14 +767,7 @@ fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "no answer in time".into();
     }
-    let mut m = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        m.push_str(": ");
-        m.push_str(&s.to_string());
-        src = s.source();
-    }
-    m
+    crate::webhook::error_chain(e)
 }
 
 fn form_id(id: &str) -> reqwest::blocking::multipart::Form {

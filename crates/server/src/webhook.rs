@@ -214,12 +214,25 @@ pub fn backoff(failures: u32, jitter: f64) -> Duration {
     base.mul_f64(1.0 - 0.2 * jitter.clamp(0.0, 1.0))
 }
 
-fn random_unit() -> f64 {
+/// A random number in 0..1 (0.5 when the system gives no randomness): the jitter of retries.
+pub(crate) fn random_unit() -> f64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         return 0.5;
     }
     (u64::from_le_bytes(b) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An HTTP error with its whole chain of causes: "error sending request" alone says little.
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
+    let mut m = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        m.push_str(": ");
+        m.push_str(&s.to_string());
+        src = s.source();
+    }
+    m
 }
 
 /// What one attempt did.
@@ -254,15 +267,7 @@ fn post(
             if e.is_timeout() {
                 format!("no answer within {} s", TIMEOUT.as_secs())
             } else {
-                // The whole chain: "error sending request" alone says little.
-                let mut m = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(s) = src {
-                    m.push_str(": ");
-                    m.push_str(&s.to_string());
-                    src = s.source();
-                }
-                m
+                error_chain(&e)
             }
         })?;
     let status = resp.status();
