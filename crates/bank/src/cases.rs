@@ -14,7 +14,6 @@
 //! people; every creation, claim, release and decision writes its audit record in the same
 //! transaction, and a refused one writes none.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
@@ -61,13 +60,13 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.name())
             }
         }
 
-        impl FromStr for $name {
+        impl std::str::FromStr for $name {
             type Err = String;
             fn from_str(s: &str) -> std::result::Result<Self, String> {
                 $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
@@ -78,6 +77,8 @@ macro_rules! named_enum {
         }
     };
 }
+
+pub(crate) use named_enum;
 
 named_enum!(
     /// Why the submitter sent the content.
@@ -475,6 +476,20 @@ pub struct Case {
     /// "Do not inform" (an authority's request): the user's notice is held until then, with
     /// the reason given.
     pub no_inform: Option<(Millis, String)>,
+    /// Reversed by an overturned complaint (the case is then a false positive).
+    pub reversal: Option<Reversal>,
+}
+
+/// A decision reversed on complaint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reversal {
+    /// When.
+    #[serde(serialize_with = "ser_time")]
+    pub at: Millis,
+    /// By whom (the re-reviewer).
+    pub by: String,
+    /// The complaint that overturned the decision.
+    pub complaint: i64,
 }
 
 impl Case {
@@ -585,8 +600,11 @@ pub struct Outcome {
     pub confirmed_reviewed: u64,
     /// Confirmed by the banks' rules, no person viewing.
     pub confirmed_auto: u64,
-    /// Found to be false positives.
+    /// Found to be false positives (in review, or later on complaint).
     pub false_positive: u64,
+    /// Of those, found on complaint: confirmed first, reversed when the person affected
+    /// complained.
+    pub false_positive_on_complaint: u64,
 }
 
 impl Outcome {
@@ -615,7 +633,9 @@ pub(crate) fn outcomes_sql(b: &str, e: &str) -> String {
                      ELSE '32+' END AS band,
                 SUM(CASE WHEN c.state = 'confirmed' AND c.resolution <> 'auto' THEN 1 ELSE 0 END),
                 SUM(CASE WHEN c.state = 'confirmed' AND c.resolution = 'auto' THEN 1 ELSE 0 END),
-                SUM(CASE WHEN c.state = 'false_positive' THEN 1 ELSE 0 END)
+                SUM(CASE WHEN c.state = 'false_positive' THEN 1 ELSE 0 END),
+                SUM(CASE WHEN c.state = 'false_positive' AND c.reversed_at IS NOT NULL
+                         THEN 1 ELSE 0 END)
          FROM case_matches m
          JOIN cases c ON c.id = m.case_id
          JOIN banks bk ON bk.id = m.bank_id
@@ -628,7 +648,7 @@ pub(crate) fn outcomes_sql(b: &str, e: &str) -> String {
 
 /// An [`Outcome`] from its row.
 pub(crate) fn outcome_from(
-    (bank, t, band, reviewed, auto, fp): (String, String, String, i64, i64, i64),
+    (bank, t, band, reviewed, auto, fp, reversed): (String, String, String, i64, i64, i64, i64),
 ) -> Result<Outcome> {
     Ok(Outcome {
         bank,
@@ -639,6 +659,7 @@ pub(crate) fn outcome_from(
         confirmed_reviewed: reviewed.max(0) as u64,
         confirmed_auto: auto.max(0) as u64,
         false_positive: fp.max(0) as u64,
+        false_positive_on_complaint: reversed.max(0) as u64,
     })
 }
 
@@ -995,7 +1016,8 @@ pub(crate) const CASE_COLUMNS: &str = "id, created_at, submitter, reason, servic
      uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes, media_purged_at, \
      md5, sha1, sha256, pdq, pdq_quality, state, queue, lease_holder, lease_until, resolution, \
      earlier_case, category, industry_class, annotations, decided_at, decided_by, \
-     publicly_available, no_inform_until, no_inform_reason";
+     publicly_available, no_inform_until, no_inform_reason, reversed_at, reversed_by, \
+     reversed_complaint";
 
 /// A `cases` row as both stores read it (columns of [`CASE_COLUMNS`]).
 pub(crate) struct RawCase {
@@ -1031,6 +1053,9 @@ pub(crate) struct RawCase {
     pub publicly_available: Option<bool>,
     pub no_inform_until: Option<Millis>,
     pub no_inform_reason: Option<String>,
+    pub reversed_at: Option<Millis>,
+    pub reversed_by: Option<String>,
+    pub reversed_complaint: Option<i64>,
 }
 
 impl RawCase {
@@ -1075,6 +1100,12 @@ impl RawCase {
             matches: Vec::new(),
             decisions: Vec::new(),
             no_inform: self.no_inform_until.map(|t| (t, self.no_inform_reason.unwrap_or_default())),
+            reversal: match (self.reversed_at, self.reversed_complaint) {
+                (Some(at), Some(complaint)) => {
+                    Some(Reversal { at, by: self.reversed_by.unwrap_or_default(), complaint })
+                }
+                _ => None,
+            },
         })
     }
 }
@@ -1219,6 +1250,7 @@ mod tests {
             }],
             decisions: vec![],
             no_inform: None,
+            reversal: None,
         }
     }
 

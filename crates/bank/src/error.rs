@@ -35,6 +35,19 @@ pub enum BankError {
     #[error("no case with id {0}")]
     NoSuchCase(i64),
 
+    /// No complaint has this id.
+    #[error("no complaint with id {0}")]
+    NoSuchComplaint(i64),
+    /// No follow-up has this id.
+    #[error("no follow-up with id {0}: the reports page lists the follow-ups to make")]
+    NoSuchFollowUp(i64),
+    /// No case of the submitter names this content reference.
+    #[error("no case of yours names content_ref {0:?}: give the case_id, or the content_ref the case was submitted with")]
+    NoSuchContent(String),
+    /// The person may not do this (a complaint decided by someone who took part in the
+    /// decision it is about).
+    #[error("{0}")]
+    NotAllowed(String),
     /// No report has this id.
     #[error("no report with id {0}")]
     NoSuchReport(i64),

@@ -26,6 +26,7 @@
 pub mod audit;
 pub mod browse;
 pub mod cases;
+pub mod complaints;
 pub mod export;
 pub mod import;
 pub mod keys;
@@ -36,12 +37,14 @@ pub mod reports;
 
 mod error;
 mod pg_cases;
+mod pg_complaints;
 mod pg_conn;
 mod pg_outbox;
 mod pg_people;
 mod pg_reports;
 mod postgres_store;
 mod sqlite_cases;
+mod sqlite_complaints;
 mod sqlite_outbox;
 mod sqlite_people;
 mod sqlite_reports;
@@ -52,6 +55,7 @@ use std::path::PathBuf;
 
 pub use audit::{AuditLog, AuditQuery, VerifyReport};
 pub use cases::Cases;
+pub use complaints::Complaints;
 pub use error::{BankError, Result};
 pub use model::{
     Action, ApiKey, Bank, BankName, BankSettings, BankStats, Category, Change, Delta, Disabled,
@@ -112,7 +116,7 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: AuditLog + People + Cases + Outbox + Reports + Send + Sync {
+pub trait Store: AuditLog + People + Cases + Complaints + Outbox + Reports + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

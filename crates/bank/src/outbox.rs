@@ -85,6 +85,41 @@ pub struct OutboxCounts {
     pub gave_up: u64,
 }
 
+/// Which items [`Outbox::outbox_find`] lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxQuery {
+    /// Only these dedupe keys (empty: any).
+    pub keys: Vec<String>,
+    /// Only dedupe keys starting with this (ASCII keys, as Spoor makes them).
+    pub key_prefix: Option<String>,
+    /// Only items neither delivered nor given up.
+    pub pending_only: bool,
+    /// Ids above this (paging; 0 from the start).
+    pub after: i64,
+    /// Most items (at most [`MAX_DUE`]).
+    pub limit: usize,
+}
+
+impl OutboxQuery {
+    /// Checks the query; returns the key list as JSON text and the end of the prefix range
+    /// (keys from the prefix up to, not including, the prefix followed by `~`).
+    pub(crate) fn checked(&self) -> Result<(String, Option<(String, String)>)> {
+        if self.limit == 0 || self.limit > MAX_DUE {
+            return Err(BankError::Invalid(format!("limit {}: use 1 to {MAX_DUE}", self.limit)));
+        }
+        let range = match &self.key_prefix {
+            Some(p) if p.is_empty() || !p.is_ascii() || p.len() > MAX_DEDUPE_KEY => {
+                return Err(BankError::Invalid("key_prefix: 1 to 256 ASCII characters".into()))
+            }
+            Some(p) => Some((p.clone(), format!("{p}\u{7f}"))),
+            None => None,
+        };
+        let keys = serde_json::to_string(&self.keys)
+            .map_err(|e| BankError::Invalid(format!("keys: {e}")))?;
+        Ok((keys, range))
+    }
+}
+
 /// What every store does with the outbox. Each method is one transaction.
 pub trait Outbox {
     /// Stores a message, due at `now`. Returns `false`, writing nothing, when an item with this
@@ -123,6 +158,8 @@ pub trait Outbox {
     fn outbox_give_up(&self, id: i64, now: Millis, error: &str) -> Result<bool>;
     /// One item, if it exists.
     fn outbox_item(&self, id: i64) -> Result<Option<OutboxItem>>;
+    /// Items by id (oldest first) as `q` says.
+    fn outbox_find(&self, q: &OutboxQuery) -> Result<Vec<OutboxItem>>;
     /// How many items are pending, delivered and given up.
     fn outbox_counts(&self) -> Result<OutboxCounts>;
 }

@@ -48,11 +48,14 @@ fn raw_case(r: &Row) -> RawCase {
         publicly_available: r.get(29),
         no_inform_until: r.get(30),
         no_inform_reason: r.get(31),
+        reversed_at: r.get(32),
+        reversed_by: r.get(33),
+        reversed_complaint: r.get(34),
     }
 }
 
 /// A case with its matches and decisions.
-fn case_on(c: &mut impl GenericClient, id: i64) -> Result<Case> {
+pub(crate) fn case_on(c: &mut impl GenericClient, id: i64) -> Result<Case> {
     let row = c
         .query_opt(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = $1"), &[&id])?
         .ok_or(BankError::NoSuchCase(id))?;
@@ -458,6 +461,8 @@ impl Cases for PostgresStore {
              WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1
                AND NOT EXISTS (SELECT 1 FROM report_cases rc JOIN reports r ON r.id = rc.report_id
                                WHERE rc.case_id = cases.id AND r.state <> 'finished')
+               AND NOT EXISTS (SELECT 1 FROM complaints k
+                               WHERE k.case_id = cases.id AND k.state = 'open')
              ORDER BY decided_at LIMIT $2",
             &[&decided_before, &(limit as i64)],
         )?;
@@ -478,7 +483,15 @@ impl Cases for PostgresStore {
             self.lock()?.query(&cases::outcomes_sql("$1::TEXT", "$2::BIGINT"), &[&bank, &entry])?;
         rows.iter()
             .map(|r| {
-                cases::outcome_from((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                cases::outcome_from((
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get(3),
+                    r.get(4),
+                    r.get(5),
+                    r.get(6),
+                ))
             })
             .collect()
     }
@@ -502,7 +515,21 @@ impl Cases for PostgresStore {
 /// Stores what a case sets going within `tx`: its messages in the outbox (nothing for a
 /// dedupe key there already), the case in its reports.
 fn send_in(tx: &mut Transaction<'_>, case_id: i64, effects: Effects, now: Millis) -> Result<()> {
-    for m in effects.messages {
+    messages_in(tx, effects.messages, now)?;
+    for r in &effects.reports {
+        crate::pg_reports::report_in(tx, case_id, r, now)?;
+    }
+    Ok(())
+}
+
+/// Stores messages in the outbox within `tx` (nothing for a message whose dedupe key is there
+/// already).
+pub(crate) fn messages_in(
+    tx: &mut Transaction<'_>,
+    messages: Vec<cases::Message>,
+    now: Millis,
+) -> Result<()> {
+    for m in messages {
         crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
         tx.execute(
             "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at, next_attempt_at,
@@ -512,9 +539,6 @@ fn send_in(tx: &mut Transaction<'_>, case_id: i64, effects: Effects, now: Millis
              ON CONFLICT (dedupe_key) DO NOTHING",
             &[&m.topic, &m.dedupe_key, &m.target, &m.payload, &now, &m.not_before],
         )?;
-    }
-    for r in &effects.reports {
-        crate::pg_reports::report_in(tx, case_id, r, now)?;
     }
     Ok(())
 }

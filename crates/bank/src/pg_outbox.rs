@@ -5,7 +5,7 @@
 use postgres::Row;
 
 use crate::model::Millis;
-use crate::outbox::{self, Outbox, OutboxCounts, OutboxItem, OUTBOX_COLUMNS};
+use crate::outbox::{self, Outbox, OutboxCounts, OutboxItem, OutboxQuery, OUTBOX_COLUMNS};
 use crate::{PostgresStore, Result};
 
 fn item(r: &Row) -> OutboxItem {
@@ -27,6 +27,19 @@ fn item(r: &Row) -> OutboxItem {
 
 /// Only a pending item is changed.
 const PENDING: &str = "delivered_at IS NULL AND gave_up_at IS NULL";
+
+/// One item read on `c` (`lock`: with its row locked, in a transaction).
+pub(crate) fn item_on(
+    c: &mut impl postgres::GenericClient,
+    id: i64,
+    lock: bool,
+) -> Result<Option<OutboxItem>> {
+    let sql = format!(
+        "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    Ok(c.query_opt(&sql, &[&id])?.as_ref().map(item))
+}
 
 impl Outbox for PostgresStore {
     fn outbox_add(
@@ -126,6 +139,24 @@ impl Outbox for PostgresStore {
             .lock()?
             .query_opt(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1"), &[&id])?;
         Ok(row.as_ref().map(item))
+    }
+
+    fn outbox_find(&self, q: &OutboxQuery) -> Result<Vec<OutboxItem>> {
+        let (_, range) = q.checked()?;
+        let (from, to) = range.unzip();
+        let rows = self.lock()?.query(
+            &format!(
+                r#"SELECT {OUTBOX_COLUMNS} FROM outbox
+                 WHERE id > $1
+                   AND (cardinality($2::TEXT[]) = 0 OR dedupe_key = ANY($2))
+                   AND ($3::TEXT IS NULL OR (dedupe_key COLLATE "C" >= $3
+                                              AND dedupe_key COLLATE "C" < $4::TEXT))
+                   AND (NOT $5 OR (delivered_at IS NULL AND gave_up_at IS NULL))
+                 ORDER BY id LIMIT $6"#
+            ),
+            &[&q.after, &q.keys, &from, &to, &q.pending_only, &(q.limit as i64)],
+        )?;
+        Ok(rows.iter().map(item).collect())
     }
 
     fn outbox_counts(&self) -> Result<OutboxCounts> {

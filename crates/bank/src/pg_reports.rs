@@ -56,6 +56,19 @@ fn report_on(c: &mut impl GenericClient, id: i64) -> Result<Report> {
     complete(c, raw(&row))
 }
 
+/// The reports a case is in, read on `c`.
+pub(crate) fn reports_of_case_on(c: &mut impl GenericClient, case_id: i64) -> Result<Vec<Report>> {
+    let rows = c.query(
+        &format!(
+            "SELECT {REPORT_COLUMNS} FROM reports
+             WHERE id IN (SELECT report_id FROM report_cases WHERE case_id = $1)
+             ORDER BY id"
+        ),
+        &[&case_id],
+    )?;
+    rows.iter().map(|r| complete(c, raw(r))).collect()
+}
+
 fn audit_in(tx: &mut Transaction<'_>, rec: &spoor_audit::NewRecord) -> Result<()> {
     let head = crate::postgres_store::audit_head_in(tx, true)?;
     let r = spoor_audit::Record::seal(head, crate::model::now_ms(), rec)
@@ -295,16 +308,7 @@ impl Reports for PostgresStore {
     }
 
     fn reports_of_case(&self, case_id: i64) -> Result<Vec<Report>> {
-        let mut c = self.lock()?;
-        let rows = c.query(
-            &format!(
-                "SELECT {REPORT_COLUMNS} FROM reports
-                 WHERE id IN (SELECT report_id FROM report_cases WHERE case_id = $1)
-                 ORDER BY id"
-            ),
-            &[&case_id],
-        )?;
-        rows.iter().map(|r| complete(&mut *c, raw(r))).collect()
+        reports_of_case_on(&mut *self.lock()?, case_id)
     }
 
     fn report_counts(&self) -> Result<Vec<(String, ReportState, u64)>> {

@@ -47,12 +47,15 @@ fn raw_case(r: &Row<'_>) -> rusqlite::Result<RawCase> {
         publicly_available: r.get(29)?,
         no_inform_until: r.get(30)?,
         no_inform_reason: r.get(31)?,
+        reversed_at: r.get(32)?,
+        reversed_by: r.get(33)?,
+        reversed_complaint: r.get(34)?,
     })
 }
 
 impl SqliteStore {
     /// A case with its matches and decisions, read on `conn`.
-    fn case_on(&self, conn: &Connection, id: i64) -> Result<Case> {
+    pub(crate) fn case_on(&self, conn: &Connection, id: i64) -> Result<Case> {
         let raw = conn
             .prepare_cached(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE id = ?1"))
             .and_then(|mut s| s.query_row([id], raw_case).optional())
@@ -536,6 +539,8 @@ impl Cases for SqliteStore {
              WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < ?1
                AND NOT EXISTS (SELECT 1 FROM report_cases rc JOIN reports r ON r.id = rc.report_id
                                WHERE rc.case_id = cases.id AND r.state <> 'finished')
+               AND NOT EXISTS (SELECT 1 FROM complaints k
+                               WHERE k.case_id = cases.id AND k.state = 'open')
              ORDER BY decided_at LIMIT ?2",
         )
         .and_then(|mut s| {
@@ -570,6 +575,7 @@ impl Cases for SqliteStore {
                         r.get::<_, i64>(3)?,
                         r.get::<_, i64>(4)?,
                         r.get::<_, i64>(5)?,
+                        r.get::<_, i64>(6)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()
@@ -645,8 +651,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Stores `message` in the outbox within `tx` (nothing when a message with its dedupe key
-    /// is there already).
+    /// Stores a case's effects within `tx`: its messages ([`SqliteStore::messages_in`]) and
+    /// its reports.
     fn send_in(
         &self,
         tx: &rusqlite::Transaction<'_>,
@@ -654,7 +660,22 @@ impl SqliteStore {
         effects: Effects,
         now: Millis,
     ) -> Result<()> {
-        for m in effects.messages {
+        self.messages_in(tx, effects.messages, now)?;
+        for r in &effects.reports {
+            self.report_in(tx, case_id, r, now)?;
+        }
+        Ok(())
+    }
+
+    /// Stores messages in the outbox within `tx` (nothing for a message whose dedupe key is
+    /// there already).
+    pub(crate) fn messages_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        messages: Vec<cases::Message>,
+        now: Millis,
+    ) -> Result<()> {
+        for m in messages {
             crate::outbox::check_add(&m.topic, &m.dedupe_key, &m.target, &m.payload)?;
             tx.execute(
                 "INSERT INTO outbox (topic, dedupe_key, target, payload, created_at,
@@ -664,9 +685,6 @@ impl SqliteStore {
                 params![m.topic, m.dedupe_key, m.target, m.payload, now, m.not_before],
             )
             .map_err(|e| self.err(e))?;
-        }
-        for r in &effects.reports {
-            self.report_in(tx, case_id, r, now)?;
         }
         Ok(())
     }

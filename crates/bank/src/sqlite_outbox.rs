@@ -4,7 +4,7 @@
 use rusqlite::{params, OptionalExtension, Row};
 
 use crate::model::Millis;
-use crate::outbox::{self, Outbox, OutboxCounts, OutboxItem, OUTBOX_COLUMNS};
+use crate::outbox::{self, Outbox, OutboxCounts, OutboxItem, OutboxQuery, OUTBOX_COLUMNS};
 use crate::{Result, SqliteStore};
 
 fn item(r: &Row<'_>) -> rusqlite::Result<OutboxItem> {
@@ -34,6 +34,19 @@ impl SqliteStore {
             let n = tx.execute(sql, p).map_err(|e| self.err(e))?;
             Ok(n == 1)
         })
+    }
+}
+
+impl SqliteStore {
+    /// One item read on `conn`.
+    pub(crate) fn outbox_item_on(
+        &self,
+        conn: &rusqlite::Connection,
+        id: i64,
+    ) -> Result<Option<OutboxItem>> {
+        conn.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
+            .and_then(|mut s| s.query_row([id], item).optional())
+            .map_err(|e| self.err(e))
     }
 }
 
@@ -143,6 +156,28 @@ impl Outbox for SqliteStore {
         conn.prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
             .and_then(|mut s| s.query_row([id], item).optional())
             .map_err(|e| self.err(e))
+    }
+
+    fn outbox_find(&self, q: &OutboxQuery) -> Result<Vec<OutboxItem>> {
+        let (keys, range) = q.checked()?;
+        let (from, to) = range.unzip();
+        let conn = self.read()?;
+        conn.prepare_cached(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE id > ?1
+               AND (?2 = '[]' OR dedupe_key IN (SELECT value FROM json_each(?2)))
+               AND (?3 IS NULL OR (dedupe_key >= ?3 AND dedupe_key < ?4))
+               AND (?5 = 0 OR (delivered_at IS NULL AND gave_up_at IS NULL))
+             ORDER BY id LIMIT ?6"
+        ))
+        .and_then(|mut s| {
+            s.query_map(
+                rusqlite::params![q.after, keys, from, to, q.pending_only, q.limit as i64],
+                item,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| self.err(e))
     }
 
     fn outbox_counts(&self) -> Result<OutboxCounts> {

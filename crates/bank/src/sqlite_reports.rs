@@ -111,7 +111,7 @@ impl SqliteStore {
         raw.into_report(cases)
     }
 
-    fn reports_where(
+    pub(crate) fn reports_where(
         &self,
         conn: &Connection,
         sql: &str,

@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_following.sql"),
     include_str!("../migrations/sqlite/0013_claim_function.sql"),
     include_str!("../migrations/sqlite/0014_reports.sql"),
+    include_str!("../migrations/sqlite/0015_complaints.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -212,6 +212,62 @@ impl spoor_bank::Outbox for Hooked {
     fn outbox_counts(&self) -> spoor_bank::Result<spoor_bank::OutboxCounts> {
         self.inner.outbox_counts()
     }
+    fn outbox_find(
+        &self,
+        q: &spoor_bank::outbox::OutboxQuery,
+    ) -> spoor_bank::Result<Vec<spoor_bank::OutboxItem>> {
+        self.inner.outbox_find(q)
+    }
+}
+
+impl spoor_bank::Complaints for Hooked {
+    fn complaint_create(
+        &self,
+        new: &spoor_bank::complaints::NewComplaint,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::complaints::Complaint> {
+        self.inner.complaint_create(new, now)
+    }
+    fn complaint(&self, id: i64) -> spoor_bank::Result<spoor_bank::complaints::Complaint> {
+        self.inner.complaint(id)
+    }
+    fn complaints(
+        &self,
+        q: &spoor_bank::complaints::ComplaintQuery,
+    ) -> spoor_bank::Result<Vec<spoor_bank::complaints::Complaint>> {
+        self.inner.complaints(q)
+    }
+    fn complaint_excluded(
+        &self,
+        id: i64,
+    ) -> spoor_bank::Result<std::collections::BTreeSet<String>> {
+        self.inner.complaint_excluded(id)
+    }
+    fn complaint_decide(
+        &self,
+        id: i64,
+        person: &str,
+        d: &spoor_bank::complaints::ComplaintDecision,
+        now: i64,
+        notify: spoor_bank::complaints::ComplaintNotify<'_>,
+    ) -> spoor_bank::Result<(spoor_bank::complaints::Complaint, spoor_bank::cases::Case)> {
+        self.inner.complaint_decide(id, person, d, now, notify)
+    }
+    fn complaint_counts(
+        &self,
+        overdue_before: i64,
+    ) -> spoor_bank::Result<spoor_bank::complaints::ComplaintCounts> {
+        self.inner.complaint_counts(overdue_before)
+    }
+    fn follow_up_done(
+        &self,
+        id: i64,
+        actor: &str,
+        note: &str,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::OutboxItem> {
+        self.inner.follow_up_done(id, actor, note, now)
+    }
 }
 
 impl spoor_bank::Reports for Hooked {

@@ -77,7 +77,11 @@ impl From<BankError> for ApiError {
             | BankError::NoSuchEntry { .. }
             | BankError::NoSuchKey(_)
             | BankError::NoSuchCase(_)
-            | BankError::NoSuchReport(_) => (StatusCode::NOT_FOUND, "not_found"),
+            | BankError::NoSuchReport(_)
+            | BankError::NoSuchComplaint(_)
+            | BankError::NoSuchFollowUp(_)
+            | BankError::NoSuchContent(_) => (StatusCode::NOT_FOUND, "not_found"),
+            BankError::NotAllowed(_) => (StatusCode::FORBIDDEN, "forbidden"),
             BankError::BankExists(_) | BankError::KeyExists(_) | BankError::Conflict(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
