@@ -147,6 +147,11 @@ pub struct ServeArgs {
     /// from its digests alone. Keep it under --match-budget-ms.
     #[arg(long, env = "SPOOR_VIDEO_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
     video_timeout: Duration,
+    /// How long a complaint may wait for its re-review (e.g. 7d, 48h): older open complaints
+    /// are overdue (console banner, `spoor_complaints_overdue`, a warning and an audit record
+    /// when their number grows).
+    #[arg(long, env = "SPOOR_COMPLAINT_DEADLINE", default_value = "7d", value_parser = parse_duration)]
+    complaint_deadline: Duration,
     /// Most frames decoded of one submitted video.
     #[arg(long, env = "SPOOR_MAX_VIDEO_FRAMES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_video_frames: u64,
@@ -157,7 +162,8 @@ fn parse_webhook_url(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
-/// Parses a duration: a number with a unit, `ms`, `s`, `m` or `h` (`30m`, `90s`, `12h`).
+/// Parses a duration: a number with a unit, `ms`, `s`, `m`, `h` or `d` (`30m`, `90s`, `12h`,
+/// `7d`).
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -170,8 +176,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
         _ => {
-            return Err(format!("{s:?}: the unit must be ms, s, m or h (such as 30m, 90s or 12h)"))
+            return Err(format!(
+                "{s:?}: the unit must be ms, s, m, h or d (such as 30m, 90s, 12h or 7d)"
+            ))
         }
     };
     if d.is_zero() {
@@ -256,6 +265,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ),
         },
         media_grace: args.media_grace,
+        complaint_deadline: args.complaint_deadline,
         case_webhook: match (&args.case_webhook, &args.case_webhook_secret_file) {
             (Some(url), Some(path)) => Some(
                 spoor_server::WebhookConfig::with_secret_file(url, path)

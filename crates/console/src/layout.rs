@@ -32,6 +32,7 @@ pub const NAV: &[NavItem] = &[
         roles: &[PersonRole::Admin, PersonRole::Curator, PersonRole::Reviewer, PersonRole::Auditor],
     },
     NavItem { path: "/review", label: "Review", roles: &[PersonRole::Admin, PersonRole::Reviewer] },
+    NavItem { path: "/complaints", label: "Complaints", roles: crate::complaints::DECIDERS },
     NavItem {
         path: "/review/false-positives",
         label: "False positives",

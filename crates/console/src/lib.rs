@@ -36,6 +36,7 @@ pub mod session;
 pub mod totp;
 
 pub mod banks;
+pub mod complaints;
 pub mod entries;
 pub mod reports;
 pub mod review;
@@ -94,6 +95,8 @@ pub struct ConsoleConfig {
     pub exposure_guide: u32,
     /// Largest image the console decodes for a rendition, in pixels.
     pub max_pixels: u64,
+    /// How long a complaint may wait for its re-review before it is overdue (default 7 days).
+    pub complaint_deadline: Duration,
 }
 
 impl Default for ConsoleConfig {
@@ -110,6 +113,7 @@ impl Default for ConsoleConfig {
             review_lease: Duration::from_secs(15 * 60),
             exposure_guide: 100,
             max_pixels: spoor_media::Limits::default().max_pixels,
+            complaint_deadline: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -152,6 +156,8 @@ pub struct Inner {
     on_decided: OnceLock<DecidedHook>,
     /// The outbox message a decision in the console sends (stored with the decision).
     notify: OnceLock<NotifyHook>,
+    /// What a complaint decided in the console sets going (stored with the decision).
+    complaint_hook: OnceLock<ComplaintHook>,
     /// Each reviewer's exposure today as last counted, and when (for the counter on every page).
     exposures:
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, review::Exposure)>>,
@@ -167,6 +173,18 @@ pub const EXPOSURE_TTL: std::time::Duration = std::time::Duration::from_secs(15)
 /// What a case decided in the console sets going: the submitter's webhook message, reports.
 pub type NotifyHook =
     Arc<dyn Fn(&spoor_bank::cases::Case) -> spoor_bank::cases::Effects + Send + Sync>;
+
+/// What a complaint decided in the console sets going: the outcome and restore messages, the
+/// follow-ups to receivers of its case's reports.
+pub type ComplaintHook = Arc<
+    dyn Fn(
+            &spoor_bank::complaints::Complaint,
+            &spoor_bank::cases::Case,
+            &[spoor_bank::reports::Report],
+        ) -> Vec<spoor_bank::cases::Message>
+        + Send
+        + Sync,
+>;
 
 /// What the service does with a case decided in the console.
 pub type DecidedHook = Arc<dyn Fn(&spoor_bank::cases::Case) + Send + Sync>;
@@ -200,6 +218,7 @@ impl ConsoleState {
             reveals: Default::default(),
             on_decided: OnceLock::new(),
             notify: OnceLock::new(),
+            complaint_hook: OnceLock::new(),
             exposures: Default::default(),
             start_views: Default::default(),
         }))
@@ -257,6 +276,21 @@ impl ConsoleState {
     /// reports.
     pub fn notify_with(&self, hook: NotifyHook) {
         let _ = self.notify.set(hook);
+    }
+
+    /// Sets what a complaint decided in the console sets going (once).
+    pub fn complaints_with(&self, hook: ComplaintHook) {
+        let _ = self.complaint_hook.set(hook);
+    }
+
+    /// What deciding complaint `c` about `case` sets going.
+    pub(crate) fn complaint_messages(
+        &self,
+        c: &spoor_bank::complaints::Complaint,
+        case: &spoor_bank::cases::Case,
+        reports: &[spoor_bank::reports::Report],
+    ) -> Vec<spoor_bank::cases::Message> {
+        self.complaint_hook.get().map(|h| h(c, case, reports)).unwrap_or_default()
     }
 
     /// What deciding `case` sets going.
@@ -518,6 +552,19 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/reports", get(reports::list))
             .route("/reports/{id}", get(reports::page)),
     );
+    let complaints = session::pages(
+        &state,
+        complaints::DECIDERS,
+        Router::new()
+            .route("/complaints", get(complaints::list))
+            .route("/complaints/{id}", get(complaints::page))
+            .route("/complaints/{id}/decide", post(complaints::decide)),
+    );
+    let follow_ups = session::pages(
+        &state,
+        reports::RETRIERS,
+        Router::new().route("/reports/follow-ups/{id}/done", post(reports::follow_up_done)),
+    );
     let retry_reports = session::pages(
         &state,
         reports::RETRIERS,
@@ -556,6 +603,8 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(audit)
         .merge(read_reports)
         .merge(retry_reports)
+        .merge(complaints)
+        .merge(follow_ups)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))
         .with_state(state)

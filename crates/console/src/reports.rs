@@ -23,6 +23,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::json;
 use spoor_bank::model::{format_time, now_ms, Millis};
+use spoor_bank::outbox::OutboxItem;
 use spoor_bank::reports::{Report, ReportQuery, ReportState};
 use spoor_bank::{BankError, PersonRole};
 
@@ -214,6 +215,13 @@ fn clip_shown(s: &str) -> String {
 
 /// The banner after a retry (`?done=retried&report=ID`): fixed text, and a number.
 fn done_banner(done: &str, report: Option<i64>) -> Markup {
+    if done == "follow_up" {
+        return html! {
+            div class="notice notice--important" role="status" id="done" {
+                p { "The follow-up is recorded as made, with your note." }
+            }
+        };
+    }
     if done != "retried" {
         return html! {};
     }
@@ -331,6 +339,60 @@ struct ListView<'a> {
     list: Option<&'a [Report]>,
     next: Option<i64>,
     errors: &'a [FieldError],
+    follow_ups: &'a [OutboxItem],
+}
+
+/// Follow-ups shown on the reports page at most (the oldest first; the API lists them all).
+const FOLLOW_UPS_SHOWN: usize = 200;
+
+/// The follow-ups still to be made: to receivers of reports whose cases were reversed on
+/// complaint. NCMEC's are made by a person, who records here that it was done.
+fn follow_ups_section(v: &Viewer, items: &[OutboxItem]) -> Markup {
+    let may_record = v.may(RETRIERS);
+    html! {
+        h2 id="follow-ups" { "Follow-ups to make" }
+        @if items.is_empty() {
+            p { "None: no reported case was reversed on complaint, or every follow-up was made." }
+        } @else {
+            p { "Reports whose cases were reversed when the person affected complained. The EU                  Centre's follow-ups are sent by the delivery worker; NCMEC's API takes no                  change to a report, so a person tells NCMEC (quoting the CyberTipline report                  ID) and records it here." }
+            div class="table-wrap" {
+                table class="table" id="follow-up-list" {
+                    caption class="visually-hidden" { "Follow-ups still to make" }
+                    thead { tr {
+                        th scope="col" class="num" { "Number" } th scope="col" { "To" }
+                        th scope="col" { "Report" } th scope="col" { "Receiver's id" }
+                        th scope="col" { "Case" } th scope="col" { "Complaint" }
+                        th scope="col" { "How" } th scope="col" { "Made" }
+                        @if may_record { th scope="col" { "Action" } }
+                    } }
+                    tbody { @for i in items {
+                        @let p: serde_json::Value = serde_json::from_str(&i.payload).unwrap_or_default();
+                        @let by_hand = i.target == "by-hand";
+                        tr id={ "follow-up-" (i.id) } {
+                            td class="num" { (i.id) }
+                            td { (recipient_name(i.topic.trim_end_matches("_follow_up"))) }
+                            td { @if let Some(r) = p["report"].as_i64() { a href={ "/reports/" (r) } { (r) } } }
+                            td { @if let Some(r) = p["receiver_report_id"].as_str() { code { (r) } } @else { "—" } }
+                            td { @if let Some(c) = p["case_id"].as_i64() { (case_links(v, &[c])) } }
+                            td { @if let Some(c) = p["complaint_id"].as_i64() {
+                                @if v.may(crate::complaints::DECIDERS) { a href={ "/complaints/" (c) } { (c) } } @else { (c) }
+                            } }
+                            td { @if by_hand { "by hand" } @else { "sent by the worker" @if i.attempts > 0 { ", " (i.attempts) " failed" } } }
+                            td class="nowrap" { (when(i.created_at)) }
+                            @if may_record { td { @if by_hand {
+                                form method="post" action={ "/reports/follow-ups/" (i.id) "/done" } class="inline" {
+                                    (csrf_field(v))
+                                    label class="label" for={ "note-" (i.id) } { "How it was made" }
+                                    input class="input" type="text" id={ "note-" (i.id) } name="note" required maxlength="4096";
+                                    button type="submit" class="button" id={ "done-" (i.id) } { "Record follow-up " (i.id) " as made" }
+                                }
+                            } } }
+                        }
+                    } }
+                }
+            }
+        }
+    }
 }
 
 fn render_list(v: &Viewer, p: &ListView<'_>) -> Markup {
@@ -352,6 +414,7 @@ fn render_list(v: &Viewer, p: &ListView<'_>) -> Markup {
              Opening this page is recorded. Times are UTC."
         }
         @if p.list.is_some() { (counts_table(p.counts, p.recipients)) }
+        @if p.list.is_some() { (follow_ups_section(v, p.follow_ups)) }
         h2 id="filter" tabindex="-1" { "Filter" }
         form method="get" action="/reports" novalidate class="filter" {
             div class="filter__fields" {
@@ -494,8 +557,19 @@ pub async fn list(
                 },
                 "reports": list.iter().map(|r| r.id).collect::<Vec<_>>(),
             });
+            let follow_ups = match store.outbox_find(&spoor_bank::outbox::OutboxQuery {
+                key_prefix: Some("follow_up:".into()),
+                pending_only: true,
+                limit: FOLLOW_UPS_SHOWN,
+                ..Default::default()
+            }) {
+                Ok(f) => f,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut details = details;
+            details["follow_ups"] = json!(follow_ups.iter().map(|f| f.id).collect::<Vec<_>>());
             crate::audit::record_view(store, &person, "reports_view", "report", "list", details)?;
-            Ok(Ok((counts, recipients, Ok((filter, list, next)))))
+            Ok(Ok((counts, recipients, Ok((filter, list, next, follow_ups)))))
         })
         .await;
     let (counts, recipients, shown) = match r {
@@ -504,7 +578,7 @@ pub async fn list(
         Ok(Err(r)) | Err(r) => return r,
     };
     match shown {
-        Ok((filter, list, next)) => {
+        Ok((filter, list, next, follow_ups)) => {
             let view = ListView {
                 filter: &q,
                 checked: Some(&filter),
@@ -513,6 +587,7 @@ pub async fn list(
                 list: Some(&list),
                 next,
                 errors: &[],
+                follow_ups: &follow_ups,
             };
             layout::html_response(StatusCode::OK, render_list(&v, &view))
         }
@@ -525,6 +600,7 @@ pub async fn list(
                 list: None,
                 next: None,
                 errors: &errors,
+                follow_ups: &[],
             };
             layout::html_response(StatusCode::BAD_REQUEST, render_list(&v, &view))
         }
@@ -673,6 +749,41 @@ pub async fn retry(
                 layout::page(Some(&v), "/reports", title, body),
             )
         }
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
+}
+
+/// `POST /reports/follow-ups/{id}/done` (administrators): records that a follow-up was made
+/// by hand, with how (the store records `follow_up_done`). Back to the reports page.
+pub async fn follow_up_done(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(id) = report_number(&id) else { return layout::not_found_page() };
+    let note = form_value(&body, "note").unwrap_or_default().trim().to_string();
+    if note.is_empty() {
+        return layout::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Say how the follow-up was made",
+            "Write how it was made (a ticket number, a date, the channel) and record it again              from the reports page: /reports#follow-ups",
+        );
+    }
+    let actor = v.actor();
+    match state.blocking(move |store| store.follow_up_done(id, &actor, &note, now_ms())).await {
+        Ok(Ok(_)) => Redirect::to("/reports?done=follow_up#follow-ups").into_response(),
+        Ok(Err(BankError::NoSuchFollowUp(_))) => layout::error_page(
+            StatusCode::NOT_FOUND,
+            "No such follow-up",
+            &format!("There is no follow-up number {id}. The reports page lists those to make."),
+        ),
+        Ok(Err(BankError::Conflict(m) | BankError::Invalid(m))) => layout::error_page(
+            StatusCode::CONFLICT,
+            "This follow-up cannot be recorded",
+            &format!("{m}. Nothing was changed. The reports page shows it as it is now."),
+        ),
         Ok(Err(e)) => store_error(e),
         Err(r) => r,
     }

@@ -424,6 +424,7 @@ fn render_case(
     errors: &[FieldError],
     typed: &Typed,
     reports: &[Report],
+    redress: &Redress,
 ) -> Markup {
     let held = holds(c, v);
     let picture = shows_picture(c, v);
@@ -524,6 +525,31 @@ fn render_case(
                         }
                         (crate::reports::state_tag(r.state))
                     }
+                }
+            }
+        }
+        @if let Some(r) = &c.reversal {
+            div class="notice notice--warning" id="reversed" {
+                p { "This decision was reversed on " (format_time(r.at)) " by " (r.by)
+                    " when the person affected complained (complaint "
+                    a href={ "/complaints/" (r.complaint) } { (r.complaint) } ")." }
+            }
+        }
+        @if !redress.messages.is_empty() {
+            h2 id="messages-title" { "Messages to the service" }
+            ul aria-labelledby="messages-title" id="case-messages" {
+                @for m in &redress.messages {
+                    li { (crate::complaints::message_name(m)) ": " (crate::complaints::message_state(m, now_ms())) }
+                }
+            }
+        }
+        @if !redress.complaints.is_empty() {
+            h2 id="complaints-title" { "Complaints" }
+            ul aria-labelledby="complaints-title" id="case-complaints" {
+                @for k in &redress.complaints {
+                    li { a href={ "/complaints/" (k.id) } { "Complaint " (k.id) } ", filed "
+                         (format_time(k.created_at)) ": " (k.state.name())
+                         @if let Some(by) = &k.decided_by { " by " (by) } }
                 }
             }
         }
@@ -640,6 +666,33 @@ fn render_case(
     }
 }
 
+/// A case's complaints and its messages to the service (decision, user notice, restore).
+#[derive(Debug, Clone, Default)]
+pub struct Redress {
+    /// Its complaints, oldest first.
+    pub complaints: Vec<spoor_bank::complaints::Complaint>,
+    /// Its messages to the service.
+    pub messages: Vec<spoor_bank::OutboxItem>,
+}
+
+fn redress_of(store: &dyn spoor_bank::Store, id: i64) -> Result<Redress, BankError> {
+    let complaints = store.complaints(&spoor_bank::complaints::ComplaintQuery {
+        case_id: Some(id),
+        limit: 100,
+        ..Default::default()
+    })?;
+    let messages = store.outbox_find(&spoor_bank::outbox::OutboxQuery {
+        keys: vec![
+            format!("case_decided:{id}"),
+            spoor_bank::cases::notice_key(id),
+            format!("case_restore:{id}"),
+        ],
+        limit: 10,
+        ..Default::default()
+    })?;
+    Ok(Redress { complaints, messages })
+}
+
 /// What the case page says about one matched entry: its provenance and how earlier cases that
 /// matched it were decided (content similar to this case's).
 #[derive(Debug, Clone, Default)]
@@ -676,7 +729,7 @@ async fn load(
     state: &ConsoleState,
     v: &Viewer,
     id: i64,
-) -> Result<(Case, Exposure, Vec<MatchContext>, Vec<Report>), Response> {
+) -> Result<(Case, Exposure, Vec<MatchContext>, Vec<Report>, Redress), Response> {
     let (person, actor) = (v.user.name.clone(), v.actor());
     let r = state
         .blocking(move |store| {
@@ -705,6 +758,10 @@ async fn load(
                 Ok(x) => x,
                 Err(e) => return Ok(Err(store_error(e))),
             };
+            let redress = match redress_of(store, id) {
+                Ok(x) => x,
+                Err(e) => return Ok(Err(store_error(e))),
+            };
             let details = json!({ "state": c.state.name(), "holds": holds });
             crate::audit::record_view(
                 store,
@@ -714,7 +771,7 @@ async fn load(
                 &id.to_string(),
                 details,
             )?;
-            Ok(Ok((c, exp, context, reports)))
+            Ok(Ok((c, exp, context, reports, redress)))
         })
         .await;
     match r {
@@ -743,7 +800,7 @@ async fn case_page(
     typed: &Typed,
 ) -> Response {
     match load(state, &v, id).await {
-        Ok((c, exp, context, reports)) => {
+        Ok((c, exp, context, reports, redress)) => {
             let mut v = v;
             // The header shows the same count as the page's box, this case's picture included.
             v.exposure = v.exposure.map(|(_, guide)| (exp, guide));
@@ -758,6 +815,7 @@ async fn case_page(
                 errors,
                 typed,
                 &reports,
+                &redress,
             );
             layout::html_response(
                 status,
@@ -787,9 +845,15 @@ pub async fn rendition(
                 Ok(c) => c,
                 Err(e) => return Ok(Err(store_error(e))),
             };
-            let shown = c.state.is_open()
-                && c.holder(now_ms()) == Some(actor.as_str())
-                && has_picture(c.media_kind);
+            let holds = c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str());
+            // A complaint's re-reviewer sees the content of the decided case too.
+            let re_reviews = !holds
+                && c.media.is_some()
+                && match crate::complaints::re_reviews(store, &c, &actor) {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(store_error(e))),
+                };
+            let shown = (holds || re_reviews) && has_picture(c.media_kind);
             let Some(media) = c.media.filter(|_| shown) else {
                 return Ok(Err(layout::not_found_page()));
             };
@@ -903,6 +967,19 @@ fn render_key_frames(
 pub struct RevealForm {
     #[serde(default)]
     op: String,
+    /// Where to go back to: the case (default) or a complaint's page (`/complaints/N`).
+    #[serde(default)]
+    back: String,
+}
+
+/// The page a reveal goes back to: a complaint's page when asked, else the case's.
+fn back_to(back: &str, case: i64) -> String {
+    match back.strip_prefix("/complaints/") {
+        Some(n) if !n.is_empty() && n.len() <= 19 && n.bytes().all(|b| b.is_ascii_digit()) => {
+            back.to_string()
+        }
+        _ => format!("/cases/{case}"),
+    }
 }
 
 /// `POST /cases/<id>/reveal`: one step less blur, or colour; recorded durably first (no
@@ -914,17 +991,21 @@ pub async fn reveal(
     Form(f): Form<RevealForm>,
 ) -> Response {
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let back = back_to(&f.back, id);
     let mut next = state.view_of(v.user.id, id).await;
     match f.op.as_str() {
         "less_blur" if next.blur > 0 => next.blur -= 1,
         "colour" if !next.colour => next.colour = true,
-        _ => return Redirect::to(&format!("/cases/{id}")).into_response(),
+        _ => return Redirect::to(&back).into_response(),
     }
     let (person, actor) = (v.user.name.clone(), v.actor());
     let r = state
         .blocking(move |store| {
             let c = store.case(id)?;
-            if !(c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str())) {
+            let holds = c.state.is_open() && c.holder(now_ms()) == Some(actor.as_str());
+            let re_reviews =
+                !holds && c.media.is_some() && crate::complaints::re_reviews(store, &c, &actor)?;
+            if !(holds || re_reviews) {
                 return Err(BankError::Conflict(format!("case {id} is not held by you")));
             }
             let rec =
@@ -937,9 +1018,9 @@ pub async fn reveal(
         Ok(Ok(_)) => {
             state.forget_exposure(&v.user.name);
             state.set_reveal(v.user.id, id, next);
-            Redirect::to(&format!("/cases/{id}")).into_response()
+            Redirect::to(&back).into_response()
         }
-        Ok(Err(BankError::Conflict(_))) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Ok(Err(BankError::Conflict(_))) => Redirect::to(&back).into_response(),
         Ok(Err(e)) => store_error(e),
         Err(r) => r,
     }

@@ -29,6 +29,9 @@ pub const VERSION: &str = "1";
 /// The JSON Schema (draft 2020-12) of version [`VERSION`] of the document.
 pub const SCHEMA: &str = include_str!("../schemas/eu-report-v1.schema.json");
 
+/// The JSON Schema (draft 2020-12) of version 1 of the follow-up document ([`follow_up`]).
+pub const FOLLOW_UP_SCHEMA: &str = include_str!("../schemas/eu-follow-up-v1.schema.json");
+
 /// The text that the points of [`POINTS`] refer to.
 pub const POINTS_OF: &str =
     "Proposal for a Regulation laying down rules to prevent and combat child sexual abuse, COM(2022) 209, Article 13(1)";
@@ -155,7 +158,10 @@ fn object(v: Value) -> Map<String, Value> {
 }
 
 fn provider(input: &Input) -> Value {
-    let p = input.provider;
+    provider_of(input.provider)
+}
+
+fn provider_of(p: &Provider) -> Value {
     json!({
         "name": p.name,
         "address": p.address,
@@ -165,8 +171,12 @@ fn provider(input: &Input) -> Value {
 }
 
 fn issued(input: &Input) -> Value {
+    issued_at(input.now_ms)
+}
+
+fn issued_at(now_ms: i64) -> Value {
     json!({
-        "at": time(input.now_ms),
+        "at": time(now_ms),
         "signature": {"form": "jws-detached", "alg": "EdDSA"},
     })
 }
@@ -289,6 +299,87 @@ pub fn document(facts: &ReportFacts, provider: &Provider, now_ms: i64) -> Value 
         doc.insert(point.field.into(), (point.build)(&input));
     }
     Value::Object(doc)
+}
+
+/// A file a follow-up withdraws: its case, the submitter's reference and its hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawn {
+    /// Spoor's case id.
+    pub case_id: i64,
+    /// The submitter's reference of the content.
+    pub content_ref: Option<String>,
+    /// MD5 of the content.
+    pub md5: Option<[u8; 16]>,
+    /// SHA-1 of the content.
+    pub sha1: Option<[u8; 20]>,
+    /// SHA-256 of the content.
+    pub sha256: Option<[u8; 32]>,
+    /// PDQ of the content.
+    pub pdq: Option<[u8; 32]>,
+}
+
+/// What a follow-up says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    /// Spoor's id of this follow-up (a UUID): the idempotency key of its delivery.
+    pub follow_up_id: String,
+    /// The `report_id` of the report it follows up.
+    pub report_id: String,
+    /// The files withdrawn (at least one).
+    pub withdrawn: Vec<Withdrawn>,
+    /// Whether every file of the report is withdrawn.
+    pub report_withdrawn: bool,
+    /// Why the decision was reversed.
+    pub reason: String,
+    /// When the complaint was decided (ms since the epoch).
+    pub decided_at: i64,
+}
+
+/// The follow-up document telling the receiver of a report that files it named were found
+/// not to be child sexual abuse material on complaint (schema [`FOLLOW_UP_SCHEMA`]); signed
+/// and sent like a report. Refused without a withdrawn file or a reason.
+pub fn follow_up(f: &FollowUp, provider: &Provider, now_ms: i64) -> Result<Value, ReportError> {
+    let invalid = |field: &str, reason: &str| ReportError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    };
+    if f.withdrawn.is_empty() {
+        return Err(invalid("withdrawn", "a follow-up withdraws at least one file"));
+    }
+    if f.reason.trim().is_empty() {
+        return Err(invalid("reason", "a follow-up says why the decision was reversed"));
+    }
+    if f.follow_up_id.is_empty() || f.report_id.is_empty() {
+        return Err(invalid("follow_up_id", "a follow-up names itself and its report"));
+    }
+    let withdrawn: Vec<Value> = f
+        .withdrawn
+        .iter()
+        .map(|w| {
+            json!({
+                "case_id": w.case_id,
+                "content_ref": opt(present(&w.content_ref)),
+                "hashes": {
+                    "md5": w.md5.map(|h| Md5(h).to_string()),
+                    "sha1": w.sha1.map(|h| Sha1(h).to_string()),
+                    "sha256": w.sha256.map(|h| Sha256(h).to_string()),
+                    "pdq": w.pdq.map(|h| Hash256::from_bytes(h).to_string()),
+                },
+            })
+        })
+        .collect();
+    Ok(json!({
+        "version": VERSION,
+        "kind": "reversed_on_complaint",
+        "follow_up_id": f.follow_up_id,
+        "report_id": f.report_id,
+        "provider": provider_of(provider),
+        "issued": issued_at(now_ms),
+        "withdrawn": withdrawn,
+        "report_withdrawn": f.report_withdrawn,
+        "reason": f.reason,
+        "decided_at": time(f.decided_at),
+    }))
 }
 
 const MAX_HEADER: usize = 4096;

@@ -332,3 +332,65 @@ fn a_changed_byte_another_key_or_a_malformed_jws_fail() {
     let other = format!("{}..{sig}", b64(&json!({"alg": "EdDSA", "kid": "other"})));
     assert!(matches!(eu::verify(&body, &other, &public), Err(ReportError::BadSignature)));
 }
+
+fn follow_up_validator() -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(eu::FOLLOW_UP_SCHEMA).expect("the schema is JSON");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the follow-up schema compiles")
+}
+
+/// A follow-up withdrawing files of a report is valid against its own schema, with and without
+/// the optional parts; one with no file, no reason or no ids is refused, and the schema
+/// refuses unknown fields and a missing one.
+#[test]
+fn follow_ups_are_valid_against_their_schema() {
+    let v = follow_up_validator();
+    let full = eu::Withdrawn {
+        case_id: 12,
+        content_ref: Some("photo-881".into()),
+        md5: Some([0x11; 16]),
+        sha1: Some([0x22; 20]),
+        sha256: Some([0x33; 32]),
+        pdq: Some([0x44; 32]),
+    };
+    let bare = eu::Withdrawn {
+        case_id: 13,
+        content_ref: None,
+        md5: None,
+        sha1: None,
+        sha256: None,
+        pdq: None,
+    };
+    let f = eu::FollowUp {
+        follow_up_id: "7d0f0d53-6d36-4c1e-9a55-1b8f0c1d2e3f".into(),
+        report_id: "0b6f6a1e-3a3c-4f0e-8d4a-8f7e2d1c0b9a".into(),
+        withdrawn: vec![full, bare],
+        report_withdrawn: true,
+        reason: "A landscape photograph: the list entry matched wrongly.".into(),
+        decided_at: NOW - HOUR,
+    };
+    let doc = eu::follow_up(&f, &provider(), NOW).unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{doc:#}");
+    assert_eq!(doc["report_id"], json!(f.report_id));
+    assert_eq!(doc["withdrawn"][0]["hashes"]["sha256"], json!("33".repeat(32)));
+    assert_eq!(doc["withdrawn"][1]["hashes"]["md5"], Value::Null);
+    assert_eq!(doc["issued"]["at"], json!("2026-11-30T12:00:00.000Z"));
+
+    let mut extra = doc.clone();
+    extra["extra"] = json!(1);
+    assert!(!v.is_valid(&extra), "unknown fields are refused");
+    let mut missing = doc.clone();
+    missing.as_object_mut().unwrap().remove("reason");
+    assert!(!v.is_valid(&missing), "every field is required");
+
+    for bad in [
+        eu::FollowUp { withdrawn: vec![], ..f.clone() },
+        eu::FollowUp { reason: " ".into(), ..f.clone() },
+        eu::FollowUp { report_id: String::new(), ..f.clone() },
+    ] {
+        assert!(matches!(eu::follow_up(&bad, &provider(), NOW), Err(ReportError::Invalid { .. })));
+    }
+}

@@ -695,24 +695,27 @@ pub const CASE_GAUGES_EVERY: std::time::Duration = std::time::Duration::from_sec
 /// Sets the case gauges of `/metrics` from the store, at most every [`CASE_GAUGES_EVERY`]
 /// (scrapes in between show the last count; one count at a time):
 /// `spoor_cases_open{queue,state}`, `spoor_case_outcomes{bank,signal_type,band,outcome}` and
-/// `spoor_case_false_positive_ratio{bank,signal_type,band}`, and `spoor_reports{recipient,
-/// state}`. A store error keeps the last values and is logged.
+/// `spoor_case_false_positive_ratio{bank,signal_type,band}`, `spoor_reports{recipient,
+/// state}`, and the complaint gauges ([`crate::complaining::set_gauges`]). A store error keeps the last values and is logged.
 pub(crate) async fn refresh_gauges(state: &AppState) {
     let mut last = state.case_gauges.lock().await;
     if last.as_ref().is_some_and(|(t, _)| t.elapsed() < CASE_GAUGES_EVERY) {
         return;
     }
     let store = state.store.clone();
+    let deadline = crate::complaining::deadline_ms(state.config.complaint_deadline);
     let counted = tokio::task::spawn_blocking(move || {
         Ok::<_, spoor_bank::BankError>((
             store.open_case_counts()?,
             store.case_outcomes(None, None)?,
             store.report_counts()?,
+            store.complaint_counts(spoor_bank::model::now_ms().saturating_sub(deadline))?,
         ))
     })
     .await;
     match counted {
-        Ok(Ok((open, outcomes, reports))) => {
+        Ok(Ok((open, outcomes, reports, complaints))) => {
+            crate::complaining::set_gauges(&complaints, spoor_bank::model::now_ms());
             // Every state of every recipient, zeros included, so a dead letter can be alerted on.
             let mut recipients: Vec<String> = state.config.report_policy.recipients.clone();
             for (r, _, _) in &reports {
@@ -755,6 +758,7 @@ pub(crate) async fn refresh_gauges(state: &AppState) {
                     ("confirmed_reviewed", o.confirmed_reviewed),
                     ("confirmed_auto", o.confirmed_auto),
                     ("false_positive", o.false_positive),
+                    ("false_positive_on_complaint", o.false_positive_on_complaint),
                 ] {
                     metrics::gauge!("spoor_case_outcomes", &labels(outcome)).set(n as f64);
                 }
@@ -929,6 +933,11 @@ pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
         decided_by: c.decided_by,
         viewed_by_person: viewed,
         no_inform_until: c.no_inform.as_ref().map(|(t, _)| format_time(*t)),
+        reversed: c.reversal.as_ref().map(|r| crate::wire::ReversalOut {
+            at: format_time(r.at),
+            by: r.by.clone(),
+            complaint_id: r.complaint,
+        }),
         signals,
         matches: c
             .matches

@@ -499,6 +499,14 @@ pub fn spawn_workers(
     let process = format!("{}-{}", std::process::id(), spoor_audit::hex(&id));
     let lease_ms = i64::try_from(cfg.lease().as_millis()).unwrap_or(i64::MAX);
     let mut handles = Vec::new();
+    if let Some(eu) = cfg.eu.clone() {
+        let (store, client, stop, cfg) = (store.clone(), client.clone(), stop.clone(), cfg.clone());
+        handles.push(
+            std::thread::Builder::new()
+                .name("spoor-follow-up".into())
+                .spawn(move || follow_ups(&*store, &client, &cfg, &eu, lease_ms, &stop))?,
+        );
+    }
     for n in 0..cfg.workers {
         let ctx = Ctx {
             store: store.clone(),
@@ -597,6 +605,132 @@ fn attempt(ctx: &Ctx, r: Report) {
         .increment(1);
 }
 
+/// What the delivery worker does with an EU Centre follow-up it holds.
+enum FollowUpStep {
+    /// Sent: the receiver took it.
+    Sent,
+    /// Not yet: the report it follows is not finished (its delivery goes on, or it waits for
+    /// a person to retry it).
+    Wait(String),
+    /// Failed; worth trying again.
+    Transient(String),
+    /// Failed for good.
+    Permanent(String),
+}
+
+/// Sends EU Centre follow-ups (outbox topic `eu_centre_follow_up`) until `stop` is set: each
+/// only once the report it follows is finished, signed like a report, with its own id as the
+/// idempotency key; retried with the reports' backoff, given up on a permanent error or after
+/// the reports' attempts.
+fn follow_ups(
+    store: &dyn Store,
+    client: &reqwest::blocking::Client,
+    cfg: &DeliveryConfig,
+    eu: &EuTarget,
+    lease_ms: Millis,
+    stop: &AtomicBool,
+) {
+    let topics = [spoor_bank::complaints::follow_up_topic(EU_CENTRE)];
+    let mut failing = false;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL);
+        let due = match store.outbox_claim(&topics, now_ms(), lease_ms, 10) {
+            Ok(d) => {
+                failing = false;
+                d
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "follow-ups: cannot read the outbox; retrying");
+                    failing = true;
+                }
+                continue;
+            }
+        };
+        for item in due {
+            let step = follow_up_attempt(store, client, eu, &item);
+            let now = now_ms();
+            let failures = item.attempts.saturating_add(1);
+            let recorded = match step {
+                FollowUpStep::Sent => {
+                    tracing::info!(follow_up = item.id, "follow-up taken by the EU Centre");
+                    store.outbox_delivered(item.id, now)
+                }
+                FollowUpStep::Wait(why) => {
+                    // Waiting is not failing: look again after the first backoff.
+                    let next = now.saturating_add(cfg.backoff.as_millis() as i64);
+                    store.outbox_retry(item.id, next, &why)
+                }
+                FollowUpStep::Transient(e) if failures < cfg.max_attempts => {
+                    let wait = backoff(cfg, failures, crate::webhook::random_unit());
+                    tracing::warn!(follow_up = item.id, attempts = failures, error = %e, "follow-up failed; retrying");
+                    store.outbox_retry(item.id, now.saturating_add(wait.as_millis() as i64), &e)
+                }
+                FollowUpStep::Transient(e) | FollowUpStep::Permanent(e) => {
+                    tracing::error!(follow_up = item.id, attempts = failures, error = %e, "follow-up given up");
+                    store.outbox_give_up(item.id, now, &e)
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::error!(follow_up = item.id, error = %e, "follow-ups: cannot record an attempt; it is tried again");
+            }
+        }
+    }
+}
+
+fn follow_up_attempt(
+    store: &dyn Store,
+    client: &reqwest::blocking::Client,
+    eu: &EuTarget,
+    item: &spoor_bank::OutboxItem,
+) -> FollowUpStep {
+    #[derive(Deserialize)]
+    struct Payload {
+        report: i64,
+        follow_up_id: String,
+        body: String,
+    }
+    let p: Payload = match serde_json::from_str(&item.payload) {
+        Ok(p) => p,
+        Err(e) => return FollowUpStep::Permanent(format!("the follow-up cannot be read: {e}")),
+    };
+    match store.report(p.report) {
+        Ok(r) if r.state == ReportState::Finished => {}
+        Ok(r) => {
+            return FollowUpStep::Wait(format!(
+                "waits for report {} ({}) to be finished first",
+                r.id, r.state
+            ))
+        }
+        Err(e) => return FollowUpStep::Transient(format!("the report cannot be read: {e}")),
+    }
+    let jws = spoor_report::eu::sign(p.body.as_bytes(), &eu.key, &eu.key_id);
+    let sent = client
+        .post(&eu.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header("Idempotency-Key", &p.follow_up_id)
+        .header("JWS-Signature", jws)
+        .body(p.body)
+        .send();
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return FollowUpStep::Transient(format!("EU Centre: {}", describe(&e))),
+    };
+    let code = resp.status().as_u16();
+    let text = resp.text().unwrap_or_default();
+    metrics::counter!("spoor_report_requests_total", "recipient" => EU_CENTRE, "outcome" => if (200..300).contains(&code) { "answered" } else { "http_error" }).increment(1);
+    if (200..300).contains(&code) || code == 409 {
+        FollowUpStep::Sent
+    } else if code >= 500 || code == 408 || code == 429 {
+        FollowUpStep::Transient(format!("EU Centre: HTTP {code}"))
+    } else {
+        FollowUpStep::Permanent(format!(
+            "EU Centre: HTTP {code}: {}",
+            spoor_bank::reports::clip(&text, 512)
+        ))
+    }
+}
+
 /// The wait after the `failures`-th failure: the base doubled each time, at most the maximum,
 /// less a random part of up to a fifth (`jitter` in 0..1).
 pub fn backoff(cfg: &DeliveryConfig, failures: u32, jitter: f64) -> Duration {
@@ -659,8 +793,14 @@ pub fn report_facts(
     let mut files = Vec::with_capacity(r.cases.len());
     let mut contents = Vec::with_capacity(r.cases.len());
     let mut first: Option<Case> = None;
+    let mut reversed = Vec::new();
     for &id in &r.cases {
         let c = store.case(id)?;
+        if c.reversal.is_some() || c.state != spoor_bank::cases::CaseState::Confirmed {
+            // Reversed on complaint before it was sent: never reported.
+            reversed.push(id);
+            continue;
+        }
         let content = match (vault, &c.media) {
             (Some(v), Some(m)) => match m.id.parse::<spoor_case::MediaId>() {
                 Ok(mid) => match v.get(&mid) {
@@ -701,7 +841,17 @@ pub fn report_facts(
             first = Some(c);
         }
     }
-    let first = first.ok_or_else(|| FactsError::Invalid("the report has no cases".into()))?;
+    let first = first.ok_or_else(|| {
+        FactsError::Invalid(if reversed.is_empty() {
+            "the report has no cases".into()
+        } else {
+            format!(
+                "every case of the report ({}) was reversed on complaint before it was sent: \
+                 there is nothing to report, and nothing was sent",
+                reversed.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            )
+        })
+    })?;
     let facts = ReportFacts {
         report_uuid: r.uuid.clone(),
         service: first.meta.service.clone(),

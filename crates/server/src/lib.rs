@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod cases;
+pub mod complaining;
 pub mod delivery;
 pub mod error;
 pub mod guard;
@@ -103,6 +104,8 @@ pub struct Config {
     pub resolver: Option<Resolver>,
     /// How videos submitted as cases are decoded for vPDQ.
     pub video: VideoConfig,
+    /// How long a complaint may wait for its re-review before it is overdue.
+    pub complaint_deadline: Duration,
 }
 
 /// A replacement for DNS when reports are delivered.
@@ -166,9 +169,13 @@ impl Default for Config {
             delivery: None,
             resolver: None,
             video: VideoConfig::default(),
+            complaint_deadline: DEFAULT_COMPLAINT_DEADLINE,
         }
     }
 }
+
+/// How long a complaint may wait for its re-review unless configured: 7 days.
+pub const DEFAULT_COMPLAINT_DEADLINE: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -258,6 +265,7 @@ impl AppState {
             .map(|n| governor::RateLimiter::keyed(governor::Quota::per_second(n)));
         let mut console_config = config.console.clone();
         console_config.max_pixels = config.max_pixels;
+        console_config.complaint_deadline = config.complaint_deadline;
         let console = spoor_console::ConsoleState::new(
             store.clone(),
             matcher.clone(),
@@ -273,6 +281,10 @@ impl AppState {
             let decided = decided.clone();
             console.on_decided(Arc::new(move |c: &spoor_bank::cases::Case| decided.note(c)));
             console.notify_with(effects_of(&config));
+            let complaints = complaining::config_of(&config);
+            console.complaints_with(Arc::new(move |c, case, reports| {
+                complaining::messages(&complaints, c, case, reports)
+            }));
         }
         let intake = cases::IntakeWriter::start(store.clone(), vault.clone(), effects_of(&config))
             .with_group(config.intake_group);
@@ -390,6 +402,47 @@ pub fn app(state: AppState) -> Router {
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let complaint_file = Router::new()
+        .route("/v1/complaints", post(complaining::file))
+        .route_layer(guarded(Need {
+            roles: complaining::FILE,
+            what: "file complaints",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let complaint_read = Router::new()
+        .route("/v1/complaints", get(complaining::list))
+        .route("/v1/complaints/{id}", get(complaining::get_complaint))
+        .route_layer(guarded(Need {
+            roles: complaining::READ,
+            what: "read complaints",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let complaint_decide = Router::new()
+        .route("/v1/complaints/{id}/decision", post(complaining::decide))
+        .route_layer(guarded(Need {
+            roles: complaining::DECIDE,
+            what: "decide complaints",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let follow_up_read = Router::new()
+        .route("/v1/follow-ups", get(complaining::follow_ups))
+        .route_layer(guarded(Need {
+            roles: reports_api::READ,
+            what: "read follow-ups",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let follow_up_done = Router::new()
+        .route("/v1/follow-ups/{id}/done", post(complaining::follow_up_done))
+        .route_layer(guarded(Need {
+            roles: complaining::FOLLOW_UPS,
+            what: "record follow-ups made by hand",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let report_read = Router::new()
         .route("/v1/reports", get(reports_api::list))
         .route("/v1/reports/{id}", get(reports_api::get_report))
@@ -425,6 +478,11 @@ pub fn app(state: AppState) -> Router {
         .merge(match_upload)
         .merge(hash)
         .merge(report_read)
+        .merge(complaint_file)
+        .merge(complaint_read)
+        .merge(complaint_decide)
+        .merge(follow_up_read)
+        .merge(follow_up_done)
         .merge(case_admin)
         .merge(report_retry)
         .merge(audit)
@@ -596,10 +654,24 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         // Held content goes at most a few seconds after its grace ends (every minute for
         // long graces).
         let purge_every = (grace / 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let deadline = state.config.complaint_deadline;
+        let deadline_ms = complaining::deadline_ms(deadline);
+        // Overdue complaints are noticed within a minute (sooner for short deadlines).
+        let watch_every = (deadline / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
         std::thread::Builder::new().name("spoor-cases".into()).spawn(move || {
             let mut last_purge = std::time::Instant::now() - purge_every;
+            let mut last_watch = std::time::Instant::now() - watch_every;
+            let mut overdue = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
+                if last_watch.elapsed() >= watch_every {
+                    last_watch = std::time::Instant::now();
+                    let now = spoor_bank::model::now_ms();
+                    match complaining::watch_deadline(&*store, deadline_ms, now, overdue) {
+                        Ok(n) => overdue = n,
+                        Err(e) => tracing::warn!(error = %e, "cannot count complaints against their deadline; retrying"),
+                    }
+                }
                 if let Err(e) = decided.catch_up(&*store) {
                     tracing::warn!(error = %e, "cannot read new decisions; retrying");
                 }

@@ -39,6 +39,12 @@ use crate::wire::*;
         crate::reports_api::list,
         crate::reports_api::get_report,
         crate::reports_api::retry,
+        crate::complaining::file,
+        crate::complaining::list,
+        crate::complaining::get_complaint,
+        crate::complaining::decide,
+        crate::complaining::follow_ups,
+        crate::complaining::follow_up_done,
     ),
     components(schemas(
         AuditRecordOut, AuditPage, ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
@@ -47,7 +53,11 @@ use crate::wire::*;
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
         CaseMetaIn, CaseSignalsRequest, CaseForm, CaseMatchOut, DecisionOut, CaseOut,
         CaseSubmitResponse, CaseList, DecisionIn, NoInformIn, crate::reports_api::ReportOut,
-        crate::reports_api::ReportList,
+        crate::reports_api::ReportList, crate::complaining::ComplaintIn,
+        crate::complaining::ComplaintOut, crate::complaining::ComplaintList,
+        crate::complaining::ComplaintDecisionIn, crate::complaining::FollowUpOut,
+        crate::complaining::FollowUpList, crate::complaining::FollowUpDoneIn,
+        crate::wire::ReversalOut,
     )),
     modifiers(&Security, &Constraints),
     tags(
@@ -58,6 +68,7 @@ use crate::wire::*;
         (name = "hash", description = "Hashing only"),
         (name = "audit", description = "The hash-chained audit log (admins and auditors)"),
         (name = "cases", description = "Content submitted for action: matched, decided by the banks' rules or by people, never viewed twice"),
+        (name = "complaints", description = "Complaints against decisions, re-reviewed by someone who took no part in them: upheld, or overturned (the case reversed, the content restored, receivers told)"),
         (name = "reports", description = "Reports of confirmed cases to NCMEC and the EU Centre: delivery, receipts, retry (admins; auditors read)"),
     )
 )]
@@ -219,6 +230,7 @@ fn constrain(doc: &mut Value) {
         schemas[schema]["properties"]["review_queue"]["pattern"] = json!(review_queue_pattern());
     }
     cases_constraints(schemas);
+    complaints_constraints(schemas);
     schemas["UploadForm"]["additionalProperties"] = json!(false);
     schemas["CaseForm"]["additionalProperties"] = json!(false);
     per_type(schemas, "EntryIn", true);
@@ -278,6 +290,57 @@ fn constrain(doc: &mut Value) {
 const IP_ADDRESS: &str = "^(((25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])|([0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4})$";
 
 /// Case intake and decisions: what `spoor_bank::cases` checks, said in the schemas.
+/// Control characters other than tab, line feed and carriage return, as a class body.
+const CONTROL_BUT_LINES: &str = "\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f";
+/// Every control character, as a class body.
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+/// White space as the service trims it (Unicode `White_Space`), as a class body.
+const SPACE: &str = "\\t\\n\\r \\u000b\\u000c\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// Text that is not blank, without the control characters `control` names.
+fn not_blank(control: &str) -> String {
+    format!("^[^{control}]*[^{control}{SPACE}][^{control}]*$")
+}
+
+/// A person's free text: at least one visible character, line breaks and tabs allowed.
+fn free_text(description: &Value, max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+           "pattern": not_blank(CONTROL_BUT_LINES),
+           "description": format!("{} At most {max} bytes as UTF-8; line breaks and tabs allowed, no other control characters; not blank.",
+               description.as_str().unwrap_or("")).trim().to_string()})
+}
+
+fn complaints_constraints(schemas: &mut Value) {
+    let base = schemas["ComplaintIn"].clone();
+    let props = &base["properties"];
+    let complainant = json!({"type": "string", "minLength": 1, "maxLength": 256,
+        "pattern": not_blank(CONTROL),
+        "description": format!("{} At most 256 bytes as UTF-8, no control characters; not blank.",
+            props["complainant"]["description"].as_str().unwrap_or(""))});
+    let text = free_text(&props["text"]["description"], 10_000);
+    let by_case = json!({"type": "object", "title": "ComplaintByCase",
+        "required": ["case_id", "complainant", "text"], "additionalProperties": false,
+        "properties": {"case_id": {"type": "integer", "format": "int64", "minimum": 1,
+                                   "description": props["case_id"]["description"]},
+                       "complainant": complainant, "text": text}});
+    let by_ref = json!({"type": "object", "title": "ComplaintByContentRef",
+        "required": ["content_ref", "complainant", "text"], "additionalProperties": false,
+        "properties": {"content_ref": free_text(&props["content_ref"]["description"], 1024),
+                       "complainant": complainant, "text": text}});
+    schemas["ComplaintIn"] = json!({
+        "description": "A complaint about a decided case, named by its number or by the content reference it was submitted with.",
+        "oneOf": [by_case, by_ref],
+    });
+    let d = &mut schemas["ComplaintDecisionIn"];
+    d["properties"]["outcome"] = json!({"type": "string", "enum": ["upheld", "overturned"],
+        "description": d["properties"]["outcome"]["description"]});
+    let reason = free_text(&d["properties"]["reason"]["description"], 4096);
+    d["properties"]["reason"] = reason;
+    d["additionalProperties"] = json!(false);
+    set_text(&mut schemas["FollowUpDoneIn"]["properties"]["note"], 4096);
+    schemas["FollowUpDoneIn"]["additionalProperties"] = json!(false);
+}
+
 fn cases_constraints(schemas: &mut Value) {
     let meta = &mut schemas["CaseMetaIn"]["properties"];
     meta["reason"] = json!({"type": "string", "enum": ["match", "user_flag", "own_initiative"],

@@ -40,11 +40,20 @@ pub const NOTICE_EVENT: &str = "case.user_notice";
 
 /// The event named for an outbox topic.
 fn event_of(topic: &str) -> &'static str {
-    if topic == NOTICE_TOPIC {
-        NOTICE_EVENT
-    } else {
-        EVENT
+    match topic {
+        NOTICE_TOPIC => NOTICE_EVENT,
+        crate::complaining::DECIDED_TOPIC => crate::complaining::DECIDED_EVENT,
+        crate::complaining::RESTORE_TOPIC => crate::complaining::RESTORE_EVENT,
+        _ => EVENT,
     }
+}
+
+/// The outbox topics the case webhook delivers.
+pub fn topics() -> Vec<String> {
+    [TOPIC, NOTICE_TOPIC, crate::complaining::DECIDED_TOPIC, crate::complaining::RESTORE_TOPIC]
+        .iter()
+        .map(|t| t.to_string())
+        .collect()
 }
 /// Shortest secret, in bytes.
 pub const MIN_SECRET: usize = 16;
@@ -352,7 +361,7 @@ pub fn spawn_worker(
         let mut failing = false;
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(POLL);
-            let topics = [TOPIC.to_string(), NOTICE_TOPIC.to_string()];
+            let topics = topics();
             let due = match store.outbox_claim(&topics, now_ms(), CLAIM_MS, BATCH) {
                 Ok(due) => {
                     if failing {

@@ -813,6 +813,17 @@ pub struct CaseMatchOut {
     pub distance: Option<u32>,
 }
 
+/// A decision reversed on complaint.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReversalOut {
+    /// When, RFC 3339.
+    pub at: String,
+    /// Who re-reviewed the case.
+    pub by: String,
+    /// The complaint that overturned the decision.
+    pub complaint_id: i64,
+}
+
 /// One decision on a case.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecisionOut {
@@ -887,6 +898,9 @@ pub struct CaseOut {
     /// "Do not inform" (an authority's request): the user's notice is held until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_inform_until: Option<String>,
+    /// The decision was reversed on complaint (the case is then a false positive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversed: Option<ReversalOut>,
     /// Its signals (hex), as far as the content could be hashed.
     pub signals: Vec<SignalIn>,
     /// What it matched.
