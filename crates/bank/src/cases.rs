@@ -478,6 +478,10 @@ pub struct Case {
     pub no_inform: Option<(Millis, String)>,
     /// Reversed by an overturned complaint (the case is then a false positive).
     pub reversal: Option<Reversal>,
+    /// A legal hold: nothing of the case is deleted until it ends.
+    pub hold: Option<crate::retention::LegalHold>,
+    /// When its personal data was erased by retention.
+    pub personal_purged_at: Option<Millis>,
 }
 
 /// A decision reversed on complaint.
@@ -861,7 +865,13 @@ pub trait Cases {
     /// Decided cases decided before `decided_before` that still name held media, oldest
     /// first: `(case, media id)`. A case in a report its receiver has not taken yet (pending,
     /// under way or dead) is not listed: its content is what the report sends.
-    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>>;
+    /// A case under a legal hold in force at `now`, or with an open complaint, is not listed.
+    fn media_to_purge(
+        &self,
+        decided_before: Millis,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>>;
     /// Records that a case's held media is gone (its media id cleared, the time kept).
     fn media_purged(&self, id: i64, at: Millis) -> Result<()>;
 }
@@ -1017,7 +1027,7 @@ pub(crate) const CASE_COLUMNS: &str = "id, created_at, submitter, reason, servic
      md5, sha1, sha256, pdq, pdq_quality, state, queue, lease_holder, lease_until, resolution, \
      earlier_case, category, industry_class, annotations, decided_at, decided_by, \
      publicly_available, no_inform_until, no_inform_reason, reversed_at, reversed_by, \
-     reversed_complaint";
+     reversed_complaint, hold_until, hold_reason, hold_by, personal_purged_at";
 
 /// A `cases` row as both stores read it (columns of [`CASE_COLUMNS`]).
 pub(crate) struct RawCase {
@@ -1056,6 +1066,10 @@ pub(crate) struct RawCase {
     pub reversed_at: Option<Millis>,
     pub reversed_by: Option<String>,
     pub reversed_complaint: Option<i64>,
+    pub hold_until: Option<Millis>,
+    pub hold_reason: Option<String>,
+    pub hold_by: Option<String>,
+    pub personal_purged_at: Option<Millis>,
 }
 
 impl RawCase {
@@ -1106,6 +1120,12 @@ impl RawCase {
                 }
                 _ => None,
             },
+            hold: self.hold_until.map(|until| crate::retention::LegalHold {
+                until,
+                reason: self.hold_reason.unwrap_or_default(),
+                by: self.hold_by.unwrap_or_default(),
+            }),
+            personal_purged_at: self.personal_purged_at,
         })
     }
 }
@@ -1251,6 +1271,8 @@ mod tests {
             decisions: vec![],
             no_inform: None,
             reversal: None,
+            hold: None,
+            personal_purged_at: None,
         }
     }
 

@@ -140,6 +140,8 @@ pub struct Complaint {
     pub reason: Option<String>,
     /// The entry an overturn named.
     pub entry_id: Option<i64>,
+    /// When retention erased the complainant's reference and words.
+    pub purged_at: Option<Millis>,
 }
 
 impl Complaint {
@@ -498,7 +500,7 @@ pub(crate) fn decide_audit(
 
 /// A `complaints` row as both stores read it.
 pub(crate) const COMPLAINT_COLUMNS: &str = "id, case_id, created_at, submitter, complainant, \
-     text, state, decided_at, decided_by, reason, entry_id";
+     text, state, decided_at, decided_by, reason, entry_id, purged_at";
 
 /// A `complaints` row.
 pub(crate) struct RawComplaint {
@@ -513,6 +515,7 @@ pub(crate) struct RawComplaint {
     pub decided_by: Option<String>,
     pub reason: Option<String>,
     pub entry_id: Option<i64>,
+    pub purged_at: Option<Millis>,
 }
 
 impl RawComplaint {
@@ -531,6 +534,7 @@ impl RawComplaint {
             decided_by: self.decided_by,
             reason: self.reason,
             entry_id: self.entry_id,
+            purged_at: self.purged_at,
         })
     }
 }
@@ -590,6 +594,8 @@ mod tests {
             }],
             no_inform: None,
             reversal: None,
+            hold: None,
+            personal_purged_at: None,
         }
     }
 
@@ -606,6 +612,7 @@ mod tests {
             decided_by: None,
             reason: None,
             entry_id: None,
+            purged_at: None,
         }
     }
 

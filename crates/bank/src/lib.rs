@@ -34,6 +34,7 @@ pub mod model;
 pub mod outbox;
 pub mod people;
 pub mod reports;
+pub mod retention;
 
 mod error;
 mod pg_cases;
@@ -42,12 +43,14 @@ mod pg_conn;
 mod pg_outbox;
 mod pg_people;
 mod pg_reports;
+mod pg_retention;
 mod postgres_store;
 mod sqlite_cases;
 mod sqlite_complaints;
 mod sqlite_outbox;
 mod sqlite_people;
 mod sqlite_reports;
+mod sqlite_retention;
 mod sqlite_store;
 mod write;
 
@@ -116,7 +119,9 @@ pub trait ImportSession {
 }
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
-pub trait Store: AuditLog + People + Cases + Complaints + Outbox + Reports + Send + Sync {
+pub trait Store:
+    AuditLog + People + Cases + Complaints + Outbox + Reports + retention::Retention + Send + Sync
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Where the data is, for messages (a path or a URL without its password).

@@ -51,6 +51,10 @@ fn raw_case(r: &Row) -> RawCase {
         reversed_at: r.get(32),
         reversed_by: r.get(33),
         reversed_complaint: r.get(34),
+        hold_until: r.get(35),
+        hold_reason: r.get(36),
+        hold_by: r.get(37),
+        personal_purged_at: r.get(38),
     }
 }
 
@@ -455,7 +459,12 @@ impl Cases for PostgresStore {
             .collect()
     }
 
-    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>> {
+    fn media_to_purge(
+        &self,
+        decided_before: Millis,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>> {
         let rows = self.lock()?.query(
             "SELECT id, media_id FROM cases
              WHERE media_id IS NOT NULL AND decided_at IS NOT NULL AND decided_at < $1
@@ -463,8 +472,9 @@ impl Cases for PostgresStore {
                                WHERE rc.case_id = cases.id AND r.state <> 'finished')
                AND NOT EXISTS (SELECT 1 FROM complaints k
                                WHERE k.case_id = cases.id AND k.state = 'open')
+               AND (hold_until IS NULL OR hold_until <= $3)
              ORDER BY decided_at LIMIT $2",
-            &[&decided_before, &(limit as i64)],
+            &[&decided_before, &(limit as i64), &now],
         )?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }

@@ -29,6 +29,7 @@ fn raw(r: &Row) -> RawComplaint {
         decided_by: r.get(8),
         reason: r.get(9),
         entry_id: r.get(10),
+        purged_at: r.get(11),
     }
 }
 

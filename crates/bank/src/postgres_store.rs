@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0013_claim_function.sql"),
     include_str!("../migrations/postgres/0014_reports.sql"),
     include_str!("../migrations/postgres/0015_complaints.sql"),
+    include_str!("../migrations/postgres/0016_retention.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

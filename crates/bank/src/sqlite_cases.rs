@@ -50,6 +50,10 @@ fn raw_case(r: &Row<'_>) -> rusqlite::Result<RawCase> {
         reversed_at: r.get(32)?,
         reversed_by: r.get(33)?,
         reversed_complaint: r.get(34)?,
+        hold_until: r.get(35)?,
+        hold_reason: r.get(36)?,
+        hold_by: r.get(37)?,
+        personal_purged_at: r.get(38)?,
     })
 }
 
@@ -532,7 +536,12 @@ impl Cases for SqliteStore {
             .collect()
     }
 
-    fn media_to_purge(&self, decided_before: Millis, limit: usize) -> Result<Vec<(i64, String)>> {
+    fn media_to_purge(
+        &self,
+        decided_before: Millis,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>> {
         let conn = self.read()?;
         conn.prepare_cached(
             "SELECT id, media_id FROM cases INDEXED BY cases_held_media
@@ -541,10 +550,11 @@ impl Cases for SqliteStore {
                                WHERE rc.case_id = cases.id AND r.state <> 'finished')
                AND NOT EXISTS (SELECT 1 FROM complaints k
                                WHERE k.case_id = cases.id AND k.state = 'open')
+               AND (hold_until IS NULL OR hold_until <= ?3)
              ORDER BY decided_at LIMIT ?2",
         )
         .and_then(|mut s| {
-            s.query_map(params![decided_before, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+            s.query_map(params![decided_before, limit as i64, now], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(|e| self.err(e))

@@ -27,6 +27,7 @@ fn raw(r: &Row<'_>) -> rusqlite::Result<RawComplaint> {
         decided_by: r.get(8)?,
         reason: r.get(9)?,
         entry_id: r.get(10)?,
+        purged_at: r.get(11)?,
     })
 }
 

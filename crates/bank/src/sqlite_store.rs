@@ -36,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0013_claim_function.sql"),
     include_str!("../migrations/sqlite/0014_reports.sql"),
     include_str!("../migrations/sqlite/0015_complaints.sql"),
+    include_str!("../migrations/sqlite/0016_retention.sql"),
 ];
 
 /// Read connections kept open between reads.

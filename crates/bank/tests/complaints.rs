@@ -274,7 +274,7 @@ fn an_overturn_reverses_the_case(s: Arc<dyn Store>) {
         }
         assert_eq!(s.complaint(c.id).unwrap().state, ComplaintState::Open);
         // Held content stays while the complaint is open.
-        let purge = s.media_to_purge(i64::MAX, 100).unwrap();
+        let purge = s.media_to_purge(i64::MAX, T0, 100).unwrap();
         assert!(!purge.iter().any(|(cid, _)| *cid == id), "{purge:?}");
 
         let seen = Mutex::new(Vec::new());
@@ -308,7 +308,7 @@ fn an_overturn_reverses_the_case(s: Arc<dyn Store>) {
         assert!(!rec.details.clone().contains("holiday"));
         let e = s.complaint_create(&complaint(CaseRef::Id(id)), at).unwrap_err();
         assert!(matches!(e, BankError::Conflict(ref m) if m.contains("reversed")), "{e}");
-        let purge = s.media_to_purge(i64::MAX, 100).unwrap();
+        let purge = s.media_to_purge(i64::MAX, T0, 100).unwrap();
         assert!(purge.iter().any(|(cid, _)| *cid == id) || id == sent_case, "{purge:?}");
     }
     // The young report held only the reversed case: it is gone; the begun one is untouched.

@@ -292,7 +292,7 @@ fn content_is_kept_until_its_reports_are_taken(s: Arc<dyn Store>) {
     decide(&*s, reported, now - WINDOW);
     s.decide_case(not_reported, "user:rita", &confirm(), now - WINDOW, false).unwrap();
     let purgeable = || -> Vec<i64> {
-        s.media_to_purge(now, 10).unwrap().into_iter().map(|(id, _)| id).collect()
+        s.media_to_purge(now, now, 10).unwrap().into_iter().map(|(id, _)| id).collect()
     };
     assert_eq!(purgeable(), vec![not_reported]);
     let r = s.reports_claim("w", &ncmec(), now, MIN, 1).unwrap().remove(0);

@@ -342,13 +342,13 @@ fn held_files(dir: &Path) -> usize {
 
 #[test]
 fn reports_arrive_exactly_once_through_failures_and_kills_on_sqlite() {
-    exactly_once(Store::sqlite(), 80, 3, 1);
+    exactly_once(Store::sqlite(), 48, 3, 1);
 }
 
 #[test]
 fn reports_arrive_exactly_once_through_failures_and_kills_with_two_replicas_on_postgres() {
     if let Some(store) = Store::postgres() {
-        exactly_once(store, 60, 3, 2);
+        exactly_once(store, 36, 3, 2);
     }
 }
 

@@ -151,8 +151,13 @@ impl spoor_bank::Cases for Hooked {
     ) -> spoor_bank::Result<Vec<cases::DecidedPdq>> {
         self.inner.decided_pdqs(at, id, limit)
     }
-    fn media_to_purge(&self, before: i64, limit: usize) -> spoor_bank::Result<Vec<(i64, String)>> {
-        self.inner.media_to_purge(before, limit)
+    fn media_to_purge(
+        &self,
+        before: i64,
+        now: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<(i64, String)>> {
+        self.inner.media_to_purge(before, now, limit)
     }
     fn media_purged(&self, id: i64, at: i64) -> spoor_bank::Result<()> {
         self.inner.media_purged(id, at)
@@ -217,6 +222,37 @@ impl spoor_bank::Outbox for Hooked {
         q: &spoor_bank::outbox::OutboxQuery,
     ) -> spoor_bank::Result<Vec<spoor_bank::OutboxItem>> {
         self.inner.outbox_find(q)
+    }
+}
+
+impl spoor_bank::retention::Retention for Hooked {
+    fn retention_apply(
+        &self,
+        policy: &spoor_bank::retention::Policy,
+        session_max_age_ms: i64,
+        now: i64,
+        dry_run: bool,
+        actor: &str,
+    ) -> spoor_bank::Result<spoor_bank::retention::RetentionCounts> {
+        self.inner.retention_apply(policy, session_max_age_ms, now, dry_run, actor)
+    }
+    fn media_past_retention(
+        &self,
+        made_before: i64,
+        now: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<(i64, String)>> {
+        self.inner.media_past_retention(made_before, now, limit)
+    }
+    fn set_legal_hold(
+        &self,
+        id: i64,
+        until: Option<i64>,
+        reason: &str,
+        actor: &str,
+        now: i64,
+    ) -> spoor_bank::Result<spoor_bank::cases::Case> {
+        self.inner.set_legal_hold(id, until, reason, actor, now)
     }
 }
 

@@ -1146,7 +1146,7 @@ pub fn purge_media(
     grace_ms: Millis,
     now: Millis,
 ) -> spoor_bank::Result<usize> {
-    let due = store.media_to_purge(now.saturating_sub(grace_ms), 1000)?;
+    let due = store.media_to_purge(now.saturating_sub(grace_ms), now, 1000)?;
     let mut purged = Vec::new();
     for (case_id, media_id) in due {
         match media_id.parse::<spoor_case::MediaId>() {

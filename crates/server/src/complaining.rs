@@ -334,7 +334,7 @@ fn complaint_out(c: Complaint, deadline: Millis, now: Millis) -> ComplaintOut {
 #[serde(deny_unknown_fields)]
 pub struct ComplaintIn {
     /// The case, by number (or give `content_ref`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::whole_id")]
     #[schema(minimum = 1)]
     pub case_id: Option<i64>,
     /// The case, by the reference of the content this key submitted it with.
@@ -361,7 +361,7 @@ pub struct ComplaintDecisionIn {
     #[schema(min_length = 1, max_length = 4096)]
     pub reason: String,
     /// For an overturn of a case that matched bank entries: the entry that matched wrongly.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::wire::whole_id")]
     pub entry_id: Option<i64>,
 }
 
@@ -625,6 +625,7 @@ pub struct FollowUpOut {
     pub last_error: Option<String>,
     /// What to tell the receiver: the report, the receiver's id of it, the case, the file's
     /// digests, the complaint and its reason, and what to do (JSON object).
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -321,7 +321,7 @@ fn complaints_constraints(schemas: &mut Value) {
     let by_case = json!({"type": "object", "title": "ComplaintByCase",
         "required": ["case_id", "complainant", "text"], "additionalProperties": false,
         "properties": {"case_id": {"type": "integer", "format": "int64", "minimum": 1,
-                                   "description": props["case_id"]["description"]},
+                                   "description": "The case, by number."},
                        "complainant": complainant, "text": text}});
     let by_ref = json!({"type": "object", "title": "ComplaintByContentRef",
         "required": ["content_ref", "complainant", "text"], "additionalProperties": false,
@@ -333,7 +333,7 @@ fn complaints_constraints(schemas: &mut Value) {
     });
     let d = &mut schemas["ComplaintDecisionIn"];
     d["properties"]["outcome"] = json!({"type": "string", "enum": ["upheld", "overturned"],
-        "description": d["properties"]["outcome"]["description"]});
+        "description": "`upheld` (the decision stands) or `overturned` (it was wrong: the case is reversed)."});
     let reason = free_text(&d["properties"]["reason"]["description"], 4096);
     d["properties"]["reason"] = reason;
     d["additionalProperties"] = json!(false);
@@ -483,6 +483,64 @@ mod tests {
         }
         assert_eq!(s["EntryInPdq"]["properties"]["source_org"]["maxLength"], 256);
         assert_eq!(s["EntryPatch"]["properties"]["verified_by"]["pattern"], NO_CONTROL);
+    }
+
+    /// The complaint's free text patterns take exactly what the service takes: not blank (as
+    /// Rust trims), no control characters but line breaks and tabs (none at all for the
+    /// complainant), on seeded random texts over an alphabet of the hard cases.
+    #[test]
+    fn complaint_text_patterns_agree_with_the_service() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        let by_case = &s["ComplaintIn"]["oneOf"][0]["properties"];
+        let by_ref = &s["ComplaintIn"]["oneOf"][1]["properties"];
+        assert_eq!(s["ComplaintIn"]["oneOf"][0]["required"][0], "case_id");
+        assert_eq!(by_ref["content_ref"]["maxLength"], 1024);
+        assert_eq!(by_case["text"]["maxLength"], 10_000);
+        let unescape = |p: &Value| -> regex::Regex {
+            // JSON Schema patterns are ECMA-262: `\uXXXX` escapes, which `regex` writes `\x{XXXX}`.
+            let p = p.as_str().unwrap();
+            let mut out = String::new();
+            let mut it = p.char_indices().peekable();
+            while let Some((i, c)) = it.next() {
+                if c == '\\' && p[i + 1..].starts_with('u') {
+                    out.push_str(&format!("\\x{{{}}}", &p[i + 2..i + 6]));
+                    for _ in 0..5 {
+                        it.next();
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            regex::Regex::new(&out).unwrap()
+        };
+        let text = unescape(&by_case["text"]["pattern"]);
+        let who = unescape(&by_case["complainant"]["pattern"]);
+        let reason = unescape(&s["ComplaintDecisionIn"]["properties"]["reason"]["pattern"]);
+        let free_ok = |t: &str| {
+            !t.trim().is_empty()
+                && !t.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        };
+        let who_ok = |t: &str| !t.trim().is_empty() && !t.chars().any(char::is_control);
+        let alphabet = [
+            'a', ' ', '\n', '\r', '\t', '\u{0}', '\u{7}', '\u{b}', '\u{85}', '\u{a0}', '\u{2028}',
+            '\u{3000}', '\u{feff}', '\u{9f}', 'é', '\u{200b}',
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for n in 0..20_000 {
+            let len = n % 5;
+            let t: String = (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    alphabet[(x % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            assert_eq!(text.is_match(&t), free_ok(&t), "text {t:?}");
+            assert_eq!(reason.is_match(&t), free_ok(&t), "reason {t:?}");
+            assert_eq!(who.is_match(&t), who_ok(&t), "complainant {t:?}");
+        }
     }
 
     #[test]

@@ -469,7 +469,7 @@ where
 }
 
 /// An optional id, also written with a zero fraction (`7.0`).
-fn whole_id<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+pub(crate) fn whole_id<'de, D>(d: D) -> Result<Option<i64>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {

@@ -38,6 +38,8 @@ fn videos_match_their_copies_and_not_other_scenes() {
             src.to_str().unwrap(),
             "-c:v",
             "libx264",
+            "-preset",
+            "ultrafast",
             "-b:v",
             "400k",
             "-an",
@@ -50,6 +52,8 @@ fn videos_match_their_copies_and_not_other_scenes() {
             "scale=128:128",
             "-c:v",
             "libx264",
+            "-preset",
+            "ultrafast",
             "-an",
             small.to_str().unwrap(),
         ]);
@@ -62,6 +66,8 @@ fn videos_match_their_copies_and_not_other_scenes() {
             &cut,
             "-c:v",
             "libx264",
+            "-preset",
+            "ultrafast",
             "-an",
             half.to_str().unwrap(),
         ]);

@@ -1,0 +1,89 @@
+//! [`Retention`] on PostgreSQL: a run is one transaction with its audit record.
+
+use crate::cases::Case;
+use crate::model::Millis;
+use crate::retention::{self, Policy, Retention, RetentionCounts};
+use crate::{check_actor, BankError, PostgresStore, Result};
+
+impl Retention for PostgresStore {
+    fn retention_apply(
+        &self,
+        policy: &Policy,
+        session_max_age_ms: Millis,
+        now: Millis,
+        dry_run: bool,
+        actor: &str,
+    ) -> Result<RetentionCounts> {
+        check_actor(actor)?;
+        policy.check()?;
+        self.people_write_audited(
+            |tx| {
+                let mut n = Vec::new();
+                for class in retention::statements("$1::BIGINT", "$2::BIGINT") {
+                    let cut = match (class.days)(policy) {
+                        Some(d) => Policy::cutoff(now, d),
+                        None => now.saturating_sub(session_max_age_ms),
+                    };
+                    let changed = if dry_run {
+                        tx.query_one(&class.count, &[&now, &cut])?.get::<_, i64>(0).max(0) as u64
+                    } else {
+                        tx.execute(&class.apply, &[&now, &cut])?
+                    };
+                    n.push(changed);
+                }
+                let cut = Policy::cutoff(now, policy.case_personal_days);
+                let held: i64 = tx
+                    .query_one(
+                        &retention::held_back_sql("$1::BIGINT", "$2::BIGINT"),
+                        &[&now, &cut],
+                    )?
+                    .get(0);
+                Ok(retention::counts_of(&n, held.max(0) as u64))
+            },
+            |c| retention::run_audit(actor, policy, c, now, dry_run),
+        )
+    }
+
+    fn media_past_retention(
+        &self,
+        made_before: Millis,
+        now: Millis,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>> {
+        let rows = self.lock()?.query(
+            &format!(
+                "SELECT c.id, c.media_id FROM cases AS c
+                 WHERE c.media_id IS NOT NULL AND c.created_at < $1 AND {}
+                 ORDER BY c.created_at, c.id LIMIT $3",
+                retention::releasable("$2::BIGINT")
+            ),
+            &[&made_before, &now, &(limit as i64)],
+        )?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn set_legal_hold(
+        &self,
+        id: i64,
+        until: Option<Millis>,
+        reason: &str,
+        actor: &str,
+        now: Millis,
+    ) -> Result<Case> {
+        check_actor(actor)?;
+        retention::check_hold(until, reason, now)?;
+        self.people_write_audited(
+            |tx| {
+                let n = tx.execute(
+                    "UPDATE cases SET hold_until = $2, hold_reason = $3, hold_by = $4 WHERE id = $1",
+                    &[&id, &until, &until.map(|_| reason), &until.map(|_| actor)],
+                )?;
+                if n == 0 {
+                    return Err(BankError::NoSuchCase(id));
+                }
+                crate::pg_cases::case_on(tx, id)
+            },
+            |c| retention::hold_audit(actor, c.id, until, reason),
+        )
+    }
+}
