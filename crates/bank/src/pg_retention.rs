@@ -12,6 +12,7 @@ impl Retention for PostgresStore {
         session_max_age_ms: Millis,
         now: Millis,
         dry_run: bool,
+        media: u64,
         actor: &str,
     ) -> Result<RetentionCounts> {
         check_actor(actor)?;
@@ -38,7 +39,7 @@ impl Retention for PostgresStore {
                         &[&now, &cut],
                     )?
                     .get(0);
-                Ok(retention::counts_of(&n, held.max(0) as u64))
+                Ok(retention::counts_of(&n, media, held.max(0) as u64))
             },
             |c| retention::run_audit(actor, policy, c, now, dry_run),
         )

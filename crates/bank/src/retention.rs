@@ -243,14 +243,14 @@ pub(crate) fn held_back_sql(now: &str, cut: &str) -> String {
 }
 
 /// Counts from the classes' numbers, in the order of [`statements`].
-pub(crate) fn counts_of(n: &[u64], held_back: u64) -> RetentionCounts {
+pub(crate) fn counts_of(n: &[u64], media: u64, held_back: u64) -> RetentionCounts {
     RetentionCounts {
         case_personal: n[0],
         complaints: n[1],
         report_documents: n[2],
         outbox: n[3],
         sessions: n[4],
-        media: 0,
+        media,
         held_back,
     }
 }
@@ -319,13 +319,14 @@ pub trait Retention {
     /// Applies `policy` at `now` to every class but media (see the module documentation); with
     /// `dry_run` only counts. `session_max_age_ms`: sessions older than this go.
     /// Writes one audit record `retention_run` (by `actor`) with the counts, in the same
-    /// transaction.
+    /// transaction; `media` is what the caller deleted (or would) in this run, counted with it.
     fn retention_apply(
         &self,
         policy: &Policy,
         session_max_age_ms: Millis,
         now: Millis,
         dry_run: bool,
+        media: u64,
         actor: &str,
     ) -> Result<RetentionCounts>;
     /// Held media of cases made before `made_before` that may go at `now` (no hold, no open

@@ -15,6 +15,7 @@ impl Retention for SqliteStore {
         session_max_age_ms: Millis,
         now: Millis,
         dry_run: bool,
+        media: u64,
         actor: &str,
     ) -> Result<RetentionCounts> {
         check_actor(actor)?;
@@ -42,7 +43,7 @@ impl Retention for SqliteStore {
                         r.get(0)
                     })
                     .map_err(|e| self.err(e))?;
-                Ok(retention::counts_of(&n, held.max(0) as u64))
+                Ok(retention::counts_of(&n, media, held.max(0) as u64))
             },
             |c| retention::run_audit(actor, policy, c, now, dry_run),
         )

@@ -168,14 +168,21 @@ fn a_year_later(s: Arc<dyn Store>) {
 
     let policy = Policy::default();
     // Before the year is over only the message (kept 90 days) goes.
-    let early =
-        s.retention_apply(&policy, 12 * 3_600_000, made + 300 * DAY_MS, false, "system:retention");
+    let early = s.retention_apply(
+        &policy,
+        12 * 3_600_000,
+        made + 300 * DAY_MS,
+        false,
+        0,
+        "system:retention",
+    );
     assert_eq!(early.unwrap(), RetentionCounts { outbox: 1, ..Default::default() });
     let later = made + 366 * DAY_MS;
-    let dry = s.retention_apply(&policy, 12 * 3_600_000, later, true, "cli:test").unwrap();
+    let dry = s.retention_apply(&policy, 12 * 3_600_000, later, true, 0, "cli:test").unwrap();
     assert_eq!(s.case(plain.id).unwrap().personal_purged_at, None, "a dry run changes nothing");
     let media = s.media_past_retention(later - 365 * DAY_MS, later, 100).unwrap();
-    let run = s.retention_apply(&policy, 12 * 3_600_000, later, false, "system:retention").unwrap();
+    let run =
+        s.retention_apply(&policy, 12 * 3_600_000, later, false, 0, "system:retention").unwrap();
     assert_eq!(run, dry, "a dry run counts exactly what a run does");
     assert_eq!(
         (run.case_personal, run.complaints, run.report_documents, run.outbox, run.held_back),
@@ -208,7 +215,7 @@ fn a_year_later(s: Arc<dyn Store>) {
 
     // When the hold ends, the held case goes too; lifting needs a reason.
     let after_hold = hold_end + DAY_MS;
-    let run = s.retention_apply(&policy, 12 * 3_600_000, after_hold, false, "system:retention");
+    let run = s.retention_apply(&policy, 12 * 3_600_000, after_hold, false, 0, "system:retention");
     assert_eq!(run.unwrap().case_personal, 1);
     assert!(!personal_kept(&s.case(held.id).unwrap()));
     let lifted = s.set_legal_hold(complained.id, None, "no proceedings", "user:ada", after_hold);
@@ -218,7 +225,7 @@ fn a_year_later(s: Arc<dyn Store>) {
     assert!(v.broken.is_none(), "the audit chain verifies after retention: {v:?}");
     // A policy above the legal maximum without a reason is refused, writing nothing.
     let long = Policy { complaint_days: 400, ..Policy::default() };
-    let e = s.retention_apply(&long, 0, after_hold, false, "system:retention").unwrap_err();
+    let e = s.retention_apply(&long, 0, after_hold, false, 0, "system:retention").unwrap_err();
     assert!(e.to_string().contains("exceed_reason"), "{e}");
     assert_eq!(records(&*s, "retention_run").len(), 4);
 }

@@ -15,6 +15,7 @@ mod files;
 mod hash;
 mod matching;
 mod reports;
+mod retention;
 mod scan;
 mod serve;
 mod submit;
@@ -41,7 +42,7 @@ enum Command {
     /// Scan storage: walk, hash the media found, report what matches a bank (exit 1 on a match).
     Scan(scan::ScanArgs),
     /// The matching service: HTTP API over the banks, with API keys and roles.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// API keys of the service: create (shown once), list, revoke.
     Keys(serve::KeysArgs),
     /// Console accounts of people: create (prints a setup link), list, disable, reset, role.
@@ -54,6 +55,8 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Reports of confirmed cases: export them as files (NCMEC XML, EU Centre JSON).
     Reports(reports::ReportsArgs),
+    /// Retention: erase what the law no longer allows to keep.
+    Retention(retention::RetentionArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -69,13 +72,14 @@ fn main() -> ExitCode {
         Command::Hash(args) => hash::run(args),
         Command::Match(args) => matching::run(args),
         Command::Bank(args) => bank::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Scan(args) => scan::run(args),
         Command::Keys(args) => serve::keys(args),
         Command::Users(args) => users::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Audit(args) => audit::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::Retention(args) => retention::run(args),
     };
     match result {
         Ok(code) => code,

@@ -152,6 +152,11 @@ pub struct ServeArgs {
     /// when their number grows).
     #[arg(long, env = "SPOOR_COMPLAINT_DEADLINE", default_value = "7d", value_parser = parse_duration)]
     complaint_deadline: Duration,
+    /// The retention policy (TOML, `[retention]`: days per class of data; see the README);
+    /// without it, the legal maxima. Applied every hour; a period above 12 months without
+    /// `exceed_reason` stops the service at start.
+    #[arg(long, env = "SPOOR_RETENTION", value_name = "PATH")]
+    retention: Option<std::path::PathBuf>,
     /// Most frames decoded of one submitted video.
     #[arg(long, env = "SPOOR_MAX_VIDEO_FRAMES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_video_frames: u64,
@@ -164,7 +169,7 @@ fn parse_webhook_url(s: &str) -> Result<String, String> {
 
 /// Parses a duration: a number with a unit, `ms`, `s`, `m`, `h` or `d` (`30m`, `90s`, `12h`,
 /// `7d`).
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (n, unit) = t.split_at(split);
@@ -266,6 +271,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         media_grace: args.media_grace,
         complaint_deadline: args.complaint_deadline,
+        retention: match &args.retention {
+            Some(p) => spoor_server::retention::load(p)?,
+            None => spoor_bank::retention::Policy::default(),
+        },
         case_webhook: match (&args.case_webhook, &args.case_webhook_secret_file) {
             (Some(url), Some(path)) => Some(
                 spoor_server::WebhookConfig::with_secret_file(url, path)

@@ -232,9 +232,10 @@ impl spoor_bank::retention::Retention for Hooked {
         session_max_age_ms: i64,
         now: i64,
         dry_run: bool,
+        media: u64,
         actor: &str,
     ) -> spoor_bank::Result<spoor_bank::retention::RetentionCounts> {
-        self.inner.retention_apply(policy, session_max_age_ms, now, dry_run, actor)
+        self.inner.retention_apply(policy, session_max_age_ms, now, dry_run, media, actor)
     }
     fn media_past_retention(
         &self,

@@ -933,6 +933,12 @@ pub fn case_out(c: Case, show_distance: bool) -> CaseOut {
         decided_by: c.decided_by,
         viewed_by_person: viewed,
         no_inform_until: c.no_inform.as_ref().map(|(t, _)| format_time(*t)),
+        legal_hold: c.hold.as_ref().map(|h| crate::wire::LegalHoldOut {
+            until: format_time(h.until),
+            reason: h.reason.clone(),
+            by: h.by.clone(),
+        }),
+        personal_data_erased_at: c.personal_purged_at.map(format_time),
         reversed: c.reversal.as_ref().map(|r| crate::wire::ReversalOut {
             at: format_time(r.at),
             by: r.by.clone(),

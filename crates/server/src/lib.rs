@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod probe;
 pub mod reporting;
 pub mod reports_api;
+pub mod retention;
 pub mod routes;
 pub mod tls;
 pub mod video;
@@ -106,6 +107,8 @@ pub struct Config {
     pub video: VideoConfig,
     /// How long a complaint may wait for its re-review before it is overdue.
     pub complaint_deadline: Duration,
+    /// How long each class of data is kept (`--retention FILE`); applied every hour.
+    pub retention: spoor_bank::retention::Policy,
 }
 
 /// A replacement for DNS when reports are delivered.
@@ -170,6 +173,7 @@ impl Default for Config {
             resolver: None,
             video: VideoConfig::default(),
             complaint_deadline: DEFAULT_COMPLAINT_DEADLINE,
+            retention: spoor_bank::retention::Policy::default(),
         }
     }
 }
@@ -396,9 +400,10 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let case_admin = Router::new()
         .route("/v1/cases/{id}/do-not-inform", post(cases::no_inform))
+        .route("/v1/cases/{id}/legal-hold", post(retention::legal_hold))
         .route_layer(guarded(Need {
             roles: &[Role::Admin],
-            what: "hold user notices",
+            what: "hold user notices and put cases under legal hold",
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
@@ -658,12 +663,25 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         let deadline_ms = complaining::deadline_ms(deadline);
         // Overdue complaints are noticed within a minute (sooner for short deadlines).
         let watch_every = (deadline / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        let policy = state.config.retention.clone();
+        let session_max_age_ms =
+            i64::try_from(state.config.console.max_age.as_millis()).unwrap_or(i64::MAX);
         std::thread::Builder::new().name("spoor-cases".into()).spawn(move || {
             let mut last_purge = std::time::Instant::now() - purge_every;
             let mut last_watch = std::time::Instant::now() - watch_every;
+            // The first run a minute after start (not in the way of a restart), then hourly.
+            let mut last_retention = std::time::Instant::now() - retention::EVERY + Duration::from_secs(60);
             let mut overdue = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
+                if last_retention.elapsed() >= retention::EVERY {
+                    last_retention = std::time::Instant::now();
+                    let now = spoor_bank::model::now_ms();
+                    match retention::run(&*store, vault.as_deref(), &policy, session_max_age_ms, now, false, "system:retention") {
+                        Ok(c) => tracing::info!(counts = ?c, "retention run"),
+                        Err(e) => tracing::error!(error = %e, "retention: the run failed; it is tried again in an hour"),
+                    }
+                }
                 if last_watch.elapsed() >= watch_every {
                     last_watch = std::time::Instant::now();
                     let now = spoor_bank::model::now_ms();

@@ -39,6 +39,7 @@ use crate::wire::*;
         crate::reports_api::list,
         crate::reports_api::get_report,
         crate::reports_api::retry,
+        crate::retention::legal_hold,
         crate::complaining::file,
         crate::complaining::list,
         crate::complaining::get_complaint,
@@ -57,7 +58,7 @@ use crate::wire::*;
         crate::complaining::ComplaintOut, crate::complaining::ComplaintList,
         crate::complaining::ComplaintDecisionIn, crate::complaining::FollowUpOut,
         crate::complaining::FollowUpList, crate::complaining::FollowUpDoneIn,
-        crate::wire::ReversalOut,
+        crate::wire::ReversalOut, crate::wire::LegalHoldOut, crate::retention::LegalHoldIn,
     )),
     modifiers(&Security, &Constraints),
     tags(
@@ -354,6 +355,8 @@ fn cases_constraints(schemas: &mut Value) {
     schemas["CaseMetaIn"]["additionalProperties"] = json!(false);
     schemas["NoInformIn"]["properties"]["until"]["pattern"] = json!(RFC3339);
     schemas["NoInformIn"]["additionalProperties"] = json!(false);
+    schemas["LegalHoldIn"]["properties"]["until"]["pattern"] = json!(RFC3339);
+    schemas["LegalHoldIn"]["additionalProperties"] = json!(false);
     let signals = &mut schemas["CaseSignalsIn"];
     for (t, pattern, what) in value_patterns(false) {
         if signals["properties"].get(t).is_some() {

@@ -813,6 +813,17 @@ pub struct CaseMatchOut {
     pub distance: Option<u32>,
 }
 
+/// A legal hold on a case.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LegalHoldOut {
+    /// Until when, RFC 3339.
+    pub until: String,
+    /// Why.
+    pub reason: String,
+    /// Who set it.
+    pub by: String,
+}
+
 /// A decision reversed on complaint.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReversalOut {
@@ -901,6 +912,12 @@ pub struct CaseOut {
     /// The decision was reversed on complaint (the case is then a false positive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reversed: Option<ReversalOut>,
+    /// A legal hold: nothing of the case is deleted before it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHoldOut>,
+    /// When retention erased the case's personal data (references, upload address and time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub personal_data_erased_at: Option<String>,
     /// Its signals (hex), as far as the content could be hashed.
     pub signals: Vec<SignalIn>,
     /// What it matched.
