@@ -155,6 +155,33 @@ fn complaints_are_re_reviewed_in_the_console_by_someone_else() {
         (Some("false_positive"), Some("user:sam"))
     );
 
+    // An administrator puts the case under a legal hold from its page; others may not.
+    let a = sam.post(
+        &format!("/cases/{id}/legal-hold"),
+        &[("until", "2099-01-01T00:00:00Z"), ("reason", "order 17"), ("csrf", &csrf_s)],
+    );
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "reviewers set no holds");
+    let (mut ada, csrf_a) = logged_in(&store, &s, "ada", "admin");
+    assert!(ada.get(&format!("/cases/{id}")).body.contains("Put under legal hold"));
+    let a = ada.post(
+        &format!("/cases/{id}/legal-hold"),
+        &[("until", "next week"), ("reason", "order 17"), ("csrf", &csrf_a)],
+    );
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let a = ada.post(
+        &format!("/cases/{id}/legal-hold"),
+        &[("until", "2099-01-01T00:00:00Z"), ("reason", "court order 17"), ("csrf", &csrf_a)],
+    );
+    assert_eq!(a.location(), format!("/cases/{id}"), "{}", a.body);
+    let a = ada.get(&format!("/cases/{id}"));
+    assert!(
+        a.body.contains("id=\"legal-hold\"") && a.body.contains("court order 17"),
+        "{}",
+        a.body
+    );
+    let (_, c) = s.get(Some(&admin), &format!("/v1/cases/{id}"));
+    assert_eq!(c["legal_hold"]["by"], "user:ada");
+
     // Auditors have no complaints pages; unknown complaints are 404.
     let (mut audrey, _) = logged_in(&store, &s, "audrey", "auditor");
     assert_eq!(audrey.get("/complaints").status, StatusCode::FORBIDDEN);
@@ -178,5 +205,6 @@ fn complaints_are_re_reviewed_in_the_console_by_someone_else() {
     assert_eq!(by("sam", "case_reveal"), 2);
     assert_eq!(by("sam", "complaint_decide"), 1);
     assert_eq!(by("rita", "complaint_decide"), 0);
+    assert_eq!(by("ada", "case_legal_hold"), 1);
     s.stop();
 }

@@ -563,7 +563,9 @@ pub fn router(state: ConsoleState) -> Router {
     let follow_ups = session::pages(
         &state,
         reports::RETRIERS,
-        Router::new().route("/reports/follow-ups/{id}/done", post(reports::follow_up_done)),
+        Router::new()
+            .route("/reports/follow-ups/{id}/done", post(reports::follow_up_done))
+            .route("/cases/{id}/legal-hold", post(review::legal_hold)),
     );
     let retry_reports = session::pages(
         &state,

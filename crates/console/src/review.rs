@@ -528,6 +528,33 @@ fn render_case(
                 }
             }
         }
+        @if let Some(t) = c.personal_purged_at {
+            p id="erased" { "Its personal data (references, upload address and time) was erased by \
+                retention on " (format_time(t)) "." }
+        }
+        @if let Some(h) = &c.hold {
+            div class="notice" id="legal-hold" {
+                p { "Under legal hold until " (format_time(h.until)) " (" (h.reason) ", set by "
+                    (h.by) "): nothing of this case is deleted before." }
+            }
+        }
+        @if v.may(&[spoor_bank::PersonRole::Admin]) {
+            details class="details-box" {
+                summary { @if c.hold.is_some() { "Change or lift the legal hold" } @else { "Put under legal hold" } }
+                form method="post" action={ "/cases/" (c.id) "/legal-hold" } novalidate {
+                    (csrf_field(v))
+                    div class="form-group" {
+                        label class="label" for="hold-until" { "Until (UTC, e.g. 2027-06-30T00:00:00Z; empty lifts the hold)" }
+                        input class="input" type="text" id="hold-until" name="until" autocomplete="off";
+                    }
+                    div class="form-group" {
+                        label class="label" for="hold-reason" { "Why (the order or proceedings; recorded)" }
+                        input class="input" type="text" id="hold-reason" name="reason" required autocomplete="off";
+                    }
+                    button type="submit" class="button button--secondary" id="set-hold" { "Record the legal hold" }
+                }
+            }
+        }
         @if let Some(r) = &c.reversal {
             div class="notice notice--warning" id="reversed" {
                 p { "This decision was reversed on " (format_time(r.at)) " by " (r.by)
@@ -1123,6 +1150,47 @@ pub async fn decide(
         }
     }
     case_page(&state, v, id, StatusCode::UNPROCESSABLE_ENTITY, &errors, &typed).await
+}
+
+/// `POST /cases/<id>/legal-hold` (administrators): sets (or, with no end, lifts) a legal hold;
+/// the store records `case_legal_hold`. Back to the case.
+pub async fn legal_hold(
+    State(state): State<ConsoleState>,
+    v: Viewer,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
+    let until_text = form_value(&body, "until").unwrap_or_default().trim().to_string();
+    let reason = form_value(&body, "reason").unwrap_or_default().trim().to_string();
+    let until =
+        match until_text.as_str() {
+            "" => None,
+            t => match spoor_bank::model::parse_time(t) {
+                Ok(ms) => Some(ms),
+                Err(e) => return layout::error_page(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "The end of the hold cannot be read",
+                    &format!(
+                        "{e}. Go back to the case and give a time such as 2027-06-30T00:00:00Z."
+                    ),
+                ),
+            },
+        };
+    let actor = v.actor();
+    match state
+        .blocking(move |store| store.set_legal_hold(id, until, &reason, &actor, now_ms()))
+        .await
+    {
+        Ok(Ok(_)) => Redirect::to(&format!("/cases/{id}")).into_response(),
+        Ok(Err(BankError::Invalid(m))) => layout::error_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The legal hold cannot be recorded",
+            &format!("{m}. Nothing was changed; go back to the case and try again."),
+        ),
+        Ok(Err(e)) => store_error(e),
+        Err(r) => r,
+    }
 }
 
 /// `POST /cases/<id>/release`.
