@@ -1163,20 +1163,21 @@ pub async fn legal_hold(
     let Ok(id) = id.parse::<i64>() else { return layout::not_found_page() };
     let until_text = form_value(&body, "until").unwrap_or_default().trim().to_string();
     let reason = form_value(&body, "reason").unwrap_or_default().trim().to_string();
-    let until =
-        match until_text.as_str() {
-            "" => None,
-            t => match spoor_bank::model::parse_time(t) {
-                Ok(ms) => Some(ms),
-                Err(e) => return layout::error_page(
+    let until = match until_text.as_str() {
+        "" => None,
+        t => match spoor_bank::model::parse_time(t) {
+            Ok(ms) => Some(ms),
+            Err(e) => {
+                return layout::error_page(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "The end of the hold cannot be read",
                     &format!(
                         "{e}. Go back to the case and give a time such as 2027-06-30T00:00:00Z."
                     ),
-                ),
-            },
-        };
+                )
+            }
+        },
+    };
     let actor = v.actor();
     match state
         .blocking(move |store| store.set_legal_hold(id, until, &reason, &actor, now_ms()))
