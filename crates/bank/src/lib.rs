@@ -35,6 +35,7 @@ pub mod outbox;
 pub mod people;
 pub mod reports;
 pub mod retention;
+pub mod statistics;
 
 mod error;
 mod pg_cases;
@@ -44,6 +45,7 @@ mod pg_outbox;
 mod pg_people;
 mod pg_reports;
 mod pg_retention;
+mod pg_statistics;
 mod postgres_store;
 mod sqlite_cases;
 mod sqlite_complaints;
@@ -51,6 +53,7 @@ mod sqlite_outbox;
 mod sqlite_people;
 mod sqlite_reports;
 mod sqlite_retention;
+mod sqlite_statistics;
 mod sqlite_store;
 mod write;
 
@@ -120,7 +123,16 @@ pub trait ImportSession {
 
 /// What both stores do. Every method is a complete transaction unless it says otherwise.
 pub trait Store:
-    AuditLog + People + Cases + Complaints + Outbox + Reports + retention::Retention + Send + Sync
+    AuditLog
+    + People
+    + Cases
+    + Complaints
+    + Outbox
+    + Reports
+    + retention::Retention
+    + statistics::Statistics
+    + Send
+    + Sync
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

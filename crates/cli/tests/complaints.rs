@@ -382,6 +382,32 @@ fn an_overturn_restores_reverses_counts_and_follows_up() {
     }
     let text = a.to_string();
     assert!(!text.contains("Please check"), "the complainant's words stay out of the audit log");
+
+    // The statistics of the day say the same, with the error rate's uncertainty.
+    let today = spoor_bank::model::format_time(spoor_bank::model::now_ms())[..10].to_string();
+    let (st, v) = s.get(Some(&w.admin), &format!("/v1/statistics?from={today}&to={today}"));
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let md5_rows: Vec<&Value> =
+        v["cases"].as_array().unwrap().iter().filter(|r| r["technology"] == "md5").collect();
+    let sum = |f: &str| md5_rows.iter().map(|r| r[f].as_u64().unwrap()).sum::<u64>();
+    assert_eq!((sum("made"), sum("open"), sum("false_positive_complaint")), (2, 1, 1), "{v}");
+    let rate = v["error_rates"].as_array().unwrap().iter().find(|r| r["technology"] == "md5");
+    let rate = rate.unwrap();
+    assert_eq!((rate["decisions"].as_u64(), rate["false_positives"].as_u64()), (Some(1), Some(1)));
+    assert!(rate["ci_low"].as_f64().unwrap() > 0.2 && rate["ci_high"] == 1.0, "{rate}");
+    let filed: u64 =
+        v["complaints"].as_array().unwrap().iter().map(|c| c["filed"].as_u64().unwrap()).sum();
+    assert_eq!(filed, 1);
+    let finished: u64 =
+        v["reports"].as_array().unwrap().iter().map(|r| r["finished"].as_u64().unwrap()).sum();
+    assert_eq!(finished, 2, "one to NCMEC, one to the EU Centre: {v}");
+    assert_eq!(v["to_decision"]["count"], 1);
+    let (st, _) = s.get(Some(&w.hoster), &format!("/v1/statistics?from={today}&to={today}"));
+    assert_eq!(st, StatusCode::FORBIDDEN, "matcher keys read no statistics");
+    let (st, _) = s.get(Some(&w.admin), "/v1/statistics?from=2026-13-01&to=2026-12-31");
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = s.get(Some(&w.admin), "/v1/statistics?from=2025-01-01&to=2026-12-31");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "more than 400 days");
     s.stop();
 }
 

@@ -225,6 +225,16 @@ impl spoor_bank::Outbox for Hooked {
     }
 }
 
+impl spoor_bank::statistics::Statistics for Hooked {
+    fn statistics(
+        &self,
+        from: i64,
+        to: i64,
+    ) -> spoor_bank::Result<spoor_bank::statistics::Counted> {
+        self.inner.statistics(from, to)
+    }
+}
+
 impl spoor_bank::retention::Retention for Hooked {
     fn retention_apply(
         &self,

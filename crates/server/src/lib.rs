@@ -23,6 +23,7 @@ pub mod reporting;
 pub mod reports_api;
 pub mod retention;
 pub mod routes;
+pub mod statistics_api;
 pub mod tls;
 pub mod video;
 pub mod webhook;
@@ -465,6 +466,14 @@ pub fn app(state: AppState) -> Router {
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let statistics = Router::new()
+        .route("/v1/statistics", get(statistics_api::statistics))
+        .route_layer(guarded(Need {
+            roles: statistics_api::READ,
+            what: "read statistics",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let audit = Router::new()
         .route("/v1/audit", get(routes::audit_log))
         .route_layer(guarded(Need {
@@ -483,6 +492,7 @@ pub fn app(state: AppState) -> Router {
         .merge(match_upload)
         .merge(hash)
         .merge(report_read)
+        .merge(statistics)
         .merge(complaint_file)
         .merge(complaint_read)
         .merge(complaint_decide)

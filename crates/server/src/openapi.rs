@@ -40,6 +40,7 @@ use crate::wire::*;
         crate::reports_api::get_report,
         crate::reports_api::retry,
         crate::retention::legal_hold,
+        crate::statistics_api::statistics,
         crate::complaining::file,
         crate::complaining::list,
         crate::complaining::get_complaint,
@@ -59,6 +60,8 @@ use crate::wire::*;
         crate::complaining::ComplaintDecisionIn, crate::complaining::FollowUpOut,
         crate::complaining::FollowUpList, crate::complaining::FollowUpDoneIn,
         crate::wire::ReversalOut, crate::wire::LegalHoldOut, crate::retention::LegalHoldIn,
+        crate::statistics_api::StatisticsOut, crate::statistics_api::ErrorRate,
+        crate::statistics_api::Times,
     )),
     modifiers(&Security, &Constraints),
     tags(
@@ -70,6 +73,7 @@ use crate::wire::*;
         (name = "audit", description = "The hash-chained audit log (admins and auditors)"),
         (name = "cases", description = "Content submitted for action: matched, decided by the banks' rules or by people, never viewed twice"),
         (name = "complaints", description = "Complaints against decisions, re-reviewed by someone who took no part in them: upheld, or overturned (the case reversed, the content restored, receivers told)"),
+        (name = "statistics", description = "Figures from the records: cases per technology, error rates with their uncertainty, complaints, reports, times (admins and auditors)"),
         (name = "reports", description = "Reports of confirmed cases to NCMEC and the EU Centre: delivery, receipts, retry (admins; auditors read)"),
     )
 )]

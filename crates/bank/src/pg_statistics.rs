@@ -1,0 +1,66 @@
+//! [`Statistics`] on PostgreSQL.
+
+use crate::model::Millis;
+use crate::statistics::{self, CaseDay, ComplaintDay, Counted, ReportDay, Statistics};
+use crate::{PostgresStore, Result};
+
+fn n(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+impl Statistics for PostgresStore {
+    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
+        statistics::check_period(from, to)?;
+        let mut c = self.lock()?;
+        // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
+        let [cases, complaints, reports, to_decision, to_report] =
+            statistics::statements("$1::BIGINT", "$2::BIGINT").map(|s| {
+                s.replace("SUM(", "CAST(SUM(")
+                    .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
+                    .replace("COUNT(*)", "CAST(COUNT(*) AS BIGINT)")
+            });
+        let p: [&(dyn postgres::types::ToSql + Sync); 2] = [&from, &to];
+        let mut out = Counted::default();
+        out.cases = c
+            .query(&cases, &p)?
+            .iter()
+            .map(|r| CaseDay {
+                day: statistics::day_name(r.get(0)),
+                service: r.get(1),
+                technology: r.get(2),
+                made: n(r.get(3)),
+                auto: n(r.get(4)),
+                reviewed: n(r.get(5)),
+                earlier: n(r.get(6)),
+                confirmed: n(r.get(7)),
+                false_positive_review: n(r.get(8)),
+                false_positive_complaint: n(r.get(9)),
+                open: n(r.get(10)),
+            })
+            .collect();
+        out.complaints = c
+            .query(&complaints, &p)?
+            .iter()
+            .map(|r| ComplaintDay {
+                day: statistics::day_name(r.get(0)),
+                filed: n(r.get(1)),
+                open: n(r.get(2)),
+                upheld: n(r.get(3)),
+                overturned: n(r.get(4)),
+            })
+            .collect();
+        out.reports = c
+            .query(&reports, &p)?
+            .iter()
+            .map(|r| ReportDay {
+                day: statistics::day_name(r.get(0)),
+                recipient: r.get(1),
+                finished: n(r.get(2)),
+                dead: n(r.get(3)),
+            })
+            .collect();
+        out.to_decision_ms = c.query(&to_decision, &p)?.iter().map(|r| r.get(0)).collect();
+        out.to_report_ms = c.query(&to_report, &p)?.iter().map(|r| r.get(0)).collect();
+        Ok(out)
+    }
+}

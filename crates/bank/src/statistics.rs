@@ -1,0 +1,239 @@
+//! Statistics from the records, with nothing made up ([`Statistics`], a part of every
+//! [`crate::Store`]).
+//!
+//! Figures are counted from the rows the store keeps, which retention leaves anonymous but in
+//! place: cases (by the UTC day they were made, the service that sent them, and each technology
+//! they matched by: `md5`, `sha1`, `sha256`, `vpdq`, `photodna`, PDQ by distance band `pdq:0`,
+//! `pdq:1-10`, `pdq:11-20`, `pdq:21-31`, `pdq:32+`, or `none` for a user's flag), complaints (by
+//! the day filed), reports (by the day the receiver took them), and the times from a case's
+//! making to its decision and from its decision to its report. A case matched by two
+//! technologies counts once for each. No personal data is read.
+//!
+//! Error rates come with their uncertainty: [`wilson`] is the 95 % Wilson score interval of a
+//! false-positive ratio, and every ratio names the number of decisions it rests on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Millis;
+use crate::retention::DAY_MS;
+use crate::{BankError, Result};
+
+/// Longest period one query covers: a little over a year, so that a year's report is one query.
+pub const MAX_DAYS: i64 = 400;
+
+/// Cases of one day, service and technology.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseDay {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// The service named by the submitter (empty when none).
+    pub service: String,
+    /// The technology (see the module documentation).
+    pub technology: String,
+    /// Cases made.
+    pub made: u64,
+    /// Decided by the banks' rules (known material, no person).
+    pub auto: u64,
+    /// Decided by people.
+    pub reviewed: u64,
+    /// Decided by the decision on the same content before.
+    pub earlier: u64,
+    /// Confirmed (any way).
+    pub confirmed: u64,
+    /// Found false positives in review.
+    pub false_positive_review: u64,
+    /// Found false positives on complaint (confirmed first, reversed after).
+    pub false_positive_complaint: u64,
+    /// Not decided yet.
+    pub open: u64,
+}
+
+/// Complaints of one day.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComplaintDay {
+    /// The UTC day they were filed.
+    pub day: String,
+    /// Filed.
+    pub filed: u64,
+    /// Still open.
+    pub open: u64,
+    /// Upheld.
+    pub upheld: u64,
+    /// Overturned.
+    pub overturned: u64,
+}
+
+/// Reports of one day and recipient.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDay {
+    /// The UTC day the receiver took them (or they were given up).
+    pub day: String,
+    /// `ncmec`, `eu_centre`.
+    pub recipient: String,
+    /// Taken by the receiver.
+    pub finished: u64,
+    /// Given up.
+    pub dead: u64,
+}
+
+/// What [`Statistics::statistics`] reads: rows for the period, and the durations the times
+/// are made of (in ms).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counted {
+    /// Cases per day, service and technology.
+    pub cases: Vec<CaseDay>,
+    /// Complaints per day.
+    pub complaints: Vec<ComplaintDay>,
+    /// Reports per day and recipient.
+    pub reports: Vec<ReportDay>,
+    /// From making to decision, of the period's cases decided by people.
+    #[serde(skip)]
+    pub to_decision_ms: Vec<Millis>,
+    /// From decision to the receiver taking the report, of the period's finished reports (per
+    /// case reported).
+    #[serde(skip)]
+    pub to_report_ms: Vec<Millis>,
+}
+
+/// What every store counts.
+pub trait Statistics {
+    /// The records of `[from, to)` (ms since the epoch; at most [`MAX_DAYS`] days), counted.
+    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted>;
+}
+
+/// Checks a period.
+pub fn check_period(from: Millis, to: Millis) -> Result<()> {
+    if to <= from {
+        return Err(BankError::Invalid("the period ends before it begins: give from < to".into()));
+    }
+    if to - from > MAX_DAYS * DAY_MS {
+        return Err(BankError::Invalid(format!(
+            "the period is longer than {MAX_DAYS} days: ask for a year at a time"
+        )));
+    }
+    Ok(())
+}
+
+/// A day number (days since the epoch) as `YYYY-MM-DD`.
+pub fn day_name(day: i64) -> String {
+    crate::model::format_time(day.saturating_mul(DAY_MS)).chars().take(10).collect()
+}
+
+/// The technology of a match, as SQL over `case_matches m`.
+const TECH: &str = "CASE WHEN m.signal_type = 'pdq' THEN
+        CASE WHEN m.distance = 0 THEN 'pdq:0' WHEN m.distance <= 10 THEN 'pdq:1-10'
+             WHEN m.distance <= 20 THEN 'pdq:11-20' WHEN m.distance <= 31 THEN 'pdq:21-31'
+             ELSE 'pdq:32+' END
+      ELSE m.signal_type END";
+
+/// The statements both stores run, in `{from}`/`{to}` placeholders: cases, complaints,
+/// reports, times to decision, times to report.
+pub(crate) fn statements(from: &str, to: &str) -> [String; 5] {
+    [
+        format!(
+            "SELECT c.created_at / {DAY_MS} AS day, COALESCE(c.service, '') AS service,
+                    COALESCE(t.tech, 'none') AS tech, COUNT(*),
+                    SUM(CASE WHEN c.resolution = 'auto' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.resolution = 'review' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.resolution = 'earlier' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.state = 'confirmed' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.state = 'false_positive' AND c.reversed_at IS NULL
+                             THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.state = 'false_positive' AND c.reversed_at IS NOT NULL
+                             THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.decided_at IS NULL THEN 1 ELSE 0 END)
+             FROM cases c
+             LEFT JOIN (SELECT DISTINCT m.case_id, {TECH} AS tech FROM case_matches m) t
+                    ON t.case_id = c.id
+             WHERE c.created_at >= {from} AND c.created_at < {to}
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ),
+        format!(
+            "SELECT created_at / {DAY_MS}, COUNT(*),
+                    SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state = 'upheld' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state = 'overturned' THEN 1 ELSE 0 END)
+             FROM complaints WHERE created_at >= {from} AND created_at < {to}
+             GROUP BY 1 ORDER BY 1"
+        ),
+        format!(
+            "SELECT COALESCE(finished_at, dead_at) / {DAY_MS}, recipient,
+                    SUM(CASE WHEN state = 'finished' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END)
+             FROM reports
+             WHERE state IN ('finished', 'dead')
+               AND COALESCE(finished_at, dead_at) >= {from} AND COALESCE(finished_at, dead_at) < {to}
+             GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        format!(
+            "SELECT decided_at - created_at FROM cases
+             WHERE resolution = 'review' AND created_at >= {from} AND created_at < {to}
+               AND decided_at IS NOT NULL"
+        ),
+        format!(
+            "SELECT r.finished_at - c.decided_at FROM reports r
+             JOIN report_cases rc ON rc.report_id = r.id
+             JOIN cases c ON c.id = rc.case_id
+             WHERE r.state = 'finished' AND r.finished_at >= {from} AND r.finished_at < {to}
+               AND c.decided_at IS NOT NULL"
+        ),
+    ]
+}
+
+/// The 95 % Wilson score interval of `k` successes in `n` trials: `(low, high)`; `(0, 1)`
+/// when there are none.
+pub fn wilson(k: u64, n: u64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = 1.959_963_984_540_054_f64;
+    let (k, n) = (k.min(n) as f64, n as f64);
+    let p = k / n;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((centre - half).max(0.0), (centre + half).min(1.0))
+}
+
+/// The `q`-quantile (0..=1) of `v` by the nearest rank; `None` when empty. Sorts `v`.
+pub fn quantile(v: &mut [Millis], q: f64) -> Option<Millis> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable();
+    let rank = ((q.clamp(0.0, 1.0) * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    Some(v[rank - 1])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_intervals_match_published_values() {
+        // 0 of 10: (0, 0.2775); 1 of 10: (0.0179, 0.4042); 50 of 100: (0.4038, 0.5962).
+        let close =
+            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 5e-4 && (a.1 - b.1).abs() < 5e-4;
+        assert!(close(wilson(0, 10), (0.0, 0.2775)), "{:?}", wilson(0, 10));
+        assert!(close(wilson(1, 10), (0.0179, 0.4042)), "{:?}", wilson(1, 10));
+        assert!(close(wilson(50, 100), (0.4038, 0.5962)), "{:?}", wilson(50, 100));
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+        let (lo, hi) = wilson(10, 10);
+        assert!(lo > 0.69 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
+    }
+
+    #[test]
+    fn quantiles_are_nearest_ranks_and_periods_are_checked() {
+        let mut v = vec![5, 1, 4, 2, 3];
+        assert_eq!(quantile(&mut v, 0.5), Some(3));
+        assert_eq!(quantile(&mut v, 0.9), Some(5));
+        assert_eq!(quantile(&mut v, 0.0), Some(1));
+        assert_eq!(quantile(&mut [], 0.5), None);
+        assert!(check_period(10, 10).is_err());
+        assert!(check_period(0, (MAX_DAYS + 1) * DAY_MS).is_err());
+        assert!(check_period(0, DAY_MS).is_ok());
+        assert_eq!(day_name(0), "1970-01-01");
+        assert_eq!(day_name(20_423), "2025-12-01");
+    }
+}

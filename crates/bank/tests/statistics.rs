@@ -1,0 +1,155 @@
+//! Statistics on both stores, checked against counts the test keeps itself: cases per
+//! technology (PDQ by band, digests, a user's flag), how they were decided, false positives in
+//! review and on complaint, complaints and outcomes, reports taken per recipient, and the times
+//! to decision and to report; bad periods refused.
+//!
+//! PostgreSQL runs in a fresh schema of the server named by `SPOOR_TEST_DATABASE_URL` (skipped
+//! with a notice without it, failing when `SPOOR_REQUIRE_POSTGRES=1`).
+
+mod common;
+
+use std::sync::Arc;
+
+use spoor_bank::cases::{
+    Case, CaseMatch, CaseMeta, CaseReason, CaseSignals, CaseState, Effects, MediaKind, NewCase,
+    NewDecision, Start, Verdict, MAIN_QUEUE,
+};
+use spoor_bank::complaints::{CaseRef, ComplaintDecision, ComplaintOutcome, NewComplaint};
+use spoor_bank::reports::ReportRequest;
+use spoor_bank::retention::DAY_MS;
+use spoor_bank::statistics::CaseDay;
+use spoor_bank::{Category, Location, NewBank, Store};
+use spoor_core::SignalType;
+
+fn both(test: fn(Arc<dyn Store>)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(Arc::from(spoor_bank::open(&Location::DataDir(dir.path().join("data"))).unwrap()));
+    if let Some((url, _)) = common::postgres_schema() {
+        test(Arc::from(spoor_bank::open(&Location::Postgres(url)).unwrap()));
+    }
+}
+
+fn new_case(n: u8, service: &str, matched: Option<(SignalType, u32)>) -> NewCase {
+    NewCase {
+        submitter: "key:hoster".into(),
+        meta: CaseMeta {
+            reason: Some(if matched.is_some() { CaseReason::Match } else { CaseReason::UserFlag }),
+            service: Some(service.into()),
+            content_ref: Some(format!("item-{n}")),
+            ..Default::default()
+        },
+        media_kind: MediaKind::None,
+        media: None,
+        signals: CaseSignals { sha256: Some([n; 32]), ..Default::default() },
+        matches: matched
+            .map(|(t, d)| CaseMatch { bank: "B".into(), entry_id: 1, signal_type: t, distance: d })
+            .into_iter()
+            .collect(),
+        start: Start::Queue(MAIN_QUEUE.into()),
+    }
+}
+
+fn to_ncmec(c: &Case) -> Effects {
+    if c.state != CaseState::Confirmed {
+        return Effects::default();
+    }
+    Effects {
+        messages: vec![],
+        reports: vec![ReportRequest { recipient: "ncmec".into(), group: None, window_ms: 0 }],
+    }
+}
+
+fn decide(s: &dyn Store, id: i64, verdict: Verdict, at: i64) -> Case {
+    let d = NewDecision {
+        verdict: Some(verdict),
+        category: (verdict == Verdict::Confirm).then_some(Category::Baseline),
+        entry_id: (verdict == Verdict::FalsePositive).then_some(1),
+        ..Default::default()
+    };
+    s.decide_case_notifying(id, "user:rita", &d, at, false, &to_ncmec).unwrap()
+}
+
+fn row<'a>(rows: &'a [CaseDay], service: &str, tech: &str) -> &'a CaseDay {
+    rows.iter()
+        .find(|r| r.service == service && r.technology == tech)
+        .unwrap_or_else(|| panic!("no row {service} {tech} in {rows:#?}"))
+}
+
+fn counted(s: Arc<dyn Store>) {
+    s.create_bank(&NewBank { name: "B".into(), ..Default::default() }, "key:a").unwrap();
+    let now = spoor_bank::model::now_ms();
+    let from = now - now % DAY_MS;
+    // photos: two PDQ 1-10 (one confirmed, one false positive), one MD5 confirmed then
+    // reversed on complaint, one user flag left open; video: one PDQ 21-31 confirmed.
+    let a = s.create_case(&new_case(1, "photos", Some((SignalType::Pdq, 4)))).unwrap();
+    let b = s.create_case(&new_case(2, "photos", Some((SignalType::Pdq, 9)))).unwrap();
+    let c = s.create_case(&new_case(3, "photos", Some((SignalType::Md5, 0)))).unwrap();
+    let _open = s.create_case(&new_case(4, "photos", None)).unwrap();
+    let e = s.create_case(&new_case(5, "video", Some((SignalType::Pdq, 25)))).unwrap();
+    decide(&*s, a.id, Verdict::Confirm, now + 60_000);
+    decide(&*s, b.id, Verdict::FalsePositive, now + 120_000);
+    decide(&*s, c.id, Verdict::Confirm, now + 180_000);
+    decide(&*s, e.id, Verdict::Confirm, now + 240_000);
+    let k = s
+        .complaint_create(
+            &NewComplaint {
+                case: CaseRef::Id(c.id),
+                submitter: "key:hoster".into(),
+                complainant: "u".into(),
+                text: "mine".into(),
+            },
+            now,
+        )
+        .unwrap();
+    let overturn = ComplaintDecision {
+        outcome: Some(ComplaintOutcome::Overturned),
+        reason: "a landscape".into(),
+        entry_id: Some(1),
+    };
+    s.complaint_decide(k.id, "user:sam", &overturn, now + 300_000, &spoor_bank::complaints::silent)
+        .unwrap();
+    // Reports: a's finished 10 minutes after its decision; e's left pending.
+    let claimed = s.reports_claim("w", &["ncmec".into()], now + 250_000, 60_000, 10).unwrap();
+    let ra = claimed.iter().find(|r| r.cases == [a.id]).unwrap();
+    assert!(s.report_finished(ra.id, "w", "{}", now + 60_000 + 600_000).unwrap());
+
+    // Two days: the later steps may pass midnight.
+    let st = s.statistics(from, from + 2 * DAY_MS).unwrap();
+    let p = row(&st.cases, "photos", "pdq:1-10");
+    assert_eq!(
+        (
+            p.made,
+            p.reviewed,
+            p.confirmed,
+            p.false_positive_review,
+            p.false_positive_complaint,
+            p.open
+        ),
+        (2, 2, 1, 1, 0, 0)
+    );
+    let m = row(&st.cases, "photos", "md5");
+    assert_eq!((m.made, m.confirmed, m.false_positive_complaint), (1, 0, 1));
+    let f = row(&st.cases, "photos", "none");
+    assert_eq!((f.made, f.open), (1, 1));
+    let v = row(&st.cases, "video", "pdq:21-31");
+    assert_eq!((v.made, v.confirmed), (1, 1));
+    assert_eq!(st.cases.len(), 4, "{:#?}", st.cases);
+    assert!(st.cases.iter().all(|r| r.day == spoor_bank::statistics::day_name(from / DAY_MS)));
+    assert_eq!(st.complaints.len(), 1);
+    let k = &st.complaints[0];
+    assert_eq!((k.filed, k.open, k.upheld, k.overturned), (1, 0, 0, 1));
+    assert_eq!(st.reports.len(), 1);
+    assert_eq!((st.reports[0].recipient.as_str(), st.reports[0].finished), ("ncmec", 1));
+    assert_eq!(st.to_report_ms, [600_000]);
+    assert_eq!(st.to_decision_ms.len(), 4, "decided by people: a, b, c, e");
+    // Another day has nothing; bad periods are refused.
+    let empty = s.statistics(from + 2 * DAY_MS, from + 3 * DAY_MS).unwrap();
+    assert!(empty.cases.is_empty() && empty.complaints.is_empty() && empty.reports.is_empty());
+    assert!(s.statistics(from, from).is_err());
+    assert!(s.statistics(from, from + 401 * DAY_MS).is_err());
+}
+
+#[test]
+fn statistics_are_counted_from_the_records_on_both_stores() {
+    both(counted);
+}

@@ -1,0 +1,172 @@
+//! `GET /v1/statistics?from=YYYY-MM-DD&to=YYYY-MM-DD`: what the records say about a period
+//! (admin and auditor keys). Cases per day, service and technology; complaints and outcomes;
+//! reports per recipient; error rates per technology with their 95 % Wilson interval and the
+//! number of decisions each rests on; times from making to decision and from decision to
+//! report (median, 90th percentile). A figure the records cannot give is listed as not
+//! recorded, with why — never estimated.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use spoor_bank::retention::DAY_MS;
+use spoor_bank::statistics::{quantile, wilson, CaseDay, ComplaintDay, ReportDay};
+use spoor_bank::Role;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{blocking, Auth};
+use crate::AppState;
+
+/// Keys that read statistics.
+pub const READ: &[Role] = &[Role::Admin, Role::Auditor];
+
+/// `GET /v1/statistics` parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsQuery {
+    /// The first day (UTC, `YYYY-MM-DD`).
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub from: String,
+    /// The last day, included (UTC, `YYYY-MM-DD`); at most 400 days after `from`.
+    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub to: String,
+}
+
+/// One technology's error rate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorRate {
+    /// The technology (`md5`, `pdq:1-10`, …).
+    pub technology: String,
+    /// Decisions it rests on: confirmed cases and false positives.
+    pub decisions: u64,
+    /// False positives (in review and on complaint).
+    pub false_positives: u64,
+    /// Of those, found on complaint.
+    pub false_positives_on_complaint: u64,
+    /// False positives over decisions (0 when there are none).
+    pub ratio: f64,
+    /// The 95 % Wilson interval of the ratio: low end.
+    pub ci_low: f64,
+    /// High end.
+    pub ci_high: f64,
+}
+
+/// A time's summary, in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Times {
+    /// How many it rests on.
+    pub count: u64,
+    /// Median (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub median_s: Option<f64>,
+    /// 90th percentile (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90_s: Option<f64>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatisticsOut {
+    /// The first day.
+    pub from: String,
+    /// The last day, included.
+    pub to: String,
+    /// Cases per day, service and technology (a case matched by two technologies counts for
+    /// each): `day`, `service`, `technology`, `made`, `auto`, `reviewed`, `earlier`,
+    /// `confirmed`, `false_positive_review`, `false_positive_complaint`, `open`.
+    #[schema(value_type = Vec<Object>)]
+    pub cases: Vec<CaseDay>,
+    /// Complaints per day filed: `day`, `filed`, `open`, `upheld`, `overturned`.
+    #[schema(value_type = Vec<Object>)]
+    pub complaints: Vec<ComplaintDay>,
+    /// Reports per day and recipient: `day`, `recipient`, `finished`, `dead`.
+    #[schema(value_type = Vec<Object>)]
+    pub reports: Vec<ReportDay>,
+    /// Error rates per technology.
+    pub error_rates: Vec<ErrorRate>,
+    /// From a case's making to its decision by people.
+    pub to_decision: Times,
+    /// From a decision to the receiver taking the report.
+    pub to_report: Times,
+    /// Figures the records cannot give, and why.
+    pub not_recorded: Vec<String>,
+}
+
+fn day(text: &str, field: &str) -> Result<i64, ApiError> {
+    spoor_bank::model::parse_time(&format!("{text}T00:00:00Z")).map_err(|e| {
+        ApiError::bad_request(format!("{field}: {text:?} is not a day (YYYY-MM-DD): {e}"))
+    })
+}
+
+fn times(mut v: Vec<i64>) -> Times {
+    let s = |ms: Option<i64>| ms.map(|m| m as f64 / 1000.0);
+    Times {
+        count: v.len() as u64,
+        median_s: s(quantile(&mut v, 0.5)),
+        p90_s: s(quantile(&mut v, 0.9)),
+    }
+}
+
+/// Error rates per technology from the case rows.
+pub fn error_rates(cases: &[CaseDay]) -> Vec<ErrorRate> {
+    let mut by: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for c in cases {
+        let e = by.entry(&c.technology).or_default();
+        e.0 += c.confirmed;
+        e.1 += c.false_positive_review;
+        e.2 += c.false_positive_complaint;
+    }
+    by.into_iter()
+        .map(|(t, (confirmed, fp_review, fp_complaint))| {
+            let fp = fp_review + fp_complaint;
+            let n = confirmed + fp;
+            let (ci_low, ci_high) = wilson(fp, n);
+            ErrorRate {
+                technology: t.to_string(),
+                decisions: n,
+                false_positives: fp,
+                false_positives_on_complaint: fp_complaint,
+                ratio: if n == 0 { 0.0 } else { fp as f64 / n as f64 },
+                ci_low,
+                ci_high,
+            }
+        })
+        .collect()
+}
+
+/// The records of a period, counted.
+#[utoipa::path(get, path = "/v1/statistics", tag = "statistics", security(("api_key" = [])),
+    params(StatisticsQuery),
+    responses((status = 200, body = StatisticsOut), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn statistics(
+    State(state): State<AppState>,
+    _auth: Auth,
+    q: Result<Query<StatisticsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<StatisticsOut>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?.saturating_add(DAY_MS));
+    if to <= from {
+        return Err(ApiError::bad_request("to: the last day is before the first"));
+    }
+    let store = state.store.clone();
+    let counted = blocking(move || Ok(store.statistics(from, to)?)).await?;
+    Ok(Json(StatisticsOut {
+        from: q.from,
+        to: q.to,
+        error_rates: error_rates(&counted.cases),
+        to_decision: times(counted.to_decision_ms),
+        to_report: times(counted.to_report_ms),
+        cases: counted.cases,
+        complaints: counted.complaints,
+        reports: counted.reports,
+        not_recorded: vec![
+            "lookups and matches per day: not kept as daily aggregates yet; /metrics counts \
+             them since the service started (spoor_http_requests_total, spoor_match_*)"
+                .into(),
+        ],
+    }))
+}
