@@ -13,16 +13,15 @@ impl Statistics for PostgresStore {
         statistics::check_period(from, to)?;
         let mut c = self.lock()?;
         // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
-        let [cases, complaints, reports, to_decision, to_report] =
+        let [cases_sql, complaints_sql, reports_sql, to_decision, to_report] =
             statistics::statements("$1::BIGINT", "$2::BIGINT").map(|s| {
                 s.replace("SUM(", "CAST(SUM(")
                     .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
                     .replace("COUNT(*)", "CAST(COUNT(*) AS BIGINT)")
             });
         let p: [&(dyn postgres::types::ToSql + Sync); 2] = [&from, &to];
-        let mut out = Counted::default();
-        out.cases = c
-            .query(&cases, &p)?
+        let cases = c
+            .query(&cases_sql, &p)?
             .iter()
             .map(|r| CaseDay {
                 day: statistics::day_name(r.get(0)),
@@ -38,8 +37,8 @@ impl Statistics for PostgresStore {
                 open: n(r.get(10)),
             })
             .collect();
-        out.complaints = c
-            .query(&complaints, &p)?
+        let complaints = c
+            .query(&complaints_sql, &p)?
             .iter()
             .map(|r| ComplaintDay {
                 day: statistics::day_name(r.get(0)),
@@ -49,8 +48,8 @@ impl Statistics for PostgresStore {
                 overturned: n(r.get(4)),
             })
             .collect();
-        out.reports = c
-            .query(&reports, &p)?
+        let reports = c
+            .query(&reports_sql, &p)?
             .iter()
             .map(|r| ReportDay {
                 day: statistics::day_name(r.get(0)),
@@ -59,8 +58,8 @@ impl Statistics for PostgresStore {
                 dead: n(r.get(3)),
             })
             .collect();
-        out.to_decision_ms = c.query(&to_decision, &p)?.iter().map(|r| r.get(0)).collect();
-        out.to_report_ms = c.query(&to_report, &p)?.iter().map(|r| r.get(0)).collect();
-        Ok(out)
+        let to_decision_ms = c.query(&to_decision, &p)?.iter().map(|r| r.get(0)).collect();
+        let to_report_ms = c.query(&to_report, &p)?.iter().map(|r| r.get(0)).collect();
+        Ok(Counted { cases, complaints, reports, to_decision_ms, to_report_ms })
     }
 }
