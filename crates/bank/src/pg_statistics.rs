@@ -1,7 +1,7 @@
 //! [`Statistics`] on PostgreSQL.
 
 use crate::model::Millis;
-use crate::statistics::{self, CaseDay, ComplaintDay, Counted, ReportDay, Statistics};
+use crate::statistics::{self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics};
 use crate::{PostgresStore, Result};
 
 fn n(v: i64) -> u64 {
@@ -13,13 +13,24 @@ impl Statistics for PostgresStore {
         statistics::check_period(from, to)?;
         let mut c = self.lock()?;
         // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
-        let [cases_sql, complaints_sql, reports_sql, to_decision, to_report] =
+        let [days_sql, cases_sql, complaints_sql, reports_sql, to_decision, to_report] =
             statistics::statements("$1::BIGINT", "$2::BIGINT").map(|s| {
                 s.replace("SUM(", "CAST(SUM(")
                     .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
                     .replace("COUNT(*)", "CAST(COUNT(*) AS BIGINT)")
             });
         let p: [&(dyn postgres::types::ToSql + Sync); 2] = [&from, &to];
+        let days = c
+            .query(&days_sql, &p)?
+            .iter()
+            .map(|r| DayTotal {
+                day: statistics::day_name(r.get(0)),
+                made: n(r.get(1)),
+                confirmed: n(r.get(2)),
+                false_positive: n(r.get(3)),
+                open: n(r.get(4)),
+            })
+            .collect();
         let cases = c
             .query(&cases_sql, &p)?
             .iter()
@@ -60,6 +71,6 @@ impl Statistics for PostgresStore {
             .collect();
         let to_decision_ms = c.query(&to_decision, &p)?.iter().map(|r| r.get(0)).collect();
         let to_report_ms = c.query(&to_report, &p)?.iter().map(|r| r.get(0)).collect();
-        Ok(Counted { cases, complaints, reports, to_decision_ms, to_report_ms })
+        Ok(Counted { days, cases, complaints, reports, to_decision_ms, to_report_ms })
     }
 }

@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use crate::model::Millis;
-use crate::statistics::{self, CaseDay, ComplaintDay, Counted, ReportDay, Statistics};
+use crate::statistics::{self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics};
 use crate::{Result, SqliteStore};
 
 fn n(v: i64) -> u64 {
@@ -14,10 +14,22 @@ impl Statistics for SqliteStore {
     fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
         statistics::check_period(from, to)?;
         let conn = self.read()?;
-        let [cases, complaints, reports, to_decision, to_report] =
+        let [days, cases, complaints, reports, to_decision, to_report] =
             statistics::statements("?1", "?2");
         let mut out = Counted::default();
         let rows = |sql: &str| conn.prepare(sql).map_err(|e| self.err(e));
+        out.days = rows(&days)?
+            .query_map(params![from, to], |r| {
+                Ok(DayTotal {
+                    day: statistics::day_name(r.get(0)?),
+                    made: n(r.get(1)?),
+                    confirmed: n(r.get(2)?),
+                    false_positive: n(r.get(3)?),
+                    open: n(r.get(4)?),
+                })
+            })
+            .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
         out.cases = rows(&cases)?
             .query_map(params![from, to], |r| {
                 Ok(CaseDay {

@@ -48,6 +48,63 @@ pub struct CaseDay {
     pub open: u64,
 }
 
+/// Cases of one day, each counted once.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayTotal {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// Cases made.
+    pub made: u64,
+    /// Confirmed.
+    pub confirmed: u64,
+    /// False positives (in review and on complaint).
+    pub false_positive: u64,
+    /// Not decided yet.
+    pub open: u64,
+}
+
+/// One technology's error rate over a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    /// The technology.
+    pub technology: String,
+    /// Decisions it rests on: confirmed cases and false positives.
+    pub decisions: u64,
+    /// False positives (in review and on complaint).
+    pub false_positives: u64,
+    /// Of those, found on complaint.
+    pub on_complaint: u64,
+    /// False positives over decisions (0 when there are none).
+    pub ratio: f64,
+    /// The 95 % Wilson interval of the ratio.
+    pub ci: (f64, f64),
+}
+
+/// Error rates per technology from case rows, by technology name.
+pub fn rates(cases: &[CaseDay]) -> Vec<Rate> {
+    let mut by: std::collections::BTreeMap<&str, (u64, u64, u64)> = Default::default();
+    for c in cases {
+        let e = by.entry(&c.technology).or_default();
+        e.0 += c.confirmed;
+        e.1 += c.false_positive_review;
+        e.2 += c.false_positive_complaint;
+    }
+    by.into_iter()
+        .map(|(t, (confirmed, review, complaint))| {
+            let fp = review + complaint;
+            let n = confirmed + fp;
+            Rate {
+                technology: t.to_string(),
+                decisions: n,
+                false_positives: fp,
+                on_complaint: complaint,
+                ratio: if n == 0 { 0.0 } else { fp as f64 / n as f64 },
+                ci: wilson(fp, n),
+            }
+        })
+        .collect()
+}
+
 /// Complaints of one day.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComplaintDay {
@@ -80,6 +137,8 @@ pub struct ReportDay {
 /// are made of (in ms).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counted {
+    /// Cases per day, each once.
+    pub days: Vec<DayTotal>,
     /// Cases per day, service and technology.
     pub cases: Vec<CaseDay>,
     /// Complaints per day.
@@ -126,10 +185,18 @@ const TECH: &str = "CASE WHEN m.signal_type = 'pdq' THEN
              ELSE 'pdq:32+' END
       ELSE m.signal_type END";
 
-/// The statements both stores run, in `{from}`/`{to}` placeholders: cases, complaints,
+/// The statements both stores run, in `{from}`/`{to}` placeholders: days, cases, complaints,
 /// reports, times to decision, times to report.
-pub(crate) fn statements(from: &str, to: &str) -> [String; 5] {
+pub(crate) fn statements(from: &str, to: &str) -> [String; 6] {
     [
+        format!(
+            "SELECT created_at / {DAY_MS}, COUNT(*),
+                    SUM(CASE WHEN state = 'confirmed' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN state = 'false_positive' THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN decided_at IS NULL THEN 1 ELSE 0 END)
+             FROM cases WHERE created_at >= {from} AND created_at < {to}
+             GROUP BY 1 ORDER BY 1"
+        ),
         format!(
             "SELECT c.created_at / {DAY_MS} AS day, COALESCE(c.service, '') AS service,
                     COALESCE(t.tech, 'none') AS tech, COUNT(*),

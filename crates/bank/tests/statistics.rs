@@ -134,6 +134,15 @@ fn counted(s: Arc<dyn Store>) {
     let v = row(&st.cases, "video", "pdq:21-31");
     assert_eq!((v.made, v.confirmed), (1, 1));
     assert_eq!(st.cases.len(), 4, "{:#?}", st.cases);
+    assert_eq!(st.days.len(), 1, "{:#?}", st.days);
+    let d = &st.days[0];
+    assert_eq!((d.made, d.confirmed, d.false_positive, d.open), (5, 2, 2, 1), "each case once");
+    let rates = spoor_bank::statistics::rates(&st.cases);
+    let pdq = rates.iter().find(|r| r.technology == "pdq:1-10").unwrap();
+    assert_eq!((pdq.decisions, pdq.false_positives, pdq.on_complaint), (2, 1, 0));
+    assert_eq!(pdq.ci, spoor_bank::statistics::wilson(1, 2));
+    let md5 = rates.iter().find(|r| r.technology == "md5").unwrap();
+    assert_eq!((md5.decisions, md5.false_positives, md5.on_complaint, md5.ratio), (1, 1, 1, 1.0));
     assert!(st.cases.iter().all(|r| r.day == spoor_bank::statistics::day_name(from / DAY_MS)));
     assert_eq!(st.complaints.len(), 1);
     let k = &st.complaints[0];

@@ -185,6 +185,15 @@ fn complaints_are_re_reviewed_in_the_console_by_someone_else() {
     // Auditors have no complaints pages; unknown complaints are 404.
     let (mut audrey, _) = logged_in(&store, &s, "audrey", "auditor");
     assert_eq!(audrey.get("/complaints").status, StatusCode::FORBIDDEN);
+    // Auditors read the statistics: the overturn is a false positive on complaint for PDQ at
+    // distance 11-20, with its interval; reviewers have no statistics page.
+    let a = audrey.get("/statistics");
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("id=\"stats-rates\"") && a.body.contains("pdq:11-20"), "{}", a.body);
+    assert!(a.body.contains("1 complaints: 0 upheld, 1 overturned, 0 open"), "{}", a.body);
+    assert!(a.body.contains("100.0 %"), "{}", a.body);
+    assert_eq!(audrey.get("/statistics?from=2026-02-30").status, StatusCode::BAD_REQUEST);
+    assert_eq!(sam.get("/statistics").status, StatusCode::FORBIDDEN);
     assert_eq!(sam.get("/complaints/999").status, StatusCode::NOT_FOUND);
     assert_eq!(sam.get("/complaints/x").status, StatusCode::NOT_FOUND);
     assert_eq!(sam.get("/complaints?state=lost").status, StatusCode::BAD_REQUEST);
@@ -206,5 +215,6 @@ fn complaints_are_re_reviewed_in_the_console_by_someone_else() {
     assert_eq!(by("sam", "complaint_decide"), 1);
     assert_eq!(by("rita", "complaint_decide"), 0);
     assert_eq!(by("ada", "case_legal_hold"), 1);
+    assert_eq!(by("audrey", "statistics_view"), 1);
     s.stop();
 }

@@ -42,6 +42,7 @@ pub const NAV: &[NavItem] = &[
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
     NavItem { path: "/keys", label: "API keys", roles: &[PersonRole::Admin] },
     NavItem { path: "/reports", label: "Reports", roles: crate::reports::READERS },
+    NavItem { path: "/statistics", label: "Statistics", roles: crate::statistics::READERS },
     NavItem {
         path: "/audit",
         label: "Audit log",

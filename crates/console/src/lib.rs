@@ -40,6 +40,7 @@ pub mod complaints;
 pub mod entries;
 pub mod reports;
 pub mod review;
+pub mod statistics;
 pub mod transfer;
 
 mod audit_log;
@@ -552,6 +553,11 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/reports", get(reports::list))
             .route("/reports/{id}", get(reports::page)),
     );
+    let statistics = session::pages(
+        &state,
+        statistics::READERS,
+        Router::new().route("/statistics", get(statistics::page)),
+    );
     let complaints = session::pages(
         &state,
         complaints::DECIDERS,
@@ -606,6 +612,7 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(read_reports)
         .merge(retry_reports)
         .merge(complaints)
+        .merge(statistics)
         .merge(follow_ups)
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(with_headers))

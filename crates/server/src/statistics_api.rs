@@ -5,13 +5,11 @@
 //! report (median, 90th percentile). A figure the records cannot give is listed as not
 //! recorded, with why — never estimated.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use spoor_bank::retention::DAY_MS;
-use spoor_bank::statistics::{quantile, wilson, CaseDay, ComplaintDay, ReportDay};
+use spoor_bank::statistics::{quantile, CaseDay, ComplaintDay, DayTotal, ReportDay};
 use spoor_bank::Role;
 use utoipa::{IntoParams, ToSchema};
 
@@ -74,6 +72,9 @@ pub struct StatisticsOut {
     pub from: String,
     /// The last day, included.
     pub to: String,
+    /// Cases per day, each once: `day`, `made`, `confirmed`, `false_positive`, `open`.
+    #[schema(value_type = Vec<Object>)]
+    pub days: Vec<DayTotal>,
     /// Cases per day, service and technology (a case matched by two technologies counts for
     /// each): `day`, `service`, `technology`, `made`, `auto`, `reviewed`, `earlier`,
     /// `confirmed`, `false_positive_review`, `false_positive_complaint`, `open`.
@@ -112,27 +113,16 @@ fn times(mut v: Vec<i64>) -> Times {
 
 /// Error rates per technology from the case rows.
 pub fn error_rates(cases: &[CaseDay]) -> Vec<ErrorRate> {
-    let mut by: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
-    for c in cases {
-        let e = by.entry(&c.technology).or_default();
-        e.0 += c.confirmed;
-        e.1 += c.false_positive_review;
-        e.2 += c.false_positive_complaint;
-    }
-    by.into_iter()
-        .map(|(t, (confirmed, fp_review, fp_complaint))| {
-            let fp = fp_review + fp_complaint;
-            let n = confirmed + fp;
-            let (ci_low, ci_high) = wilson(fp, n);
-            ErrorRate {
-                technology: t.to_string(),
-                decisions: n,
-                false_positives: fp,
-                false_positives_on_complaint: fp_complaint,
-                ratio: if n == 0 { 0.0 } else { fp as f64 / n as f64 },
-                ci_low,
-                ci_high,
-            }
+    spoor_bank::statistics::rates(cases)
+        .into_iter()
+        .map(|r| ErrorRate {
+            technology: r.technology,
+            decisions: r.decisions,
+            false_positives: r.false_positives,
+            false_positives_on_complaint: r.on_complaint,
+            ratio: r.ratio,
+            ci_low: r.ci.0,
+            ci_high: r.ci.1,
         })
         .collect()
 }
@@ -160,6 +150,7 @@ pub async fn statistics(
         error_rates: error_rates(&counted.cases),
         to_decision: times(counted.to_decision_ms),
         to_report: times(counted.to_report_ms),
+        days: counted.days,
         cases: counted.cases,
         complaints: counted.complaints,
         reports: counted.reports,
