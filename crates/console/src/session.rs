@@ -300,9 +300,12 @@ async fn guard(
     } else {
         match check_csrf(req, &viewer.session.csrf_token).await {
             Ok(req) => req,
-            Err(r) => {
+            Err((unread, r)) => {
                 tracing::warn!(user = %viewer.user.name, "a console form without its CSRF token was refused");
-                return r;
+                return match unread {
+                    Some(req) => drained(req, r).await,
+                    None => r,
+                };
             }
         }
     };
@@ -316,15 +319,32 @@ async fn guard(
     next.run(req).await
 }
 
+/// How much of a refused request's body is read before the answer, so that a client still
+/// sending it gets the answer rather than a broken connection.
+const DRAIN_LIMIT: usize = 8 << 20;
+/// How long reading it may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers `resp` to `req` after reading (and dropping) up to [`DRAIN_LIMIT`] of its body.
+async fn drained(req: Request, resp: Response) -> Response {
+    let body = req.into_body();
+    let _ = tokio::time::timeout(DRAIN_TIME, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
+    resp
+}
+
 /// Checks a state-changing request's CSRF token; hands the request back (body intact) when it
-/// is right.
-async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
+/// is right. A refusal hands back the request too when its body was not read.
+async fn check_csrf(req: Request, expected: &str) -> Result<Request, (Option<Request>, Response)> {
     if !same_origin(req.headers()) {
-        return Err(layout::csrf_page());
+        return Err((Some(req), layout::csrf_page()));
     }
     let from_query = req.uri().query().and_then(|q| form_value(q.as_bytes(), "csrf"));
     if let Some(t) = from_query {
-        return if same_token(&t, expected) { Ok(req) } else { Err(layout::csrf_page()) };
+        return if same_token(&t, expected) {
+            Ok(req)
+        } else {
+            Err((Some(req), layout::csrf_page()))
+        };
     }
     let urlencoded = req
         .headers()
@@ -332,19 +352,20 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if !urlencoded {
-        return Err(layout::csrf_page());
+        return Err((Some(req), layout::csrf_page()));
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM).await.map_err(|_| {
-        layout::error_page(
+        let page = layout::error_page(
             StatusCode::PAYLOAD_TOO_LARGE,
             "The form is too large",
             "The form sent more than the console accepts. Shorten what you entered and try again.",
-        )
+        );
+        (None, page)
     })?;
     match form_value(&bytes, "csrf") {
         Some(t) if same_token(&t, expected) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        _ => Err(layout::csrf_page()),
+        _ => Err((None, layout::csrf_page())),
     }
 }
 
