@@ -26,10 +26,11 @@ pub const READ: &[Role] = &[Role::Admin, Role::Auditor];
 #[serde(deny_unknown_fields)]
 pub struct StatisticsQuery {
     /// The first day (UTC, `YYYY-MM-DD`).
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    #[param(format = Date)]
     pub from: String,
-    /// The last day, included (UTC, `YYYY-MM-DD`); at most 400 days after `from`.
-    #[param(pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// The last day, included (UTC, `YYYY-MM-DD`); a last day before the first is an empty
+    /// period.
+    #[param(format = Date)]
     pub to: String,
 }
 
@@ -139,11 +140,13 @@ pub async fn statistics(
 ) -> Result<Json<StatisticsOut>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?.saturating_add(DAY_MS));
-    if to <= from {
-        return Err(ApiError::bad_request("to: the last day is before the first"));
-    }
     let store = state.store.clone();
-    let counted = blocking(move || Ok(store.statistics(from, to)?)).await?;
+    let counted = if to <= from {
+        // Nothing is in an empty period.
+        spoor_bank::statistics::Counted::default()
+    } else {
+        blocking(move || Ok(store.statistics(from, to)?)).await?
+    };
     Ok(Json(StatisticsOut {
         from: q.from,
         to: q.to,
@@ -160,4 +163,21 @@ pub async fn statistics(
                 .into(),
         ],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_full_date_is_a_day_and_nothing_else_is() {
+        for d in ["0000-01-01", "1970-01-01", "2024-02-29", "9999-12-31"] {
+            assert!(day(d, "from").is_ok(), "{d}");
+        }
+        for d in ["0000-00-00", "2026-02-30", "2026-13-01", "26-01-01", "2026-01-01T00:00:00Z"] {
+            assert!(day(d, "from").is_err(), "{d}");
+        }
+        assert!(times(vec![]).median_s.is_none());
+        assert_eq!(times(vec![1000, 3000, 2000]).median_s, Some(2.0));
+    }
 }
