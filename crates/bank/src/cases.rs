@@ -898,17 +898,31 @@ pub fn notice_key(case: i64) -> String {
 
 /// Checks a "do not inform" request.
 pub(crate) fn check_no_inform(until: Option<Millis>, reason: &str, now: Millis) -> Result<()> {
-    crate::model::check_text("the reason", reason, MAX_NOTE).map_err(BankError::Invalid)?;
+    check_until(
+        until,
+        ("the reason", reason),
+        now,
+        "\"do not inform\" needs a reason, set or lifted: name the authority and its request",
+        "\"do not inform\" needs an end in the future",
+    )
+}
+
+/// Checks a hold on a case that lasts until a time ("do not inform", a legal hold): a reason,
+/// whether it is set or lifted, and an end in the future; `no_reason` and `past` say what is
+/// wrong.
+pub(crate) fn check_until(
+    until: Option<Millis>,
+    (field, reason): (&str, &str),
+    now: Millis,
+    no_reason: &str,
+    past: &str,
+) -> Result<()> {
+    crate::model::check_text(field, reason, MAX_NOTE).map_err(BankError::Invalid)?;
     if reason.trim().is_empty() {
-        return Err(BankError::Invalid(
-            "\"do not inform\" needs a reason, set or lifted: name the authority and its request"
-                .into(),
-        ));
+        return Err(BankError::Invalid(no_reason.into()));
     }
-    if let Some(t) = until {
-        if t <= now {
-            return Err(BankError::Invalid("\"do not inform\" needs an end in the future".into()));
-        }
+    if until.is_some_and(|t| t <= now) {
+        return Err(BankError::Invalid(past.into()));
     }
     Ok(())
 }

@@ -463,15 +463,8 @@ pub(crate) fn check_decision(
 
 /// The note of the false-positive decision an overturn records on its case.
 pub(crate) fn reversal_note(complaint: i64, reason: &str) -> String {
-    let mut note = format!("complaint {complaint} overturned the decision: {reason}");
-    if note.len() > MAX_NOTE {
-        let mut cut = MAX_NOTE;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-    }
-    note
+    let note = format!("complaint {complaint} overturned the decision: {reason}");
+    crate::reports::clip(&note, MAX_NOTE)
 }
 
 /// The audit record of a new complaint: never its text or complainant.

@@ -279,23 +279,13 @@ pub(crate) fn run_audit(
 
 /// Checks a legal hold request.
 pub(crate) fn check_hold(until: Option<Millis>, reason: &str, now: Millis) -> Result<()> {
-    crate::model::check_text("reason", reason, crate::cases::MAX_NOTE)
-        .map_err(BankError::Invalid)?;
-    if reason.trim().is_empty() {
-        return Err(BankError::Invalid(
-            "reason: missing: a legal hold (or its end) is recorded with why (an order, \
-             proceedings)"
-                .into(),
-        ));
-    }
-    if let Some(u) = until {
-        if u <= now {
-            return Err(BankError::Invalid(
-                "until: the end of a legal hold is in the future (give null to lift it)".into(),
-            ));
-        }
-    }
-    Ok(())
+    crate::cases::check_until(
+        until,
+        ("reason", reason),
+        now,
+        "reason: missing: a legal hold (or its end) is recorded with why (an order, proceedings)",
+        "until: the end of a legal hold is in the future (give null to lift it)",
+    )
 }
 
 /// The audit record of a legal hold set or lifted.

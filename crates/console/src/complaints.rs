@@ -27,12 +27,13 @@ use spoor_bank::cases::{Case, MAX_NOTE};
 use spoor_bank::complaints::{
     Complaint, ComplaintCounts, ComplaintDecision, ComplaintOutcome, ComplaintQuery, ComplaintState,
 };
-use spoor_bank::model::{format_time, now_ms, Millis};
+use spoor_bank::model::{now_ms, Millis};
 use spoor_bank::outbox::{OutboxItem, OutboxQuery};
 use spoor_bank::reports::Report;
 use spoor_bank::{BankError, PersonRole, Store};
 
 use crate::layout::{self, csrf_field, FieldError};
+use crate::reports::when;
 use crate::session::{form_value, Viewer};
 use crate::ConsoleState;
 
@@ -41,15 +42,6 @@ pub const DECIDERS: &[PersonRole] = crate::review::REVIEWERS;
 
 /// Complaints a page.
 pub const PAGE: usize = 50;
-
-/// A time as the pages show it: `2026-11-30 08:40:12 UTC`.
-fn when(ms: Millis) -> String {
-    let t = format_time(ms);
-    match (t.get(..10), t.get(11..19)) {
-        (Some(d), Some(h)) => format!("{d} {h} UTC"),
-        _ => t,
-    }
-}
 
 /// A duration as people say it: `3 d 4 h`, `5 h 12 min`, `40 min`.
 pub(crate) fn span(ms: Millis) -> String {

@@ -46,7 +46,7 @@ const ERROR_SHOWN: usize = 120;
 const KNOWN_RECIPIENTS: &[&str] = &["ncmec", "eu_centre"];
 
 /// A time as the pages show it: `2026-11-30 08:40:12 UTC`.
-fn when(ms: Millis) -> String {
+pub(crate) fn when(ms: Millis) -> String {
     let t = format_time(ms);
     match (t.get(..10), t.get(11..19)) {
         (Some(d), Some(h)) => format!("{d} {h} UTC"),

@@ -119,7 +119,7 @@ pub fn follow_up_id(report_uuid: &str, complaint: i64) -> String {
 
 /// The hex digests of a case's content, for follow-ups.
 fn digests(case: &Case) -> serde_json::Value {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let hex = |b: &[u8]| spoor_audit::hex(b);
     serde_json::json!({
         "md5": case.signals.md5.map(|h| hex(&h)),
         "sha1": case.signals.sha1.map(|h| hex(&h)),
