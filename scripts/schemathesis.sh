@@ -12,7 +12,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 spoor=$PWD/target/ci/spoor
-cargo build -p spoor --profile ci --locked -q  # quick when up to date; never a stale binary
+# The binary the tests built: the same command, so the same features (a plain `cargo build -p
+# spoor` resolves features without the workspace's dev-dependencies and rebuilds much of the
+# tree). Quick when up to date; never a stale binary.
+cargo test --workspace --profile ci --locked --no-run -q
 venv=$PWD/target/schemathesis-venv
 if [ ! -x "$venv/bin/schemathesis" ]; then
   echo "schemathesis.sh: installing schemathesis into $venv" >&2

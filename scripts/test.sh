@@ -32,6 +32,12 @@ if ! command -v xmllint >/dev/null; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null ||
     { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null; }
 fi
+if ! command -v pdftotext >/dev/null || ! command -v pdftoppm >/dev/null; then
+  echo "installing poppler-utils (pdftotext, pdftoppm: the annual report's PDF is read back)"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null ||
+    { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null; }
+fi
 # The report documents' schema tests fail, rather than skip, when xmllint is missing.
 export SPOOR_REQUIRE_XMLLINT=1
 if [ ! -d ../shared/testdata ]; then

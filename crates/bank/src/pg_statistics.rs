@@ -1,7 +1,9 @@
 //! [`Statistics`] on PostgreSQL.
 
 use crate::model::Millis;
-use crate::statistics::{self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics};
+use crate::statistics::{
+    self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics, UsageAdd, UsageDay,
+};
 use crate::{PostgresStore, Result};
 
 fn n(v: i64) -> u64 {
@@ -13,7 +15,7 @@ impl Statistics for PostgresStore {
         statistics::check_period(from, to)?;
         let mut c = self.lock()?;
         // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
-        let [days_sql, cases_sql, complaints_sql, reports_sql, to_decision, to_report] =
+        let [days_sql, cases_sql, complaints_sql, reports_sql, to_decision, to_report, usage_sql, since_sql] =
             statistics::statements("$1::BIGINT", "$2::BIGINT").map(|s| {
                 s.replace("SUM(", "CAST(SUM(")
                     .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
@@ -29,6 +31,7 @@ impl Statistics for PostgresStore {
                 confirmed: n(r.get(2)),
                 false_positive: n(r.get(3)),
                 open: n(r.get(4)),
+                held: n(r.get(5)),
             })
             .collect();
         let cases = c
@@ -71,6 +74,46 @@ impl Statistics for PostgresStore {
             .collect();
         let to_decision_ms = c.query(&to_decision, &p)?.iter().map(|r| r.get(0)).collect();
         let to_report_ms = c.query(&to_report, &p)?.iter().map(|r| r.get(0)).collect();
-        Ok(Counted { days, cases, complaints, reports, to_decision_ms, to_report_ms })
+        let usage = c
+            .query(&usage_sql, &p)?
+            .iter()
+            .map(|r| UsageDay {
+                day: statistics::day_name(r.get(0)),
+                client: r.get(1),
+                technology: r.get(2),
+                lookups: n(r.get(3)),
+                matches: n(r.get(4)),
+            })
+            .collect();
+        let usage_since =
+            c.query_one(&since_sql, &[])?.get::<_, Option<i64>>(0).map(statistics::day_name);
+        Ok(Counted {
+            days,
+            cases,
+            complaints,
+            reports,
+            to_decision_ms,
+            to_report_ms,
+            usage,
+            usage_since,
+        })
+    }
+
+    fn usage_add(&self, rows: &[UsageAdd]) -> Result<()> {
+        statistics::check_usage(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let sql = statistics::usage_upsert(["$1", "$2", "$3", "$4", "$5"]);
+        self.people_write(|tx| {
+            let st = tx.prepare(&sql)?;
+            for r in rows {
+                tx.execute(
+                    &st,
+                    &[&r.day, &r.client, &r.technology, &(r.lookups as i64), &(r.matches as i64)],
+                )?;
+            }
+            Ok(())
+        })
     }
 }

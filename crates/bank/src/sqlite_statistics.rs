@@ -3,7 +3,9 @@
 use rusqlite::params;
 
 use crate::model::Millis;
-use crate::statistics::{self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics};
+use crate::statistics::{
+    self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics, UsageAdd, UsageDay,
+};
 use crate::{Result, SqliteStore};
 
 fn n(v: i64) -> u64 {
@@ -14,7 +16,7 @@ impl Statistics for SqliteStore {
     fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
         statistics::check_period(from, to)?;
         let conn = self.read()?;
-        let [days, cases, complaints, reports, to_decision, to_report] =
+        let [days, cases, complaints, reports, to_decision, to_report, usage, usage_since] =
             statistics::statements("?1", "?2");
         let mut out = Counted::default();
         let rows = |sql: &str| conn.prepare(sql).map_err(|e| self.err(e));
@@ -26,6 +28,7 @@ impl Statistics for SqliteStore {
                     confirmed: n(r.get(2)?),
                     false_positive: n(r.get(3)?),
                     open: n(r.get(4)?),
+                    held: n(r.get(5)?),
                 })
             })
             .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
@@ -79,6 +82,45 @@ impl Statistics for SqliteStore {
                 .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
                 .map_err(|e| self.err(e))?;
         }
+        out.usage = rows(&usage)?
+            .query_map(params![from, to], |r| {
+                Ok(UsageDay {
+                    day: statistics::day_name(r.get(0)?),
+                    client: r.get(1)?,
+                    technology: r.get(2)?,
+                    lookups: n(r.get(3)?),
+                    matches: n(r.get(4)?),
+                })
+            })
+            .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))?;
+        out.usage_since = conn
+            .query_row(&usage_since, [], |r| r.get::<_, Option<i64>>(0))
+            .map_err(|e| self.err(e))?
+            .map(statistics::day_name);
         Ok(out)
+    }
+
+    fn usage_add(&self, rows: &[UsageAdd]) -> Result<()> {
+        statistics::check_usage(rows)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.people_write(|tx| {
+            let mut st = tx
+                .prepare_cached(&statistics::usage_upsert(["?1", "?2", "?3", "?4", "?5"]))
+                .map_err(|e| self.err(e))?;
+            for r in rows {
+                st.execute(params![
+                    r.day,
+                    r.client,
+                    r.technology,
+                    r.lookups as i64,
+                    r.matches as i64
+                ])
+                .map_err(|e| self.err(e))?;
+            }
+            Ok(())
+        })
     }
 }

@@ -37,6 +37,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0014_reports.sql"),
     include_str!("../migrations/sqlite/0015_complaints.sql"),
     include_str!("../migrations/sqlite/0016_retention.sql"),
+    include_str!("../migrations/sqlite/0017_usage.sql"),
 ];
 
 /// Read connections kept open between reads.

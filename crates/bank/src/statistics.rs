@@ -9,6 +9,11 @@
 //! making to its decision and from its decision to its report. A case matched by two
 //! technologies counts once for each. No personal data is read.
 //!
+//! Lookups and matches are kept as daily aggregates ([`UsageDay`]), added to by the service as
+//! it counts them ([`Statistics::usage_add`]): per UTC day, client (the key's name) and
+//! technology (a PDQ lookup counts under the band of its nearest match, `pdq:none` when nothing
+//! matched).
+//!
 //! Error rates come with their uncertainty: [`wilson`] is the 95 % Wilson score interval of a
 //! false-positive ratio, and every ratio names the number of decisions it rests on.
 
@@ -62,6 +67,8 @@ pub struct DayTotal {
     pub false_positive: u64,
     /// Not decided yet.
     pub open: u64,
+    /// Cases made with content held for review (an image, a video or a file).
+    pub held: u64,
 }
 
 /// One technology's error rate over a period.
@@ -153,12 +160,97 @@ pub struct Counted {
     /// case reported).
     #[serde(skip)]
     pub to_report_ms: Vec<Millis>,
+    /// Lookups and matches per day, client and technology.
+    pub usage: Vec<UsageDay>,
+    /// The first day any lookup was counted (`None`: none ever was).
+    pub usage_since: Option<String>,
+}
+
+/// Lookups and matches of one day, client and technology.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageDay {
+    /// The UTC day (`YYYY-MM-DD`).
+    pub day: String,
+    /// The key that looked up (its name).
+    pub client: String,
+    /// `md5`, `sha1`, `sha256`, `vpdq`, or for PDQ the band of the nearest match (`pdq:0`,
+    /// `pdq:1-10`, `pdq:11-20`, `pdq:21-31`, `pdq:32+`) or `pdq:none`.
+    pub technology: String,
+    /// Signals looked up.
+    pub lookups: u64,
+    /// Bank entries they matched.
+    pub matches: u64,
+}
+
+/// Counts to add to one day, client and technology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageAdd {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// The key's name.
+    pub client: String,
+    /// As in [`UsageDay::technology`].
+    pub technology: String,
+    /// Lookups to add.
+    pub lookups: u64,
+    /// Matches to add.
+    pub matches: u64,
+}
+
+/// The technology a lookup counts under: the signal type, and for PDQ the band of the nearest
+/// match's distance (the cases' bands), or `pdq:none` when nothing matched.
+pub fn lookup_technology(signal_type: &str, nearest: Option<u32>) -> &str {
+    if signal_type != "pdq" {
+        return signal_type;
+    }
+    match nearest {
+        None => "pdq:none",
+        Some(0) => "pdq:0",
+        Some(1..=10) => "pdq:1-10",
+        Some(11..=20) => "pdq:11-20",
+        Some(21..=31) => "pdq:21-31",
+        Some(_) => "pdq:32+",
+    }
+}
+
+/// Checks counts to add: a client name and technology of 1–128 characters without control
+/// characters, counts that fit the store.
+pub fn check_usage(rows: &[UsageAdd]) -> Result<()> {
+    for r in rows {
+        for (what, v) in [("client", &r.client), ("technology", &r.technology)] {
+            if v.is_empty() || v.chars().count() > 128 || v.chars().any(char::is_control) {
+                return Err(BankError::Invalid(format!(
+                    "usage {what} {v:?}: give 1 to 128 characters, no control characters"
+                )));
+            }
+        }
+        if i64::try_from(r.lookups).is_err() || i64::try_from(r.matches).is_err() {
+            return Err(BankError::Invalid("usage counts too large".into()));
+        }
+    }
+    Ok(())
 }
 
 /// What every store counts.
 pub trait Statistics {
     /// The records of `[from, to)` (ms since the epoch), counted.
     fn statistics(&self, from: Millis, to: Millis) -> Result<Counted>;
+
+    /// Adds lookups and matches to the daily aggregates, all rows or none.
+    fn usage_add(&self, rows: &[UsageAdd]) -> Result<()>;
+}
+
+/// The statement adding one row of [`UsageAdd`] (placeholders in order: day, client,
+/// technology, lookups, matches).
+pub(crate) fn usage_upsert(p: [&str; 5]) -> String {
+    format!(
+        "INSERT INTO usage_daily (day, client, technology, lookups, matches)
+         VALUES ({}, {}, {}, {}, {})
+         ON CONFLICT (day, client, technology) DO UPDATE
+         SET lookups = usage_daily.lookups + excluded.lookups,
+             matches = usage_daily.matches + excluded.matches",
+        p[0], p[1], p[2], p[3], p[4]
+    )
 }
 
 /// Checks a period.
@@ -182,14 +274,15 @@ const TECH: &str = "CASE WHEN m.signal_type = 'pdq' THEN
       ELSE m.signal_type END";
 
 /// The statements both stores run, in `{from}`/`{to}` placeholders: days, cases, complaints,
-/// reports, times to decision, times to report.
-pub(crate) fn statements(from: &str, to: &str) -> [String; 6] {
+/// reports, times to decision, times to report, usage, the first day of usage.
+pub(crate) fn statements(from: &str, to: &str) -> [String; 8] {
     [
         format!(
             "SELECT created_at / {DAY_MS}, COUNT(*),
                     SUM(CASE WHEN state = 'confirmed' THEN 1 ELSE 0 END),
                     SUM(CASE WHEN state = 'false_positive' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN decided_at IS NULL THEN 1 ELSE 0 END)
+                    SUM(CASE WHEN decided_at IS NULL THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN media_kind <> 'none' THEN 1 ELSE 0 END)
              FROM cases WHERE created_at >= {from} AND created_at < {to}
              GROUP BY 1 ORDER BY 1"
         ),
@@ -240,24 +333,16 @@ pub(crate) fn statements(from: &str, to: &str) -> [String; 6] {
              WHERE r.state = 'finished' AND r.finished_at >= {from} AND r.finished_at < {to}
                AND c.decided_at IS NOT NULL"
         ),
+        format!(
+            "SELECT day, client, technology, lookups, matches FROM usage_daily
+             WHERE day >= {from} / {DAY_MS} AND day * {DAY_MS} < {to}
+             ORDER BY 1, 2, 3"
+        ),
+        "SELECT MIN(day) FROM usage_daily".to_string(),
     ]
 }
 
-/// The 95 % Wilson score interval of `k` successes in `n` trials: `(low, high)`; `(0, 1)`
-/// when there are none.
-pub fn wilson(k: u64, n: u64) -> (f64, f64) {
-    if n == 0 {
-        return (0.0, 1.0);
-    }
-    let z = 1.959_963_984_540_054_f64;
-    let (k, n) = (k.min(n) as f64, n as f64);
-    let p = k / n;
-    let z2 = z * z;
-    let denom = 1.0 + z2 / n;
-    let centre = (p + z2 / (2.0 * n)) / denom;
-    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
-}
+pub use spoor_core::ratio::wilson;
 
 /// The `q`-quantile (0..=1) of `v` by the nearest rank; `None` when empty. Sorts `v`.
 pub fn quantile(v: &mut [Millis], q: f64) -> Option<Millis> {
@@ -272,19 +357,6 @@ pub fn quantile(v: &mut [Millis], q: f64) -> Option<Millis> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wilson_intervals_match_published_values() {
-        // 0 of 10: (0, 0.2775); 1 of 10: (0.0179, 0.4042); 50 of 100: (0.4038, 0.5962).
-        let close =
-            |a: (f64, f64), b: (f64, f64)| (a.0 - b.0).abs() < 5e-4 && (a.1 - b.1).abs() < 5e-4;
-        assert!(close(wilson(0, 10), (0.0, 0.2775)), "{:?}", wilson(0, 10));
-        assert!(close(wilson(1, 10), (0.0179, 0.4042)), "{:?}", wilson(1, 10));
-        assert!(close(wilson(50, 100), (0.4038, 0.5962)), "{:?}", wilson(50, 100));
-        assert_eq!(wilson(0, 0), (0.0, 1.0));
-        let (lo, hi) = wilson(10, 10);
-        assert!(lo > 0.69 && (hi - 1.0).abs() < 1e-12, "{lo} {hi}");
-    }
 
     #[test]
     fn quantiles_are_nearest_ranks_and_periods_are_checked() {

@@ -163,3 +163,97 @@ fn counted(s: Arc<dyn Store>) {
 fn statistics_are_counted_from_the_records_on_both_stores() {
     both(counted);
 }
+
+fn usage(s: Arc<dyn Store>) {
+    use spoor_bank::statistics::{lookup_technology, UsageAdd};
+    let add = |day: i64, client: &str, tech: &str, lookups: u64, matches: u64| UsageAdd {
+        day,
+        client: client.into(),
+        technology: tech.into(),
+        lookups,
+        matches,
+    };
+    let day = 20_423; // 2025-12-01
+    let period =
+        |from: i64, days: i64| s.statistics(from * DAY_MS, (from + days) * DAY_MS).unwrap();
+    assert_eq!(period(day, 1).usage_since, None, "nothing counted yet");
+    // Added in pieces, as the service flushes: the store sums them.
+    let mut kept = std::collections::BTreeMap::new();
+    for k in 0..30u64 {
+        let tech =
+            lookup_technology("pdq", [None, Some(0), Some(7), Some(31), Some(40)][k as usize % 5]);
+        let client = if k % 2 == 0 { "hoster" } else { "scanner" };
+        let rows = vec![
+            add(day + (k as i64 % 3), client, tech, k + 1, k % 4),
+            add(day + (k as i64 % 3), client, "md5", 1, 0),
+        ];
+        s.usage_add(&rows).unwrap();
+        for r in rows {
+            let e = kept.entry((r.day, r.client, r.technology)).or_insert((0, 0));
+            e.0 += r.lookups;
+            e.1 += r.matches;
+        }
+    }
+    let got = period(day, 3);
+    assert_eq!(got.usage.len(), kept.len());
+    for u in &got.usage {
+        let d = (0..3).find(|i| spoor_bank::statistics::day_name(day + i) == u.day).unwrap();
+        let want = kept[&(day + d, u.client.clone(), u.technology.clone())];
+        assert_eq!((u.lookups, u.matches), want, "{u:?}");
+    }
+    assert_eq!(got.usage_since.as_deref(), Some("2025-12-01"));
+    // The period is whole days: the second day alone, and a period before any.
+    assert!(period(day + 1, 1).usage.iter().all(|u| u.day == "2025-12-02"));
+    assert!(!period(day + 1, 1).usage.is_empty());
+    assert!(period(day - 5, 5).usage.is_empty());
+    // Bad rows are refused whole: nothing of the batch is added.
+    let before = period(day, 3).usage;
+    let bad = [add(day, "hoster", "md5", 5, 0), add(day, "", "md5", 1, 0)];
+    assert!(s.usage_add(&bad).is_err());
+    assert!(s.usage_add(&[add(day, "hoster", "md5", u64::MAX, 0)]).is_err());
+    assert!(s.usage_add(&[add(day, "a\nb", "md5", 1, 0)]).is_err());
+    assert_eq!(period(day, 3).usage, before);
+    assert!(s.usage_add(&[]).is_ok());
+}
+
+#[test]
+fn lookups_and_matches_add_up_per_day_client_and_technology_on_both_stores() {
+    both(usage);
+}
+
+#[test]
+fn lookups_count_under_the_band_of_their_nearest_match() {
+    use spoor_bank::statistics::lookup_technology as t;
+    assert_eq!(t("md5", None), "md5");
+    assert_eq!(t("vpdq", Some(3)), "vpdq");
+    let bands: Vec<String> = [
+        None,
+        Some(0),
+        Some(1),
+        Some(10),
+        Some(11),
+        Some(20),
+        Some(21),
+        Some(31),
+        Some(32),
+        Some(256),
+    ]
+    .into_iter()
+    .map(|d| t("pdq", d).to_string())
+    .collect();
+    assert_eq!(
+        bands,
+        [
+            "pdq:none",
+            "pdq:0",
+            "pdq:1-10",
+            "pdq:1-10",
+            "pdq:11-20",
+            "pdq:11-20",
+            "pdq:21-31",
+            "pdq:21-31",
+            "pdq:32+",
+            "pdq:32+"
+        ]
+    );
+}

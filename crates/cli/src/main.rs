@@ -11,6 +11,7 @@ mod bench_cases;
 mod bench_console;
 mod bench_receivers;
 mod bench_reports;
+mod eval;
 mod files;
 mod hash;
 mod matching;
@@ -53,10 +54,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The audit log: read, export, verify the chain, sign checkpoints.
     Audit(audit::AuditArgs),
-    /// Reports of confirmed cases: export them as files (NCMEC XML, EU Centre JSON).
+    /// Reports of confirmed cases as files (NCMEC XML, EU Centre JSON); the annual report.
+    #[command(visible_alias = "report")]
     Reports(reports::ReportsArgs),
     /// Retention: erase what the law no longer allows to keep.
     Retention(retention::RetentionArgs),
+    /// Measure recall and false matches on benign pictures: standard changes, hashed again.
+    Eval(eval::EvalArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => audit::run(args),
         Command::Reports(args) => reports::run(args),
         Command::Retention(args) => retention::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,12 @@
 //! carry hashes and facts, never content. A file details document names the NCMEC report id the
 //! report got when it was opened, or `0` when it was not: replace it with the id NCMEC gives the
 //! report when it is uploaded. Every export is one audit record (`reports_export`).
+//!
+//! `spoor reports annual [--year Y] [--format json|html] [--out FILE] [--deployment FILE]
+//! [--retention FILE] [--eval FILE]` (also `spoor report annual`) writes the annual report of
+//! Reg. 2021/1232 Art. 3(1)(g)(vii) for a calendar year (default: the last one) from the
+//! records, the deployment file's `[annual]` statements, the retention policy and the latest
+//! `spoor eval --jsonl` run; recorded as `annual_report`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -46,6 +52,105 @@ enum ReportsCommand {
         #[arg(long)]
         actor: Option<String>,
     },
+    /// The annual report (Reg. 2021/1232 Art. 3(1)(g)(vii)) of a calendar year, from the records.
+    Annual(AnnualArgs),
+}
+
+/// `spoor reports annual`.
+#[derive(Args, Debug)]
+struct AnnualArgs {
+    /// The calendar year [default: the last one].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1970..=9998))]
+    year: Option<i32>,
+    /// `json` (every figure, its definition, what is not recorded), `html` (a standalone
+    /// document) or `pdf` (the HTML printed by headless Chromium: `--chromium`).
+    #[arg(long, value_enum, default_value = "json")]
+    format: AnnualFormat,
+    /// Where to write it [default: standard output].
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The deployment file: its `[annual]` section states the provider, the legal basis,
+    /// the GDPR and transfer grounds, and measures, safeguards and organisations beyond
+    /// Spoor's own.
+    #[arg(long, env = "SPOOR_DEPLOYMENT", value_name = "PATH")]
+    deployment: Option<PathBuf>,
+    /// The retention file in force (as `spoor serve --retention`) [default: the legal
+    /// maxima].
+    #[arg(long, env = "SPOOR_RETENTION", value_name = "PATH")]
+    retention: Option<PathBuf>,
+    /// The latest `spoor eval --jsonl` run, quoted in item 7.
+    #[arg(long, value_name = "FILE")]
+    eval: Option<PathBuf>,
+    /// The Chromium (or Chrome) that prints the PDF [default: `chromium`,
+    /// `chromium-browser` or `google-chrome` on the PATH].
+    #[arg(long, env = "SPOOR_CHROMIUM", value_name = "PATH")]
+    chromium: Option<PathBuf>,
+    /// Who generates it, for the audit log (default `cli:$USER`).
+    #[arg(long)]
+    actor: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AnnualFormat {
+    Json,
+    Html,
+    Pdf,
+}
+
+/// The browser that prints PDFs.
+fn find_chromium(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&path) {
+            let c = dir.join(name);
+            if c.is_file() {
+                return Ok(c);
+            }
+        }
+    }
+    bail!(
+        "--format pdf prints with headless Chromium, and none was found: install it (Debian: \
+         apt install chromium) or name it with --chromium PATH"
+    )
+}
+
+/// Prints a standalone HTML document to PDF with headless Chromium: its own profile, no
+/// network features (the document names no external resource), no header or footer.
+fn print_pdf(chromium: &Path, html: &str) -> anyhow::Result<Vec<u8>> {
+    let dir = tempfile::tempdir().context("cannot make a temporary folder for printing")?;
+    let page = dir.path().join("annual.html");
+    let pdf = dir.path().join("annual.pdf");
+    std::fs::write(&page, html).with_context(|| format!("cannot write {}", page.display()))?;
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-default-apps",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-pdf-header-footer",
+        ])
+        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", page.display()))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", chromium.display()))?;
+    match std::fs::read(&pdf) {
+        Ok(b) if b.starts_with(b"%PDF") => Ok(b),
+        _ => bail!(
+            "{} did not print the report ({}): {}",
+            chromium.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no message")
+        ),
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -56,7 +161,12 @@ enum Format {
 
 /// Runs `spoor reports`.
 pub fn run(args: ReportsArgs) -> anyhow::Result<ExitCode> {
-    let ReportsCommand::Export { format, reports, out, since, actor } = args.command;
+    let (format, reports, out, since, actor) = match args.command {
+        ReportsCommand::Export { format, reports, out, since, actor } => {
+            (format, reports, out, since, actor)
+        }
+        ReportsCommand::Annual(a) => return annual(&args.store, a),
+    };
     let since = since
         .as_deref()
         .map(spoor_bank::model::parse_time)
@@ -146,4 +256,140 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
             format!("cannot create {} (existing files are not overwritten)", path.display())
         })?;
     f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeploymentFile {
+    annual: spoor_console::annual::Deployment,
+}
+
+/// Reads the recall and false-match figures of a `spoor eval --jsonl` file.
+fn read_eval(path: &Path) -> anyhow::Result<spoor_console::annual::EvalQuote> {
+    use spoor_console::annual::{EvalFigure, EvalQuote};
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the eval records {}", path.display()))?;
+    let mut quote = EvalQuote {
+        source: path.display().to_string(),
+        originals: 0,
+        compared: 0,
+        recall: Vec::new(),
+        false_matches: Vec::new(),
+    };
+    let mut run = false;
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
+            format!("{} line {}: not a spoor eval record", path.display(), i + 1)
+        })?;
+        let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let radius =
+            |v: &serde_json::Value| v["radius"].as_u64().and_then(|r| u32::try_from(r).ok());
+        match v["kind"].as_str() {
+            Some("run") => {
+                run = true;
+                quote.originals = num(&v["originals"]);
+                quote.compared = num(&v["compared"]);
+            }
+            Some("recall") if v["technology"].as_str().is_some_and(|t| t.starts_with("pdq")) => {
+                quote.recall.push(EvalFigure {
+                    what: v["change"].as_str().unwrap_or_default().to_string(),
+                    technology: v["technology"].as_str().unwrap_or_default().to_string(),
+                    radius: radius(&v),
+                    count: num(&v["recall"]["count"]),
+                    of: num(&v["recall"]["of"]),
+                })
+            }
+            Some("false_matches") => quote.false_matches.push(EvalFigure {
+                what: "pairs of distinct originals".into(),
+                technology: v["technology"].as_str().unwrap_or_default().to_string(),
+                radius: radius(&v),
+                count: num(&v["rate"]["count"]),
+                of: num(&v["rate"]["of"]),
+            }),
+            _ => {}
+        }
+    }
+    if !run {
+        bail!(
+            "{} holds no spoor eval run record: give the file `spoor eval --jsonl FILE` wrote",
+            path.display()
+        );
+    }
+    Ok(quote)
+}
+
+fn annual(store_args: &StoreArgs, a: AnnualArgs) -> anyhow::Result<ExitCode> {
+    let AnnualArgs { year, format, out, deployment, retention, eval, chromium, actor } = a;
+    // The browser is looked for first: a missing one fails before any work.
+    let chromium = if format == AnnualFormat::Pdf { Some(find_chromium(chromium)?) } else { None };
+    let now = spoor_bank::model::now_ms();
+    let this_year: i32 = spoor_bank::model::format_time(now)[..4].parse().unwrap_or(1970);
+    let year = year.unwrap_or(this_year - 1);
+    let deployment = match &deployment {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read the deployment file {}", p.display()))?;
+            toml::from_str::<DeploymentFile>(&text)
+                .with_context(|| format!("the deployment file {} is not valid", p.display()))?
+                .annual
+        }
+        None => spoor_console::annual::Deployment::default(),
+    };
+    let policy = match &retention {
+        Some(p) => spoor_server::retention::load(p)?,
+        None => spoor_bank::retention::Policy::default(),
+    };
+    let eval = eval.as_deref().map(read_eval).transpose()?;
+    let start = |y: i32| spoor_bank::model::parse_time(&format!("{y:04}-01-01T00:00:00Z"));
+    let (from, to) = (
+        start(year).map_err(|e| anyhow::anyhow!("--year: {e}"))?,
+        start(year + 1).map_err(|e| anyhow::anyhow!("--year: {e}"))?,
+    );
+    let store = store_args.open()?;
+    let counted = store.statistics(from, to)?;
+    let mut per_month = vec![0u64; 12];
+    for d in &counted.days {
+        if let Ok(m) = d.day[5..7].parse::<usize>() {
+            per_month[(m - 1).min(11)] += d.made;
+        }
+    }
+    let content_held = counted.days.iter().map(|d| d.held).sum();
+    let report = spoor_console::annual::build(spoor_console::annual::Inputs {
+        year,
+        counted: &counted,
+        per_month,
+        content_held,
+        deployment: &deployment,
+        policy: &policy,
+        eval,
+        generated_at: spoor_bank::model::format_time(now),
+    });
+    let bytes = match format {
+        AnnualFormat::Json => (serde_json::to_string_pretty(&report)? + "\n").into_bytes(),
+        AnnualFormat::Html => spoor_console::annual::html(&report).into_bytes(),
+        AnnualFormat::Pdf => print_pdf(
+            chromium.as_deref().expect("found before"),
+            &spoor_console::annual::html(&report),
+        )?,
+    };
+    match &out {
+        Some(p) => {
+            std::fs::write(p, &bytes).with_context(|| format!("cannot write {}", p.display()))?
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().lock().write_all(&bytes)?;
+        }
+    }
+    let actor = actor.unwrap_or_else(crate::bank::default_actor);
+    let format_name = match format {
+        AnnualFormat::Json => "json",
+        AnnualFormat::Html => "html",
+        AnnualFormat::Pdf => "pdf",
+    };
+    store.audit_append(
+        &spoor_audit::NewRecord::by(&actor, "annual_report", "year", &year.to_string())
+            .with_details(serde_json::json!({ "format": format_name })),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -383,10 +383,39 @@ fn an_overturn_restores_reverses_counts_and_follows_up() {
     let text = a.to_string();
     assert!(!text.contains("Please check"), "the complainant's words stay out of the audit log");
 
+    // Lookups of one client, counted per technology: a digest found and one not, and a
+    // batch with a digest found, a PDQ hash found nowhere and an unknown digest.
+    let (st, _) = s.get(Some(&w.other), &format!("/v1/match?signal_type=md5&value={}", md5(1)));
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = s.get(Some(&w.other), &format!("/v1/match?signal_type=md5&value={}", md5(99)));
+    assert_eq!(st, StatusCode::OK);
+    let batch = json!({"signals": [
+        {"signal_type": "md5", "value": md5(2)},
+        {"signal_type": "pdq", "value": "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"},
+        {"signal_type": "md5", "value": md5(98)},
+    ]});
+    let (st, r) = s.send("POST", Some(&w.other), "/v1/match", &batch);
+    assert_eq!(st, StatusCode::OK, "{r}");
+
     // The statistics of the day say the same, with the error rate's uncertainty.
     let today = spoor_bank::model::format_time(spoor_bank::model::now_ms())[..10].to_string();
     let (st, v) = s.get(Some(&w.admin), &format!("/v1/statistics?from={today}&to={today}"));
     assert_eq!(st, StatusCode::OK, "{v}");
+    let mut lookups: Vec<(String, u64, u64)> = v["lookups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["client"] == "other_service" && u["day"] == today.as_str())
+        .map(|u| {
+            let t = u["technology"].as_str().unwrap().to_string();
+            (t, u["lookups"].as_u64().unwrap(), u["matches"].as_u64().unwrap())
+        })
+        .collect();
+    lookups.sort();
+    assert_eq!(lookups, [("md5".into(), 4, 2), ("pdq:none".into(), 1, 0)], "{v}");
+    assert!(v["not_recorded"].as_array().unwrap().is_empty(), "counting began today: {v}");
+    let m = metrics(&s);
+    assert!(m.contains("spoor_lookups_total{technology=\"pdq:none\"}"), "/metrics counts lookups");
     let md5_rows: Vec<&Value> =
         v["cases"].as_array().unwrap().iter().filter(|r| r["technology"] == "md5").collect();
     let sum = |f: &str| md5_rows.iter().map(|r| r[f].as_u64().unwrap()).sum::<u64>();
@@ -411,7 +440,187 @@ fn an_overturn_restores_reverses_counts_and_follows_up() {
     let (st, v3) = s.get(Some(&w.admin), "/v1/statistics?from=2026-12-31&to=2026-01-01");
     assert_eq!(st, StatusCode::OK, "an empty period: {v3}");
     assert!(v3["cases"].as_array().unwrap().is_empty());
+
+    // The annual report of this year says the same as the statistics, item by item.
+    let year = &today[..4];
+    let (_, y) =
+        s.get(Some(&w.admin), &format!("/v1/statistics?from={year}-01-01&to={year}-12-31"));
+    annual_report_agrees(&w, year, &y);
     s.stop();
+}
+
+fn annual_report_agrees(w: &World, year: &str, stats: &Value) {
+    let dir = w.store.dir.path();
+    let deployment = dir.join("deployment.toml");
+    std::fs::write(
+        &deployment,
+        "[annual]\nprovider = \"Example Hosting B.V.\"\ngdpr_ground = \"Art. 6(1)(e) GDPR\"\n\
+         organisations = [\"Offlimits\"]\n",
+    )
+    .unwrap();
+    let out = w.store.spoor(&[
+        "reports",
+        "annual",
+        "--year",
+        year,
+        "--deployment",
+        deployment.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sum = |rows: &Value, f: &str| -> u64 {
+        rows.as_array().unwrap().iter().map(|r| r[f].as_u64().unwrap()).sum()
+    };
+    // Item 1 and 4: cases made, confirmed, open, held; per month.
+    assert_eq!(a["data_processed"]["cases_made"].as_u64(), Some(sum(&stats["days"], "made")));
+    assert_eq!(a["data_processed"]["content_held"].as_u64(), Some(sum(&stats["days"], "held")));
+    assert_eq!(a["cases"]["abuse_material"].as_u64(), Some(sum(&stats["days"], "confirmed")));
+    assert_eq!(a["cases"]["open"].as_u64(), Some(sum(&stats["days"], "open")));
+    assert_eq!(
+        sum(
+            &a["cases"]["per_month"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| json!({"n": n}))
+                .collect::<Value>(),
+            "n"
+        ),
+        sum(&stats["days"], "made")
+    );
+    assert_eq!(a["cases"]["solicitation"], 0);
+    // Item 1: lookups per technology, the statistics' rows summed.
+    let lookups = a["data_processed"]["lookups"].as_array().unwrap();
+    for l in lookups {
+        let t = l["name"].as_str().unwrap();
+        let want: u64 = stats["lookups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|u| u["technology"] == t)
+            .map(|u| u["lookups"].as_u64().unwrap())
+            .sum();
+        assert_eq!(l["count"].as_u64(), Some(want), "{t}");
+    }
+    // Items 2, 3: stated or listed as not stated.
+    assert_eq!(a["gdpr_ground"], "Art. 6(1)(e) GDPR");
+    let missing = a["not_recorded"].to_string();
+    assert!(missing.contains("3. transfer ground"), "{missing}");
+    // Item 5 and 6: complaints, and each technology's error rate, as the statistics give them.
+    for (k, f) in
+        [("filed", "filed"), ("upheld", "upheld"), ("overturned", "overturned"), ("open", "open")]
+    {
+        assert_eq!(a["complaints"][k].as_u64(), Some(sum(&stats["complaints"], f)), "{k}");
+    }
+    for r in stats["error_rates"].as_array().unwrap() {
+        let e = a["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["technology"] == r["technology"])
+            .unwrap();
+        for (k, f) in [
+            ("decisions", "decisions"),
+            ("false_positives", "false_positives"),
+            ("ci_low", "ci_low"),
+            ("ci_high", "ci_high"),
+        ] {
+            assert_eq!(e[k], r[f], "{k} of {}", r["technology"]);
+        }
+    }
+    // Item 9: the recipients that took reports, and the organisation the deployment names.
+    let orgs = a["organisations"].as_array().unwrap();
+    let taken = |name: &str| {
+        orgs.iter()
+            .find(|o| o["name"].as_str().unwrap().contains(name))
+            .map(|o| o["count"].as_u64().unwrap())
+    };
+    assert_eq!(taken("NCMEC"), Some(1), "{orgs:?}");
+    assert_eq!(taken("EU Centre"), Some(1), "{orgs:?}");
+    assert_eq!(taken("Offlimits"), Some(0), "{orgs:?}");
+    // Item 8: the retention periods in force (the legal maxima here).
+    assert!(a["retention"]["periods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "case_personal_days" && p["count"] == 365));
+    // The HTML shows the same numbers.
+    let html_path = dir.join("annual.html");
+    let out = w.store.spoor(&[
+        "report",
+        "annual",
+        "--year",
+        year,
+        "--format",
+        "html",
+        "--out",
+        html_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    let cell = |id: &str, label: &str| -> String {
+        let table =
+            html.split(&format!("id=\"{id}\"")).nth(1).unwrap().split("</table>").next().unwrap();
+        let row = table.split(label).nth(1).unwrap_or_else(|| panic!("{label} in {id}"));
+        row.split("class=\"num\">").nth(1).unwrap().split('<').next().unwrap().to_string()
+    };
+    assert_eq!(
+        cell("item4", "Child sexual abuse material"),
+        a["cases"]["abuse_material"].to_string()
+    );
+    assert_eq!(cell("item5", "Overturned"), a["complaints"]["overturned"].to_string());
+    assert_eq!(cell("item1", "Cases made"), a["data_processed"]["cases_made"].to_string());
+    assert!(!html.contains("<script"), "no script in the report");
+    let generated = 2 + annual_pdf_agrees(w, year, &a);
+    // Generating it is recorded; a bad deployment file is refused with what is wrong.
+    let out = w.store.spoor(&["audit", "log", "--action", "annual_report"]);
+    assert_eq!(
+        generated,
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::write(&deployment, "[annual]\nprovidr = \"typo\"\n").unwrap();
+    let out = w.store.spoor(&["reports", "annual", "--deployment", deployment.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not valid"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Item 7 quotes a spoor eval run's figures as they are; anything else is refused.
+    let eval = dir.join("eval.jsonl");
+    std::fs::write(
+        &eval,
+        concat!(
+            r#"{"kind":"run","originals":10,"compared":900}"#, "\n",
+            r#"{"kind":"recall","change":"mirror","technology":"pdq_dihedral_exact","radius":31,"recall":{"count":10,"of":10}}"#, "\n",
+            r#"{"kind":"recall","change":"mirror","technology":"md5","radius":null,"recall":{"count":0,"of":10}}"#, "\n",
+            r#"{"kind":"false_matches","technology":"pdq","radius":31,"rate":{"count":1,"of":404550}}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let out =
+        w.store.spoor(&["reports", "annual", "--year", year, "--eval", eval.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &a["error_limits"]["measured"];
+    assert_eq!((m["originals"].as_u64(), m["compared"].as_u64()), (Some(10), Some(900)));
+    assert_eq!(m["recall"].as_array().unwrap().len(), 1, "perceptual figures only: {m}");
+    assert_eq!(
+        (m["recall"][0]["count"].as_u64(), m["recall"][0]["radius"].as_u64()),
+        (Some(10), Some(31))
+    );
+    assert_eq!(m["false_matches"][0]["of"].as_u64(), Some(404_550));
+    for (text, want) in [
+        ("not json\n", "not a spoor eval record"),
+        ("{\"kind\":\"copy\"}\n", "no spoor eval run record"),
+    ] {
+        std::fs::write(&eval, text).unwrap();
+        let out = w.store.spoor(&["reports", "annual", "--eval", eval.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(2) && err.contains(want), "{err}");
+    }
 }
 
 /// A complaint left past the deadline is counted overdue, shown so, and recorded once; an
@@ -433,13 +642,17 @@ fn overdue_complaints_are_counted_and_upheld_ones_change_nothing() {
     );
     assert_eq!(st, StatusCode::CREATED, "{k}");
     let kid = k["id"].as_i64().unwrap();
-    until_within("overdue", Duration::from_secs(20), || {
-        metric(&metrics(&s), "spoor_complaints_overdue") == Some(1.0)
-    });
+    // The deadline watch records it (every second); a scrape may show the gauge before that.
+    let recorded = || {
+        let (_, a) = s.get(Some(&w.admin), "/v1/audit?action=complaints_overdue&limit=10");
+        a["records"].as_array().unwrap().len()
+    };
+    until_within("overdue recorded", Duration::from_secs(20), || recorded() > 0);
+    assert_eq!(metric(&metrics(&s), "spoor_complaints_overdue"), Some(1.0));
     let (_, v) = s.get(Some(&w.admin), &format!("/v1/complaints/{kid}"));
     assert_eq!(v["overdue"], true, "{v}");
-    let (_, a) = s.get(Some(&w.admin), "/v1/audit?action=complaints_overdue&limit=10");
-    assert_eq!(a["records"].as_array().unwrap().len(), 1, "recorded once: {a}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(recorded(), 1, "recorded once, not at every check");
     let (st, v) = s.get(Some(&w.admin), "/v1/complaints?state=open");
     assert_eq!((st, v["complaints"].as_array().unwrap().len()), (StatusCode::OK, 1), "{v}");
     let (st, _) = s.get(Some(&w.admin), "/v1/complaints?state=lost");
@@ -471,4 +684,70 @@ fn overdue_complaints_are_counted_and_upheld_ones_change_nothing() {
     let (st, v) = s.send("POST", Some(&w.lead), &path, &upheld);
     assert_eq!(st, StatusCode::OK, "{v}");
     s.stop();
+}
+
+/// The PDF (printed by headless Chromium) holds the same numbers as the JSON (`pdftotext`); its
+/// first page is rendered to `target/annual-report-1.png` for people to look at. Returns how
+/// many reports it generated (0 when Chromium or poppler is missing and not required).
+fn annual_pdf_agrees(w: &World, year: &str, a: &Value) -> usize {
+    let have = |tool: &str| std::process::Command::new(tool).arg("-v").output().is_ok();
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists());
+    let required = std::env::var("SPOOR_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+    let (Some(chromium), true) = (chromium, have("pdftotext") && have("pdftoppm")) else {
+        assert!(!required, "Chromium and poppler-utils (pdftotext, pdftoppm) are required");
+        eprintln!("skipping the annual report PDF: Chromium or poppler-utils is missing");
+        return 0;
+    };
+    let pdf = w.store.dir.path().join("annual.pdf");
+    let deployment = w.store.dir.path().join("deployment.toml");
+    let out = w.store.spoor(&[
+        "reports",
+        "annual",
+        "--year",
+        year,
+        "--format",
+        "pdf",
+        "--chromium",
+        chromium,
+        "--deployment",
+        deployment.to_str().unwrap(),
+        "--out",
+        pdf.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).to_string();
+    assert!(text.contains(&format!("Annual report {year}")), "{text}");
+    assert!(text.contains("Example Hosting B.V."), "{text}");
+    let line = |label: &str| -> String {
+        let l =
+            text.lines().find(|l| l.contains(label)).unwrap_or_else(|| panic!("{label}: {text}"));
+        l.split_whitespace().last().unwrap().to_string()
+    };
+    assert_eq!(
+        line("Child sexual abuse material (confirmed cases)"),
+        a["cases"]["abuse_material"].to_string()
+    );
+    assert_eq!(line("Overturned (content restored)"), a["complaints"]["overturned"].to_string());
+    assert_eq!(
+        line("Of which content held for review"),
+        a["data_processed"]["content_held"].to_string()
+    );
+    let png =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/annual-report");
+    let st = std::process::Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf)
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    1
 }

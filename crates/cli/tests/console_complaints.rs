@@ -187,8 +187,17 @@ fn complaints_are_re_reviewed_in_the_console_by_someone_else() {
     assert_eq!(audrey.get("/complaints").status, StatusCode::FORBIDDEN);
     // Auditors read the statistics: the overturn is a false positive on complaint for PDQ at
     // distance 11-20, with its interval; reviewers have no statistics page.
+    // The API's read writes the lookups counted so far (the service does so every minute).
+    let (st, _) = s.get(Some(&admin), "/v1/statistics?from=2026-01-01&to=2099-12-31");
+    assert_eq!(st, StatusCode::OK);
     let a = audrey.get("/statistics");
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let lookups = a.body.split("id=\"stats-lookups\"").nth(1).unwrap_or_default();
+    let lookups = lookups.split("</table>").next().unwrap_or_default();
+    assert!(
+        lookups.contains("pdq:11-20") && lookups.contains("md5"),
+        "case intake counts its lookups: {lookups}"
+    );
     assert!(a.body.contains("id=\"stats-rates\"") && a.body.contains("pdq:11-20"), "{}", a.body);
     assert!(a.body.contains("1 complaints: 0 upheld, 1 overturned, 0 open"), "{}", a.body);
     assert!(a.body.contains("100.0 %"), "{}", a.body);

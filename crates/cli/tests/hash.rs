@@ -1,4 +1,5 @@
-//! `spoor hash` end to end: the real binary on real files.
+//! `spoor hash` (and `spoor eval`, which hashes changed copies) end to end: the real binary on
+//! real files.
 
 use serde_json::Value;
 use spoor_core::Hash256;
@@ -299,4 +300,99 @@ fn files_over_the_size_limit_are_refused_from_disk_and_stdin() {
     let e = jsonl(&out)[0]["error"].as_str().unwrap().to_string();
     // Standard input is cut at the limit plus one byte: the size reported is what was read.
     assert!(e.contains("over the limit") && e.contains("--max-file-size"), "{e}");
+}
+
+#[test]
+fn eval_counts_recall_and_false_matches_and_keeps_copies_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("copies");
+    let records = dir.path().join("eval.jsonl");
+    let photo = testdata().join("bridge-mods/aaa-orig.jpg");
+    let other = testdata().join("reg-test-input/pen-and-coaster.png");
+    let not_picture = testdata().join("reg-test-input/needles.txt");
+    let args = [
+        "eval",
+        photo.to_str().unwrap(),
+        other.to_str().unwrap(),
+        not_picture.to_str().unwrap(),
+        "--changes",
+        "rotate_90,jpeg_q70,mirror",
+        "--generated",
+        "6",
+        "--radius",
+        "31,8",
+        "-j",
+        "2",
+        "--jsonl",
+        records.to_str().unwrap(),
+        "--write",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = spoor(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("2 pictures changed 3 ways each and 8 originals compared"), "{table}");
+    assert!(table.contains("1 files not pictures"), "{table}");
+    let lines: Vec<Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind = |k: &'static str| lines.iter().filter(move |v| v["kind"] == k);
+    assert_eq!(kind("run").count(), 1);
+    assert_eq!(kind("original").count(), 8);
+    assert_eq!(kind("copy").count(), 6, "3 copies of each given picture, none of generated ones");
+    // Each recall figure is the count of copy records within the radius, recomputed here.
+    for r in kind("recall") {
+        let (change, tech) = (r["change"].as_str().unwrap(), r["technology"].as_str().unwrap());
+        let field = match tech {
+            "pdq" => "distance",
+            "pdq_dihedral" => "distance_dihedral",
+            "pdq_dihedral_exact" => "distance_dihedral_exact",
+            _ => continue,
+        };
+        let radius = r["radius"].as_u64().unwrap();
+        let expect = kind("copy")
+            .filter(|c| c["change"] == change && c[field].as_u64().unwrap() <= radius)
+            .count() as u64;
+        assert_eq!(r["recall"]["count"].as_u64().unwrap(), expect, "{r}");
+        assert_eq!(r["recall"]["of"], 2);
+    }
+    let exact_turns = kind("recall")
+        .filter(|r| r["technology"] == "pdq_dihedral_exact" && r["change"] != "jpeg_q70")
+        .all(|r| r["recall"]["count"] == 2);
+    assert!(exact_turns, "lossless turns are found at distance 0 by exact dihedral matching");
+    let pairs = kind("false_matches").next().unwrap();
+    assert_eq!(pairs["rate"]["of"], 8 * 7 / 2);
+    // The copies on disk are what was hashed: spoor hash gives the recorded PDQ for each.
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.tsv")).unwrap();
+    assert_eq!(manifest.lines().count(), 1 + 8, "{manifest}");
+    let first = out_dir.join("00000");
+    assert_eq!(std::fs::read(first.join("original.jpg")).unwrap(), std::fs::read(&photo).unwrap());
+    let rehash = spoor(&["hash", "--signals", "pdq", first.join("jpeg_q70.jpg").to_str().unwrap()]);
+    let recorded = kind("copy")
+        .find(|c| c["change"] == "jpeg_q70" && c["original"] == photo.to_str().unwrap())
+        .unwrap();
+    assert_eq!(jsonl(&rehash)[0]["pdq"], recorded["pdq"]);
+    assert!(first.join("rotate_90.png").is_file() && first.join("mirror.png").is_file());
+
+    // The same run again gives the same records, whatever the thread count.
+    let again = dir.path().join("again.jsonl");
+    let mut args2: Vec<&str> = args[..args.len() - 4].to_vec();
+    args2.retain(|a| *a != "-j" && *a != "2");
+    args2.extend(["-j", "1", "--jsonl", again.to_str().unwrap()]);
+    assert!(spoor(&args2).status.success());
+    assert_eq!(std::fs::read(&again).unwrap(), std::fs::read(&records).unwrap());
+
+    // Bad requests are refused with what to do.
+    let fails = |a: &[&str], want: &str| {
+        let out = spoor(a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(want), "{a:?}: {err}");
+    };
+    fails(&["eval", photo.to_str().unwrap(), "--changes", "blur"], "unknown change \"blur\"");
+    fails(&["eval"], "nothing to evaluate");
+    fails(&["eval", photo.to_str().unwrap(), "--write", out_dir.to_str().unwrap()], "not empty");
+    fails(&["eval", photo.to_str().unwrap(), "--changes", "mirror"], "at least 2 are needed");
 }

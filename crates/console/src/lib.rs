@@ -29,6 +29,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod activity;
+pub mod annual;
 pub mod audit;
 pub mod layout;
 pub mod password;

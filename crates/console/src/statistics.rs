@@ -210,10 +210,40 @@ fn render(
                 dt { "From a decision to the receiver taking its report" }
                 dd { "median " (seconds(quantile(&mut rep, 0.5))) ", 90 % within " (seconds(quantile(&mut rep, 0.9))) " (" (rep.len()) " reported cases)" }
             }
-            p class="hint" { "Not recorded yet: lookups and matches per day (/metrics counts them since each process started)." }
+            h2 { "Lookups" }
+            p class="hint" { "Signals looked up and the bank entries they matched, per technology (PDQ by the band \
+                              of the nearest match). The service adds its counts every minute." }
+            div class="table-wrap" {
+                table class="table" id="stats-lookups" {
+                    thead { tr { th scope="col" { "Technology" } th scope="col" class="num" { "Lookups" }
+                        th scope="col" class="num" { "Matches" } } }
+                    tbody {
+                        @let l = lookup_totals(c);
+                        @if l.is_empty() { tr { td colspan="3" { "No lookups in this period." } } }
+                        @for (t, n, m) in &l {
+                            tr { th scope="row" { (t) } td class="num" { (n) } td class="num" { (m) } }
+                        }
+                    }
+                }
+            }
+            @match &c.usage_since {
+                None => p class="hint" { "No lookup has been counted yet." },
+                Some(first) if first.as_str() > from => p class="hint" { "Lookups before " (first) " were not recorded (counting began that day)." },
+                Some(_) => {}
+            }
         }
     };
     layout::page(Some(v), "/statistics", "Statistics", body)
+}
+
+fn lookup_totals(c: &Counted) -> Vec<(String, u64, u64)> {
+    let mut by: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for u in &c.usage {
+        let e = by.entry(u.technology.clone()).or_default();
+        e.0 += u.lookups;
+        e.1 += u.matches;
+    }
+    by.into_iter().map(|(t, (n, m))| (t, n, m)).collect()
 }
 
 fn report_totals(c: &Counted) -> Vec<(String, u64, u64)> {
@@ -302,6 +332,7 @@ mod tests {
                 confirmed: 6,
                 false_positive: 2,
                 open: 2,
+                held: 3,
             },
             DayTotal {
                 day: "2026-11-02".into(),
@@ -309,6 +340,7 @@ mod tests {
                 confirmed: 5,
                 false_positive: 0,
                 open: 0,
+                held: 0,
             },
         ];
         let s = chart(&days).into_string();

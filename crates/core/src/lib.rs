@@ -19,11 +19,14 @@
 //! * [`SignalType`]: the kinds of signal a bank can hold, each with its canonical bytes, text
 //!   form and distance; [`vpdq`]: a video's vPDQ text form.
 //!
+//! * [`ratio::wilson`]: the 95 % interval of an observed proportion (error rates, recall).
+//!
 //! This crate knows nothing of images, files, storage or wire formats.
 
 use std::fmt;
 use std::str::FromStr;
 
+pub mod ratio;
 pub mod signal;
 pub mod vpdq;
 

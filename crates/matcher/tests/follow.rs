@@ -233,6 +233,9 @@ impl spoor_bank::statistics::Statistics for Hooked {
     ) -> spoor_bank::Result<spoor_bank::statistics::Counted> {
         self.inner.statistics(from, to)
     }
+    fn usage_add(&self, rows: &[spoor_bank::statistics::UsageAdd]) -> spoor_bank::Result<()> {
+        self.inner.usage_add(rows)
+    }
 }
 
 impl spoor_bank::retention::Retention for Hooked {

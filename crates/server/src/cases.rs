@@ -369,18 +369,23 @@ pub fn vpdq_distance(query_match: f64) -> u32 {
     (100.0 - query_match).clamp(0.0, 100.0).ceil() as u32
 }
 
+/// Matches a submission's signals (each counted as a lookup of `client`).
 fn matches_of(
     state: &AppState,
+    client: &std::sync::Arc<str>,
     s: &CaseSignals,
     vpdq: Option<&[spoor_core::vpdq::VpdqFrame]>,
     scope: &Scope,
 ) -> Vec<(SignalType, Match)> {
     let m = &state.matcher;
     let mut out = Vec::new();
+    let mut tally = crate::usage::Tally::default();
     if let Some(frames) = vpdq {
         // The thresholds of the match routes (python-threatexchange's).
         let thresholds = spoor_matcher::VpdqThresholds::default();
-        out.extend(m.match_vpdq(frames, &thresholds, scope).into_iter().map(|v| {
+        let found = m.match_vpdq(frames, &thresholds, scope);
+        tally.lookup(SignalType::Vpdq, None, found.len());
+        out.extend(found.into_iter().map(|v| {
             let hit = Match {
                 bank: v.bank,
                 entry_id: v.entry_id,
@@ -392,9 +397,9 @@ fn matches_of(
         }));
     }
     if let Some(pdq) = s.pdq {
-        out.extend(
-            m.match_pdq(&Hash256::from_bytes(pdq), scope).into_iter().map(|x| (SignalType::Pdq, x)),
-        );
+        let found = m.match_pdq(&Hash256::from_bytes(pdq), scope);
+        tally.matched(SignalType::Pdq, &found);
+        out.extend(found.into_iter().map(|x| (SignalType::Pdq, x)));
     }
     let digests: [(SignalType, Option<&[u8]>); 3] = [
         (SignalType::Md5, s.md5.as_ref().map(|v| &v[..])),
@@ -403,9 +408,12 @@ fn matches_of(
     ];
     for (t, v) in digests {
         if let Some(v) = v {
-            out.extend(m.match_signal(t, v, scope).into_iter().map(|x| (t, x)));
+            let found = m.match_signal(t, v, scope);
+            tally.matched(t, &found);
+            out.extend(found.into_iter().map(|x| (t, x)));
         }
     }
+    state.usage.add(client, tally);
     // One match per entry, the nearest.
     out.sort_by_key(|(_, x)| (x.entry_id, x.distance));
     out.dedup_by_key(|(_, x)| x.entry_id);
@@ -780,7 +788,7 @@ async fn intake(
     let pdq_queries: Vec<Hash256> = sub.signals.pdq.map(Hash256::from_bytes).into_iter().collect();
     state.probes.observe(p, &pdq_queries)?;
     let vpdq = sub.video.as_ref().map(|v| &v.vpdq[..]);
-    let matches = matches_of(state, &sub.signals, vpdq, &scope);
+    let matches = matches_of(state, &p.name, &sub.signals, vpdq, &scope);
     state.console.activity.record(matches.len() as u64);
     if matches.is_empty() && sub.meta.reason != Some(CaseReason::UserFlag) {
         metrics::counter!("spoor_case_submissions_total", "outcome" => "no_match").increment(1);

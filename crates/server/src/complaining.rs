@@ -555,31 +555,37 @@ pub fn watch_deadline(
     last: u64,
 ) -> spoor_bank::Result<u64> {
     let c = store.complaint_counts(now.saturating_sub(deadline))?;
+    // The record first: whoever sees the gauge rise can find it.
+    let recorded = if c.overdue > last { record_overdue(store, &c, deadline, now) } else { Ok(()) };
     set_gauges(&c, now);
-    if c.overdue > last {
-        let oldest = c.oldest_open_at.map(|t| (now - t).max(0) / 1000);
-        tracing::warn!(
-            overdue = c.overdue,
-            open = c.open,
-            oldest_open_s = oldest,
-            deadline_s = deadline / 1000,
-            "complaints are past their deadline: re-review them (console: /complaints)"
-        );
-        let rec = spoor_audit::NewRecord::by(
-            "system:complaints",
-            "complaints_overdue",
-            "complaint",
-            "queue",
-        )
-        .with_details(serde_json::json!({
-            "overdue": c.overdue,
-            "open": c.open,
-            "deadline_ms": deadline,
-            "oldest_open_at": c.oldest_open_at.map(format_time),
-        }));
-        store.audit_append(&rec)?;
-    }
+    recorded?;
     Ok(c.overdue)
+}
+
+fn record_overdue(
+    store: &dyn spoor_bank::Store,
+    c: &spoor_bank::complaints::ComplaintCounts,
+    deadline: Millis,
+    now: Millis,
+) -> spoor_bank::Result<()> {
+    let oldest = c.oldest_open_at.map(|t| (now - t).max(0) / 1000);
+    tracing::warn!(
+        overdue = c.overdue,
+        open = c.open,
+        oldest_open_s = oldest,
+        deadline_s = deadline / 1000,
+        "complaints are past their deadline: re-review them (console: /complaints)"
+    );
+    let rec =
+        spoor_audit::NewRecord::by("system:complaints", "complaints_overdue", "complaint", "queue")
+            .with_details(serde_json::json!({
+                "overdue": c.overdue,
+                "open": c.open,
+                "deadline_ms": deadline,
+                "oldest_open_at": c.oldest_open_at.map(format_time),
+            }));
+    store.audit_append(&rec)?;
+    Ok(())
 }
 
 /// Sets `spoor_complaints{state}`, `spoor_complaints_overdue` and

@@ -25,6 +25,7 @@ pub mod retention;
 pub mod routes;
 pub mod statistics_api;
 pub mod tls;
+pub mod usage;
 pub mod video;
 pub mod webhook;
 pub mod wire;
@@ -219,6 +220,8 @@ pub struct Inner {
     /// When the case gauges of `/metrics` were last counted from the store, and the open
     /// queues they named (set to 0 once empty).
     pub case_gauges: tokio::sync::Mutex<Option<cases::GaugesCounted>>,
+    /// Lookups and matches counted, not yet written to the daily aggregates.
+    pub usage: Arc<usage::Usage>,
 }
 
 impl std::ops::Deref for AppState {
@@ -296,6 +299,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             intake,
             case_gauges: tokio::sync::Mutex::new(None),
+            usage: Arc::default(),
             console,
             store,
             matcher,
@@ -676,8 +680,10 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         let policy = state.config.retention.clone();
         let session_max_age_ms =
             i64::try_from(state.config.console.max_age.as_millis()).unwrap_or(i64::MAX);
+        let usage = state.usage.clone();
         std::thread::Builder::new().name("spoor-cases".into()).spawn(move || {
             let mut last_purge = std::time::Instant::now() - purge_every;
+            let mut last_usage = std::time::Instant::now();
             let mut last_watch = std::time::Instant::now() - watch_every;
             // The first run a minute after start (not in the way of a restart), then hourly.
             let mut last_retention = std::time::Instant::now() - retention::EVERY + Duration::from_secs(60);
@@ -690,6 +696,12 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
                     match retention::run(&*store, vault.as_deref(), &policy, session_max_age_ms, now, false, "system:retention") {
                         Ok(c) => tracing::info!(counts = ?c, "retention run"),
                         Err(e) => tracing::error!(error = %e, "retention: the run failed; it is tried again in an hour"),
+                    }
+                }
+                if last_usage.elapsed() >= usage::EVERY {
+                    last_usage = std::time::Instant::now();
+                    if let Err(e) = usage.flush(&*store) {
+                        tracing::warn!(error = %e, "cannot add lookups to the daily statistics; they are kept and tried again");
                     }
                 }
                 if last_watch.elapsed() >= watch_every {
@@ -714,6 +726,10 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
                         }
                     }
                 }
+            }
+            // What was counted since the last write, before the store goes.
+            if let Err(e) = usage.flush(&*store) {
+                tracing::error!(error = %e, "cannot add the last lookups to the daily statistics");
             }
         })?
     };

@@ -478,22 +478,30 @@ impl Signal {
         }
     }
 
-    /// Matches; distances only when `show_distance`.
-    fn run(&self, matcher: &Matcher, scope: &Scope, show_distance: bool) -> MatchResponse {
+    /// Matches, counting the lookup in `tally`; distances only when `show_distance`.
+    fn run(
+        &self,
+        matcher: &Matcher,
+        scope: &Scope,
+        show_distance: bool,
+        tally: &mut crate::usage::Tally,
+    ) -> MatchResponse {
         let matches: Vec<MatchOut> = match self {
-            Signal::Pdq(h) => matcher
-                .match_pdq(h, scope)
-                .into_iter()
-                .map(|m| MatchOut::from_match(m, show_distance))
-                .collect(),
-            Signal::Exact(t, v) => matcher
-                .match_signal(*t, v, scope)
-                .into_iter()
-                .map(|m| MatchOut::from_match(m, show_distance))
-                .collect(),
+            Signal::Pdq(h) => {
+                let found = matcher.match_pdq(h, scope);
+                tally.matched(SignalType::Pdq, &found);
+                found.into_iter().map(|m| MatchOut::from_match(m, show_distance)).collect()
+            }
+            Signal::Exact(t, v) => {
+                let found = matcher.match_signal(*t, v, scope);
+                tally.matched(*t, &found);
+                found.into_iter().map(|m| MatchOut::from_match(m, show_distance)).collect()
+            }
             Signal::Vpdq(frames) => {
                 let thresholds = spoor_matcher::VpdqThresholds::default();
-                matcher.match_vpdq(frames, &thresholds, scope).into_iter().map(Into::into).collect()
+                let found = matcher.match_vpdq(frames, &thresholds, scope);
+                tally.lookup(SignalType::Vpdq, None, found.len());
+                found.into_iter().map(Into::into).collect()
             }
         };
         if !matches.is_empty() {
@@ -542,11 +550,17 @@ pub async fn match_get(
         Signal::Pdq(_) => matcher.search_radius() <= INLINE_PDQ_RADIUS,
         Signal::Vpdq(_) => false,
     };
-    let r = if inline {
-        signal.run(&matcher, &scope, show)
+    let (r, tally) = if inline {
+        let mut tally = crate::usage::Tally::default();
+        (signal.run(&matcher, &scope, show, &mut tally), tally)
     } else {
-        blocking(move || Ok(signal.run(&matcher, &scope, show))).await?
+        blocking(move || {
+            let mut tally = crate::usage::Tally::default();
+            Ok((signal.run(&matcher, &scope, show, &mut tally), tally))
+        })
+        .await?
     };
+    state.usage.add(&p.name, tally);
     state.console.activity.record(r.matches.len() as u64);
     Ok(Json(r))
 }
@@ -584,17 +598,19 @@ pub async fn match_post(
     let scope = scope(&p);
     let matcher = state.matcher.clone();
     let show = p.show_distance;
-    let results = state
+    let (results, tally) = state
         .pool
         .run(move |budget| {
             let mut results = Vec::with_capacity(queries.len());
+            let mut tally = crate::usage::Tally::default();
             for q in &queries {
                 budget.check()?;
-                results.push(q.run(&matcher, &scope, show));
+                results.push(q.run(&matcher, &scope, show, &mut tally));
             }
-            Ok(results)
+            Ok((results, tally))
         })
         .await?;
+    state.usage.add(&p.name, tally);
     state.console.activity.record(results.iter().map(|r| r.matches.len() as u64).sum());
     Ok(Json(MatchBatchResponse { results }))
 }
@@ -729,20 +745,24 @@ pub async fn match_upload(
     state.probes.observe(&p, &pdq_queries(&queries))?;
     let scope = scope(&p);
     let matcher = state.matcher.clone();
-    let matches = blocking(move || {
+    let (matches, tally) = blocking(move || {
         let mut matches = Vec::new();
+        let mut tally = crate::usage::Tally::default();
         for q in &queries {
-            match q {
-                Signal::Pdq(h) => matches.extend(matcher.match_pdq(h, &scope)),
-                Signal::Exact(t, v) => matches.extend(matcher.match_signal(*t, v, &scope)),
-                Signal::Vpdq(_) => {}
-            }
+            let (t, found) = match q {
+                Signal::Pdq(h) => (SignalType::Pdq, matcher.match_pdq(h, &scope)),
+                Signal::Exact(t, v) => (*t, matcher.match_signal(*t, v, &scope)),
+                Signal::Vpdq(_) => continue,
+            };
+            tally.matched(t, &found);
+            matches.extend(found);
         }
         matches.sort_by_key(|m| (m.distance, m.entry_id));
         matches.dedup_by(|a, b| a.entry_id == b.entry_id);
-        Ok(matches)
+        Ok((matches, tally))
     })
     .await?;
+    state.usage.add(&p.name, tally);
     if !matches.is_empty() {
         metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
     }

@@ -1,5 +1,6 @@
 //! `GET /v1/statistics?from=YYYY-MM-DD&to=YYYY-MM-DD`: what the records say about a period
-//! (admin and auditor keys). Cases per day, service and technology; complaints and outcomes;
+//! (admin and auditor keys). Lookups and matches per day, client and technology; cases per day,
+//! service and technology; complaints and outcomes;
 //! reports per recipient; error rates per technology with their 95 % Wilson interval and the
 //! number of decisions each rests on; times from making to decision and from decision to
 //! report (median, 90th percentile). A figure the records cannot give is listed as not
@@ -9,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use spoor_bank::retention::DAY_MS;
-use spoor_bank::statistics::{quantile, CaseDay, ComplaintDay, DayTotal, ReportDay};
+use spoor_bank::statistics::{quantile, CaseDay, ComplaintDay, DayTotal, ReportDay, UsageDay};
 use spoor_bank::Role;
 use utoipa::{IntoParams, ToSchema};
 
@@ -87,6 +88,12 @@ pub struct StatisticsOut {
     /// Reports per day and recipient: `day`, `recipient`, `finished`, `dead`.
     #[schema(value_type = Vec<Object>)]
     pub reports: Vec<ReportDay>,
+    /// Lookups per day, client (the key's name) and technology: `day`, `client`,
+    /// `technology` (`md5`, `sha1`, `sha256`, `vpdq`, or for PDQ the band of the nearest match,
+    /// `pdq:0` … `pdq:32+`, or `pdq:none`), `lookups` (signals looked up), `matches` (bank
+    /// entries they matched).
+    #[schema(value_type = Vec<Object>)]
+    pub lookups: Vec<UsageDay>,
     /// Error rates per technology.
     pub error_rates: Vec<ErrorRate>,
     /// From a case's making to its decision by people.
@@ -141,12 +148,32 @@ pub async fn statistics(
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?.saturating_add(DAY_MS));
     let store = state.store.clone();
+    let usage = state.usage.clone();
     let counted = if to <= from {
         // Nothing is in an empty period.
         spoor_bank::statistics::Counted::default()
     } else {
-        blocking(move || Ok(store.statistics(from, to)?)).await?
+        blocking(move || {
+            // Lookups counted up to now are in the answer.
+            if let Err(e) = usage.flush(&*store) {
+                tracing::warn!(error = %e, "cannot add lookups to the daily statistics; they are kept");
+            }
+            Ok(store.statistics(from, to)?)
+        })
+        .await?
     };
+    let mut not_recorded = Vec::new();
+    match &counted.usage_since {
+        None => not_recorded.push(
+            "lookups and matches: none has been counted yet (they are counted per day from \
+             the first lookup on)"
+                .to_string(),
+        ),
+        Some(first) if *first > q.from => not_recorded.push(format!(
+            "lookups and matches before {first}: not recorded (counting began that day)"
+        )),
+        Some(_) => {}
+    }
     Ok(Json(StatisticsOut {
         from: q.from,
         to: q.to,
@@ -157,11 +184,8 @@ pub async fn statistics(
         cases: counted.cases,
         complaints: counted.complaints,
         reports: counted.reports,
-        not_recorded: vec![
-            "lookups and matches per day: not kept as daily aggregates yet; /metrics counts \
-             them since the service started (spoor_http_requests_total, spoor_match_*)"
-                .into(),
-        ],
+        lookups: counted.usage,
+        not_recorded,
     }))
 }
 

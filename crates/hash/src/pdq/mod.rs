@@ -408,6 +408,51 @@ pub fn pdq_with_dihedral(pixels: Pixels<'_>) -> (Hash256, PdqDihedral) {
     (original, d)
 }
 
+/// Where pixel `(x, y)` of dihedral variant `variant` (in the order of [`DIHEDRAL_NAMES`])
+/// of a `w`×`h` image comes from; the variant is `h`×`w` when it turns the image on its side.
+fn dihedral_source(variant: usize, x: usize, y: usize, w: usize, h: usize) -> (usize, usize) {
+    match variant {
+        0 => (x, y),
+        1 => (w - 1 - y, x), // rotate 90° (anticlockwise, as the DCT variant)
+        2 => (w - 1 - x, h - 1 - y), // rotate 180°
+        3 => (y, h - 1 - x), // rotate 270°
+        4 => (x, h - 1 - y), // flip x: upside down
+        5 => (w - 1 - x, y), // flip y: left to right
+        6 => (y, x),         // transpose
+        7 => (w - 1 - y, h - 1 - x), // anti-transpose
+        _ => unreachable!("there are eight dihedral variants"),
+    }
+}
+
+/// The PDQ hashes of the eight rotated and mirrored pixel grids themselves (not derived from
+/// one DCT, as [`pdq_dihedral`] does): `hashes[k]` is exactly [`pdq`] of the image turned or
+/// mirrored as [`DIHEDRAL_NAMES`]`[k]` says, so a lossless rotation or mirror of an image has,
+/// among its eight, the original's hash bit for bit. Eight times the work of [`pdq`]; the
+/// quality is the original's.
+pub fn pdq_dihedral_exact(pixels: Pixels<'_>) -> PdqDihedral {
+    let (w, h) = (pixels.width(), pixels.height());
+    let mut luma = vec![0f32; w * h];
+    let rows = PixelRows { px: pixels };
+    for y in 0..h {
+        let row = &mut luma[y * w..(y + 1) * w];
+        rows.luma_row(y, |x, v| row[x] = v);
+    }
+    let first = pdq_luma(&luma, w, h);
+    let mut hashes = [first.hash; 8];
+    let mut turned = vec![0f32; w * h];
+    for (k, slot) in hashes.iter_mut().enumerate().skip(1) {
+        let (tw, th) = if matches!(k, 1 | 3 | 6 | 7) { (h, w) } else { (w, h) };
+        for y in 0..th {
+            for x in 0..tw {
+                let (sx, sy) = dihedral_source(k, x, y, w, h);
+                turned[y * tw + x] = luma[sy * w + sx];
+            }
+        }
+        *slot = pdq_luma(&turned, tw, th).hash;
+    }
+    PdqDihedral { hashes, quality: first.quality }
+}
+
 /// PDQ of a row-major float luma image (`luma.len() == width * height`).
 pub fn pdq_luma(luma: &[f32], width: usize, height: usize) -> Pdq {
     assert_eq!(luma.len(), width * height, "luma buffer does not match its dimensions");
