@@ -11,10 +11,25 @@ use crate::BankError;
 /// Milliseconds since the Unix epoch, UTC: how every store keeps time.
 pub type Millis = i64;
 
-/// Now, in [`Millis`].
-pub fn now_ms() -> Millis {
+/// How far this process's clock is set from the system's (see [`set_clock`]).
+static CLOCK_SHIFT_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn system_ms() -> Millis {
     let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     d.as_millis() as Millis
+}
+
+/// Now, in [`Millis`]: the system's clock, moved by [`set_clock`] if it was called.
+pub fn now_ms() -> Millis {
+    system_ms().saturating_add(CLOCK_SHIFT_MS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Sets this process's clock so that [`now_ms`] is `at` now and runs on at the system's pace
+/// from there: every time a store or service records is then on that clock. For rehearsals
+/// and tests that replay a period (`spoor serve --clock-start`); a service must never do it
+/// on its own.
+pub fn set_clock(at: Millis) {
+    CLOCK_SHIFT_MS.store(at.saturating_sub(system_ms()), std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Formats milliseconds as RFC 3339 in UTC with millisecond precision (`2026-11-25T08:40:00.123Z`).

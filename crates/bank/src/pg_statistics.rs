@@ -11,12 +11,12 @@ fn n(v: i64) -> u64 {
 }
 
 impl Statistics for PostgresStore {
-    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
+    fn statistics_as_of(&self, from: Millis, to: Millis, as_of: Millis) -> Result<Counted> {
         statistics::check_period(from, to)?;
         let mut c = self.lock()?;
         // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
         let [days_sql, cases_sql, complaints_sql, reports_sql, to_decision, to_report, usage_sql, since_sql] =
-            statistics::statements("$1::BIGINT", "$2::BIGINT").map(|s| {
+            statistics::statements("$1::BIGINT", "$2::BIGINT", as_of).map(|s| {
                 s.replace("SUM(", "CAST(SUM(")
                     .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
                     .replace("COUNT(*)", "CAST(COUNT(*) AS BIGINT)")

@@ -13,11 +13,11 @@ fn n(v: i64) -> u64 {
 }
 
 impl Statistics for SqliteStore {
-    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
+    fn statistics_as_of(&self, from: Millis, to: Millis, as_of: Millis) -> Result<Counted> {
         statistics::check_period(from, to)?;
         let conn = self.read()?;
         let [days, cases, complaints, reports, to_decision, to_report, usage, usage_since] =
-            statistics::statements("?1", "?2");
+            statistics::statements("?1", "?2", as_of);
         let mut out = Counted::default();
         let rows = |sql: &str| conn.prepare(sql).map_err(|e| self.err(e));
         out.days = rows(&days)?

@@ -233,8 +233,16 @@ pub fn check_usage(rows: &[UsageAdd]) -> Result<()> {
 
 /// What every store counts.
 pub trait Statistics {
-    /// The records of `[from, to)` (ms since the epoch), counted.
-    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted>;
+    /// The records of `[from, to)` (ms since the epoch), counted as they stand now.
+    fn statistics(&self, from: Millis, to: Millis) -> Result<Counted> {
+        self.statistics_as_of(from, to, Millis::MAX)
+    }
+
+    /// The records of `[from, to)` counted as they stood at `as_of`: a case decided, reversed
+    /// or a complaint decided from `as_of` on counts as it was before (open, confirmed, open),
+    /// and a report taken from then on not at all. The annual report counts the year as it
+    /// stood at its end.
+    fn statistics_as_of(&self, from: Millis, to: Millis, as_of: Millis) -> Result<Counted>;
 
     /// Adds lookups and matches to the daily aggregates, all rows or none.
     fn usage_add(&self, rows: &[UsageAdd]) -> Result<()>;
@@ -273,31 +281,42 @@ const TECH: &str = "CASE WHEN m.signal_type = 'pdq' THEN
              ELSE 'pdq:32+' END
       ELSE m.signal_type END";
 
-/// The statements both stores run, in `{from}`/`{to}` placeholders: days, cases, complaints,
-/// reports, times to decision, times to report, usage, the first day of usage.
-pub(crate) fn statements(from: &str, to: &str) -> [String; 8] {
+/// The statements both stores run, in `{from}`/`{to}` placeholders, with every state taken as
+/// it stood at `as_of` (ms; decisions, reversals and complaint outcomes recorded from then on
+/// are not counted, so a period's figures can be made again later and come out the same):
+/// days, cases, complaints, reports, times to decision, times to report, usage, the first day
+/// of usage.
+pub(crate) fn statements(from: &str, to: &str, as_of: Millis) -> [String; 8] {
+    // A case's state at `as_of`: decided before it, and, for a false positive on complaint,
+    // reversed before it (a case reversed later was still confirmed then).
+    let decided = format!("c.decided_at < {as_of}");
+    let confirmed = format!(
+        "{decided} AND (c.state = 'confirmed' OR (c.state = 'false_positive' AND c.reversed_at >= {as_of}))"
+    );
+    let fp_review = format!("{decided} AND c.state = 'false_positive' AND c.reversed_at IS NULL");
+    let fp_complaint = format!("c.state = 'false_positive' AND c.reversed_at < {as_of}");
+    let open = format!("(c.decided_at IS NULL OR c.decided_at >= {as_of})");
+    let k_decided = format!("k.decided_at < {as_of}");
     [
         format!(
-            "SELECT created_at / {DAY_MS}, COUNT(*),
-                    SUM(CASE WHEN state = 'confirmed' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state = 'false_positive' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN decided_at IS NULL THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN media_kind <> 'none' THEN 1 ELSE 0 END)
-             FROM cases WHERE created_at >= {from} AND created_at < {to}
+            "SELECT c.created_at / {DAY_MS}, COUNT(*),
+                    SUM(CASE WHEN {confirmed} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN ({fp_review}) OR ({fp_complaint}) THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {open} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.media_kind <> 'none' THEN 1 ELSE 0 END)
+             FROM cases c WHERE c.created_at >= {from} AND c.created_at < {to}
              GROUP BY 1 ORDER BY 1"
         ),
         format!(
             "SELECT c.created_at / {DAY_MS} AS day, COALESCE(c.service, '') AS service,
                     COALESCE(t.tech, 'none') AS tech, COUNT(*),
-                    SUM(CASE WHEN c.resolution = 'auto' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.resolution = 'review' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.resolution = 'earlier' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.state = 'confirmed' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.state = 'false_positive' AND c.reversed_at IS NULL
-                             THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.state = 'false_positive' AND c.reversed_at IS NOT NULL
-                             THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.decided_at IS NULL THEN 1 ELSE 0 END)
+                    SUM(CASE WHEN c.resolution = 'auto' AND {decided} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.resolution = 'review' AND {decided} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.resolution = 'earlier' AND {decided} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {confirmed} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {fp_review} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {fp_complaint} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN {open} THEN 1 ELSE 0 END)
              FROM cases c
              LEFT JOIN (SELECT DISTINCT m.case_id, {TECH} AS tech FROM case_matches m) t
                     ON t.case_id = c.id
@@ -305,11 +324,11 @@ pub(crate) fn statements(from: &str, to: &str) -> [String; 8] {
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
         ),
         format!(
-            "SELECT created_at / {DAY_MS}, COUNT(*),
-                    SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state = 'upheld' THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN state = 'overturned' THEN 1 ELSE 0 END)
-             FROM complaints WHERE created_at >= {from} AND created_at < {to}
+            "SELECT k.created_at / {DAY_MS}, COUNT(*),
+                    SUM(CASE WHEN k.decided_at IS NULL OR k.decided_at >= {as_of} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN k.state = 'upheld' AND {k_decided} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN k.state = 'overturned' AND {k_decided} THEN 1 ELSE 0 END)
+             FROM complaints k WHERE k.created_at >= {from} AND k.created_at < {to}
              GROUP BY 1 ORDER BY 1"
         ),
         format!(
@@ -319,19 +338,20 @@ pub(crate) fn statements(from: &str, to: &str) -> [String; 8] {
              FROM reports
              WHERE state IN ('finished', 'dead')
                AND COALESCE(finished_at, dead_at) >= {from} AND COALESCE(finished_at, dead_at) < {to}
+               AND COALESCE(finished_at, dead_at) < {as_of}
              GROUP BY 1, 2 ORDER BY 1, 2"
         ),
         format!(
-            "SELECT decided_at - created_at FROM cases
-             WHERE resolution = 'review' AND created_at >= {from} AND created_at < {to}
-               AND decided_at IS NOT NULL"
+            "SELECT c.decided_at - c.created_at FROM cases c
+             WHERE c.resolution = 'review' AND c.created_at >= {from} AND c.created_at < {to}
+               AND {decided}"
         ),
         format!(
             "SELECT r.finished_at - c.decided_at FROM reports r
              JOIN report_cases rc ON rc.report_id = r.id
              JOIN cases c ON c.id = rc.case_id
              WHERE r.state = 'finished' AND r.finished_at >= {from} AND r.finished_at < {to}
-               AND c.decided_at IS NOT NULL"
+               AND r.finished_at < {as_of} AND c.decided_at IS NOT NULL"
         ),
         format!(
             "SELECT day, client, technology, lookups, matches FROM usage_daily

@@ -157,6 +157,28 @@ fn counted(s: Arc<dyn Store>) {
     assert!(s.statistics(from, from).is_err());
     let year = s.statistics(from - 400 * DAY_MS, from + 2 * DAY_MS).unwrap();
     assert_eq!(year.days, st.days, "a long period holds the same records");
+
+    // As the records stood before e's decision: c still confirmed (reversed later), e still
+    // open, the complaint open, a's report not taken yet.
+    let then = s.statistics_as_of(from, from + 2 * DAY_MS, now + 200_000).unwrap();
+    let d = &then.days[0];
+    assert_eq!((d.made, d.confirmed, d.false_positive, d.open), (5, 2, 1, 2), "{d:?}");
+    let m = row(&then.cases, "photos", "md5");
+    assert_eq!((m.confirmed, m.false_positive_complaint, m.reviewed), (1, 0, 1));
+    let v = row(&then.cases, "video", "pdq:21-31");
+    assert_eq!((v.made, v.confirmed, v.reviewed, v.open), (1, 0, 0, 1));
+    let k = &then.complaints[0];
+    assert_eq!((k.filed, k.open, k.upheld, k.overturned), (1, 1, 0, 0));
+    assert!(then.reports.is_empty() && then.to_report_ms.is_empty(), "{:?}", then.reports);
+    assert_eq!(then.to_decision_ms.len(), 3, "a, b and c were decided by then");
+    // After the reversal, before the report: as now but for the report.
+    let later = s.statistics_as_of(from, from + 2 * DAY_MS, now + 400_000).unwrap();
+    assert_eq!((later.days.clone(), later.cases.clone()), (st.days.clone(), st.cases.clone()));
+    assert_eq!(later.complaints, st.complaints);
+    assert!(later.reports.is_empty());
+    // At or after every record: the same as now.
+    let after = s.statistics_as_of(from, from + 2 * DAY_MS, now + 700_000).unwrap();
+    assert_eq!(after, st);
 }
 
 #[test]

@@ -258,64 +258,20 @@ fn write_new(path: &Path, text: &str) -> anyhow::Result<()> {
     f.write_all(text.as_bytes()).with_context(|| format!("cannot write {}", path.display()))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeploymentFile {
-    annual: spoor_console::annual::Deployment,
-}
-
 /// Reads the recall and false-match figures of a `spoor eval --jsonl` file.
-fn read_eval(path: &Path) -> anyhow::Result<spoor_console::annual::EvalQuote> {
-    use spoor_console::annual::{EvalFigure, EvalQuote};
+pub(crate) fn read_eval(path: &Path) -> anyhow::Result<spoor_console::annual::EvalQuote> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the eval records {}", path.display()))?;
-    let mut quote = EvalQuote {
-        source: path.display().to_string(),
-        originals: 0,
-        compared: 0,
-        recall: Vec::new(),
-        false_matches: Vec::new(),
-    };
-    let mut run = false;
-    for (i, line) in text.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| {
-            format!("{} line {}: not a spoor eval record", path.display(), i + 1)
-        })?;
-        let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
-        let radius =
-            |v: &serde_json::Value| v["radius"].as_u64().and_then(|r| u32::try_from(r).ok());
-        match v["kind"].as_str() {
-            Some("run") => {
-                run = true;
-                quote.originals = num(&v["originals"]);
-                quote.compared = num(&v["compared"]);
-            }
-            Some("recall") if v["technology"].as_str().is_some_and(|t| t.starts_with("pdq")) => {
-                quote.recall.push(EvalFigure {
-                    what: v["change"].as_str().unwrap_or_default().to_string(),
-                    technology: v["technology"].as_str().unwrap_or_default().to_string(),
-                    radius: radius(&v),
-                    count: num(&v["recall"]["count"]),
-                    of: num(&v["recall"]["of"]),
-                })
-            }
-            Some("false_matches") => quote.false_matches.push(EvalFigure {
-                what: "pairs of distinct originals".into(),
-                technology: v["technology"].as_str().unwrap_or_default().to_string(),
-                radius: radius(&v),
-                count: num(&v["rate"]["count"]),
-                of: num(&v["rate"]["of"]),
-            }),
-            _ => {}
-        }
-    }
-    if !run {
-        bail!(
-            "{} holds no spoor eval run record: give the file `spoor eval --jsonl FILE` wrote",
-            path.display()
-        );
-    }
-    Ok(quote)
+    spoor_console::annual::parse_eval(&text, &path.display().to_string())
+        .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// Reads the `[annual]` statements of a deployment file.
+pub(crate) fn read_deployment(path: &Path) -> anyhow::Result<spoor_console::annual::Deployment> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the deployment file {}", path.display()))?;
+    spoor_console::annual::parse_deployment(&text)
+        .map_err(|e| anyhow::anyhow!("the deployment file {} is not valid: {e}", path.display()))
 }
 
 fn annual(store_args: &StoreArgs, a: AnnualArgs) -> anyhow::Result<ExitCode> {
@@ -326,13 +282,7 @@ fn annual(store_args: &StoreArgs, a: AnnualArgs) -> anyhow::Result<ExitCode> {
     let this_year: i32 = spoor_bank::model::format_time(now)[..4].parse().unwrap_or(1970);
     let year = year.unwrap_or(this_year - 1);
     let deployment = match &deployment {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read the deployment file {}", p.display()))?;
-            toml::from_str::<DeploymentFile>(&text)
-                .with_context(|| format!("the deployment file {} is not valid", p.display()))?
-                .annual
-        }
+        Some(p) => read_deployment(p)?,
         None => spoor_console::annual::Deployment::default(),
     };
     let policy = match &retention {
@@ -340,30 +290,10 @@ fn annual(store_args: &StoreArgs, a: AnnualArgs) -> anyhow::Result<ExitCode> {
         None => spoor_bank::retention::Policy::default(),
     };
     let eval = eval.as_deref().map(read_eval).transpose()?;
-    let start = |y: i32| spoor_bank::model::parse_time(&format!("{y:04}-01-01T00:00:00Z"));
-    let (from, to) = (
-        start(year).map_err(|e| anyhow::anyhow!("--year: {e}"))?,
-        start(year + 1).map_err(|e| anyhow::anyhow!("--year: {e}"))?,
-    );
     let store = store_args.open()?;
-    let counted = store.statistics(from, to)?;
-    let mut per_month = vec![0u64; 12];
-    for d in &counted.days {
-        if let Ok(m) = d.day[5..7].parse::<usize>() {
-            per_month[(m - 1).min(11)] += d.made;
-        }
-    }
-    let content_held = counted.days.iter().map(|d| d.held).sum();
-    let report = spoor_console::annual::build(spoor_console::annual::Inputs {
-        year,
-        counted: &counted,
-        per_month,
-        content_held,
-        deployment: &deployment,
-        policy: &policy,
-        eval,
-        generated_at: spoor_bank::model::format_time(now),
-    });
+    let sources = spoor_console::annual::Sources { deployment, policy, eval };
+    let report = spoor_console::annual::make(&*store, year, &sources, now)
+        .map_err(|e| anyhow::anyhow!("cannot make the annual report: {e}"))?;
     let bytes = match format {
         AnnualFormat::Json => (serde_json::to_string_pretty(&report)? + "\n").into_bytes(),
         AnnualFormat::Html => spoor_console::annual::html(&report).into_bytes(),

@@ -160,6 +160,24 @@ pub struct ServeArgs {
     /// Most frames decoded of one submitted video.
     #[arg(long, env = "SPOOR_MAX_VIDEO_FRAMES", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_video_frames: u64,
+    /// Run the service's clock from TIME (RFC 3339) at the usual pace: every time it records
+    /// (cases, decisions, reports, statistics, the audit log) is then on that clock. For
+    /// rehearsals and tests that replay a period; refused when TIME is before the newest audit
+    /// record (a clock may only move forward), and recorded in the audit log.
+    #[arg(long, value_name = "TIME", value_parser = parse_clock)]
+    clock_start: Option<spoor_bank::model::Millis>,
+    /// The deployment file: its `[annual]` section states what the records cannot know for
+    /// the annual report in the console (provider, legal grounds, other organisations; see
+    /// `spoor reports annual`).
+    #[arg(long, env = "SPOOR_DEPLOYMENT", value_name = "PATH")]
+    deployment: Option<std::path::PathBuf>,
+    /// The latest `spoor eval --jsonl` run, quoted by the annual report in the console.
+    #[arg(long, env = "SPOOR_EVAL", value_name = "PATH")]
+    eval: Option<std::path::PathBuf>,
+}
+
+fn parse_clock(s: &str) -> Result<spoor_bank::model::Millis, String> {
+    spoor_bank::model::parse_time(s)
 }
 
 fn parse_webhook_url(s: &str) -> Result<String, String> {
@@ -296,6 +314,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             attempts_per_minute: args.login_attempts_per_minute,
             review_lease: args.review_lease,
             exposure_guide: args.exposure_guide,
+            annual: spoor_console::annual::Sources {
+                deployment: match &args.deployment {
+                    Some(p) => crate::reports::read_deployment(p)?,
+                    None => Default::default(),
+                },
+                eval: args.eval.as_deref().map(crate::reports::read_eval).transpose()?,
+                // The policy in force is the service's own (`--retention`).
+                policy: Default::default(),
+            },
             ..Default::default()
         },
         video: spoor_server::VideoConfig {
@@ -319,6 +346,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.console.max_age
         );
     }
+    if let Some(at) = args.clock_start {
+        start_clock(&args.store, at)?;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("spoor-http")
@@ -326,6 +356,42 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(spoor_server::serve(args.store.location(), config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sets the process's clock to `at` (`--clock-start`) after checking that it does not go back
+/// behind the audit log, and records that it did.
+fn start_clock(store: &StoreArgs, at: spoor_bank::model::Millis) -> anyhow::Result<()> {
+    use spoor_bank::model::{format_time, now_ms, set_clock};
+    let s = store.open()?;
+    // Any record later than `at` (whatever its number: commands run on the system's clock
+    // write between the service's runs).
+    let later = s.audit_records(&spoor_bank::audit::AuditQuery {
+        since: Some(at.saturating_add(1)),
+        limit: 1,
+        ..Default::default()
+    })?;
+    if let Some(r) = later.first() {
+        anyhow::bail!(
+            "--clock-start {}: the audit log already holds record {} of {}, and a clock may only \
+             move forward: give a time after the log's latest record, or leave --clock-start out",
+            format_time(at),
+            r.seq,
+            format_time(r.at)
+        );
+    }
+    let system = now_ms();
+    set_clock(at);
+    s.audit_append(
+        &spoor_audit::NewRecord::by("system:serve", "clock_start", "clock", "service")
+            .with_details(
+                serde_json::json!({ "start": format_time(at), "system_time": format_time(system) }),
+            ),
+    )?;
+    tracing::warn!(
+        start = %format_time(at),
+        "the service's clock is set by --clock-start: everything it records is on that clock"
+    );
+    Ok(())
 }
 
 /// Arguments of `spoor keys`.

@@ -13,8 +13,9 @@ mod common;
 mod receivers;
 #[path = "support/server.rs"]
 mod server;
+#[path = "support/world.rs"]
+mod world;
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -22,98 +23,7 @@ use serde_json::{json, Value};
 
 use receivers::{EuCentre, Ncmec, Recorder};
 use server::{until_within, Server, Store};
-
-const USER: &str = "spoor-test";
-const PASSWORD: &str = "test-password-7";
-const HOOK_SECRET: &str = "provider-webhook-secret-0123";
-
-fn reports_file(dir: &Path, ncmec: &Ncmec, eu: &EuCentre) -> std::path::PathBuf {
-    std::fs::write(dir.join("ncmec.credentials"), format!("{USER}:{PASSWORD}\n")).unwrap();
-    let text = format!(
-        r#"window_seconds = 0
-workers = 2
-backoff_seconds = 0.05
-max_backoff_seconds = 0.2
-timeout_seconds = 2
-
-[ncmec]
-credentials_file = "ncmec.credentials"
-base_url = "{}"
-
-[ncmec.reporter]
-email = "reports@hoster.example"
-
-[eu_centre]
-url = "{}"
-signing_key_file = "eu-signing.pem"
-key_id = "spoor-test-1"
-
-[eu_centre.provider]
-name = "Hoster B.V."
-address = "Keizersgracht 1, 1015 CC Amsterdam, NL"
-contact_email = "eu-contact@hoster.example"
-legal_basis = "Regulation (EU) 2021/1232"
-"#,
-        ncmec.base_url(),
-        eu.url()
-    );
-    let path = dir.join("reports.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-struct World {
-    store: Store,
-    flags: Vec<String>,
-    public_key: ed25519_dalek::VerifyingKey,
-    admin: String,
-    hoster: String,
-    rita: String,
-    sam: String,
-    other: String,
-    lead: String,
-}
-
-fn world(ncmec: &Ncmec, eu: &EuCentre, hook: &Recorder, deadline: &str) -> World {
-    let store = Store::sqlite();
-    let dir = store.dir.path().to_path_buf();
-    let signing = dir.join("eu-signing.pem");
-    let out = store.spoor(&["keys", "report-keygen", "--out", signing.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    use ed25519_dalek::pkcs8::DecodePublicKey as _;
-    let public_key =
-        ed25519_dalek::VerifyingKey::from_public_key_pem(&String::from_utf8(out.stdout).unwrap())
-            .unwrap();
-    let secret = dir.join("hook.secret");
-    std::fs::write(&secret, HOOK_SECRET).unwrap();
-    let flags = vec![
-        "--reports".to_string(),
-        reports_file(&dir, ncmec, eu).display().to_string(),
-        "--reports-loopback-only".into(),
-        "--case-webhook".into(),
-        hook.url(),
-        "--case-webhook-secret-file".into(),
-        secret.display().to_string(),
-        "--complaint-deadline".into(),
-        deadline.into(),
-    ];
-    World {
-        admin: store.key("admin", "admin", None),
-        hoster: store.key("matcher", "hoster", None),
-        rita: store.key("reviewer", "rita", None),
-        sam: store.key("reviewer", "sam", None),
-        other: store.key("matcher", "other_service", None),
-        lead: store.key("admin", "lead", None),
-        store,
-        flags,
-        public_key,
-    }
-}
-
-fn start(w: &World) -> Server {
-    let flags: Vec<&str> = w.flags.iter().map(String::as_str).collect();
-    Server::start(&w.store, &flags)
-}
+use world::{start, world, World, HOOK_SECRET, PASSWORD, USER};
 
 fn md5(n: u64) -> String {
     format!("{:032x}", 0x5eed_0000u128 + u128::from(n))
@@ -202,7 +112,7 @@ fn reports_of(s: &Server, admin: &str, case: i64) -> Vec<Value> {
 #[test]
 fn an_overturn_restores_reverses_counts_and_follows_up() {
     let (ncmec, eu, hook) = (Ncmec::start(USER, PASSWORD), EuCentre::start(), Recorder::start());
-    let w = world(&ncmec, &eu, &hook, "7d");
+    let w = world(Store::sqlite(), &ncmec, &eu, &hook, "7d");
     let s = start(&w);
     bank(&s, &w.admin);
     let c1 = case(&s, &w.hoster, 1);
@@ -629,7 +539,7 @@ fn annual_report_agrees(w: &World, year: &str, stats: &Value) {
 #[test]
 fn overdue_complaints_are_counted_and_upheld_ones_change_nothing() {
     let (ncmec, eu, hook) = (Ncmec::start(USER, PASSWORD), EuCentre::start(), Recorder::start());
-    let w = world(&ncmec, &eu, &hook, "2s");
+    let w = world(Store::sqlite(), &ncmec, &eu, &hook, "2s");
     let s = start(&w);
     bank(&s, &w.admin);
     let id = case(&s, &w.hoster, 3)["id"].as_i64().unwrap();

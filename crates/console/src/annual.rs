@@ -246,7 +246,8 @@ pub const DEFINITIONS: &[(&str, &str)] = &[
     ("data_processed.lookups", "Signals (hashes) looked up by the match routes and case intake, per technology; a PDQ lookup counts under the band of its nearest match, or pdq:none."),
     ("data_processed.cases_made", "Content a service submitted as a case because it matched a bank or a user flagged it, by the day it was made."),
     ("data_processed.content_held", "Cases whose content was held, encrypted, for human review (deleted after the decision and its grace)."),
-    ("cases.abuse_material", "Cases confirmed as child sexual abuse material in the year (by the banks' rules, by people, or by the decision on the same content before), by the day the case was made."),
+    ("cases", "Every figure of items 4 to 7 and 9 counts the records as they stood at the end of the year (31 December, 24:00 UTC): a decision, reversal or complaint outcome recorded after it is not counted, so the report comes out the same whenever it is made."),
+    ("cases.abuse_material", "Cases made in the year and confirmed as child sexual abuse material by its end (by the banks' rules, by people, or by the decision on the same content before)."),
     ("cases.solicitation", "Cases of solicitation: Spoor matches known material only and identifies none."),
     ("complaints", "Complaints filed in the year by the day filed, with their outcome: upheld (the decision stands) or overturned (the content restored, the case a false positive)."),
     ("errors", "Per technology: false positives (found in review or on complaint) over decisions (confirmed cases and false positives), with the 95 % Wilson interval; a case matched by two technologies counts for each."),
@@ -463,6 +464,115 @@ pub fn build(i: Inputs<'_>) -> Annual {
     }
 }
 
+/// What a report is made from beyond the records: the deployment's statements, the retention
+/// policy in force and the latest `spoor eval` run.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The deployment's statements (`[annual]` of the deployment file).
+    pub deployment: Deployment,
+    /// The retention policy in force.
+    pub policy: Policy,
+    /// The latest `spoor eval --jsonl` run, if one was given.
+    pub eval: Option<EvalQuote>,
+}
+
+/// Makes the report of `year` from the store's records as they stood at the year's end.
+pub fn make(
+    store: &dyn spoor_bank::statistics::Statistics,
+    year: i32,
+    sources: &Sources,
+    now: spoor_bank::model::Millis,
+) -> Result<Annual, String> {
+    let start = |y: i32| {
+        spoor_bank::model::parse_time(&format!("{y:04}-01-01T00:00:00Z"))
+            .map_err(|e| format!("year {y}: {e}"))
+    };
+    if !(1970..=9998).contains(&year) {
+        return Err(format!("year {year}: give a year from 1970 to 9998"));
+    }
+    let (from, to) = (start(year)?, start(year + 1)?);
+    // The year as it stood at its end: the report comes out the same whenever it is made.
+    let counted = store.statistics_as_of(from, to, to).map_err(|e| e.to_string())?;
+    let mut per_month = vec![0u64; 12];
+    for d in &counted.days {
+        if let Ok(m) = d.day[5..7].parse::<usize>() {
+            per_month[m.clamp(1, 12) - 1] += d.made;
+        }
+    }
+    let content_held = counted.days.iter().map(|d| d.held).sum();
+    Ok(build(Inputs {
+        year,
+        counted: &counted,
+        per_month,
+        content_held,
+        deployment: &sources.deployment,
+        policy: &sources.policy,
+        eval: sources.eval.clone(),
+        generated_at: spoor_bank::model::format_time(now),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeploymentFile {
+    annual: Deployment,
+}
+
+/// Reads a deployment file (TOML with an `[annual]` section, unknown keys refused).
+pub fn parse_deployment(text: &str) -> Result<Deployment, String> {
+    toml::from_str::<DeploymentFile>(text).map(|f| f.annual).map_err(|e| e.to_string())
+}
+
+/// Reads the recall and false-match figures of a `spoor eval --jsonl` file (`source` names it
+/// in the report and in errors).
+pub fn parse_eval(text: &str, source: &str) -> Result<EvalQuote, String> {
+    let mut quote = EvalQuote {
+        source: source.to_string(),
+        originals: 0,
+        compared: 0,
+        recall: Vec::new(),
+        false_matches: Vec::new(),
+    };
+    let mut run = false;
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| format!("{source} line {}: not a spoor eval record ({e})", i + 1))?;
+        let num = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+        let radius =
+            |v: &serde_json::Value| v["radius"].as_u64().and_then(|r| u32::try_from(r).ok());
+        match v["kind"].as_str() {
+            Some("run") => {
+                run = true;
+                quote.originals = num(&v["originals"]);
+                quote.compared = num(&v["compared"]);
+            }
+            Some("recall") if v["technology"].as_str().is_some_and(|t| t.starts_with("pdq")) => {
+                quote.recall.push(EvalFigure {
+                    what: v["change"].as_str().unwrap_or_default().to_string(),
+                    technology: v["technology"].as_str().unwrap_or_default().to_string(),
+                    radius: radius(&v),
+                    count: num(&v["recall"]["count"]),
+                    of: num(&v["recall"]["of"]),
+                })
+            }
+            Some("false_matches") => quote.false_matches.push(EvalFigure {
+                what: "pairs of distinct originals".into(),
+                technology: v["technology"].as_str().unwrap_or_default().to_string(),
+                radius: radius(&v),
+                count: num(&v["rate"]["count"]),
+                of: num(&v["rate"]["of"]),
+            }),
+            _ => {}
+        }
+    }
+    if !run {
+        return Err(format!(
+            "{source} holds no spoor eval run record: give the file `spoor eval --jsonl FILE` wrote"
+        ));
+    }
+    Ok(quote)
+}
+
 fn by_name(items: impl Iterator<Item = (String, u64)>) -> Vec<Count> {
     let mut by: std::collections::BTreeMap<String, u64> = Default::default();
     for (n, c) in items {
@@ -471,8 +581,9 @@ fn by_name(items: impl Iterator<Item = (String, u64)>) -> Vec<Count> {
     by.into_iter().map(|(name, count)| Count { name, count }).collect()
 }
 
+/// A ratio as a percentage; the space before `%` does not break (a wrapped figure reads as two).
 fn pct(x: f64) -> String {
-    format!("{:.2} %", x * 100.0)
+    format!("{:.2}\u{a0}%", x * 100.0)
 }
 
 fn stated(v: &Option<String>) -> Markup {
@@ -521,129 +632,137 @@ pub fn html(a: &Annual) -> String {
                 title { "Annual report " (a.year) " — " (who) }
                 style { (PreEscaped(STYLE)) }
             }
-            body {
-                h1 { "Annual report " (a.year) }
-                p class="lead" { "Processing of personal data to detect, report and remove child sexual abuse online — "
-                    "Regulation (EU) 2021/1232, Article 3(1)(g)(vii); standard form of Implementing Regulation (EU) 2024/2916." }
-                dl class="meta" {
-                    dt { "Provider" } dd { (who) }
-                    @if let Some(c) = &a.contact { dt { "Contact" } dd { (c) } }
-                    @if let Some(l) = &a.legal_basis { dt { "Legal basis" } dd { (l) } }
-                    dt { "Period" } dd { (a.year) "-01-01 to " (a.year) "-12-31 (UTC)" }
-                    dt { "Generated" } dd { (a.generated_at) " from the records of the deployment" }
-                }
-                h2 { "1. Type and volume of data processed" }
-                ul { @for t in &a.data_processed.types { li { (t) } } }
-                table id="item1" {
-                    tr { th { "Cases made" } td class="num" { (a.data_processed.cases_made) } }
-                    tr { th { "Of which content held for review" } td class="num" { (a.data_processed.content_held) } }
-                    @for x in &a.data_processed.lookups { tr { th { "Lookups, " (x.name) } td class="num" { (x.count) } } }
-                }
-                @match &a.data_processed.lookups_from {
-                    Some(d) => p class="def" { "Lookups counted from " (d) "." },
-                    None => p class="missing" { "No lookup was ever counted." },
-                }
-                (definition("data_processed.lookups"))
-                (definition("data_processed.cases_made"))
-                (definition("data_processed.content_held"))
-                h2 { "2. Ground for the processing under Regulation (EU) 2016/679" }
-                (stated(&a.gdpr_ground))
-                h2 { "3. Ground for transfers outside the Union (Chapter V of Regulation (EU) 2016/679)" }
-                (stated(&a.transfer_ground))
-                h2 { "4. Cases of online child sexual abuse identified" }
-                table id="item4" {
-                    tr { th { "Child sexual abuse material (confirmed cases)" } td class="num" { (a.cases.abuse_material) } }
-                    tr { th { "Solicitation of children" } td class="num" { (a.cases.solicitation) } }
-                    tr { th { "Cases made" } td class="num" { (a.cases.made) } }
-                    tr { th { "Not decided at the end of the year" } td class="num" { (a.cases.open) } }
-                }
-                (definition("cases.abuse_material"))
-                (definition("cases.solicitation"))
-                (month_chart(&a.cases.per_month))
-                table id="item4-tech" {
-                    tr { th { "Technology" } th class="num" { "Made" } th class="num" { "Confirmed" }
-                         th class="num" { "By rules" } th class="num" { "By people" } th class="num" { "As before" } }
-                    @for t in &a.cases.by_technology {
-                        tr { td { (t.technology) } td class="num" { (t.made) } td class="num" { (t.confirmed) }
-                             td class="num" { (t.auto) } td class="num" { (t.reviewed) } td class="num" { (t.earlier) } }
-                    }
-                }
-                h2 { "5. Complaints and their outcome" }
-                table id="item5" {
-                    tr { th { "Filed" } td class="num" { (a.complaints.filed) } }
-                    tr { th { "Upheld" } td class="num" { (a.complaints.upheld) } }
-                    tr { th { "Overturned (content restored)" } td class="num" { (a.complaints.overturned) } }
-                    tr { th { "Open at the end of the year" } td class="num" { (a.complaints.open) } }
-                }
-                (definition("complaints"))
-                h2 { "6. Errors (false positives) per technology" }
-                table id="item6" {
-                    tr { th { "Technology" } th class="num" { "Decisions" } th class="num" { "False positives" }
-                         th class="num" { "On complaint" } th class="num" { "Ratio" } th { "95 % interval" } }
-                    @if a.errors.is_empty() { tr { td colspan="6" class="missing" { "No decisions in the year." } } }
-                    @for e in &a.errors {
-                        tr { td { (e.technology) } td class="num" { (e.decisions) } td class="num" { (e.false_positives) }
-                             td class="num" { (e.on_complaint) } td class="num" { (pct(e.ratio)) }
-                             td { (pct(e.ci_low)) " – " (pct(e.ci_high)) } }
-                    }
-                }
-                (definition("errors"))
-                h2 { "7. Measures to limit errors, and the error rate achieved" }
-                ul { @for m in &a.error_limits.measures { li { (m) } } }
-                @match &a.error_limits.achieved {
-                    Some(e) => p id="item7-achieved" { "Error rate achieved: " (e.false_positives) " false positives in "
-                        (e.decisions) " decisions, " (pct(e.ratio)) " (95 % interval " (pct(e.ci_low)) " – " (pct(e.ci_high)) ")." },
-                    None => p class="missing" { "No decision in the year: no error rate." },
-                }
-                (definition("error_limits.achieved"))
-                @if let Some(m) = &a.error_limits.measured {
-                    p { "Measured on benign pictures (" (m.originals) " pictures changed in standard ways, "
-                        (m.compared) " compared pairwise; " (m.source) "):" }
-                    table id="item7-eval" {
-                        tr { th { "Change" } th { "Technology" } th class="num" { "Radius" } th class="num" { "Still found" } }
-                        @for r in &m.recall {
-                            tr { td { (r.what) } td { (r.technology) } td class="num" { (r.radius.map(|x| x.to_string()).unwrap_or_default()) }
-                                 td class="num" { (r.count) " of " (r.of) } }
-                        }
-                        @for f in &m.false_matches {
-                            tr { td { "false matches, " (f.what) } td { (f.technology) } td class="num" { (f.radius.map(|x| x.to_string()).unwrap_or_default()) }
-                                 td class="num" { (f.count) " of " (f.of) } }
-                        }
-                    }
-                }
-                h2 { "8. Retention and safeguards" }
-                table id="item8" {
-                    @for p in &a.retention.periods { tr { th { (p.name) } td class="num" { (p.count) " days" } } }
-                }
-                @if let Some(r) = &a.retention.exceed_reason { p { "Kept longer than 365 days because: " (r) } }
-                (definition("retention.periods"))
-                ul { @for s in &a.retention.safeguards { li { (s) } } }
-                h2 { "9. Organisations data was shared with" }
-                table id="item9" {
-                    @if a.organisations.is_empty() { tr { td class="missing" { "None in the year." } } }
-                    @for o in &a.organisations { tr { th { (o.name) } td class="num" { (o.count) " reports" } } }
-                }
-                (definition("organisations"))
-                h2 { "Annex: CSA Regulation proposal, Article 83(1)" }
-                table id="annex" {
-                    tr { th { "Removal orders received" } td class="num" { (a.csa_annex.removal_orders) } }
-                    tr { th { "Average time to act on a removal order" } td class="num" {
-                        @match a.csa_annex.average_time_to_act_s { Some(s) => (format!("{s:.0} s")), None => "—" } } }
-                }
-                @if !a.not_recorded.is_empty() {
-                    h2 { "Not recorded" }
-                    ul id="not-recorded" { @for n in &a.not_recorded { li { (n) } } }
-                }
-            }
+            body { (body(a)) }
         }
     };
     doc.into_string()
 }
 
+/// The report's content (headings, tables, chart, definitions), for the standalone document
+/// and for the console's page.
+pub fn body(a: &Annual) -> Markup {
+    let who = a.provider.clone().unwrap_or_else(|| "(provider not stated)".into());
+    html! {
+        h1 { "Annual report " (a.year) }
+        p class="lead" { "Processing of personal data to detect, report and remove child sexual abuse online — "
+            "Regulation (EU) 2021/1232, Article 3(1)(g)(vii); standard form of Implementing Regulation (EU) 2024/2916." }
+        dl class="meta" {
+            dt { "Provider" } dd { (who) }
+            @if let Some(c) = &a.contact { dt { "Contact" } dd { (c) } }
+            @if let Some(l) = &a.legal_basis { dt { "Legal basis" } dd { (l) } }
+            dt { "Period" } dd { (a.year) "-01-01 to " (a.year) "-12-31 (UTC)" }
+            dt { "Generated" } dd { (a.generated_at) " from the records of the deployment" }
+        }
+        h2 { "1. Type and volume of data processed" }
+        ul { @for t in &a.data_processed.types { li { (t) } } }
+        table id="item1" {
+            tr { th { "Cases made" } td class="num" { (a.data_processed.cases_made) } }
+            tr { th { "Of which content held for review" } td class="num" { (a.data_processed.content_held) } }
+            @for x in &a.data_processed.lookups { tr { th { "Lookups, " (x.name) } td class="num" { (x.count) } } }
+        }
+        @match &a.data_processed.lookups_from {
+            Some(d) => p class="def" { "Lookups counted from " (d) "." },
+            None => p class="missing" { "No lookup was ever counted." },
+        }
+        (definition("data_processed.lookups"))
+        (definition("data_processed.cases_made"))
+        (definition("data_processed.content_held"))
+        h2 { "2. Ground for the processing under Regulation (EU) 2016/679" }
+        (stated(&a.gdpr_ground))
+        h2 { "3. Ground for transfers outside the Union (Chapter V of Regulation (EU) 2016/679)" }
+        (stated(&a.transfer_ground))
+        h2 { "4. Cases of online child sexual abuse identified" }
+        table id="item4" {
+            tr { th { "Child sexual abuse material (confirmed cases)" } td class="num" { (a.cases.abuse_material) } }
+            tr { th { "Solicitation of children" } td class="num" { (a.cases.solicitation) } }
+            tr { th { "Cases made" } td class="num" { (a.cases.made) } }
+            tr { th { "Not decided at the end of the year" } td class="num" { (a.cases.open) } }
+        }
+        (definition("cases"))
+        (definition("cases.abuse_material"))
+        (definition("cases.solicitation"))
+        (month_chart(&a.cases.per_month))
+        table id="item4-tech" {
+            tr { th { "Technology" } th class="num" { "Made" } th class="num" { "Confirmed" }
+                 th class="num" { "By rules" } th class="num" { "By people" } th class="num" { "As before" } }
+            @for t in &a.cases.by_technology {
+                tr { td { (t.technology) } td class="num" { (t.made) } td class="num" { (t.confirmed) }
+                     td class="num" { (t.auto) } td class="num" { (t.reviewed) } td class="num" { (t.earlier) } }
+            }
+        }
+        h2 { "5. Complaints and their outcome" }
+        table id="item5" {
+            tr { th { "Filed" } td class="num" { (a.complaints.filed) } }
+            tr { th { "Upheld" } td class="num" { (a.complaints.upheld) } }
+            tr { th { "Overturned (content restored)" } td class="num" { (a.complaints.overturned) } }
+            tr { th { "Open at the end of the year" } td class="num" { (a.complaints.open) } }
+        }
+        (definition("complaints"))
+        h2 { "6. Errors (false positives) per technology" }
+        table id="item6" {
+            tr { th { "Technology" } th class="num" { "Decisions" } th class="num" { "False positives" }
+                 th class="num" { "On complaint" } th class="num" { "Ratio" } th { "95 % interval" } }
+            @if a.errors.is_empty() { tr { td colspan="6" class="missing" { "No decisions in the year." } } }
+            @for e in &a.errors {
+                tr { td { (e.technology) } td class="num" { (e.decisions) } td class="num" { (e.false_positives) }
+                     td class="num" { (e.on_complaint) } td class="num" { (pct(e.ratio)) }
+                     td class="ci" { (pct(e.ci_low)) " – " (pct(e.ci_high)) } }
+            }
+        }
+        (definition("errors"))
+        h2 { "7. Measures to limit errors, and the error rate achieved" }
+        ul { @for m in &a.error_limits.measures { li { (m) } } }
+        @match &a.error_limits.achieved {
+            Some(e) => p id="item7-achieved" { "Error rate achieved: " (e.false_positives) " false positives in "
+                (e.decisions) " decisions, " (pct(e.ratio)) " (95 % interval " (pct(e.ci_low)) " – " (pct(e.ci_high)) ")." },
+            None => p class="missing" { "No decision in the year: no error rate." },
+        }
+        (definition("error_limits.achieved"))
+        @if let Some(m) = &a.error_limits.measured {
+            p { "Measured on benign pictures (" (m.originals) " pictures changed in standard ways, "
+                (m.compared) " compared pairwise; " (m.source) "):" }
+            table id="item7-eval" {
+                tr { th { "Change" } th { "Technology" } th class="num" { "Radius" } th class="num" { "Still found" } }
+                @for r in &m.recall {
+                    tr { td { (r.what) } td { (r.technology) } td class="num" { (r.radius.map(|x| x.to_string()).unwrap_or_default()) }
+                         td class="num" { (r.count) " of " (r.of) } }
+                }
+                @for f in &m.false_matches {
+                    tr { td { "false matches, " (f.what) } td { (f.technology) } td class="num" { (f.radius.map(|x| x.to_string()).unwrap_or_default()) }
+                         td class="num" { (f.count) " of " (f.of) } }
+                }
+            }
+        }
+        h2 { "8. Retention and safeguards" }
+        table id="item8" {
+            @for p in &a.retention.periods { tr { th { (p.name) } td class="num" { (p.count) " days" } } }
+        }
+        @if let Some(r) = &a.retention.exceed_reason { p { "Kept longer than 365 days because: " (r) } }
+        (definition("retention.periods"))
+        ul { @for s in &a.retention.safeguards { li { (s) } } }
+        h2 { "9. Organisations data was shared with" }
+        table id="item9" {
+            @if a.organisations.is_empty() { tr { td class="missing" { "None in the year." } } }
+            @for o in &a.organisations { tr { th { (o.name) } td class="num" { (o.count) " reports" } } }
+        }
+        (definition("organisations"))
+        h2 { "Annex: CSA Regulation proposal, Article 83(1)" }
+        table id="annex" {
+            tr { th { "Removal orders received" } td class="num" { (a.csa_annex.removal_orders) } }
+            tr { th { "Average time to act on a removal order" } td class="num" {
+                @match a.csa_annex.average_time_to_act_s { Some(s) => (format!("{s:.0} s")), None => "—" } } }
+        }
+        @if !a.not_recorded.is_empty() {
+            h2 { "Not recorded" }
+            ul id="not-recorded" { @for n in &a.not_recorded { li { (n) } } }
+        }
+    }
+}
+
 const STYLE: &str = "@page{size:A4;margin:18mm}body{font:11pt/1.45 system-ui,sans-serif;color:#1b1b1b;max-width:46em;margin:2em auto}\
 h1{font-size:20pt;margin:0 0 .3em}h2{font-size:13pt;margin:1.6em 0 .4em;border-bottom:1px solid #bbb;break-after:avoid}\
 .lead{color:#444}table{border-collapse:collapse;margin:.4em 0;break-inside:avoid}th,td{text-align:left;padding:.2em .8em .2em 0;border-bottom:1px solid #e3e3e3}\
-.num{text-align:right;font-variant-numeric:tabular-nums}.def{font-size:9pt;color:#555;margin:.2em 0}.missing{color:#8a4b00;font-style:italic}\
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.ci{white-space:nowrap}.def{font-size:9pt;color:#555;margin:.2em 0}.missing{color:#8a4b00;font-style:italic}\
 dl.meta{display:grid;grid-template-columns:max-content auto;gap:.1em 1em}dl.meta dt{font-weight:600}dl.meta dd{margin:0}";
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ pub mod review;
 pub mod statistics;
 pub mod transfer;
 
+mod annual_page;
 mod audit_log;
 mod dashboard;
 mod keys;
@@ -99,6 +100,9 @@ pub struct ConsoleConfig {
     pub max_pixels: u64,
     /// How long a complaint may wait for its re-review before it is overdue (default 7 days).
     pub complaint_deadline: Duration,
+    /// What the annual report is made from beyond the records (the deployment's statements,
+    /// the retention policy in force, the latest `spoor eval` run).
+    pub annual: annual::Sources,
 }
 
 impl Default for ConsoleConfig {
@@ -116,6 +120,7 @@ impl Default for ConsoleConfig {
             exposure_guide: 100,
             max_pixels: spoor_media::Limits::default().max_pixels,
             complaint_deadline: Duration::from_secs(7 * 24 * 3600),
+            annual: annual::Sources::default(),
         }
     }
 }
@@ -557,7 +562,10 @@ pub fn router(state: ConsoleState) -> Router {
     let statistics = session::pages(
         &state,
         statistics::READERS,
-        Router::new().route("/statistics", get(statistics::page)),
+        Router::new()
+            .route("/statistics", get(statistics::page))
+            .route("/statistics/annual", get(annual_page::page))
+            .route("/statistics/annual/download", get(annual_page::download)),
     );
     let complaints = session::pages(
         &state,

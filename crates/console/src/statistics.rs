@@ -156,6 +156,7 @@ fn render(
         h1 { "Statistics" }
         p { "What the records say about a period, nothing estimated. Cases erased by retention \
              still count (their rows stay, anonymous). Opening this page is recorded." }
+        p { a href="/statistics/annual" id="annual-link" { "The annual report (Regulation 2021/1232, Art. 3(1)(g)(vii))" } }
         form method="get" action="/statistics" class="filter" novalidate {
             div class="filter__fields" {
                 (layout::field(errors, "from", "from", "First day", Some("YYYY-MM-DD, UTC"), "text", q.from.trim(), "off"))

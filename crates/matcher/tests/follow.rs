@@ -226,12 +226,13 @@ impl spoor_bank::Outbox for Hooked {
 }
 
 impl spoor_bank::statistics::Statistics for Hooked {
-    fn statistics(
+    fn statistics_as_of(
         &self,
         from: i64,
         to: i64,
+        as_of: i64,
     ) -> spoor_bank::Result<spoor_bank::statistics::Counted> {
-        self.inner.statistics(from, to)
+        self.inner.statistics_as_of(from, to, as_of)
     }
     fn usage_add(&self, rows: &[spoor_bank::statistics::UsageAdd]) -> spoor_bank::Result<()> {
         self.inner.usage_add(rows)

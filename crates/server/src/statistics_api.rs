@@ -33,6 +33,12 @@ pub struct StatisticsQuery {
     /// period.
     #[param(format = Date)]
     pub to: String,
+    /// Count the records as they stood at the end of this day (UTC, `YYYY-MM-DD`): decisions,
+    /// reversals, complaint outcomes and reports recorded after it are left out, so a past
+    /// period's figures can be made again and come out the same. Default: as they stand now.
+    #[param(format = Date)]
+    #[serde(default)]
+    pub as_of: Option<String>,
 }
 
 /// One technology's error rate.
@@ -74,6 +80,9 @@ pub struct StatisticsOut {
     pub from: String,
     /// The last day, included.
     pub to: String,
+    /// The day at whose end the records were taken as they stood (absent: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
     /// Cases per day, each once: `day`, `made`, `confirmed`, `false_positive`, `open`.
     #[schema(value_type = Vec<Object>)]
     pub days: Vec<DayTotal>,
@@ -147,6 +156,10 @@ pub async fn statistics(
 ) -> Result<Json<StatisticsOut>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let (from, to) = (day(&q.from, "from")?, day(&q.to, "to")?.saturating_add(DAY_MS));
+    let as_of = match &q.as_of {
+        Some(d) => day(d, "as_of")?.saturating_add(DAY_MS),
+        None => i64::MAX,
+    };
     let store = state.store.clone();
     let usage = state.usage.clone();
     let counted = if to <= from {
@@ -158,7 +171,7 @@ pub async fn statistics(
             if let Err(e) = usage.flush(&*store) {
                 tracing::warn!(error = %e, "cannot add lookups to the daily statistics; they are kept");
             }
-            Ok(store.statistics(from, to)?)
+            Ok(store.statistics_as_of(from, to, as_of)?)
         })
         .await?
     };
@@ -177,6 +190,7 @@ pub async fn statistics(
     Ok(Json(StatisticsOut {
         from: q.from,
         to: q.to,
+        as_of: q.as_of,
         error_rates: error_rates(&counted.cases),
         to_decision: times(counted.to_decision_ms),
         to_report: times(counted.to_report_ms),
