@@ -2,7 +2,7 @@
 
 use crate::model::Millis;
 use crate::statistics::{
-    self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics, UsageAdd, UsageDay,
+    self, CaseRow, ComplaintDay, Counted, ReportDay, Statistics, UsageAdd, UsageDay,
 };
 use crate::{PostgresStore, Result};
 
@@ -15,42 +15,25 @@ impl Statistics for PostgresStore {
         statistics::check_period(from, to)?;
         let mut c = self.lock()?;
         // Counts cast to BIGINT: PostgreSQL sums integers as NUMERIC.
-        let [days_sql, cases_sql, complaints_sql, reports_sql, to_decision, to_report, usage_sql, since_sql] =
+        let [cases_sql, complaints_sql, reports_sql, to_decision, to_report, usage_sql, since_sql] =
             statistics::statements("$1::BIGINT", "$2::BIGINT", as_of).map(|s| {
                 s.replace("SUM(", "CAST(SUM(")
                     .replace(" ELSE 0 END)", " ELSE 0 END) AS BIGINT)")
                     .replace("COUNT(*)", "CAST(COUNT(*) AS BIGINT)")
             });
         let p: [&(dyn postgres::types::ToSql + Sync); 2] = [&from, &to];
-        let days = c
-            .query(&days_sql, &p)?
-            .iter()
-            .map(|r| DayTotal {
-                day: statistics::day_name(r.get(0)),
-                made: n(r.get(1)),
-                confirmed: n(r.get(2)),
-                false_positive: n(r.get(3)),
-                open: n(r.get(4)),
-                held: n(r.get(5)),
-            })
-            .collect();
-        let cases = c
+        let rows = c
             .query(&cases_sql, &p)?
             .iter()
-            .map(|r| CaseDay {
-                day: statistics::day_name(r.get(0)),
-                service: r.get(1),
-                technology: r.get(2),
-                made: n(r.get(3)),
-                auto: n(r.get(4)),
-                reviewed: n(r.get(5)),
-                earlier: n(r.get(6)),
-                confirmed: n(r.get(7)),
-                false_positive_review: n(r.get(8)),
-                false_positive_complaint: n(r.get(9)),
-                open: n(r.get(10)),
+            .map(|r| {
+                let mut counts = [0u64; 9];
+                for (k, x) in counts.iter_mut().enumerate() {
+                    *x = n(r.get(3 + k));
+                }
+                CaseRow { day: r.get(0), service: r.get(1), technologies: r.get(2), counts }
             })
             .collect();
+        let (days, cases) = statistics::fold(rows);
         let complaints = c
             .query(&complaints_sql, &p)?
             .iter()

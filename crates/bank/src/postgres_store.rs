@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0015_complaints.sql"),
     include_str!("../migrations/postgres/0016_retention.sql"),
     include_str!("../migrations/postgres/0017_usage.sql"),
+    include_str!("../migrations/postgres/0018_case_technologies.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.

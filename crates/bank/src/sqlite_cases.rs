@@ -141,9 +141,9 @@ impl SqliteStore {
                  uploader_ref, uploaded_at, upload_ip, media_kind, media_id, media_bytes,
                  md5, sha1, sha256, pdq, pdq_quality, state, queue, resolution,
                  earlier_case, category, industry_class, annotations, decided_at,
-                 decided_by, publicly_available)
+                 decided_by, publicly_available, technologies)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-                     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                     ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
         )
         .and_then(|mut st| {
             st.execute(params![
@@ -173,6 +173,9 @@ impl SqliteStore {
                 o.decided_by.map(|_| now),
                 o.decided_by,
                 m.publicly_available,
+                crate::statistics::technologies(
+                    new.matches.iter().map(|x| (x.signal_type.name(), x.distance))
+                ),
             ])
         })
         .map_err(|e| self.err(e))?;

@@ -4,7 +4,7 @@ use rusqlite::params;
 
 use crate::model::Millis;
 use crate::statistics::{
-    self, CaseDay, ComplaintDay, Counted, DayTotal, ReportDay, Statistics, UsageAdd, UsageDay,
+    self, CaseRow, ComplaintDay, Counted, ReportDay, Statistics, UsageAdd, UsageDay,
 };
 use crate::{Result, SqliteStore};
 
@@ -16,41 +16,21 @@ impl Statistics for SqliteStore {
     fn statistics_as_of(&self, from: Millis, to: Millis, as_of: Millis) -> Result<Counted> {
         statistics::check_period(from, to)?;
         let conn = self.read()?;
-        let [days, cases, complaints, reports, to_decision, to_report, usage, usage_since] =
+        let [cases, complaints, reports, to_decision, to_report, usage, usage_since] =
             statistics::statements("?1", "?2", as_of);
         let mut out = Counted::default();
         let rows = |sql: &str| conn.prepare(sql).map_err(|e| self.err(e));
-        out.days = rows(&days)?
+        let case_rows = rows(&cases)?
             .query_map(params![from, to], |r| {
-                Ok(DayTotal {
-                    day: statistics::day_name(r.get(0)?),
-                    made: n(r.get(1)?),
-                    confirmed: n(r.get(2)?),
-                    false_positive: n(r.get(3)?),
-                    open: n(r.get(4)?),
-                    held: n(r.get(5)?),
-                })
+                let mut counts = [0u64; 9];
+                for (k, c) in counts.iter_mut().enumerate() {
+                    *c = n(r.get(3 + k)?);
+                }
+                Ok(CaseRow { day: r.get(0)?, service: r.get(1)?, technologies: r.get(2)?, counts })
             })
             .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
-        out.cases = rows(&cases)?
-            .query_map(params![from, to], |r| {
-                Ok(CaseDay {
-                    day: statistics::day_name(r.get(0)?),
-                    service: r.get(1)?,
-                    technology: r.get(2)?,
-                    made: n(r.get(3)?),
-                    auto: n(r.get(4)?),
-                    reviewed: n(r.get(5)?),
-                    earlier: n(r.get(6)?),
-                    confirmed: n(r.get(7)?),
-                    false_positive_review: n(r.get(8)?),
-                    false_positive_complaint: n(r.get(9)?),
-                    open: n(r.get(10)?),
-                })
-            })
-            .and_then(|i| i.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| self.err(e))?;
+        (out.days, out.cases) = statistics::fold(case_rows);
         out.complaints = rows(&complaints)?
             .query_map(params![from, to], |r| {
                 Ok(ComplaintDay {

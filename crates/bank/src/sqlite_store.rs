@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0015_complaints.sql"),
     include_str!("../migrations/sqlite/0016_retention.sql"),
     include_str!("../migrations/sqlite/0017_usage.sql"),
+    include_str!("../migrations/sqlite/0018_case_technologies.sql"),
 ];
 
 /// Read connections kept open between reads.

@@ -274,19 +274,89 @@ pub fn day_name(day: i64) -> String {
     crate::model::format_time(day.saturating_mul(DAY_MS)).chars().take(10).collect()
 }
 
-/// The technology of a match, as SQL over `case_matches m`.
-const TECH: &str = "CASE WHEN m.signal_type = 'pdq' THEN
-        CASE WHEN m.distance = 0 THEN 'pdq:0' WHEN m.distance <= 10 THEN 'pdq:1-10'
-             WHEN m.distance <= 20 THEN 'pdq:11-20' WHEN m.distance <= 31 THEN 'pdq:21-31'
-             ELSE 'pdq:32+' END
-      ELSE m.signal_type END";
+/// A case's technologies as kept in `cases.technologies`: the distinct names of its matches
+/// (see [`lookup_technology`] for PDQ's bands), sorted, separated by a space; `None` when it
+/// matched nothing.
+pub fn technologies<'a>(matches: impl IntoIterator<Item = (&'a str, u32)>) -> Option<String> {
+    let mut names: Vec<&str> =
+        matches.into_iter().map(|(t, d)| lookup_technology(t, Some(d))).collect();
+    names.sort_unstable();
+    names.dedup();
+    (!names.is_empty()).then(|| names.join(" "))
+}
+
+/// One row of the cases statement: a day, service and set of technologies, with its counts
+/// (made, auto, reviewed, earlier, confirmed, false positive in review, on complaint, open,
+/// held), as of the statement's moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CaseRow {
+    pub day: i64,
+    pub service: Option<String>,
+    pub technologies: Option<String>,
+    pub counts: [u64; 9],
+}
+
+/// Cases per day each once, and per day, service and technology (a case once for each of its
+/// technologies), from the cases statement's rows.
+pub(crate) fn fold(rows: Vec<CaseRow>) -> (Vec<DayTotal>, Vec<CaseDay>) {
+    use std::collections::BTreeMap;
+    let mut days: BTreeMap<i64, [u64; 5]> = BTreeMap::new();
+    let mut cases: BTreeMap<(i64, String, String), [u64; 8]> = BTreeMap::new();
+    for r in rows {
+        let [made, auto, reviewed, earlier, confirmed, fp_review, fp_complaint, open, held] =
+            r.counts;
+        let d = days.entry(r.day).or_default();
+        for (x, v) in d.iter_mut().zip([made, confirmed, fp_review + fp_complaint, open, held]) {
+            *x += v;
+        }
+        let service = r.service.unwrap_or_default();
+        let techs = r.technologies.unwrap_or_default();
+        let names: Vec<&str> = techs.split(' ').filter(|t| !t.is_empty()).collect();
+        let names = if names.is_empty() { vec!["none"] } else { names };
+        for t in names {
+            let c = cases.entry((r.day, service.clone(), t.to_string())).or_default();
+            let add = [made, auto, reviewed, earlier, confirmed, fp_review, fp_complaint, open];
+            for (x, v) in c.iter_mut().zip(add) {
+                *x += v;
+            }
+        }
+    }
+    let days = days
+        .into_iter()
+        .map(|(day, [made, confirmed, false_positive, open, held])| DayTotal {
+            day: day_name(day),
+            made,
+            confirmed,
+            false_positive,
+            open,
+            held,
+        })
+        .collect();
+    let cases = cases
+        .into_iter()
+        .map(|((day, service, technology), c)| CaseDay {
+            day: day_name(day),
+            service,
+            technology,
+            made: c[0],
+            auto: c[1],
+            reviewed: c[2],
+            earlier: c[3],
+            confirmed: c[4],
+            false_positive_review: c[5],
+            false_positive_complaint: c[6],
+            open: c[7],
+        })
+        .collect();
+    (days, cases)
+}
 
 /// The statements both stores run, in `{from}`/`{to}` placeholders, with every state taken as
 /// it stood at `as_of` (ms; decisions, reversals and complaint outcomes recorded from then on
 /// are not counted, so a period's figures can be made again later and come out the same):
-/// days, cases, complaints, reports, times to decision, times to report, usage, the first day
-/// of usage.
-pub(crate) fn statements(from: &str, to: &str, as_of: Millis) -> [String; 8] {
+/// cases (rows of [`CaseRow`]: one pass over the SQLite store's `cases_statistics` index),
+/// complaints, reports, times to decision, times to report, usage, the first day of usage.
+pub(crate) fn statements(from: &str, to: &str, as_of: Millis) -> [String; 7] {
     // A case's state at `as_of`: decided before it, and, for a false positive on complaint,
     // reversed before it (a case reversed later was still confirmed then).
     let decided = format!("c.decided_at < {as_of}");
@@ -298,30 +368,22 @@ pub(crate) fn statements(from: &str, to: &str, as_of: Millis) -> [String; 8] {
     let open = format!("(c.decided_at IS NULL OR c.decided_at >= {as_of})");
     let k_decided = format!("k.decided_at < {as_of}");
     [
+        // The day range first, as the index holds it; then the exact bounds.
         format!(
-            "SELECT c.created_at / {DAY_MS}, COUNT(*),
-                    SUM(CASE WHEN {confirmed} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN ({fp_review}) OR ({fp_complaint}) THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN {open} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN c.media_kind <> 'none' THEN 1 ELSE 0 END)
-             FROM cases c WHERE c.created_at >= {from} AND c.created_at < {to}
-             GROUP BY 1 ORDER BY 1"
-        ),
-        format!(
-            "SELECT c.created_at / {DAY_MS} AS day, COALESCE(c.service, '') AS service,
-                    COALESCE(t.tech, 'none') AS tech, COUNT(*),
+            "SELECT c.created_at / {DAY_MS}, c.service, c.technologies, COUNT(*),
                     SUM(CASE WHEN c.resolution = 'auto' AND {decided} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN c.resolution = 'review' AND {decided} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN c.resolution = 'earlier' AND {decided} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN {confirmed} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN {fp_review} THEN 1 ELSE 0 END),
                     SUM(CASE WHEN {fp_complaint} THEN 1 ELSE 0 END),
-                    SUM(CASE WHEN {open} THEN 1 ELSE 0 END)
+                    SUM(CASE WHEN {open} THEN 1 ELSE 0 END),
+                    SUM(CASE WHEN c.media_kind <> 'none' THEN 1 ELSE 0 END)
              FROM cases c
-             LEFT JOIN (SELECT DISTINCT m.case_id, {TECH} AS tech FROM case_matches m) t
-                    ON t.case_id = c.id
-             WHERE c.created_at >= {from} AND c.created_at < {to}
-             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+             WHERE c.created_at / {DAY_MS} >= {from} / {DAY_MS}
+               AND c.created_at / {DAY_MS} <= ({to} - 1) / {DAY_MS}
+               AND c.created_at >= {from} AND c.created_at < {to}
+             GROUP BY c.created_at / {DAY_MS}, c.service, c.technologies"
         ),
         format!(
             "SELECT k.created_at / {DAY_MS}, COUNT(*),
@@ -377,6 +439,43 @@ pub fn quantile(v: &mut [Millis], q: f64) -> Option<Millis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_case_counts_once_a_day_and_once_for_each_technology() {
+        assert_eq!(
+            technologies([("pdq", 7), ("md5", 0), ("pdq", 3), ("pdq", 0)]).as_deref(),
+            Some("md5 pdq:0 pdq:1-10")
+        );
+        assert_eq!(technologies([]), None);
+        let row = |day, service: Option<&str>, techs: Option<&str>, counts| CaseRow {
+            day,
+            service: service.map(str::to_string),
+            technologies: techs.map(str::to_string),
+            counts,
+        };
+        let (days, cases) = fold(vec![
+            // Two cases by MD5 and by PDQ at once: one confirmed, one open.
+            row(20_000, Some("photos"), Some("md5 pdq:0"), [2, 1, 0, 0, 1, 0, 0, 1, 0]),
+            // A user's flag with content held, a false positive on complaint.
+            row(20_000, None, None, [1, 0, 1, 0, 0, 0, 1, 0, 1]),
+            row(20_001, Some("photos"), Some("md5"), [1, 0, 1, 0, 0, 1, 0, 0, 0]),
+        ]);
+        assert_eq!(days.len(), 2);
+        let d = &days[0];
+        assert_eq!((d.made, d.confirmed, d.false_positive, d.open, d.held), (3, 1, 1, 1, 1));
+        assert_eq!(d.day, day_name(20_000));
+        let names: Vec<(&str, &str, u64)> =
+            cases.iter().map(|c| (c.service.as_str(), c.technology.as_str(), c.made)).collect();
+        assert_eq!(
+            names,
+            [("", "none", 1), ("photos", "md5", 2), ("photos", "pdq:0", 2), ("photos", "md5", 1)]
+        );
+        assert_eq!(
+            (cases[1].confirmed, cases[1].open, cases[0].false_positive_complaint),
+            (1, 1, 1)
+        );
+        assert_eq!((cases[3].reviewed, cases[3].false_positive_review), (1, 1));
+    }
 
     #[test]
     fn quantiles_are_nearest_ranks_and_periods_are_checked() {

@@ -279,3 +279,78 @@ fn lookups_count_under_the_band_of_their_nearest_match() {
         ]
     );
 }
+
+/// The `UPDATE` of a migration file: what it does to cases made before it.
+fn backfill(migration: &str) -> String {
+    let at = migration.find("UPDATE cases").expect("the migration fills the column");
+    let end = migration[at..].find(";\n").unwrap();
+    migration[at..at + end].to_string()
+}
+
+/// Cases made before their technologies were kept get them, when the store is migrated, from
+/// their matches: the migration gives what the store now writes, on both stores.
+#[test]
+fn technologies_filled_in_by_the_migration_are_those_the_store_writes() {
+    let kinds: Vec<Vec<(SignalType, u32)>> = vec![
+        vec![],
+        vec![(SignalType::Md5, 0)],
+        vec![(SignalType::Pdq, 0)],
+        vec![(SignalType::Pdq, 10), (SignalType::Pdq, 3)],
+        vec![(SignalType::Pdq, 11), (SignalType::Sha256, 0), (SignalType::Pdq, 31)],
+        vec![(SignalType::Pdq, 40), (SignalType::Vpdq, 2), (SignalType::Md5, 0)],
+    ];
+    let make = |s: &dyn Store| {
+        s.create_bank(&NewBank { name: "B".into(), ..Default::default() }, "key:a").unwrap();
+        for (n, k) in kinds.iter().enumerate() {
+            let mut c = new_case(n as u8, "photos", None);
+            c.matches = k
+                .iter()
+                .enumerate()
+                .map(|(e, (t, d))| CaseMatch {
+                    bank: "B".into(),
+                    entry_id: e as i64 + 1,
+                    signal_type: *t,
+                    distance: *d,
+                })
+                .collect();
+            s.create_case(&c).unwrap();
+        }
+    };
+    let want: Vec<Option<String>> = kinds
+        .iter()
+        .map(|k| spoor_bank::statistics::technologies(k.iter().map(|(t, d)| (t.name(), *d))))
+        .collect();
+    assert_eq!(want[5].as_deref(), Some("md5 pdq:32+ vpdq"));
+    // SQLite.
+    let dir = tempfile::tempdir().unwrap();
+    let s = spoor_bank::open(&Location::DataDir(dir.path().join("data"))).unwrap();
+    make(&*s);
+    let db = rusqlite::Connection::open(dir.path().join("data/spoor.db")).unwrap();
+    let read = |db: &rusqlite::Connection| -> Vec<Option<String>> {
+        let mut st = db.prepare("SELECT technologies FROM cases ORDER BY id").unwrap();
+        st.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(read(&db), want, "written by the store");
+    db.execute("UPDATE cases SET technologies = NULL", []).unwrap();
+    db.execute(&backfill(include_str!("../migrations/sqlite/0018_case_technologies.sql")), [])
+        .unwrap();
+    assert_eq!(read(&db), want, "filled in by the migration");
+    // PostgreSQL.
+    if let Some((url, _)) = common::postgres_schema() {
+        let s = spoor_bank::open(&Location::Postgres(url.clone())).unwrap();
+        make(&*s);
+        let mut db = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+        let read = |db: &mut ::postgres::Client| -> Vec<Option<String>> {
+            let rows = db.query("SELECT technologies FROM cases ORDER BY id", &[]).unwrap();
+            rows.iter().map(|r| r.get(0)).collect()
+        };
+        assert_eq!(read(&mut db), want, "written by the store");
+        db.execute("UPDATE cases SET technologies = NULL", &[]).unwrap();
+        db.execute(
+            &backfill(include_str!("../migrations/postgres/0018_case_technologies.sql")),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(read(&mut db), want, "filled in by the migration");
+    }
+}

@@ -34,6 +34,9 @@ enum What {
     /// Reports: delivery to a test NCMEC and EU Centre that fail a share of requests (reports a
     /// second), checked exactly once.
     Reports(crate::bench_reports::ReportsBenchArgs),
+    /// The annual report over a year of recorded cases (10 million by default): time to make
+    /// it from the store.
+    Statistics(crate::bench_statistics::StatisticsBenchArgs),
 }
 
 #[derive(Args, Debug)]
@@ -355,6 +358,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         What::Console(a) => crate::bench_console::run(a),
         What::Cases(a) => crate::bench_cases::run(a),
         What::Reports(a) => crate::bench_reports::run(a),
+        What::Statistics(a) => crate::bench_statistics::run(a),
     }
 }
 

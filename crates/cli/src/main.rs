@@ -11,6 +11,7 @@ mod bench_cases;
 mod bench_console;
 mod bench_receivers;
 mod bench_reports;
+mod bench_statistics;
 mod eval;
 mod files;
 mod hash;
