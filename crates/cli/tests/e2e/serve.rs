@@ -1,9 +1,8 @@
 //! `spoor serve` end to end: the real binary on 127.0.0.1, real HTTP, on the embedded SQLite store
 //! and on a real PostgreSQL (the server named by `SPOOR_TEST_DATABASE_URL`).
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::common;
+use crate::server;
 
 use std::time::{Duration, Instant};
 

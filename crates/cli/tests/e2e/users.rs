@@ -1,9 +1,7 @@
 //! `spoor users` end to end: the real binary on a store in a temporary directory (and on
 //! PostgreSQL when `SPOOR_TEST_DATABASE_URL` is set).
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::server;
 
 use serde_json::Value;
 use server::Store;

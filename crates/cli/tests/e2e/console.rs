@@ -6,11 +6,9 @@
 //! Without Chromium the browser test is skipped with a notice, unless `SPOOR_REQUIRE_BROWSER=1`
 //! (as in the test command), when it fails.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::browser;
+use crate::common;
+use crate::server;
 
 use std::collections::HashMap;
 use std::time::Duration;

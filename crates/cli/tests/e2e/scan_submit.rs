@@ -3,9 +3,8 @@
 //! matched; refusals reported per file; passing failures (503, 429, a dropped connection)
 //! retried through a small proxy that fails the first requests it is given.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::common;
+use crate::server;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -5,9 +5,7 @@
 //!
 //! Only 127.0.0.1 is connected to. Cases are made of generated signals.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::server;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

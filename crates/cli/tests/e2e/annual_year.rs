@@ -9,17 +9,10 @@
 //!
 //! Only 127.0.0.1 is connected to.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "../src/bench_receivers.rs"]
-mod receivers;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/web.rs"]
-mod web;
-#[path = "support/world.rs"]
-mod world;
+use crate::receivers;
+use crate::server;
+use crate::web;
+use crate::world;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,9 +6,7 @@
 //! after each run. A policy above 12 months without a reason stops `spoor serve` and `spoor
 //! retention run` with a message saying what to do.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::server;
 
 use std::path::Path;
 

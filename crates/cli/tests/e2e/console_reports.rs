@@ -8,15 +8,10 @@
 //! a case's reports. Bad filters, unknown reports, forms without their token and the pages'
 //! headers are checked too.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "../src/bench_receivers.rs"]
-mod receivers;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/web.rs"]
-mod web;
+use crate::browser;
+use crate::receivers;
+use crate::server;
+use crate::web;
 
 use std::path::Path;
 use std::time::Duration;

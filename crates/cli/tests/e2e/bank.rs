@@ -1,7 +1,7 @@
 //! `spoor bank` end to end: the real binary, on the embedded SQLite store and on a real
 //! PostgreSQL (the server named by `SPOOR_TEST_DATABASE_URL`, which the test command starts).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

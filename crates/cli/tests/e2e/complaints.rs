@@ -8,13 +8,9 @@
 //!
 //! Only 127.0.0.1 is connected to (the service resolves no name: `--reports-loopback-only`).
 
-mod common;
-#[path = "../src/bench_receivers.rs"]
-mod receivers;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/world.rs"]
-mod world;
+use crate::receivers;
+use crate::server;
+use crate::world;
 
 use std::time::Duration;
 

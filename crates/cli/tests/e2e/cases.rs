@@ -5,9 +5,8 @@
 //!
 //! Images are generated here (blocks of colour); nothing else is used.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::common;
+use crate::server;
 
 use common::{distance, flip, picture};
 use reqwest::blocking::multipart;

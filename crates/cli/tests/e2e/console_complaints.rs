@@ -7,13 +7,9 @@
 //! page then shows the reversal and the complaint; the picture is no longer shown to anyone.
 //! Bad forms are refused on the page; auditors have no complaints pages; every page is audited.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/web.rs"]
-mod web;
+use crate::common;
+use crate::server;
+use crate::web;
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};

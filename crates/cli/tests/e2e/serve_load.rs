@@ -3,9 +3,8 @@
 //! batches run on the bounded blocking pool and never on the async threads. A test binary of its
 //! own, so no other test competes for the cores while it measures.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::common;
+use crate::server;
 
 use std::time::{Duration, Instant};
 

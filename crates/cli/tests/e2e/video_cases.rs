@@ -8,13 +8,8 @@
 //!
 //! Only the benign sample videos of `../shared/testdata/video` are used.
 
-#[path = "support/browser.rs"]
-mod browser;
-mod common;
-#[path = "support/server.rs"]
-mod server;
-#[path = "support/web.rs"]
-mod web;
+use crate::server;
+use crate::web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

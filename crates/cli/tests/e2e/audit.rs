@@ -2,9 +2,8 @@
 //! untouched log, tampering by someone with database access (triggers dropped first) caught and
 //! named, checkpoints catching a cut tail, exports verified on their own.
 
-mod common;
-#[path = "support/server.rs"]
-mod server;
+use crate::common;
+use crate::server;
 
 use server::Store;
 
