@@ -341,6 +341,21 @@ fn an_overturn_restores_reverses_counts_and_follows_up() {
     assert_eq!(st, StatusCode::FORBIDDEN, "matcher keys read no statistics");
     let (st, _) = s.get(Some(&w.admin), "/v1/statistics?from=2026-13-01&to=2026-12-31");
     assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, e) =
+        s.get(Some(&w.admin), &format!("/v1/statistics?from={today}&to={today}&as_of=someday"));
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["error"]["message"].as_str().unwrap().contains("as_of"), "{e}");
+    // As the records stood before today: nothing of today yet.
+    let (st, then) =
+        s.get(Some(&w.admin), &format!("/v1/statistics?from={today}&to={today}&as_of=2000-01-01"));
+    assert_eq!((st, then["as_of"].as_str()), (StatusCode::OK, Some("2000-01-01")), "{then}");
+    let md5_then: Vec<&Value> =
+        then["cases"].as_array().unwrap().iter().filter(|r| r["technology"] == "md5").collect();
+    let at = |f: &str| md5_then.iter().map(|r| r[f].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(
+        (at("made"), at("open"), at("confirmed"), at("false_positive_complaint")),
+        (2, 2, 0, 0)
+    );
     let (st, v2) = s.get(Some(&w.admin), "/v1/statistics?from=2020-01-01&to=2030-12-31");
     assert_eq!((st, &v2["days"]), (StatusCode::OK, &v["days"]), "a long period holds the same");
     let (st, v3) = s.get(Some(&w.admin), "/v1/statistics?from=2026-12-31&to=2026-01-01");
@@ -486,6 +501,9 @@ fn annual_report_agrees(w: &World, year: &str, stats: &Value) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    let out = w.store.spoor(&["reports", "annual", "--year", "1969"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(2) && err.contains("1970..=9998"), "{err}");
     std::fs::write(&deployment, "[annual]\nprovidr = \"typo\"\n").unwrap();
     let out = w.store.spoor(&["reports", "annual", "--deployment", deployment.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
