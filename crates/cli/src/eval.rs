@@ -1,17 +1,20 @@
 //! `spoor eval`: measures the recall and the false matches the hashing achieves on benign
-//! pictures (see `spoor-eval`): each original is changed in standard ways, hashed again and
-//! compared with itself; all pairs of distinct originals are compared with each other.
+//! pictures and videos (see `spoor-eval`): each original is changed in standard ways, hashed
+//! again and compared with itself; all pairs of distinct originals are compared with each
+//! other. Pictures are measured with PDQ (plain, dihedral, exact dihedral), videos with vPDQ,
+//! both with MD5 and SHA-256.
 //!
-//! `spoor eval PATH… [--generated N] [--seed N] [--changes LIST] [--radius 16,31]
-//! [--min-quality 50] [--jsonl FILE] [--write DIR] [-j N]` prints a table; `--jsonl` writes
-//! every record (the run, each original, each copy, each recall and false-match figure);
-//! `--write` keeps the originals and their copies as files with a manifest, for checking
-//! against another implementation (`bench/eval.sh`).
+//! `spoor eval PATH… [--generated N] [--generated-videos N] [--seed N] [--changes LIST]
+//! [--video-changes LIST] [--radius 16,31] [--min-quality 50] [--jsonl FILE] [--write DIR]
+//! [-j N]` prints a table; `--jsonl` writes every record (the run, each original, each copy,
+//! each recall and false-match figure); `--write` keeps the originals and their copies as
+//! files with a manifest, for checking against another implementation (`bench/eval.sh`).
 
 use crate::walk::{walk, Input};
 use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
+use spoor_eval::video::{VideoChange, VideoOriginal, VideoSettings};
 use spoor_eval::{Change, EvalError, Original, Settings, Summary, Technology};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,8 +25,8 @@ use std::sync::Mutex;
 /// Arguments of `spoor eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Benign pictures: files or directories (read recursively, in name order). Files that
-    /// are not pictures are counted and left out.
+    /// Benign pictures and videos: files or directories (read recursively, in name order).
+    /// Files that are neither are counted and left out.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Also make this many pictures from the seed (noise, shapes, waves, landscapes,
@@ -39,7 +42,29 @@ pub struct EvalArgs {
     /// border_5_white, text, brightness_+30, contrast_+30, greyscale).
     #[arg(long, value_delimiter = ',', default_value = "standard")]
     pub changes: Vec<String>,
-    /// PDQ radii to count matches at, comma-separated.
+    /// Also make this many short videos from the seed (two scenes panning over generated
+    /// pictures, six seconds, 320×240): they join the comparison of distinct videos.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub generated_videos: u32,
+    /// The changes to videos, comma-separated, or `standard` (h264_crf28, h264_crf40,
+    /// resize_0.5, resize_0.25, fps_10, cut_middle, inserted, crop_10, rotate_90, mirror,
+    /// border_10_black, text, brightness_+30, greyscale). A picture change (other than JPEG)
+    /// applies to every frame.
+    #[arg(long, value_delimiter = ',', default_value = "standard")]
+    pub video_changes: Vec<String>,
+    /// A video matches when this percentage of its good frames are near frames of the other
+    /// (the service's rule).
+    #[arg(long, default_value_t = 80.0, value_name = "PERCENT", value_parser = parse_percent)]
+    pub video_match: f64,
+    /// Video frames hashed a second for vPDQ (a number, or `all` for every frame).
+    #[arg(long, value_name = "N|all", default_value = "1", value_parser = crate::hash::parse_fps)]
+    pub vpdq_fps: crate::hash::VpdqFps,
+    /// The ffmpeg program that decodes videos and encodes their copies (ffprobe is looked
+    /// for beside it).
+    #[arg(long, env = "SPOOR_FFMPEG", value_name = "PATH", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    /// PDQ radii to count matches at (for videos, the distance between two frames),
+    /// comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "31",
           value_parser = clap::value_parser!(u32).range(0..=256))]
     pub radius: Vec<u32>,
@@ -52,7 +77,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub jsonl: Option<PathBuf>,
     /// Keep the originals and their changed copies in this directory (which must be empty or
-    /// new): `NNNNN/original.EXT`, `NNNNN/CHANGE.EXT` and `manifest.tsv`.
+    /// new): `NNNNN/original.EXT`, `NNNNN/CHANGE.EXT` and `manifest.tsv`; videos'
+    /// copies as `videos/NNNNN/CHANGE.mp4` (originals are named in the manifest, not copied).
     #[arg(long, value_name = "DIR")]
     pub write: Option<PathBuf>,
     /// Worker threads [default: all cores].
@@ -75,12 +101,20 @@ enum Record<'a> {
         skipped_low_quality: u64,
         not_pictures: u64,
         errors: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        videos: Option<VideoRun<'a>>,
     },
     Original(&'a Original),
     Copy {
         original: &'a str,
         #[serde(flatten)]
         copy: &'a spoor_eval::Copy,
+    },
+    Video(&'a VideoOriginal),
+    VideoCopy {
+        original: &'a str,
+        #[serde(flatten)]
+        copy: &'a spoor_eval::video::VideoCopy,
     },
     Recall(&'a spoor_eval::Recall),
     FalseMatches(&'a spoor_eval::FalseMatches),
@@ -90,15 +124,93 @@ enum Record<'a> {
     },
 }
 
+/// The videos' part of the run record.
+#[derive(Serialize)]
+struct VideoRun<'a> {
+    changes: Vec<String>,
+    radii: &'a [u32],
+    query_match: f64,
+    fps: Option<f64>,
+    crf: u8,
+    ffmpeg: String,
+    originals: u64,
+    compared: u64,
+    skipped_no_good_frame: u64,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a percentage from 0 to 100")),
+    }
+}
+
 enum Source {
     File(PathBuf),
     Generated(u32),
+    GeneratedVideo(u32),
 }
 
 enum Outcome {
     Done(Box<Original>, Vec<u8>),
+    Video(Box<VideoOriginal>),
     NotPicture,
     Error(String, String),
+}
+
+fn parse_video_changes(names: &[String]) -> anyhow::Result<Vec<VideoChange>> {
+    let mut out = Vec::new();
+    for n in names {
+        if n == "standard" {
+            out.extend(spoor_eval::video::standard());
+        } else {
+            out.push(n.parse::<VideoChange>()?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|c| seen.insert(c.to_string()));
+    if out.is_empty() {
+        anyhow::bail!(
+            "--video-changes names no change: give `standard` or a list such as h264_crf40,crop_10"
+        );
+    }
+    Ok(out)
+}
+
+/// The first bytes of a file, to tell a video from a picture without reading it all.
+fn head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut buf = Vec::with_capacity(512);
+    std::fs::File::open(path)?.take(512).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn one_video(i: usize, source: &Source, settings: &VideoSettings) -> Outcome {
+    let result = match source {
+        Source::File(p) => {
+            let name = p.display().to_string();
+            spoor_eval::video::evaluate_video(p, &name, &format!("{i:05}"), settings)
+                .map_err(|e| (name, e.to_string()))
+        }
+        Source::GeneratedVideo(k) => {
+            let path = settings.scratch.join(format!("generated-{k:05}.mp4"));
+            let made = spoor_eval::video::generate_video(settings.seed, *k, &path, settings)
+                .map_err(|e| (format!("generated video {k}"), format!("cannot make it: {e}")));
+            let r = made.and_then(|name| {
+                spoor_eval::video::evaluate_video_unchanged(&path, &name, settings)
+                    .map_err(|e| (name, e.to_string()))
+            });
+            if !settings.keep_copies {
+                let _ = std::fs::remove_file(&path);
+            }
+            r
+        }
+        Source::Generated(_) => unreachable!("pictures are not videos"),
+    };
+    match result {
+        Ok(o) => Outcome::Video(Box::new(o)),
+        Err((name, e)) => Outcome::Error(name, e),
+    }
 }
 
 fn parse_changes(names: &[String]) -> anyhow::Result<Vec<Change>> {
@@ -120,7 +232,17 @@ fn parse_changes(names: &[String]) -> anyhow::Result<Vec<Change>> {
     Ok(out)
 }
 
-fn one(source: &Source, settings: &Settings) -> Outcome {
+fn one(i: usize, source: &Source, settings: &Settings, video: &VideoSettings) -> Outcome {
+    if let Source::File(p) = source {
+        match head(p) {
+            Ok(h) if spoor_media::video::is_video(&h) => return one_video(i, source, video),
+            Ok(_) => {}
+            Err(e) => return Outcome::Error(p.display().to_string(), format!("cannot read: {e}")),
+        }
+    }
+    if let Source::GeneratedVideo(_) = source {
+        return one_video(i, source, video);
+    }
     let (name, bytes) = match source {
         Source::File(p) => match std::fs::read(p) {
             Ok(b) => (p.display().to_string(), b),
@@ -133,6 +255,7 @@ fn one(source: &Source, settings: &Settings) -> Outcome {
                 Err(e) => return Outcome::Error(name, format!("cannot encode: {e}")),
             }
         }
+        Source::GeneratedVideo(_) => unreachable!("handled above"),
     };
     if matches!(source, Source::File(_))
         && spoor_media::sniff(&bytes).is_none()
@@ -142,7 +265,7 @@ fn one(source: &Source, settings: &Settings) -> Outcome {
     }
     let result = match source {
         Source::File(_) => spoor_eval::evaluate(&name, &bytes, settings),
-        Source::Generated(_) => spoor_eval::evaluate_unchanged(&name, &bytes, settings),
+        _ => spoor_eval::evaluate_unchanged(&name, &bytes, settings),
     };
     match result {
         Ok(o) => Outcome::Done(Box::new(o), bytes),
@@ -154,8 +277,11 @@ fn one(source: &Source, settings: &Settings) -> Outcome {
 /// Runs `spoor eval`.
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let changes = parse_changes(&args.changes)?;
-    if args.paths.is_empty() && args.generated == 0 {
-        anyhow::bail!("nothing to evaluate: give pictures (files or directories) or --generated N");
+    let video_changes = parse_video_changes(&args.video_changes)?;
+    if args.paths.is_empty() && args.generated == 0 && args.generated_videos == 0 {
+        anyhow::bail!(
+            "nothing to evaluate: give pictures or videos (files or directories), or --generated N"
+        );
     }
     if let Some(dir) = &args.write {
         if dir.exists()
@@ -179,6 +305,35 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         decode: spoor_media::Options::default(),
         keep_copies: args.write.is_some(),
     };
+    // Video copies are files: kept under --write, or in a private directory removed at the end.
+    let scratch_dir = match &args.write {
+        Some(_) => None,
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("spoor-eval-")
+                .tempdir()
+                .context("cannot make a scratch directory for video copies")?,
+        ),
+    };
+    let scratch = match (&args.write, &scratch_dir) {
+        (Some(dir), _) => dir.join("videos"),
+        (None, Some(t)) => t.path().to_path_buf(),
+        (None, None) => unreachable!("one of the two is set"),
+    };
+    let video_settings = VideoSettings {
+        changes: video_changes,
+        radii: args.radius.clone(),
+        query_match: args.video_match,
+        seed: args.seed,
+        min_quality: args.min_quality,
+        hashing: spoor_vpdq::Options {
+            fps: args.vpdq_fps.0,
+            video: spoor_vpdq::VideoOptions { ffmpeg: args.ffmpeg.clone(), ..Default::default() },
+        },
+        crf: spoor_eval::video::DEFAULT_CRF,
+        scratch,
+        keep_copies: args.write.is_some(),
+    };
     let mut sources = Vec::new();
     let mut walk_errors = Vec::new();
     walk(&args.paths, |input| {
@@ -193,6 +348,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         true
     });
     sources.extend((0..args.generated).map(Source::Generated));
+    sources.extend((0..args.generated_videos).map(Source::GeneratedVideo));
+    if args.generated_videos > 0 {
+        std::fs::create_dir_all(&video_settings.scratch)
+            .with_context(|| format!("cannot create {}", video_settings.scratch.display()))?;
+    }
 
     let results: Vec<Mutex<Option<Outcome>>> = sources.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
@@ -202,13 +362,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(source) = sources.get(i) else { break };
-                let outcome = one(source, &settings);
+                let outcome = one(i, source, &settings, &video_settings);
                 *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
             });
         }
     });
 
     let mut originals = Vec::new();
+    let mut videos = Vec::new();
     let mut errors: Vec<(String, String)> = walk_errors;
     let mut not_pictures = 0u64;
     let mut kept: Vec<Vec<u8>> = Vec::new();
@@ -220,26 +381,48 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                     kept.push(bytes);
                 }
             }
+            Some(Outcome::Video(v)) => videos.push(*v),
             Some(Outcome::NotPicture) => not_pictures += 1,
             Some(Outcome::Error(name, e)) => errors.push((name, e)),
             None => {}
         }
     }
     let summary = spoor_eval::summarise(&originals, &settings);
-    if summary.compared < 2 {
+    let video_summary =
+        (!videos.is_empty()).then(|| spoor_eval::video::summarise_videos(&videos, &video_settings));
+    let videos_measured =
+        video_summary.as_ref().is_some_and(|v| v.originals > 0 || v.compared >= 2);
+    if summary.compared < 2 && !videos_measured {
         for (name, e) in &errors {
             eprintln!("spoor eval: {name}: {e}");
         }
         anyhow::bail!(
             "{} original(s) of PDQ quality ≥ {} were found; at least 2 are needed (give more \
-             pictures, or --generated N)",
+             pictures, or --generated N), or videos",
             summary.compared,
             settings.min_quality
         );
     }
     if let Some(dir) = &args.write {
-        write_copies(dir, &originals, &kept)?;
+        write_copies(dir, &originals, &kept, &videos)?;
     }
+    let ffmpeg = if videos.is_empty() {
+        String::new()
+    } else {
+        spoor_media::video::ffmpeg_version(&video_settings.hashing.video)
+            .unwrap_or_else(|e| format!("unknown ({e})"))
+    };
+    let report = Report {
+        settings: &settings,
+        originals: &originals,
+        summary: &summary,
+        video_settings: &video_settings,
+        videos: &videos,
+        video_summary: video_summary.as_ref(),
+        ffmpeg: &ffmpeg,
+        not_pictures,
+        errors: &errors,
+    };
     let to_stdout = args.jsonl.as_deref() == Some(Path::new("-"));
     if let Some(path) = &args.jsonl {
         let sink: Box<dyn Write> = if to_stdout {
@@ -251,7 +434,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             )
         };
         let mut w = std::io::BufWriter::new(sink);
-        write_records(&mut w, &settings, &originals, &summary, not_pictures, &errors)
+        write_records(&mut w, &report)
             .with_context(|| format!("cannot write {}", path.display()))?;
         w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -260,24 +443,40 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     if !to_stdout {
         let mut out = std::io::stdout().lock();
-        print_table(&mut out, &settings, &summary, not_pictures, errors.len())?;
+        if summary.compared > 0 || video_summary.is_none() {
+            print_table(&mut out, &settings, &summary, not_pictures, errors.len())?;
+        }
+        if let Some(v) = &video_summary {
+            if summary.compared > 0 {
+                writeln!(out)?;
+            }
+            print_video_table(&mut out, &video_settings, v, &ffmpeg)?;
+        }
     }
+    drop(scratch_dir);
     Ok(ExitCode::SUCCESS)
 }
 
-fn write_records(
-    w: &mut dyn Write,
-    settings: &Settings,
-    originals: &[Original],
-    summary: &Summary,
+/// Everything a run found, for the records.
+struct Report<'a> {
+    settings: &'a Settings,
+    originals: &'a [Original],
+    summary: &'a Summary,
+    video_settings: &'a VideoSettings,
+    videos: &'a [VideoOriginal],
+    video_summary: Option<&'a Summary>,
+    ffmpeg: &'a str,
     not_pictures: u64,
-    errors: &[(String, String)],
-) -> anyhow::Result<()> {
-    let mut line = |r: &Record| -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *w, r)?;
+    errors: &'a [(String, String)],
+}
+
+fn write_records(w: &mut dyn Write, r: &Report) -> anyhow::Result<()> {
+    let mut line = |x: &Record| -> anyhow::Result<()> {
+        serde_json::to_writer(&mut *w, x)?;
         w.write_all(b"\n")?;
         Ok(())
     };
+    let (settings, summary) = (r.settings, r.summary);
     line(&Record::Run {
         version: env!("CARGO_PKG_VERSION"),
         seed: settings.seed,
@@ -287,28 +486,51 @@ fn write_records(
         originals: summary.originals,
         compared: summary.compared,
         skipped_low_quality: summary.skipped,
-        not_pictures,
-        errors: errors.len() as u64,
+        not_pictures: r.not_pictures,
+        errors: r.errors.len() as u64,
+        videos: r.video_summary.map(|v| VideoRun {
+            changes: r.video_settings.changes.iter().map(|c| c.to_string()).collect(),
+            radii: &r.video_settings.radii,
+            query_match: r.video_settings.query_match,
+            fps: r.video_settings.hashing.fps,
+            crf: r.video_settings.crf,
+            ffmpeg: r.ffmpeg.to_string(),
+            originals: v.originals,
+            compared: v.compared,
+            skipped_no_good_frame: v.skipped,
+        }),
     })?;
-    for o in originals {
+    for o in r.originals {
         line(&Record::Original(o))?;
         for c in &o.copies {
             line(&Record::Copy { original: &o.name, copy: c })?;
         }
     }
-    for (name, e) in errors {
+    for v in r.videos {
+        line(&Record::Video(v))?;
+        for c in &v.copies {
+            line(&Record::VideoCopy { original: &v.name, copy: c })?;
+        }
+    }
+    for (name, e) in r.errors {
         line(&Record::Error { original: name, error: e.clone() })?;
     }
-    for r in &summary.recall {
-        line(&Record::Recall(r))?;
+    let videos = r.video_summary.into_iter();
+    for x in summary.recall.iter().chain(videos.clone().flat_map(|v| &v.recall)) {
+        line(&Record::Recall(x))?;
     }
-    for f in &summary.false_matches {
+    for f in summary.false_matches.iter().chain(videos.flat_map(|v| &v.false_matches)) {
         line(&Record::FalseMatches(f))?;
     }
     Ok(())
 }
 
-fn write_copies(dir: &Path, originals: &[Original], bytes: &[Vec<u8>]) -> anyhow::Result<()> {
+fn write_copies(
+    dir: &Path,
+    originals: &[Original],
+    bytes: &[Vec<u8>],
+    videos: &[VideoOriginal],
+) -> anyhow::Result<()> {
     let mut manifest = String::from("dir\toriginal\tused\n");
     for (i, (o, b)) in originals.iter().zip(bytes).enumerate() {
         let sub = dir.join(format!("{i:05}"));
@@ -328,6 +550,18 @@ fn write_copies(dir: &Path, originals: &[Original], bytes: &[Vec<u8>]) -> anyhow
             }
         }
         manifest.push_str(&format!("{i:05}\t{}\t{}\n", o.name.replace(['\t', '\n'], " "), o.used));
+    }
+    // Video copies are already in `videos/`, each in the directory its input index names.
+    for v in videos.iter().filter(|v| v.changed) {
+        if let Some(dir) = v.copies.first().and_then(|c| c.kept.as_ref()).and_then(|k| k.parent()) {
+            let sub = dir.strip_prefix(dir.parent().unwrap_or(dir)).unwrap_or(dir);
+            manifest.push_str(&format!(
+                "videos/{}\t{}\t{}\n",
+                sub.display(),
+                v.name.replace(['\t', '\n'], " "),
+                v.used
+            ));
+        }
     }
     let path = dir.join("manifest.tsv");
     std::fs::write(&path, manifest).with_context(|| format!("cannot write {}", path.display()))?;
@@ -351,7 +585,7 @@ fn print_table(
     writeln!(
         out,
         "{} pictures changed {} ways each and {} originals compared pairwise (PDQ quality ≥ {}), \
-         seed {}; {} skipped for quality, {} files not pictures, {} errors",
+         seed {}; {} skipped for quality, {} files neither pictures nor videos, {} errors",
         summary.originals,
         settings.changes.len(),
         summary.compared,
@@ -412,6 +646,79 @@ fn print_table(
         )?;
         for p in f.pairs.iter().take(3) {
             writeln!(out, "    {} ~ {} (distance {})", p.a, p.b, p.distance)?;
+        }
+    }
+    Ok(())
+}
+
+fn print_video_table(
+    out: &mut dyn Write,
+    settings: &VideoSettings,
+    summary: &Summary,
+    ffmpeg: &str,
+) -> anyhow::Result<()> {
+    let mut radii = settings.radii.clone();
+    radii.sort_unstable();
+    radii.dedup();
+    let rate = match settings.hashing.fps {
+        Some(f) => format!("{f} frame(s) a second"),
+        None => "every frame".into(),
+    };
+    writeln!(
+        out,
+        "{} videos changed {} ways each and {} videos compared pairwise (vPDQ, {rate}, frames of \
+         PDQ quality ≥ {}; a copy matches when {}% of its good frames are near its original's); \
+         {} skipped with no good frame; ffmpeg {ffmpeg}, copies H.264 at CRF {} unless changed",
+        summary.originals,
+        settings.changes.len(),
+        summary.compared,
+        settings.min_quality,
+        settings.query_match,
+        summary.skipped,
+        settings.crf
+    )?;
+    writeln!(out, "\nrecall (video copies that still match their original):")?;
+    let mut header = format!("{:<16}", "change");
+    for r in &radii {
+        header.push_str(&format!(" {:>9}", format!("vpdq≤{r}")));
+    }
+    header.push_str(&format!(" {:>7}", "md5"));
+    writeln!(out, "{header}")?;
+    for change in &settings.changes {
+        let name = change.to_string();
+        let find = |t: Technology, r: Option<u32>| {
+            summary
+                .recall
+                .iter()
+                .find(|x| x.change == name && x.technology == t && x.radius == r)
+                .map(|x| percent(&x.recall))
+                .unwrap_or_default()
+        };
+        let mut row = format!("{name:<16}");
+        for &r in &radii {
+            row.push_str(&format!(" {:>9}", find(Technology::Vpdq, Some(r))));
+        }
+        row.push_str(&format!(" {:>7}", find(Technology::Md5, None)));
+        writeln!(out, "{row}")?;
+    }
+    writeln!(out, "\nfalse matches (distinct videos, and their frames, that match each other):")?;
+    for f in &summary.false_matches {
+        let what = match f.radius {
+            Some(r) => format!("{} ≤ {r}", f.technology.name()),
+            None => f.technology.name().to_string(),
+        };
+        let unit = if f.technology == Technology::VpdqFrame { "frame pairs" } else { "pairs" };
+        writeln!(
+            out,
+            "{what:<20} {} of {} {unit} ({:.4}%, 95% CI {:.4}–{:.4}%)",
+            f.rate.count,
+            f.rate.of,
+            f.rate.rate * 100.0,
+            f.rate.low * 100.0,
+            f.rate.high * 100.0
+        )?;
+        for p in f.pairs.iter().take(3) {
+            writeln!(out, "    {} ~ {} (nearest frames {} apart)", p.a, p.b, p.distance)?;
         }
     }
     Ok(())

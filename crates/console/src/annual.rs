@@ -42,7 +42,10 @@ pub struct Deployment {
 /// One figure of the latest `spoor eval` run quoted in item 7.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalFigure {
-    /// The change (`jpeg_q30`, …), or `pairs of distinct originals` for false matches.
+    /// `picture` or `video`.
+    #[serde(default = "picture")]
+    pub medium: String,
+    /// The change (`jpeg_q30`, …), or the pairs compared for false matches.
     pub what: String,
     /// The technology.
     pub technology: String,
@@ -54,6 +57,10 @@ pub struct EvalFigure {
     pub of: u64,
 }
 
+fn picture() -> String {
+    "picture".into()
+}
+
 /// The latest measurement of recall and false matches (`spoor eval --jsonl`), quoted in item 7.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalQuote {
@@ -63,6 +70,12 @@ pub struct EvalQuote {
     pub originals: u64,
     /// Originals compared pairwise.
     pub compared: u64,
+    /// Videos changed.
+    #[serde(default)]
+    pub videos: u64,
+    /// Videos compared pairwise.
+    #[serde(default)]
+    pub videos_compared: u64,
     /// Recall per change (the copies that still match).
     pub recall: Vec<EvalFigure>,
     /// False matches over all pairs of distinct originals.
@@ -526,10 +539,13 @@ pub fn parse_deployment(text: &str) -> Result<Deployment, String> {
 /// Reads the recall and false-match figures of a `spoor eval --jsonl` file (`source` names it
 /// in the report and in errors).
 pub fn parse_eval(text: &str, source: &str) -> Result<EvalQuote, String> {
+    let medium = |v: &serde_json::Value| v["medium"].as_str().unwrap_or("picture").to_string();
     let mut quote = EvalQuote {
         source: source.to_string(),
         originals: 0,
         compared: 0,
+        videos: 0,
+        videos_compared: 0,
         recall: Vec::new(),
         false_matches: Vec::new(),
     };
@@ -545,9 +561,16 @@ pub fn parse_eval(text: &str, source: &str) -> Result<EvalQuote, String> {
                 run = true;
                 quote.originals = num(&v["originals"]);
                 quote.compared = num(&v["compared"]);
+                quote.videos = num(&v["videos"]["originals"]);
+                quote.videos_compared = num(&v["videos"]["compared"]);
             }
-            Some("recall") if v["technology"].as_str().is_some_and(|t| t.starts_with("pdq")) => {
+            Some("recall")
+                if v["technology"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("pdq") || t == "vpdq") =>
+            {
                 quote.recall.push(EvalFigure {
+                    medium: medium(&v),
                     what: v["change"].as_str().unwrap_or_default().to_string(),
                     technology: v["technology"].as_str().unwrap_or_default().to_string(),
                     radius: radius(&v),
@@ -556,7 +579,13 @@ pub fn parse_eval(text: &str, source: &str) -> Result<EvalQuote, String> {
                 })
             }
             Some("false_matches") => quote.false_matches.push(EvalFigure {
-                what: "pairs of distinct originals".into(),
+                medium: medium(&v),
+                what: match (v["medium"].as_str(), v["technology"].as_str()) {
+                    (Some("video"), Some("vpdq_frame")) => "pairs of frames of distinct videos",
+                    (Some("video"), _) => "pairs of distinct videos",
+                    _ => "pairs of distinct originals",
+                }
+                .into(),
                 technology: v["technology"].as_str().unwrap_or_default().to_string(),
                 radius: radius(&v),
                 count: num(&v["rate"]["count"]),
@@ -720,15 +749,19 @@ pub fn body(a: &Annual) -> Markup {
         (definition("error_limits.achieved"))
         @if let Some(m) = &a.error_limits.measured {
             p { "Measured on benign pictures (" (m.originals) " pictures changed in standard ways, "
-                (m.compared) " compared pairwise; " (m.source) "):" }
+                (m.compared) " compared pairwise"
+                @if m.videos > 0 || m.videos_compared > 0 {
+                    "; " (m.videos) " videos changed, " (m.videos_compared) " compared pairwise"
+                }
+                "; " (m.source) "):" }
             table id="item7-eval" {
-                tr { th { "Change" } th { "Technology" } th class="num" { "Radius" } th class="num" { "Still found" } }
+                tr { th { "Medium" } th { "Change" } th { "Technology" } th class="num" { "Radius" } th class="num" { "Still found" } }
                 @for r in &m.recall {
-                    tr { td { (r.what) } td { (r.technology) } td class="num" { (r.radius.map(|x| x.to_string()).unwrap_or_default()) }
+                    tr { td { (r.medium) } td { (r.what) } td { (r.technology) } td class="num" { (r.radius.map(|x| x.to_string()).unwrap_or_default()) }
                          td class="num" { (r.count) " of " (r.of) } }
                 }
                 @for f in &m.false_matches {
-                    tr { td { "false matches, " (f.what) } td { (f.technology) } td class="num" { (f.radius.map(|x| x.to_string()).unwrap_or_default()) }
+                    tr { td { (f.medium) } td { "false matches, " (f.what) } td { (f.technology) } td class="num" { (f.radius.map(|x| x.to_string()).unwrap_or_default()) }
                          td class="num" { (f.count) " of " (f.of) } }
                 }
             }

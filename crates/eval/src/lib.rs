@@ -27,6 +27,7 @@ pub mod changes;
 mod font;
 pub mod generate;
 pub mod rng;
+pub mod video;
 
 pub use changes::{Change, ChangeError, STANDARD};
 use image::codecs::jpeg::JpegEncoder;
@@ -180,7 +181,10 @@ pub struct Original {
     pub copies: Vec<Copy>,
 }
 
-fn as_text<S: serde::Serializer, T: std::fmt::Display>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_text<S: serde::Serializer, T: std::fmt::Display>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
@@ -315,11 +319,17 @@ pub enum Technology {
     Md5,
     /// SHA-256 of the file bytes.
     Sha256,
+    /// vPDQ: a copy matches when enough of its good frames are near frames of the original
+    /// (the service's rule).
+    Vpdq,
+    /// vPDQ frame by frame: pairs of good frames of distinct videos within the radius (false
+    /// matches only).
+    VpdqFrame,
 }
 
 impl Technology {
-    /// All, in the order reports list them.
-    pub const ALL: [Technology; 5] = [
+    /// Those measured on pictures, in the order reports list them.
+    pub const PICTURES: [Technology; 5] = [
         Technology::Pdq,
         Technology::PdqDihedral,
         Technology::PdqDihedralExact,
@@ -335,11 +345,20 @@ impl Technology {
             Technology::PdqDihedralExact => "pdq_dihedral_exact",
             Technology::Md5 => "md5",
             Technology::Sha256 => "sha256",
+            Technology::Vpdq => "vpdq",
+            Technology::VpdqFrame => "vpdq_frame",
         }
     }
 
     fn perceptual(self) -> bool {
-        matches!(self, Technology::Pdq | Technology::PdqDihedral | Technology::PdqDihedralExact)
+        matches!(
+            self,
+            Technology::Pdq
+                | Technology::PdqDihedral
+                | Technology::PdqDihedralExact
+                | Technology::Vpdq
+                | Technology::VpdqFrame
+        )
     }
 }
 
@@ -367,9 +386,21 @@ impl Proportion {
     }
 }
 
+/// What was changed and hashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Medium {
+    /// Pictures.
+    Picture,
+    /// Videos.
+    Video,
+}
+
 /// Recall of one change by one technology at one radius.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Recall {
+    /// Pictures or videos.
+    pub medium: Medium,
     /// The change.
     pub change: String,
     /// The technology.
@@ -394,6 +425,8 @@ pub struct Pair {
 /// False matches of one technology at one radius over all pairs of distinct originals.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct FalseMatches {
+    /// Pictures or videos.
+    pub medium: Medium,
     /// The technology.
     pub technology: Technology,
     /// The radius (perceptual technologies only).
@@ -438,6 +471,7 @@ fn pair_distance(t: Technology, a: &Original, b: &Original) -> Option<u32> {
         }
         Technology::Md5 => (a.md5 == b.md5).then_some(0),
         Technology::Sha256 => (a.sha256 == b.sha256).then_some(0),
+        Technology::Vpdq | Technology::VpdqFrame => None,
     }
 }
 
@@ -453,7 +487,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
         let copies: Vec<&Copy> =
             used.iter().flat_map(|o| o.copies.iter().filter(|c| c.change == name)).collect();
         let total = copies.len() as u64;
-        for t in Technology::ALL {
+        for t in Technology::PICTURES {
             let count =
                 |pred: &dyn Fn(&Copy) -> bool| copies.iter().filter(|c| pred(c)).count() as u64;
             if t.perceptual() {
@@ -464,6 +498,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
                         _ => count(&|c| c.distance_dihedral_exact <= r),
                     };
                     recall.push(Recall {
+                        medium: Medium::Picture,
                         change: name.clone(),
                         technology: t,
                         radius: Some(r),
@@ -476,6 +511,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
                     _ => count(&|c| c.sha256_equal),
                 };
                 recall.push(Recall {
+                    medium: Medium::Picture,
                     change: name.clone(),
                     technology: t,
                     radius: None,
@@ -487,7 +523,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
     let n = used.len() as u64;
     let pairs = n * n.saturating_sub(1) / 2;
     let mut false_matches = Vec::new();
-    for t in Technology::ALL {
+    for t in Technology::PICTURES {
         // The distance of every pair that could match at the largest radius, once.
         let limit = if t.perceptual() { radii.last().copied().unwrap_or(0) } else { 0 };
         let mut close: Vec<Pair> = Vec::new();
@@ -502,6 +538,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
         let mut at = |radius: Option<u32>, r: u32| {
             let within: Vec<&Pair> = close.iter().filter(|p| p.distance <= r).collect();
             false_matches.push(FalseMatches {
+                medium: Medium::Picture,
                 technology: t,
                 radius,
                 rate: Proportion::new(within.len() as u64, pairs),

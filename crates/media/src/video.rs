@@ -47,6 +47,14 @@ pub enum VideoError {
         /// What ffmpeg said.
         message: String,
     },
+    /// The encoder failed (an unknown codec, a full disk, an output it cannot write).
+    #[error("encoding failed after {frames} frames: {message}")]
+    Encode {
+        /// Frames given to the encoder before the failure.
+        frames: u64,
+        /// What ffmpeg said.
+        message: String,
+    },
     /// Running ffmpeg failed.
     #[error("cannot run {program}: {source}")]
     Spawn {
@@ -379,6 +387,174 @@ pub fn frames(
         return Err(VideoError::Decode { frames: index, message: pick.to_string() });
     }
     Ok(index)
+}
+
+/// Writes a video file from RGB24 frames through an `ffmpeg` subprocess (for measuring: the
+/// copies `spoor eval` makes). The codec and its settings are the caller's (`codec`, e.g.
+/// `["-c:v", "libx264", "-crf", "23"]`); the output carries no metadata. The encoder is
+/// killed when it runs past the options' `timeout`, or when the `Encoder` is dropped
+/// unfinished.
+pub struct Encoder {
+    child: Watched,
+    stdin: Option<std::process::ChildStdin>,
+    errors: Option<std::thread::JoinHandle<Vec<u8>>>,
+    done: Arc<AtomicBool>,
+    timed_out: Arc<AtomicBool>,
+    watchdog: Option<std::thread::JoinHandle<()>>,
+    frame_len: usize,
+    frames: u64,
+    timeout: Duration,
+}
+
+impl Encoder {
+    /// Starts encoding `width`×`height` frames at `fps` frames a second into `output`
+    /// (replaced if it exists).
+    pub fn start(
+        output: &Path,
+        width: u32,
+        height: u32,
+        fps: f64,
+        codec: &[&str],
+        options: &VideoOptions,
+    ) -> Result<Encoder, VideoError> {
+        let pixels = u64::from(width) * u64::from(height);
+        if pixels == 0 || pixels > options.max_pixels {
+            return Err(VideoError::TooManyPixels { width, height, max: options.max_pixels });
+        }
+        if !(fps.is_finite() && fps > 0.0) {
+            return Err(VideoError::Encode { frames: 0, message: format!("frame rate {fps}") });
+        }
+        let mut child = Command::new(&options.ffmpeg)
+            .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
+            .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{width}x{height}")])
+            .args(["-r", &format!("{fps}"), "-i", "pipe:0", "-an"])
+            .args(codec)
+            .args(["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact"])
+            .arg(output)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| spawn_error(&options.ffmpeg, e))?;
+        let errors = drain(child.stderr.take().expect("piped"), 64 * 1024);
+        let stdin = child.stdin.take();
+        let child = Watched(Arc::new(Mutex::new(child)));
+        let (done, timed_out) =
+            (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let watchdog = child.watchdog(options.timeout, done.clone(), timed_out.clone());
+        Ok(Encoder {
+            child,
+            stdin,
+            errors: Some(errors),
+            done,
+            timed_out,
+            watchdog: Some(watchdog),
+            frame_len: (pixels * 3) as usize,
+            frames: 0,
+            timeout: options.timeout,
+        })
+    }
+
+    /// Frames given so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Gives the encoder one frame (`width`×`height` RGB24 pixels, row by row).
+    pub fn push(&mut self, rgb: &[u8]) -> Result<(), VideoError> {
+        use std::io::Write as _;
+        if rgb.len() != self.frame_len {
+            return Err(VideoError::Encode {
+                frames: self.frames,
+                message: format!(
+                    "a frame of {} bytes where the size set at the start needs {}",
+                    rgb.len(),
+                    self.frame_len
+                ),
+            });
+        }
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err(VideoError::Encode { frames: self.frames, message: "finished".into() });
+        };
+        if stdin.write_all(rgb).is_err() {
+            // The encoder has stopped: `finish` says why.
+            self.stdin = None;
+            return Err(self.end().err().unwrap_or(VideoError::Encode {
+                frames: self.frames,
+                message: "the encoder stopped reading".into(),
+            }));
+        }
+        self.frames += 1;
+        Ok(())
+    }
+
+    /// Ends the stream and waits for the file to be written; returns the frames encoded.
+    pub fn finish(mut self) -> Result<u64, VideoError> {
+        self.stdin = None;
+        self.end()
+    }
+
+    fn end(&mut self) -> Result<u64, VideoError> {
+        self.stdin = None;
+        let status = self.child.wait();
+        self.done.store(true, Ordering::Release);
+        if let Some(w) = self.watchdog.take() {
+            let _ = w.join();
+        }
+        let messages = self
+            .errors
+            .take()
+            .map(|e| String::from_utf8_lossy(&e.join().unwrap_or_default()).into_owned())
+            .unwrap_or_default();
+        if self.timed_out.load(Ordering::Acquire) {
+            return Err(VideoError::Timeout(self.timeout));
+        }
+        let ok = status.map(|s| s.success()).unwrap_or(false);
+        if !ok || self.frames == 0 {
+            let first = messages.lines().map(str::trim).find(|l| !l.is_empty());
+            let message = first.map(strip_context).unwrap_or(if self.frames == 0 {
+                "no frame was given"
+            } else {
+                "ffmpeg failed"
+            });
+            return Err(VideoError::Encode { frames: self.frames, message: message.to_string() });
+        }
+        Ok(self.frames)
+    }
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if self.watchdog.is_some() {
+            self.stdin = None;
+            self.child.kill();
+            let _ = self.child.wait();
+            self.done.store(true, Ordering::Release);
+            if let Some(w) = self.watchdog.take() {
+                let _ = w.join();
+            }
+        }
+    }
+}
+
+/// The `ffmpeg` program's version line (`ffmpeg version 5.1.9-0+deb12u1 …` → `5.1.9-0+deb12u1`),
+/// to record with figures that depend on its codecs.
+pub fn ffmpeg_version(options: &VideoOptions) -> Result<String, VideoError> {
+    let out = Command::new(&options.ffmpeg)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error(&options.ffmpeg, e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    Ok(first
+        .strip_prefix("ffmpeg version ")
+        .unwrap_or(first)
+        .split(' ')
+        .next()
+        .unwrap_or("")
+        .to_string())
 }
 
 /// `[h264 @ 0x55…] Invalid NAL unit size` → `Invalid NAL unit size`.

@@ -141,6 +141,8 @@ fn explain(e: &spoor_vpdq::VideoError) -> String {
         V::NoVideoStream | V::Unreadable(_) | V::Decode { .. } => {
             "; send the whole file, in a format FFmpeg reads"
         }
+        // The service decodes; it never encodes.
+        V::Encode { .. } => "",
     };
     format!("the file looks like a video but could not be hashed with vPDQ ({e}){what}")
 }

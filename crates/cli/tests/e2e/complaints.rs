@@ -517,10 +517,12 @@ fn annual_report_agrees(w: &World, year: &str, stats: &Value) {
     std::fs::write(
         &eval,
         concat!(
-            r#"{"kind":"run","originals":10,"compared":900}"#, "\n",
-            r#"{"kind":"recall","change":"mirror","technology":"pdq_dihedral_exact","radius":31,"recall":{"count":10,"of":10}}"#, "\n",
-            r#"{"kind":"recall","change":"mirror","technology":"md5","radius":null,"recall":{"count":0,"of":10}}"#, "\n",
+            r#"{"kind":"run","originals":10,"compared":900,"videos":{"originals":3,"compared":40}}"#, "\n",
+            r#"{"kind":"recall","medium":"picture","change":"mirror","technology":"pdq_dihedral_exact","radius":31,"recall":{"count":10,"of":10}}"#, "\n",
+            r#"{"kind":"recall","medium":"picture","change":"mirror","technology":"md5","radius":null,"recall":{"count":0,"of":10}}"#, "\n",
+            r#"{"kind":"recall","medium":"video","change":"h264_crf40","technology":"vpdq","radius":31,"recall":{"count":3,"of":3}}"#, "\n",
             r#"{"kind":"false_matches","technology":"pdq","radius":31,"rate":{"count":1,"of":404550}}"#, "\n",
+            r#"{"kind":"false_matches","medium":"video","technology":"vpdq_frame","radius":31,"rate":{"count":2,"of":90000}}"#, "\n",
         ),
     )
     .unwrap();
@@ -530,12 +532,31 @@ fn annual_report_agrees(w: &World, year: &str, stats: &Value) {
     let a: Value = serde_json::from_slice(&out.stdout).unwrap();
     let m = &a["error_limits"]["measured"];
     assert_eq!((m["originals"].as_u64(), m["compared"].as_u64()), (Some(10), Some(900)));
-    assert_eq!(m["recall"].as_array().unwrap().len(), 1, "perceptual figures only: {m}");
+    assert_eq!((m["videos"].as_u64(), m["videos_compared"].as_u64()), (Some(3), Some(40)));
+    assert_eq!(m["recall"].as_array().unwrap().len(), 2, "perceptual figures only: {m}");
     assert_eq!(
         (m["recall"][0]["count"].as_u64(), m["recall"][0]["radius"].as_u64()),
         (Some(10), Some(31))
     );
+    assert_eq!(
+        (m["recall"][0]["medium"].as_str(), m["recall"][1]["medium"].as_str()),
+        (Some("picture"), Some("video"))
+    );
+    assert_eq!(m["recall"][1]["technology"], "vpdq");
     assert_eq!(m["false_matches"][0]["of"].as_u64(), Some(404_550));
+    assert_eq!(m["false_matches"][1]["what"], "pairs of frames of distinct videos");
+    let html = w.store.spoor(&[
+        "reports",
+        "annual",
+        "--year",
+        year,
+        "--eval",
+        eval.to_str().unwrap(),
+        "--format",
+        "html",
+    ]);
+    let html = String::from_utf8_lossy(&html.stdout);
+    assert!(html.contains("3 videos changed, 40 compared pairwise"), "{html}");
     for (text, want) in [
         ("not json\n", "not a spoor eval record"),
         ("{\"kind\":\"copy\"}\n", "no spoor eval run record"),

@@ -332,7 +332,7 @@ fn eval_counts_recall_and_false_matches_and_keeps_copies_on_request() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(table.contains("2 pictures changed 3 ways each and 8 originals compared"), "{table}");
-    assert!(table.contains("1 files not pictures"), "{table}");
+    assert!(table.contains("1 files neither pictures nor videos"), "{table}");
     let lines: Vec<Value> = std::fs::read_to_string(&records)
         .unwrap()
         .lines()
@@ -395,4 +395,104 @@ fn eval_counts_recall_and_false_matches_and_keeps_copies_on_request() {
     fails(&["eval"], "nothing to evaluate");
     fails(&["eval", photo.to_str().unwrap(), "--write", out_dir.to_str().unwrap()], "not empty");
     fails(&["eval", photo.to_str().unwrap(), "--changes", "mirror"], "at least 2 are needed");
+}
+
+#[test]
+fn eval_measures_videos_with_vpdq() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("copies");
+    let records = dir.path().join("eval.jsonl");
+    let video = testdata().join("../video/doorknob-hd-no-bar.mp4");
+    let photo = testdata().join("bridge-mods/aaa-orig.jpg");
+    let args = [
+        "eval",
+        video.to_str().unwrap(),
+        photo.to_str().unwrap(),
+        "--changes",
+        "mirror",
+        "--generated",
+        "2",
+        "--video-changes",
+        "h264_crf40,cut_middle,mirror",
+        "--generated-videos",
+        "2",
+        "-j",
+        "2",
+        "--jsonl",
+        records.to_str().unwrap(),
+        "--write",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = spoor(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains("1 pictures changed 1 ways each and 3 originals compared"), "{table}");
+    assert!(table.contains("1 videos changed 3 ways each and 3 videos compared"), "{table}");
+    let lines: Vec<Value> = std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kind = |k: &'static str| lines.iter().filter(move |v| v["kind"] == k);
+    let run = kind("run").next().unwrap();
+    assert_eq!(
+        (run["videos"]["originals"].as_u64(), run["videos"]["compared"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert!(!run["videos"]["ffmpeg"].as_str().unwrap().is_empty(), "{run}");
+    assert_eq!(kind("video").count(), 3);
+    let copies: Vec<&Value> = kind("video_copy").collect();
+    assert_eq!(copies.len(), 3);
+    // Each vPDQ recall figure is the count of copy records that match at its radius.
+    let video_recall: Vec<&Value> = kind("recall").filter(|r| r["medium"] == "video").collect();
+    assert_eq!(video_recall.len(), 3 * 3, "vpdq, md5 and sha256 for each change");
+    for r in &video_recall {
+        let change = r["change"].as_str().unwrap();
+        let c = copies.iter().find(|c| c["change"] == change).unwrap();
+        let expect = match r["technology"].as_str().unwrap() {
+            "vpdq" => u64::from(c["shares"][0]["matched"].as_bool().unwrap()),
+            _ => 0,
+        };
+        assert_eq!(r["recall"]["count"].as_u64(), Some(expect), "{r}");
+        assert_eq!(r["recall"]["of"], 1);
+    }
+    let found = |change: &str| {
+        video_recall.iter().find(|r| r["change"] == change && r["technology"] == "vpdq").unwrap()
+            ["recall"]["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((found("h264_crf40"), found("cut_middle"), found("mirror")), (1, 1, 0));
+    let fm = |t: &str| {
+        kind("false_matches").find(|f| f["medium"] == "video" && f["technology"] == t).unwrap()
+    };
+    assert_eq!(fm("vpdq")["rate"]["of"], 3);
+    assert_eq!(fm("vpdq")["rate"]["count"], 0);
+    let good: Vec<u64> = kind("video").map(|v| v["good"].as_u64().unwrap()).collect();
+    assert_eq!(
+        fm("vpdq_frame")["rate"]["of"].as_u64().unwrap(),
+        good[0] * good[1] + good[0] * good[2] + good[1] * good[2]
+    );
+    // The kept copies are the files that were hashed: spoor hash gives the same frames.
+    let kept = PathBuf::from(copies[0]["kept"].as_str().unwrap());
+    assert!(kept.starts_with(out_dir.join("videos")), "{}", kept.display());
+    let rehash = spoor(&["hash", "--format", "jsonl", kept.to_str().unwrap()]);
+    assert!(rehash.status.success(), "{}", String::from_utf8_lossy(&rehash.stderr));
+    let frames = jsonl(&rehash)[0]["vpdq"].as_array().unwrap().len() as u64;
+    assert_eq!(frames, copies[0]["hashed"].as_u64().unwrap());
+    let manifest = std::fs::read_to_string(out_dir.join("manifest.tsv")).unwrap();
+    assert!(manifest.contains(&format!("videos/00000\t{}", video.display())), "{manifest}");
+
+    // Bad requests are refused with what to do; a video that cannot be hashed is said so.
+    let fails = |a: &[&str], want: &str| {
+        let out = spoor(a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains(want), "{a:?}: {err}");
+    };
+    let v = video.to_str().unwrap();
+    fails(&["eval", v, "--video-changes", "jpeg_q30"], "JPEG changes are for pictures");
+    fails(&["eval", v, "--video-changes", "fps_0"], "from 1 to 240");
+    fails(&["eval", v, "--video-match", "120"], "not a percentage");
+    fails(&["eval", v, "--ffmpeg", "/nonexistent/ffmpeg"], "install FFmpeg");
 }
