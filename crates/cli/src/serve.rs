@@ -55,6 +55,13 @@ pub struct ServeArgs {
     /// `/ready` answers 503 when the change log was not read for this many seconds.
     #[arg(long, env = "SPOOR_READY_MAX_LAG", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     ready_max_lag: u64,
+    /// Serve the routes of Meta's HMA (`/status`, `/h/…`, `/m/…`, `/c/…`) under this path, so
+    /// that an HMA client switches by changing its base URL (README: "Coming from HMA").
+    #[arg(long, env = "SPOOR_HMA_PREFIX", default_value = spoor_server::hma::DEFAULT_PREFIX, value_parser = hma_prefix)]
+    hma_prefix: String,
+    /// Do not serve HMA's routes.
+    #[arg(long, env = "SPOOR_NO_HMA")]
+    no_hma: bool,
     /// Close queries (1 to 8 bits from one of the key's recent queries) a matcher key may make
     /// in an hour before it is stopped for probing (0: no probe detection).
     #[arg(long, env = "SPOOR_PROBE_THRESHOLD", default_value_t = 32)]
@@ -257,6 +264,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         match_budget: Duration::from_millis(args.match_budget_ms),
         key_max_staleness: Duration::from_secs(args.key_max_staleness),
         ready_max_lag: Duration::from_secs(args.ready_max_lag),
+        hma_prefix: (!args.no_hma).then(|| args.hma_prefix.clone()),
         probe: spoor_server::probe::ProbeConfig {
             threshold: args.probe_threshold,
             ..Default::default()
@@ -510,4 +518,48 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A prefix for HMA's routes: `/` and path segments of letters, digits, `-` and `_`, not one of
+/// Spoor's own.
+fn hma_prefix(s: &str) -> Result<String, String> {
+    let s = s.trim_end_matches('/');
+    let segments: Vec<&str> = s.split('/').skip(1).collect();
+    let ok = s.starts_with('/')
+        && !segments.is_empty()
+        && segments.iter().all(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !ok {
+        return Err(format!(
+            "{s:?}: give a path such as /hma (letters, digits, - and _ between slashes)"
+        ));
+    }
+    let first = segments[0];
+    const OURS: &[&str] = &[
+        "v1",
+        "health",
+        "ready",
+        "metrics",
+        "openapi.json",
+        "audit",
+        "banks",
+        "cases",
+        "complaints",
+        "keys",
+        "login",
+        "logout",
+        "reports",
+        "review",
+        "setup",
+        "static",
+        "statistics",
+        "users",
+    ];
+    if OURS.contains(&first) {
+        return Err(format!(
+            "{s:?}: /{first} is one of Spoor's own paths: choose another, such as /hma"
+        ));
+    }
+    Ok(s.to_string())
 }

@@ -107,10 +107,18 @@ impl From<BankError> for ApiError {
     }
 }
 
+/// The message of an error answer, kept with the response so that routes answering in another
+/// shape (HMA's `{"message": …}`) can rewrite the body.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mark = ErrorMessage(self.message.clone());
         let body =
             ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        resp.extensions_mut().insert(mark);
+        resp
     }
 }

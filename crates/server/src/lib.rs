@@ -17,6 +17,7 @@ pub mod complaining;
 pub mod delivery;
 pub mod error;
 pub mod guard;
+pub mod hma;
 pub mod openapi;
 pub mod probe;
 pub mod reporting;
@@ -80,6 +81,8 @@ pub struct Config {
     pub key_max_staleness: Duration,
     /// `/ready` answers 503 when the follower has not read the change log for longer than this.
     pub ready_max_lag: Duration,
+    /// Where HMA's routes are served (`/hma`; `None`: not served). See [`hma`].
+    pub hma_prefix: Option<String>,
     /// Probe detection thresholds.
     pub probe: probe::ProbeConfig,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
@@ -162,6 +165,7 @@ impl Default for Config {
             match_budget: Duration::from_secs(30),
             key_max_staleness: Duration::from_secs(30),
             ready_max_lag: Duration::from_secs(10),
+            hma_prefix: Some(hma::DEFAULT_PREFIX.to_string()),
             probe: probe::ProbeConfig::default(),
             tls: None,
             snapshot: None,
@@ -487,7 +491,7 @@ pub fn app(state: AppState) -> Router {
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
-    Router::new()
+    let router = Router::new()
         .route("/health", get(routes::health))
         .route("/ready", get(routes::ready))
         .route("/metrics", get(routes::metrics))
@@ -510,11 +514,29 @@ pub fn app(state: AppState) -> Router {
         .merge(case_read)
         .merge(case_decide)
         .with_state(state.clone())
-        .merge(spoor_console::router(state.console.clone()))
+        .merge(spoor_console::router(state.console.clone()));
+    // HMA's routes, under their prefix, and again with the key in the path for clients that
+    // cannot send a header.
+    let router = match &state.config.hma_prefix {
+        Some(prefix) => router.nest(prefix, hma::router(&state)).nest(
+            &format!("{prefix}/k/{{key}}"),
+            hma::router(&state).layer(middleware::from_fn(hma::key_from_path)),
+        ),
+        None => router,
+    };
+    router
         .fallback(fallback)
         .route_layer(middleware::from_fn(track))
         .layer(middleware::from_fn_with_state(state.config.request_timeout, time_limit))
-        .layer(TraceLayer::new_for_http())
+        // Spans name the path without a key in it (`/hma/k/…/m/lookup`).
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::debug_span!(
+                "request",
+                method = %req.method(),
+                uri = %hma::redact(req.uri().path()),
+                version = ?req.version(),
+            )
+        }))
 }
 
 /// Unknown routes: the console's HTML 404 page for a browser, the API's JSON error otherwise.

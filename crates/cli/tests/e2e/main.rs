@@ -26,6 +26,7 @@ mod console;
 mod console_complaints;
 mod console_reports;
 mod hash;
+mod hma;
 mod matching;
 mod reports;
 mod retention;

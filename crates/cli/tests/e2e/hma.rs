@@ -1,0 +1,448 @@
+//! HMA's routes (`/hma/…`) through the real service: what an HMA client (Coop, scripts written
+//! for HMA) sends, answered in HMA's shapes from Spoor's banks, with keys on, on both stores.
+
+use reqwest::blocking::{multipart, RequestBuilder};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::server::{bridge, until, Server, Store};
+
+const BANK: &str = "HMA_BANK";
+
+struct Hma<'a> {
+    s: &'a Server,
+    prefix: &'a str,
+}
+
+impl Hma<'_> {
+    fn url(&self, path: &str) -> String {
+        self.s.url(&format!("{}{path}", self.prefix))
+    }
+
+    fn answer(req: RequestBuilder, key: Option<&str>) -> (StatusCode, Value) {
+        let req = match key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        };
+        let resp = req.send().unwrap();
+        let status = resp.status();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn get(&self, key: Option<&str>, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.s.http.get(self.url(path)), key)
+    }
+
+    fn json(&self, method: &str, key: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let req = match method {
+            "POST" => self.s.http.post(self.url(path)),
+            "PUT" => self.s.http.put(self.url(path)),
+            _ => unreachable!(),
+        };
+        Self::answer(req.json(body), Some(key))
+    }
+
+    fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.s.http.delete(self.url(path)), Some(key))
+    }
+
+    /// A multipart upload in HMA's form: the file in a field named after its content type.
+    fn upload(
+        &self,
+        key: &str,
+        path: &str,
+        field: &str,
+        bytes: Vec<u8>,
+        extra: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut form = multipart::Form::new()
+            .part(field.to_string(), multipart::Part::bytes(bytes).file_name("blob"));
+        for (k, v) in extra {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        Self::answer(self.s.http.post(self.url(path)).multipart(form), Some(key))
+    }
+}
+
+fn message(v: &Value) -> &str {
+    v["message"].as_str().unwrap_or_else(|| panic!("not HMA's error shape: {v}"))
+}
+
+/// Waits until a lookup answers `want` (the index follows the banks' change log).
+fn lookup_until(h: &Hma, key: &str, path: &str, want: &Value) {
+    until(&format!("{path} answers {want}"), || h.get(Some(key), path).1 == *want);
+}
+
+fn flow(store: Store) {
+    let admin = store.key("admin", "admin", None);
+    let curator = store.key("curator", "curator", None);
+    let matcher = store.key("matcher", "plain", None);
+    let seer = store.key_with("matcher", "seer", &["--show-distance"]);
+    let out = store.spoor(&["bank", "create", "OTHER"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let elsewhere = store.key("matcher", "elsewhere", Some("OTHER"));
+    let hasher = store.key("hasher", "hasher", None);
+    let s = Server::start(&store, &[]);
+    let h = Hma { s: &s, prefix: "/hma" };
+
+    // Status needs no key; everything else does, and refuses in HMA's shape.
+    assert_eq!(h.get(None, "/status"), (StatusCode::OK, Value::String("I-AM-ALIVE".into())));
+    assert_eq!(h.get(None, "/status/live").0, StatusCode::OK);
+    let (st, v) = h.get(None, "/c/banks");
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
+    assert!(message(&v).contains("API key"), "{v}");
+    let (st, v) = h.get(Some(&matcher), "/c/banks");
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    message(&v);
+
+    // Banks.
+    let (st, v) = h.json("POST", &curator, "/c/banks", &json!({"name": BANK}));
+    assert_eq!(
+        (st, v),
+        (StatusCode::CREATED, json!({"matching_enabled_ratio": 1.0, "name": BANK}))
+    );
+    let (st, v) = h.json("POST", &curator, "/c/banks", &json!({"name": BANK}));
+    assert_eq!((st, message(&v)), (StatusCode::FORBIDDEN, "Bank already exists"));
+    // Coop sends the ratio as a string; a bank made paused says so.
+    let (st, v) =
+        h.json("POST", &curator, "/c/banks", &json!({"name": "PAUSED", "enabled_ratio": "0"}));
+    assert_eq!(
+        (st, v),
+        (StatusCode::CREATED, json!({"matching_enabled_ratio": 0.0, "name": "PAUSED"}))
+    );
+    for (body, says) in [
+        (json!({"name": "lower"}), "UPPER_WITH_UNDERSCORE"),
+        (json!({"name": "HALF", "enabled_ratio": 0.5}), "use 1 (matching) or 0 (paused)"),
+    ] {
+        let (st, v) = h.json("POST", &curator, "/c/banks", &body);
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(message(&v).contains(says), "{v}");
+    }
+    let (st, v) = h.json("POST", &curator, "/c/banks", &json!({"name": "X", "colour": "red"}));
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(message(&v).contains("colour"), "{v}");
+    let (_, v) = h.get(Some(&curator), "/c/banks");
+    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
+    let (st, v) = h.get(Some(&curator), "/c/bank/NOPE");
+    assert_eq!((st, message(&v)), (StatusCode::NOT_FOUND, "bank 'NOPE' not found"));
+
+    // Content by file: the photo's PDQ, as Spoor's own hashing gives it.
+    let orig = bridge("aaa-orig.jpg");
+    let (st, v) = h.upload(
+        &curator,
+        &format!("/c/bank/{BANK}/content"),
+        "photo",
+        orig.clone(),
+        &[("metadata", r#"{"content_id": "src-1"}"#)],
+    );
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let photo_id = v["id"].as_i64().unwrap();
+    let pdq = v["signals"]["pdq"].as_str().unwrap().to_string();
+    let (_, spoor) = s.upload(Some(&admin), "/v1/hash", orig.clone());
+    assert_eq!(pdq, spoor["pdq"].as_str().unwrap());
+    // Content by signal: HMA's video_md5, normalised.
+    let (st, v) = h.json(
+        "POST",
+        &curator,
+        &format!("/c/bank/{BANK}/signal"),
+        &json!({"video_md5": " D41D8CD98F00B204E9800998ECF8427E "}),
+    );
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["signals"], json!({"video_md5": "d41d8cd98f00b204e9800998ecf8427e"}));
+    let md5_id = v["id"].as_i64().unwrap();
+    assert_ne!(md5_id, photo_id);
+    // What Spoor keeps no place for is refused, naming why; nothing is added.
+    for (extra, says) in [
+        (r#"{"content_uri": "https://example.invalid/x.jpg"}"#, "no link to media"),
+        (r#"{"json": {"a": 1}}"#, "no free-form data"),
+        ("not json", "must be valid JSON"),
+    ] {
+        let (st, v) = h.upload(
+            &curator,
+            &format!("/c/bank/{BANK}/content"),
+            "photo",
+            bridge("blur-a-lot.jpg"),
+            &[("metadata", extra)],
+        );
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{extra}: {v}");
+        assert!(message(&v).contains(says), "{v}");
+    }
+    let (st, v) =
+        h.json("POST", &curator, &format!("/c/bank/{BANK}/signal"), &json!({"pdq": "ABC"}));
+    assert_eq!(
+        (st, message(&v)),
+        (StatusCode::BAD_REQUEST, "Invalid pdq signal: invalid PDQ hash")
+    );
+    let (st, v) = h.json("POST", &curator, &format!("/c/bank/{BANK}/signal"), &json!({}));
+    assert_eq!((st, message(&v)), (StatusCode::BAD_REQUEST, "No signals given"));
+    let (st, v) = h.json("POST", &curator, "/c/bank/NOPE/signal", &json!({"pdq": pdq}));
+    assert_eq!(st, StatusCode::NOT_FOUND, "{v}");
+    let (st, v) =
+        h.upload(&curator, &format!("/c/bank/{BANK}/content"), "picture", orig.clone(), &[]);
+    assert_eq!((st, message(&v)), (StatusCode::BAD_REQUEST, "no such content_type: 'picture'"));
+    let (_, stats) = s.get(Some(&admin), &format!("/v1/banks/{BANK}"));
+    assert_eq!(stats["entries"], 2, "{stats}");
+
+    // Reading content back.
+    let (st, v) =
+        h.get(Some(&curator), &format!("/c/bank/{BANK}/content/{photo_id}?include_signals=true"));
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({
+            "bank": {"matching_enabled_ratio": 1.0, "name": BANK},
+            "disable_until_ts": 1,
+            "id": photo_id,
+            "metadata": {"collab": null, "content_id": "src-1", "content_uri": null, "json": null},
+            "original_media_uri": null,
+            "signals": {"pdq": pdq},
+        })
+    );
+    let (st, v) = h.get(Some(&curator), &format!("/c/bank/{BANK}/content/999999"));
+    assert_eq!((st, message(&v)), (StatusCode::NOT_FOUND, "content '999999' not found"));
+
+    // Lookups: by signal, by file, raw; distances only for keys that may see them.
+    let by_signal = format!("/m/lookup?signal_type=pdq&signal={pdq}");
+    lookup_until(
+        &h,
+        &seer,
+        &by_signal,
+        &json!({BANK: [{"bank_content_id": photo_id, "distance": "0"}]}),
+    );
+    assert_eq!(h.get(Some(&matcher), &by_signal).1, json!({BANK: [{"bank_content_id": photo_id}]}));
+    assert_eq!(
+        h.get(Some(&elsewhere), &by_signal).1,
+        json!({}),
+        "a key scoped to OTHER matches only OTHER"
+    );
+    assert_eq!(h.get(Some(&seer), &format!("{by_signal}&banks=OTHER")).1, json!({}));
+    let (_, v) = h.get(
+        Some(&seer),
+        "/m/lookup?signal_type=video_md5&signal=d41d8cd98f00b204e9800998ecf8427e",
+    );
+    assert_eq!(v, json!({BANK: [{"bank_content_id": md5_id, "distance": "-"}]}));
+    let (st, v) = h.upload(&seer, "/m/lookup", "photo", bridge("blur-a-little.jpg"), &[]);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let hit = &v["pdq"][BANK][0];
+    assert_eq!(hit["bank_content_id"], photo_id, "{v}");
+    let d: u32 = hit["distance"].as_str().unwrap().parse().unwrap();
+    assert!(d > 0 && d <= 31, "{v}");
+    let (_, v) = h.get(Some(&seer), &format!("/m/raw_lookup?signal_type=pdq&signal={pdq}"));
+    assert_eq!(v, json!({"matches": [photo_id]}));
+    let (_, v) = h.get(
+        Some(&seer),
+        &format!("/m/raw_lookup?signal_type=pdq&signal={pdq}&include_distance=true"),
+    );
+    assert_eq!(v, json!({"matches": [{"bank_content_id": photo_id, "distance": "0"}]}));
+    let (st, v) = h.get(
+        Some(&matcher),
+        &format!("/m/raw_lookup?signal_type=pdq&signal={pdq}&include_distance=true"),
+    );
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(message(&v).contains("--show-distance"), "{v}");
+    for (path, says) in [
+        ("/m/lookup?signal_type=pdq&signal=abc", "invalid signal: invalid PDQ hash"),
+        ("/m/lookup?signal_type=sha1&signal=abc", "No such SignalType 'sha1'"),
+        ("/m/lookup?signal_type=pdq", "Either url or both signal and signal_type are required"),
+        ("/m/lookup?url=http://127.0.0.1:9/x.jpg", "does not fetch media by URL"),
+    ] {
+        let (st, v) = h.get(Some(&seer), path);
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+        assert!(message(&v).contains(says), "{path}: {v}");
+    }
+    // The same through a key in the path, for clients that cannot send a header; the key shows
+    // in no metric label.
+    let (st, v) = h.get(None, &format!("/k/{seer}{by_signal}"));
+    assert_eq!(
+        (st, v),
+        (StatusCode::OK, json!({BANK: [{"bank_content_id": photo_id, "distance": "0"}]}))
+    );
+    let (st, v) = h.get(None, "/k/spoor_not_a_key/c/banks");
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    message(&v);
+    let metrics = s.http.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(metrics.contains("/hma/k/{key}/m/lookup"), "the route is counted");
+    assert!(!metrics.contains(&seer), "a key in the path leaked into /metrics");
+
+    // Compare, index status, types.
+    let other = format!("{}{}", &pdq[..63], if pdq.ends_with('0') { "1" } else { "0" });
+    let (_, v) = h.json("POST", &seer, "/m/compare", &json!({"pdq": [pdq, other]}));
+    let bits = (u8::from_str_radix(&pdq[63..], 16).unwrap()
+        ^ u8::from_str_radix(&other[63..], 16).unwrap())
+    .count_ones();
+    assert_eq!(v, json!({"pdq": [true, {"distance": bits}]}));
+    let (st, v) = h.json("POST", &seer, "/m/compare", &json!({"pdq": [pdq]}));
+    assert_eq!(
+        (st, message(&v)),
+        (StatusCode::BAD_REQUEST, "Comparison hash list length must be exactly 2")
+    );
+    let (_, v) = h.get(Some(&seer), "/m/index/status");
+    assert_eq!(
+        (v["pdq"]["present"].as_bool(), v["pdq"]["size"].as_u64()),
+        (Some(true), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["video_md5"]["size"], 1, "{v}");
+    let (st, _) = h.get(Some(&seer), "/m/index/status?signal_type=tmk");
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        h.get(Some(&curator), "/c/signal_type").1,
+        json!([{"enabled_ratio": 1.0, "name": "pdq"}, {"enabled_ratio": 1.0, "name": "video_md5"}])
+    );
+    assert_eq!(
+        h.get(Some(&curator), "/c/content_type").1,
+        json!([{"enabled": true, "name": "photo"}, {"enabled": true, "name": "video"}])
+    );
+    let (_, v) = h.get(Some(&curator), "/c/signal_type/index");
+    assert_eq!(v["pdq"]["index_size"], 1, "{v}");
+
+    // A false positive disabled the HMA way: matching stops, the note is the recorded reason.
+    let content = format!("/c/bank/{BANK}/content/{photo_id}");
+    let (st, v) = h.json(
+        "PUT",
+        &curator,
+        &content,
+        &json!({"disable_until_ts": 0, "note": "a holiday photo"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["disable_until_ts"], 0, "{v}");
+    assert_eq!(v["user_metadata"], json!({"content_id": "src-1"}));
+    lookup_until(&h, &seer, &by_signal, &json!({}));
+    let (_, log) = s.get(Some(&admin), "/v1/audit?limit=500");
+    assert!(log.to_string().contains("a holiday photo"), "the reason is on the record: {log}");
+    let (st, v) = h.json("PUT", &curator, &content, &json!({"disable_until_ts": 4102444800u64}));
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(message(&v).contains("not supported yet"), "{v}");
+    let (st, _) = h.json("PUT", &curator, &content, &json!({"disable_until_ts": -1}));
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, v) = h.json("PUT", &curator, &content, &json!({"disable_until_ts": "1"}));
+    assert_eq!((st, v["disable_until_ts"].clone()), (StatusCode::OK, json!(1)));
+    lookup_until(
+        &h,
+        &seer,
+        &by_signal,
+        &json!({BANK: [{"bank_content_id": photo_id, "distance": "0"}]}),
+    );
+
+    // A bank paused and resumed through its ratio; renaming and deleting banks are refused.
+    let (_, v) = h.json("PUT", &curator, &format!("/c/bank/{BANK}"), &json!({"enabled_ratio": 0}));
+    assert_eq!(v, json!({"matching_enabled_ratio": 0.0, "name": BANK}));
+    lookup_until(&h, &seer, &by_signal, &json!({}));
+    let (_, v) = h.json("PUT", &curator, &format!("/c/bank/{BANK}"), &json!({"enabled": true}));
+    assert_eq!(v["matching_enabled_ratio"], 1.0);
+    lookup_until(
+        &h,
+        &seer,
+        &by_signal,
+        &json!({BANK: [{"bank_content_id": photo_id, "distance": "0"}]}),
+    );
+    let (st, v) = h.json("PUT", &curator, &format!("/c/bank/{BANK}"), &json!({"name": "RENAMED"}));
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let (st, v) = h.json("PUT", &curator, "/c/bank/NOPE", &json!({"enabled": true}));
+    assert_eq!((st, message(&v)), (StatusCode::NOT_FOUND, "Bank not found"));
+    let (st, v) = h.delete(&curator, &format!("/c/bank/{BANK}"));
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(message(&v).contains("Pause it"), "{v}");
+
+    // Deleting content: once, then nothing left to delete.
+    assert_eq!(
+        h.delete(&curator, &format!("/c/bank/{BANK}/content/{md5_id}")).1,
+        json!({"deleted": 1})
+    );
+    assert_eq!(
+        h.delete(&curator, &format!("/c/bank/{BANK}/content/{md5_id}")).1,
+        json!({"deleted": 0})
+    );
+    lookup_until(
+        &h,
+        &seer,
+        "/m/lookup?signal_type=video_md5&signal=d41d8cd98f00b204e9800998ecf8427e",
+        &json!({}),
+    );
+
+    // Hashing: any key that may hash; a video's MD5 without decoding it.
+    let (st, v) = h.upload(&hasher, "/h/hash", "photo", orig, &[]);
+    assert_eq!((st, v), (StatusCode::OK, json!({"pdq": pdq})));
+    let video = b"not really a video, and HMA does not look".to_vec();
+    let md5 = spoor_hash::digest::Digests::of(&video).md5.to_string();
+    let (st, v) = h.upload(&hasher, "/h/hash", "video", video, &[]);
+    assert_eq!((st, v), (StatusCode::OK, json!({"video_md5": md5})));
+    let (st, v) =
+        h.upload(&hasher, "/h/hash?types=video_md5", "photo", bridge("aaa-orig.jpg"), &[]);
+    assert_eq!(
+        (st, message(&v)),
+        (StatusCode::BAD_REQUEST, "signal type 'video_md5' doesn't exist or is disabled")
+    );
+    let (st, v) = h.get(Some(&hasher), "/h/hash?url=http://127.0.0.1:9/x.jpg");
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    s.stop();
+}
+
+#[test]
+fn hma_clients_work_unchanged_on_sqlite() {
+    flow(Store::sqlite());
+}
+
+#[test]
+fn hma_clients_work_unchanged_on_postgres() {
+    if let Some(store) = Store::postgres() {
+        flow(store);
+    }
+}
+
+#[test]
+fn hma_routes_move_or_go() {
+    let store = Store::sqlite();
+    let s = Server::start(&store, &["--hma-prefix", "/compat/"]);
+    let h = Hma { s: &s, prefix: "/compat" };
+    assert_eq!(h.get(None, "/status").0, StatusCode::OK);
+    assert_eq!(s.get(None, "/hma/status").0, StatusCode::NOT_FOUND);
+    s.stop();
+    let s = Server::start(&store, &["--no-hma"]);
+    assert_eq!(s.get(None, "/hma/status").0, StatusCode::NOT_FOUND);
+    s.stop();
+    let out = store.spoor(&["serve", "--hma-prefix", "/v1", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("one of Spoor's own paths"));
+}
+
+/// A key in the path appears in no log line, even at the debug level where each request is
+/// logged.
+#[test]
+fn keys_in_paths_stay_out_of_the_log() {
+    use std::io::Read as _;
+    let store = Store::sqlite();
+    let key = store.key("matcher", "m", None);
+    let log = store.dir.path().join("serve.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["serve", store.flag, &store.value, "--listen", "127.0.0.1:0"])
+        .env("SPOOR_LOG", "debug")
+        .env_remove("SPOOR_DATA_DIR")
+        .env_remove("SPOOR_DATABASE_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut text = String::new();
+    crate::server::until_within("serving", std::time::Duration::from_secs(20), || {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.contains("serving on ")
+    });
+    let base = text.split("serving on ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+    let http = reqwest::blocking::Client::new();
+    let url =
+        format!("{base}/hma/k/{key}/m/lookup?signal_type=video_md5&signal={}", "0".repeat(32));
+    assert_eq!(http.get(url).send().unwrap().status(), StatusCode::OK);
+    let bad = format!("{base}/hma/k/{key}x/c/banks");
+    assert_eq!(http.get(bad).send().unwrap().status(), StatusCode::UNAUTHORIZED);
+    crate::server::until("the requests are logged", || {
+        std::fs::read_to_string(&log).unwrap().matches("/hma/k/…/").count() >= 4
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut all = String::new();
+    std::fs::File::open(&log).unwrap().read_to_string(&mut all).unwrap();
+    assert!(all.contains("uri=/hma/k/…/m/lookup"), "{all}");
+    assert!(!all.contains(&key[..20]), "the key is in the log:\n{all}");
+}

@@ -1,0 +1,1278 @@
+//! The routes of Meta's Hasher-Matcher-Actioner (HMA 1.x, `OpenMediaMatch`), answered from
+//! Spoor's banks and index, so that an HMA client (ROOST's Coop, scripts written for HMA) moves
+//! to Spoor by changing its base URL.
+//!
+//! Served under a prefix (`--hma-prefix`, default `/hma`) with HMA's paths, parameters, status
+//! codes and JSON shapes: `{"message": …}` errors, content ids as numbers, lookup distances as
+//! strings, compare distances as numbers. What differs is deliberate and listed in the README
+//! ("Coming from HMA"); in short:
+//!
+//! - **Keys stay on.** Every route but `/status` and `/status/live` needs a key, as bearer token
+//!   or, for clients that cannot set a header, in the path (`{prefix}/k/{key}/…`; the key is
+//!   never logged). `/h` takes any key that may hash, `/m` keys that may match, `/c` curator and
+//!   admin keys; matcher keys scoped to banks match only those.
+//! - **Distances** are shown to keys that may see them (admin, curator, `--show-distance`);
+//!   other keys get lookups without the `distance` field, and `include_distance=true` is refused.
+//! - **Content is an entry.** An HMA content item is one Spoor entry (its id is the entry id);
+//!   a signal body naming several signal types makes one entry per signal, the first one's id
+//!   answered. `metadata.content_id` becomes the entry's source id; links to media
+//!   (`content_uri`), free JSON and notes are refused: Spoor keeps hashes and provenance only.
+//! - **Banks match or they do not**: `matching_enabled_ratio` is 1.0 or 0.0 (pause, with the
+//!   reason recorded); a fraction, renaming and deleting a bank are refused with what to do.
+//! - **`url=`** (fetching media by URL) is refused: hash the file and upload it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use spoor_bank::{Added, BankError, NewBank, NewEntry, Role};
+use spoor_core::{Hash256, SignalType};
+use spoor_matcher::Scope;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorMessage};
+use crate::guard::{Auth, Need};
+use crate::routes::{blocking, scope, CURATE, MATCH};
+use crate::AppState;
+
+/// The prefix the routes are served under unless `--hma-prefix` says otherwise.
+pub const DEFAULT_PREFIX: &str = "/hma";
+
+/// PDQ distance HMA's `compare` calls a match.
+const HMA_PDQ_THRESHOLD: u32 = 31;
+
+/// Largest HMA note, in characters.
+const MAX_NOTE: usize = 255;
+
+/// HMA's signal types and the Spoor signal type each one is.
+const SIGNAL_TYPES: [(&str, SignalType); 2] =
+    [("pdq", SignalType::Pdq), ("video_md5", SignalType::Md5)];
+
+/// HMA's content types and the signal types made from each.
+const CONTENT_TYPES: [(&str, &str); 2] = [("photo", "pdq"), ("video", "video_md5")];
+
+fn spoor_type(name: &str) -> Option<SignalType> {
+    SIGNAL_TYPES.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+fn hma_type(t: SignalType) -> Option<&'static str> {
+    SIGNAL_TYPES.iter().find(|(_, s)| *s == t).map(|(n, _)| *n)
+}
+
+/// The routes, to be nested under the prefix (and under `{prefix}/k/{key}`).
+pub fn router(state: &AppState) -> Router {
+    let guarded =
+        |need: Need| middleware::from_fn_with_state((state.clone(), need), crate::guard::guard);
+    let body = DefaultBodyLimit::max(state.config.max_body_bytes);
+    let upload = DefaultBodyLimit::max(state.config.max_upload_bytes);
+    const HASH: &[Role] = &[Role::Admin, Role::Curator, Role::Matcher, Role::Hasher];
+    let hash = Router::new()
+        .route("/h/hash", get(hash_url).post(hash_upload))
+        .route_layer(guarded(Need { roles: HASH, what: "hash", upload: true }))
+        .layer(upload);
+    let matching = Router::new()
+        .route("/m/raw_lookup", get(raw_lookup))
+        .route("/m/lookup", get(lookup_get))
+        .route("/m/compare", post(compare))
+        .route("/m/index/status", get(index_status))
+        .route_layer(guarded(Need { roles: MATCH, what: "match", upload: false }))
+        .layer(body);
+    let match_upload = Router::new()
+        .route("/m/lookup", post(lookup_upload))
+        .route_layer(guarded(Need { roles: MATCH, what: "match", upload: true }))
+        .layer(upload);
+    let curate = Router::new()
+        .route("/c/banks", get(banks).post(create_bank))
+        .route("/c/bank/{bank_name}", get(get_bank).put(update_bank).delete(delete_bank))
+        .route("/c/bank/{bank_name}/signal", post(add_signals))
+        .route(
+            "/c/bank/{bank_name}/content/{content_id}",
+            get(get_content).put(update_content).delete(delete_content),
+        )
+        .route("/c/signal_type", get(signal_types))
+        .route("/c/content_type", get(content_types))
+        .route("/c/signal_type/index", get(signal_type_index))
+        .route("/c/exchanges", get(exchanges))
+        .route("/c/exchanges/apis", get(exchanges))
+        .route_layer(guarded(Need { roles: CURATE, what: "read or change banks", upload: false }))
+        .layer(body);
+    let curate_upload = Router::new()
+        .route("/c/bank/{bank_name}/content", post(add_content))
+        .route_layer(guarded(Need { roles: CURATE, what: "read or change banks", upload: true }))
+        .layer(upload);
+    Router::new()
+        .route("/status", get(status))
+        .route("/status/live", get(live))
+        .merge(hash)
+        .merge(matching)
+        .merge(match_upload)
+        .merge(curate)
+        .merge(curate_upload)
+        .layer(middleware::from_fn(hma_errors))
+        .with_state(state.clone())
+}
+
+/// The key in the path (`{prefix}/k/{key}/…`) becomes the bearer token the guard reads. A
+/// bearer header sent as well is replaced: the path is what the client configured.
+pub async fn key_from_path(
+    Path(params): Path<BTreeMap<String, String>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(key) = params.get("key") {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+            req.headers_mut().insert(header::AUTHORIZATION, v);
+        }
+    }
+    next.run(req).await
+}
+
+/// The path with a key in it (`…/k/{key}/…`) as it may be logged: the key replaced by `…`.
+pub fn redact(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.find("/k/") {
+        Some(i) => {
+            let rest = &path[i + 3..];
+            let end = rest.find('/').unwrap_or(rest.len());
+            std::borrow::Cow::Owned(format!("{}/k/…{}", &path[..i], &rest[end..]))
+        }
+        None => std::borrow::Cow::Borrowed(path),
+    }
+}
+
+/// Every error these routes answer, the guard's included, in HMA's shape: `{"message": …}`.
+async fn hma_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let Some(ErrorMessage(message)) = resp.extensions().get::<ErrorMessage>().cloned() else {
+        return resp;
+    };
+    let (mut parts, _) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&serde_json::json!({ "message": message }))
+        .unwrap_or_else(|_| b"{}".to_vec());
+    Response::from_parts(parts, axum::body::Body::from(body))
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(message)
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| bad(e.body_text()))
+}
+
+/// A JSON body, refused as HMA refuses one: 415 without the JSON content type, 400 when
+/// malformed.
+fn json_body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+    match body {
+        Ok(Json(v)) => Ok(v),
+        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media",
+            message: "send the body as JSON with `Content-Type: application/json`".into(),
+        }),
+        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::too_large(
+                "the request body is larger than the server accepts (--max-body)",
+            ))
+        }
+        Err(e) => Err(bad(e.body_text())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status
+
+/// `I-AM-ALIVE` while the index is current; `INDEX-STALE` (503) while the change log has not
+/// been read for longer than `--ready-max-lag`. No key needed.
+async fn status(State(state): State<AppState>) -> Response {
+    if state.matcher.lag() > state.config.ready_max_lag {
+        return (StatusCode::SERVICE_UNAVAILABLE, "INDEX-STALE").into_response();
+    }
+    (StatusCode::OK, "I-AM-ALIVE").into_response()
+}
+
+async fn live() -> &'static str {
+    "I-AM-ALIVE"
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hashing
+
+#[derive(Deserialize)]
+struct HashQuery {
+    url: Option<String>,
+    // Accepted as HMA accepts it; no URL is fetched, so nothing is hashed with it.
+    #[allow(dead_code)]
+    types: Option<String>,
+}
+
+const NO_URLS: &str = "this service does not fetch media by URL (`url=`): hash the file and upload it (multipart, the field named `photo` or `video`), or send its signal";
+
+async fn hash_url(q: Result<Query<HashQuery>, QueryRejection>) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    match q.url {
+        Some(_) => Err(bad(NO_URLS)),
+        None => Err(bad("url: missing: give the URL of the media to hash")),
+    }
+}
+
+/// An upload in HMA's form: one file, in a field named after its content type; plain fields
+/// `metadata`, `note` and `content_id` beside it.
+struct Upload {
+    content_type: &'static str,
+    bytes: axum::body::Bytes,
+    fields: BTreeMap<String, String>,
+}
+
+async fn read_upload(
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    allowed_fields: &[&str],
+) -> Result<Upload, ApiError> {
+    let mut mp =
+        mp.map_err(|e| bad(format!("{}: send a multipart/form-data body", e.body_text())))?;
+    let too_large =
+        || ApiError::too_large("the upload is larger than the server accepts (--max-upload)");
+    let mut file: Option<(&'static str, axum::body::Bytes)> = None;
+    let mut fields = BTreeMap::new();
+    // The first thing wrong; the body is still read to its end (within the upload limit), so
+    // that the client gets the answer rather than a connection closed while it sends.
+    let mut wrong: Option<ApiError> = None;
+    loop {
+        let field = match mp.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(e) => return Err(bad(format!("malformed multipart body: {}", e.body_text()))),
+        };
+        let name = field.name().unwrap_or("").to_string();
+        let is_file = field.file_name().is_some();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large()
+            } else {
+                bad(format!("cannot read the field {name:?}: {}", e.body_text()))
+            }
+        })?;
+        if wrong.is_some() {
+            continue;
+        }
+        if is_file {
+            match CONTENT_TYPES.iter().find(|(c, _)| *c == name) {
+                None => wrong = Some(bad(format!("no such content_type: '{name}'"))),
+                Some(_) if file.is_some() => wrong = Some(bad("Only one file allowed per request")),
+                Some(&(ct, _)) => file = Some((ct, data)),
+            }
+        } else if allowed_fields.contains(&name.as_str()) {
+            match String::from_utf8(data.to_vec()) {
+                Ok(text) => {
+                    fields.insert(name, text);
+                }
+                Err(_) => wrong = Some(bad(format!("field {name}: not UTF-8 text"))),
+            }
+        } else {
+            wrong = Some(bad(format!(
+                "unknown multipart field {name:?}: send the file in a field named `photo` or `video`{}",
+                if allowed_fields.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and only {}", allowed_fields.join(", "))
+                }
+            )));
+        }
+    }
+    if let Some(e) = wrong {
+        return Err(e);
+    }
+    let Some((content_type, bytes)) = file else {
+        return Err(bad("Missing multipart/form-data file upload"));
+    };
+    if bytes.is_empty() {
+        return Err(bad("the uploaded file is empty"));
+    }
+    Ok(Upload { content_type, bytes, fields })
+}
+
+/// The signal types to make for a content type, narrowed by `types=` as HMA narrows them.
+fn selected_types(content_type: &str, types: Option<&str>) -> Result<Vec<&'static str>, ApiError> {
+    let available: Vec<&'static str> =
+        CONTENT_TYPES.iter().filter(|(c, _)| *c == content_type).map(|(_, s)| *s).collect();
+    let Some(types) = types else { return Ok(available) };
+    let mut out = Vec::new();
+    for t in types.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match available.iter().find(|a| **a == t) {
+            Some(a) if !out.contains(a) => out.push(*a),
+            Some(_) => {}
+            None => return Err(bad(format!("signal type '{t}' doesn't exist or is disabled"))),
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("empty signal type selection"));
+    }
+    Ok(out)
+}
+
+/// Hashes an upload as HMA does: `pdq` of a photo (empty when its quality is below 50, as HMA
+/// answers), `video_md5` of a video's bytes.
+async fn hash_for_hma(
+    state: &AppState,
+    upload: &Upload,
+    types: Option<&str>,
+) -> Result<BTreeMap<&'static str, String>, ApiError> {
+    let selected = selected_types(upload.content_type, types)?;
+    let bytes = upload.bytes.clone();
+    let options = crate::routes::upload_options(state);
+    state
+        .pool
+        .run(move |_| {
+            let mut out = BTreeMap::new();
+            for t in selected {
+                match t {
+                    "pdq" => {
+                        let img = spoor_media::decode(&bytes, &options)
+                            .map_err(|e| bad(format!("cannot read the photo: {e}")))?;
+                        let pdq = spoor_hash::pdq::pdq(img.pixels());
+                        let text =
+                            if pdq.quality < 50 { String::new() } else { pdq.hash.to_string() };
+                        out.insert("pdq", text);
+                    }
+                    _ => {
+                        out.insert(
+                            "video_md5",
+                            spoor_hash::digest::Digests::of(&bytes).md5.to_string(),
+                        );
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+}
+
+#[derive(Deserialize)]
+struct TypesQuery {
+    types: Option<String>,
+    banks: Option<String>,
+}
+
+async fn hash_upload(
+    State(state): State<AppState>,
+    _caller: Auth,
+    q: Result<Query<TypesQuery>, QueryRejection>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Json<BTreeMap<&'static str, String>>, ApiError> {
+    let q = query(q)?;
+    let upload = read_upload(mp, &[]).await?;
+    Ok(Json(hash_for_hma(&state, &upload, q.types.as_deref()).await?))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching
+
+/// A signal to look up, checked as HMA checks it.
+enum Query1 {
+    Pdq(Hash256),
+    Md5(Vec<u8>),
+}
+
+fn parse_signal(signal_type: &str, signal: &str) -> Result<Query1, ApiError> {
+    match signal_type {
+        // HMA takes exactly 64 lowercase hex digits.
+        "pdq" => {
+            if signal.len() != 64
+                || !signal.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            {
+                return Err(bad("invalid signal: invalid PDQ hash"));
+            }
+            signal.parse().map(Query1::Pdq).map_err(|e| bad(format!("invalid signal: {e}")))
+        }
+        "video_md5" => {
+            let s = signal.trim().to_ascii_lowercase();
+            SignalType::Md5
+                .parse(&s)
+                .map(Query1::Md5)
+                .map_err(|_| bad(format!("invalid signal: {signal:?} is not a valid MD5 hash")))
+        }
+        other => Err(bad(format!("No such SignalType '{other}'"))),
+    }
+}
+
+/// The banks a lookup may match: the key's scope, narrowed by `banks=`.
+fn lookup_scope(p: &Principal, banks: Option<&str>) -> Scope {
+    let wanted: Option<HashSet<String>> =
+        banks.filter(|b| !b.is_empty()).map(|b| b.split(',').map(str::to_string).collect());
+    match (scope(p), wanted) {
+        (s, None) => s,
+        (Scope::All, Some(w)) => Scope::Banks(w),
+        (Scope::Banks(mine), Some(w)) => Scope::Banks(mine.intersection(&w).cloned().collect()),
+    }
+}
+
+#[derive(Serialize)]
+struct Hit {
+    bank_content_id: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance: Option<String>,
+}
+
+/// Looks one signal up: matches in the banks in `scope`, counted in the day's statistics and
+/// watched by the probe detector like every lookup.
+async fn run_lookup(
+    state: &AppState,
+    p: &Principal,
+    q: Query1,
+    scope: Scope,
+) -> Result<Vec<spoor_matcher::Match>, ApiError> {
+    if let Query1::Pdq(h) = &q {
+        state.probes.observe(p, &[*h])?;
+    }
+    let matcher = state.matcher.clone();
+    let (found, tally) = blocking(move || {
+        let mut tally = crate::usage::Tally::default();
+        let found = match &q {
+            Query1::Pdq(h) => matcher.match_pdq(h, &scope),
+            Query1::Md5(v) => matcher.match_signal(SignalType::Md5, v, &scope),
+        };
+        let t = if matches!(q, Query1::Pdq(_)) { SignalType::Pdq } else { SignalType::Md5 };
+        tally.matched(t, &found);
+        Ok((found, tally))
+    })
+    .await?;
+    state.usage.add(&p.name, tally);
+    if !found.is_empty() {
+        metrics::counter!("spoor_matches_total").increment(found.len() as u64);
+    }
+    state.console.activity.record(found.len() as u64);
+    Ok(found)
+}
+
+fn hit(m: &spoor_matcher::Match, t: &str, show: bool) -> Hit {
+    // HMA prints a digest match's distance as "-".
+    let distance = show.then(|| if t == "pdq" { m.distance.to_string() } else { "-".into() });
+    Hit { bank_content_id: m.entry_id, distance }
+}
+
+fn by_bank(found: &[spoor_matcher::Match], t: &str, show: bool) -> BTreeMap<String, Vec<Hit>> {
+    let mut out: BTreeMap<String, Vec<Hit>> = BTreeMap::new();
+    for m in found {
+        out.entry(m.bank.to_string()).or_default().push(hit(m, t, show));
+    }
+    out
+}
+
+#[derive(Deserialize)]
+struct RawLookupQuery {
+    signal: Option<String>,
+    signal_type: Option<String>,
+    banks: Option<String>,
+    include_distance: Option<String>,
+}
+
+/// HMA's permissive booleans (`true`, `1`, `yes`, `on`…).
+fn flag(name: &str, v: Option<&str>) -> Result<bool, ApiError> {
+    match v.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("true" | "1" | "yes" | "on" | "t" | "y") => Ok(true),
+        Some("false" | "0" | "no" | "off" | "f" | "n") => Ok(false),
+        Some(other) => Err(bad(format!("{name}: {other:?} is not a boolean: use true or false"))),
+    }
+}
+
+async fn raw_lookup(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<RawLookupQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let (Some(signal), Some(signal_type)) = (q.signal, q.signal_type) else {
+        return Err(bad("signal and signal_type are required"));
+    };
+    let with_distance = flag("include_distance", q.include_distance.as_deref())?;
+    if with_distance && !p.show_distance {
+        return Err(ApiError::forbidden(
+            "this key may not see distances: make a matcher key with `spoor keys create --show-distance`, or leave out include_distance",
+        ));
+    }
+    let parsed = parse_signal(&signal_type, &signal)?;
+    let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?;
+    let matches: Vec<Value> = if with_distance {
+        found
+            .iter()
+            .map(|m| serde_json::to_value(hit(m, &signal_type, true)).unwrap_or(Value::Null))
+            .collect()
+    } else {
+        found.iter().map(|m| Value::from(m.entry_id)).collect()
+    };
+    Ok(Json(serde_json::json!({ "matches": matches })))
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    url: Option<String>,
+    signal: Option<String>,
+    signal_type: Option<String>,
+    banks: Option<String>,
+    // Accepted as HMA accepts them; Spoor's banks match or not, so no coin is flipped.
+    #[allow(dead_code)]
+    seed: Option<String>,
+    #[allow(dead_code)]
+    bypass_coinflip: Option<String>,
+    #[allow(dead_code)]
+    content_type: Option<String>,
+    #[allow(dead_code)]
+    types: Option<String>,
+}
+
+async fn lookup_get(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<LookupQuery>, QueryRejection>,
+) -> Result<Json<BTreeMap<String, Vec<Hit>>>, ApiError> {
+    let q = query(q)?;
+    if q.url.is_some() {
+        return Err(bad(NO_URLS));
+    }
+    let (Some(signal), Some(signal_type)) = (q.signal, q.signal_type) else {
+        return Err(bad("Either url or both signal and signal_type are required"));
+    };
+    let parsed = parse_signal(&signal_type, &signal)?;
+    let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?;
+    Ok(Json(by_bank(&found, &signal_type, p.show_distance)))
+}
+
+async fn lookup_upload(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    q: Result<Query<TypesQuery>, QueryRejection>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Json<BTreeMap<&'static str, BTreeMap<String, Vec<Hit>>>>, ApiError> {
+    let q = query(q)?;
+    let upload = read_upload(mp, &[]).await?;
+    let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
+    let mut out = BTreeMap::new();
+    for (t, value) in hashes {
+        // A photo too plain for PDQ has no hash to look up, and so no match.
+        let found = if value.is_empty() {
+            Vec::new()
+        } else {
+            let parsed = parse_signal(t, &value)?;
+            run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?
+        };
+        out.insert(t, by_bank(&found, t, p.show_distance));
+    }
+    Ok(Json(out))
+}
+
+async fn compare(body: Result<Json<Value>, JsonRejection>) -> Result<Json<Value>, ApiError> {
+    let Value::Object(pairs) = json_body(body)? else {
+        return Err(bad("Request input was not a dict"));
+    };
+    let mut out = serde_json::Map::new();
+    for (t, v) in pairs {
+        let Value::Array(list) = v else {
+            return Err(bad(format!("Comparison hashes for {t} was not a list")));
+        };
+        if list.len() != 2 {
+            return Err(bad("Comparison hash list length must be exactly 2"));
+        }
+        let text = |i: usize| -> Result<&str, ApiError> {
+            list[i].as_str().ok_or_else(|| bad(format!("Invalid {t} hash: not a string")))
+        };
+        let invalid = |e: ApiError| {
+            bad(format!("Invalid {t} hash: {}", e.message.trim_start_matches("invalid signal: ")))
+        };
+        let (a, b) = (
+            parse_signal(&t, text(0)?).map_err(invalid)?,
+            parse_signal(&t, text(1)?).map_err(invalid)?,
+        );
+        let result = match (a, b) {
+            (Query1::Pdq(a), Query1::Pdq(b)) => {
+                let d = a.distance(&b);
+                serde_json::json!([d <= HMA_PDQ_THRESHOLD, { "distance": d }])
+            }
+            // HMA fails here (its digest comparison has no distance to print); Spoor answers
+            // equal or not, at distance 0 or 1.
+            (Query1::Md5(a), Query1::Md5(b)) => {
+                serde_json::json!([a == b, { "distance": u32::from(a != b) }])
+            }
+            _ => return Err(bad(format!("Invalid {t} hash"))),
+        };
+        out.insert(t, result);
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+#[derive(Deserialize)]
+struct OneType {
+    signal_type: Option<String>,
+}
+
+fn types_asked(q: &OneType) -> Result<Vec<(&'static str, SignalType)>, ApiError> {
+    match &q.signal_type {
+        None => Ok(SIGNAL_TYPES.to_vec()),
+        Some(t) => SIGNAL_TYPES
+            .iter()
+            .find(|(n, _)| n == t)
+            .map(|x| vec![*x])
+            .ok_or_else(|| bad(format!("No such signal type '{t}'"))),
+    }
+}
+
+/// Spoor's index is updated live: it is "built to" the moment the change log was last read.
+fn built_to(state: &AppState) -> i64 {
+    let now = spoor_bank::model::now_ms() / 1000;
+    now - state.matcher.lag().as_secs() as i64
+}
+
+/// Entries the index holds for an HMA signal type: PDQ entries for `pdq`; every digest entry
+/// (MD5, SHA-1, SHA-256 share one exact index) for `video_md5`.
+fn index_size(state: &AppState, t: SignalType) -> u64 {
+    let s = state.matcher.stats();
+    if t == SignalType::Pdq {
+        s.pdq_entries
+    } else {
+        s.exact_entries
+    }
+}
+
+async fn index_status(
+    State(state): State<AppState>,
+    _caller: Auth,
+    q: Result<Query<OneType>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let mut out = serde_json::Map::new();
+    for (name, t) in types_asked(&q)? {
+        out.insert(
+            name.into(),
+            serde_json::json!({ "built_to": built_to(&state), "present": true, "size": index_size(&state, t) }),
+        );
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Curation
+
+/// A bank in HMA's shape.
+#[derive(Serialize)]
+struct HmaBank {
+    matching_enabled_ratio: f64,
+    name: String,
+}
+
+impl From<&spoor_bank::Bank> for HmaBank {
+    fn from(b: &spoor_bank::Bank) -> Self {
+        HmaBank { matching_enabled_ratio: if b.enabled { 1.0 } else { 0.0 }, name: b.name.clone() }
+    }
+}
+
+async fn banks(
+    State(state): State<AppState>,
+    _caller: Auth,
+) -> Result<Json<Vec<HmaBank>>, ApiError> {
+    let store = state.store.clone();
+    let banks = blocking(move || Ok(store.banks()?)).await?;
+    Ok(Json(banks.iter().map(HmaBank::from).collect()))
+}
+
+#[derive(Deserialize)]
+struct BankPath {
+    bank_name: String,
+}
+
+fn bank_missing(name: &str) -> impl FnOnce(BankError) -> ApiError + '_ {
+    move |e| match e {
+        BankError::NoSuchBank(_) => ApiError::not_found(format!("bank '{name}' not found")),
+        e => e.into(),
+    }
+}
+
+async fn get_bank(
+    State(state): State<AppState>,
+    _caller: Auth,
+    Path(path): Path<BankPath>,
+) -> Result<Json<HmaBank>, ApiError> {
+    let store = state.store.clone();
+    let name = path.bank_name;
+    let bank = blocking(move || store.bank(&name).map_err(bank_missing(&name))).await?;
+    Ok(Json(HmaBank::from(&bank)))
+}
+
+/// HMA's bank names: `[A-Z_][A-Z0-9_]*` (Spoor's rule also limits them to 64 characters).
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = name.bytes().next().is_some_and(|b| b.is_ascii_uppercase() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && name.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(bad("Bank names must be UPPER_WITH_UNDERSCORE (at most 64 characters)"))
+    }
+}
+
+/// A ratio as HMA takes it (a number, or a number in a string, as Coop sends it); Spoor's banks
+/// match or they do not, so only 0 and 1 are taken.
+fn ratio(v: &Value) -> Result<Option<bool>, ApiError> {
+    let x = match v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        _ => None,
+    };
+    match x {
+        Some(1.0) => Ok(Some(true)),
+        Some(0.0) => Ok(Some(false)),
+        Some(x) => Err(bad(format!(
+            "enabled_ratio: {x} — a Spoor bank matches every lookup or none: use 1 (matching) or 0 (paused); \
+             to try a bank on part of the traffic, give those clients a key scoped to it"
+        ))),
+        None => Err(bad("enabled_ratio: not a number")),
+    }
+}
+
+fn enabled_flag(v: &Value) -> Result<Option<bool>, ApiError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::Number(n) if n.as_f64() == Some(1.0) => Ok(Some(true)),
+        Value::Number(n) if n.as_f64() == Some(0.0) => Ok(Some(false)),
+        Value::String(s) => flag("enabled", Some(s)).map(Some),
+        _ => Err(bad("enabled: not a boolean")),
+    }
+}
+
+const BANK_FIELDS: &[&str] = &["name", "enabled_ratio", "enabled"];
+
+fn object(v: Value, allowed: &[&str]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let Value::Object(m) = v else {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "bad_request",
+            message: "the body must be a JSON object".into(),
+        });
+    };
+    if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "bad_request",
+            message: format!("unknown field {k:?}: the fields are {}", allowed.join(", ")),
+        });
+    }
+    Ok(m)
+}
+
+/// Why a bank was paused or resumed through these routes.
+const RATIO_REASON: &str = "matching_enabled_ratio set through the HMA routes";
+
+async fn create_bank(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<HmaBank>), ApiError> {
+    let m = object(json_body(body)?, BANK_FIELDS)?;
+    let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
+        return Err(ApiError {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "bad_request",
+            message: "name: required".into(),
+        });
+    };
+    check_name(&name)?;
+    // As HMA: `enabled_ratio` wins; `enabled` counts only when no ratio is given.
+    let enabled = match m.get("enabled_ratio").map(ratio).transpose()?.flatten() {
+        Some(e) => e,
+        None => m.get("enabled").map(enabled_flag).transpose()?.flatten().unwrap_or(true),
+    };
+    let store = state.store.clone();
+    let bank = blocking(move || {
+        let new = NewBank { name: name.clone(), ..Default::default() };
+        let mut bank = store.create_bank(&new, &p.actor).map_err(|e| match e {
+            BankError::BankExists(_) => ApiError::forbidden("Bank already exists"),
+            e => e.into(),
+        })?;
+        if !enabled {
+            bank = store.set_bank_enabled(&name, false, &p.actor, RATIO_REASON)?;
+        }
+        Ok(bank)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(HmaBank::from(&bank))))
+}
+
+async fn update_bank(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(path): Path<BankPath>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<HmaBank>, ApiError> {
+    let m = object(json_body(body)?, BANK_FIELDS)?;
+    let name = path.bank_name;
+    if let Some(new) = m.get("name").and_then(Value::as_str) {
+        if new != name {
+            return Err(bad(
+                "name: Spoor does not rename banks (their change log and the cases matching them keep the name): create a bank with the new name and import the entries",
+            ));
+        }
+    }
+    let mut enabled = m.get("enabled").map(enabled_flag).transpose()?.flatten();
+    if let Some(r) = m.get("enabled_ratio").map(ratio).transpose()?.flatten() {
+        enabled = Some(r);
+    }
+    let store = state.store.clone();
+    let bank = blocking(move || {
+        let bank = store.bank(&name).map_err(|e| match e {
+            BankError::NoSuchBank(_) => ApiError::not_found("Bank not found"),
+            e => e.into(),
+        })?;
+        match enabled {
+            Some(e) if e != bank.enabled => {
+                Ok(store.set_bank_enabled(&name, e, &p.actor, RATIO_REASON)?)
+            }
+            _ => Ok(bank),
+        }
+    })
+    .await?;
+    Ok(Json(HmaBank::from(&bank)))
+}
+
+async fn delete_bank(_caller: Auth, Path(path): Path<BankPath>) -> ApiError {
+    ApiError {
+        status: StatusCode::CONFLICT,
+        code: "conflict",
+        message: format!(
+            "Spoor does not delete banks: bank '{}' keeps its change log, the record of what it matched. \
+             Pause it (PUT with enabled_ratio 0), or delete its content one item at a time",
+            path.bank_name
+        ),
+    }
+}
+
+/// What HMA's metadata may carry into Spoor: the content's id at its source.
+fn metadata_source_id(v: Option<&Value>) -> Result<Option<String>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let m = match v {
+        Value::Null => return Ok(None),
+        Value::Object(m) => m,
+        _ => return Err(bad("metadata should be a json object")),
+    };
+    let mut source_id = None;
+    for (k, v) in m {
+        match (k.as_str(), v) {
+            ("collab", _) | (_, Value::Null) => {}
+            ("content_id", Value::String(s)) => source_id = Some(s.clone()),
+            ("content_id", _) => return Err(bad("Invalid metadata: content_id must be a string")),
+            ("content_uri", _) => {
+                return Err(bad(
+                    "Invalid metadata: content_uri — Spoor keeps no link to media, only hashes and provenance: leave it out",
+                ))
+            }
+            ("json" | "json_data", _) => {
+                return Err(bad(
+                    "Invalid metadata: json — Spoor keeps no free-form data with a hash: put the content's id at its source in content_id",
+                ))
+            }
+            (other, _) => return Err(bad(format!("Invalid metadata: unknown field {other:?}"))),
+        }
+    }
+    Ok(source_id)
+}
+
+fn refuse_note(note: Option<&Value>) -> Result<(), ApiError> {
+    match note {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(s)) if s.is_empty() => Ok(()),
+        Some(Value::String(s)) if s.chars().count() > MAX_NOTE => Err(bad("note must be at most 255 characters")),
+        Some(Value::String(_)) => Err(bad(
+            "note: Spoor keeps no free text with an entry; give the reason when disabling it (PUT with disable_until_ts and note), or leave it out",
+        )),
+        Some(_) => Err(bad("note should be a string")),
+    }
+}
+
+/// Banks each signal as its own entry; answers HMA's `{"id", "signals"}` with the first id.
+async fn bank_signals(
+    state: &AppState,
+    p: Principal,
+    bank: String,
+    signals: Vec<(String, String)>,
+    source_id: Option<String>,
+) -> Result<Json<Value>, ApiError> {
+    if signals.is_empty() {
+        return Err(bad("No signals given"));
+    }
+    let mut entries = Vec::new();
+    let mut shown = serde_json::Map::new();
+    for (name, value) in &signals {
+        let Some(t) = spoor_type(name) else {
+            return Err(bad(format!("No such signal type {name}")));
+        };
+        let q = parse_signal(name, value).map_err(|e| {
+            bad(format!(
+                "Invalid {name} signal: {}",
+                e.message.trim_start_matches("invalid signal: ")
+            ))
+        })?;
+        let bytes = match q {
+            Query1::Pdq(h) => h.to_bytes().to_vec(),
+            Query1::Md5(v) => v,
+        };
+        let mut e = NewEntry::new(t, bytes);
+        e.source_id = source_id.clone();
+        shown.insert(name.clone(), Value::String(t.format(&e.value)));
+        entries.push(e);
+    }
+    let store = state.store.clone();
+    let added = blocking(move || {
+        store.bank(&bank).map_err(bank_missing(&bank))?;
+        Ok(store.add_entries(&bank, &entries, &p.actor)?)
+    })
+    .await?;
+    let id = match added.first() {
+        Some(Added::New(id) | Added::Present(id)) => *id,
+        None => return Err(ApiError::internal("no outcome for an added entry")),
+    };
+    Ok(Json(serde_json::json!({ "id": id, "signals": shown })))
+}
+
+async fn add_signals(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(path): Path<BankPath>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Value::Object(mut m) = json_body(body)? else {
+        return Err(bad("the body must be a JSON object of signal type to signal"));
+    };
+    refuse_note(m.remove("note").as_ref())?;
+    let mut signals = Vec::new();
+    for (k, v) in m {
+        let Value::String(s) = v else {
+            return Err(bad(format!("Invalid {k} signal: not a string")));
+        };
+        signals.push((k, s));
+    }
+    bank_signals(&state, p, path.bank_name, signals, None).await
+}
+
+#[derive(Deserialize)]
+struct ContentQuery {
+    url: Option<String>,
+    types: Option<String>,
+    #[allow(dead_code)]
+    content_type: Option<String>,
+}
+
+async fn add_content(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(path): Path<BankPath>,
+    q: Result<Query<ContentQuery>, QueryRejection>,
+    mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    if q.url.as_deref().is_some_and(|u| !u.is_empty()) {
+        return Err(bad(NO_URLS));
+    }
+    let upload = read_upload(mp, &["metadata", "note", "content_id", "content_uri"]).await?;
+    let metadata = match upload.fields.get("metadata") {
+        Some(text) => Some(
+            serde_json::from_str::<Value>(text)
+                .map_err(|_| bad("metadata form field must be valid JSON"))?,
+        ),
+        None => None,
+    };
+    let mut source_id = metadata_source_id(metadata.as_ref())?;
+    // Coop sends the ids beside the file rather than in `metadata`.
+    if let Some(id) = upload.fields.get("content_id").filter(|s| !s.is_empty()) {
+        source_id = Some(id.clone());
+    }
+    if upload.fields.get("content_uri").is_some_and(|s| !s.is_empty()) {
+        metadata_source_id(Some(&serde_json::json!({ "content_uri": "" })))?;
+    }
+    refuse_note(upload.fields.get("note").map(|s| Value::String(s.clone())).as_ref())?;
+    let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
+    let signals = hashes.into_iter().map(|(t, v)| (t.to_string(), v)).collect();
+    bank_signals(&state, p, path.bank_name, signals, source_id).await
+}
+
+#[derive(Deserialize)]
+struct ContentPath {
+    bank_name: String,
+    content_id: String,
+}
+
+impl ContentPath {
+    fn id(&self) -> Result<i64, ApiError> {
+        self.content_id
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id >= 0)
+            .ok_or_else(|| ApiError::not_found(format!("content '{}' not found", self.content_id)))
+    }
+}
+
+/// Reads an entry of a bank: 404 in HMA's words when either is missing.
+fn entry_of(
+    store: &dyn spoor_bank::Store,
+    bank: &str,
+    id: i64,
+) -> Result<spoor_bank::Entry, ApiError> {
+    store.bank(bank).map_err(bank_missing(bank))?;
+    store.entry(bank, id).map_err(|e| match e {
+        BankError::NoSuchEntry { .. } => ApiError::not_found(format!("content '{id}' not found")),
+        e => e.into(),
+    })
+}
+
+/// HMA's `disable_until_ts`: 1 enabled, 0 disabled.
+fn disable_until(e: &spoor_bank::Entry) -> i64 {
+    i64::from(e.enabled)
+}
+
+#[derive(Deserialize)]
+struct ContentGetQuery {
+    include_signals: Option<String>,
+    include_metadata: Option<String>,
+}
+
+async fn get_content(
+    State(state): State<AppState>,
+    _caller: Auth,
+    Path(path): Path<ContentPath>,
+    q: Result<Query<ContentGetQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let id = path.id()?;
+    let with_signals = q.include_signals.as_deref().is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let with_metadata =
+        q.include_metadata.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("true"));
+    let store = state.store.clone();
+    let bank_name = path.bank_name.clone();
+    let (entry, bank) = blocking(move || {
+        let e = entry_of(&*store, &bank_name, id)?;
+        Ok((e, store.bank(&bank_name)?))
+    })
+    .await?;
+    let mut out = serde_json::json!({
+        "bank": HmaBank::from(&bank),
+        "disable_until_ts": disable_until(&entry),
+        "id": entry.id,
+        "original_media_uri": null,
+    });
+    if with_signals {
+        if let Some(t) = hma_type(entry.signal_type) {
+            out["signals"] = serde_json::json!({ t: entry.value_text() });
+        }
+    }
+    if with_metadata {
+        if let Some(s) = &entry.source_id {
+            out["metadata"] = serde_json::json!({ "collab": null, "content_id": s, "content_uri": null, "json": null });
+        }
+    }
+    Ok(Json(out))
+}
+
+async fn update_content(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(path): Path<ContentPath>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = path.id()?;
+    let Value::Object(m) = json_body(body)? else {
+        return Err(bad("the body must be a JSON object"));
+    };
+    let note = match m.get("note") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s.chars().count() > MAX_NOTE => {
+            return Err(bad("note must be at most 255 characters"))
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => return Err(bad("note should be a string")),
+    };
+    let enabled = match m.get("disable_until_ts") {
+        None => None,
+        Some(v) => {
+            let ts = match v {
+                Value::Number(n) => n.as_f64().map(|f| f.trunc() as i64),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                Value::Bool(b) => Some(i64::from(*b)),
+                _ => None,
+            }
+            .ok_or_else(|| bad(format!("Invalid int: '{v}'")))?;
+            match ts {
+                t if t < 0 => return Err(bad("disable_until_ts must be a non-negative integer")),
+                0 => Some(false),
+                1 => Some(true),
+                _ => {
+                    return Err(bad(
+                        "disable_until_ts: disabling until a time is not supported yet: send 0 to disable (the note is recorded as the reason) and 1 to enable again",
+                    ))
+                }
+            }
+        }
+    };
+    let store = state.store.clone();
+    let bank_name = path.bank_name.clone();
+    let (entry, bank) = blocking(move || {
+        let mut e = entry_of(&*store, &bank_name, id)?;
+        if let Some(enabled) = enabled {
+            let reason = note.unwrap_or_else(|| {
+                format!("disable_until_ts set to {} through the HMA routes", i64::from(enabled))
+            });
+            let (after, _) = store.patch_entry(
+                &bank_name,
+                id,
+                Some(enabled),
+                &spoor_bank::EntryUpdate::default(),
+                &p.actor,
+                &reason,
+            )?;
+            e = after;
+        }
+        Ok((e, store.bank(&bank_name)?))
+    })
+    .await?;
+    let user_metadata = entry.source_id.as_ref().map(|s| serde_json::json!({ "content_id": s }));
+    Ok(Json(serde_json::json!({
+        "bank": HmaBank::from(&bank),
+        "collab_metadata": {},
+        "disable_until_ts": disable_until(&entry),
+        "id": entry.id,
+        "note": null,
+        "original_media_uri": null,
+        "user_metadata": user_metadata,
+    })))
+}
+
+async fn delete_content(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(path): Path<ContentPath>,
+) -> Result<Json<Value>, ApiError> {
+    let Ok(id) = path.id() else {
+        return Ok(Json(serde_json::json!({ "deleted": 0 })));
+    };
+    let store = state.store.clone();
+    let bank = path.bank_name;
+    let deleted = blocking(move || {
+        store.bank(&bank).map_err(bank_missing(&bank))?;
+        match store.delete_entry(&bank, id, &p.actor, "deleted through the HMA routes") {
+            Ok(_) => Ok(1),
+            Err(BankError::NoSuchEntry { .. }) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "deleted": deleted })))
+}
+
+async fn signal_types(_caller: Auth) -> Json<Value> {
+    Json(Value::Array(
+        SIGNAL_TYPES
+            .iter()
+            .map(|(n, _)| serde_json::json!({ "enabled_ratio": 1.0, "name": n }))
+            .collect(),
+    ))
+}
+
+async fn content_types(_caller: Auth) -> Json<Value> {
+    Json(Value::Array(
+        CONTENT_TYPES
+            .iter()
+            .map(|(n, _)| serde_json::json!({ "enabled": true, "name": n }))
+            .collect(),
+    ))
+}
+
+async fn signal_type_index(
+    State(state): State<AppState>,
+    _caller: Auth,
+    q: Result<Query<OneType>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let q = query(q)?;
+    let mut out = serde_json::Map::new();
+    let at = built_to(&state);
+    for (name, t) in types_asked(&q)? {
+        let size = index_size(&state, t);
+        // The index follows the change log live: what the store holds is what it holds, up to
+        // the follower's lag.
+        out.insert(
+            name.into(),
+            serde_json::json!({
+                "db_size": size,
+                "index_built_to": at,
+                "index_out_of_date": state.matcher.lag() > state.config.ready_max_lag,
+                "index_size": size,
+                "newest_db_item": at,
+            }),
+        );
+    }
+    Ok(Json(Value::Object(out)))
+}
+
+/// Exchanges between Spoor instances are not HMA's exchange types; none is listed here.
+async fn exchanges(_caller: Auth) -> Json<Value> {
+    Json(Value::Array(Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_paths_are_redacted() {
+        assert_eq!(redact("/hma/k/spoor_abc_def/m/lookup"), "/hma/k/…/m/lookup");
+        assert_eq!(redact("/hma/k/spoor_abc"), "/hma/k/…");
+        assert_eq!(redact("/v1/match"), "/v1/match");
+    }
+
+    #[test]
+    fn signals_are_checked_as_hma_checks_them() {
+        let pdq = "f".repeat(64);
+        assert!(matches!(parse_signal("pdq", &pdq), Ok(Query1::Pdq(_))));
+        assert!(parse_signal("pdq", &pdq.to_uppercase()).is_err());
+        assert!(parse_signal("pdq", &pdq[..63]).is_err());
+        let md5 = " D41D8CD98F00B204E9800998ECF8427E ";
+        assert!(matches!(parse_signal("video_md5", md5), Ok(Query1::Md5(v)) if v.len() == 16));
+        assert!(parse_signal("video_md5", "xyz").is_err());
+        let e = parse_signal("sha1", "00").err().unwrap();
+        assert_eq!(e.message, "No such SignalType 'sha1'");
+    }
+
+    #[test]
+    fn ratios_are_whole_or_refused() {
+        assert_eq!(ratio(&serde_json::json!(1.0)).unwrap(), Some(true));
+        assert_eq!(ratio(&serde_json::json!("0")).unwrap(), Some(false));
+        assert_eq!(ratio(&Value::Null).unwrap(), None);
+        let e = ratio(&serde_json::json!(0.5)).err().unwrap();
+        assert!(e.message.contains("use 1 (matching) or 0 (paused)"), "{}", e.message);
+        assert!(ratio(&serde_json::json!("half")).is_err());
+    }
+
+    #[test]
+    fn bank_names_follow_hma() {
+        assert!(check_name("MY_BANK_2").is_ok());
+        assert!(check_name("_A").is_ok());
+        for bad in ["", "1ABC", "lower", "A-B", &"A".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn types_narrow_as_hma_narrows_them() {
+        assert_eq!(selected_types("photo", None).unwrap(), vec!["pdq"]);
+        assert_eq!(selected_types("photo", Some(" pdq ,")).unwrap(), vec!["pdq"]);
+        assert!(selected_types("photo", Some("video_md5")).is_err());
+        assert!(selected_types("video", Some(",")).is_err());
+    }
+}
