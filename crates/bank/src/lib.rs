@@ -59,6 +59,8 @@ mod write;
 
 use std::path::PathBuf;
 
+use crate::model::Millis;
+
 pub use audit::{AuditLog, AuditQuery, VerifyReport};
 pub use cases::Cases;
 pub use complaints::Complaints;
@@ -254,6 +256,16 @@ pub trait Store:
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64>;
 
+    /// Records that the disabled entry `id` of `bank` is to be enabled again at `until`, unless
+    /// it changes after the change numbered `seq` (its disable). Replaces an earlier schedule.
+    fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()>;
+    /// When entry `id`'s timed disable ends, if one is scheduled.
+    fn scheduled_enable(&self, id: i64) -> Result<Option<Millis>>;
+    /// Timed disables whose time is at or before `now`, earliest first, at most `limit`.
+    fn due_enables(&self, now: Millis, limit: usize) -> Result<Vec<TimedDisable>>;
+    /// Forgets entry `id`'s timed disable.
+    fn clear_enable(&self, id: i64) -> Result<()>;
+
     /// Change-log records after `since`, oldest first, at most `limit`; of one bank or all. Read
     /// from the change log alone: each record says what the entry was as of that change.
     fn log(&self, bank: Option<&str>, since: i64, limit: usize) -> Result<Vec<Change>>;
@@ -281,6 +293,75 @@ pub(crate) fn validate_all(entries: &[NewEntry]) -> Result<()> {
         e.validate().map_err(|m| BankError::Invalid(format!("entry {}: {m}", i + 1)))?;
     }
     Ok(())
+}
+
+/// An entry disabled until a time: enabled again then, unless it changed after its disable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedDisable {
+    /// The bank.
+    pub bank: String,
+    /// The entry.
+    pub entry_id: i64,
+    /// When it is enabled again.
+    pub until: Millis,
+    /// The sequence number of its disable: a later change to the entry cancels the schedule.
+    pub seq: i64,
+}
+
+/// Who enables entries whose timed disable has ended, on the change log.
+pub const TIMED_ENABLE_ACTOR: &str = "system:timed-disable";
+
+/// Disables an entry until `until`, with who and why: the disable is one change-log record (its
+/// reason says until when), and the entry is enabled again by [`enable_due`] once `until` has
+/// passed — unless someone changes it first.
+pub fn disable_until(
+    store: &dyn Store,
+    bank: &str,
+    id: i64,
+    until: Millis,
+    actor: &str,
+    reason: &str,
+) -> Result<Entry> {
+    let reason = format!("{reason} (until {})", model::format_time(until));
+    let (entry, _) =
+        store.patch_entry(bank, id, Some(false), &EntryUpdate::default(), actor, &reason)?;
+    store.schedule_enable(bank, id, until, entry.seq)?;
+    Ok(entry)
+}
+
+/// Enables the entries whose timed disable ended by `now`, each with a change-log record naming
+/// the time; a schedule whose entry changed after its disable (enabled, disabled again, deleted)
+/// is dropped without acting. Returns how many entries were enabled.
+pub fn enable_due(store: &dyn Store, now: Millis) -> Result<usize> {
+    let mut enabled = 0;
+    loop {
+        let due = store.due_enables(now, 100)?;
+        if due.is_empty() {
+            return Ok(enabled);
+        }
+        for t in due {
+            match store.entry(&t.bank, t.entry_id) {
+                Ok(e) if e.seq == t.seq && !e.enabled => {
+                    let reason = format!(
+                        "disabled until {}; that time has passed",
+                        model::format_time(t.until)
+                    );
+                    store.patch_entry(
+                        &t.bank,
+                        t.entry_id,
+                        Some(true),
+                        &EntryUpdate::default(),
+                        TIMED_ENABLE_ACTOR,
+                        &reason,
+                    )?;
+                    enabled += 1;
+                }
+                Ok(_) | Err(BankError::NoSuchEntry { .. }) | Err(BankError::NoSuchBank(_)) => {}
+                Err(e) => return Err(e),
+            }
+            store.clear_enable(t.entry_id)?;
+        }
+    }
 }
 
 /// Checks an actor name (who is acting: a user, an API key's name).

@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0016_retention.sql"),
     include_str!("../migrations/postgres/0017_usage.sql"),
     include_str!("../migrations/postgres/0018_case_technologies.sql"),
+    include_str!("../migrations/postgres/0019_timed_disables.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -1014,6 +1015,45 @@ impl Store for PostgresStore {
             .iter()
             .map(delta_from_row)
             .collect()
+    }
+
+    fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()> {
+        self.lock()?.execute(
+            "INSERT INTO timed_disables (entry_id, bank, until_ms, seq) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (entry_id) DO UPDATE SET bank = $2, until_ms = $3, seq = $4",
+            &[&id, &bank, &until, &seq],
+        )?;
+        Ok(())
+    }
+
+    fn scheduled_enable(&self, id: i64) -> Result<Option<Millis>> {
+        Ok(self
+            .lock()?
+            .query_opt("SELECT until_ms FROM timed_disables WHERE entry_id = $1", &[&id])?
+            .map(|r| r.get(0)))
+    }
+
+    fn due_enables(&self, now: Millis, limit: usize) -> Result<Vec<crate::TimedDisable>> {
+        Ok(self
+            .lock()?
+            .query(
+                "SELECT bank, entry_id, until_ms, seq FROM timed_disables
+                 WHERE until_ms <= $1 ORDER BY until_ms, entry_id LIMIT $2",
+                &[&now, &(limit as i64)],
+            )?
+            .iter()
+            .map(|r| crate::TimedDisable {
+                bank: r.get(0),
+                entry_id: r.get(1),
+                until: r.get(2),
+                seq: r.get(3),
+            })
+            .collect())
+    }
+
+    fn clear_enable(&self, id: i64) -> Result<()> {
+        self.lock()?.execute("DELETE FROM timed_disables WHERE entry_id = $1", &[&id])?;
+        Ok(())
     }
 
     fn last_seq(&self) -> Result<i64> {

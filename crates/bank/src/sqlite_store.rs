@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0016_retention.sql"),
     include_str!("../migrations/sqlite/0017_usage.sql"),
     include_str!("../migrations/sqlite/0018_case_technologies.sql"),
+    include_str!("../migrations/sqlite/0019_timed_disables.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -1054,6 +1055,55 @@ impl Store for SqliteStore {
             .query_map(params![since, limit as i64], delta_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()> {
+        self.lock()
+            .execute(
+                "INSERT INTO timed_disables (entry_id, bank, until_ms, seq) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (entry_id) DO UPDATE SET bank = ?2, until_ms = ?3, seq = ?4",
+                rusqlite::params![id, bank, until, seq],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    fn scheduled_enable(&self, id: i64) -> Result<Option<Millis>> {
+        use rusqlite::OptionalExtension as _;
+        self.read()?
+            .query_row("SELECT until_ms FROM timed_disables WHERE entry_id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    fn due_enables(&self, now: Millis, limit: usize) -> Result<Vec<crate::TimedDisable>> {
+        let conn = self.read()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT bank, entry_id, until_ms, seq FROM timed_disables
+                 WHERE until_ms <= ?1 ORDER BY until_ms, entry_id LIMIT ?2",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(rusqlite::params![now, limit as i64], |r| {
+                Ok(crate::TimedDisable {
+                    bank: r.get(0)?,
+                    entry_id: r.get(1)?,
+                    until: r.get(2)?,
+                    seq: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
+    }
+
+    fn clear_enable(&self, id: i64) -> Result<()> {
+        self.lock()
+            .execute("DELETE FROM timed_disables WHERE entry_id = ?1", [id])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn last_seq(&self) -> Result<i64> {

@@ -926,6 +926,50 @@ impl AddedExt for Added {
     }
 }
 
+/// A timed disable: the entry is enabled again once its time has passed, with a record saying
+/// so; one that a person changed in the meantime (enabled, disabled for good, deleted) is left
+/// as the person left it.
+fn timed_disables_end_unless_superseded(f: Fixture) {
+    let s = &*f.store;
+    bank(s, "TIMED");
+    let hs = rand_hashes(3, 77);
+    let ids: Vec<i64> = s
+        .add_entries("TIMED", &hs.iter().map(pdq).collect::<Vec<_>>(), "curator")
+        .unwrap()
+        .into_iter()
+        .map(|a| match a {
+            Added::New(id) => id,
+            Added::Present(id) => panic!("{id} present"),
+        })
+        .collect();
+    let t0 = 1_800_000_000_000;
+    for &id in &ids {
+        let e = spoor_bank::disable_until(s, "TIMED", id, t0, "curator", "checking a complaint")
+            .unwrap();
+        assert!(!e.enabled);
+        assert_eq!(s.scheduled_enable(id).unwrap(), Some(t0));
+    }
+    let why = s.entry_history("TIMED", ids[0], 10).unwrap().pop().unwrap().reason.unwrap();
+    assert!(why.starts_with("checking a complaint (until 2027-01-15"), "{why:?}");
+    // A person decides about two of them before the time: one disabled for good, one deleted.
+    s.set_enabled("TIMED", ids[1], true, "curator", "fine after all").unwrap();
+    s.set_enabled("TIMED", ids[1], false, "curator", "abuse after all: for good").unwrap();
+    s.delete_entry("TIMED", ids[2], "curator", "duplicate").unwrap();
+    assert_eq!(spoor_bank::enable_due(s, t0 - 1).unwrap(), 0, "not yet");
+    assert!(!s.entry("TIMED", ids[0]).unwrap().enabled);
+    assert_eq!(spoor_bank::enable_due(s, t0).unwrap(), 1);
+    let e = s.entry("TIMED", ids[0]).unwrap();
+    assert!(e.enabled);
+    let last = s.entry_history("TIMED", ids[0], 10).unwrap().pop().unwrap();
+    assert_eq!(last.actor, spoor_bank::TIMED_ENABLE_ACTOR);
+    assert!(last.reason.as_deref().unwrap().contains("that time has passed"), "{:?}", last.reason);
+    assert!(!s.entry("TIMED", ids[1]).unwrap().enabled, "the later decision stands");
+    for &id in &ids {
+        assert_eq!(s.scheduled_enable(id).unwrap(), None, "every schedule is used up");
+    }
+    assert_eq!(spoor_bank::enable_due(s, t0 + 1).unwrap(), 0);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -948,6 +992,7 @@ both!(
     ids_never_reused_and_log_keeps_values,
     patch_is_all_or_nothing,
     reimport_consumes_no_ids,
+    timed_disables_end_unless_superseded,
 );
 
 #[test]

@@ -537,6 +537,22 @@ impl Store for Hooked {
         }
         self.inner.deltas(since, limit)
     }
+    fn schedule_enable(&self, bank: &str, id: i64, until: i64, seq: i64) -> spoor_bank::Result<()> {
+        self.inner.schedule_enable(bank, id, until, seq)
+    }
+    fn scheduled_enable(&self, id: i64) -> spoor_bank::Result<Option<i64>> {
+        self.inner.scheduled_enable(id)
+    }
+    fn due_enables(
+        &self,
+        now: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::TimedDisable>> {
+        self.inner.due_enables(now, limit)
+    }
+    fn clear_enable(&self, id: i64) -> spoor_bank::Result<()> {
+        self.inner.clear_enable(id)
+    }
     fn last_seq(&self) -> spoor_bank::Result<i64> {
         match self.fake_last_seq.load(Ordering::SeqCst) {
             n if n >= 0 => Ok(n),

@@ -17,6 +17,9 @@
 //!   a signal body naming several signal types makes one entry per signal, the first one's id
 //!   answered. `metadata.content_id` becomes the entry's source id; links to media
 //!   (`content_uri`), free JSON and notes are refused: Spoor keeps hashes and provenance only.
+//! - **`disable_until_ts`** T (a time) disables the entry with the note (or a stock sentence) as the
+//!   recorded reason and enables it again at T (`spoor_bank::enable_due`, run by the service),
+//!   unless a person changes it first.
 //! - **Banks match or they do not**: `matching_enabled_ratio` is 1.0 or 0.0 (pause, with the
 //!   reason recorded); a fraction, renaming and deleting a bank are refused with what to do.
 //! - **`url=`** (fetching media by URL) is refused: hash the file and upload it.
@@ -1032,10 +1035,17 @@ fn entry_of(
     })
 }
 
-/// HMA's `disable_until_ts`: 1 enabled, 0 disabled.
-fn disable_until(e: &spoor_bank::Entry) -> i64 {
-    i64::from(e.enabled)
+/// HMA's `disable_until_ts`: 1 enabled, 0 disabled, otherwise disabled until that second.
+fn disable_until(e: &spoor_bank::Entry, until: Option<spoor_bank::model::Millis>) -> i64 {
+    match (e.enabled, until) {
+        (true, _) => 1,
+        (false, Some(ms)) => ms / 1000,
+        (false, None) => 0,
+    }
 }
+
+/// How far ahead HMA lets content be disabled: five years.
+const FIVE_YEARS_S: i64 = 5 * 365 * 24 * 3600;
 
 #[derive(Deserialize)]
 struct ContentGetQuery {
@@ -1056,14 +1066,15 @@ async fn get_content(
         q.include_metadata.as_deref().is_none_or(|v| v.eq_ignore_ascii_case("true"));
     let store = state.store.clone();
     let bank_name = path.bank_name.clone();
-    let (entry, bank) = blocking(move || {
+    let (entry, bank, until) = blocking(move || {
         let e = entry_of(&*store, &bank_name, id)?;
-        Ok((e, store.bank(&bank_name)?))
+        let until = if e.enabled { None } else { store.scheduled_enable(id)? };
+        Ok((e, store.bank(&bank_name)?, until))
     })
     .await?;
     let mut out = serde_json::json!({
         "bank": HmaBank::from(&bank),
-        "disable_until_ts": disable_until(&entry),
+        "disable_until_ts": disable_until(&entry, until),
         "id": entry.id,
         "original_media_uri": null,
     });
@@ -1099,7 +1110,14 @@ async fn update_content(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(bad("note should be a string")),
     };
-    let enabled = match m.get("disable_until_ts") {
+    /// What HMA's `disable_until_ts` asks for.
+    enum Wanted {
+        Enabled,
+        Disabled,
+        Until(i64),
+    }
+    let now_s = spoor_bank::model::now_ms() / 1000;
+    let wanted = match m.get("disable_until_ts") {
         None => None,
         Some(v) => {
             let ts = match v {
@@ -1109,44 +1127,62 @@ async fn update_content(
                 _ => None,
             }
             .ok_or_else(|| bad(format!("Invalid int: '{v}'")))?;
-            match ts {
+            Some(match ts {
                 t if t < 0 => return Err(bad("disable_until_ts must be a non-negative integer")),
-                0 => Some(false),
-                1 => Some(true),
-                _ => {
-                    return Err(bad(
-                        "disable_until_ts: disabling until a time is not supported yet: send 0 to disable (the note is recorded as the reason) and 1 to enable again",
-                    ))
+                0 => Wanted::Disabled,
+                1 => Wanted::Enabled,
+                t if t > now_s + FIVE_YEARS_S => {
+                    return Err(bad("disable_until_ts must be less than 5 years in the future"))
                 }
-            }
+                // A time already past means enabled, as in HMA.
+                t if t <= now_s => Wanted::Enabled,
+                t => Wanted::Until(t),
+            })
         }
     };
     let store = state.store.clone();
     let bank_name = path.bank_name.clone();
-    let (entry, bank) = blocking(move || {
+    let (entry, bank, until) = blocking(move || {
         let mut e = entry_of(&*store, &bank_name, id)?;
-        if let Some(enabled) = enabled {
-            let reason = note.unwrap_or_else(|| {
-                format!("disable_until_ts set to {} through the HMA routes", i64::from(enabled))
-            });
-            let (after, _) = store.patch_entry(
-                &bank_name,
-                id,
-                Some(enabled),
-                &spoor_bank::EntryUpdate::default(),
-                &p.actor,
-                &reason,
-            )?;
-            e = after;
+        let reason = |what: &str| {
+            note.clone()
+                .unwrap_or_else(|| format!("disable_until_ts set to {what} through the HMA routes"))
+        };
+        match wanted {
+            None => {}
+            Some(Wanted::Until(t)) => {
+                e = spoor_bank::disable_until(
+                    &*store,
+                    &bank_name,
+                    id,
+                    t * 1000,
+                    &p.actor,
+                    &reason(&t.to_string()),
+                )?;
+            }
+            Some(w) => {
+                let enabled = matches!(w, Wanted::Enabled);
+                let (after, _) = store.patch_entry(
+                    &bank_name,
+                    id,
+                    Some(enabled),
+                    &spoor_bank::EntryUpdate::default(),
+                    &p.actor,
+                    &reason(if enabled { "1" } else { "0" }),
+                )?;
+                store.clear_enable(id)?;
+                e = after;
+            }
         }
-        Ok((e, store.bank(&bank_name)?))
+        let until = if e.enabled { None } else { store.scheduled_enable(id)? };
+        Ok((e, store.bank(&bank_name)?, until))
     })
     .await?;
     let user_metadata = entry.source_id.as_ref().map(|s| serde_json::json!({ "content_id": s }));
     Ok(Json(serde_json::json!({
         "bank": HmaBank::from(&bank),
         "collab_metadata": {},
-        "disable_until_ts": disable_until(&entry),
+        "disable_until_ts": disable_until(&entry, until),
         "id": entry.id,
         "note": null,
         "original_media_uri": null,

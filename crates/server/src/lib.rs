@@ -738,6 +738,12 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
                 if let Err(e) = decided.catch_up(&*store) {
                     tracing::warn!(error = %e, "cannot read new decisions; retrying");
                 }
+                // Entries disabled until a time (HMA's `disable_until_ts`) match again then.
+                match spoor_bank::enable_due(&*store, spoor_bank::model::now_ms()) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "enabled entries whose timed disable ended"),
+                    Err(e) => tracing::warn!(error = %e, "cannot enable entries whose timed disable ended; retrying"),
+                }
                 if let Some(v) = &vault {
                     if last_purge.elapsed() >= purge_every {
                         last_purge = std::time::Instant::now();
