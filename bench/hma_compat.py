@@ -166,27 +166,23 @@ class Run:
         request = f"{method} {shown(path.format(**self.hma.vars))}"
         if show:
             request += f" {show}"
-        extra = ""
+        answers = f"HMA {a.status} {short(a.body, 100)} | Spoor {b.status} {short(b.body, 100)}"
         if sid in self.deliberate:
             want, reason = self.deliberate[sid]
             if not diffs:
-                verdict = f"DIFFERENT: listed as deliberate ({reason}) but both answer {a.status} alike"
+                verdict = f"DIFFERENT: listed as deliberate ({reason}) but both answer alike — {answers}"
             elif b.status != want:
-                verdict = f"DIFFERENT: the deliberate difference has Spoor answer {want}, it answered {b.status} {short(b.body)}"
+                verdict = f"DIFFERENT: the table has Spoor answer {want} here ({reason}) — {answers}"
             elif b.status >= 400 and not is_message(b.body):
-                verdict = f"DIFFERENT: Spoor's {b.status} body is not {{\"message\": string}}: {short(b.body)}"
+                verdict = f"DIFFERENT: Spoor's {b.status} body is not {{\"message\": string}} — {answers}"
             else:
-                verdict = f"deliberate: {reason}"
-                extra = f"HMA {a.status} {short(a.body, 70)} | Spoor {b.status} {short(b.body, 70)}"
+                verdict = f"deliberate: {reason} (HMA {a.status}, Spoor {b.status})"
         elif diffs:
-            verdict = "DIFFERENT: " + "; ".join(diffs)
-            extra = f"HMA {a.status} {short(a.body, 120)} | Spoor {b.status} {short(b.body, 120)}"
+            verdict = "DIFFERENT: " + "; ".join(diffs) + f" — {answers}"
         else:
             verdict = "same"
         self.counts[verdict.split(":")[0]] += 1
         print(f"{sid:<30} {request:<66} {verdict}")
-        if extra:
-            print(f"{'':<30}   ({extra})")
         sys.stdout.flush()
         return a, b
 
@@ -367,12 +363,14 @@ def main():
     run.step("compare.not-json", "POST", "/m/compare", data="x", headers={"Content-Type": "text/plain"}, show="(text/plain)")
 
     # Index status, types.
-    run.step("index.status", "GET", "/m/index/status")
-    run.step("index.status.pdq", "GET", "/m/index/status?signal_type=pdq")
+    sizes = [f"{t}.{k}" for t in ("pdq", "video_md5") for k in ("present", "size")]
+    run.step("index.status", "GET", "/m/index/status", agree=sizes)
+    run.step("index.status.pdq", "GET", "/m/index/status?signal_type=pdq", agree=sizes)
     run.step("index.status.unknown", "GET", "/m/index/status?signal_type=tmk")
     run.step("types.signal", "GET", "/c/signal_type", agree=["$"])
     run.step("types.content", "GET", "/c/content_type", agree=["$"])
-    run.step("types.index", "GET", "/c/signal_type/index")
+    counts = [f"{t}.{k}" for t in ("pdq", "video_md5") for k in ("db_size", "index_size", "index_out_of_date")]
+    run.step("types.index", "GET", "/c/signal_type/index", agree=counts)
     run.step("types.index.unknown", "GET", "/c/signal_type/index?signal_type=tmk")
     run.step("exchanges", "GET", "/c/exchanges", agree=["$"])
     run.step("exchanges.apis", "GET", "/c/exchanges/apis", agree=["$"])
@@ -446,16 +444,30 @@ def main():
             return [f"answered id {ans.get('id')}, the id of the content already banked with this signal, not a new content item"]
         return []
 
-    run.step("content.add.same-signal", "POST", f"/c/bank/{BANK}/signal", json={"pdq": pdq}, agree=["signals"], expect=new_item, show='{"pdq":<the photo\'s>}')
+    extras = []  # content only HMA banked (Spoor refused it or answered an existing id)
+    a, b = run.step("content.add.same-signal", "POST", f"/c/bank/{BANK}/signal", json={"pdq": pdq}, agree=["signals"], expect=new_item, show='{"pdq":<the photo\'s>}')
+    if a.get("id") != hma.vars["photo"]:
+        extras.append(a.get("id"))
 
     # Last, as they bank more content in HMA: what Spoor refuses to keep or fetch.
-    run.step(
+    a, _ = run.step(
         "content.add.content-uri", "POST", f"/c/bank/{BANK}/content",
         show='photo=blur-a-lot.jpg metadata={"content_id":"y","content_uri":…}',
         **upload("photo", other, metadata=json.dumps({"content_id": "y", "content_uri": "https://example.invalid/y.jpg"})),
     )
-    run.step("content.add.note", "POST", f"/c/bank/{BANK}/content", show="photo=blur-a-lot.jpg note=hello", **upload("photo", other, note="hello"))
-    run.step("content.add.url", "POST", f"/c/bank/{BANK}/content?url={other_url}", show="(a photo served on 127.0.0.1)")
+    extras.append(a.get("id"))
+    a, _ = run.step("content.add.note", "POST", f"/c/bank/{BANK}/content", show="photo=blur-a-lot.jpg note=hello", **upload("photo", other, note="hello"))
+    extras.append(a.get("id"))
+    a, _ = run.step("content.add.url", "POST", f"/c/bank/{BANK}/content?url={other_url}", show="(a photo served on 127.0.0.1)")
+    extras.append(a.get("id"))
+
+    # Both hold the same content again (for the throughput run): HMA's extras deleted, its
+    # index rebuilt without them.
+    for cid in extras:
+        if isinstance(cid, int):
+            hma.call("DELETE", f"/c/bank/{BANK}/content/{cid}")
+    rebuilt = lambda body: isinstance(body, dict) and not any(v.get("index_out_of_date") for v in body.values())
+    wait_for(hma, "/c/signal_type/index", rebuilt, 120, "rebuilding the index", fatal=False)
 
     stale = sorted(set(deliberate) - run.seen)
     for sid in stale:

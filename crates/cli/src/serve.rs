@@ -62,6 +62,14 @@ pub struct ServeArgs {
     /// Do not serve HMA's routes.
     #[arg(long, env = "SPOOR_NO_HMA")]
     no_hma: bool,
+    /// Hosts media may be fetched from by URL (HMA's `url=`), comma-separated; each also allows
+    /// the names under it. Addresses inside (loopback, private, link-local…) are refused
+    /// whatever the name. Without it no URL is fetched.
+    #[arg(long, env = "SPOOR_FETCH_ALLOW", value_delimiter = ',')]
+    fetch_allow: Vec<String>,
+    /// Longest a fetch by URL may take, redirects included (e.g. 20s).
+    #[arg(long, env = "SPOOR_FETCH_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    fetch_timeout: Duration,
     /// Close queries (1 to 8 bits from one of the key's recent queries) a matcher key may make
     /// in an hour before it is stopped for probing (0: no probe detection).
     #[arg(long, env = "SPOOR_PROBE_THRESHOLD", default_value_t = 32)]
@@ -265,6 +273,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         key_max_staleness: Duration::from_secs(args.key_max_staleness),
         ready_max_lag: Duration::from_secs(args.ready_max_lag),
         hma_prefix: (!args.no_hma).then(|| args.hma_prefix.clone()),
+        fetch: fetch_config(&args.fetch_allow, args.fetch_timeout, args.max_upload)?,
         probe: spoor_server::probe::ProbeConfig {
             threshold: args.probe_threshold,
             ..Default::default()
@@ -562,4 +571,28 @@ fn hma_prefix(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_string())
+}
+
+/// What `--fetch-allow` allows: `None` when it names no host.
+fn fetch_config(
+    allow: &[String],
+    timeout: Duration,
+    max_bytes: u64,
+) -> anyhow::Result<Option<spoor_server::fetch::FetchConfig>> {
+    let hosts: Vec<String> =
+        allow.iter().map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+    for h in &hosts {
+        let ok = h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+        if !ok || h.contains("://") {
+            anyhow::bail!(
+                "--fetch-allow {h:?}: give host names (media.example.org), not URLs or patterns"
+            );
+        }
+    }
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(spoor_server::fetch::FetchConfig { allow: hosts, max_bytes, timeout }))
 }

@@ -22,7 +22,8 @@
 //!   unless a person changes it first.
 //! - **Banks match or they do not**: `matching_enabled_ratio` is 1.0 or 0.0 (pause, with the
 //!   reason recorded); a fraction, renaming and deleting a bank are refused with what to do.
-//! - **`url=`** (fetching media by URL) is refused: hash the file and upload it.
+//! - **`url=`** fetches only from the hosts `--fetch-allow` names, never from an address inside
+//!   (see [`crate::fetch`]); without the flag it is refused.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -211,19 +212,78 @@ async fn live() -> &'static str {
 #[derive(Deserialize)]
 struct HashQuery {
     url: Option<String>,
-    // Accepted as HMA accepts it; no URL is fetched, so nothing is hashed with it.
-    #[allow(dead_code)]
+    content_type: Option<String>,
     types: Option<String>,
 }
 
-const NO_URLS: &str = "this service does not fetch media by URL (`url=`): hash the file and upload it (multipart, the field named `photo` or `video`), or send its signal";
-
-async fn hash_url(q: Result<Query<HashQuery>, QueryRejection>) -> Result<Response, ApiError> {
+async fn hash_url(
+    State(state): State<AppState>,
+    _caller: Auth,
+    q: Result<Query<HashQuery>, QueryRejection>,
+) -> Result<Json<BTreeMap<&'static str, String>>, ApiError> {
     let q = query(q)?;
-    match q.url {
-        Some(_) => Err(bad(NO_URLS)),
-        None => Err(bad("url: missing: give the URL of the media to hash")),
+    let Some(url) = q.url.filter(|u| !u.is_empty()) else {
+        return Err(bad("url: missing: give the URL of the media to hash"));
+    };
+    let upload = fetch_media(&state, &url, q.content_type.as_deref()).await?;
+    Ok(Json(hash_for_hma(&state, &upload, q.types.as_deref()).await?))
+}
+
+const NO_URLS: &str = "this service fetches no media by URL (`url=`): start it with --fetch-allow HOST,… naming the hosts media may come from, or hash the file and upload it (multipart, the field named `photo` or `video`)";
+
+/// Fetches the media at `url` (within `--fetch-allow` and the address rules of [`crate::fetch`])
+/// as an upload of the content type `hint` names, or the server's `Content-Type` says.
+async fn fetch_media(state: &AppState, url: &str, hint: Option<&str>) -> Result<Upload, ApiError> {
+    use crate::fetch::FetchError as F;
+    let Some(fetcher) = state.fetcher.clone() else {
+        return Err(bad(NO_URLS));
+    };
+    let content_type = match hint.filter(|h| !h.is_empty()) {
+        Some(h) => Some(
+            CONTENT_TYPES
+                .iter()
+                .find(|(c, _)| *c == h)
+                .map(|(c, _)| *c)
+                .ok_or_else(|| bad(format!("no such content_type: '{h}'")))?,
+        ),
+        None => None,
+    };
+    // What is fetched is held in memory like an upload, and counts against the same limit.
+    let _permit = state.uploads.clone().try_acquire_owned().map_err(|_| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "busy",
+        message: format!(
+            "{} uploads are being received already (--max-concurrent-uploads): try again shortly",
+            state.config.max_concurrent_uploads
+        ),
+    })?;
+    let fetched = fetcher.fetch(url).await.map_err(|e| match e {
+        F::TooLarge(_) => ApiError::too_large(format!("Content too large: {e}")),
+        F::BadUrl(_) | F::HostNotAllowed { .. } | F::Refused(_) | F::TooManyRedirects => {
+            bad(format!("Invalid or unsafe URL provided: {e}"))
+        }
+        F::Status(_) | F::Timeout(_) | F::Failed(_) => bad(format!("Failed to fetch URL: {e}")),
+    })?;
+    let content_type = match content_type {
+        Some(c) => c,
+        None => {
+            let ct = fetched.content_type.clone().unwrap_or_default();
+            let lower = ct.to_ascii_lowercase();
+            if lower.starts_with("image") {
+                "photo"
+            } else if lower.starts_with("video") {
+                "video"
+            } else {
+                return Err(bad(format!(
+                    "unsupported url ContentType: '{ct}', if you know the expected type, provide it with the content_type query param"
+                )));
+            }
+        }
+    };
+    if fetched.bytes.is_empty() {
+        return Err(bad("Failed to fetch URL: the server sent no bytes"));
     }
+    Ok(Upload { content_type, bytes: fetched.bytes.into(), fields: BTreeMap::new() })
 }
 
 /// An upload in HMA's form: one file, in a field named after its content type; plain fields
@@ -526,9 +586,7 @@ struct LookupQuery {
     seed: Option<String>,
     #[allow(dead_code)]
     bypass_coinflip: Option<String>,
-    #[allow(dead_code)]
     content_type: Option<String>,
-    #[allow(dead_code)]
     types: Option<String>,
 }
 
@@ -536,17 +594,48 @@ async fn lookup_get(
     State(state): State<AppState>,
     Auth(p): Auth,
     q: Result<Query<LookupQuery>, QueryRejection>,
-) -> Result<Json<BTreeMap<String, Vec<Hit>>>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    if q.url.is_some() {
-        return Err(bad(NO_URLS));
+    if let Some(url) = q.url.as_deref().filter(|u| !u.is_empty()) {
+        // By URL: the media fetched and hashed, each signal type looked up; as HMA, only the
+        // named signal type's matches when `signal_type` is given.
+        let upload = fetch_media(&state, url, q.content_type.as_deref()).await?;
+        let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
+        let out = lookup_hashes(&state, &p, hashes, q.banks.as_deref()).await?;
+        let out = serde_json::to_value(out).map_err(ApiError::internal)?;
+        return Ok(Json(match q.signal_type.as_deref() {
+            Some(t) => out.get(t).cloned().unwrap_or_else(|| serde_json::json!({})),
+            None => out,
+        }));
     }
     let (Some(signal), Some(signal_type)) = (q.signal, q.signal_type) else {
         return Err(bad("Either url or both signal and signal_type are required"));
     };
     let parsed = parse_signal(&signal_type, &signal)?;
     let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?;
-    Ok(Json(by_bank(&found, &signal_type, p.show_distance)))
+    let out = by_bank(&found, &signal_type, p.show_distance);
+    Ok(Json(serde_json::to_value(out).map_err(ApiError::internal)?))
+}
+
+/// Looks each hash up: `{signal_type: {bank: [hits]}}`.
+async fn lookup_hashes(
+    state: &AppState,
+    p: &Principal,
+    hashes: BTreeMap<&'static str, String>,
+    banks: Option<&str>,
+) -> Result<BTreeMap<&'static str, BTreeMap<String, Vec<Hit>>>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (t, value) in hashes {
+        // A photo too plain for PDQ has no hash to look up, and so no match.
+        let found = if value.is_empty() {
+            Vec::new()
+        } else {
+            let parsed = parse_signal(t, &value)?;
+            run_lookup(state, p, parsed, lookup_scope(p, banks)).await?
+        };
+        out.insert(t, by_bank(&found, t, p.show_distance));
+    }
+    Ok(out)
 }
 
 async fn lookup_upload(
@@ -558,18 +647,7 @@ async fn lookup_upload(
     let q = query(q)?;
     let upload = read_upload(mp, &[]).await?;
     let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
-    let mut out = BTreeMap::new();
-    for (t, value) in hashes {
-        // A photo too plain for PDQ has no hash to look up, and so no match.
-        let found = if value.is_empty() {
-            Vec::new()
-        } else {
-            let parsed = parse_signal(t, &value)?;
-            run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?
-        };
-        out.insert(t, by_bank(&found, t, p.show_distance));
-    }
-    Ok(Json(out))
+    Ok(Json(lookup_hashes(&state, &p, hashes, q.banks.as_deref()).await?))
 }
 
 async fn compare(body: Result<Json<Value>, JsonRejection>) -> Result<Json<Value>, ApiError> {
@@ -969,8 +1047,12 @@ async fn add_signals(
 struct ContentQuery {
     url: Option<String>,
     types: Option<String>,
-    #[allow(dead_code)]
     content_type: Option<String>,
+    // With `url=` there is no form: Coop sends these as query parameters instead.
+    metadata: Option<String>,
+    content_id: Option<String>,
+    content_uri: Option<String>,
+    note: Option<String>,
 }
 
 async fn add_content(
@@ -981,10 +1063,23 @@ async fn add_content(
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
-    if q.url.as_deref().is_some_and(|u| !u.is_empty()) {
-        return Err(bad(NO_URLS));
-    }
-    let upload = read_upload(mp, &["metadata", "note", "content_id", "content_uri"]).await?;
+    let upload = match q.url.as_deref().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let mut upload = fetch_media(&state, url, q.content_type.as_deref()).await?;
+            for (k, v) in [
+                ("metadata", &q.metadata),
+                ("content_id", &q.content_id),
+                ("content_uri", &q.content_uri),
+                ("note", &q.note),
+            ] {
+                if let Some(v) = v {
+                    upload.fields.insert(k.to_string(), v.clone());
+                }
+            }
+            upload
+        }
+        None => read_upload(mp, &["metadata", "note", "content_id", "content_uri"]).await?,
+    };
     let metadata = match upload.fields.get("metadata") {
         Some(text) => Some(
             serde_json::from_str::<Value>(text)

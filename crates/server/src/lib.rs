@@ -16,6 +16,7 @@ pub mod cases;
 pub mod complaining;
 pub mod delivery;
 pub mod error;
+pub mod fetch;
 pub mod guard;
 pub mod hma;
 pub mod openapi;
@@ -83,6 +84,9 @@ pub struct Config {
     pub ready_max_lag: Duration,
     /// Where HMA's routes are served (`/hma`; `None`: not served). See [`hma`].
     pub hma_prefix: Option<String>,
+    /// Fetching media by URL (HMA's `url=`): `None` (the default) refuses every URL. See
+    /// [`fetch`].
+    pub fetch: Option<fetch::FetchConfig>,
     /// Probe detection thresholds.
     pub probe: probe::ProbeConfig,
     /// Serve HTTPS with this certificate chain and private key (PEM files).
@@ -166,6 +170,7 @@ impl Default for Config {
             key_max_staleness: Duration::from_secs(30),
             ready_max_lag: Duration::from_secs(10),
             hma_prefix: Some(hma::DEFAULT_PREFIX.to_string()),
+            fetch: None,
             probe: probe::ProbeConfig::default(),
             tls: None,
             snapshot: None,
@@ -219,6 +224,8 @@ pub struct Inner {
     pub vault: Option<Arc<spoor_case::Vault>>,
     /// Decided content, for "never view twice".
     pub cases: Arc<cases::Decided>,
+    /// Fetches media by URL, when `--fetch-allow` names hosts.
+    pub fetcher: Option<Arc<fetch::Fetcher>>,
     /// Writes new cases in groups.
     pub intake: cases::IntakeWriter,
     /// When the case gauges of `/metrics` were last counted from the store, and the open
@@ -301,7 +308,15 @@ impl AppState {
         }
         let intake = cases::IntakeWriter::start(store.clone(), vault.clone(), effects_of(&config))
             .with_group(config.intake_group);
+        let fetcher = config.fetch.as_ref().and_then(|f| match fetch::Fetcher::new(f) {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot make the HTTP client that fetches media by URL: URLs are refused");
+                None
+            }
+        });
         AppState(Arc::new(Inner {
+            fetcher,
             intake,
             case_gauges: tokio::sync::Mutex::new(None),
             usage: Arc::default(),
@@ -552,6 +567,9 @@ async fn fallback(headers: axum::http::HeaderMap) -> Response {
 /// Opens the store at `location`, loads every bank, and serves until SIGTERM or Ctrl-C.
 pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    if let Some(f) = &config.fetch {
+        fetch::Fetcher::new(f).context("cannot make the HTTP client that fetches media by URL")?;
+    }
     let loc = location.clone();
     let snapshot = config.snapshot.clone();
     let (store, matcher): (Arc<dyn Store>, Arc<Matcher>) = tokio::task::spawn_blocking(move || {

@@ -248,7 +248,7 @@ fn flow(store: Store) {
         ("/m/lookup?signal_type=pdq&signal=abc", "invalid signal: invalid PDQ hash"),
         ("/m/lookup?signal_type=sha1&signal=abc", "No such SignalType 'sha1'"),
         ("/m/lookup?signal_type=pdq", "Either url or both signal and signal_type are required"),
-        ("/m/lookup?url=http://127.0.0.1:9/x.jpg", "does not fetch media by URL"),
+        ("/m/lookup?url=http://127.0.0.1:9/x.jpg", "fetches no media by URL"),
     ] {
         let (st, v) = h.get(Some(&seer), path);
         assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
@@ -471,4 +471,60 @@ fn keys_in_paths_stay_out_of_the_log() {
     std::fs::File::open(&log).unwrap().read_to_string(&mut all).unwrap();
     assert!(all.contains("uri=/hma/k/…/m/lookup"), "{all}");
     assert!(!all.contains(&key[..20]), "the key is in the log:\n{all}");
+}
+
+/// `url=` with `--fetch-allow`: names and literals that lead inside are refused before any
+/// connection (a listener on 127.0.0.1 counts the connections it gets: none), as are hosts not
+/// allowed. What a fetch that is allowed does is tested in `spoor_server::fetch` against a
+/// resolver the test controls.
+#[test]
+fn urls_that_lead_inside_are_refused_before_connecting() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    {
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for c in listener.incoming() {
+                if c.is_ok() {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    let store = Store::sqlite();
+    let key = store.key("admin", "admin", None);
+    let s = Server::start(&store, &["--fetch-allow", "localhost,127.0.0.1,::1,media.example"]);
+    let h = Hma { s: &s, prefix: "/hma" };
+    for (url, says) in [
+        (format!("http://localhost:{port}/x.jpg"), "a loopback address: refused before connecting"),
+        (format!("http://127.0.0.1:{port}/x.jpg"), "127.0.0.1, a loopback address"),
+        (format!("http://[::1]:{port}/x.jpg"), "::1, a loopback address"),
+        (format!("http://elsewhere.example:{port}/x.jpg"), "not among the hosts"),
+        (format!("ftp://media.example:{port}/x.jpg"), "only http and https"),
+    ] {
+        for path in [format!("/h/hash?url={url}"), format!("/m/lookup?url={url}")] {
+            let (st, v) = h.get(Some(&key), &path);
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{path}: {v}");
+            assert!(message(&v).contains("Invalid or unsafe URL provided"), "{path}: {v}");
+            assert!(message(&v).contains(says), "{path}: {v}");
+        }
+    }
+    let out = h.json("POST", &key, "/c/banks", &json!({"name": "B"}));
+    assert_eq!(out.0, StatusCode::CREATED);
+    let (st, v) = Hma::answer(
+        s.http.post(h.url(&format!("/c/bank/B/content?url=http://localhost:{port}/x.jpg"))),
+        Some(&key),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(message(&v).contains("loopback"), "{v}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "a refused URL was connected to");
+    s.stop();
+    let out =
+        store.spoor(&["serve", "--fetch-allow", "http://x.example/", "--listen", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not URLs"), "{out:?}");
 }
