@@ -64,11 +64,15 @@ banks.delete              | 409 | Spoor does not delete banks: a bank keeps its 
 lookup.file.bypass-paused | 200 | Spoor takes bypass_coinflip and ignores it (no coin to flip): a paused bank stays paused, where HMA's bypass matches it
 content.add.content-uri   | 400 | Spoor keeps hashes and provenance only, no link to media (metadata.content_uri refused)
 content.add.note          | 400 | Spoor keeps no free text with an entry (a note is taken only as the reason when disabling)
-content.add.url           | 400 | url= refused: Spoor does not fetch media by URL
-lookup.url                | 400 | url= refused: Spoor does not fetch media by URL
-hash.url                  | 400 | url= refused: Spoor does not fetch media by URL
+content.add.url           | 400 | url= fetches only from hosts named by --fetch-allow (none here), never from an inside address such as this test's 127.0.0.1; HMA fetches from any host
+lookup.url                | 400 | url= fetches only from hosts named by --fetch-allow (none here), never from an inside address such as this test's 127.0.0.1; HMA fetches from any host
+hash.url                  | 400 | url= fetches only from hosts named by --fetch-allow (none here), never from an inside address such as this test's 127.0.0.1; HMA fetches from any host
 exchanges.apis            | 200 | HMA's exchange types are not Spoor's: Spoor lists none ([]), HMA its installed ones (["sample"])
 compare.video_md5         | 200 | Spoor answers a video_md5 comparison (equal or not, distance 0/1) where HMA fails with a 500
+lookup.raw.disabled       | 200 | raw_lookup answers what matches: disabled content is not in it (HMA's raw lookup skips that check)
+lookup.raw.paused         | 200 | raw_lookup answers what matches: a paused bank's content is not in it (HMA's raw lookup skips that check)
+content.add.same-signal   | 200 | a Spoor bank holds a signal once: banking it again answers the existing entry's id (HMA makes a second item)
+content.disable.past-ts   | 200 | a disable_until_ts already past enables the entry (HMA matches it too) and is answered as 1
 TABLE
 )
 

@@ -22,6 +22,10 @@
 //!   unless a person changes it first.
 //! - **Banks match or they do not**: `matching_enabled_ratio` is 1.0 or 0.0 (pause, with the
 //!   reason recorded); a fraction, renaming and deleting a bank are refused with what to do.
+//! - **`raw_lookup`** answers what matches: disabled content and paused banks are not in it
+//!   (HMA's raw lookup skips those checks).
+//! - **A bank holds a signal once**: banking a signal it holds already answers the existing
+//!   entry's id, where HMA makes a second content item.
 //! - **`url=`** fetches only from the hosts `--fetch-allow` names, never from an address inside
 //!   (see [`crate::fetch`]); without the flag it is refused.
 
@@ -167,6 +171,16 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::bad_request(message)
 }
 
+/// Where HMA's request validation answers 422 (a parameter or body of the wrong type, or
+/// missing): 422 too, with a message naming the field.
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "bad_request",
+        message: message.into(),
+    }
+}
+
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| bad(e.body_text()))
 }
@@ -223,7 +237,7 @@ async fn hash_url(
 ) -> Result<Json<BTreeMap<&'static str, String>>, ApiError> {
     let q = query(q)?;
     let Some(url) = q.url.filter(|u| !u.is_empty()) else {
-        return Err(bad("url: missing: give the URL of the media to hash"));
+        return Err(unprocessable("url: missing: give the URL of the media to hash"));
     };
     let upload = fetch_media(&state, &url, q.content_type.as_deref()).await?;
     Ok(Json(hash_for_hma(&state, &upload, q.types.as_deref()).await?))
@@ -554,9 +568,10 @@ async fn raw_lookup(
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
     let (Some(signal), Some(signal_type)) = (q.signal, q.signal_type) else {
-        return Err(bad("signal and signal_type are required"));
+        return Err(unprocessable("signal and signal_type are required"));
     };
-    let with_distance = flag("include_distance", q.include_distance.as_deref())?;
+    let with_distance = flag("include_distance", q.include_distance.as_deref())
+        .map_err(|e| unprocessable(e.message))?;
     if with_distance && !p.show_distance {
         return Err(ApiError::forbidden(
             "this key may not see distances: make a matcher key with `spoor keys create --show-distance`, or leave out include_distance",
@@ -815,7 +830,7 @@ fn ratio(v: &Value) -> Result<Option<bool>, ApiError> {
             "enabled_ratio: {x} — a Spoor bank matches every lookup or none: use 1 (matching) or 0 (paused); \
              to try a bank on part of the traffic, give those clients a key scoped to it"
         ))),
-        None => Err(bad("enabled_ratio: not a number")),
+        None => Err(unprocessable("enabled_ratio: not a number")),
     }
 }
 
@@ -825,8 +840,10 @@ fn enabled_flag(v: &Value) -> Result<Option<bool>, ApiError> {
         Value::Bool(b) => Ok(Some(*b)),
         Value::Number(n) if n.as_f64() == Some(1.0) => Ok(Some(true)),
         Value::Number(n) if n.as_f64() == Some(0.0) => Ok(Some(false)),
-        Value::String(s) => flag("enabled", Some(s)).map(Some),
-        _ => Err(bad("enabled: not a boolean")),
+        Value::String(s) => {
+            flag("enabled", Some(s)).map(Some).map_err(|e| unprocessable(e.message))
+        }
+        _ => Err(unprocessable("enabled: not a boolean")),
     }
 }
 
@@ -853,12 +870,23 @@ fn object(v: Value, allowed: &[&str]) -> Result<serde_json::Map<String, Value>, 
 /// Why a bank was paused or resumed through these routes.
 const RATIO_REASON: &str = "matching_enabled_ratio set through the HMA routes";
 
+/// A bank's JSON body: anything but a JSON object answers 422, as HMA's validation does.
+fn bank_body(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let v = json_body(body).map_err(|e| match e.status {
+        StatusCode::PAYLOAD_TOO_LARGE => e,
+        _ => unprocessable(format!("the body must be a JSON object: {}", e.message)),
+    })?;
+    object(v, BANK_FIELDS)
+}
+
 async fn create_bank(
     State(state): State<AppState>,
     Auth(p): Auth,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<HmaBank>), ApiError> {
-    let m = object(json_body(body)?, BANK_FIELDS)?;
+    let m = bank_body(body)?;
     let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
         return Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
@@ -894,7 +922,7 @@ async fn update_bank(
     Path(path): Path<BankPath>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<HmaBank>, ApiError> {
-    let m = object(json_body(body)?, BANK_FIELDS)?;
+    let m = bank_body(body)?;
     let name = path.bank_name;
     if let Some(new) = m.get("name").and_then(Value::as_str) {
         if new != name {
