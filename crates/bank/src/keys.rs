@@ -74,12 +74,17 @@ pub fn check_name(name: &str) -> Result<(), String> {
 /// Checks the options of a new key as `spoor keys create` does: a bank scope and exact
 /// distances apply to matcher keys only.
 pub fn check_options(role: Role, scoped: bool, show_distance: bool) -> Result<(), String> {
-    if scoped && role != Role::Matcher {
+    if scoped && !matches!(role, Role::Matcher | Role::Exchange) {
         return Err(format!(
-            "a bank scope limits what a matcher key may match: it applies to matcher keys only, \
-             not to {} keys",
+            "a bank scope limits what a matcher key may match or an exchange key may read: it \
+             applies to matcher and exchange keys only, not to {} keys",
             role.name()
         ));
+    }
+    if role == Role::Exchange && !scoped {
+        return Err("an exchange key reads the change log of the banks it is scoped to: name \
+                    them"
+            .into());
     }
     if show_distance && role != Role::Matcher {
         return Err("exact distances apply to matcher keys only (admin and curator keys always \
@@ -119,7 +124,10 @@ mod tests {
         assert!(check_options(Role::Matcher, true, true).is_ok());
         assert!(check_options(Role::Curator, true, false)
             .unwrap_err()
-            .contains("matcher keys only"));
+            .contains("matcher and exchange keys only"));
+        assert!(check_options(Role::Exchange, true, false).is_ok());
+        assert!(check_options(Role::Exchange, false, false).unwrap_err().contains("scoped"));
+        assert!(check_options(Role::Exchange, true, true).is_err());
         assert!(check_options(Role::Hasher, false, true).is_err());
         assert!(check_options(Role::Admin, false, false).is_ok());
     }

@@ -817,6 +817,9 @@ pub enum Role {
     /// Read cases and decide signals-only ones (cases with media are decided in the console,
     /// where a rendition is shown). Never reads a list, never matches.
     Reviewer,
+    /// Read the change log, with values, of the banks it is scoped to (another Spoor instance
+    /// following them). Never matches, never changes anything.
+    Exchange,
 }
 
 impl Role {
@@ -829,6 +832,7 @@ impl Role {
             Role::Hasher => "hasher",
             Role::Auditor => "auditor",
             Role::Reviewer => "reviewer",
+            Role::Exchange => "exchange",
         }
     }
 }
@@ -843,8 +847,9 @@ impl FromStr for Role {
             "hasher" => Ok(Role::Hasher),
             "auditor" => Ok(Role::Auditor),
             "reviewer" => Ok(Role::Reviewer),
+            "exchange" => Ok(Role::Exchange),
             _ => Err(format!(
-                "unknown role {s:?}: use admin, curator, matcher, hasher, auditor or reviewer"
+                "unknown role {s:?}: use admin, curator, matcher, hasher, auditor, reviewer or exchange"
             )),
         }
     }

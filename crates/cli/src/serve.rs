@@ -428,14 +428,16 @@ enum KeysCommand {
     /// Make a key. Its record goes to standard error; the key itself is the last line of
     /// standard output, shown this once (only its hash is stored).
     Create {
-        /// admin, curator, matcher, hasher, auditor (reads the audit log only) or reviewer (reads
-        /// cases, decides signals-only ones).
+        /// admin, curator, matcher, hasher, auditor (reads the audit log only), reviewer (reads
+        /// cases, decides signals-only ones) or exchange (reads the change log of the banks named
+        /// with --banks, for another Spoor instance following them).
         #[arg(long, value_parser = parse_role)]
         role: Role,
         /// Unique name, recorded as the actor of the key's changes.
         #[arg(long)]
         name: String,
-        /// Banks a matcher key may match against (comma-separated; default all).
+        /// Banks a matcher key may match against (comma-separated; default all), or an exchange
+        /// key may read (required).
         #[arg(long, value_delimiter = ',')]
         banks: Option<Vec<String>>,
         /// Let a matcher key see exact PDQ distances in its answers. Off by default: exact
@@ -491,12 +493,9 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
     match args.command {
         KeysCommand::Create { role, name, banks, show_distance } => {
-            if banks.is_some() && role != Role::Matcher {
-                anyhow::bail!("--banks limits what a matcher key may match: it applies to --role matcher only");
-            }
-            if show_distance && role != Role::Matcher {
-                anyhow::bail!("--show-distance applies to --role matcher only (admin and curator keys always see distances; hasher keys cannot match)");
-            }
+            let scoped = banks.as_ref().is_some_and(|b| !b.is_empty());
+            spoor_bank::keys::check_options(role, scoped, show_distance)
+                .map_err(|e| anyhow::anyhow!("{e} (--banks, --show-distance)"))?;
             if let Some(b) = &banks {
                 for bank in b {
                     store.bank(bank)?;

@@ -23,8 +23,15 @@ use crate::session::{form_value, form_values, Viewer};
 use crate::ConsoleState;
 
 /// The roles a key may have, in the order the form offers them.
-const ROLES: [Role; 6] =
-    [Role::Matcher, Role::Hasher, Role::Reviewer, Role::Curator, Role::Auditor, Role::Admin];
+const ROLES: [Role; 7] = [
+    Role::Matcher,
+    Role::Hasher,
+    Role::Reviewer,
+    Role::Curator,
+    Role::Auditor,
+    Role::Exchange,
+    Role::Admin,
+];
 
 /// What to show above the list after an action.
 enum Banner {
@@ -75,7 +82,7 @@ fn distances(k: &ApiKey) -> &'static str {
         Role::Admin | Role::Curator => "always",
         Role::Matcher if k.show_distance => "yes",
         Role::Matcher => "no",
-        Role::Hasher | Role::Auditor | Role::Reviewer => "—",
+        Role::Hasher | Role::Auditor | Role::Reviewer | Role::Exchange => "—",
     }
 }
 
@@ -196,9 +203,9 @@ fn render(
             }
             div class=(group_class(errors, "banks")) {
                 fieldset class="fieldset" id="banks" aria-describedby="banks-hint" {
-                    legend class="label" { "Banks (matcher keys only)" }
+                    legend class="label" { "Banks (matcher and exchange keys)" }
                     p class="hint" id="banks-hint" {
-                        "Tick none for all banks. A matcher key limited to some banks matches against those only."
+                        "Tick none for all banks. A matcher key limited to some banks matches against those only; an exchange key reads the change log of the banks ticked (at least one)."
                     }
                     @if let Some(e) = layout::error_of(errors, "banks") { p class="field-error" id="banks-error" { (e) } }
                     @if banks.is_empty() {
@@ -298,7 +305,7 @@ fn check_create(
         errors.push(FieldError::new(
             "role",
             format!(
-                "Choose a role: {} is not one of matcher, hasher, reviewer, curator, auditor or admin",
+                "Choose a role: {} is not one of matcher, hasher, reviewer, curator, auditor, exchange or admin",
                 if role_text.is_empty() { "nothing" } else { role_text }
             ),
         ));
@@ -311,10 +318,8 @@ fn check_create(
             format!("There is no bank named {b:?}: tick only banks from the list"),
         ));
     } else if let Err(e) = check_options(role, !typed.banks.is_empty(), false) {
-        errors.push(FieldError::new(
-            "banks",
-            format!("Untick the banks, or choose the matcher role: {e}"),
-        ));
+        errors
+            .push(FieldError::new("banks", format!("Tick or untick banks to suit the role: {e}")));
     }
     if let Err(e) = check_options(role, false, typed.show_distance) {
         errors.push(FieldError::new(
@@ -483,7 +488,7 @@ mod tests {
         assert!(e[0].message.contains("no bank named \"NOPE\""), "{e:?}");
         let e = check_create(&typed("x", Some(Role::Curator), &["NCMEC"], true), "", &keys, &banks);
         assert_eq!(fields(&e), ["banks", "show_distance"]);
-        assert!(e[0].message.contains("matcher keys only"), "{e:?}");
+        assert!(e[0].message.contains("matcher and exchange keys only"), "{e:?}");
     }
 
     #[test]

@@ -394,6 +394,14 @@ pub fn app(state: AppState) -> Router {
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let changes = Router::new()
+        .route("/v1/banks/{name}/changes", get(routes::bank_changes))
+        .route_layer(guarded(Need {
+            roles: routes::CHANGES,
+            what: "read a bank's change log",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let matching = Router::new()
         .route("/v1/match", get(routes::match_get).post(routes::match_post))
         .route_layer(guarded(Need { roles: routes::MATCH, what: "match", upload: false }))
@@ -512,6 +520,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi))
         .merge(curate)
+        .merge(changes)
         .merge(matching)
         .merge(match_upload)
         .merge(hash)

@@ -25,6 +25,7 @@ use crate::wire::*;
         routes::patch_bank,
         routes::add_entries,
         routes::list_entries,
+        routes::bank_changes,
         routes::audit_log,
         routes::patch_entry,
         routes::match_get,
@@ -51,6 +52,7 @@ use crate::wire::*;
     components(schemas(
         AuditRecordOut, AuditPage, ErrorBody, ErrorDetail, Health, Ready, ReadyStatus, BankCreate, BankPatch, BankOut, BankList, BankDetail, EntryIn,
         EntriesIn, EntryResult, EntriesAdded, EntryOut, EntriesPage, EntryPatch, SignalIn,
+        ChangeOut, ChangesPage,
         MatchRequest, MatchOut, MatchResponse, MatchBatchResponse, Hashes, UploadResponse,
         UploadForm, SignalTypeName, MatchSignalType, CategoryName, SeverityName, Tag,
         CaseMetaIn, CaseSignalsRequest, CaseForm, CaseMatchOut, DecisionOut, CaseOut,

@@ -395,6 +395,64 @@ pub async fn list_entries(
     Ok(Json(EntriesPage { entries: entries.into_iter().map(Into::into).collect(), next_after }))
 }
 
+/// Roles that may read a bank's change log with values: admin and curator keys, and exchange keys
+/// for the banks they are scoped to.
+pub const CHANGES: &[Role] = &[Role::Admin, Role::Curator, Role::Exchange];
+
+/// Largest page of `GET /v1/banks/{name}/changes`.
+pub const MAX_CHANGES_PAGE: usize = 10_000;
+
+/// A bank's change log after a sequence number, with each entry's value and state after each
+/// change: what another Spoor instance follows to keep a copy of the bank (`spoor exchange`).
+/// Exchange keys read only the banks they are scoped to. Each page read is audited.
+#[utoipa::path(get, path = "/v1/banks/{name}/changes", tag = "banks", security(("api_key" = [])),
+    params(("name" = String, Path, description = "Bank name"), ChangesQuery),
+    responses((status = 200, body = ChangesPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn bank_changes(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Path(name): Path<String>,
+    q: Result<Query<ChangesQuery>, QueryRejection>,
+) -> Result<Json<ChangesPage>, ApiError> {
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(1000);
+    if !(1..=MAX_CHANGES_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit: must be 1 to {MAX_CHANGES_PAGE}")));
+    }
+    if q.after < 0 {
+        return Err(ApiError::bad_request("after: must be 0 or more"));
+    }
+    if p.role == Role::Exchange && !p.banks.as_ref().is_some_and(|b| b.contains(&name)) {
+        return Err(ApiError::forbidden(format!(
+            "this exchange key may not read bank {name:?}: make one scoped to it with `spoor keys create --role exchange --banks {name}`"
+        )));
+    }
+    let store = state.store.clone();
+    let (changes, last_seq) = blocking(move || {
+        store.bank(&name)?;
+        let last_seq = store.last_seq()?;
+        let changes = store.log(Some(&name), q.after, limit)?;
+        // Values leave the service here: recorded, as reading entries is.
+        let details = serde_json::json!({
+            "after": q.after,
+            "count": changes.len(),
+            "last_seq_read": changes.last().map(|c| c.seq),
+        });
+        let record = spoor_audit::NewRecord::by(&p.actor, "changes_read", "bank", &name)
+            .with_details(details);
+        store.audit_append_relaxed(&record)?;
+        Ok((changes, last_seq))
+    })
+    .await?;
+    let next_after = changes.last().map_or(q.after, |c| c.seq);
+    Ok(Json(ChangesPage {
+        changes: changes.into_iter().map(Into::into).collect(),
+        next_after,
+        last_seq,
+    }))
+}
+
 /// Disables or enables an entry and/or changes its classification, with a reason, all or nothing.
 /// Each kind of change is one change-log record with the key's name as actor; matching follows
 /// within a second.

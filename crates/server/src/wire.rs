@@ -392,6 +392,85 @@ pub struct EntriesPage {
     pub next_after: Option<i64>,
 }
 
+/// A change-log record of a bank, as another instance follows it: what the entry is right after
+/// the change.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangeOut {
+    /// Sequence number, strictly increasing in commit order (store-wide: a bank's records skip
+    /// the numbers of other banks' changes).
+    pub seq: i64,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// `add`, `disable`, `enable`, `update`, `delete`, `create_bank` or `update_bank`.
+    pub action: String,
+    /// The entry, for entry actions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<i64>,
+    /// Its signal type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal_type: Option<String>,
+    /// Its value in text form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Whether it matches after the change (false after a delete).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Its classification after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Its severity after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Why, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<spoor_bank::Change> for ChangeOut {
+    fn from(c: spoor_bank::Change) -> Self {
+        ChangeOut {
+            seq: c.seq,
+            at: spoor_bank::model::format_time(c.at),
+            actor: c.actor,
+            action: c.action.name().to_string(),
+            entry_id: c.entry_id,
+            signal_type: c.signal_type.map(|t| t.name().to_string()),
+            value: c.value,
+            enabled: c.enabled,
+            category: c.category.map(|x| x.name().to_string()),
+            severity: c.severity.map(|x| x.name().to_string()),
+            reason: c.reason,
+        }
+    }
+}
+
+/// A page of a bank's change log.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChangesPage {
+    /// Records after `after`, oldest first.
+    pub changes: Vec<ChangeOut>,
+    /// Pass as `after` for the next page (the last record's `seq`, or `after` when none).
+    pub next_after: i64,
+    /// The store's newest sequence number: how far behind a follower at `next_after` is.
+    pub last_seq: i64,
+}
+
+/// Paging of `GET /v1/banks/{name}/changes`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesQuery {
+    /// Records with a sequence number greater than this (default 0: from the start).
+    #[serde(default)]
+    #[param(minimum = 0)]
+    pub after: i64,
+    /// Page size, 1–10000 (default 1000).
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<usize>,
+}
+
 /// Paging of `GET /v1/banks/{name}/entries`.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

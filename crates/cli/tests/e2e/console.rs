@@ -556,7 +556,10 @@ fn keys_page_creates_shows_once_and_revokes() {
             &[("name", "k2"), ("role", "matcher"), ("banks", "NOPE")],
             "no bank named &quot;NOPE&quot;",
         ),
-        (&[("name", "k2"), ("role", "curator"), ("banks", "HOTLINE")], "matcher keys only"),
+        (
+            &[("name", "k2"), ("role", "curator"), ("banks", "HOTLINE")],
+            "matcher and exchange keys only",
+        ),
         (&[("name", "k2"), ("role", "hasher"), ("show_distance", "yes")], "matcher keys only"),
     ];
     for (form, msg) in bad {

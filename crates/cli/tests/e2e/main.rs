@@ -25,6 +25,7 @@ mod complaints;
 mod console;
 mod console_complaints;
 mod console_reports;
+mod exchange;
 mod hash;
 mod hma;
 mod matching;
