@@ -27,6 +27,7 @@ pub mod audit;
 pub mod browse;
 pub mod cases;
 pub mod complaints;
+pub mod exchange;
 pub mod export;
 pub mod import;
 pub mod keys;
@@ -256,6 +257,10 @@ pub trait Store:
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64>;
 
+    /// Where exchange `name` has read its source up to, if it has pulled before.
+    fn exchange_position(&self, name: &str) -> Result<Option<exchange::Position>>;
+    /// Saves where an exchange has read its source up to.
+    fn set_exchange_position(&self, position: &exchange::Position) -> Result<()>;
     /// Records that the disabled entry `id` of `bank` is to be enabled again at `until`, unless
     /// it changes after the change numbered `seq` (its disable). Replaces an earlier schedule.
     fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()>;

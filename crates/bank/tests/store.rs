@@ -970,6 +970,48 @@ fn timed_disables_end_unless_superseded(f: Fixture) {
     assert_eq!(spoor_bank::enable_due(s, t0 + 1).unwrap(), 0);
 }
 
+/// An exchange's changes applied twice (a pull that stopped before saving its position, then
+/// ran again) change nothing the second time.
+fn exchange_changes_apply_once(f: Fixture) {
+    use spoor_bank::exchange::{apply, RemoteChange};
+    let s = &*f.store;
+    bank(s, "COPY");
+    let h = rand_hashes(2, 91);
+    let change = |seq: i64, action: &str, id: i64, h: &Hash256, enabled: bool| RemoteChange {
+        seq,
+        action: action.into(),
+        entry_id: Some(id),
+        signal_type: Some("pdq".into()),
+        value: Some(h.to_string()),
+        enabled: Some(enabled),
+        category: Some("baseline".into()),
+        severity: None,
+        reason: Some("at the source".into()),
+    };
+    let page = vec![
+        change(1, "add", 10, &h[0], true),
+        change(2, "add", 11, &h[1], true),
+        change(3, "disable", 10, &h[0], false),
+        change(4, "delete", 11, &h[1], false),
+    ];
+    let first = apply(s, "SRC", "COPY", &page).unwrap();
+    assert_eq!((first.added, first.changed, first.conflicts.len()), (2, 2, 0), "{first:?}");
+    let log = s.last_seq().unwrap();
+    let again = apply(s, "SRC", "COPY", &page).unwrap();
+    // The disable is not applied backwards; the deleted signal (of which nothing is left here
+    // to compare with) comes back by its add and goes again by its delete: the bank ends as it
+    // was.
+    assert_eq!((again.added, again.changed, again.conflicts.len()), (1, 1, 0), "{again:?}");
+    let e = s.entry_by_value("COPY", SignalType::Pdq, &h[0].to_bytes()).unwrap().unwrap();
+    assert!(
+        !e.enabled
+            && e.source_org.as_deref() == Some("SRC")
+            && e.source_id.as_deref() == Some("10")
+    );
+    assert!(s.entry_by_value("COPY", SignalType::Pdq, &h[1].to_bytes()).unwrap().is_none());
+    assert!(s.last_seq().unwrap() > log);
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -993,6 +1035,7 @@ both!(
     patch_is_all_or_nothing,
     reimport_consumes_no_ids,
     timed_disables_end_unless_superseded,
+    exchange_changes_apply_once,
 );
 
 #[test]

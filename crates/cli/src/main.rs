@@ -13,6 +13,7 @@ mod bench_receivers;
 mod bench_reports;
 mod bench_statistics;
 mod eval;
+mod exchange;
 mod files;
 mod hash;
 mod matching;
@@ -62,6 +63,8 @@ enum Command {
     Retention(retention::RetentionArgs),
     /// Measure recall and false matches on benign pictures: standard changes, hashed again.
     Eval(eval::EvalArgs),
+    /// Follow a bank of another Spoor instance into a local bank (with an exchange key).
+    Exchange(exchange::ExchangeArgs),
 }
 
 /// The `--threads` value, or all cores.
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Reports(args) => reports::run(args),
         Command::Retention(args) => retention::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Exchange(args) => exchange::run(args),
     };
     match result {
         Ok(code) => code,

@@ -537,6 +537,15 @@ impl Store for Hooked {
         }
         self.inner.deltas(since, limit)
     }
+    fn exchange_position(
+        &self,
+        name: &str,
+    ) -> spoor_bank::Result<Option<spoor_bank::exchange::Position>> {
+        self.inner.exchange_position(name)
+    }
+    fn set_exchange_position(&self, p: &spoor_bank::exchange::Position) -> spoor_bank::Result<()> {
+        self.inner.set_exchange_position(p)
+    }
     fn schedule_enable(&self, bank: &str, id: i64, until: i64, seq: i64) -> spoor_bank::Result<()> {
         self.inner.schedule_enable(bank, id, until, seq)
     }
