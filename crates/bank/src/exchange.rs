@@ -167,13 +167,12 @@ pub fn apply(
             continue;
         };
         let key = (p.signal_type, p.value.clone());
-        let local = if pending.contains(&key) {
+        // A signal added earlier in this page is written before it is looked up.
+        if pending.contains(&key) {
             flush(&mut batch, &mut out)?;
             pending.clear();
-            store.entry_by_value(bank, p.signal_type, &p.value)?
-        } else {
-            store.entry_by_value(bank, p.signal_type, &p.value)?
-        };
+        }
+        let local = store.entry_by_value(bank, p.signal_type, &p.value)?;
         let Some(local) = local else {
             if p.action == "delete" {
                 out.unchanged += 1;

@@ -159,22 +159,7 @@ enum Outcome {
 }
 
 fn parse_video_changes(names: &[String]) -> anyhow::Result<Vec<VideoChange>> {
-    let mut out = Vec::new();
-    for n in names {
-        if n == "standard" {
-            out.extend(spoor_eval::video::standard());
-        } else {
-            out.push(n.parse::<VideoChange>()?);
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    out.retain(|c| seen.insert(c.to_string()));
-    if out.is_empty() {
-        anyhow::bail!(
-            "--video-changes names no change: give `standard` or a list such as h264_crf40,crop_10"
-        );
-    }
-    Ok(out)
+    parse_list(names, spoor_eval::video::standard, "--video-changes", "h264_crf40,crop_10")
 }
 
 /// The first bytes of a file, to tell a video from a picture without reading it all.
@@ -214,20 +199,32 @@ fn one_video(i: usize, source: &Source, settings: &VideoSettings) -> Outcome {
 }
 
 fn parse_changes(names: &[String]) -> anyhow::Result<Vec<Change>> {
+    parse_list(names, spoor_eval::changes::standard, "--changes", "jpeg_q30,crop_10")
+}
+
+/// A list of changes by name (`standard` for the standard set), each once, in order given.
+fn parse_list<T>(
+    names: &[String],
+    standard: fn() -> Vec<T>,
+    flag: &str,
+    example: &str,
+) -> anyhow::Result<Vec<T>>
+where
+    T: std::str::FromStr + std::fmt::Display,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
     let mut out = Vec::new();
     for n in names {
         if n == "standard" {
-            out.extend(spoor_eval::changes::standard());
+            out.extend(standard());
         } else {
-            out.push(n.parse::<Change>()?);
+            out.push(n.parse::<T>()?);
         }
     }
     let mut seen = std::collections::HashSet::new();
     out.retain(|c| seen.insert(c.to_string()));
     if out.is_empty() {
-        anyhow::bail!(
-            "--changes names no change: give `standard` or a list such as jpeg_q30,crop_10"
-        );
+        anyhow::bail!("{flag} names no change: give `standard` or a list such as {example}");
     }
     Ok(out)
 }

@@ -113,12 +113,15 @@ pub fn run(args: ExchangeArgs) -> anyhow::Result<ExitCode> {
     let (mut added, mut changed, mut unchanged, mut conflicts) = (0u64, 0u64, 0u64, 0u64);
     let started = position.position;
     loop {
-        let url = format!(
-            "{base}/v1/banks/{}/changes?after={}&limit={page}",
-            urlencode(&bank),
-            position.position
-        );
-        let resp = client.get(&url).bearer_auth(key).send().with_context(|| {
+        let mut url = parsed.clone();
+        url.path_segments_mut()
+            .map_err(|_| anyhow::anyhow!("--from {from:?} cannot take a path"))?
+            .pop_if_empty()
+            .extend(["v1", "banks", bank.as_str(), "changes"]);
+        url.query_pairs_mut()
+            .append_pair("after", &position.position.to_string())
+            .append_pair("limit", &page.to_string());
+        let resp = client.get(url).bearer_auth(key).send().with_context(|| {
             format!("cannot reach {base}: the position is kept; pull again later")
         })?;
         let status = resp.status();
@@ -170,17 +173,4 @@ pub fn run(args: ExchangeArgs) -> anyhow::Result<ExitCode> {
     });
     writeln!(std::io::stdout(), "{summary}")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A bank name in a path (bank names are `A-Z0-9_`; anything else is escaped).
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

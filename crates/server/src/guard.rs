@@ -150,27 +150,26 @@ fn check(
     }
     state.probes.check(&p).map_err(|e| (e, None))?;
     p.require(need.roles, need.what).map_err(|e| (e, None))?;
-    let permit = if need.upload {
-        match state.uploads.clone().try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                metrics::counter!("spoor_uploads_refused_total").increment(1);
-                return Err((
-                    ApiError {
-                        status: StatusCode::SERVICE_UNAVAILABLE,
-                        code: "busy",
-                        message: format!(
-                            "{} uploads are being received already (--max-concurrent-uploads): \
-                             retry in a moment",
-                            state.config.max_concurrent_uploads
-                        ),
-                    },
-                    Some(1),
-                ));
-            }
-        }
-    } else {
-        None
-    };
+    let permit =
+        if need.upload { Some(upload_permit(state).map_err(|e| (e, Some(1)))?) } else { None };
     Ok((p, permit))
+}
+
+/// One of the `--max-concurrent-uploads` permits, held while an upload (or media fetched by URL)
+/// is in memory; 503 when all are taken.
+pub(crate) fn upload_permit(
+    state: &AppState,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state.uploads.clone().try_acquire_owned().map_err(|_| {
+        metrics::counter!("spoor_uploads_refused_total").increment(1);
+        ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy",
+            message: format!(
+                "{} uploads are being received already (--max-concurrent-uploads): retry in a \
+                 moment",
+                state.config.max_concurrent_uploads
+            ),
+        }
+    })
 }

@@ -47,7 +47,7 @@ use spoor_matcher::Scope;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorMessage};
 use crate::guard::{Auth, Need};
-use crate::routes::{blocking, scope, CURATE, MATCH};
+use crate::routes::{blocking, query, scope, CURATE, MATCH};
 use crate::AppState;
 
 /// The prefix the routes are served under unless `--hma-prefix` says otherwise.
@@ -181,27 +181,10 @@ fn unprocessable(message: impl Into<String>) -> ApiError {
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| bad(e.body_text()))
-}
-
 /// A JSON body, refused as HMA refuses one: 415 without the JSON content type, 400 when
 /// malformed.
 fn json_body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
-    match body {
-        Ok(Json(v)) => Ok(v),
-        Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError {
-            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media",
-            message: "send the body as JSON with `Content-Type: application/json`".into(),
-        }),
-        Err(JsonRejection::BytesRejection(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            Err(ApiError::too_large(
-                "the request body is larger than the server accepts (--max-body)",
-            ))
-        }
-        Err(e) => Err(bad(e.body_text())),
-    }
+    body.map(|Json(v)| v).map_err(crate::routes::json_rejection)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,14 +246,7 @@ async fn fetch_media(state: &AppState, url: &str, hint: Option<&str>) -> Result<
         None => None,
     };
     // What is fetched is held in memory like an upload, and counts against the same limit.
-    let _permit = state.uploads.clone().try_acquire_owned().map_err(|_| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "busy",
-        message: format!(
-            "{} uploads are being received already (--max-concurrent-uploads): try again shortly",
-            state.config.max_concurrent_uploads
-        ),
-    })?;
+    let _permit = crate::guard::upload_permit(state)?;
     let fetched = fetcher.fetch(url).await.map_err(|e| match e {
         F::TooLarge(_) => ApiError::too_large(format!("Content too large: {e}")),
         F::BadUrl(_) | F::HostNotAllowed { .. } | F::Refused(_) | F::TooManyRedirects => {

@@ -40,26 +40,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::too_large(
-                    "the request body is larger than the server accepts (--max-body)",
-                ))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code: "unsupported_media",
-                message: "send the body as JSON with `Content-Type: application/json`".into(),
-            }),
-            Err(e) => Err(ApiError::bad_request(e.body_text())),
-        }
+        Json::<T>::from_request(req, state).await.map(|Json(v)| ApiJson(v)).map_err(json_rejection)
     }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+/// A refused JSON body as an [`ApiError`]: 413 when too large, 415 without the JSON content type,
+/// 400 naming what is malformed.
+pub(crate) fn json_rejection(e: JsonRejection) -> ApiError {
+    match e {
+        JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::too_large("the request body is larger than the server accepts (--max-body)")
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media",
+            message: "send the body as JSON with `Content-Type: application/json`".into(),
+        },
+        e => ApiError::bad_request(e.body_text()),
+    }
+}
+
+pub(crate) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
