@@ -25,6 +25,10 @@ pub enum BankError {
     /// No API key has that name.
     #[error("no API key named {0:?}: `spoor keys list` shows them")]
     NoSuchKey(String),
+    /// No exchange of that name.
+    #[error("no exchange named {0:?}: `spoor exchange list` shows them")]
+    NoSuchExchange(String),
+
     /// An API key with that name exists already.
     #[error("an API key named {0:?} exists already: choose another name")]
     KeyExists(String),

@@ -17,11 +17,289 @@
 //! failure) and starts again from its last saved position loses and duplicates nothing. (One
 //! transient remains: an entry the page added and deleted is added and deleted again.)
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use spoor_core::SignalType;
 
-use crate::model::{now_ms, Category, Disabled, EntryUpdate, NewEntry, Severity};
+use crate::model::{now_ms, Category, Disabled, Entry, EntryUpdate, Millis, NewEntry, Severity};
 use crate::{Added, BankError, Result, Store};
+
+/// Shortest interval between two pulls of one exchange.
+pub const MIN_INTERVAL_MS: u64 = 100;
+/// Longest interval between two pulls of one exchange (a day).
+pub const MAX_INTERVAL_MS: u64 = 86_400_000;
+/// Most changes read per request.
+pub const MAX_PAGE: u32 = 10_000;
+
+/// An exchange key, kept out of `Debug` output and every serialisation.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ExchangeKey(pub String);
+
+impl std::fmt::Debug for ExchangeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExchangeKey(…)")
+    }
+}
+
+/// An exchange to set up: `spoor serve` pulls `remote_bank` of `source_url` into `local_bank`
+/// every `interval_ms` with `key`.
+#[derive(Debug, Clone)]
+pub struct NewExchange {
+    /// Its name: the `source_org` of what it adds, and how it is named everywhere.
+    pub name: String,
+    /// The source service's base URL (`http` or `https`, no query).
+    pub source_url: String,
+    /// The bank followed there.
+    pub remote_bank: String,
+    /// The bank here.
+    pub local_bank: String,
+    /// The source's exchange key (`spoor_…`).
+    pub key: ExchangeKey,
+    /// Time between pulls.
+    pub interval_ms: u64,
+    /// Changes read per request.
+    pub page: u32,
+}
+
+/// An exchange with its state, as `spoor exchange list`, the console and the API show it (never
+/// its key).
+#[derive(Debug, Clone, Serialize)]
+pub struct Exchange {
+    /// Its name.
+    pub name: String,
+    /// The source service's base URL.
+    pub source_url: String,
+    /// The bank followed there.
+    pub remote_bank: String,
+    /// The bank here.
+    pub local_bank: String,
+    /// The source's exchange key.
+    #[serde(skip)]
+    pub key: ExchangeKey,
+    /// Time between pulls, in milliseconds.
+    pub interval_ms: u64,
+    /// Changes read per request.
+    pub page: u32,
+    /// Who set it up.
+    pub created_by: String,
+    /// When.
+    pub created_at: Millis,
+    /// The source's sequence number of the last change applied (0: none yet).
+    pub position: i64,
+    /// The source's newest sequence number when last asked.
+    pub remote_last_seq: Option<i64>,
+    /// When a pull last began.
+    pub last_attempt_at: Option<Millis>,
+    /// When a pull last finished without error.
+    pub last_success_at: Option<Millis>,
+    /// Why the last pull failed (`None` when it did not).
+    pub last_error: Option<String>,
+    /// Pulls failed in a row.
+    pub failures: i64,
+    /// Entries added by this exchange so far.
+    pub added: i64,
+    /// Entries disabled, enabled, reclassified or deleted to follow the source so far.
+    pub changed: i64,
+    /// Source changes not applied because a local decision stands.
+    pub conflicts: i64,
+}
+
+impl Exchange {
+    /// How many of the source's changes are known and not applied yet.
+    pub fn lag(&self) -> i64 {
+        self.remote_last_seq.map_or(0, |r| (r - self.position).max(0))
+    }
+}
+
+/// What one pull of an exchange came to.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// When it began.
+    pub at: Millis,
+    /// Why it failed, if it did (what it applied before failing still counts).
+    pub error: Option<String>,
+    /// The source's newest sequence number, if it answered.
+    pub remote_last_seq: Option<i64>,
+    /// Entries added.
+    pub added: u64,
+    /// Entries changed.
+    pub changed: u64,
+}
+
+/// A source change not applied because a local decision stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conflict {
+    /// The source's sequence number of the change.
+    pub remote_seq: i64,
+    /// The local entry it would have changed.
+    pub entry_id: i64,
+    /// What and why, in a sentence.
+    pub message: String,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A conflict as kept: the newest first when listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConflictRecord {
+    /// Its number (for paging).
+    pub id: i64,
+    /// When it was met.
+    pub at: Millis,
+    /// The conflict.
+    #[serde(flatten)]
+    pub conflict: Conflict,
+}
+
+/// What every store keeps of exchanges. Setting one up and removing it are audited
+/// (`exchange_create`, `exchange_delete`); what a pull applies is on the bank's change log as
+/// the actor `exchange:NAME`.
+pub trait Exchanges {
+    /// Sets up an exchange; [`BankError::Conflict`] when the name is taken,
+    /// [`BankError::NoSuchBank`] when the local bank is missing.
+    fn create_exchange(&self, x: &NewExchange, actor: &str) -> Result<Exchange>;
+    /// Removes an exchange, its position and its conflicts (what it added stays).
+    fn delete_exchange(&self, name: &str, actor: &str) -> Result<()>;
+    /// Every exchange, by name.
+    fn exchanges(&self) -> Result<Vec<Exchange>>;
+    /// One exchange; [`BankError::NoSuchExchange`] when there is none.
+    fn exchange(&self, name: &str) -> Result<Exchange> {
+        self.exchanges()?
+            .into_iter()
+            .find(|x| x.name == name)
+            .ok_or_else(|| BankError::NoSuchExchange(name.to_string()))
+    }
+    /// Records what a pull came to.
+    fn exchange_ran(&self, name: &str, run: &Run) -> Result<()>;
+    /// Keeps conflicts met by a pull (a conflict met again is kept once).
+    fn add_exchange_conflicts(&self, name: &str, conflicts: &[Conflict], at: Millis) -> Result<()>;
+    /// Conflicts of an exchange, newest first, with id below `before` (0: from the newest).
+    fn exchange_conflicts(
+        &self,
+        name: &str,
+        before: i64,
+        limit: usize,
+    ) -> Result<Vec<ConflictRecord>>;
+    /// Takes the right to pull exchange `name` until `until` for `holder`: true when no other
+    /// holder's lease runs past `now` (replicas over one store never pull one exchange at once).
+    fn lease_exchange(&self, name: &str, holder: &str, now: Millis, until: Millis) -> Result<bool>;
+    /// Where exchange `name` has read its source up to, if it has pulled before.
+    fn exchange_position(&self, name: &str) -> Result<Option<Position>>;
+    /// Saves where an exchange has read its source up to.
+    fn set_exchange_position(&self, position: &Position) -> Result<()>;
+}
+
+/// Checks an exchange's name: 1–64 characters of letters, digits, `.`, `-` and `_` (it is a
+/// path segment of the API and HMA's routes, and part of the actor `exchange:NAME`).
+pub fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+    {
+        return Err(BankError::Invalid(format!(
+            "exchange name {name:?}: use 1-64 letters, digits, '.', '-' or '_' (for example \
+             partner-hotline)"
+        )));
+    }
+    Ok(())
+}
+
+/// What the audit record of a new exchange says of it (never its key).
+pub fn audit_details(x: &NewExchange) -> serde_json::Value {
+    serde_json::json!({
+        "source_url": x.source_url,
+        "remote_bank": x.remote_bank,
+        "local_bank": x.local_bank,
+        "interval_ms": x.interval_ms,
+        "page": x.page,
+    })
+}
+
+/// The columns [`Exchange`] is read from, in order (`x`: exchanges, `p`: exchange_positions).
+pub(crate) const EXCHANGE_COLUMNS: &str = "x.name, x.source_url, x.remote_bank, x.local_bank, \
+     x.api_key, x.interval_ms, x.page, x.created_by, x.created_at, COALESCE(p.position, 0), \
+     x.remote_last_seq, x.last_attempt_at, x.last_success_at, x.last_error, x.failures, x.added, \
+     x.changed, (SELECT COUNT(*) FROM exchange_conflicts c WHERE c.exchange = x.name)";
+
+/// The query that lists exchanges (append a `WHERE` on `x.name` for one).
+pub(crate) fn exchanges_query() -> String {
+    format!(
+        "SELECT {EXCHANGE_COLUMNS} FROM exchanges x \
+         LEFT JOIN exchange_positions p ON p.name = x.name"
+    )
+}
+
+/// Refuses a new exchange whose name a pull already used for another source or bank.
+pub(crate) fn check_same_source(
+    x: &NewExchange,
+    pulled: Option<(String, String, String)>,
+) -> Result<()> {
+    match pulled {
+        Some((url, remote, local))
+            if (url.as_str(), remote.as_str(), local.as_str())
+                != (x.source_url.as_str(), x.remote_bank.as_str(), x.local_bank.as_str()) =>
+        {
+            Err(BankError::Conflict(format!(
+                "the name {:?} was used to pull {url} bank {remote} into {local}: choose another \
+                 name for another source or bank",
+                x.name
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Checks a new exchange's fields (the bank is checked by the store).
+pub fn check_new(x: &NewExchange) -> Result<()> {
+    check_name(&x.name)?;
+    let invalid = |m: String| Err(BankError::Invalid(m));
+    let url = x.source_url.as_str();
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return invalid(format!("source URL {url:?}: give an http or https URL"));
+    };
+    if !matches!(scheme, "http" | "https")
+        || rest.is_empty()
+        || url.len() > 2048
+        || url.contains(['?', '#'])
+        || rest.split('/').next().is_some_and(|authority| authority.contains('@'))
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return invalid(format!(
+            "source URL {url:?}: give the source's base URL, http or https, without query or \
+             credentials (for example https://spoor.partner.example)"
+        ));
+    }
+    if x.remote_bank.is_empty()
+        || x.remote_bank.len() > 64
+        || x.remote_bank.chars().any(|c| c.is_control() || c == '/')
+    {
+        return invalid(format!(
+            "remote bank {:?}: give the bank's name at the source",
+            x.remote_bank
+        ));
+    }
+    let key = &x.key.0;
+    if !key.starts_with("spoor_") || key.len() > 200 || key.chars().any(|c| !c.is_ascii_graphic()) {
+        return invalid(
+            "the exchange key is not a Spoor key (spoor_…): give the key the source made with \
+             `spoor keys create --role exchange --banks BANK`"
+                .into(),
+        );
+    }
+    if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&x.interval_ms) {
+        return invalid(format!(
+            "interval {} ms: give between {MIN_INTERVAL_MS} ms and a day",
+            x.interval_ms
+        ));
+    }
+    if !(1..=MAX_PAGE).contains(&x.page) {
+        return invalid(format!("page {}: give 1 to {MAX_PAGE} changes per request", x.page));
+    }
+    Ok(())
+}
 
 /// Where an exchange has read its source's change log up to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,8 +357,8 @@ pub struct Applied {
     pub changed: u64,
     /// Changes with nothing to do (already so, bank records).
     pub unchanged: u64,
-    /// Changes not applied because a local decision stands, each said in a sentence.
-    pub conflicts: Vec<String>,
+    /// Changes not applied because a local decision stands.
+    pub conflicts: Vec<Conflict>,
 }
 
 /// The actor an exchange writes as.
@@ -137,6 +415,10 @@ fn parse(c: &RemoteChange) -> Result<Option<Parsed>> {
 }
 
 /// Applies `changes` (in order) from exchange `exchange` to `bank`.
+///
+/// Signals the bank does not hold are added in batches without being looked up first (a pull
+/// of a large bank is a stream of adds); the few a batch finds present already, and every other
+/// change, are compared with the local entry and its last change.
 pub fn apply(
     store: &dyn Store,
     exchange: &str,
@@ -145,125 +427,153 @@ pub fn apply(
 ) -> Result<Applied> {
     let who = actor(exchange);
     let mut out = Applied::default();
-    // New signals are added in batches; anything else first writes the batch, so that order holds.
     let mut batch: Vec<NewEntry> = Vec::new();
-    let flush = |batch: &mut Vec<NewEntry>, out: &mut Applied| -> Result<()> {
+    let mut batched: Vec<Parsed> = Vec::new();
+    let mut pending: std::collections::HashSet<(SignalType, Vec<u8>)> = Default::default();
+    // Writes the batch; a signal found present already is followed like any other change.
+    let flush = |batch: &mut Vec<NewEntry>,
+                 batched: &mut Vec<Parsed>,
+                 pending: &mut std::collections::HashSet<(SignalType, Vec<u8>)>,
+                 out: &mut Applied|
+     -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        for a in store.add_entries(bank, batch, &who)? {
+        let results = store.add_entries(bank, batch, &who)?;
+        for (a, p) in results.into_iter().zip(batched.drain(..)) {
             match a {
                 Added::New(_) => out.added += 1,
-                Added::Present(_) => out.unchanged += 1,
+                Added::Present(id) => {
+                    let local = store.entry(bank, id)?;
+                    follow(store, exchange, &who, bank, &local, &p, out)?;
+                }
             }
         }
         batch.clear();
+        pending.clear();
         Ok(())
     };
-    let mut pending: std::collections::HashSet<(SignalType, Vec<u8>)> = Default::default();
     for c in changes {
         let Some(p) = parse(c)? else {
             out.unchanged += 1;
             continue;
         };
         let key = (p.signal_type, p.value.clone());
-        // A signal added earlier in this page is written before it is looked up.
-        if pending.contains(&key) {
-            flush(&mut batch, &mut out)?;
-            pending.clear();
-        }
-        let local = store.entry_by_value(bank, p.signal_type, &p.value)?;
-        let Some(local) = local else {
-            if p.action == "delete" {
-                out.unchanged += 1;
-                continue;
-            }
-            let mut e = NewEntry::new(p.signal_type, p.value.clone());
-            e.category = p.category;
-            e.severity = p.severity;
-            e.source_org = Some(exchange.to_string());
-            e.source_id = Some(p.remote_id.to_string());
-            e.enabled = p.enabled;
-            if !p.enabled {
-                e.disabled = Some(Disabled {
-                    by: who.clone(),
-                    at: now_ms(),
-                    reason: p.reason.clone().unwrap_or_else(|| "disabled at the source".into()),
-                });
-            }
+        if p.action == "add" && !pending.contains(&key) {
+            batch.push(new_entry(exchange, &who, &p));
+            batched.push(p);
             pending.insert(key);
-            batch.push(e);
             if batch.len() >= crate::MAX_BATCH.min(10_000) {
-                flush(&mut batch, &mut out)?;
-                pending.clear();
+                flush(&mut batch, &mut batched, &mut pending, &mut out)?;
             }
             continue;
+        }
+        // Anything else is looked up, after what the batch holds is written, so order holds.
+        flush(&mut batch, &mut batched, &mut pending, &mut out)?;
+        match store.entry_by_value(bank, p.signal_type, &p.value)? {
+            Some(local) => follow(store, exchange, &who, bank, &local, &p, &mut out)?,
+            None if p.action == "delete" => out.unchanged += 1,
+            None => {
+                // A signal this bank never had (a pull that began after its add): added in
+                // the state the source gives.
+                for a in store.add_entries(bank, &[new_entry(exchange, &who, &p)], &who)? {
+                    match a {
+                        Added::New(_) => out.added += 1,
+                        Added::Present(_) => out.unchanged += 1,
+                    }
+                }
+            }
+        }
+    }
+    flush(&mut batch, &mut batched, &mut pending, &mut out)?;
+    Ok(out)
+}
+
+/// The entry a remote change adds here.
+fn new_entry(exchange: &str, who: &str, p: &Parsed) -> NewEntry {
+    let mut e = NewEntry::new(p.signal_type, p.value.clone());
+    e.category = p.category;
+    e.severity = p.severity;
+    e.source_org = Some(exchange.to_string());
+    e.source_id = Some(p.remote_id.to_string());
+    e.enabled = p.enabled;
+    if !p.enabled {
+        e.disabled = Some(Disabled {
+            by: who.to_string(),
+            at: now_ms(),
+            reason: p.reason.clone().unwrap_or_else(|| "disabled at the source".into()),
+        });
+    }
+    e
+}
+
+/// Applies remote change `p` to the local entry holding its signal, unless a local decision
+/// stands (a conflict) or the entry already follows it.
+fn follow(
+    store: &dyn Store,
+    exchange: &str,
+    who: &str,
+    bank: &str,
+    local: &Entry,
+    p: &Parsed,
+    out: &mut Applied,
+) -> Result<()> {
+    let ours = local.source_org.as_deref() == Some(exchange);
+    let last = store.entry_history(bank, local.id, 100_000)?.pop();
+    let last_actor = last.as_ref().map(|c| c.actor.clone()).unwrap_or_default();
+    // A change no newer than the one the entry already follows (a page applied again after a
+    // pull stopped before saving its position), or the add of an entry already here, is passed
+    // over, not applied backwards.
+    let followed = last.as_ref().and_then(|c| c.reason.as_deref()).and_then(source_seq);
+    if ours && last_actor == who && (followed.is_some_and(|n| p.seq <= n) || p.action == "add") {
+        out.unchanged += 1;
+        return Ok(());
+    }
+    let wanted_state = (p.enabled, p.category, p.severity);
+    let same =
+        p.action != "delete" && (local.enabled, local.category, local.severity) == wanted_state;
+    if same {
+        out.unchanged += 1;
+        return Ok(());
+    }
+    if !ours || last_actor != who {
+        let whose = if ours {
+            format!("changed here by {last_actor}")
+        } else {
+            format!("of another origin ({})", local.source_org.as_deref().unwrap_or("added here"))
         };
-        flush(&mut batch, &mut out)?;
-        pending.clear();
-        let ours = local.source_org.as_deref() == Some(exchange);
-        let last = store.entry_history(bank, local.id, 100_000)?.pop();
-        let last_actor = last.as_ref().map(|c| c.actor.clone()).unwrap_or_default();
-        // A change no newer than the one the entry already follows (a page applied again after
-        // a pull stopped before saving its position), or the add of an entry already here, is
-        // passed over, not applied backwards.
-        let followed = last.as_ref().and_then(|c| c.reason.as_deref()).and_then(source_seq);
-        if ours && last_actor == who && (followed.is_some_and(|n| p.seq <= n) || p.action == "add")
-        {
-            out.unchanged += 1;
-            continue;
-        }
-        let wanted_state = (p.enabled, p.category, p.severity);
-        let same =
-            p.action != "delete" && (local.enabled, local.category, local.severity) == wanted_state;
-        if same {
-            out.unchanged += 1;
-            continue;
-        }
-        if !ours || last_actor != who {
-            let whose = if ours {
-                format!("changed here by {last_actor}")
-            } else {
-                format!(
-                    "of another origin ({})",
-                    local.source_org.as_deref().unwrap_or("added here")
-                )
-            };
-            out.conflicts.push(format!(
+        out.conflicts.push(Conflict {
+            remote_seq: p.seq,
+            entry_id: local.id,
+            message: format!(
                 "entry {} ({} {}) is {whose}: the source's {} (its change {}) is not applied",
                 local.id,
                 p.signal_type.name(),
                 local.value_text(),
                 p.action,
                 p.seq
-            ));
-            continue;
-        }
-        let reason = format!(
-            "{} [source change {}]",
-            p.reason.clone().unwrap_or_else(|| format!("{} at the source", p.action)),
-            p.seq
-        );
-        if p.action == "delete" {
-            store.delete_entry(
-                bank,
-                local.id,
-                &who,
-                &format!("deleted at the source: {reason}"),
-            )?;
-        } else {
-            let update = EntryUpdate {
-                category: (local.category != p.category).then_some(p.category),
-                severity: (local.severity != p.severity).then_some(p.severity),
-                ..Default::default()
-            };
-            let enabled = (local.enabled != p.enabled).then_some(p.enabled);
-            store.patch_entry(bank, local.id, enabled, &update, &who, &reason)?;
-        }
-        out.changed += 1;
+            ),
+        });
+        return Ok(());
     }
-    flush(&mut batch, &mut out)?;
-    Ok(out)
+    let reason = format!(
+        "{} [source change {}]",
+        p.reason.clone().unwrap_or_else(|| format!("{} at the source", p.action)),
+        p.seq
+    );
+    if p.action == "delete" {
+        store.delete_entry(bank, local.id, who, &format!("deleted at the source: {reason}"))?;
+    } else {
+        let update = EntryUpdate {
+            category: (local.category != p.category).then_some(p.category),
+            severity: (local.severity != p.severity).then_some(p.severity),
+            ..Default::default()
+        };
+        let enabled = (local.enabled != p.enabled).then_some(p.enabled);
+        store.patch_entry(bank, local.id, enabled, &update, who, &reason)?;
+    }
+    out.changed += 1;
+    Ok(())
 }
 
 /// The source's sequence number an exchange wrote into its reason (`… [source change N]`).

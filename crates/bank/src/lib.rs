@@ -42,6 +42,7 @@ mod error;
 mod pg_cases;
 mod pg_complaints;
 mod pg_conn;
+mod pg_exchanges;
 mod pg_outbox;
 mod pg_people;
 mod pg_reports;
@@ -50,6 +51,7 @@ mod pg_statistics;
 mod postgres_store;
 mod sqlite_cases;
 mod sqlite_complaints;
+mod sqlite_exchanges;
 mod sqlite_outbox;
 mod sqlite_people;
 mod sqlite_reports;
@@ -130,6 +132,7 @@ pub trait Store:
     + People
     + Cases
     + Complaints
+    + exchange::Exchanges
     + Outbox
     + Reports
     + retention::Retention
@@ -257,10 +260,6 @@ pub trait Store:
         sink: &mut dyn FnMut(&Entry) -> std::io::Result<()>,
     ) -> Result<u64>;
 
-    /// Where exchange `name` has read its source up to, if it has pulled before.
-    fn exchange_position(&self, name: &str) -> Result<Option<exchange::Position>>;
-    /// Saves where an exchange has read its source up to.
-    fn set_exchange_position(&self, position: &exchange::Position) -> Result<()>;
     /// Records that the disabled entry `id` of `bank` is to be enabled again at `until`, unless
     /// it changes after the change numbered `seq` (its disable). Replaces an earlier schedule.
     fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()>;

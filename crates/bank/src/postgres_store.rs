@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0018_case_technologies.sql"),
     include_str!("../migrations/postgres/0019_timed_disables.sql"),
     include_str!("../migrations/postgres/0020_exchange_positions.sql"),
+    include_str!("../migrations/postgres/0021_exchanges.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -1016,36 +1017,6 @@ impl Store for PostgresStore {
             .iter()
             .map(delta_from_row)
             .collect()
-    }
-
-    fn exchange_position(&self, name: &str) -> Result<Option<crate::exchange::Position>> {
-        Ok(self
-            .lock()?
-            .query_opt(
-                "SELECT name, source_url, remote_bank, local_bank, position, updated_at
-                 FROM exchange_positions WHERE name = $1",
-                &[&name],
-            )?
-            .map(|r| crate::exchange::Position {
-                name: r.get(0),
-                source_url: r.get(1),
-                remote_bank: r.get(2),
-                local_bank: r.get(3),
-                position: r.get(4),
-                updated_at: r.get(5),
-            }))
-    }
-
-    fn set_exchange_position(&self, p: &crate::exchange::Position) -> Result<()> {
-        self.lock()?.execute(
-            "INSERT INTO exchange_positions
-                 (name, source_url, remote_bank, local_bank, position, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (name) DO UPDATE SET source_url = $2, remote_bank = $3,
-                 local_bank = $4, position = $5, updated_at = $6",
-            &[&p.name, &p.source_url, &p.remote_bank, &p.local_bank, &p.position, &p.updated_at],
-        )?;
-        Ok(())
     }
 
     fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()> {

@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0018_case_technologies.sql"),
     include_str!("../migrations/sqlite/0019_timed_disables.sql"),
     include_str!("../migrations/sqlite/0020_exchange_positions.sql"),
+    include_str!("../migrations/sqlite/0021_exchanges.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -1056,49 +1057,6 @@ impl Store for SqliteStore {
             .query_map(params![since, limit as i64], delta_from_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<_>>().map_err(|e| self.err(e))
-    }
-
-    fn exchange_position(&self, name: &str) -> Result<Option<crate::exchange::Position>> {
-        use rusqlite::OptionalExtension as _;
-        self.read()?
-            .query_row(
-                "SELECT name, source_url, remote_bank, local_bank, position, updated_at
-                 FROM exchange_positions WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(crate::exchange::Position {
-                        name: r.get(0)?,
-                        source_url: r.get(1)?,
-                        remote_bank: r.get(2)?,
-                        local_bank: r.get(3)?,
-                        position: r.get(4)?,
-                        updated_at: r.get(5)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
-
-    fn set_exchange_position(&self, p: &crate::exchange::Position) -> Result<()> {
-        self.lock()
-            .execute(
-                "INSERT INTO exchange_positions
-                     (name, source_url, remote_bank, local_bank, position, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (name) DO UPDATE SET source_url = ?2, remote_bank = ?3,
-                     local_bank = ?4, position = ?5, updated_at = ?6",
-                rusqlite::params![
-                    p.name,
-                    p.source_url,
-                    p.remote_bank,
-                    p.local_bank,
-                    p.position,
-                    p.updated_at
-                ],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(())
     }
 
     fn schedule_enable(&self, bank: &str, id: i64, until: Millis, seq: i64) -> Result<()> {

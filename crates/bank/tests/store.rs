@@ -1012,6 +1012,147 @@ fn exchange_changes_apply_once(f: Fixture) {
     assert!(s.last_seq().unwrap() > log);
 }
 
+/// Exchanges: set up with checked fields (and audited, never with their key), leased to one
+/// holder at a time, their pulls and conflicts recorded, removed with their position and
+/// conflicts; a local decision kept against the source is a conflict naming the entry.
+fn exchanges_set_up_leased_and_recorded(f: Fixture) {
+    use spoor_bank::exchange::{apply, Conflict, ExchangeKey, NewExchange, Position, RemoteChange};
+    let s = &*f.store;
+    bank(s, "PARTNER");
+    let key = "spoor_abc.0123456789abcdef";
+    let new = |name: &str, url: &str, into: &str| NewExchange {
+        name: name.into(),
+        source_url: url.into(),
+        remote_bank: "SHARED".into(),
+        local_bank: into.into(),
+        key: ExchangeKey(key.into()),
+        interval_ms: 1000,
+        page: 500,
+    };
+    for (x, what) in [
+        (new("bad name", "http://127.0.0.1:1", "PARTNER"), "exchange name"),
+        (new("p", "ftp://127.0.0.1:1", "PARTNER"), "http or https"),
+        (new("p", "http://user:pw@127.0.0.1:1", "PARTNER"), "credentials"),
+        (new("p", "http://127.0.0.1:1/?x=1", "PARTNER"), "without query"),
+        (NewExchange { interval_ms: 5, ..new("p", "http://127.0.0.1:1", "PARTNER") }, "interval"),
+        (NewExchange { page: 0, ..new("p", "http://127.0.0.1:1", "PARTNER") }, "page"),
+        (
+            NewExchange {
+                key: ExchangeKey("nope".into()),
+                ..new("p", "http://127.0.0.1:1", "PARTNER")
+            },
+            "not a Spoor key",
+        ),
+    ] {
+        let e = s.create_exchange(&x, "admin").unwrap_err();
+        assert!(matches!(e, BankError::Invalid(_)) && e.to_string().contains(what), "{e}");
+    }
+    assert!(matches!(
+        s.create_exchange(&new("p", "http://127.0.0.1:1", "NOPE"), "admin"),
+        Err(BankError::NoSuchBank(_))
+    ));
+    assert!(s.exchanges().unwrap().is_empty(), "nothing half-written");
+    let x = s.create_exchange(&new("p", "http://127.0.0.1:1", "PARTNER"), "admin").unwrap();
+    assert_eq!((x.position, x.failures, x.conflicts, x.key.0.as_str()), (0, 0, 0, key));
+    assert!(!serde_json::to_string(&x).unwrap().contains(key), "the key is never serialised");
+    assert!(!format!("{x:?}").contains(key), "nor shown in Debug output");
+    assert!(matches!(
+        s.create_exchange(&new("p", "http://127.0.0.1:2", "PARTNER"), "admin"),
+        Err(BankError::Conflict(_))
+    ));
+    // A name a pull used for another source is not taken over.
+    s.set_exchange_position(&Position {
+        name: "q".into(),
+        source_url: "http://127.0.0.1:9".into(),
+        remote_bank: "OTHER".into(),
+        local_bank: "PARTNER".into(),
+        position: 5,
+        updated_at: 1,
+    })
+    .unwrap();
+    assert!(matches!(
+        s.create_exchange(&new("q", "http://127.0.0.1:1", "PARTNER"), "admin"),
+        Err(BankError::Conflict(_))
+    ));
+    // One holder at a time until its lease ends; the holder renews and lets go.
+    assert!(s.lease_exchange("p", "a", 1000, 5000).unwrap());
+    assert!(!s.lease_exchange("p", "b", 2000, 6000).unwrap());
+    assert!(s.lease_exchange("p", "a", 3000, 8000).unwrap());
+    assert!(!s.lease_exchange("p", "b", 7999, 9000).unwrap());
+    assert!(s.lease_exchange("p", "b", 8000, 9000).unwrap());
+    assert!(s.lease_exchange("p", "b", 8500, 0).unwrap());
+    assert!(s.lease_exchange("p", "a", 8600, 9000).unwrap());
+    assert!(!s.lease_exchange("nope", "a", 0, 1).unwrap());
+    // Pulls: a failure counts, a success clears it and keeps the last error away.
+    let run = |error: Option<&str>, last: Option<i64>, added| spoor_bank::exchange::Run {
+        at: 100,
+        error: error.map(str::to_string),
+        remote_last_seq: last,
+        added,
+        changed: 1,
+    };
+    s.exchange_ran("p", &run(Some("down"), None, 0)).unwrap();
+    s.exchange_ran("p", &run(Some("down"), None, 0)).unwrap();
+    let x = s.exchange("p").unwrap();
+    assert_eq!((x.failures, x.last_error.as_deref(), x.last_success_at), (2, Some("down"), None));
+    s.exchange_ran("p", &run(None, Some(40), 7)).unwrap();
+    let x = s.exchange("p").unwrap();
+    assert_eq!((x.failures, x.last_error.as_deref(), x.last_success_at), (0, None, Some(100)));
+    assert_eq!((x.remote_last_seq, x.added, x.changed, x.lag()), (Some(40), 7, 3, 40));
+    // A local disable wins over the source's enable: a conflict naming the entry, kept once.
+    let h = rand_hashes(1, 93);
+    let change = |seq: i64, action: &str, enabled: bool| RemoteChange {
+        seq,
+        action: action.into(),
+        entry_id: Some(3),
+        signal_type: Some("pdq".into()),
+        value: Some(h[0].to_string()),
+        enabled: Some(enabled),
+        category: None,
+        severity: None,
+        reason: None,
+    };
+    apply(s, "p", "PARTNER", &[change(1, "add", true)]).unwrap();
+    let e = s.entry_by_value("PARTNER", SignalType::Pdq, &h[0].to_bytes()).unwrap().unwrap();
+    s.set_enabled("PARTNER", e.id, false, "curator", "false positive here").unwrap();
+    let done = apply(s, "p", "PARTNER", &[change(2, "disable", false), change(3, "enable", true)])
+        .unwrap();
+    assert_eq!(done.conflicts.len(), 1, "{done:?}");
+    let Conflict { remote_seq, entry_id, message } = done.conflicts[0].clone();
+    assert_eq!((remote_seq, entry_id), (3, e.id));
+    assert!(message.contains("changed here by curator"), "{message}");
+    assert!(!s.entry("PARTNER", e.id).unwrap().enabled, "the local decision stands");
+    s.add_exchange_conflicts("p", &done.conflicts, 10).unwrap();
+    s.add_exchange_conflicts("p", &done.conflicts, 11).unwrap();
+    let kept = s.exchange_conflicts("p", 0, 10).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!((kept[0].at, kept[0].conflict.entry_id), (10, e.id));
+    assert_eq!(s.exchange("p").unwrap().conflicts, 1);
+    assert!(s.exchange_conflicts("p", kept[0].id, 10).unwrap().is_empty(), "paged by id");
+    // Removed with its position and conflicts; what it added stays; both steps audited.
+    s.set_exchange_position(&Position {
+        name: "p".into(),
+        source_url: "http://127.0.0.1:1".into(),
+        remote_bank: "SHARED".into(),
+        local_bank: "PARTNER".into(),
+        position: 3,
+        updated_at: 1,
+    })
+    .unwrap();
+    assert_eq!(s.exchange("p").unwrap().position, 3);
+    s.delete_exchange("p", "admin").unwrap();
+    assert!(matches!(s.exchange("p"), Err(BankError::NoSuchExchange(_))));
+    assert!(matches!(s.delete_exchange("p", "admin"), Err(BankError::NoSuchExchange(_))));
+    assert!(s.exchange_position("p").unwrap().is_none());
+    assert!(s.exchange_conflicts("p", 0, 10).unwrap().is_empty());
+    assert!(s.entry("PARTNER", e.id).is_ok());
+    let audit = s.audit_records(&spoor_bank::AuditQuery::after(0, 10_000)).unwrap();
+    let actions: Vec<&str> =
+        audit.iter().filter(|r| r.object_kind == "exchange").map(|r| r.action.as_str()).collect();
+    assert_eq!(actions, ["exchange_create", "exchange_delete"]);
+    assert!(audit.iter().all(|r| !r.details.contains(key)), "no key in the log");
+}
+
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1036,6 +1177,7 @@ both!(
     reimport_consumes_no_ids,
     timed_disables_end_unless_superseded,
     exchange_changes_apply_once,
+    exchanges_set_up_leased_and_recorded,
 );
 
 #[test]

@@ -151,8 +151,9 @@ pub struct ServeArgs {
     /// for here explicitly; the reports file alone cannot choose it.
     #[arg(long, env = "SPOOR_NCMEC_ENV", default_value = "test", value_parser = ["test", "production"], requires = "reports")]
     ncmec_env: String,
-    /// Deliver reports to loopback addresses only and resolve no name (for tests).
-    #[arg(long, hide = true)]
+    /// Connect out (reports, exchanges) to loopback addresses only and resolve no name (for
+    /// tests).
+    #[arg(long, hide = true, alias = "loopback-only")]
     reports_loopback_only: bool,
     /// The ffmpeg program that decodes videos submitted as cases, for vPDQ (ffprobe is looked
     /// for beside it). Without it, a video's case is made from its digests alone.
@@ -319,6 +320,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         report_policy: reports.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
         delivery: reports.map(|r| r.1),
+        loopback_only: args.reports_loopback_only,
         resolver: args
             .reports_loopback_only
             .then(|| spoor_server::Resolver(std::sync::Arc::new(spoor_server::delivery::NoNames))),

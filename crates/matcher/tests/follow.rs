@@ -537,15 +537,6 @@ impl Store for Hooked {
         }
         self.inner.deltas(since, limit)
     }
-    fn exchange_position(
-        &self,
-        name: &str,
-    ) -> spoor_bank::Result<Option<spoor_bank::exchange::Position>> {
-        self.inner.exchange_position(name)
-    }
-    fn set_exchange_position(&self, p: &spoor_bank::exchange::Position) -> spoor_bank::Result<()> {
-        self.inner.set_exchange_position(p)
-    }
     fn schedule_enable(&self, bank: &str, id: i64, until: i64, seq: i64) -> spoor_bank::Result<()> {
         self.inner.schedule_enable(bank, id, until, seq)
     }
@@ -1095,6 +1086,59 @@ fn the_follower_writes_snapshots_every_n_changes_and_on_shutdown() {
 }
 
 /// People and sessions are not the matcher's business: the wrapper passes them through.
+impl spoor_bank::exchange::Exchanges for Hooked {
+    fn create_exchange(
+        &self,
+        x: &spoor_bank::exchange::NewExchange,
+        actor: &str,
+    ) -> spoor_bank::Result<spoor_bank::exchange::Exchange> {
+        self.inner.create_exchange(x, actor)
+    }
+    fn delete_exchange(&self, name: &str, actor: &str) -> spoor_bank::Result<()> {
+        self.inner.delete_exchange(name, actor)
+    }
+    fn exchanges(&self) -> spoor_bank::Result<Vec<spoor_bank::exchange::Exchange>> {
+        self.inner.exchanges()
+    }
+    fn exchange_ran(&self, name: &str, run: &spoor_bank::exchange::Run) -> spoor_bank::Result<()> {
+        self.inner.exchange_ran(name, run)
+    }
+    fn add_exchange_conflicts(
+        &self,
+        name: &str,
+        conflicts: &[spoor_bank::exchange::Conflict],
+        at: spoor_bank::model::Millis,
+    ) -> spoor_bank::Result<()> {
+        self.inner.add_exchange_conflicts(name, conflicts, at)
+    }
+    fn exchange_conflicts(
+        &self,
+        name: &str,
+        before: i64,
+        limit: usize,
+    ) -> spoor_bank::Result<Vec<spoor_bank::exchange::ConflictRecord>> {
+        self.inner.exchange_conflicts(name, before, limit)
+    }
+    fn lease_exchange(
+        &self,
+        name: &str,
+        holder: &str,
+        now: spoor_bank::model::Millis,
+        until: spoor_bank::model::Millis,
+    ) -> spoor_bank::Result<bool> {
+        self.inner.lease_exchange(name, holder, now, until)
+    }
+    fn exchange_position(
+        &self,
+        name: &str,
+    ) -> spoor_bank::Result<Option<spoor_bank::exchange::Position>> {
+        self.inner.exchange_position(name)
+    }
+    fn set_exchange_position(&self, p: &spoor_bank::exchange::Position) -> spoor_bank::Result<()> {
+        self.inner.set_exchange_position(p)
+    }
+}
+
 impl spoor_bank::People for Hooked {
     fn create_user_in_queues(
         &self,

@@ -76,6 +76,7 @@ impl From<BankError> for ApiError {
             BankError::NoSuchBank(_)
             | BankError::NoSuchEntry { .. }
             | BankError::NoSuchKey(_)
+            | BankError::NoSuchExchange(_)
             | BankError::NoSuchCase(_)
             | BankError::NoSuchReport(_)
             | BankError::NoSuchComplaint(_)

@@ -16,6 +16,7 @@ pub mod cases;
 pub mod complaining;
 pub mod delivery;
 pub mod error;
+pub mod exchange;
 pub mod fetch;
 pub mod guard;
 pub mod hma;
@@ -110,8 +111,11 @@ pub struct Config {
     pub report_policy: reporting::ReportPolicy,
     /// How reports are delivered (`None`: reports are kept, and no worker sends them).
     pub delivery: Option<delivery::DeliveryConfig>,
-    /// Replaces DNS for the receivers' addresses (tests refuse every name).
+    /// Replaces DNS for the receivers' and exchange sources' addresses (tests refuse every
+    /// name).
     pub resolver: Option<Resolver>,
+    /// Outbound connections (reports, exchanges) go to loopback addresses only (tests).
+    pub loopback_only: bool,
     /// How videos submitted as cases are decoded for vPDQ.
     pub video: VideoConfig,
     /// How long a complaint may wait for its re-review before it is overdue.
@@ -182,6 +186,7 @@ impl Default for Config {
             report_policy: reporting::ReportPolicy::default(),
             delivery: None,
             resolver: None,
+            loopback_only: false,
             video: VideoConfig::default(),
             complaint_deadline: DEFAULT_COMPLAINT_DEADLINE,
             retention: spoor_bank::retention::Policy::default(),
@@ -709,6 +714,23 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         }
         None => Vec::new(),
     };
+    let exchanges = {
+        let client =
+            delivery::client(Duration::from_secs(60), config.resolver.clone().map(|r| r.0))
+                .context("cannot make the exchanges' HTTP client")?;
+        let mut id = [0u8; 4];
+        getrandom::fill(&mut id).context("no randomness for the exchange follower's name")?;
+        let holder = format!("exchange-{}-{}", std::process::id(), spoor_audit::hex(&id));
+        exchange::spawn_follower(
+            exchange::Follower {
+                store: store.clone(),
+                client,
+                loopback_only: config.loopback_only,
+                holder,
+            },
+            stop.clone(),
+        )?
+    };
     let state = AppState::with_vault(store.clone(), matcher.clone(), keys, config, vault.clone());
     {
         let (decided, store) = (state.cases.clone(), store.clone());
@@ -808,6 +830,7 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         let _ = follower.join();
         let _ = refresher.join();
         let _ = case_jobs.join();
+        let _ = exchanges.join();
         for w in reporters {
             let _ = w.join();
         }
