@@ -50,7 +50,7 @@ key=$("$spoor" keys --data-dir "$data" create --role admin --name fuzz 2>/dev/nu
 "$spoor" keys --data-dir "$data" media-keygen --out "$work/media.key" 2>/dev/null
 
 # The rate limit and probe detection would (rightly) stop a fuzzer; they are tested elsewhere.
-"$spoor" serve --data-dir "$data" --listen 127.0.0.1:0 --probe-threshold 0 \
+"$spoor" serve --data-dir "$data" --listen 127.0.0.1:0 --probe-threshold 0 --reports-loopback-only \
   --media-key-file "$work/media.key" 2>"$work/serve.log" &
 pid=$!
 base=

@@ -101,9 +101,19 @@ pub struct Exchange {
     pub changed: i64,
     /// Source changes not applied because a local decision stands.
     pub conflicts: i64,
+    /// When the pull running now began (a replica holds the exchange until `leased_until`).
+    pub pulling_since: Option<Millis>,
+    /// Until when a replica holds the exchange (0: none).
+    #[serde(skip)]
+    pub leased_until: Millis,
 }
 
 impl Exchange {
+    /// When the pull running at `now` began, if one is.
+    pub fn running_at(&self, now: Millis) -> Option<Millis> {
+        self.pulling_since.filter(|_| self.leased_until > now)
+    }
+
     /// How many of the source's changes are known and not applied yet.
     pub fn lag(&self) -> i64 {
         self.remote_last_seq.map_or(0, |r| (r - self.position).max(0))
@@ -222,7 +232,8 @@ pub fn audit_details(x: &NewExchange) -> serde_json::Value {
 pub(crate) const EXCHANGE_COLUMNS: &str = "x.name, x.source_url, x.remote_bank, x.local_bank, \
      x.api_key, x.interval_ms, x.page, x.created_by, x.created_at, COALESCE(p.position, 0), \
      x.remote_last_seq, x.last_attempt_at, x.last_success_at, x.last_error, x.failures, x.added, \
-     x.changed, (SELECT COUNT(*) FROM exchange_conflicts c WHERE c.exchange = x.name)";
+     x.changed, (SELECT COUNT(*) FROM exchange_conflicts c WHERE c.exchange = x.name), \
+     x.lease_since, x.lease_until";
 
 /// The query that lists exchanges (append a `WHERE` on `x.name` for one).
 pub(crate) fn exchanges_query() -> String {

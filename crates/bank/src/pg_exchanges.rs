@@ -32,6 +32,8 @@ fn exchange_from_row(r: &Row) -> Exchange {
         added: r.get(15),
         changed: r.get(16),
         conflicts: r.get(17),
+        pulling_since: r.get(18),
+        leased_until: r.get(19),
     }
 }
 
@@ -185,7 +187,9 @@ impl Exchanges for PostgresStore {
 
     fn lease_exchange(&self, name: &str, holder: &str, now: Millis, until: Millis) -> Result<bool> {
         let n = self.lock()?.execute(
-            "UPDATE exchanges SET lease_holder = $2, lease_until = $4
+            "UPDATE exchanges SET lease_holder = $2, lease_until = $4,
+                 lease_since = CASE WHEN lease_holder = $2 AND lease_until > $3
+                                    THEN lease_since ELSE $3 END
              WHERE name = $1 AND (lease_until <= $3 OR lease_holder = $2)",
             &[&name, &holder, &now, &until],
         )?;

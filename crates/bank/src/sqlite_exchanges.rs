@@ -31,6 +31,8 @@ fn exchange_from_row(r: &Row<'_>) -> rusqlite::Result<Exchange> {
         added: r.get(15)?,
         changed: r.get(16)?,
         conflicts: r.get(17)?,
+        pulling_since: r.get(18)?,
+        leased_until: r.get(19)?,
     })
 }
 
@@ -222,7 +224,9 @@ impl Exchanges for SqliteStore {
         let n = self
             .lock()
             .execute(
-                "UPDATE exchanges SET lease_holder = ?2, lease_until = ?4
+                "UPDATE exchanges SET lease_holder = ?2, lease_until = ?4,
+                     lease_since = CASE WHEN lease_holder = ?2 AND lease_until > ?3
+                                        THEN lease_since ELSE ?3 END
                  WHERE name = ?1 AND (lease_until <= ?3 OR lease_holder = ?2)",
                 params![name, holder, now, until],
             )

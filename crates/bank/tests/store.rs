@@ -1078,6 +1078,12 @@ fn exchanges_set_up_leased_and_recorded(f: Fixture) {
     assert!(s.lease_exchange("p", "a", 1000, 5000).unwrap());
     assert!(!s.lease_exchange("p", "b", 2000, 6000).unwrap());
     assert!(s.lease_exchange("p", "a", 3000, 8000).unwrap());
+    let x = s.exchange("p").unwrap();
+    assert_eq!(
+        (x.running_at(7000), x.running_at(8000)),
+        (Some(1000), None),
+        "renewed, not restarted"
+    );
     assert!(!s.lease_exchange("p", "b", 7999, 9000).unwrap());
     assert!(s.lease_exchange("p", "b", 8000, 9000).unwrap());
     assert!(s.lease_exchange("p", "b", 8500, 0).unwrap());

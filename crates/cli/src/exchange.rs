@@ -267,8 +267,7 @@ fn pull_once(
                 at,
                 error: pulled.error.as_ref().map(|e| format!("{e:#}")),
                 remote_last_seq: pulled.remote_last_seq,
-                added: pulled.added,
-                changed: pulled.changed,
+                ..Default::default()
             },
         )?;
         lease(0)?;

@@ -151,6 +151,11 @@ pub struct ServeArgs {
     /// for here explicitly; the reports file alone cannot choose it.
     #[arg(long, env = "SPOOR_NCMEC_ENV", default_value = "test", value_parser = ["test", "production"], requires = "reports")]
     ncmec_env: String,
+    /// How long a replica holds an exchange after each page it pulls (its requests to the
+    /// source time out in half that). Replicas over one PostgreSQL take turns; one that dies
+    /// mid-pull holds the others up this long at most (a stopped one gives its turn back).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    exchange_lease: Duration,
     /// Connect out (reports, exchanges) to loopback addresses only and resolve no name (for
     /// tests).
     #[arg(long, hide = true, alias = "loopback-only")]
@@ -321,6 +326,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         report_policy: reports.as_ref().map(|r| r.0.clone()).unwrap_or_default(),
         delivery: reports.map(|r| r.1),
         loopback_only: args.reports_loopback_only,
+        exchange_lease: args.exchange_lease,
         resolver: args
             .reports_loopback_only
             .then(|| spoor_server::Resolver(std::sync::Arc::new(spoor_server::delivery::NoNames))),

@@ -21,8 +21,9 @@ use spoor_bank::exchange::{apply, Conflict, Exchange, Position, RemoteChange, Ru
 use spoor_bank::model::{now_ms, Millis};
 use spoor_bank::Store;
 
-/// How long a replica holds an exchange after each page it reads (renewed as it goes).
-const LEASE_MS: Millis = 120_000;
+/// How long a replica holds an exchange after each page it reads, renewed as it goes (and
+/// given back when it stops): a replica that dies mid-pull holds up the others this long at most.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Longest wait before an exchange whose pulls fail is tried again.
 const MAX_BACKOFF_MS: Millis = 300_000;
 
@@ -96,7 +97,9 @@ pub fn is_loopback_url(url: &str) -> bool {
 }
 
 /// Pulls `src` into the local bank until the source has nothing newer, `stop` is set, or
-/// something fails. `on_page` runs after each page is applied and saved (the service renews its
+/// something fails. Each page's counts are recorded on the exchange as it is applied (when
+/// `src` is set up); the caller records how the pull ended ([`spoor_bank::exchange::Exchanges::exchange_ran`] with
+/// no counts). `on_page` runs after each page is applied and saved (the service renews its
 /// lease there; an error from it stops the pull).
 pub fn pull(
     store: &dyn Store,
@@ -151,6 +154,7 @@ fn pull_into(
             updated_at: 0,
         },
     };
+    let started = now_ms();
     out.from_position = position.position;
     out.position = position.position;
     while !stop.load(Ordering::Relaxed) {
@@ -166,7 +170,7 @@ fn pull_into(
             .get(url)
             .bearer_auth(&src.key)
             .send()
-            .map_err(|e| anyhow::anyhow!("cannot reach {base}: {}", without_url(&e)))?;
+            .map_err(|e| anyhow::anyhow!("cannot reach {base}: {}", with_causes(&e)))?;
         let status = resp.status();
         if !status.is_success() {
             let body = resp.text().unwrap_or_default();
@@ -197,6 +201,20 @@ fn pull_into(
         position.position = page.next_after;
         position.updated_at = now;
         store.set_exchange_position(&position)?;
+        // What each page brought counts at once (a pull killed later loses none of it).
+        store.exchange_ran(
+            &src.name,
+            &Run {
+                at: started,
+                error: None,
+                remote_last_seq: Some(page.last_seq),
+                added: done.added,
+                changed: done.changed,
+            },
+        )?;
+        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "added").increment(done.added);
+        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "changed").increment(done.changed);
+        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "conflict").increment(done.conflicts.len() as u64);
         out.position = position.position;
         out.added += done.added;
         out.changed += done.changed;
@@ -213,7 +231,7 @@ fn pull_into(
 }
 
 /// A request error with its causes (the connection's own reason is in the innermost).
-fn without_url(e: &reqwest::Error) -> String {
+fn with_causes(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {
@@ -250,12 +268,15 @@ pub struct Follower {
     pub loopback_only: bool,
     /// This replica's name in leases.
     pub holder: String,
+    /// How long it holds an exchange after each page (its requests time out in half that).
+    pub lease: Duration,
 }
 
 impl Follower {
     /// Runs every exchange that is due once (those another replica holds are left to it).
     pub fn tick(&self, stop: &AtomicBool) -> anyhow::Result<()> {
         let now = now_ms();
+        let lease = self.lease_ms();
         for x in self.store.exchanges()? {
             if stop.load(Ordering::Relaxed) {
                 break;
@@ -263,7 +284,7 @@ impl Follower {
             if next_due(&x) > now {
                 continue;
             }
-            if !self.store.lease_exchange(&x.name, &self.holder, now, now + LEASE_MS)? {
+            if !self.store.lease_exchange(&x.name, &self.holder, now, now + lease)? {
                 continue;
             }
             self.run(&x, stop);
@@ -273,7 +294,12 @@ impl Follower {
         Ok(())
     }
 
+    fn lease_ms(&self) -> Millis {
+        Millis::try_from(self.lease.as_millis()).unwrap_or(Millis::MAX / 2)
+    }
+
     fn run(&self, x: &Exchange, stop: &AtomicBool) {
+        let lease = self.lease_ms();
         let at = now_ms();
         let src = Source::from(x);
         let pulled = if self.loopback_only && !is_loopback_url(&x.source_url) {
@@ -291,18 +317,18 @@ impl Follower {
             let (store, holder, name) = (&self.store, &self.holder, &x.name);
             pull(&**store, &self.client, &src, stop, &mut |p| {
                 record_page(name, p);
-                if !store.lease_exchange(name, holder, now_ms(), now_ms() + LEASE_MS)? {
+                if !store.lease_exchange(name, holder, now_ms(), now_ms() + lease)? {
                     bail!("another replica took exchange {name:?} over; it goes on from here");
                 }
                 Ok(())
             })
         };
+        // The counts were recorded page by page; this records how the pull ended.
         let run = Run {
             at,
             error: pulled.error.as_ref().map(|e| format!("{e:#}")),
             remote_last_seq: pulled.remote_last_seq,
-            added: pulled.added,
-            changed: pulled.changed,
+            ..Default::default()
         };
         let outcome = if run.error.is_some() { "failed" } else { "ok" };
         metrics::counter!("spoor_exchange_pulls_total", "exchange" => x.name.clone(), "outcome" => outcome).increment(1);

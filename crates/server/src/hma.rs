@@ -108,7 +108,9 @@ pub fn router(state: &AppState) -> Router {
         .route("/c/content_type", get(content_types))
         .route("/c/signal_type/index", get(signal_type_index))
         .route("/c/exchanges", get(exchanges))
-        .route("/c/exchanges/apis", get(exchanges))
+        .route("/c/exchanges/apis", get(exchange_apis))
+        .route("/c/exchange/{exchange_name}", get(exchange_config))
+        .route("/c/exchange/{exchange_name}/status", get(exchange_status))
         .route_layer(guarded(Need { roles: CURATE, what: "read or change banks", upload: false }))
         .layer(body);
     let curate_upload = Router::new()
@@ -1355,9 +1357,74 @@ async fn signal_type_index(
     Ok(Json(Value::Object(out)))
 }
 
-/// Exchanges between Spoor instances are not HMA's exchange types; none is listed here.
-async fn exchanges(_caller: Auth) -> Json<Value> {
-    Json(Value::Array(Vec::new()))
+/// The names of the exchanges this service runs (Spoor's exchanges: another instance's bank
+/// followed into a local one), as HMA lists its exchange configurations.
+async fn exchanges(State(state): State<AppState>, _caller: Auth) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let all = blocking(move || Ok(store.exchanges()?)).await?;
+    Ok(Json(Value::Array(all.into_iter().map(|x| Value::String(x.name)).collect())))
+}
+
+/// The one kind of exchange Spoor runs.
+async fn exchange_apis(_caller: Auth) -> Json<Value> {
+    Json(serde_json::json!([SPOOR_EXCHANGE_API]))
+}
+
+/// The `api` name of Spoor's exchanges on HMA's routes.
+const SPOOR_EXCHANGE_API: &str = "spoor";
+
+#[derive(Deserialize)]
+struct ExchangePath {
+    exchange_name: String,
+}
+
+fn exchange_missing(name: &str) -> impl FnOnce(BankError) -> ApiError + '_ {
+    move |e| match e {
+        BankError::NoSuchExchange(_) => ApiError::not_found(format!("exchange '{name}' not found")),
+        e => e.into(),
+    }
+}
+
+/// An exchange's configuration in HMA's shape (`name`, `api`, `enabled`), with where it reads
+/// from and writes to; never its key.
+async fn exchange_config(
+    State(state): State<AppState>,
+    _caller: Auth,
+    Path(path): Path<ExchangePath>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let name = path.exchange_name;
+    let x = blocking(move || store.exchange(&name).map_err(exchange_missing(&name))).await?;
+    Ok(Json(serde_json::json!({
+        "name": x.name,
+        "api": SPOOR_EXCHANGE_API,
+        "enabled": true,
+        "source_url": x.source_url,
+        "remote_bank": x.remote_bank,
+        "bank": x.local_bank,
+        "interval_seconds": x.interval_ms as f64 / 1000.0,
+    })))
+}
+
+/// An exchange's fetch status in HMA's shape: times in Unix seconds, whether the last pull
+/// succeeded, whether it is up to date with its source, how many items it has brought.
+async fn exchange_status(
+    State(state): State<AppState>,
+    _caller: Auth,
+    Path(path): Path<ExchangePath>,
+) -> Result<Json<Value>, ApiError> {
+    let store = state.store.clone();
+    let name = path.exchange_name;
+    let x = blocking(move || store.exchange(&name).map_err(exchange_missing(&name))).await?;
+    let secs = |ms: Option<i64>| ms.map(|ms| ms / 1000);
+    Ok(Json(serde_json::json!({
+        "checkpoint_ts": secs((x.position > 0).then_some(x.last_success_at).flatten()),
+        "running_fetch_start_ts": secs(x.running_at(spoor_bank::model::now_ms())),
+        "last_fetch_complete_ts": secs(x.last_attempt_at),
+        "last_fetch_succeeded": x.last_attempt_at.map(|_| x.last_error.is_none()),
+        "up_to_date": x.last_success_at.is_some() && x.lag() == 0,
+        "fetched_items": x.added,
+    })))
 }
 
 #[cfg(test)]

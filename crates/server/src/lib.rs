@@ -17,6 +17,7 @@ pub mod complaining;
 pub mod delivery;
 pub mod error;
 pub mod exchange;
+pub mod exchanges_api;
 pub mod fetch;
 pub mod guard;
 pub mod hma;
@@ -116,6 +117,8 @@ pub struct Config {
     pub resolver: Option<Resolver>,
     /// Outbound connections (reports, exchanges) go to loopback addresses only (tests).
     pub loopback_only: bool,
+    /// How long a replica holds an exchange after each page it pulls.
+    pub exchange_lease: Duration,
     /// How videos submitted as cases are decoded for vPDQ.
     pub video: VideoConfig,
     /// How long a complaint may wait for its re-review before it is overdue.
@@ -187,6 +190,7 @@ impl Default for Config {
             delivery: None,
             resolver: None,
             loopback_only: false,
+            exchange_lease: exchange::DEFAULT_LEASE,
             video: VideoConfig::default(),
             complaint_deadline: DEFAULT_COMPLAINT_DEADLINE,
             retention: spoor_bank::retention::Policy::default(),
@@ -407,6 +411,25 @@ pub fn app(state: AppState) -> Router {
             upload: false,
         }))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let exchange_read = Router::new()
+        .route("/v1/exchanges", get(exchanges_api::list))
+        .route("/v1/exchanges/{name}", get(exchanges_api::get_exchange))
+        .route("/v1/exchanges/{name}/conflicts", get(exchanges_api::conflicts))
+        .route_layer(guarded(Need {
+            roles: exchanges_api::READ,
+            what: "read exchanges",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
+    let exchange_write = Router::new()
+        .route("/v1/exchanges", post(exchanges_api::create))
+        .route("/v1/exchanges/{name}", axum::routing::delete(exchanges_api::delete))
+        .route_layer(guarded(Need {
+            roles: exchanges_api::WRITE,
+            what: "set up and remove exchanges",
+            upload: false,
+        }))
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes));
     let matching = Router::new()
         .route("/v1/match", get(routes::match_get).post(routes::match_post))
         .route_layer(guarded(Need { roles: routes::MATCH, what: "match", upload: false }))
@@ -526,6 +549,8 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi))
         .merge(curate)
         .merge(changes)
+        .merge(exchange_read)
+        .merge(exchange_write)
         .merge(matching)
         .merge(match_upload)
         .merge(hash)
@@ -715,9 +740,11 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
         None => Vec::new(),
     };
     let exchanges = {
-        let client =
-            delivery::client(Duration::from_secs(60), config.resolver.clone().map(|r| r.0))
-                .context("cannot make the exchanges' HTTP client")?;
+        let client = delivery::client(
+            (config.exchange_lease / 2).max(Duration::from_secs(1)),
+            config.resolver.clone().map(|r| r.0),
+        )
+        .context("cannot make the exchanges' HTTP client")?;
         let mut id = [0u8; 4];
         getrandom::fill(&mut id).context("no randomness for the exchange follower's name")?;
         let holder = format!("exchange-{}-{}", std::process::id(), spoor_audit::hex(&id));
@@ -727,6 +754,7 @@ pub async fn serve(location: Location, config: Config) -> anyhow::Result<()> {
                 client,
                 loopback_only: config.loopback_only,
                 holder,
+                lease: config.exchange_lease,
             },
             stop.clone(),
         )?

@@ -21,7 +21,9 @@ CREATE TABLE exchanges (
     changed         BIGINT NOT NULL DEFAULT 0,
     -- Which replica pulls, until when (replicas over one PostgreSQL take turns, never together).
     lease_holder    TEXT,
-    lease_until     BIGINT NOT NULL DEFAULT 0
+    lease_until     BIGINT NOT NULL DEFAULT 0,
+    -- When the holder took it (a pull running since then while lease_until is ahead).
+    lease_since     BIGINT
 );
 
 -- Changes of a source not applied because a local decision stands (local decisions win).

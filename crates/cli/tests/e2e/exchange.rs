@@ -294,3 +294,305 @@ impl NewLocal {
         id
     }
 }
+
+/// A value that differs for every `i` (64 hex digits).
+fn nth_pdq(i: u64) -> String {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5370_6f6f_7221;
+    (0..4)
+        .map(|_| {
+            x ^= x >> 31;
+            x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            x ^= x >> 29;
+            format!("{x:016x}")
+        })
+        .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// An exchange run by `spoor serve` (SQLite source, PostgreSQL follower when there is one):
+/// killed mid-transfer on either side and started again, it ends with every entry once and
+/// every add once; a disable at the source stops matching here within two intervals; a local
+/// decision stands and is listed as a conflict; HMA's status route and the API say where it
+/// is.
+#[test]
+fn a_served_exchange_follows_live_through_kills_and_restarts() {
+    const N: u64 = 20_000;
+    let source = Store::sqlite();
+    assert!(source.spoor(&["bank", "create", "SHARED"]).status.success());
+    let list = source.dir.path().join("hashes.txt");
+    let values: Vec<String> = (0..N).map(nth_pdq).collect();
+    std::fs::write(&list, values.join("\n")).unwrap();
+    let out = source.spoor(&["bank", "import", "SHARED", list.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let src_admin = source.key("admin", "admin", None);
+    let key = source.key("exchange", "to-local", Some("SHARED"));
+    let key_file = source.dir.path().join("exchange.key");
+    std::fs::write(&key_file, &key).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut s = Server::start_at(&source, &listen, &[], client());
+
+    let local = Store::postgres().unwrap_or_else(Store::sqlite);
+    assert!(local.spoor(&["bank", "create", "LOCAL"]).status.success());
+    let admin = local.key("admin", "admin", None);
+    let matcher = local.key("matcher", "m", None);
+    let reader = local.key("exchange", "reader", Some("LOCAL"));
+    let out = local.spoor(&[
+        "exchange",
+        "add",
+        "partner",
+        "--from",
+        &s.base,
+        "--bank",
+        "SHARED",
+        "--into",
+        "LOCAL",
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "--interval",
+        "2s",
+        "--page",
+        "200",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(&key), "the key is not shown");
+    let state = |f: &Server| {
+        let (st, v) = f.get(Some(&admin), "/v1/exchanges/partner");
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    };
+    let at = |v: &Value| v["position"].as_i64().unwrap();
+
+    // The follower is killed as soon as it has applied its first page.
+    let mut f = Server::start(&local, &["--reports-loopback-only", "--exchange-lease", "2s"]);
+    crate::server::until_within("the follower begins", std::time::Duration::from_secs(60), || {
+        at(&state(&f)) > 0
+    });
+    let _ = f.child.kill();
+    let _ = f.child.wait();
+    drop(f);
+    let (_, src_bank) = s.get(Some(&src_admin), "/v1/banks/SHARED");
+    let listed = |store: &Store| -> Value {
+        let out = store.spoor(&["exchange", "list", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap()
+    };
+    let killed_at = at(&listed(&local));
+    let (_, last) = s.get(Some(&key), "/v1/banks/SHARED/changes?limit=1");
+    let last = last["last_seq"].as_i64().unwrap();
+    assert!(killed_at > 0 && killed_at < last, "killed at {killed_at} of {last}: {src_bank}");
+
+    // Started again, it goes on from there; then the source is killed under it.
+    let f = Server::start(&local, &["--reports-loopback-only", "--exchange-lease", "2s"]);
+    crate::server::until_within("the follower goes on", std::time::Duration::from_secs(60), || {
+        at(&state(&f)) > killed_at
+    });
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    drop(s);
+    crate::server::until_within(
+        "the failure is recorded",
+        std::time::Duration::from_secs(30),
+        || state(&f)["failures"].as_i64() >= Some(1),
+    );
+    let v = state(&f);
+    assert!(v["last_error"].as_str().is_some_and(|e| e.contains("cannot reach")), "{v}");
+    let s = Server::start_at(&source, &listen, &[], client());
+    crate::server::until_within(
+        "the follower catches up",
+        std::time::Duration::from_secs(120),
+        || {
+            let v = state(&f);
+            at(&v) == last && v["failures"] == 0
+        },
+    );
+
+    // Every entry once, with provenance; every add once on the local change log.
+    let (_, bank) = f.get(Some(&admin), "/v1/banks/LOCAL");
+    assert_eq!(bank["entries"].as_u64(), Some(N), "{bank}");
+    let mut adds = 0;
+    let mut after = 0;
+    let mut seen = std::collections::HashSet::new();
+    loop {
+        let (st, p) =
+            f.get(Some(&reader), &format!("/v1/banks/LOCAL/changes?after={after}&limit=10000"));
+        assert_eq!(st, StatusCode::OK, "{p}");
+        let c = p["changes"].as_array().unwrap();
+        if c.is_empty() {
+            break;
+        }
+        for ch in c.iter().filter(|c| c["action"] == "add") {
+            adds += 1;
+            assert_eq!(ch["actor"], "exchange:partner", "{ch}");
+            assert!(seen.insert(ch["value"].as_str().unwrap().to_string()), "added twice: {ch}");
+        }
+        after = p["next_after"].as_i64().unwrap();
+    }
+    assert_eq!(adds, N);
+    assert!(values.iter().all(|v| seen.contains(v)), "every source entry arrived");
+
+    // A disable at the source stops matching here within two intervals (2 s each).
+    let (_, first) = s.get(Some(&src_admin), "/v1/banks/SHARED/entries?limit=2");
+    let e0 = &first["entries"][0];
+    let e1 = &first["entries"][1];
+    let v0 = e0["value"].as_str().unwrap().to_string();
+    assert_eq!(f.matches(&matcher, &v0).len(), 1);
+    let (st, r) = s.send(
+        "PATCH",
+        Some(&src_admin),
+        &format!("/v1/banks/SHARED/entries/{}", e0["id"]),
+        &json!({"enabled": false, "reason": "withdrawn at the source"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let took = crate::server::until_within(
+        "the source's disable stops matching here",
+        std::time::Duration::from_secs(4),
+        || f.matches(&matcher, &v0).is_empty(),
+    );
+    eprintln!("disable at the source stopped matching at the follower in {took:?}");
+
+    // A local decision stands against the source's change, and is listed.
+    let v1 = e1["value"].as_str().unwrap();
+    let m = f.matches(&matcher, v1);
+    let local_id = m[0]["entry_id"].as_i64().unwrap_or_else(|| panic!("{m:?}"));
+    let (st, r) = f.send(
+        "PATCH",
+        Some(&admin),
+        &format!("/v1/banks/LOCAL/entries/{local_id}"),
+        &json!({"enabled": false, "reason": "not illegal here"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let (st, r) = s.send(
+        "PATCH",
+        Some(&src_admin),
+        &format!("/v1/banks/SHARED/entries/{}", e1["id"]),
+        &json!({"category": "baseline", "reason": "assessed"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{r}");
+    crate::server::until_within(
+        "the conflict is listed",
+        std::time::Duration::from_secs(10),
+        || state(&f)["conflicts"] == 1,
+    );
+    let (st, c) = f.get(Some(&admin), "/v1/exchanges/partner/conflicts");
+    assert_eq!(st, StatusCode::OK, "{c}");
+    assert_eq!(c["conflicts"][0]["entry_id"].as_i64(), Some(local_id), "{c}");
+    assert!(f.matches(&matcher, v1).is_empty(), "the local disable stands");
+    let out = local.spoor(&["exchange", "conflicts", "partner"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("changed here by key:admin"), "{out:?}");
+
+    // HMA's routes and `spoor exchange list` say where it is.
+    let (st, names) = f.get(Some(&admin), "/hma/c/exchanges");
+    assert_eq!((st, names), (StatusCode::OK, json!(["partner"])));
+    let (st, status) = f.get(Some(&admin), "/hma/c/exchange/partner/status");
+    assert_eq!(st, StatusCode::OK, "{status}");
+    assert_eq!(status["last_fetch_succeeded"], true, "{status}");
+    assert_eq!(status["fetched_items"].as_u64(), Some(N), "{status}");
+    assert!(status["last_fetch_complete_ts"].as_i64().is_some(), "{status}");
+    let (st, v) = f.get(Some(&admin), "/hma/c/exchange/nope/status");
+    assert_eq!(
+        (st, v["message"].as_str()),
+        (StatusCode::NOT_FOUND, Some("exchange 'nope' not found"))
+    );
+    let text = String::from_utf8_lossy(&local.spoor(&["exchange", "list"]).stdout).to_string();
+    assert!(text.contains("partner") && text.contains("1 conflicts"), "{text}");
+    assert!(!text.contains(&key) && !listed(&local).to_string().contains(&key));
+    f.stop();
+    s.stop();
+}
+
+/// `/v1/exchanges`: admins set exchanges up and remove them, auditors read them, nobody reads
+/// a key back; bad input is refused with nothing written; in loopback-only mode a source
+/// elsewhere is refused.
+#[test]
+fn exchanges_through_the_api() {
+    let store = Store::sqlite();
+    assert!(store.spoor(&["bank", "create", "LOCAL"]).status.success());
+    let admin = store.key("admin", "admin", None);
+    let auditor = store.key("auditor", "aud", None);
+    let curator = store.key("curator", "cur", None);
+    let s = Server::start(&store, &["--reports-loopback-only"]);
+    let key = "spoor_abc.secret-part";
+    let body = |name: &str, url: &str, into: &str| {
+        json!({"name": name, "source_url": url, "remote_bank": "SHARED", "local_bank": into,
+               "key": key, "interval_ms": 60000})
+    };
+    for (b, want) in [
+        (body("x", "http://10.0.0.1:80", "LOCAL"), StatusCode::BAD_REQUEST),
+        (body("x", "ftp://127.0.0.1:1", "LOCAL"), StatusCode::BAD_REQUEST),
+        (body("x y", "http://127.0.0.1:1", "LOCAL"), StatusCode::BAD_REQUEST),
+        (body("x", "http://127.0.0.1:1", "NOPE"), StatusCode::NOT_FOUND),
+        (json!({"name": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"colour": "red"}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (st, v) = s.send("POST", Some(&admin), "/v1/exchanges", &b);
+        let ok = st == want
+            || (want == StatusCode::UNPROCESSABLE_ENTITY && st == StatusCode::BAD_REQUEST);
+        assert!(ok, "{b}: {st} {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    }
+    let (_, v) = s.get(Some(&admin), "/v1/exchanges");
+    assert_eq!(v, json!({"exchanges": []}), "nothing half-written");
+    let (st, v) =
+        s.send("POST", Some(&curator), "/v1/exchanges", &body("x", "http://127.0.0.1:1", "LOCAL"));
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let (st, v) =
+        s.send("POST", Some(&admin), "/v1/exchanges", &body("x", "http://127.0.0.1:1", "LOCAL"));
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert!(!v.to_string().contains("secret-part"), "{v}");
+    assert_eq!((v["name"].as_str(), v["position"].as_i64()), (Some("x"), Some(0)), "{v}");
+    let (st, _) =
+        s.send("POST", Some(&admin), "/v1/exchanges", &body("x", "http://127.0.0.1:1", "LOCAL"));
+    assert_eq!(st, StatusCode::CONFLICT);
+    // The follower tries it (nothing listens there) and records why it failed.
+    crate::server::until_within(
+        "the failed pull is recorded",
+        std::time::Duration::from_secs(10),
+        || s.get(Some(&auditor), "/v1/exchanges/x").1["failures"].as_i64() >= Some(1),
+    );
+    let (st, v) = s.get(Some(&auditor), "/v1/exchanges");
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["exchanges"][0]["last_error"].as_str().is_some(), "{v}");
+    assert!(!v.to_string().contains("secret-part"), "{v}");
+    assert_eq!(s.get(Some(&curator), "/v1/exchanges").0, StatusCode::FORBIDDEN);
+    assert_eq!(s.get(Some(&auditor), "/v1/exchanges/x/conflicts").1, json!({"conflicts": []}));
+    for path in [
+        "/v1/exchanges/x/conflicts?limit=0",
+        "/v1/exchanges/x/conflicts?before=-1",
+        "/v1/exchanges/x/conflicts?x=1",
+    ] {
+        assert_eq!(s.get(Some(&admin), path).0, StatusCode::BAD_REQUEST, "{path}");
+    }
+    assert_eq!(s.get(Some(&admin), "/v1/exchanges/nope").0, StatusCode::NOT_FOUND);
+    let del = |k: &str, name: &str| {
+        s.http
+            .delete(s.url(&format!("/v1/exchanges/{name}")))
+            .bearer_auth(k)
+            .send()
+            .unwrap()
+            .status()
+    };
+    assert_eq!(del(&auditor, "x"), StatusCode::FORBIDDEN);
+    assert_eq!(del(&admin, "x"), StatusCode::NO_CONTENT);
+    assert_eq!(del(&admin, "x"), StatusCode::NOT_FOUND);
+    let (_, log) = s.get(Some(&admin), "/v1/audit?limit=1000");
+    let actions: Vec<&str> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["object_kind"] == "exchange")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["exchange_create", "exchange_conflicts_read", "exchange_delete"]);
+    assert!(!log.to_string().contains("secret-part"));
+    s.stop();
+}

@@ -99,13 +99,18 @@ impl Server {
 
     /// Starts with a given HTTP client (one that trusts a test certificate, say).
     pub fn start_with(store: &Store, extra: &[&str], http: Client) -> Server {
+        Self::start_at(store, "127.0.0.1:0", extra, http)
+    }
+
+    /// Starts listening on `listen` (a fixed port, for a restart where others know it).
+    pub fn start_at(store: &Store, listen: &str, extra: &[&str], http: Client) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_spoor"))
             .args([
                 "serve",
                 store.flag,
                 &store.value,
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--follow-interval-ms",
                 "50",
             ])
@@ -167,6 +172,8 @@ impl Server {
         let mut req = match method {
             "POST" => self.http.post(self.url(path)),
             "PATCH" => self.http.patch(self.url(path)),
+            "PUT" => self.http.put(self.url(path)),
+            "DELETE" => self.http.delete(self.url(path)),
             _ => unreachable!(),
         };
         if let Some(k) = key {
