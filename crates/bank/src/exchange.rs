@@ -263,6 +263,23 @@ pub(crate) fn check_same_source(
     }
 }
 
+/// Whether a source URL's host is a loopback IP address (a service started with
+/// `--reports-loopback-only` connects to nothing else).
+pub fn is_loopback_source(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
 /// Checks a new exchange's fields (the bank is checked by the store).
 pub fn check_new(x: &NewExchange) -> Result<()> {
     check_name(&x.name)?;
@@ -591,4 +608,40 @@ fn follow(
 fn source_seq(reason: &str) -> Option<i64> {
     let rest = reason.rsplit_once("[source change ")?.1;
     rest.strip_suffix(']')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_sources_are_told_apart() {
+        for yes in [
+            "http://127.0.0.1:8080",
+            "https://127.3.2.1/x",
+            "http://[::1]:5100/",
+            "http://127.0.0.1",
+        ] {
+            assert!(is_loopback_source(yes), "{yes}");
+        }
+        for no in [
+            "http://10.0.0.1:80",
+            "http://localhost:80",
+            "http://[::2]:80",
+            "http://127.0.0.1.example:80",
+            "http://u@127.0.0.1:80",
+            "127.0.0.1:80",
+            "http://169.254.169.254/",
+        ] {
+            assert!(!is_loopback_source(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn source_changes_are_read_back_from_reasons() {
+        assert_eq!(source_seq("withdrawn [source change 42]"), Some(42));
+        assert_eq!(source_seq("[source change 7] then [source change 9]"), Some(9));
+        assert_eq!(source_seq("by hand"), None);
+        assert_eq!(source_seq("[source change x]"), None);
+    }
 }

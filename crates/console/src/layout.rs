@@ -41,6 +41,7 @@ pub const NAV: &[NavItem] = &[
     NavItem { path: "/banks", label: "Banks", roles: &[PersonRole::Admin, PersonRole::Curator] },
     NavItem { path: "/users", label: "People", roles: &[PersonRole::Admin] },
     NavItem { path: "/keys", label: "API keys", roles: &[PersonRole::Admin] },
+    NavItem { path: "/exchanges", label: "Exchanges", roles: crate::exchanges::READERS },
     NavItem { path: "/reports", label: "Reports", roles: crate::reports::READERS },
     NavItem { path: "/statistics", label: "Statistics", roles: crate::statistics::READERS },
     NavItem {

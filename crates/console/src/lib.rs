@@ -47,6 +47,7 @@ pub mod transfer;
 mod annual_page;
 mod audit_log;
 mod dashboard;
+mod exchanges;
 mod keys;
 mod login;
 mod setup;
@@ -103,6 +104,9 @@ pub struct ConsoleConfig {
     /// What the annual report is made from beyond the records (the deployment's statements,
     /// the retention policy in force, the latest `spoor eval` run).
     pub annual: annual::Sources,
+    /// Exchanges set up here may only name loopback sources (the service connects out to
+    /// nothing else: tests).
+    pub loopback_only: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -121,6 +125,7 @@ impl Default for ConsoleConfig {
             max_pixels: spoor_media::Limits::default().max_pixels,
             complaint_deadline: Duration::from_secs(7 * 24 * 3600),
             annual: annual::Sources::default(),
+            loopback_only: false,
         }
     }
 }
@@ -525,6 +530,20 @@ pub fn router(state: ConsoleState) -> Router {
             .route("/keys", get(keys::list).post(keys::create))
             .route("/keys/revoke", post(keys::revoke)),
     );
+    let exchange_read = session::pages(
+        &state,
+        exchanges::READERS,
+        Router::new()
+            .route("/exchanges", get(exchanges::list))
+            .route("/exchanges/{name}", get(exchanges::page)),
+    );
+    let exchange_write = session::pages(
+        &state,
+        ADMIN,
+        Router::new()
+            .route("/exchanges", post(exchanges::create))
+            .route("/exchanges/remove", post(exchanges::remove)),
+    );
     let review = session::pages(
         &state,
         review::REVIEWERS,
@@ -613,6 +632,8 @@ pub fn router(state: ConsoleState) -> Router {
         .merge(open)
         .merge(everyone)
         .merge(admin)
+        .merge(exchange_read)
+        .merge(exchange_write)
         .merge(curate)
         .merge(upload)
         .merge(review)

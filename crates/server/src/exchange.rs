@@ -85,17 +85,6 @@ struct Page {
     last_seq: i64,
 }
 
-/// Whether `url`'s host is a loopback IP address (a service started with
-/// `--reports-loopback-only` connects to nothing else).
-pub fn is_loopback_url(url: &str) -> bool {
-    reqwest::Url::parse(url).ok().is_some_and(|u| {
-        u.host_str()
-            .map(|h| h.trim_start_matches('[').trim_end_matches(']'))
-            .and_then(|h| h.parse::<std::net::IpAddr>().ok())
-            .is_some_and(|a| a.is_loopback())
-    })
-}
-
 /// Pulls `src` into the local bank until the source has nothing newer, `stop` is set, or
 /// something fails. Each page's counts are recorded on the exchange as it is applied (when
 /// `src` is set up); the caller records how the pull ended ([`spoor_bank::exchange::Exchanges::exchange_ran`] with
@@ -302,27 +291,28 @@ impl Follower {
         let lease = self.lease_ms();
         let at = now_ms();
         let src = Source::from(x);
-        let pulled = if self.loopback_only && !is_loopback_url(&x.source_url) {
-            Pulled {
-                from_position: x.position,
-                position: x.position,
-                error: Some(anyhow::anyhow!(
-                    "{} is not a loopback address, and this service connects only to loopback \
+        let pulled =
+            if self.loopback_only && !spoor_bank::exchange::is_loopback_source(&x.source_url) {
+                Pulled {
+                    from_position: x.position,
+                    position: x.position,
+                    error: Some(anyhow::anyhow!(
+                        "{} is not a loopback address, and this service connects only to loopback \
                      addresses (--reports-loopback-only)",
-                    x.source_url
-                )),
-                ..Default::default()
-            }
-        } else {
-            let (store, holder, name) = (&self.store, &self.holder, &x.name);
-            pull(&**store, &self.client, &src, stop, &mut |p| {
-                record_page(name, p);
-                if !store.lease_exchange(name, holder, now_ms(), now_ms() + lease)? {
-                    bail!("another replica took exchange {name:?} over; it goes on from here");
+                        x.source_url
+                    )),
+                    ..Default::default()
                 }
-                Ok(())
-            })
-        };
+            } else {
+                let (store, holder, name) = (&self.store, &self.holder, &x.name);
+                pull(&**store, &self.client, &src, stop, &mut |p| {
+                    record_page(name, p);
+                    if !store.lease_exchange(name, holder, now_ms(), now_ms() + lease)? {
+                        bail!("another replica took exchange {name:?} over; it goes on from here");
+                    }
+                    Ok(())
+                })
+            };
         // The counts were recorded page by page; this records how the pull ended.
         let run = Run {
             at,

@@ -213,7 +213,7 @@ pub async fn create(
         page: body.page.unwrap_or(spoor_bank::exchange::MAX_PAGE),
     };
     spoor_bank::exchange::check_new(&x)?;
-    if state.config.loopback_only && !crate::exchange::is_loopback_url(&x.source_url) {
+    if state.config.loopback_only && !spoor_bank::exchange::is_loopback_source(&x.source_url) {
         return Err(ApiError::bad_request(format!(
             "source_url {:?}: this service connects only to loopback addresses \
              (--reports-loopback-only)",

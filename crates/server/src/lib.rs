@@ -294,6 +294,7 @@ impl AppState {
         let mut console_config = config.console.clone();
         console_config.max_pixels = config.max_pixels;
         console_config.complaint_deadline = config.complaint_deadline;
+        console_config.loopback_only = config.loopback_only;
         console_config.annual.policy = config.retention.clone();
         let console = spoor_console::ConsoleState::new(
             store.clone(),

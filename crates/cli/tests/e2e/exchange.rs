@@ -596,3 +596,108 @@ fn exchanges_through_the_api() {
     assert!(!log.to_string().contains("secret-part"));
     s.stop();
 }
+
+/// The console's exchanges page: an admin sets one up (every field checked, the problems said
+/// on the page, nothing half-written; the key never shown back), sees it fail against a port
+/// nothing listens on, opens its page (recorded before it is shown) and removes it; an auditor
+/// reads but cannot change; a curator cannot open it.
+#[test]
+fn exchanges_in_the_console() {
+    use crate::web::logged_in;
+    let store = Store::sqlite();
+    assert!(store.spoor(&["bank", "create", "LOCAL"]).status.success());
+    let admin_key = store.key("admin", "api-admin", None);
+    let s = Server::start(&store, &["--reports-loopback-only", "--exchange-lease", "2s"]);
+    let (mut w, csrf) = logged_in(&store, &s, "ada", "admin");
+    let a = w.get("/exchanges");
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("No exchanges yet.") && a.body.contains("Follow this bank"));
+    assert!(a.body.contains("href=\"/exchanges\" aria-current=\"page\""), "in the navigation");
+
+    let a = w.post(
+        "/exchanges",
+        &[
+            ("name", ""),
+            ("source_url", "https://partner.example"),
+            ("remote_bank", ""),
+            ("local_bank", "LOCAL"),
+            ("key", ""),
+            ("interval", "0"),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    for said in [
+        "Enter a name for the exchange",
+        "connects only to loopback addresses",
+        "Enter the name of the bank at the source",
+        "Enter the exchange key",
+        "from 1 to 86400",
+    ] {
+        assert!(a.body.contains(said), "{said}: {}", a.body);
+    }
+    assert!(a.body.contains("value=\"https://partner.example\""), "what was typed stays");
+    let out = store.spoor(&["exchange", "list", "--json"]);
+    assert!(out.stdout.is_empty(), "nothing half-written");
+
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let a = w.post(
+        "/exchanges",
+        &[
+            ("name", "partner"),
+            ("source_url", &url),
+            ("remote_bank", "SHARED"),
+            ("local_bank", "LOCAL"),
+            ("key", "spoor_abc.secret-part"),
+            ("interval", "1"),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("Exchange partner set up"), "{}", a.body);
+    assert!(!a.body.contains("secret-part"));
+    crate::server::until_within(
+        "the failing pull shows",
+        std::time::Duration::from_secs(10),
+        || w.get("/exchanges").body.contains("failed in a row"),
+    );
+    let a = w.get("/exchanges/partner");
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("Conflicts (0)") && a.body.contains("cannot reach"), "{}", a.body);
+    assert_eq!(a.headers.get("cache-control").unwrap(), "no-store");
+    assert!(!a.body.contains("secret-part"));
+    assert_eq!(w.get("/exchanges/nope").status, StatusCode::NOT_FOUND);
+    let (_, log) = s.get(Some(&admin_key), "/v1/audit?action=exchange_conflicts_view");
+    assert_eq!(log["records"][0]["actor"], "ada", "{log}");
+
+    // An auditor reads; a curator does not even read.
+    let (mut au, au_csrf) = logged_in(&store, &s, "aud", "auditor");
+    let a = au.get("/exchanges");
+    assert_eq!(a.status, StatusCode::OK);
+    assert!(a.body.contains("partner") && !a.body.contains("Follow this bank"));
+    let a = au
+        .post("/exchanges/remove", &[("name", "partner"), ("confirm", "yes"), ("csrf", &au_csrf)]);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let (mut cu, _) = logged_in(&store, &s, "cur", "curator");
+    assert_eq!(cu.get("/exchanges").status, StatusCode::FORBIDDEN);
+    assert!(!cu.get("/").body.contains("href=\"/exchanges\""));
+
+    // Removing asks for a confirmation, then removes.
+    let a = w.post("/exchanges/remove", &[("name", "partner"), ("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("Nothing was removed"));
+    let a =
+        w.post("/exchanges/remove", &[("name", "partner"), ("confirm", "yes"), ("csrf", &csrf)]);
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("Exchange partner removed") && a.body.contains("No exchanges yet."));
+    let (_, log) = s.get(Some(&admin_key), "/v1/audit?limit=1000");
+    let by_ada: Vec<&str> = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["object_kind"] == "exchange" && r["actor"] == "ada")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(by_ada, ["exchange_create", "exchange_conflicts_view", "exchange_delete"]);
+    s.stop();
+}
