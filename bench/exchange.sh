@@ -33,13 +33,14 @@ last_hash=$(tail -n 1 "$work/list.txt")
 spoor_pg_start >/dev/null
 now() { date +%s.%N; }
 
-serve() { # log, store flags... ; prints the base URL
+serve() { # log, store flags... ; sets $base
   local log=$1; shift
-  "$spoor" serve "$@" --listen 127.0.0.1:0 --reports-loopback-only 2>"$log" &
+  "$spoor" serve "$@" --listen 127.0.0.1:0 --reports-loopback-only >/dev/null 2>"$log" &
   pids+=($!)
+  base=
   for _ in $(seq 1 600); do
     base=$(sed -n 's/.*serving on \(http:\/\/[0-9.:]*\).*/\1/p' "$log" | head -1)
-    [ -n "$base" ] && { echo "$base"; return; }
+    [ -n "$base" ] && return
     sleep 0.1
   done
   echo "error: spoor serve did not start" >&2; cat "$log" >&2; exit 1
@@ -59,8 +60,10 @@ run() { # label, source flags (two words), follower flags (two words)
   fadmin=$("$spoor" keys "$fflag" "$fval" create --role admin --name "fadmin-$label" 2>/dev/null | tail -1)
   matcher=$("$spoor" keys "$fflag" "$fval" create --role matcher --name "m-$label" 2>/dev/null | tail -1)
   local src dst
-  src=$(serve "$work/src-$label.log" "$sflag" "$sval")
-  dst=$(serve "$work/dst-$label.log" "$fflag" "$fval")
+  serve "$work/src-$label.log" "$sflag" "$sval"
+  src=$base
+  serve "$work/dst-$label.log" "$fflag" "$fval"
+  dst=$base
   local last
   last=$(curl -sf -H "Authorization: Bearer $key" "$src/v1/banks/SHARED/changes?limit=1" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["last_seq"])')

@@ -491,7 +491,7 @@ pub fn apply(
             batch.push(new_entry(exchange, &who, &p));
             batched.push(p);
             pending.insert(key);
-            if batch.len() >= crate::MAX_BATCH.min(10_000) {
+            if batch.len() >= crate::MAX_BATCH.min(50_000) {
                 flush(&mut batch, &mut batched, &mut pending, &mut out)?;
             }
             continue;

@@ -31,8 +31,9 @@ pub(crate) trait Backend: Sync {
     /// survives a killed process, not a power loss (SQLite `synchronous=NORMAL` in WAL mode,
     /// PostgreSQL `synchronous_commit=off`). Order is kept: a later flushed commit flushes it.
     fn begin_write_relaxed(&self) -> Result<Self::Tx<'_>>;
-    /// Called after a bulk import committed `added` new entries: a store whose planner keeps
-    /// statistics refreshes them, so the next queries are planned for the bank's new size.
+    /// Called after an import or a batch of adds committed `added` new entries: a store whose
+    /// planner keeps statistics refreshes them when the entries have grown enough since it
+    /// last did, so the next queries are planned for the bank's new size.
     fn after_bulk_load(&self, _added: u64) {}
 }
 
@@ -307,6 +308,7 @@ pub(crate) fn add_entries<B: Backend>(
     let added = out.iter().filter(|a| matches!(a, Added::New(_))).count() as u64;
     audit_added(&mut tx, now, actor, "entries_add", &bank, added, entries.len() as u64 - added)?;
     tx.commit()?;
+    store.after_bulk_load(added);
     Ok(out)
 }
 

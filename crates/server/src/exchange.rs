@@ -24,6 +24,8 @@ use spoor_bank::Store;
 /// How long a replica holds an exchange after each page it reads, renewed as it goes (and
 /// given back when it stops): a replica that dies mid-pull holds up the others this long at most.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// Pages read before they are applied together (50,000 changes with the largest pages).
+const PAGES_AT_ONCE: usize = 5;
 /// Longest wait before an exchange whose pulls fail is tried again.
 const MAX_BACKOFF_MS: Millis = 300_000;
 
@@ -146,14 +148,14 @@ fn pull_into(
     let started = now_ms();
     out.from_position = position.position;
     out.position = position.position;
-    while !stop.load(Ordering::Relaxed) {
+    let fetch = |after: i64| -> anyhow::Result<Page> {
         let mut url = parsed.clone();
         url.path_segments_mut()
             .map_err(|_| anyhow::anyhow!("{base:?} cannot take a path"))?
             .pop_if_empty()
             .extend(["v1", "banks", src.remote_bank.as_str(), "changes"]);
         url.query_pairs_mut()
-            .append_pair("after", &position.position.to_string())
+            .append_pair("after", &after.to_string())
             .append_pair("limit", &src.page.to_string());
         let resp = client
             .get(url)
@@ -172,45 +174,105 @@ fn pull_into(
         let page: Page = resp
             .json()
             .with_context(|| format!("{base} sent something that is not a page of changes"))?;
-        out.remote_last_seq = Some(page.last_seq);
-        if page.changes.is_empty() {
-            break;
-        }
-        if page.next_after <= position.position {
+        if !page.changes.is_empty() && page.next_after <= after {
             bail!(
-                "{base} sent a page that ends at {} but was asked for changes after {}: the \
+                "{base} sent a page that ends at {} but was asked for changes after {after}: the \
                  source's log went back; remove and add the exchange again to start over",
-                page.next_after,
-                position.position
+                page.next_after
             );
         }
-        let done = apply(store, &src.name, &src.local_bank, &page.changes)?;
-        let now = now_ms();
-        store.add_exchange_conflicts(&src.name, &done.conflicts, now)?;
-        position.position = page.next_after;
-        position.updated_at = now;
-        store.set_exchange_position(&position)?;
-        // What each page brought counts at once (a pull killed later loses none of it).
-        store.exchange_ran(
-            &src.name,
-            &Run {
-                at: started,
-                error: None,
-                remote_last_seq: Some(page.last_seq),
-                added: done.added,
-                changed: done.changed,
-            },
-        )?;
-        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "added").increment(done.added);
-        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "changed").increment(done.changed);
-        metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "conflict").increment(done.conflicts.len() as u64);
-        out.position = position.position;
-        out.added += done.added;
-        out.changed += done.changed;
-        out.unchanged += done.unchanged;
-        out.conflicts.extend(done.conflicts);
-        on_page(out)?;
-    }
+        Ok(page)
+    };
+    // A reader thread fetches pages ahead (while a batch is written, the next is on its way);
+    // pages are applied and saved together, up to PAGES_AT_ONCE at a time: the store writes
+    // large batches much faster. A reader's error reaches the writer after the pages before
+    // it, which are applied first.
+    let page_size = src.page as usize;
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Option<Page>>>(PAGES_AT_ONCE);
+        let from = position.position;
+        let fetch = &fetch;
+        scope.spawn(move || {
+            let mut after = from;
+            while !stop.load(Ordering::Relaxed) {
+                let page = fetch(after);
+                let end = match &page {
+                    Ok(p) => {
+                        if let Some(last) = p.changes.last() {
+                            after = p.next_after.max(last.seq);
+                        }
+                        p.changes.len() < page_size
+                    }
+                    Err(_) => true,
+                };
+                if tx.send(page.map(Some)).is_err() {
+                    return;
+                }
+                if end {
+                    let _ = tx.send(Ok(None));
+                    return;
+                }
+            }
+        });
+        loop {
+            let mut changes: Vec<RemoteChange> = Vec::new();
+            let mut next_after = position.position;
+            let (mut end, mut failed) = (false, None);
+            for _ in 0..PAGES_AT_ONCE {
+                match rx.recv() {
+                    Ok(Ok(Some(p))) => {
+                        out.remote_last_seq = Some(p.last_seq);
+                        if !p.changes.is_empty() {
+                            next_after = p.next_after;
+                            changes.extend(p.changes);
+                        }
+                    }
+                    Ok(Ok(None)) | Err(_) => {
+                        end = true;
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        (end, failed) = (true, Some(e));
+                        break;
+                    }
+                }
+            }
+            if !changes.is_empty() {
+                let done = apply(store, &src.name, &src.local_bank, &changes)?;
+                let now = now_ms();
+                store.add_exchange_conflicts(&src.name, &done.conflicts, now)?;
+                position.position = next_after;
+                position.updated_at = now;
+                store.set_exchange_position(&position)?;
+                // What each batch brought counts at once (a pull killed later loses none of it).
+                store.exchange_ran(
+                    &src.name,
+                    &Run {
+                        at: started,
+                        error: None,
+                        remote_last_seq: out.remote_last_seq,
+                        added: done.added,
+                        changed: done.changed,
+                    },
+                )?;
+                metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "added").increment(done.added);
+                metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "changed").increment(done.changed);
+                metrics::counter!("spoor_exchange_entries_total", "exchange" => src.name.clone(), "kind" => "conflict").increment(done.conflicts.len() as u64);
+                out.position = position.position;
+                out.added += done.added;
+                out.changed += done.changed;
+                out.unchanged += done.unchanged;
+                out.conflicts.extend(done.conflicts);
+                on_page(out)?;
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if end {
+                return Ok(());
+            }
+        }
+    })?;
     if position.updated_at == 0 {
         // The first pull of an empty source still records that it looked.
         position.updated_at = now_ms();
