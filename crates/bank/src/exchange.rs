@@ -293,19 +293,18 @@ pub fn check_new(x: &NewExchange) -> Result<()> {
         || url.len() > 2048
         || url.contains(['?', '#'])
         || rest.split('/').next().is_some_and(|authority| authority.contains('@'))
-        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        || !url.bytes().all(|b| b.is_ascii_graphic())
     {
         return invalid(format!(
             "source URL {url:?}: give the source's base URL, http or https, without query or \
-             credentials (for example https://spoor.partner.example)"
+             credentials, in ASCII (punycode for international names; for example \
+             https://spoor.partner.example)"
         ));
     }
-    if x.remote_bank.is_empty()
-        || x.remote_bank.len() > 64
-        || x.remote_bank.chars().any(|c| c.is_control() || c == '/')
-    {
+    if crate::model::BankName::new(&x.remote_bank).is_err() {
         return invalid(format!(
-            "remote bank {:?}: give the bank's name at the source",
+            "remote bank {:?}: give the bank's name at the source (A-Z, 0-9 and _, as Spoor \
+             names banks)",
             x.remote_bank
         ));
     }

@@ -110,19 +110,24 @@ pub struct ExchangeIn {
     #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub name: String,
     /// The source service's base URL (http or https, no query, no credentials).
+    #[schema(pattern = r#"^https?://[!-"$-.0->A-~]+(/[!-"$->@-~]*)?$"#, max_length = 2048)]
     pub source_url: String,
-    /// The bank followed there.
+    /// The bank followed there (A-Z, 0-9 and _).
+    #[schema(pattern = "^[A-Z0-9_]{1,64}$")]
     pub remote_bank: String,
     /// The bank here (it must exist).
     pub local_bank: String,
     /// The exchange key the source made (`spoor_…`); kept to pull with, never shown again.
+    #[schema(pattern = r"^spoor_[!-~]{1,194}$")]
     pub key: String,
     /// Time between pulls, in milliseconds (100 to 86400000; default 60000).
-    #[schema(minimum = 100, maximum = 86400000)]
-    pub interval_ms: Option<u64>,
+    #[serde(default, deserialize_with = "crate::wire::whole_id")]
+    #[schema(value_type = Option<u64>, minimum = 100, maximum = 86400000)]
+    pub interval_ms: Option<i64>,
     /// Changes read per request (1 to 10000; default 10000).
-    #[schema(minimum = 1, maximum = 10000)]
-    pub page: Option<u32>,
+    #[serde(default, deserialize_with = "crate::wire::whole_id")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 10000)]
+    pub page: Option<i64>,
 }
 
 /// A source change not applied because a local decision stands.
@@ -194,7 +199,8 @@ pub async fn get_exchange(
 #[utoipa::path(post, path = "/v1/exchanges", tag = "exchanges", security(("api_key" = [])),
     request_body = ExchangeIn,
     responses((status = 201, body = ExchangeOut), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an admin key, or a source this service may not connect to", body = ErrorBody),
         (status = 404, description = "The local bank does not exist", body = ErrorBody),
         (status = 409, description = "The name is taken", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody)))]
@@ -209,12 +215,13 @@ pub async fn create(
         remote_bank: body.remote_bank,
         local_bank: body.local_bank,
         key: ExchangeKey(body.key),
-        interval_ms: body.interval_ms.unwrap_or(60_000),
-        page: body.page.unwrap_or(spoor_bank::exchange::MAX_PAGE),
+        // Out of range here is refused by `check_new`, with the range.
+        interval_ms: body.interval_ms.map_or(60_000, |v| u64::try_from(v).unwrap_or(0)),
+        page: body.page.map_or(spoor_bank::exchange::MAX_PAGE, |v| u32::try_from(v).unwrap_or(0)),
     };
     spoor_bank::exchange::check_new(&x)?;
     if state.config.loopback_only && !spoor_bank::exchange::is_loopback_source(&x.source_url) {
-        return Err(ApiError::bad_request(format!(
+        return Err(ApiError::forbidden(format!(
             "source_url {:?}: this service connects only to loopback addresses \
              (--reports-loopback-only)",
             x.source_url

@@ -286,16 +286,25 @@ fn new_entry(i: usize, e: EntryIn) -> Result<NewEntry, ApiError> {
         .parse(&e.value)
         .map_err(|err| ApiError::bad_request(format!("{}: {err}", field("value"))))?;
     let mut n = NewEntry::new(t, value);
+    // The API takes the names exactly as its schema lists them (absent or null for none).
     n.category = e
         .category
-        .filter(|c| !c.is_empty())
-        .map(|c| c.parse())
+        .map(|c| {
+            c.parse::<spoor_bank::Category>()
+                .ok()
+                .filter(|p| p.name() == c)
+                .ok_or_else(|| format!("{c:?}: use baseline, national or not_illegal, or null"))
+        })
         .transpose()
         .map_err(|m| ApiError::bad_request(format!("{}: {m}", field("category"))))?;
     n.severity = e
         .severity
-        .filter(|c| !c.is_empty())
-        .map(|c| c.parse())
+        .map(|c| {
+            c.parse::<spoor_bank::Severity>()
+                .ok()
+                .filter(|p| p.name() == c)
+                .ok_or_else(|| format!("{c:?}: use A, B or C, or null"))
+        })
         .transpose()
         .map_err(|m| ApiError::bad_request(format!("{}: {m}", field("severity"))))?;
     n.tags = e.tags;

@@ -527,7 +527,7 @@ fn exchanges_through_the_api() {
                "key": key, "interval_ms": 60000})
     };
     for (b, want) in [
-        (body("x", "http://10.0.0.1:80", "LOCAL"), StatusCode::BAD_REQUEST),
+        (body("x", "http://10.0.0.1:80", "LOCAL"), StatusCode::FORBIDDEN),
         (body("x", "ftp://127.0.0.1:1", "LOCAL"), StatusCode::BAD_REQUEST),
         (body("x y", "http://127.0.0.1:1", "LOCAL"), StatusCode::BAD_REQUEST),
         (body("x", "http://127.0.0.1:1", "NOPE"), StatusCode::NOT_FOUND),
