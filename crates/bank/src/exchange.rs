@@ -176,12 +176,7 @@ pub trait Exchanges {
     /// Every exchange, by name.
     fn exchanges(&self) -> Result<Vec<Exchange>>;
     /// One exchange; [`BankError::NoSuchExchange`] when there is none.
-    fn exchange(&self, name: &str) -> Result<Exchange> {
-        self.exchanges()?
-            .into_iter()
-            .find(|x| x.name == name)
-            .ok_or_else(|| BankError::NoSuchExchange(name.to_string()))
-    }
+    fn exchange(&self, name: &str) -> Result<Exchange>;
     /// Records what a pull came to.
     fn exchange_ran(&self, name: &str, run: &Run) -> Result<()>;
     /// Keeps conflicts met by a pull (a conflict met again is kept once).

@@ -1100,6 +1100,9 @@ impl spoor_bank::exchange::Exchanges for Hooked {
     fn exchanges(&self) -> spoor_bank::Result<Vec<spoor_bank::exchange::Exchange>> {
         self.inner.exchanges()
     }
+    fn exchange(&self, name: &str) -> spoor_bank::Result<spoor_bank::exchange::Exchange> {
+        self.inner.exchange(name)
+    }
     fn exchange_ran(&self, name: &str, run: &spoor_bank::exchange::Run) -> spoor_bank::Result<()> {
         self.inner.exchange_ran(name, run)
     }
