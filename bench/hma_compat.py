@@ -18,6 +18,7 @@ import hashlib
 import http.server
 import json
 import os
+import random
 import re
 import sys
 import threading
@@ -213,6 +214,17 @@ def settle(run, path, want, what, timeout=10):
     took = wait_for(run.spoor, path, want, timeout, what, fatal=False)
     if took is not None and took > 0.5:
         run.note(f"Spoor: {what} after {took:.1f} s")
+
+
+def coin_seed(below):
+    """A lookup seed whose coin (CPython's random.Random(seed).random()) is below 0.4, or above
+    0.6: clear of a 0.5 ratio."""
+    for i in range(1000):
+        seed = f"content-{i}"
+        c = random.Random(seed).random()
+        if (c < 0.4) if below else (c > 0.6):
+            return seed
+    raise SystemExit("no seed found")
 
 
 def serve_files(directory):
@@ -413,10 +425,31 @@ def main():
     run.step("banks.update.resume", "PUT", bank, json={"enabled_ratio": 1}, agree=ok, show='{"enabled_ratio":1}')
     settle(run, by_pdq, has, "the resumed bank matches again")
     run.step("lookup.resumed", "GET", by_pdq, agree=hit)
+
+    # HMA's coin: at ratio 0.5 a lookup consults the bank when its coin is at most 0.5. Seeded,
+    # the coin is CPython's random.Random(seed).random() on both sides (Spoor draws it to the
+    # bit), so both agree lookup by lookup.
+    low, high = coin_seed(below=True), coin_seed(below=False)
+    run.note(f"seeds: {low!r} (coin {random.Random(low).random():.3f}), {high!r} (coin {random.Random(high).random():.3f})")
+    run.step("banks.update.ratio-half", "PUT", bank, json={"enabled_ratio": 0.5}, agree=ok, show='{"enabled_ratio":0.5}')
+    seeded = lambda seed: f"{by_pdq}&seed={seed}"
+    settle(run, seeded(high), empty, "the bank at 0.5 skips a lookup whose coin is above 0.5")
+    run.step("lookup.coin.above", "GET", seeded(high), agree=["$"], show=f"(seed {high}: coin above 0.5)")
+    run.step("lookup.coin.below", "GET", seeded(low), agree=hit, show=f"(seed {low}: coin below 0.5)")
+    for i in range(12):
+        seed = f"item-{i}"
+        run.step(f"lookup.coin.seed-{i}", "GET", seeded(seed), agree=hit, show=f"(coin {random.Random(seed).random():.3f})")
+    run.step("lookup.coin.bypass-get", "GET", seeded(high) + "&bypass_coinflip=true", show=f"(seed {high}, bypass)")
+    run.step("lookup.file.coin.above", "POST", f"/m/lookup?seed={high}", agree=["pdq"], show=f"photo=aaa-orig.jpg (seed {high})", **upload("photo", photo))
+    run.step("lookup.file.coin.bypass", "POST", f"/m/lookup?seed={high}&bypass_coinflip=true", agree=["pdq.COMPAT_BANK.0.distance"], show=f"photo=aaa-orig.jpg (seed {high}, bypass)", **upload("photo", photo))
+    run.step("banks.update.ratio-full", "PUT", bank, json={"enabled_ratio": "1.0"}, agree=ok, show='{"enabled_ratio":"1.0"}')
+    settle(run, seeded(high), has, "the bank at 1 consults every lookup again")
+    run.step("lookup.coin.full", "GET", seeded(high), agree=hit, show=f"(seed {high}, ratio 1)")
     run.step("banks.update.empty", "PUT", bank, json={}, agree=ok, show="{}")
     run.step("banks.update.bad-type", "PUT", bank, json={"enabled": "maybe"}, show='{"enabled":"maybe"}')
     run.step("banks.update.missing", "PUT", f"/c/bank/{MISSING}", json={"enabled_ratio": 1}, show='{"enabled_ratio":1}')
-    run.step("banks.update.ratio-half", "PUT", f"/c/bank/{SPARE}", json={"enabled_ratio": 0.5}, show='{"enabled_ratio":0.5}')
+    run.step("banks.update.spare-ratio", "PUT", f"/c/bank/{SPARE}", json={"enabled_ratio": 0.25}, agree=ok, show='{"enabled_ratio":0.25}')
+    run.step("banks.get.spare-ratio", "GET", f"/c/bank/{SPARE}", agree=["$"])
     a, _ = run.step("banks.update.rename", "PUT", f"/c/bank/{SPARE}", json={"name": RENAMED}, show=f'{{"name":"{RENAMED}"}}')
     if a.status == 200:
         hma.vars["spare"] = RENAMED

@@ -58,10 +58,10 @@ banks.update.bad-type     | 422 | HMA's pydantic validation answers 422 with a l
 lookup.raw.missing        | 422 | HMA's pydantic validation answers 422 with a list of errors; Spoor answers 422 {"message": …} naming the field
 lookup.raw.bad-bool       | 422 | HMA's pydantic validation answers 422 with a list of errors; Spoor answers 422 {"message": …} naming the field
 hash.url.missing          | 422 | HMA's pydantic validation answers 422 with a list of errors; Spoor answers 422 {"message": …} naming the field
-banks.update.ratio-half   | 400 | a Spoor bank matches every lookup or none: enabled_ratio is 0 or 1, a fraction is refused
 banks.update.rename       | 400 | Spoor does not rename banks (their change log and cases keep the name)
 banks.delete              | 409 | Spoor does not delete banks: a bank keeps its change log; pause it or delete its content
-lookup.file.bypass-paused | 200 | Spoor takes bypass_coinflip and ignores it (no coin to flip): a paused bank stays paused, where HMA's bypass matches it
+lookup.file.bypass-paused | 200 | a ratio of 0 pauses a Spoor bank (with the reason recorded), and a paused bank matches nothing: bypass_coinflip skips the coin, not the pause (HMA's bypass matches a bank at 0)
+lookup.coin.bypass-get    | 200 | HMA declares bypass_coinflip on GET /m/lookup but does not pass it on (only POST does); Spoor honours it on both
 content.add.content-uri   | 400 | Spoor keeps hashes and provenance only, no link to media (metadata.content_uri refused)
 content.add.note          | 400 | Spoor keeps no free text with an entry (a note is taken only as the reason when disabling)
 content.add.url           | 400 | url= fetches only from hosts named by --fetch-allow (none here), never from an inside address such as this test's 127.0.0.1; HMA fetches from any host

@@ -275,13 +275,10 @@ pub fn is_loopback_source(url: &str) -> bool {
     host.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
 }
 
-/// Checks a new exchange's fields (the bank is checked by the store).
-pub fn check_new(x: &NewExchange) -> Result<()> {
-    check_name(&x.name)?;
-    let invalid = |m: String| Err(BankError::Invalid(m));
-    let url = x.source_url.as_str();
+/// Checks a source's base URL: http or https, no query, fragment or credentials, ASCII.
+pub fn check_source_url(url: &str) -> std::result::Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
-        return invalid(format!("source URL {url:?}: give an http or https URL"));
+        return Err(format!("source URL {url:?}: give an http or https URL"));
     };
     if !matches!(scheme, "http" | "https")
         || rest.is_empty()
@@ -290,27 +287,42 @@ pub fn check_new(x: &NewExchange) -> Result<()> {
         || rest.split('/').next().is_some_and(|authority| authority.contains('@'))
         || !url.bytes().all(|b| b.is_ascii_graphic())
     {
-        return invalid(format!(
+        return Err(format!(
             "source URL {url:?}: give the source's base URL, http or https, without query or \
              credentials, in ASCII (punycode for international names; for example \
              https://spoor.partner.example)"
         ));
     }
-    if crate::model::BankName::new(&x.remote_bank).is_err() {
-        return invalid(format!(
-            "remote bank {:?}: give the bank's name at the source (A-Z, 0-9 and _, as Spoor \
-             names banks)",
-            x.remote_bank
-        ));
-    }
-    let key = &x.key.0;
+    Ok(())
+}
+
+/// Checks the name of the bank at the source (Spoor's bank names).
+pub fn check_remote_bank(name: &str) -> std::result::Result<(), String> {
+    crate::model::BankName::new(name).map(|_| ()).map_err(|_| {
+        format!(
+            "remote bank {name:?}: give the bank's name at the source (A-Z, 0-9 and _, as Spoor \
+             names banks)"
+        )
+    })
+}
+
+/// Checks that an exchange key looks like a Spoor key (`spoor_…`, printable ASCII).
+pub fn check_key_form(key: &str) -> std::result::Result<(), String> {
     if !key.starts_with("spoor_") || key.len() > 200 || key.chars().any(|c| !c.is_ascii_graphic()) {
-        return invalid(
-            "the exchange key is not a Spoor key (spoor_…): give the key the source made with \
-             `spoor keys create --role exchange --banks BANK`"
-                .into(),
-        );
+        return Err("the exchange key is not a Spoor key (spoor_…): give the key the source made \
+                    with `spoor keys create --role exchange --banks BANK`"
+            .into());
     }
+    Ok(())
+}
+
+/// Checks a new exchange's fields (the bank is checked by the store).
+pub fn check_new(x: &NewExchange) -> Result<()> {
+    check_name(&x.name)?;
+    let invalid = |m: String| Err(BankError::Invalid(m));
+    check_source_url(&x.source_url).map_err(BankError::Invalid)?;
+    check_remote_bank(&x.remote_bank).map_err(BankError::Invalid)?;
+    check_key_form(&x.key.0).map_err(BankError::Invalid)?;
     if !(MIN_INTERVAL_MS..=MAX_INTERVAL_MS).contains(&x.interval_ms) {
         return invalid(format!(
             "interval {} ms: give between {MIN_INTERVAL_MS} ms and a day",

@@ -110,6 +110,25 @@ pub struct NewBank {
     /// The review queue its matches go to (default `main`; see [`check_review_queue`]).
     #[serde(default)]
     pub review_queue: Option<String>,
+    /// The share of lookups on HMA's routes that consult the bank (default 1; see
+    /// [`check_hma_enabled_ratio`]).
+    #[serde(default)]
+    pub hma_enabled_ratio: Option<f64>,
+}
+
+/// Checks a bank's `hma_enabled_ratio`: HMA's `matching_enabled_ratio`, the share of lookups
+/// on HMA's routes that consult the bank (each lookup flips a coin in [0, 1) and consults the
+/// banks whose ratio is at least the coin). A number from 0 to 1; 0 is not a ratio Spoor keeps
+/// (a bank that should match nothing is paused, with a reason), so it is refused here.
+pub fn check_hma_enabled_ratio(r: f64) -> Result<(), String> {
+    if r.is_finite() && r > 0.0 && r <= 1.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "hma_enabled_ratio {r} is out of range: give a share of HMA lookups greater than 0 and \
+             at most 1 (1: every lookup); to stop a bank matching, pause it"
+        ))
+    }
 }
 
 /// PDQ distance within which a verified entry's matches are confirmed without review, unless a
@@ -159,7 +178,7 @@ pub fn check_radius(r: u32) -> Result<(), String> {
 }
 
 /// A change to a bank's settings; `None` leaves a setting as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BankSettings {
     /// New description.
@@ -179,6 +198,9 @@ pub struct BankSettings {
     /// New review queue (see [`check_review_queue`]).
     #[serde(default)]
     pub review_queue: Option<String>,
+    /// New share of HMA lookups (see [`check_hma_enabled_ratio`]).
+    #[serde(default)]
+    pub hma_enabled_ratio: Option<f64>,
 }
 
 impl BankSettings {
@@ -235,12 +257,19 @@ impl BankSettings {
                 changed.push(format!("review_queue={q}"));
             }
         }
+        if let Some(r) = self.hma_enabled_ratio {
+            check_hma_enabled_ratio(r)?;
+            if r != b.hma_enabled_ratio {
+                b.hma_enabled_ratio = r;
+                changed.push(format!("hma_enabled_ratio={r}"));
+            }
+        }
         Ok(changed.join(", "))
     }
 }
 
 /// A bank as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Bank {
     /// Store-local id.
     #[serde(skip)]
@@ -268,6 +297,9 @@ pub struct Bank {
     /// The review queue cases matching it go to (when this bank's match is the nearest that
     /// needs review).
     pub review_queue: String,
+    /// The share of lookups on HMA's routes that consult it, greater than 0 and at most 1
+    /// (see [`check_hma_enabled_ratio`]); Spoor's own routes consult every enabled bank.
+    pub hma_enabled_ratio: f64,
 }
 
 /// The INTERPOL-style classification hotlines give an item.

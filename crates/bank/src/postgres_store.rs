@@ -43,6 +43,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0019_timed_disables.sql"),
     include_str!("../migrations/postgres/0020_exchange_positions.sql"),
     include_str!("../migrations/postgres/0021_exchanges.sql"),
+    include_str!("../migrations/postgres/0022_hma_enabled_ratio.sql"),
 ];
 
 /// Key of the advisory lock every writer holds for the length of its transaction.
@@ -69,7 +70,7 @@ const ENTRY_COLUMNS: &str =
 
 const BANK_COLUMNS: &str =
     "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
-     auto_confirm_distance, four_eyes, review_queue";
+     auto_confirm_distance, four_eyes, review_queue, hma_enabled_ratio";
 
 const STAGE_COLUMNS: &str = "ord, signal_type, value, category, severity, tags, source_org, \
      source_id, added_by, added_at, verified_by, verified_at, enabled, disabled_by, disabled_at, \
@@ -141,6 +142,7 @@ fn bank_from_row(r: &Row) -> Bank {
         auto_confirm_distance: r.get::<_, Option<i32>>(8).map(|d| d as u32),
         four_eyes: r.get(9),
         review_queue: r.get(10),
+        hma_enabled_ratio: r.get(11),
     }
 }
 
@@ -441,8 +443,8 @@ impl WriteTx for PgTx<'_> {
             .locked()?
             .query_one(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius, auto_confirm_distance, four_eyes, review_queue)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+                     pdq_radius, auto_confirm_distance, four_eyes, review_queue, hma_enabled_ratio)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
                 &[
                     &bank.name,
                     &bank.description,
@@ -453,6 +455,7 @@ impl WriteTx for PgTx<'_> {
                     &auto_confirm.map(|d| d as i32),
                     &bank.four_eyes,
                     &bank.review_queue.as_deref().unwrap_or(crate::cases::MAIN_QUEUE),
+                    &bank.hma_enabled_ratio.unwrap_or(1.0),
                 ],
             )?
             .get(0))
@@ -461,7 +464,8 @@ impl WriteTx for PgTx<'_> {
     fn save_bank(&mut self, b: &Bank) -> Result<()> {
         self.locked()?.execute(
             "UPDATE banks SET enabled = $1, description = $2, owner = $3, review_required = $4,
-                 pdq_radius = $5, auto_confirm_distance = $6, four_eyes = $7, review_queue = $8
+                 pdq_radius = $5, auto_confirm_distance = $6, four_eyes = $7, review_queue = $8,
+                 hma_enabled_ratio = $10
              WHERE id = $9",
             &[
                 &b.enabled,
@@ -473,6 +477,7 @@ impl WriteTx for PgTx<'_> {
                 &b.four_eyes,
                 &b.review_queue,
                 &b.id,
+                &b.hma_enabled_ratio,
             ],
         )?;
         Ok(())

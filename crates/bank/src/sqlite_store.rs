@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0019_timed_disables.sql"),
     include_str!("../migrations/sqlite/0020_exchange_positions.sql"),
     include_str!("../migrations/sqlite/0021_exchanges.sql"),
+    include_str!("../migrations/sqlite/0022_hma_enabled_ratio.sql"),
 ];
 
 /// Read connections kept open between reads.
@@ -91,7 +92,7 @@ const ENTRY_COLUMNS: &str =
 
 const BANK_COLUMNS: &str =
     "id, name, description, owner, created_at, enabled, review_required, pdq_radius, \
-     auto_confirm_distance, four_eyes, review_queue";
+     auto_confirm_distance, four_eyes, review_queue, hma_enabled_ratio";
 
 impl SqliteStore {
     /// Opens `DIR/spoor.db`, creating the directory (mode 0700) and the database when missing,
@@ -212,6 +213,7 @@ fn bank_from_row(r: &Row<'_>) -> rusqlite::Result<Bank> {
         auto_confirm_distance: r.get(8)?,
         four_eyes: r.get(9)?,
         review_queue: r.get(10)?,
+        hma_enabled_ratio: r.get(11)?,
     })
 }
 
@@ -473,8 +475,8 @@ impl WriteTx for SqliteTx<'_> {
         self.conn
             .execute(
                 "INSERT INTO banks (name, description, owner, created_at, review_required,
-                     pdq_radius, auto_confirm_distance, four_eyes, review_queue)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     pdq_radius, auto_confirm_distance, four_eyes, review_queue, hma_enabled_ratio)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     bank.name,
                     bank.description,
@@ -484,7 +486,8 @@ impl WriteTx for SqliteTx<'_> {
                     radius,
                     auto_confirm,
                     bank.four_eyes,
-                    bank.review_queue.as_deref().unwrap_or(crate::cases::MAIN_QUEUE)
+                    bank.review_queue.as_deref().unwrap_or(crate::cases::MAIN_QUEUE),
+                    bank.hma_enabled_ratio.unwrap_or(1.0)
                 ],
             )
             .map_err(|e| self.store.err(e))?;
@@ -496,7 +499,7 @@ impl WriteTx for SqliteTx<'_> {
             .execute(
                 "UPDATE banks SET enabled = ?1, description = ?2, owner = ?3,
                      review_required = ?4, pdq_radius = ?5, auto_confirm_distance = ?6,
-                     four_eyes = ?7, review_queue = ?8
+                     four_eyes = ?7, review_queue = ?8, hma_enabled_ratio = ?10
                  WHERE id = ?9",
                 params![
                     b.enabled,
@@ -507,7 +510,8 @@ impl WriteTx for SqliteTx<'_> {
                     b.auto_confirm_distance,
                     b.four_eyes,
                     b.review_queue,
-                    b.id
+                    b.id,
+                    b.hma_enabled_ratio
                 ],
             )
             .map_err(|e| self.store.err(e))?;

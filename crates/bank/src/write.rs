@@ -206,6 +206,9 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
     if let Some(q) = &bank.review_queue {
         crate::model::check_review_queue(q).map_err(BankError::Invalid)?;
     }
+    if let Some(r) = bank.hma_enabled_ratio {
+        crate::model::check_hma_enabled_ratio(r).map_err(BankError::Invalid)?;
+    }
     let mut tx = store.begin_write()?;
     let seq = tx.next_seq()?;
     if tx.bank(&bank.name)?.is_some() {
@@ -224,6 +227,7 @@ pub(crate) fn create_bank<B: Backend>(store: &B, bank: &NewBank, actor: &str) ->
         "auto_confirm_distance": created.auto_confirm_distance,
         "four_eyes": created.four_eyes,
         "review_queue": created.review_queue,
+        "hma_enabled_ratio": created.hma_enabled_ratio,
     });
     append_audit(&mut tx, now, &bank_audit(actor, "bank_create", &created, details))?;
     tx.commit()?;

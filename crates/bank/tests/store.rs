@@ -304,6 +304,35 @@ fn disable_enable_delete_and_deltas(f: Fixture) {
     let too_far = spoor_bank::BankSettings { pdq_radius: Some(65), ..Default::default() };
     assert!(matches!(s.configure_bank("D", &too_far, "admin", "x"), Err(BankError::Invalid(_))));
 
+    // HMA's ratio: kept as given (a share of HMA lookups, above 0 and at most 1), one record.
+    assert_eq!(b.hma_enabled_ratio, 1.0, "every lookup by default");
+    let before = s.last_seq().unwrap();
+    let third = spoor_bank::BankSettings { hma_enabled_ratio: Some(0.3), ..Default::default() };
+    let b = s.configure_bank("D", &third, "admin", "try on a share of HMA lookups").unwrap();
+    assert_eq!(b.hma_enabled_ratio, 0.3);
+    assert_eq!(s.bank("D").unwrap().hma_enabled_ratio.to_bits(), 0.3f64.to_bits());
+    assert!(s.log(None, before, 10).unwrap()[0]
+        .reason
+        .as_deref()
+        .unwrap()
+        .contains("hma_enabled_ratio=0.3"));
+    for bad in [0.0, -0.5, 1.01, f64::NAN, f64::INFINITY] {
+        let r = spoor_bank::BankSettings { hma_enabled_ratio: Some(bad), ..Default::default() };
+        assert!(
+            matches!(s.configure_bank("D", &r, "admin", "x"), Err(BankError::Invalid(_))),
+            "{bad}"
+        );
+        let n = NewBank {
+            name: "RATIO_BAD".into(),
+            hma_enabled_ratio: Some(bad),
+            ..Default::default()
+        };
+        assert!(matches!(s.create_bank(&n, "admin"), Err(BankError::Invalid(_))), "{bad}");
+    }
+    let n = NewBank { name: "RATIO".into(), hma_enabled_ratio: Some(0.125), ..Default::default() };
+    assert_eq!(s.create_bank(&n, "admin").unwrap().hma_enabled_ratio, 0.125);
+    assert_eq!(s.bank("RATIO").unwrap().hma_enabled_ratio, 0.125);
+
     // Switching a whole bank off is one record too.
     let before = s.last_seq().unwrap();
     assert!(!s.set_bank_enabled("D", false, "admin", "list under review").unwrap().enabled);

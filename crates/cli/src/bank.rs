@@ -84,6 +84,10 @@ enum BankCommand {
         /// (default main; a-z, 0-9, '_' and '-'; not senior).
         #[arg(long)]
         review_queue: Option<String>,
+        /// The share of lookups on HMA's routes that consult this bank (HMA's
+        /// matching_enabled_ratio): greater than 0, at most 1 (default 1).
+        #[arg(long)]
+        hma_enabled_ratio: Option<f64>,
     },
     /// Change a bank's settings, with a reason (one change-log record).
     #[command(visible_alias = "set")]
@@ -111,6 +115,10 @@ enum BankCommand {
         /// New review queue (a-z, 0-9, '_' and '-'; not senior).
         #[arg(long)]
         review_queue: Option<String>,
+        /// New share of lookups on HMA's routes that consult this bank (greater than 0, at
+        /// most 1).
+        #[arg(long)]
+        hma_enabled_ratio: Option<f64>,
         /// Why.
         #[arg(long)]
         reason: String,
@@ -296,6 +304,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             auto_confirm_distance,
             four_eyes,
             review_queue,
+            hma_enabled_ratio,
         } => {
             let bank = store.create_bank(
                 &NewBank {
@@ -307,6 +316,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
                     auto_confirm_distance,
                     four_eyes,
                     review_queue,
+                    hma_enabled_ratio,
                 },
                 &actor,
             )?;
@@ -321,6 +331,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
             auto_confirm_distance,
             four_eyes,
             review_queue,
+            hma_enabled_ratio,
             reason,
         } => {
             let settings = spoor_bank::BankSettings {
@@ -331,6 +342,7 @@ pub fn run(args: BankArgs) -> anyhow::Result<ExitCode> {
                 auto_confirm_distance,
                 four_eyes,
                 review_queue,
+                hma_enabled_ratio,
             };
             let bank = store.configure_bank(&name, &settings, &actor, &reason)?;
             stdout_ok(writeln!(out, "{}", serde_json::to_string(&bank)?))?;

@@ -345,6 +345,8 @@ pub struct SettingsForm {
     #[serde(default)]
     review_queue: String,
     #[serde(default)]
+    hma_ratio: String,
+    #[serde(default)]
     reason: String,
 }
 
@@ -384,6 +386,30 @@ fn parse_review_queue(errors: &mut Vec<FieldError>, text: &str) -> Option<String
     }
 }
 
+/// The HMA ratio field: a share of HMA lookups, more than 0 and at most 1 (empty: unchanged).
+fn parse_hma_ratio(errors: &mut Vec<FieldError>, text: &str) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match t.parse::<f64>().ok().filter(|r| spoor_bank::model::check_hma_enabled_ratio(*r).is_ok()) {
+        Some(r) => Some(r),
+        None => {
+            errors.push(FieldError::new(
+                "hma_ratio",
+                "Enter a number greater than 0 and at most 1, such as 0.25 or 1; to stop the bank \
+                 matching, pause it below",
+            ));
+            None
+        }
+    }
+}
+
+/// A ratio as people read it: `1`, `0.25`.
+fn ratio_text(r: f64) -> String {
+    format!("{r}")
+}
+
 /// The pause/resume form.
 #[derive(Deserialize, Default)]
 pub struct StateForm {
@@ -409,6 +435,8 @@ fn settings_page(
     );
     let four_eyes = typed.map_or(bank.four_eyes, |t| t.four_eyes.is_some());
     let queue = typed.map_or(bank.review_queue.as_str(), |t| t.review_queue.as_str());
+    let hma_ratio =
+        typed.map_or_else(|| ratio_text(bank.hma_enabled_ratio), |t| t.hma_ratio.clone());
     let body = html! {
         (error_summary(errors))
         p { a href=(path) { "← Bank " (bank.name) } }
@@ -437,6 +465,12 @@ fn settings_page(
                 Some("The queue where a team reviews cases whose nearest match needing review is \
                       in this bank: 1 to 32 characters from a-z, 0-9, '_' and '-', such as main or \
                       team-b (not senior, which takes escalations)."), "text", queue, "off"))
+            (layout::field(errors, "hma_ratio", "hma_ratio", "Share of HMA lookups",
+                Some("For clients of the HMA-compatible routes (/hma/m/lookup): the share of their \
+                      lookups that consult this bank, greater than 0 and at most 1 (HMA's \
+                      matching_enabled_ratio). Each lookup flips a coin; 1 consults the bank \
+                      every time. Spoor's own API and scans always consult an active bank."),
+                "text", &hma_ratio, "off"))
             (layout::field(errors, "reason", "reason", "Reason for the change",
                 Some("Recorded with the change: say why."), "text",
                 typed.map_or("", |t| t.reason.as_str()), "off"))
@@ -504,6 +538,7 @@ pub async fn save_settings(
     }
     let auto_confirm = parse_auto_confirm(&mut errors, &f.auto_confirm);
     let review_queue = parse_review_queue(&mut errors, &f.review_queue);
+    let hma_enabled_ratio = parse_hma_ratio(&mut errors, &f.hma_ratio);
     check_reason(&mut errors, "reason", &f.reason);
     if errors.is_empty() {
         let settings = BankSettings {
@@ -514,6 +549,7 @@ pub async fn save_settings(
             auto_confirm_distance: auto_confirm,
             four_eyes: Some(f.four_eyes.is_some()),
             review_queue,
+            hma_enabled_ratio,
         };
         let (actor, n, reason) = (v.actor(), name.clone(), f.reason.trim().to_string());
         let outcome = state
@@ -929,6 +965,9 @@ pub async fn show(
             div { dt { "PDQ radius" } dd { (bank.pdq_radius) } }
             div { dt { "Review" } dd { @if bank.review_required { "required" } @else { "not required" } } }
             div { dt { "Review queue" } dd id="review-queue" { (bank.review_queue) } }
+            @if bank.hma_enabled_ratio < 1.0 {
+                div { dt { "Share of HMA lookups" } dd id="hma-ratio" { (ratio_text(bank.hma_enabled_ratio)) } }
+            }
             div { dt { "Owner" } dd { @if bank.owner.is_empty() { "—" } @else { (bank.owner) } } }
         }
         ul class="links" {

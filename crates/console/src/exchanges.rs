@@ -265,6 +265,8 @@ fn check(
     let url = typed.source_url.trim_end_matches('/').to_string();
     if url.is_empty() {
         errors.push(FieldError::new("source_url", "Enter the source's address"));
+    } else if let Err(m) = exchange::check_source_url(&url) {
+        errors.push(FieldError::new("source_url", m));
     } else if loopback_only && !exchange::is_loopback_source(&url) {
         errors.push(FieldError::new(
             "source_url",
@@ -273,12 +275,16 @@ fn check(
     }
     if typed.remote_bank.is_empty() {
         errors.push(FieldError::new("remote_bank", "Enter the name of the bank at the source"));
+    } else if let Err(m) = exchange::check_remote_bank(&typed.remote_bank) {
+        errors.push(FieldError::new("remote_bank", m));
     }
     if !banks.contains(&typed.local_bank) {
         errors.push(FieldError::new("local_bank", "Choose a bank here from the list"));
     }
     if key.is_empty() {
         errors.push(FieldError::new("key", "Enter the exchange key the source gave you"));
+    } else if let Err(m) = exchange::check_key_form(key) {
+        errors.push(FieldError::new("key", m));
     }
     let secs = typed.interval.trim().parse::<u64>().ok().filter(|s| (1..=86_400).contains(s));
     if secs.is_none() {
@@ -294,7 +300,7 @@ fn check(
         page: exchange::MAX_PAGE,
     };
     if errors.is_empty() {
-        // What is left for the shared rules: the address's form and the key's.
+        // Each field was checked above; the shared rules again, as the store applies them.
         if let Err(e) = exchange::check_new(&x) {
             let m = e.to_string();
             let field = if m.contains("source URL") {
@@ -466,7 +472,7 @@ pub async fn page(
     let body = html! {
         p { a href="/exchanges" { "All exchanges" } }
         h1 { "Exchange " (x.name) " " span class=(class) { (word) } }
-        dl class="summary" {
+        dl class="details" id="exchange-facts" {
             dt { "Source" } dd { (x.source_url) ", bank " (x.remote_bank) }
             dt { "Into" } dd { a href={ "/banks/" (x.local_bank) } { (x.local_bank) } }
             dt { "Pulled every" } dd { (interval(x.interval_ms)) }
@@ -562,6 +568,12 @@ mod tests {
         assert_eq!(fields(check(&far, "nope", &banks, false)), ["key"]);
         let bad = typed("p", "ftp://x", "SHARED", "LOCAL", "60");
         assert_eq!(fields(check(&bad, "spoor_a.b", &banks, false)), ["source_url"]);
+        // Every field's mistake at once, not one at a time.
+        let all_wrong = typed("p", "ftp://x", "lower", "LOCAL", "60");
+        assert_eq!(
+            fields(check(&all_wrong, "not-a-key", &banks, false)),
+            ["source_url", "remote_bank", "key"]
+        );
         assert_eq!(
             fields(check(
                 &typed("a b", "http://x", "S", "LOCAL", "60"),

@@ -146,6 +146,7 @@ struct BankInfo {
     enabled: bool,
     radius: u32,
     review_required: bool,
+    hma_enabled_ratio: f64,
 }
 
 /// What searches read besides the indexes. A live entry has metadata in `meta`; the structure
@@ -344,6 +345,7 @@ impl Matcher {
                     enabled: b.enabled,
                     radius,
                     review_required: b.review_required,
+                    hma_enabled_ratio: b.hma_enabled_ratio,
                 };
                 (b.id, info)
             })
@@ -649,6 +651,13 @@ impl Matcher {
             .collect();
         out.sort_by(|a, b| a.bank.cmp(&b.bank));
         out
+    }
+
+    /// The share of lookups on HMA's routes that consult `bank` (HMA's `matching_enabled_ratio`,
+    /// greater than 0 and at most 1), as the matcher holds it; 1 for a bank it does not know.
+    pub fn hma_enabled_ratio(&self, bank: &str) -> f64 {
+        let s = self.read();
+        s.banks.values().find(|b| &*b.name == bank).map_or(1.0, |b| b.hma_enabled_ratio)
     }
 
     /// The live PDQ entries of one bank within `radius` of `hash` (at most [`MAX_RADIUS`]),

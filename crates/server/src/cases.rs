@@ -1239,6 +1239,7 @@ mod tests {
             auto_confirm_distance: Some(10),
             four_eyes: false,
             review_queue: queue.into(),
+            hma_enabled_ratio: 1.0,
         };
         (name.to_string(), bank)
     }

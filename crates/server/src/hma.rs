@@ -20,8 +20,14 @@
 //! - **`disable_until_ts`** T (a time) disables the entry with the note (or a stock sentence) as the
 //!   recorded reason and enables it again at T (`spoor_bank::enable_due`, run by the service),
 //!   unless a person changes it first.
-//! - **Banks match or they do not**: `matching_enabled_ratio` is 1.0 or 0.0 (pause, with the
-//!   reason recorded); a fraction, renaming and deleting a bank are refused with what to do.
+//! - **`matching_enabled_ratio`** is kept per bank (`hma_enabled_ratio`), and `/m/lookup` flips
+//!   HMA's coin: each lookup consults the banks whose ratio is at least a coin drawn as HMA draws
+//!   it, CPython's `random.Random(seed).random()` to the bit with a `seed` (so a seeded lookup
+//!   consults the same banks on both), random without; `bypass_coinflip=true` consults every
+//!   bank, on `GET` as on `POST` (HMA declares it on `GET` but ignores it there). A ratio of 0
+//!   pauses the bank, with the reason recorded, and a paused bank matches nothing, bypass or not
+//!   (HMA's bypass matches a bank at 0). Spoor's own routes consult every enabled bank whatever
+//!   its ratio. Renaming and deleting a bank are refused with what to do.
 //! - **`raw_lookup`** answers what matches: disabled content and paused banks are not in it
 //!   (HMA's raw lookup skips those checks).
 //! - **A bank holds a signal once**: banking a signal it holds already answers the existing
@@ -30,6 +36,7 @@
 //!   (see [`crate::fetch`]); without the flag it is refused.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, Request, State};
@@ -49,6 +56,8 @@ use crate::error::{ApiError, ErrorMessage};
 use crate::guard::{Auth, Need};
 use crate::routes::{blocking, query, scope, CURATE, MATCH};
 use crate::AppState;
+
+mod coin;
 
 /// The prefix the routes are served under unless `--hma-prefix` says otherwise.
 pub const DEFAULT_PREFIX: &str = "/hma";
@@ -413,7 +422,6 @@ async fn hash_for_hma(
 #[derive(Deserialize)]
 struct TypesQuery {
     types: Option<String>,
-    banks: Option<String>,
 }
 
 async fn hash_upload(
@@ -476,13 +484,50 @@ struct Hit {
     distance: Option<String>,
 }
 
-/// Looks one signal up: matches in the banks in `scope`, counted in the day's statistics and
-/// watched by the probe detector like every lookup.
+/// How a lookup picks banks by their `matching_enabled_ratio`.
+#[derive(Clone)]
+enum Coin {
+    /// Every enabled bank (`raw_lookup`, `bypass_coinflip=true`).
+    Bypass,
+    /// HMA's coin, seeded by the lookup's `seed` when it has one.
+    Flip(Option<String>),
+}
+
+impl Coin {
+    /// Keeps the matches in banks whose ratio is at least the coin. HMA draws one coin per
+    /// signal type, each from a fresh generator (with a seed: the same coin for each); the coin
+    /// lies in [0, 1), so it is drawn only when a matched bank's ratio is below 1.
+    fn keep(&self, matcher: &spoor_matcher::Matcher, found: &mut Vec<spoor_matcher::Match>) {
+        let Coin::Flip(seed) = self else { return };
+        if found.is_empty() {
+            return;
+        }
+        let mut ratios: BTreeMap<Arc<str>, f64> = BTreeMap::new();
+        for m in found.iter() {
+            ratios.entry(m.bank.clone()).or_insert_with(|| matcher.hma_enabled_ratio(&m.bank));
+        }
+        if ratios.values().all(|&r| r >= 1.0) {
+            return;
+        }
+        let coin = coin::flip(seed.as_deref());
+        found.retain(|m| ratios.get(&m.bank).is_some_and(|&r| r >= coin));
+    }
+}
+
+/// `seed` and `bypass_coinflip` of a lookup.
+fn lookup_coin(seed: Option<&str>, bypass: Option<&str>) -> Result<Coin, ApiError> {
+    let bypass = flag("bypass_coinflip", bypass).map_err(|e| unprocessable(e.message))?;
+    Ok(if bypass { Coin::Bypass } else { Coin::Flip(seed.map(str::to_string)) })
+}
+
+/// Looks one signal up: matches in the banks in `scope` whose ratio is at least the coin,
+/// counted in the day's statistics and watched by the probe detector like every lookup.
 async fn run_lookup(
     state: &AppState,
     p: &Principal,
     q: Query1,
     scope: Scope,
+    coin: Coin,
 ) -> Result<Vec<spoor_matcher::Match>, ApiError> {
     if let Query1::Pdq(h) = &q {
         state.probes.observe(p, &[*h])?;
@@ -490,10 +535,11 @@ async fn run_lookup(
     let matcher = state.matcher.clone();
     let (found, tally) = blocking(move || {
         let mut tally = crate::usage::Tally::default();
-        let found = match &q {
+        let mut found = match &q {
             Query1::Pdq(h) => matcher.match_pdq(h, &scope),
             Query1::Md5(v) => matcher.match_signal(SignalType::Md5, v, &scope),
         };
+        coin.keep(&matcher, &mut found);
         let t = if matches!(q, Query1::Pdq(_)) { SignalType::Pdq } else { SignalType::Md5 };
         tally.matched(t, &found);
         Ok((found, tally))
@@ -556,7 +602,9 @@ async fn raw_lookup(
         ));
     }
     let parsed = parse_signal(&signal_type, &signal)?;
-    let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?;
+    let scope = lookup_scope(&p, q.banks.as_deref());
+    // As HMA's raw lookup: no coin.
+    let found = run_lookup(&state, &p, parsed, scope, Coin::Bypass).await?;
     let matches: Vec<Value> = if with_distance {
         found
             .iter()
@@ -574,10 +622,7 @@ struct LookupQuery {
     signal: Option<String>,
     signal_type: Option<String>,
     banks: Option<String>,
-    // Accepted as HMA accepts them; Spoor's banks match or not, so no coin is flipped.
-    #[allow(dead_code)]
     seed: Option<String>,
-    #[allow(dead_code)]
     bypass_coinflip: Option<String>,
     content_type: Option<String>,
     types: Option<String>,
@@ -589,12 +634,13 @@ async fn lookup_get(
     q: Result<Query<LookupQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let q = query(q)?;
+    let coin = lookup_coin(q.seed.as_deref(), q.bypass_coinflip.as_deref())?;
     if let Some(url) = q.url.as_deref().filter(|u| !u.is_empty()) {
         // By URL: the media fetched and hashed, each signal type looked up; as HMA, only the
         // named signal type's matches when `signal_type` is given.
         let upload = fetch_media(&state, url, q.content_type.as_deref()).await?;
         let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
-        let out = lookup_hashes(&state, &p, hashes, q.banks.as_deref()).await?;
+        let out = lookup_hashes(&state, &p, hashes, q.banks.as_deref(), coin).await?;
         let out = serde_json::to_value(out).map_err(ApiError::internal)?;
         return Ok(Json(match q.signal_type.as_deref() {
             Some(t) => out.get(t).cloned().unwrap_or_else(|| serde_json::json!({})),
@@ -605,7 +651,7 @@ async fn lookup_get(
         return Err(bad("Either url or both signal and signal_type are required"));
     };
     let parsed = parse_signal(&signal_type, &signal)?;
-    let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref())).await?;
+    let found = run_lookup(&state, &p, parsed, lookup_scope(&p, q.banks.as_deref()), coin).await?;
     let out = by_bank(&found, &signal_type, p.show_distance);
     Ok(Json(serde_json::to_value(out).map_err(ApiError::internal)?))
 }
@@ -616,6 +662,7 @@ async fn lookup_hashes(
     p: &Principal,
     hashes: BTreeMap<&'static str, String>,
     banks: Option<&str>,
+    coin: Coin,
 ) -> Result<BTreeMap<&'static str, BTreeMap<String, Vec<Hit>>>, ApiError> {
     let mut out = BTreeMap::new();
     for (t, value) in hashes {
@@ -624,23 +671,32 @@ async fn lookup_hashes(
             Vec::new()
         } else {
             let parsed = parse_signal(t, &value)?;
-            run_lookup(state, p, parsed, lookup_scope(p, banks)).await?
+            run_lookup(state, p, parsed, lookup_scope(p, banks), coin.clone()).await?
         };
         out.insert(t, by_bank(&found, t, p.show_distance));
     }
     Ok(out)
 }
 
+#[derive(Deserialize)]
+struct UploadLookupQuery {
+    types: Option<String>,
+    banks: Option<String>,
+    seed: Option<String>,
+    bypass_coinflip: Option<String>,
+}
+
 async fn lookup_upload(
     State(state): State<AppState>,
     Auth(p): Auth,
-    q: Result<Query<TypesQuery>, QueryRejection>,
+    q: Result<Query<UploadLookupQuery>, QueryRejection>,
     mp: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Json<BTreeMap<&'static str, BTreeMap<String, Vec<Hit>>>>, ApiError> {
     let q = query(q)?;
+    let coin = lookup_coin(q.seed.as_deref(), q.bypass_coinflip.as_deref())?;
     let upload = read_upload(mp, &[]).await?;
     let hashes = hash_for_hma(&state, &upload, q.types.as_deref()).await?;
-    Ok(Json(lookup_hashes(&state, &p, hashes, q.banks.as_deref()).await?))
+    Ok(Json(lookup_hashes(&state, &p, hashes, q.banks.as_deref(), coin).await?))
 }
 
 async fn compare(body: Result<Json<Value>, JsonRejection>) -> Result<Json<Value>, ApiError> {
@@ -743,7 +799,9 @@ struct HmaBank {
 
 impl From<&spoor_bank::Bank> for HmaBank {
     fn from(b: &spoor_bank::Bank) -> Self {
-        HmaBank { matching_enabled_ratio: if b.enabled { 1.0 } else { 0.0 }, name: b.name.clone() }
+        // A paused bank consults no lookup: HMA's ratio 0.
+        let matching_enabled_ratio = if b.enabled { b.hma_enabled_ratio } else { 0.0 };
+        HmaBank { matching_enabled_ratio, name: b.name.clone() }
     }
 }
 
@@ -791,9 +849,9 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A ratio as HMA takes it (a number, or a number in a string, as Coop sends it); Spoor's banks
-/// match or they do not, so only 0 and 1 are taken.
-fn ratio(v: &Value) -> Result<Option<bool>, ApiError> {
+/// A ratio as HMA takes it (a number, or a number in a string, as Coop sends it), from 0 (the
+/// bank paused) to 1 (every lookup).
+fn ratio(v: &Value) -> Result<Option<f64>, ApiError> {
     let x = match v {
         Value::Null => return Ok(None),
         Value::Number(n) => n.as_f64(),
@@ -802,11 +860,10 @@ fn ratio(v: &Value) -> Result<Option<bool>, ApiError> {
         _ => None,
     };
     match x {
-        Some(1.0) => Ok(Some(true)),
-        Some(0.0) => Ok(Some(false)),
+        Some(x) if (0.0..=1.0).contains(&x) => Ok(Some(x)),
         Some(x) => Err(bad(format!(
-            "enabled_ratio: {x} — a Spoor bank matches every lookup or none: use 1 (matching) or 0 (paused); \
-             to try a bank on part of the traffic, give those clients a key scoped to it"
+            "enabled_ratio: {x} is not a share of lookups: use a number from 0 (the bank paused) \
+             to 1 (every lookup consults it)"
         ))),
         None => Err(unprocessable("enabled_ratio: not a number")),
     }
@@ -874,13 +931,21 @@ async fn create_bank(
     };
     check_name(&name)?;
     // As HMA: `enabled_ratio` wins; `enabled` counts only when no ratio is given.
-    let enabled = match m.get("enabled_ratio").map(ratio).transpose()?.flatten() {
-        Some(e) => e,
-        None => m.get("enabled").map(enabled_flag).transpose()?.flatten().unwrap_or(true),
+    let target = match m.get("enabled_ratio").map(ratio).transpose()?.flatten() {
+        Some(r) => r,
+        None => match m.get("enabled").map(enabled_flag).transpose()?.flatten() {
+            Some(false) => 0.0,
+            _ => 1.0,
+        },
     };
+    let enabled = target > 0.0;
     let store = state.store.clone();
     let bank = blocking(move || {
-        let new = NewBank { name: name.clone(), ..Default::default() };
+        let new = NewBank {
+            name: name.clone(),
+            hma_enabled_ratio: enabled.then_some(target),
+            ..Default::default()
+        };
         let mut bank = store.create_bank(&new, &p.actor).map_err(|e| match e {
             BankError::BankExists(_) => ApiError::forbidden("Bank already exists"),
             e => e.into(),
@@ -909,22 +974,33 @@ async fn update_bank(
             ));
         }
     }
-    let mut enabled = m.get("enabled").map(enabled_flag).transpose()?.flatten();
+    // As HMA: `enabled` sets the ratio to 1 or 0, and `enabled_ratio` wins over it.
+    let mut target =
+        m.get("enabled")
+            .map(enabled_flag)
+            .transpose()?
+            .flatten()
+            .map(|e| if e { 1.0 } else { 0.0 });
     if let Some(r) = m.get("enabled_ratio").map(ratio).transpose()?.flatten() {
-        enabled = Some(r);
+        target = Some(r);
     }
     let store = state.store.clone();
     let bank = blocking(move || {
-        let bank = store.bank(&name).map_err(|e| match e {
+        let mut bank = store.bank(&name).map_err(|e| match e {
             BankError::NoSuchBank(_) => ApiError::not_found("Bank not found"),
             e => e.into(),
         })?;
-        match enabled {
-            Some(e) if e != bank.enabled => {
-                Ok(store.set_bank_enabled(&name, e, &p.actor, RATIO_REASON)?)
-            }
-            _ => Ok(bank),
+        let Some(target) = target else { return Ok(bank) };
+        if target > 0.0 && target != bank.hma_enabled_ratio {
+            let settings =
+                spoor_bank::BankSettings { hma_enabled_ratio: Some(target), ..Default::default() };
+            bank = store.configure_bank(&name, &settings, &p.actor, RATIO_REASON)?;
         }
+        let enabled = target > 0.0;
+        if enabled != bank.enabled {
+            bank = store.set_bank_enabled(&name, enabled, &p.actor, RATIO_REASON)?;
+        }
+        Ok(bank)
     })
     .await?;
     Ok(Json(HmaBank::from(&bank)))
@@ -1452,13 +1528,28 @@ mod tests {
     }
 
     #[test]
-    fn ratios_are_whole_or_refused() {
-        assert_eq!(ratio(&serde_json::json!(1.0)).unwrap(), Some(true));
-        assert_eq!(ratio(&serde_json::json!("0")).unwrap(), Some(false));
+    fn ratios_are_shares_of_lookups() {
+        assert_eq!(ratio(&serde_json::json!(1.0)).unwrap(), Some(1.0));
+        assert_eq!(ratio(&serde_json::json!("0")).unwrap(), Some(0.0));
+        assert_eq!(ratio(&serde_json::json!(" 0.25 ")).unwrap(), Some(0.25));
+        assert_eq!(ratio(&serde_json::json!(true)).unwrap(), Some(1.0));
         assert_eq!(ratio(&Value::Null).unwrap(), None);
-        let e = ratio(&serde_json::json!(0.5)).err().unwrap();
-        assert!(e.message.contains("use 1 (matching) or 0 (paused)"), "{}", e.message);
-        assert!(ratio(&serde_json::json!("half")).is_err());
+        for out in [
+            serde_json::json!(1.5),
+            serde_json::json!(-0.1),
+            serde_json::json!("1e9"),
+            serde_json::json!("NaN"),
+        ] {
+            let e = ratio(&out).err().unwrap();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+            assert!(e.message.contains("is not a share of lookups"), "{}", e.message);
+        }
+        for not_a_number in [serde_json::json!("half"), serde_json::json!([1])] {
+            assert_eq!(
+                ratio(&not_a_number).err().unwrap().status,
+                StatusCode::UNPROCESSABLE_ENTITY
+            );
+        }
     }
 
     #[test]

@@ -203,6 +203,7 @@ pub async fn create_bank(
             auto_confirm_distance: body.auto_confirm_distance,
             four_eyes: body.four_eyes,
             review_queue: body.review_queue,
+            hma_enabled_ratio: body.hma_enabled_ratio,
         };
         Ok(store.create_bank(&new, &p.actor)?)
     })
@@ -268,6 +269,7 @@ pub async fn patch_bank(
             auto_confirm_distance: body.auto_confirm_distance,
             four_eyes: body.four_eyes,
             review_queue: body.review_queue,
+            hma_enabled_ratio: body.hma_enabled_ratio,
         };
         let mut bank = store.configure_bank(&name, &settings, &p.actor, &body.reason)?;
         if let Some(enabled) = body.enabled {

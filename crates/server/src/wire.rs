@@ -136,6 +136,13 @@ pub struct BankCreate {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 32, example = "team-b")]
     pub review_queue: Option<String>,
+    /// The share of lookups on HMA's routes (`/hma/m/lookup`) that consult this bank: HMA's
+    /// `matching_enabled_ratio`, greater than 0 and at most 1 (default 1). Each such lookup
+    /// flips a coin and consults the banks whose ratio is at least the coin; Spoor's own routes
+    /// consult every enabled bank. To stop a bank matching, pause it.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 1, example = 1.0)]
+    pub hma_enabled_ratio: Option<f64>,
 }
 
 /// `PATCH /v1/banks/{name}`: change settings and/or pause or resume the bank, with a reason.
@@ -171,6 +178,13 @@ pub struct BankPatch {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 32, example = "team-b")]
     pub review_queue: Option<String>,
+    /// The share of lookups on HMA's routes (`/hma/m/lookup`) that consult this bank: HMA's
+    /// `matching_enabled_ratio`, greater than 0 and at most 1 (default 1). Each such lookup
+    /// flips a coin and consults the banks whose ratio is at least the coin; Spoor's own routes
+    /// consult every enabled bank. To stop a bank matching, pause it.
+    #[serde(default)]
+    #[schema(exclusive_minimum = 0, maximum = 1, example = 1.0)]
+    pub hma_enabled_ratio: Option<f64>,
 }
 
 /// A bank.
@@ -198,6 +212,10 @@ pub struct BankOut {
     /// The review queue of cases whose nearest match needing review is in this bank.
     #[schema(example = "main")]
     pub review_queue: String,
+    /// The share of lookups on HMA's routes that consult this bank (HMA's
+    /// `matching_enabled_ratio` while the bank is enabled).
+    #[schema(example = 1.0)]
+    pub hma_enabled_ratio: f64,
 }
 
 impl From<spoor_bank::Bank> for BankOut {
@@ -213,6 +231,7 @@ impl From<spoor_bank::Bank> for BankOut {
             auto_confirm_distance: b.auto_confirm_distance,
             four_eyes: b.four_eyes,
             review_queue: b.review_queue,
+            hma_enabled_ratio: b.hma_enabled_ratio,
         }
     }
 }

@@ -1659,31 +1659,61 @@ fn reviewers_take_cases_of_their_own_queues(store: Store) {
     let a = lead.get("/banks/TEAM/settings");
     assert!(a.body.contains("value=\"team-b\""), "{}", a.body);
     assert!(a.body.contains("<label class=\"label\" for=\"review_queue\">Review queue</label>"));
-    let form = |q: &'static str, csrf: &str| {
+    assert!(a
+        .body
+        .contains("<label class=\"label\" for=\"hma_ratio\">Share of HMA lookups</label>"));
+    assert!(
+        a.body.contains(
+            "class=\"input\" id=\"hma_ratio\" name=\"hma_ratio\" type=\"text\" value=\"1\""
+        ),
+        "{}",
+        a.body
+    );
+    let form = |q: &'static str, ratio: &'static str, csrf: &str| {
         vec![
             ("description", String::new()),
             ("owner", String::new()),
             ("radius", "31".into()),
             ("auto_confirm", "10".into()),
             ("review_queue", q.into()),
+            ("hma_ratio", ratio.into()),
             ("reason", "team c takes over".into()),
             ("csrf", csrf.into()),
         ]
     };
     for (bad, says) in [("Team C", "invalid queue name"), ("senior", "escalations")] {
-        let f = form(bad, &csrf_l);
+        let f = form(bad, "1", &csrf_l);
         let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let a = lead.post("/banks/TEAM/settings", &f);
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         assert!(text_of_id(&a.body, "review_queue-error").contains(says), "{bad}: {}", a.body);
     }
-    let f = form("team-c", &csrf_l);
+    // HMA's ratio: a share above 0 and at most 1; 0 is a pause, made with its own form.
+    for bad in ["0", "1.5", "half", "-1"] {
+        let f = form("team-c", bad, &csrf_l);
+        let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = lead.post("/banks/TEAM/settings", &f);
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(
+            text_of_id(&a.body, "hma_ratio-error").contains("greater than 0"),
+            "{bad}: {}",
+            a.body
+        );
+        assert!(a.body.contains(&format!("value=\"{bad}\"")), "what was typed stays: {bad}");
+    }
+    assert!(!lead.get("/banks/TEAM").body.contains("id=\"hma-ratio\""), "not shown at 1");
+    let f = form("team-c", "0.5", &csrf_l);
     let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let a = lead.post("/banks/TEAM/settings", &f);
     assert_eq!(location(&a), "/banks/TEAM?done=settings");
-    assert_eq!(text_of_id(&lead.get("/banks/TEAM").body, "review-queue"), "team-c");
+    let page = lead.get("/banks/TEAM").body;
+    assert_eq!(text_of_id(&page, "review-queue"), "team-c");
+    assert_eq!(text_of_id(&page, "hma-ratio"), "0.5");
     let (_, v) = s.get(Some(&admin), "/v1/banks/TEAM");
     assert_eq!(v["review_queue"], "team-c", "{v}");
+    assert_eq!(v["hma_enabled_ratio"], 0.5, "{v}");
+    let settled = audited(&store, "bank_configure");
+    assert!(settled.iter().any(|r| r.3.contains("hma_enabled_ratio=0.5")), "{settled:?}");
     s.stop();
 }
 

@@ -701,3 +701,123 @@ fn exchanges_in_the_console() {
     assert_eq!(by_ada, ["exchange_create", "exchange_conflicts_view", "exchange_delete"]);
     s.stop();
 }
+
+/// An admin follows a partner's bank in Chromium: sets the exchange up on the Exchanges page
+/// (a refused form first), watches it bring the partner's entries, finds a conflict on the
+/// exchange's page after deciding otherwise here, and removes the exchange behind its
+/// confirmation. Both pages pass the accessibility checks (labels, 200 % zoom); screenshots
+/// go to `target/console-screenshots/exchange*.png`.
+#[test]
+fn an_admin_follows_a_partner_in_the_browser() {
+    use crate::browser::{browser_setup, chromedriver, code, unix, Browser};
+    let Some(driver) = chromedriver() else { return };
+    const N: u64 = 300;
+    let source = Store::sqlite();
+    assert!(source.spoor(&["bank", "create", "SHARED"]).status.success());
+    let list = source.dir.path().join("hashes.txt");
+    std::fs::write(&list, (0..N).map(nth_pdq).collect::<Vec<_>>().join("\n")).unwrap();
+    let out = source.spoor(&["bank", "import", "SHARED", list.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let src_admin = source.key("admin", "admin", None);
+    let key = source.key("exchange", "to-local", Some("SHARED"));
+    let s = Server::start(&source, &[]);
+
+    let local = Store::sqlite();
+    assert!(local.spoor(&["bank", "create", "LOCAL"]).status.success());
+    let admin = local.key("admin", "api-admin", None);
+    let matcher = local.key("matcher", "m", None);
+    let f = Server::start(&local, &["--exchange-lease", "2s"]);
+    let base = f.base.clone();
+    let password = "plum tractor seventeen";
+    let link = local.person("ada", "admin", &base);
+    let b = Browser::start(&driver);
+    let secret = browser_setup(&b, &link, "ada", password, false);
+    b.login(&base, "ada", password, &code(&secret, unix() + 30));
+    assert_eq!(b.path(), "/", "{}", b.text());
+
+    // The page, then a form with mistakes: refused field by field, nothing set up.
+    b.click("nav a[href='/exchanges']");
+    assert_eq!(b.path(), "/exchanges");
+    assert!(b.text().contains("No exchanges yet."), "{}", b.text());
+    b.fill("#name", "partner");
+    b.fill("#source_url", "ftp://partner.example");
+    b.fill("#remote_bank", "SHARED");
+    b.select("#local_bank", "LOCAL");
+    b.fill("#interval", "1");
+    b.click("form[action='/exchanges'] button[type=submit]");
+    let t = b.text();
+    assert!(t.contains("There is a problem") && t.contains("Enter the exchange key"), "{t}");
+    assert!(t.contains("give an http or https URL") || t.contains("http or https"), "{t}");
+    assert_eq!(b.eval("return document.querySelectorAll('.error-summary li').length;"), 2);
+    b.shot("exchange-refused");
+    assert!(b.accessibility_problems().is_empty(), "{:?}", b.accessibility_problems());
+
+    // Set up properly: the key is taken and never shown back.
+    b.fill("#source_url", &s.base);
+    assert_eq!(b.eval("return document.querySelector('#name').value;"), "partner", "kept");
+    b.fill("#key", &key);
+    b.click("form[action='/exchanges'] button[type=submit]");
+    assert!(b.text().contains("Exchange partner set up"), "{}", b.text());
+    assert!(!b.text().contains(&key));
+    crate::server::until_within(
+        "the page says the exchange is up to date",
+        std::time::Duration::from_secs(30),
+        || {
+            b.go(&format!("{base}/exchanges"));
+            b.text_of("#exchanges tbody tr").contains("up to date")
+        },
+    );
+    let row = b.text_of("#exchanges tbody tr");
+    assert!(row.contains(&format!("{N} added")), "{row}");
+    assert_eq!(f.matches(&matcher, &nth_pdq(7)).len(), 1, "the partner's entries match here");
+    b.shot("exchanges");
+    let problems = b.accessibility_problems();
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // Decided otherwise here, changed at the source: a conflict on the exchange's page.
+    let local_id = f.matches(&matcher, &nth_pdq(7))[0]["entry_id"].as_i64().unwrap();
+    let (st, r) = f.send(
+        "PATCH",
+        Some(&admin),
+        &format!("/v1/banks/LOCAL/entries/{local_id}"),
+        &json!({"enabled": false, "reason": "not illegal here"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{r}");
+    let (_, at_source) =
+        s.get(Some(&src_admin), &format!("/v1/match?signal_type=pdq&value={}", nth_pdq(7)));
+    let src_id = at_source["matches"][0]["entry_id"].as_i64().unwrap();
+    let (st, r) = s.send(
+        "PATCH",
+        Some(&src_admin),
+        &format!("/v1/banks/SHARED/entries/{src_id}"),
+        &json!({"category": "baseline", "reason": "assessed"}),
+    );
+    assert_eq!(st, StatusCode::OK, "{r}");
+    b.click("#exchanges tbody th a");
+    assert_eq!(b.path(), "/exchanges/partner");
+    crate::server::until_within("the conflict shows", std::time::Duration::from_secs(15), || {
+        b.go(&format!("{base}/exchanges/partner"));
+        b.text_of("#conflicts") == "Conflicts (1)"
+    });
+    let t = b.text();
+    assert!(t.contains(&format!("{N} entries added")), "{t}");
+    assert!(t.contains("changed here by key:api-admin"), "{t}");
+    b.shot("exchange");
+    let problems = b.accessibility_problems();
+    assert!(problems.is_empty(), "{problems:?}");
+    b.click(&format!("a[href='/banks/LOCAL/entries/{local_id}']"));
+    assert!(b.text().contains("not illegal here"), "the entry's page: {}", b.text());
+
+    // Removal asks for the confirmation first.
+    b.go(&format!("{base}/exchanges"));
+    b.script("document.querySelector('#exchanges details').open = true;");
+    b.click("form[action='/exchanges/remove'] button[type=submit]");
+    assert!(b.text().contains("partner"), "still there without the confirmation: {}", b.text());
+    assert!(local.spoor(&["exchange", "list", "--json"]).stdout.len() > 2);
+    b.script("document.querySelector('#exchanges details').open = true;");
+    b.keys("#confirm-0", " ");
+    b.click("form[action='/exchanges/remove'] button[type=submit]");
+    assert!(b.text().contains("No exchanges yet."), "{}", b.text());
+    b.close();
+    assert_eq!(f.matches(&matcher, &nth_pdq(8)).len(), 1, "what it brought stays");
+}

@@ -74,6 +74,52 @@ fn lookup_until(h: &Hma, key: &str, path: &str, want: &Value) {
     until(&format!("{path} answers {want}"), || h.get(Some(key), path).1 == *want);
 }
 
+/// HMA's coin: a bank at ratio ½ consults a lookup when the coin (CPython's
+/// `random.Random(seed).random()` for a seeded lookup) is at most ½; `bypass_coinflip` consults
+/// it always, `raw_lookup` has no coin, and unseeded lookups consult it about half the time.
+fn coin_flips(h: &Hma, s: &Server, curator: &str, seer: &str, admin: &str, pdq: &str, id: i64) {
+    let bank = format!("/c/bank/{BANK}");
+    let hit = json!({BANK: [{"bank_content_id": id, "distance": "0"}]});
+    let (st, v) = h.json("PUT", curator, &bank, &json!({"enabled_ratio": "0.5"}));
+    assert_eq!((st, v), (StatusCode::OK, json!({"matching_enabled_ratio": 0.5, "name": BANK})));
+    let lookup = |seed: &str| format!("/m/lookup?signal_type=pdq&signal={pdq}&seed={seed}");
+    // CPython: random.Random("abc").random() = 0.772…, random.Random("content-1").random() = 0.079…
+    lookup_until(h, seer, &lookup("abc"), &json!({}));
+    assert_eq!(h.get(Some(seer), &lookup("content-1")).1, hit);
+    assert_eq!(h.get(Some(seer), &format!("{}&bypass_coinflip=true", lookup("abc"))).1, hit);
+    let (st, v) = h.get(Some(seer), &format!("{}&bypass_coinflip=maybe", lookup("abc")));
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (_, v) = h.get(Some(seer), &format!("/m/raw_lookup?signal_type=pdq&signal={pdq}"));
+    assert_eq!(v, json!({"matches": [id]}), "raw_lookup flips no coin");
+    let photo = bridge("aaa-orig.jpg");
+    let (_, v) = h.upload(seer, "/m/lookup?seed=abc", "photo", photo.clone(), &[]);
+    assert_eq!(v["pdq"], json!({}), "{v}");
+    let (_, v) = h.upload(seer, "/m/lookup?seed=abc&bypass_coinflip=true", "photo", photo, &[]);
+    assert_eq!(v["pdq"][BANK][0]["bank_content_id"], id, "{v}");
+    // Unseeded: a fresh coin each time. 200 lookups at ½: 100 ± 7 expected; outside 50–150 is
+    // a broken coin, not bad luck (p < 10⁻¹²).
+    let plain = format!("/m/lookup?signal_type=pdq&signal={pdq}");
+    let hits = (0..200).filter(|_| h.get(Some(seer), &plain).1 == hit).count();
+    assert!((50..=150).contains(&hits), "{hits} of 200 unseeded lookups consulted a bank at ½");
+    // Spoor's own matching consults the bank every time; the ratio shows in its bank.
+    let (_, v) = s.get(Some(admin), &format!("/v1/banks/{BANK}"));
+    assert_eq!(v["hma_enabled_ratio"], 0.5, "{v}");
+    for _ in 0..20 {
+        assert_eq!(s.matches(admin, pdq).len(), 1, "/v1/match consults every enabled bank");
+    }
+    let (st, v) = s.send(
+        "PATCH",
+        Some(admin),
+        &format!("/v1/banks/{BANK}"),
+        &json!({"reason": "test", "hma_enabled_ratio": 0}),
+    );
+    assert_eq!(st, StatusCode::BAD_REQUEST, "a ratio of 0 is a pause: {v}");
+    // Back to every lookup.
+    let (_, v) = h.json("PUT", curator, &bank, &json!({"enabled_ratio": 1}));
+    assert_eq!(v, json!({"matching_enabled_ratio": 1.0, "name": BANK}));
+    lookup_until(h, seer, &lookup("abc"), &hit);
+}
+
 fn flow(store: Store) {
     let admin = store.key("admin", "admin", None);
     let curator = store.key("curator", "curator", None);
@@ -113,9 +159,23 @@ fn flow(store: Store) {
         (st, v),
         (StatusCode::CREATED, json!({"matching_enabled_ratio": 0.0, "name": "PAUSED"}))
     );
+    // A fraction is kept, as HMA keeps it.
+    let (st, v) =
+        h.json("POST", &curator, "/c/banks", &json!({"name": "HALF", "enabled_ratio": 0.25}));
+    assert_eq!(
+        (st, v),
+        (StatusCode::CREATED, json!({"matching_enabled_ratio": 0.25, "name": "HALF"}))
+    );
+    let (_, v) = s.get(Some(&admin), "/v1/banks/HALF");
+    assert_eq!(
+        (v["hma_enabled_ratio"].clone(), v["enabled"].clone()),
+        (json!(0.25), json!(true)),
+        "{v}"
+    );
     for (body, says) in [
         (json!({"name": "lower"}), "UPPER_WITH_UNDERSCORE"),
-        (json!({"name": "HALF", "enabled_ratio": 0.5}), "use 1 (matching) or 0 (paused)"),
+        (json!({"name": "MORE", "enabled_ratio": 1.5}), "is not a share of lookups"),
+        (json!({"name": "LESS", "enabled_ratio": "-0.1"}), "is not a share of lookups"),
     ] {
         let (st, v) = h.json("POST", &curator, "/c/banks", &body);
         assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {v}");
@@ -125,7 +185,7 @@ fn flow(store: Store) {
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(message(&v).contains("colour"), "{v}");
     let (_, v) = h.get(Some(&curator), "/c/banks");
-    assert_eq!(v.as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(v.as_array().unwrap().len(), 4, "{v}");
     let (st, v) = h.get(Some(&curator), "/c/bank/NOPE");
     assert_eq!((st, message(&v)), (StatusCode::NOT_FOUND, "bank 'NOPE' not found"));
 
@@ -363,6 +423,7 @@ fn flow(store: Store) {
         &by_signal,
         &json!({BANK: [{"bank_content_id": photo_id, "distance": "0"}]}),
     );
+    coin_flips(&h, &s, &curator, &seer, &admin, &pdq, photo_id);
     let (st, v) = h.json("PUT", &curator, &format!("/c/bank/{BANK}"), &json!({"name": "RENAMED"}));
     assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
     let (st, v) = h.json("PUT", &curator, "/c/bank/NOPE", &json!({"enabled": true}));
