@@ -730,9 +730,15 @@ fn der(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
 
 type Manager = PostgresConnectionManager<MakeRustls>;
 
-/// A pool of connections to one database.
+/// Connections of the pool that is not tested on checkout: view records serialize on the audit
+/// lock anyway.
+const UNTESTED_CONNECTIONS: u32 = 2;
+
+/// A pool of connections to one database, and a second, small one whose connections are not
+/// tested on checkout (see [`PgPool::get_untested`]).
 pub(crate) struct PgPool {
     pool: r2d2::Pool<Manager>,
+    untested: r2d2::Pool<Manager>,
     target: String,
 }
 
@@ -758,8 +764,31 @@ impl PgPool {
             .test_on_check_out(true)
             // Failures reach the caller through the checkout error; no logging from here.
             .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(PostgresConnectionManager::new(
+                target.config.clone(),
+                target.tls.clone(),
+            ));
+        let untested = r2d2::Pool::builder()
+            .max_size(UNTESTED_CONNECTIONS)
+            .min_idle(Some(0))
+            .connection_timeout(options.checkout_timeout)
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(PostgresConnectionManager::new(target.config, target.tls));
-        Ok(PgPool { pool, target: target.redacted })
+        Ok(PgPool { pool, untested, target: target.redacted })
+    }
+
+    /// A connection that is not tested first (one round trip less), for calls that can tell a
+    /// connection that died while idle from any other failure and then go again on
+    /// [`PgPool::get`] (a connection that failed is closed, and dropped when it comes back).
+    /// The calls that take it are made by a person waiting for a page: a view record.
+    pub(crate) fn get_untested(&self) -> Result<PgGuard<'_>> {
+        match self.untested.get() {
+            Ok(conn) => Ok(PgGuard { conn, _pool: PhantomData }),
+            Err(e) => {
+                Err(BankError::Unreachable { target: self.target.clone(), detail: e.to_string() })
+            }
+        }
     }
 
     /// A working connection, or [`BankError::Unreachable`] after the checkout timeout.

@@ -1202,16 +1202,31 @@ impl crate::audit::AuditLog for PostgresStore {
             format = hex(format),
             tail = hex(&tail),
         );
-        let mut client = self.lock()?;
-        let messages = match client.simple_query(&sql) {
-            Ok(m) => m,
+        // On a connection not tested first (the test is a round trip of its own). One that died
+        // while idle (the server restarted) fails before the statement runs, is closed, and the
+        // record goes again on a tested connection. (Were the server to fail between its commit
+        // and its answer, the view would be recorded twice: more record, never less.)
+        let run = |client: &mut postgres::Client| match client.simple_query(&sql) {
+            Ok(m) => Ok(m),
             Err(e) => {
                 // The connection goes back to the pool outside a transaction.
-                let _ = client.batch_execute("ROLLBACK");
-                return Err(e.into());
+                if !client.is_closed() {
+                    let _ = client.batch_execute("ROLLBACK");
+                }
+                Err(e)
             }
         };
-        drop(client);
+        let messages = {
+            let mut client = self.pool.get_untested()?;
+            match run(&mut client) {
+                Ok(m) => m,
+                Err(e) if !client.is_closed() => return Err(e.into()),
+                Err(_) => {
+                    drop(client);
+                    run(&mut *self.lock()?)?
+                }
+            }
+        };
         let row = messages
             .iter()
             .find_map(|m| match m {

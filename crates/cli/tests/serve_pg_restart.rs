@@ -31,6 +31,7 @@ fn postgres_restart_under_a_running_service() {
     let curator = store.key("curator", "c", None);
     let matcher = store.key("matcher", "m", None);
     let doomed = store.key("matcher", "doomed", None);
+    let admin = store.key("admin", "a", None);
     let s = Server::start(&store, &["--ready-max-lag", "2"]);
     s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "HOTLINE"}));
     let banked = common::hex_hash(4242);
@@ -43,6 +44,9 @@ fn postgres_restart_under_a_running_service() {
     let id = r["results"][0]["id"].as_i64().unwrap().to_string();
     until("banked", || s.matches(&matcher, &banked).len() == 1);
     assert_eq!(s.get(None, "/ready").0, StatusCode::OK);
+    // A read of the entries is a view record (on a connection not tested before use).
+    let entries = "/v1/banks/HOTLINE/entries";
+    assert_eq!(s.get(Some(&curator), entries).0, StatusCode::OK);
 
     let run = |program: &str| {
         let st = std::process::Command::new(program).status().unwrap();
@@ -53,6 +57,12 @@ fn postgres_restart_under_a_running_service() {
         s.get(None, "/ready").0 == StatusCode::SERVICE_UNAVAILABLE
     });
     run(&start);
+    // The first view after the restart: the idle connection died with the server, and the
+    // record goes again on a new one, once.
+    let (st, v) = s.get(Some(&curator), entries);
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (_, log) = s.get(Some(&admin), "/v1/audit?action=entries_read");
+    assert_eq!(log["records"].as_array().map(Vec::len), Some(2), "{log}");
     let out = store.spoor(&["keys", "revoke", "doomed"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = store.spoor(&["bank", "disable", "HOTLINE", &id, "--reason", "after the restart"]);
