@@ -39,7 +39,8 @@ pub struct EvalArgs {
     pub seed: u64,
     /// The changes, comma-separated, or `standard` (resize_0.5, resize_0.25, jpeg_q30,
     /// jpeg_q50, jpeg_q70, crop_5, crop_10, crop_20, rotate_90, rotate_180, mirror,
-    /// border_5_white, text, brightness_+30, contrast_+30, greyscale).
+    /// border_5_white, border_10_black, border_15_red, letterbox_12, pillarbox_12, text,
+    /// brightness_+30, contrast_+30, greyscale).
     #[arg(long, value_delimiter = ',', default_value = "standard")]
     pub changes: Vec<String>,
     /// Also make this many short videos from the seed (two scenes panning over generated
@@ -596,10 +597,11 @@ fn print_table(
     let mut header = format!("{:<16}", "change");
     for r in &radii {
         header.push_str(&format!(
-            " {:>9} {:>13} {:>10}",
+            " {:>9} {:>13} {:>10} {:>12}",
             format!("pdq≤{r}"),
             format!("dihedral≤{r}"),
-            format!("exact≤{r}")
+            format!("exact≤{r}"),
+            format!("unframed≤{r}")
         ));
     }
     header.push_str(&format!(" {:>7}", "md5"));
@@ -617,10 +619,11 @@ fn print_table(
         };
         for &r in &radii {
             row.push_str(&format!(
-                " {:>9} {:>13} {:>10}",
+                " {:>9} {:>13} {:>10} {:>12}",
                 find(Technology::Pdq, Some(r)),
                 find(Technology::PdqDihedral, Some(r)),
-                find(Technology::PdqDihedralExact, Some(r))
+                find(Technology::PdqDihedralExact, Some(r)),
+                find(Technology::PdqUnframed, Some(r))
             ));
         }
         row.push_str(&format!(" {:>7}", find(Technology::Md5, None)));
@@ -634,7 +637,7 @@ fn print_table(
         };
         writeln!(
             out,
-            "{what:<20} {} of {} pairs ({:.4}%, 95% CI {:.4}–{:.4}%)",
+            "{what:<24} {} of {} pairs ({:.4}%, 95% CI {:.4}–{:.4}%)",
             f.rate.count,
             f.rate.of,
             f.rate.rate * 100.0,

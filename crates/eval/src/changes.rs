@@ -21,6 +21,10 @@ pub const STANDARD: &[&str] = &[
     "rotate_180",
     "mirror",
     "border_5_white",
+    "border_10_black",
+    "border_15_red",
+    "letterbox_12",
+    "pillarbox_12",
     "text",
     "brightness_+30",
     "contrast_+30",
@@ -80,6 +84,11 @@ pub enum Change {
     /// Add a frame around the picture: this percentage (1–50) of the width on the left and on
     /// the right, and of the height above and below.
     Border(u8, Colour),
+    /// Black bars above and below, each this percentage (1–50) of the height: a widescreen
+    /// picture shown on a taller screen.
+    Letterbox(u8),
+    /// Black bars left and right, each this percentage (1–50) of the width.
+    Pillarbox(u8),
     /// A caption: two lines of large white text with a black outline, over the top and the
     /// bottom of the picture (words and placement from the seed).
     Text,
@@ -96,7 +105,7 @@ pub enum Change {
 
 /// A change name that is not one of the known forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown change {name:?}: {why} (known forms: resize_0.5, jpeg_q30, crop_10, rotate_90|180|270, mirror, flip, border_5_white|black|grey|red, text, bars, brightness_+30, contrast_-20, greyscale)")]
+#[error("unknown change {name:?}: {why} (known forms: resize_0.5, jpeg_q30, crop_10, rotate_90|180|270, mirror, flip, border_5_white|black|grey|red, letterbox_12, pillarbox_12, text, bars, brightness_+30, contrast_-20, greyscale)")]
 pub struct ChangeError {
     /// The name given.
     pub name: String,
@@ -150,6 +159,8 @@ impl FromStr for Change {
                 Ok(Change::Jpeg(percent(q, 1, 100)? as u8))
             }
             ("crop", Some(a)) => Ok(Change::Crop(percent(a, 1, 50)? as u8)),
+            ("letterbox", Some(a)) => Ok(Change::Letterbox(percent(a, 1, 50)? as u8)),
+            ("pillarbox", Some(a)) => Ok(Change::Pillarbox(percent(a, 1, 50)? as u8)),
             ("rotate", Some(a)) => match a {
                 "90" => Ok(Change::Rotate(90)),
                 "180" => Ok(Change::Rotate(180)),
@@ -184,6 +195,8 @@ impl fmt::Display for Change {
             Change::Mirror => f.write_str("mirror"),
             Change::Flip => f.write_str("flip"),
             Change::Border(p, c) => write!(f, "border_{p}_{}", c.name()),
+            Change::Letterbox(p) => write!(f, "letterbox_{p}"),
+            Change::Pillarbox(p) => write!(f, "pillarbox_{p}"),
             Change::Text => f.write_str("text"),
             Change::Bars => f.write_str("bars"),
             Change::Brightness(p) => write!(f, "brightness_{p:+}"),
@@ -254,6 +267,18 @@ impl Change {
                 let bh = (h as u64 * u64::from(p) / 100).max(1) as u32;
                 let mut out = RgbImage::from_pixel(w + 2 * bw, h + 2 * bh, colour.rgb());
                 imageops::replace(&mut out, img, i64::from(bw), i64::from(bh));
+                out
+            }
+            Change::Letterbox(p) => {
+                let bh = (h as u64 * u64::from(p) / 100).max(1) as u32;
+                let mut out = RgbImage::from_pixel(w, h + 2 * bh, Rgb([0, 0, 0]));
+                imageops::replace(&mut out, img, 0, i64::from(bh));
+                out
+            }
+            Change::Pillarbox(p) => {
+                let bw = (w as u64 * u64::from(p) / 100).max(1) as u32;
+                let mut out = RgbImage::from_pixel(w + 2 * bw, h, Rgb([0, 0, 0]));
+                imageops::replace(&mut out, img, i64::from(bw), 0);
                 out
             }
             Change::Text => {
@@ -350,6 +375,9 @@ mod tests {
             "crop_-5",
             "rotate_45",
             "border_5_blue",
+            "letterbox_0",
+            "pillarbox_60",
+            "letterbox",
             "brightness_0",
             "brightness_+",
             "contrast_99999",
@@ -374,6 +402,11 @@ mod tests {
         assert_eq!(size("crop_10"), (180, 90));
         assert_eq!(size("rotate_90"), (100, 200));
         assert_eq!(size("border_5_white"), (220, 110));
+        assert_eq!(size("letterbox_12"), (200, 124));
+        assert_eq!(size("pillarbox_12"), (248, 100));
+        let boxed = "letterbox_12".parse::<Change>().unwrap().apply(&img, &mut rng);
+        assert_eq!(boxed.get_pixel(50, 11), &Rgb([0, 0, 0]));
+        assert_eq!(boxed.get_pixel(50, 12), img.get_pixel(50, 0));
         let rot = "rotate_90".parse::<Change>().unwrap().apply(&img, &mut rng);
         // Clockwise: the top-left pixel goes to the top-right corner.
         assert_eq!(rot.get_pixel(99, 0), img.get_pixel(0, 0));

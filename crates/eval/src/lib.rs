@@ -13,7 +13,10 @@
 //! Technologies: `pdq` (the copy's hash against the original's), `pdq_dihedral` (the best of
 //! the copy's eight rotation/mirror hashes derived from its DCT, as `--dihedral` matches),
 //! `pdq_dihedral_exact` (the best of the hashes of the copy's eight turned and mirrored pixel
-//! grids), `md5` and `sha256` (the copy's file bytes; exact hashes match only identical files).
+//! grids), `pdq_unframed` (the copy's hash and, when it has a uniform frame, the hash of what is
+//! inside it, against the original's and, were the original framed, its inside's: what
+//! matching "whole or unframed" sees), `md5` and `sha256` (the copy's file bytes; exact hashes
+//! match only identical files).
 //!
 //! Invariants:
 //! * Deterministic: the same originals, settings and seed give the same records, whatever
@@ -38,7 +41,8 @@ use serde::Serialize;
 use spoor_core::ratio::wilson;
 use spoor_core::{Hash256, Md5, Sha256};
 use spoor_hash::digest::Digests;
-use spoor_hash::pdq::{pdq_dihedral_exact, pdq_with_dihedral, PixelLayout, DIHEDRAL_NAMES};
+use spoor_hash::pdq::frame::pdq_unframed;
+use spoor_hash::pdq::{pdq_dihedral_exact, pdq_with_dihedral, PixelLayout, Pixels, DIHEDRAL_NAMES};
 use spoor_media::{DecodeError, Options};
 
 /// The PDQ quality below which a hash is too weak to trust (PDQ's own convention).
@@ -129,6 +133,11 @@ pub struct Copy {
     pub distance_dihedral_exact: u32,
     /// Which of them gave `distance_dihedral_exact`.
     pub transform_exact: &'static str,
+    /// The smallest distance between the copy's hashes (whole, and unframed when it has a
+    /// frame) and the original's (likewise).
+    pub distance_unframed: u32,
+    /// The frame found around the copy (left, top, right, bottom, in pixels), if any.
+    pub frame: Option<[usize; 4]>,
     /// Whether the copy's file bytes have the original's MD5 (only identical files do).
     pub md5_equal: bool,
     /// Whether the copy's file bytes have the original's SHA-256.
@@ -165,6 +174,10 @@ pub struct Original {
     /// The hashes of its eight turned and mirrored pixel grids.
     #[serde(skip)]
     pub dihedral_exact: [Hash256; 8],
+    /// The hash of what is inside its frame, when it has one (and that is good enough to
+    /// hash).
+    #[serde(skip)]
+    pub unframed: Option<Hash256>,
     /// Its file's MD5.
     #[serde(serialize_with = "as_text")]
     pub md5: Md5,
@@ -254,6 +267,7 @@ fn evaluate_as(
         } else {
             [pdq; 8]
         },
+        unframed: unframed(decoded.pixels(), settings.min_quality).map(|(_, h)| h),
         md5: digests.md5,
         sha256: digests.sha256,
         used: dihedral.quality >= settings.min_quality,
@@ -283,6 +297,15 @@ fn evaluate_as(
         };
         let (best, which) = nearest(&d.hashes);
         let (best_exact, which_exact) = nearest(&pdq_dihedral_exact(copy.pixels()).hashes);
+        let copy_frame = unframed(copy.pixels(), settings.min_quality);
+        let banked = [Some(pdq), original.unframed];
+        let asked = [Some(h), copy_frame.map(|(_, u)| u)];
+        let best_unframed = asked
+            .iter()
+            .flatten()
+            .flat_map(|q| banked.iter().flatten().map(move |b| q.distance(b)))
+            .min()
+            .unwrap_or(256);
         let cd = Digests::of(&encoded);
         original.copies.push(Copy {
             change: name,
@@ -297,12 +320,20 @@ fn evaluate_as(
             transform: DIHEDRAL_NAMES[which],
             distance_dihedral_exact: best_exact,
             transform_exact: DIHEDRAL_NAMES[which_exact],
+            distance_unframed: best_unframed,
+            frame: copy_frame.map(|(f, _)| [f.left, f.top, f.right, f.bottom]),
             md5_equal: cd.md5 == digests.md5,
             sha256_equal: cd.sha256 == digests.sha256,
             encoded: settings.keep_copies.then_some(encoded),
         });
     }
     Ok(original)
+}
+
+/// The frame of a picture and the hash of what is inside it, when it has a frame and that
+/// hash is of quality at least `min_quality`.
+fn unframed(px: Pixels<'_>, min_quality: u8) -> Option<(spoor_hash::pdq::frame::Frame, Hash256)> {
+    pdq_unframed(px).filter(|(_, p)| p.quality >= min_quality).map(|(f, p)| (f, p.hash))
 }
 
 /// How copies and originals are compared.
@@ -315,6 +346,8 @@ pub enum Technology {
     PdqDihedral,
     /// PDQ of the copy's eight turned and mirrored pixel grids (exact dihedral).
     PdqDihedralExact,
+    /// PDQ of the copy as it is and of what is inside its frame, if it has one.
+    PdqUnframed,
     /// MD5 of the file bytes.
     Md5,
     /// SHA-256 of the file bytes.
@@ -329,10 +362,11 @@ pub enum Technology {
 
 impl Technology {
     /// Those measured on pictures, in the order reports list them.
-    pub const PICTURES: [Technology; 5] = [
+    pub const PICTURES: [Technology; 6] = [
         Technology::Pdq,
         Technology::PdqDihedral,
         Technology::PdqDihedralExact,
+        Technology::PdqUnframed,
         Technology::Md5,
         Technology::Sha256,
     ];
@@ -343,6 +377,7 @@ impl Technology {
             Technology::Pdq => "pdq",
             Technology::PdqDihedral => "pdq_dihedral",
             Technology::PdqDihedralExact => "pdq_dihedral_exact",
+            Technology::PdqUnframed => "pdq_unframed",
             Technology::Md5 => "md5",
             Technology::Sha256 => "sha256",
             Technology::Vpdq => "vpdq",
@@ -356,6 +391,7 @@ impl Technology {
             Technology::Pdq
                 | Technology::PdqDihedral
                 | Technology::PdqDihedralExact
+                | Technology::PdqUnframed
                 | Technology::Vpdq
                 | Technology::VpdqFrame
         )
@@ -469,6 +505,11 @@ fn pair_distance(t: Technology, a: &Original, b: &Original) -> Option<u32> {
             let ba = b.dihedral_exact.iter().map(|v| v.distance(&a.pdq)).min();
             ab.min(ba)
         }
+        Technology::PdqUnframed => {
+            // Each side's whole hash and, when framed, its inside's: any pair of them.
+            let (ha, hb) = ([Some(a.pdq), a.unframed], [Some(b.pdq), b.unframed]);
+            ha.iter().flatten().flat_map(|x| hb.iter().flatten().map(|y| x.distance(y))).min()
+        }
         Technology::Md5 => (a.md5 == b.md5).then_some(0),
         Technology::Sha256 => (a.sha256 == b.sha256).then_some(0),
         Technology::Vpdq | Technology::VpdqFrame => None,
@@ -495,6 +536,7 @@ pub fn summarise(originals: &[Original], settings: &Settings) -> Summary {
                     let matched = match t {
                         Technology::Pdq => count(&|c| c.distance <= r),
                         Technology::PdqDihedral => count(&|c| c.distance_dihedral <= r),
+                        Technology::PdqUnframed => count(&|c| c.distance_unframed <= r),
                         _ => count(&|c| c.distance_dihedral_exact <= r),
                     };
                     recall.push(Recall {

@@ -34,6 +34,19 @@ fn a_photo_changed_every_standard_way() {
     // The copy was turned clockwise; the reference's rot90 turns anticlockwise, back.
     assert_eq!(copy("rotate_90").transform_exact, "rot90");
     assert_eq!(copy("mirror").transform_exact, "flipy");
+    // Frames: the whole copy is far, what is inside its frame near; the frame is found.
+    for framed in
+        ["border_5_white", "border_10_black", "border_15_red", "letterbox_12", "pillarbox_12"]
+    {
+        let c = copy(framed);
+        assert!(c.distance > 31, "{framed}: {}", c.distance);
+        assert!(c.distance_unframed <= 8, "{framed}: {}", c.distance_unframed);
+        let [l, t, r, b] = c.frame.unwrap_or_else(|| panic!("{framed}: no frame found"));
+        assert_eq!(c.width as usize - l - r, o.width as usize, "{framed}");
+        assert_eq!(c.height as usize - t - b, o.height as usize, "{framed}");
+    }
+    assert!(o.unframed.is_none(), "the photo itself has no frame");
+    assert!(copy("jpeg_q70").frame.is_none() && copy("rotate_90").frame.is_none());
     // Mild changes keep the hash close; a JPEG copy is a JPEG file.
     for mild in ["jpeg_q70", "greyscale", "contrast_+30", "resize_0.5"] {
         assert!(copy(mild).distance <= 31, "{mild}: {}", copy(mild).distance);
@@ -68,7 +81,7 @@ fn weak_and_undecodable_originals_are_told_apart() {
 }
 
 /// An original with given hashes and copies at given distances.
-fn made(name: &str, pdq: Hash256, copies: &[(&str, u32, u32, u32)]) -> Original {
+fn made(name: &str, pdq: Hash256, copies: &[(&str, u32, u32, u32, u32)]) -> Original {
     Original {
         name: name.into(),
         width: 100,
@@ -77,13 +90,14 @@ fn made(name: &str, pdq: Hash256, copies: &[(&str, u32, u32, u32)]) -> Original 
         pdq,
         dihedral: [pdq; 8],
         dihedral_exact: [pdq; 8],
+        unframed: None,
         md5: spoor_core::Md5([name.len() as u8; 16]),
         sha256: spoor_core::Sha256([name.len() as u8; 32]),
         used: true,
         changed: true,
         copies: copies
             .iter()
-            .map(|&(change, d, dd, de)| Copy {
+            .map(|&(change, d, dd, de, du)| Copy {
                 change: change.into(),
                 width: 100,
                 height: 100,
@@ -96,6 +110,8 @@ fn made(name: &str, pdq: Hash256, copies: &[(&str, u32, u32, u32)]) -> Original 
                 transform: "original",
                 distance_dihedral_exact: de,
                 transform_exact: "original",
+                distance_unframed: du,
+                frame: None,
                 md5_equal: false,
                 sha256_equal: false,
                 encoded: None,
@@ -120,9 +136,12 @@ fn summary_counts_what_it_is_given() {
         ..Settings::default()
     };
     // Distances between originals: a–b 5, a–c 40, b–c 35; d is weak and left out.
-    let a = made("a", with_bits(0), &[("mirror", 100, 10, 0), ("crop_10", 10, 10, 10)]);
-    let b = made("bb", with_bits(5), &[("mirror", 120, 31, 0), ("crop_10", 32, 32, 20)]);
-    let c = made("ccc", with_bits(40), &[("mirror", 90, 32, 0), ("crop_10", 31, 31, 31)]);
+    let a = made("a", with_bits(0), &[("mirror", 100, 10, 0, 100), ("crop_10", 10, 10, 10, 4)]);
+    let b = made("bb", with_bits(5), &[("mirror", 120, 31, 0, 120), ("crop_10", 32, 32, 20, 32)]);
+    let mut c =
+        made("ccc", with_bits(40), &[("mirror", 90, 32, 0, 90), ("crop_10", 31, 31, 31, 31)]);
+    // c has a frame; inside it, a hash 3 bits from a's and 2 from b's.
+    c.unframed = Some(with_bits(3));
     let mut d = made("dddd", with_bits(6), &[]);
     d.used = false;
     let s = summarise(&[a, b, c, d], &settings);
@@ -139,8 +158,11 @@ fn summary_counts_what_it_is_given() {
     assert_eq!(recall("crop_10", Technology::Pdq, Some(31)), (2, 3));
     assert_eq!(recall("crop_10", Technology::Pdq, Some(16)), (1, 3));
     assert_eq!(recall("crop_10", Technology::Md5, None), (0, 3));
-    // 2 changes × (3 perceptual × 2 radii + 2 exact).
-    assert_eq!(s.recall.len(), 2 * (3 * 2 + 2));
+    assert_eq!(recall("crop_10", Technology::PdqUnframed, Some(31)), (2, 3));
+    assert_eq!(recall("crop_10", Technology::PdqUnframed, Some(16)), (1, 3));
+    assert_eq!(recall("mirror", Technology::PdqUnframed, Some(31)), (0, 3));
+    // 2 changes × (4 perceptual × 2 radii + 2 exact).
+    assert_eq!(s.recall.len(), 2 * (4 * 2 + 2));
     let fm = |t: Technology, r: Option<u32>| {
         s.false_matches.iter().find(|f| f.technology == t && f.radius == r).unwrap()
     };
@@ -155,6 +177,12 @@ fn summary_counts_what_it_is_given() {
     assert_eq!(f40.rate.count, 3);
     assert!(f40.rate.low < 1.0 && f40.rate.high == 1.0);
     assert_eq!(fm(Technology::Md5, None).rate.count, 0);
+    // Unframed: any of one side's hashes near any of the other's — c's inside meets a and bb.
+    let unframed = fm(Technology::PdqUnframed, Some(31));
+    assert_eq!(unframed.rate.count, 3);
+    let d =
+        |x: &str, y: &str| unframed.pairs.iter().find(|p| p.a == x && p.b == y).unwrap().distance;
+    assert_eq!((d("a", "bb"), d("a", "ccc"), d("bb", "ccc")), (5, 3, 2));
 }
 
 fn s_originals() -> Vec<Original> {

@@ -9,6 +9,7 @@
 //! does: `0.299 R + 0.587 G + 0.114 B` in double precision, rounded once to `f32`.
 
 mod downscale;
+pub mod frame;
 
 pub use downscale::LumaRows;
 use spoor_core::Hash256;
@@ -143,9 +144,16 @@ struct PixelRows<'a> {
 impl PixelRows<'_> {
     /// Luma of one row (grey levels are their own luma: the coefficients sum to 1).
     #[inline(always)]
-    fn luma_row(&self, y: usize, mut put: impl FnMut(usize, f32)) {
+    fn luma_row(&self, y: usize, put: impl FnMut(usize, f32)) {
+        self.luma_span(y, 0, self.px.width, put)
+    }
+
+    /// Luma of `n` pixels of row `y` from column `x0`, numbered from 0.
+    #[inline(always)]
+    fn luma_span(&self, y: usize, x0: usize, n: usize, mut put: impl FnMut(usize, f32)) {
         let c = self.px.layout.channels();
-        let row = &self.px.data[y * self.px.width * c..(y + 1) * self.px.width * c];
+        let start = (y * self.px.width + x0) * c;
+        let row = &self.px.data[start..start + n * c];
         match self.px.layout {
             PixelLayout::Gray8 | PixelLayout::GrayAlpha8 => {
                 for (j, p) in row.chunks_exact(c).enumerate() {
