@@ -47,6 +47,11 @@ pub struct HashArgs {
     /// rot270, flipx, flipy, flip+1, flip-1).
     #[arg(long)]
     pub dihedral: bool,
+    /// Also look for a uniform frame around each image (a border of any colour, letterbox or
+    /// pillarbox bars) and output it (`frame`: left, top, right, bottom in pixels) with the PDQ
+    /// hash of what is inside it (`pdq_unframed`, `quality_unframed`).
+    #[arg(long)]
+    pub unframed: bool,
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -133,6 +138,12 @@ struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pdq_dihedral: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<[usize; 4]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_unframed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quality_unframed: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     md5: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha1: Option<String>,
@@ -160,6 +171,7 @@ struct VpdqRecord {
 struct Config {
     pdq: bool,
     dihedral: bool,
+    unframed: bool,
     which: Which,
     options: Options,
     video: spoor_vpdq::Options,
@@ -296,6 +308,13 @@ fn hash_one(input: &Input, cfg: &Config) -> Record {
             rec.pdq = Some(p.hash.to_string());
             rec.quality = Some(p.quality);
         }
+        if cfg.unframed {
+            if let Some((f, p)) = spoor_hash::pdq::frame::pdq_unframed(image.pixels()) {
+                rec.frame = Some([f.left, f.top, f.right, f.bottom]);
+                rec.pdq_unframed = Some(p.hash.to_string());
+                rec.quality_unframed = Some(p.quality);
+            }
+        }
     }
     let mut h = Hasher::new(cfg.which);
     h.update(&bytes);
@@ -324,6 +343,10 @@ fn write_text(out: &mut impl Write, rec: &Record) -> std::io::Result<()> {
             writeln!(out, "  {h}  {name}")?;
         }
     }
+    if let (Some(h), Some([l, t, r, b])) = (&rec.pdq_unframed, rec.frame) {
+        let q = rec.quality_unframed.unwrap_or(0);
+        writeln!(out, "  {h}  q{q:<3} unframed (frame left {l}, top {t}, right {r}, bottom {b})")?;
+    }
     Ok(())
 }
 
@@ -338,6 +361,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
     let cfg = Config {
         pdq: has(Signal::Pdq),
         dihedral: args.dihedral,
+        unframed: args.unframed,
         which: Which {
             md5: has(Signal::Md5),
             sha1: has(Signal::Sha1),

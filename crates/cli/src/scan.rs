@@ -85,6 +85,10 @@ pub struct ScanArgs {
     /// Also match rotated and mirrored copies (the 8 dihedral variants of each image).
     #[arg(long)]
     pub dihedral: bool,
+    /// Also match what is inside a uniform frame around an image (a border of any colour,
+    /// letterbox or pillarbox bars): such copies are reported with the transform `unframed`.
+    #[arg(long)]
+    pub unframed: bool,
     /// Worker threads [default: all cores].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
@@ -142,6 +146,10 @@ struct FileHashes {
     pdq: Option<Hash256>,
     quality: Option<u8>,
     dihedral: Option<[Hash256; 8]>,
+    /// Whether the image was looked at for a frame (`--unframed`), and the hash of what is
+    /// inside the frame it has, if any (of PDQ quality 50 or more).
+    frame_checked: bool,
+    unframed: Option<Hash256>,
     md5: Option<[u8; 16]>,
     sha1: Option<[u8; 20]>,
     sha256: Option<[u8; 32]>,
@@ -182,7 +190,8 @@ struct MatchOut {
     distance: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     category: Option<String>,
-    /// Which rotation/mirror of the file matched, when not the original (`--dihedral`).
+    /// Which rotation/mirror of the file matched, when not the original (`--dihedral`), or
+    /// `unframed` when what is inside its frame matched (`--unframed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     transform: Option<&'static str>,
     /// Videos: percent of the file's frames found in the banked video.
@@ -275,8 +284,18 @@ fn pdq_variants(h: &FileHashes, dihedral: bool) -> Vec<(Hash256, Option<&'static
             v.push((d[i], Some(*name)));
         }
     }
+    // Present only when this scan asked for it (`--unframed`).
+    if let Some(u) = h.unframed {
+        v.push((u, Some(UNFRAMED)));
+    }
     v
 }
+
+/// The transform named on a match of what is inside an image's frame.
+const UNFRAMED: &str = "unframed";
+
+/// PDQ quality below which a hash is not used to match (PDQ's convention).
+const MIN_UNFRAMED_QUALITY: u8 = 50;
 
 /// Keeps the nearest match per (bank, entry), nearest first.
 fn finish_matches(mut m: Vec<MatchOut>) -> Vec<MatchOut> {
@@ -491,9 +510,19 @@ struct Cache {
     conn: rusqlite::Connection,
 }
 
+/// What a scan needs of a cached file: a cached entry without it is hashed again.
+#[derive(Clone, Copy)]
+struct Needs {
+    dihedral: bool,
+    unframed: bool,
+    sha: bool,
+    vpdq: bool,
+}
+
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
-    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT);
+    pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT,
+    framed INTEGER, unframed BLOB);
 CREATE TABLE IF NOT EXISTS submitted (
     path TEXT NOT NULL, server TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     case_id INTEGER NOT NULL, PRIMARY KEY (path, server))";
@@ -506,21 +535,24 @@ impl Cache {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         conn.execute_batch(CACHE_SCHEMA)
             .with_context(|| format!("{} is not a spoor scan cache", path.display()))?;
+        // Caches written before frames were looked for: `framed` NULL (not looked at).
+        let has_frames = conn
+            .prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'framed'")?
+            .exists([])?;
+        if !has_frames {
+            conn.execute_batch(
+                "ALTER TABLE files ADD COLUMN framed INTEGER; ALTER TABLE files ADD COLUMN unframed BLOB;",
+            )
+            .with_context(|| format!("cannot bring the cache {} up to date", path.display()))?;
+        }
         Ok(Cache { conn })
     }
 
-    fn get(
-        &self,
-        path: &str,
-        size: u64,
-        mtime: i64,
-        dihedral: bool,
-        sha: bool,
-        vpdq: bool,
-    ) -> Option<(Kind, FileHashes)> {
+    fn get(&self, path: &str, size: u64, mtime: i64, needs: Needs) -> Option<(Kind, FileHashes)> {
+        let Needs { dihedral, unframed, sha, vpdq } = needs;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
+            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
             .ok()?;
         let row = stmt
             .query_row(rusqlite::params![path, size as i64, mtime], |r| {
@@ -533,6 +565,8 @@ impl Cache {
                     r.get::<_, Option<Vec<u8>>>(5)?,
                     r.get::<_, Option<Vec<u8>>>(6)?,
                     r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<Vec<u8>>>(9)?,
                 ))
             })
             .ok()?;
@@ -553,12 +587,22 @@ impl Cache {
         if kind == Kind::Image && dihedral && dihedral_hashes.is_none() {
             return None; // the cached entry lacks what this scan needs
         }
+        if kind == Kind::Image && unframed && row.8.is_none() {
+            return None; // not looked at for a frame, which this scan needs
+        }
         Some((
             kind,
             FileHashes {
                 pdq: row.1.and_then(|b| <[u8; 32]>::try_from(b).ok()).map(Hash256::from_bytes),
                 quality: row.2.map(|q| q as u8),
                 dihedral: dihedral_hashes,
+                frame_checked: unframed && row.8.is_some(),
+                // What this scan did not ask for is not matched.
+                unframed: row
+                    .9
+                    .filter(|_| unframed)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map(Hash256::from_bytes),
                 md5: row.4.and_then(|b| <[u8; 16]>::try_from(b).ok()),
                 sha1: row.5.and_then(|b| <[u8; 20]>::try_from(b).ok()),
                 sha256: row.6.and_then(|b| <[u8; 32]>::try_from(b).ok()),
@@ -602,8 +646,8 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (path, size, mtime, kind, h) in rows {
                 let dihedral: Option<Vec<u8>> =
@@ -620,6 +664,8 @@ impl Cache {
                     h.sha1.map(|m| m.to_vec()),
                     h.sha256.map(|m| m.to_vec()),
                     h.vpdq.as_deref().map(spoor_core::vpdq::format),
+                    h.frame_checked.then_some(i64::from(h.unframed.is_some())),
+                    h.unframed.map(|u| u.to_bytes().to_vec()),
                 ])?;
             }
         }
@@ -632,6 +678,7 @@ struct Worker {
     options: spoor_media::Options,
     max_file_size: u64,
     dihedral: bool,
+    unframed: bool,
     sha: bool,
     vpdq: Option<spoor_vpdq::Options>,
 }
@@ -676,6 +723,12 @@ impl Worker {
                     let p = spoor_hash::pdq::pdq(image.pixels());
                     h.pdq = Some(p.hash);
                     h.quality = Some(p.quality);
+                }
+                if self.unframed {
+                    h.frame_checked = true;
+                    h.unframed = spoor_hash::pdq::frame::pdq_unframed(image.pixels())
+                        .filter(|(_, p)| p.quality >= MIN_UNFRAMED_QUALITY)
+                        .map(|(_, p)| p.hash);
                 }
                 let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {
                     md5: true,
@@ -871,6 +924,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         },
         max_file_size: args.max_file_size,
         dihedral: args.dihedral,
+        unframed: args.unframed,
         sha: source.wants_sha(),
         vpdq: source.wants_vpdq().then(|| spoor_vpdq::Options {
             fps: args.vpdq_fps.0,
@@ -1175,8 +1229,9 @@ fn scan_one(
         .map_or(0, |d| d.as_nanos() as i64);
     let abs =
         std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-    let cached =
-        cache.and_then(|c| c.get(&abs, size, mtime, dihedral, worker.sha, worker.vpdq.is_some()));
+    let needs =
+        Needs { dihedral, unframed: worker.unframed, sha: worker.sha, vpdq: worker.vpdq.is_some() };
+    let cached = cache.and_then(|c| c.get(&abs, size, mtime, needs));
     let (was_cached, result) = match cached {
         Some((kind, h)) => (true, Ok((kind, h))),
         None => (false, worker.hash(path, size)),
@@ -1268,11 +1323,13 @@ impl Submissions {
         print: &mut dyn FnMut(Found) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         // The case intake matches the file itself (PDQ, vPDQ and digests): content that
-        // matched only as a rotated or mirrored copy would be sent for nothing.
+        // matched only as a rotated or mirrored copy, or inside its frame, would be sent for
+        // nothing.
         if f.matches.iter().all(|m| m.transform.is_some()) {
             f.submission = Some(submit::Outcome::NotStored(
-                "not sent: it matched only as a rotated or mirrored copy (--dihedral), which the \
-                 service's case intake does not match; submit it yourself if it needs a case"
+                "not sent: it matched only as a rotated or mirrored copy (--dihedral) or inside \
+                 its frame (--unframed), which the service's case intake does not match; submit \
+                 it yourself if it needs a case"
                     .into(),
             ));
             return print(f);

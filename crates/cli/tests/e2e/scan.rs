@@ -513,3 +513,120 @@ fn videos_match_by_vpdq() {
     let other = recs.iter().find(|r| r["path"].as_str().unwrap().ends_with("other.mp4")).unwrap();
     assert!(other["matches"].as_array().unwrap().is_empty());
 }
+
+/// `--unframed`: copies of a banked photo in a frame (a white border saved as PNG, letterbox
+/// bars saved as JPEG) match as `unframed`, a framed unrelated photo does not, and a plain scan
+/// finds none of them. A cache written without frames (or by a version without the columns)
+/// is looked at again when frames are asked for.
+#[test]
+fn unframed_finds_framed_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let orig = image::open(testdata("reg-test-input/dih/bridge-1-original.jpg")).unwrap().to_rgb8();
+    let (w, h) = orig.dimensions();
+    let frame = |img: &image::RgbImage, bw: u32, bh: u32, c: [u8; 3]| {
+        let mut out =
+            image::RgbImage::from_pixel(img.width() + 2 * bw, img.height() + 2 * bh, image::Rgb(c));
+        image::imageops::replace(&mut out, img, i64::from(bw), i64::from(bh));
+        out
+    };
+    frame(&orig, w / 12, h / 12, [255, 255, 255]).save(dir.path().join("framed.png")).unwrap();
+    let boxed = frame(&orig, 0, h / 8, [0, 0, 0]);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 80).encode_image(&boxed).unwrap();
+    std::fs::write(dir.path().join("letterbox.jpg"), jpeg).unwrap();
+    let other = image::open(testdata("reg-test-input/labelme-subset/q0003.jpg")).unwrap().to_rgb8();
+    frame(&other, 20, 20, [255, 255, 255]).save(dir.path().join("other-framed.png")).unwrap();
+
+    let aux = tempfile::tempdir().unwrap();
+    let hashed = spoor(&[
+        "hash",
+        testdata("reg-test-input/dih/bridge-1-original.jpg").to_str().unwrap(),
+        "--format",
+        "jsonl",
+    ]);
+    let pdq: Value = serde_json::from_slice(&hashed.stdout).unwrap();
+    let list = aux.path().join("l.txt");
+    std::fs::write(&list, format!("{}\n", pdq["pdq"].as_str().unwrap())).unwrap();
+    // `spoor hash --unframed`: the inside of the lossless framed copy is the photo, bit for bit.
+    let framed_png = dir.path().join("framed.png");
+    let out = spoor(&["hash", "--unframed", "--format", "jsonl", framed_png.to_str().unwrap()]);
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec["pdq_unframed"], pdq["pdq"], "{rec}");
+    let (bw, bh) = ((w / 12) as u64, (h / 12) as u64);
+    assert_eq!(rec["frame"], serde_json::json!([bw, bh, bw, bh]), "{rec}");
+    assert_ne!(rec["pdq"], pdq["pdq"], "the whole framed copy hashes otherwise");
+    let plain = testdata("reg-test-input/dih/bridge-1-original.jpg");
+    let out = spoor(&["hash", "--unframed", "--format", "jsonl", plain.to_str().unwrap()]);
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rec.get("frame").is_none() && rec.get("pdq_unframed").is_none(), "{rec}");
+    let cache = aux.path().join("scan.cache");
+    let scan = |extra: &[&str]| {
+        let mut args = vec![
+            "scan",
+            dir.path().to_str().unwrap(),
+            "--bank-file",
+            list.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        spoor(&args)
+    };
+    let plain = scan(&[]);
+    assert_eq!(plain.status.code(), Some(0), "{}", String::from_utf8_lossy(&plain.stderr));
+    let framed = |out: &Output| {
+        let recs = records(out);
+        let mut found = BTreeSet::new();
+        for r in &recs {
+            if let Some(m) = r["matches"].as_array().filter(|m| !m.is_empty()) {
+                assert_eq!(m[0]["transform"], "unframed", "{r}");
+                assert!(m[0]["distance"].as_u64().unwrap() <= 31, "{r}");
+                found.insert(
+                    Path::new(r["path"].as_str().unwrap())
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .to_string(),
+                );
+            }
+        }
+        found
+    };
+    let want: BTreeSet<String> =
+        ["framed.png", "letterbox.jpg"].iter().map(|s| s.to_string()).collect();
+    // The cache holds these files without frames: they are hashed again.
+    let out = scan(&["--unframed"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(framed(&out), want);
+    // Now from the cache, the same.
+    assert_eq!(framed(&scan(&["--unframed"])), want);
+    assert_eq!(
+        scan(&[]).status.code(),
+        Some(0),
+        "without --unframed the cached inside is not matched"
+    );
+
+    // A cache of a version without the frame columns is brought up to date and used.
+    let old = aux.path().join("old.cache");
+    let conn = rusqlite::Connection::open(&old).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+             kind INTEGER NOT NULL, pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB,
+             sha256 BLOB, vpdq TEXT);
+         CREATE TABLE submitted (path TEXT NOT NULL, server TEXT NOT NULL, size INTEGER NOT NULL,
+             mtime_ns INTEGER NOT NULL, case_id INTEGER NOT NULL, PRIMARY KEY (path, server));",
+    )
+    .unwrap();
+    drop(conn);
+    let out = spoor(&[
+        "scan",
+        dir.path().to_str().unwrap(),
+        "--bank-file",
+        list.to_str().unwrap(),
+        "--cache",
+        old.to_str().unwrap(),
+        "--unframed",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(framed(&out), want);
+}
