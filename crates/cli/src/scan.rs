@@ -294,9 +294,6 @@ fn pdq_variants(h: &FileHashes, dihedral: bool) -> Vec<(Hash256, Option<&'static
 /// The transform named on a match of what is inside an image's frame.
 const UNFRAMED: &str = "unframed";
 
-/// PDQ quality below which a hash is not used to match (PDQ's convention).
-const MIN_UNFRAMED_QUALITY: u8 = 50;
-
 /// Keeps the nearest match per (bank, entry), nearest first.
 fn finish_matches(mut m: Vec<MatchOut>) -> Vec<MatchOut> {
     m.sort_by(|a, b| (&a.bank, a.entry_id, a.distance).cmp(&(&b.bank, b.entry_id, b.distance)));
@@ -727,7 +724,7 @@ impl Worker {
                 if self.unframed {
                     h.frame_checked = true;
                     h.unframed = spoor_hash::pdq::frame::pdq_unframed(image.pixels())
-                        .filter(|(_, p)| p.quality >= MIN_UNFRAMED_QUALITY)
+                        .filter(|(_, p)| p.quality >= spoor_hash::pdq::MIN_MATCH_QUALITY)
                         .map(|(_, p)| p.hash);
                 }
                 let mut md5 = spoor_hash::digest::Hasher::new(spoor_hash::digest::Which {

@@ -125,6 +125,9 @@ pub struct Config {
     pub complaint_deadline: Duration,
     /// How long each class of data is kept (`--retention FILE`); applied every hour.
     pub retention: spoor_bank::retention::Policy,
+    /// Uploads to `/v1/match/upload` and `/v1/hash` are also looked at for a uniform frame, and
+    /// what is inside it is hashed and matched too (`--match-unframed`).
+    pub match_unframed: bool,
 }
 
 /// A replacement for DNS when reports are delivered.
@@ -193,6 +196,7 @@ impl Default for Config {
             exchange_lease: exchange::DEFAULT_LEASE,
             video: VideoConfig::default(),
             complaint_deadline: DEFAULT_COMPLAINT_DEADLINE,
+            match_unframed: false,
             retention: spoor_bank::retention::Policy::default(),
         }
     }

@@ -764,6 +764,7 @@ pub(crate) fn upload_options(state: &AppState) -> spoor_media::Options {
 /// bytes are dropped when this returns.
 async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes, ApiError> {
     let options = upload_options(state);
+    let unframed = state.config.match_unframed;
     state
         .pool
         .run(move |_| {
@@ -781,6 +782,14 @@ async fn hash_bytes(state: &AppState, bytes: axum::body::Bytes) -> Result<Hashes
                     h.quality = Some(pdq.quality);
                     h.width = Some(img.width as u32);
                     h.height = Some(img.height as u32);
+                    if unframed {
+                        if let Some((f, p)) = spoor_hash::pdq::frame::pdq_unframed(img.pixels()) {
+                            let w = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+                            h.frame = Some([w(f.left), w(f.top), w(f.right), w(f.bottom)]);
+                            h.pdq_unframed = Some(p.hash.to_string());
+                            h.quality_unframed = Some(p.quality);
+                        }
+                    }
                 }
                 Err(e) => h.pdq_error = Some(e.to_string()),
             }
@@ -812,11 +821,20 @@ pub async fn match_upload(
     for (t, v) in [("md5", &hashes.md5), ("sha1", &hashes.sha1), ("sha256", &hashes.sha256)] {
         queries.push(Signal::parse(t, v, "")?);
     }
-    state.probes.observe(&p, &pdq_queries(&queries))?;
+    // What is inside the upload's frame, when it has one good enough to match (last, so that
+    // the upload's own matches are known first).
+    let inside = match (&hashes.pdq_unframed, hashes.quality_unframed) {
+        (Some(u), Some(q)) if q >= spoor_hash::pdq::MIN_MATCH_QUALITY => {
+            Some(Signal::parse("pdq", u, "")?)
+        }
+        _ => None,
+    };
+    state.probes.observe(&p, &pdq_queries(queries.iter().chain(&inside)))?;
     let scope = scope(&p);
     let matcher = state.matcher.clone();
     let (matches, tally) = blocking(move || {
-        let mut matches = Vec::new();
+        // Each match with whether only the inside of the upload's frame found it.
+        let mut matches: Vec<(spoor_matcher::Match, bool)> = Vec::new();
         let mut tally = crate::usage::Tally::default();
         for q in &queries {
             let (t, found) = match q {
@@ -825,10 +843,19 @@ pub async fn match_upload(
                 Signal::Vpdq(_) => continue,
             };
             tally.matched(t, &found);
-            matches.extend(found);
+            matches.extend(found.into_iter().map(|m| (m, false)));
         }
-        matches.sort_by_key(|m| (m.distance, m.entry_id));
-        matches.dedup_by(|a, b| a.entry_id == b.entry_id);
+        if let Some(Signal::Pdq(h)) = &inside {
+            let new: Vec<spoor_matcher::Match> = matcher
+                .match_pdq(h, &scope)
+                .into_iter()
+                .filter(|m| !matches.iter().any(|(x, _)| x.entry_id == m.entry_id))
+                .collect();
+            tally.matched(SignalType::Pdq, &new);
+            matches.extend(new.into_iter().map(|m| (m, true)));
+        }
+        matches.sort_by_key(|(m, _)| (m.distance, m.entry_id));
+        matches.dedup_by(|a, b| a.0.entry_id == b.0.entry_id);
         Ok((matches, tally))
     })
     .await?;
@@ -837,7 +864,13 @@ pub async fn match_upload(
         metrics::counter!("spoor_matches_total").increment(matches.len() as u64);
     }
     state.console.activity.record(matches.len() as u64);
-    let matches = matches.into_iter().map(|m| MatchOut::from_match(m, p.show_distance)).collect();
+    let matches = matches
+        .into_iter()
+        .map(|(m, inside)| MatchOut {
+            transform: inside.then(|| "unframed".to_string()),
+            ..MatchOut::from_match(m, p.show_distance)
+        })
+        .collect();
     Ok(Json(UploadResponse { hashes, matches }))
 }
 

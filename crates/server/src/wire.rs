@@ -645,6 +645,11 @@ pub struct MatchOut {
     /// vPDQ only: percent of the banked video's frames found in the query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compared_match: Option<f64>,
+    /// `unframed` when what is inside the upload's frame matched, not the upload as it is
+    /// (`--match-unframed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "unframed")]
+    pub transform: Option<String>,
 }
 
 impl From<spoor_matcher::VideoMatch> for MatchOut {
@@ -657,6 +662,7 @@ impl From<spoor_matcher::VideoMatch> for MatchOut {
             review_required: m.review_required,
             query_match: Some(m.query_match),
             compared_match: Some(m.compared_match),
+            transform: None,
         }
     }
 }
@@ -672,6 +678,7 @@ impl MatchOut {
             review_required: m.review_required,
             query_match: None,
             compared_match: None,
+            transform: None,
         }
     }
 }
@@ -714,6 +721,16 @@ pub struct Hashes {
     /// Why there is no PDQ (not an image, corrupt, too large).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdq_error: Option<String>,
+    /// The uniform frame found around the image: left, top, right and bottom widths in pixels
+    /// (only on a service run with `--match-unframed`, and only when there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<[u32; 4]>,
+    /// PDQ of what is inside the frame: the hash of the picture without its frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_unframed: Option<String>,
+    /// Its PDQ quality (below 50 it is not matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality_unframed: Option<u8>,
 }
 
 /// `POST /v1/match/upload`.

@@ -877,3 +877,56 @@ fn restarts_from_its_snapshot_and_the_changes_since() {
     s.stop();
     assert!(!snapshot.exists());
 }
+
+/// `--match-unframed`: an upload of a banked photo in a frame matches as `unframed`, with the
+/// frame and the inside's hash in its hashes; the photo itself still matches plainly; a service
+/// without the flag finds no match for the framed copy and reports no frame.
+#[test]
+fn uploads_in_a_frame_match_what_is_inside() {
+    let store = Store::sqlite();
+    let curator = store.key("curator", "c", None);
+    let matcher = store.key_with("matcher", "m", &["--show-distance"]);
+    let photo = image::load_from_memory(&bridge("aaa-orig.jpg")).unwrap().to_rgb8();
+    let (w, h) = photo.dimensions();
+    let mut framed = image::RgbImage::from_pixel(w + 160, h + 100, image::Rgb([20, 20, 20]));
+    image::imageops::replace(&mut framed, &photo, 80, 50);
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+        .encode_image(&framed)
+        .unwrap();
+    for unframed in [true, false] {
+        let s = Server::start(&store, if unframed { &["--match-unframed"] } else { &[] });
+        let (st, hashed) = s.upload(Some(&matcher), "/v1/hash", bridge("aaa-orig.jpg"));
+        assert_eq!(st, StatusCode::OK, "{hashed}");
+        if unframed {
+            s.send("POST", Some(&curator), "/v1/banks", &json!({"name": "HOTLINE"}));
+            s.send(
+                "POST",
+                Some(&curator),
+                "/v1/banks/HOTLINE/entries",
+                &json!({"entries": [{"signal_type": "pdq", "value": hashed["pdq"]}]}),
+            );
+        }
+        until("banked", || !s.matches(&matcher, hashed["pdq"].as_str().unwrap()).is_empty());
+        let (st, u) = s.upload(Some(&matcher), "/v1/match/upload", jpeg.clone());
+        assert_eq!(st, StatusCode::OK, "{u}");
+        let m = u["matches"].as_array().unwrap();
+        if unframed {
+            assert_eq!(m.len(), 1, "{u}");
+            assert_eq!(m[0]["transform"], "unframed", "{u}");
+            assert!(m[0]["distance"].as_u64().unwrap() <= 10, "{u}");
+            assert_eq!(u["hashes"]["frame"], json!([80, 50, 80, 50]), "{u}");
+            assert!(u["hashes"]["quality_unframed"].as_u64().unwrap() >= 50, "{u}");
+            let (_, plain) = s.upload(Some(&matcher), "/v1/match/upload", bridge("aaa-orig.jpg"));
+            assert_eq!(plain["matches"][0]["distance"], 0, "{plain}");
+            assert!(plain["matches"][0].get("transform").is_none(), "{plain}");
+            assert!(plain["hashes"].get("frame").is_none(), "{plain}");
+        } else {
+            assert!(m.is_empty(), "{u}");
+            assert!(
+                u["hashes"].get("frame").is_none() && u["hashes"].get("pdq_unframed").is_none()
+            );
+        }
+        s.stop();
+    }
+}

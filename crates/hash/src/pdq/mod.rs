@@ -15,6 +15,10 @@ pub use downscale::LumaRows;
 use spoor_core::Hash256;
 use std::sync::OnceLock;
 
+/// PDQ quality below which a hash has too little detail to trust for matching (PDQ's own
+/// convention).
+pub const MIN_MATCH_QUALITY: u8 = 50;
+
 /// Images narrower or shorter than this get the all-zero hash and quality 0, as in the reference.
 pub const MIN_HASHABLE_DIM: usize = 5;
 
