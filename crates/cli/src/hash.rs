@@ -21,6 +21,17 @@ pub enum OutputFormat {
     Text,
 }
 
+/// How the hashes of an image's rotations and mirrors are made (`--dihedral[=dct|exact]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DihedralHow {
+    /// From the image's one DCT, as the reference does (almost free; on textured images a
+    /// turned copy's variant can land 30–100 bits away).
+    Dct,
+    /// Each of the eight turned and mirrored pixel grids hashed itself (eight hashes' work):
+    /// a lossless turn or mirror has the original's hash exactly.
+    Exact,
+}
+
 /// A signal `spoor hash` can compute.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Signal {
@@ -45,8 +56,9 @@ pub struct HashArgs {
     pub format: Option<OutputFormat>,
     /// Also output the PDQ hashes of the 8 rotations and mirrors (original, rot90, rot180,
     /// rot270, flipx, flipy, flip+1, flip-1).
-    #[arg(long)]
-    pub dihedral: bool,
+    /// `--dihedral=exact` hashes the eight turned and mirrored pixel grids themselves.
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "dct", value_name = "HOW")]
+    pub dihedral: Option<DihedralHow>,
     /// Also look for a uniform frame around each image (a border of any colour, letterbox or
     /// pillarbox bars) and output it (`frame`: left, top, right, bottom in pixels) with the PDQ
     /// hash of what is inside it (`pdq_unframed`, `quality_unframed`).
@@ -170,7 +182,7 @@ struct VpdqRecord {
 
 struct Config {
     pdq: bool,
-    dihedral: bool,
+    dihedral: Option<DihedralHow>,
     unframed: bool,
     which: Which,
     options: Options,
@@ -298,7 +310,13 @@ fn hash_one(input: &Input, cfg: &Config) -> Record {
         };
         rec.width = Some(image.width);
         rec.height = Some(image.height);
-        if cfg.dihedral {
+        if cfg.dihedral == Some(DihedralHow::Exact) {
+            let p = pdq(image.pixels());
+            let d = spoor_hash::pdq::pdq_dihedral_exact(image.pixels());
+            rec.pdq = Some(p.hash.to_string());
+            rec.quality = Some(p.quality);
+            rec.pdq_dihedral = Some(d.hashes.iter().map(|h| h.to_string()).collect());
+        } else if cfg.dihedral.is_some() {
             let (original, d) = pdq_with_dihedral(image.pixels());
             rec.pdq = Some(original.to_string());
             rec.quality = Some(d.quality);
@@ -382,7 +400,7 @@ pub fn run(args: HashArgs) -> anyhow::Result<ExitCode> {
             },
         },
     };
-    if args.dihedral && !cfg.pdq {
+    if args.dihedral.is_some() && !cfg.pdq {
         anyhow::bail!("--dihedral needs the pdq signal: add pdq to --signals");
     }
     if args.paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {

@@ -82,9 +82,11 @@ pub struct ScanArgs {
     /// Largest PDQ distance that matches (a bank's own radius still applies to store banks).
     #[arg(long, default_value_t = 31, value_parser = clap::value_parser!(u32).range(0..=64))]
     pub radius: u32,
-    /// Also match rotated and mirrored copies (the 8 dihedral variants of each image).
-    #[arg(long)]
-    pub dihedral: bool,
+    /// Also match rotated and mirrored copies (the 8 dihedral variants of each image);
+    /// `--dihedral=exact` hashes the eight turned and mirrored pixel grids themselves, so that
+    /// lossless turns of textured images match too (eight hashes' work per image).
+    #[arg(long, value_enum, num_args = 0..=1, require_equals = true, default_missing_value = "dct", value_name = "HOW")]
+    pub dihedral: Option<crate::hash::DihedralHow>,
     /// Also match what is inside a uniform frame around an image (a border of any colour,
     /// letterbox or pillarbox bars): such copies are reported with the transform `unframed`.
     #[arg(long)]
@@ -146,6 +148,8 @@ struct FileHashes {
     pdq: Option<Hash256>,
     quality: Option<u8>,
     dihedral: Option<[Hash256; 8]>,
+    /// Whether `dihedral` holds the hashes of the turned pixel grids (`--dihedral=exact`).
+    dihedral_exact: bool,
     /// Whether the image was looked at for a frame (`--unframed`), and the hash of what is
     /// inside the frame it has, if any (of PDQ quality 50 or more).
     frame_checked: bool,
@@ -511,6 +515,7 @@ struct Cache {
 #[derive(Clone, Copy)]
 struct Needs {
     dihedral: bool,
+    exact: bool,
     unframed: bool,
     sha: bool,
     vpdq: bool,
@@ -519,7 +524,7 @@ struct Needs {
 const CACHE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS files (
     path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, kind INTEGER NOT NULL,
     pdq BLOB, quality INTEGER, dihedral BLOB, md5 BLOB, sha1 BLOB, sha256 BLOB, vpdq TEXT,
-    framed INTEGER, unframed BLOB);
+    framed INTEGER, unframed BLOB, dihedral_exact INTEGER);
 CREATE TABLE IF NOT EXISTS submitted (
     path TEXT NOT NULL, server TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
     case_id INTEGER NOT NULL, PRIMARY KEY (path, server))";
@@ -542,14 +547,22 @@ impl Cache {
             )
             .with_context(|| format!("cannot bring the cache {} up to date", path.display()))?;
         }
+        // And before exact turns were kept: `dihedral_exact` NULL (the DCT's variants).
+        let has_exact = conn
+            .prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'dihedral_exact'")?
+            .exists([])?;
+        if !has_exact {
+            conn.execute_batch("ALTER TABLE files ADD COLUMN dihedral_exact INTEGER;")
+                .with_context(|| format!("cannot bring the cache {} up to date", path.display()))?;
+        }
         Ok(Cache { conn })
     }
 
     fn get(&self, path: &str, size: u64, mtime: i64, needs: Needs) -> Option<(Kind, FileHashes)> {
-        let Needs { dihedral, unframed, sha, vpdq } = needs;
+        let Needs { dihedral, exact, unframed, sha, vpdq } = needs;
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
+            .prepare_cached("SELECT kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed, dihedral_exact FROM files WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3")
             .ok()?;
         let row = stmt
             .query_row(rusqlite::params![path, size as i64, mtime], |r| {
@@ -564,6 +577,7 @@ impl Cache {
                     r.get::<_, Option<String>>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, Option<Vec<u8>>>(9)?,
+                    r.get::<_, Option<i64>>(10)?,
                 ))
             })
             .ok()?;
@@ -584,6 +598,9 @@ impl Cache {
         if kind == Kind::Image && dihedral && dihedral_hashes.is_none() {
             return None; // the cached entry lacks what this scan needs
         }
+        if kind == Kind::Image && dihedral && exact != (row.10 == Some(1)) {
+            return None; // turned the other way (from the DCT, or exactly)
+        }
         if kind == Kind::Image && unframed && row.8.is_none() {
             return None; // not looked at for a frame, which this scan needs
         }
@@ -592,6 +609,7 @@ impl Cache {
             FileHashes {
                 pdq: row.1.and_then(|b| <[u8; 32]>::try_from(b).ok()).map(Hash256::from_bytes),
                 quality: row.2.map(|q| q as u8),
+                dihedral_exact: dihedral_hashes.is_some() && row.10 == Some(1),
                 dihedral: dihedral_hashes,
                 frame_checked: unframed && row.8.is_some(),
                 // What this scan did not ask for is not matched.
@@ -643,8 +661,8 @@ impl Cache {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, kind, pdq, quality, dihedral, md5, sha1, sha256, vpdq, framed, unframed, dihedral_exact)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for (path, size, mtime, kind, h) in rows {
                 let dihedral: Option<Vec<u8>> =
@@ -663,6 +681,7 @@ impl Cache {
                     h.vpdq.as_deref().map(spoor_core::vpdq::format),
                     h.frame_checked.then_some(i64::from(h.unframed.is_some())),
                     h.unframed.map(|u| u.to_bytes().to_vec()),
+                    h.dihedral.map(|_| i64::from(h.dihedral_exact)),
                 ])?;
             }
         }
@@ -675,6 +694,8 @@ struct Worker {
     options: spoor_media::Options,
     max_file_size: u64,
     dihedral: bool,
+    /// The turns are hashed from the pixel grids (`--dihedral=exact`).
+    exact: bool,
     unframed: bool,
     sha: bool,
     vpdq: Option<spoor_vpdq::Options>,
@@ -711,7 +732,13 @@ impl Worker {
                     .map_err(|e| format!("cannot read: {e}"))?;
                 let image =
                     spoor_media::decode(&bytes, &self.options).map_err(|e| e.to_string())?;
-                if self.dihedral {
+                if self.dihedral && self.exact {
+                    let p = spoor_hash::pdq::pdq(image.pixels());
+                    h.pdq = Some(p.hash);
+                    h.quality = Some(p.quality);
+                    h.dihedral = Some(spoor_hash::pdq::pdq_dihedral_exact(image.pixels()).hashes);
+                    h.dihedral_exact = true;
+                } else if self.dihedral {
                     let (original, d) = spoor_hash::pdq::pdq_with_dihedral(image.pixels());
                     h.pdq = Some(original);
                     h.quality = Some(d.quality);
@@ -920,7 +947,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
         max_file_size: args.max_file_size,
-        dihedral: args.dihedral,
+        dihedral: args.dihedral.is_some(),
+        exact: args.dihedral == Some(crate::hash::DihedralHow::Exact),
         unframed: args.unframed,
         sha: source.wants_sha(),
         vpdq: source.wants_vpdq().then(|| spoor_vpdq::Options {
@@ -937,7 +965,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Cache::open(p)?; // create it (and its table) before the workers read it
     }
     let radius = args.radius;
-    let dihedral = args.dihedral;
+    let dihedral = args.dihedral.is_some();
     let walk = {
         let stop = stop.clone();
         let source = source.clone();
@@ -1226,8 +1254,13 @@ fn scan_one(
         .map_or(0, |d| d.as_nanos() as i64);
     let abs =
         std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string();
-    let needs =
-        Needs { dihedral, unframed: worker.unframed, sha: worker.sha, vpdq: worker.vpdq.is_some() };
+    let needs = Needs {
+        dihedral,
+        exact: worker.exact,
+        unframed: worker.unframed,
+        sha: worker.sha,
+        vpdq: worker.vpdq.is_some(),
+    };
     let cached = cache.and_then(|c| c.get(&abs, size, mtime, needs));
     let (was_cached, result) = match cached {
         Some((kind, h)) => (true, Ok((kind, h))),

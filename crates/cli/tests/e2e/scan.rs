@@ -630,3 +630,65 @@ fn unframed_finds_framed_copies() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(framed(&out), want);
 }
+
+/// `--dihedral=exact`: a lossless turn or mirror of a textured photo matches at distance 0,
+/// naming the turn; the cache keeps which kind of turns it holds, so a scan asking for the other
+/// kind hashes again. A bare `--dihedral` before the path still means the DCT's turns.
+#[test]
+fn exact_dihedral_finds_lossless_turns_at_distance_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = image::open(testdata("reg-test-input/labelme-subset/q0003.jpg")).unwrap().to_rgb8();
+    image::imageops::rotate90(&photo).save(dir.path().join("turned.png")).unwrap();
+    image::imageops::flip_horizontal(&photo).save(dir.path().join("mirrored.png")).unwrap();
+    let aux = tempfile::tempdir().unwrap();
+    let hashed = spoor(&[
+        "hash",
+        "--dihedral=exact",
+        "--format",
+        "jsonl",
+        testdata("reg-test-input/labelme-subset/q0003.jpg").to_str().unwrap(),
+    ]);
+    let rec: Value = serde_json::from_slice(&hashed.stdout).unwrap();
+    let variants = rec["pdq_dihedral"].as_array().unwrap();
+    assert_eq!((variants.len(), &variants[0]), (8, &rec["pdq"]), "{rec}");
+    let list = aux.path().join("l.txt");
+    std::fs::write(&list, format!("{}\n", rec["pdq"].as_str().unwrap())).unwrap();
+    let cache = aux.path().join("scan.cache");
+    let scan = |how: &str| {
+        spoor(&[
+            "scan",
+            how,
+            dir.path().to_str().unwrap(),
+            "--bank-file",
+            list.to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+    };
+    let summary = |out: &Output| String::from_utf8_lossy(&out.stderr).to_string();
+    for (round, says) in [(0, "(2 hashed, 0 from the cache)"), (1, "(0 hashed, 2 from the cache)")]
+    {
+        let out = scan("--dihedral=exact");
+        assert_eq!(out.status.code(), Some(1), "{}", summary(&out));
+        assert!(summary(&out).contains(says), "round {round}: {}", summary(&out));
+        let recs = records(&out);
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        for r in &recs {
+            let m = &r["matches"][0];
+            assert_eq!(m["distance"], 0, "{r}");
+            assert!(
+                ["rot90", "rot270", "flipy"].contains(&m["transform"].as_str().unwrap()),
+                "{r}"
+            );
+        }
+    }
+    // The DCT's turns: hashed again (the cache holds exact turns), then from the cache.
+    let out = scan("--dihedral");
+    assert!(summary(&out).contains("(2 hashed, 0 from the cache)"), "{}", summary(&out));
+    let again = scan("--dihedral");
+    assert!(summary(&again).contains("(0 hashed, 2 from the cache)"), "{}", summary(&again));
+    assert_eq!(records(&out).len(), records(&again).len());
+    let out = spoor(&["scan", "--dihedral=sideways", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dct, exact"), "{out:?}");
+}

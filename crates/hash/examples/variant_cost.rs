@@ -1,14 +1,15 @@
-//! What looking for a frame costs beside PDQ itself, on a photo-sized picture (1600×1000,
-//! textured): `find_frame` on the picture unframed (the usual case: one line per side is looked
-//! at), `pdq_unframed` on it with a 10 % white frame (the frame scanned, the inside hashed), and
-//! `pdq` for scale.
+//! What the variants of a picture's hash cost beside PDQ itself, on a photo-sized picture
+//! (1600×1000, textured): the eight turns and mirrors from one DCT (`--dihedral`) and from the
+//! turned pixel grids (`--dihedral=exact`); `find_frame` on the picture unframed (the usual
+//! case: one line per side is looked at) and `pdq_unframed` on it with a 10 % white frame (the
+//! frame scanned, the inside hashed).
 //!
-//!     cargo run --release -p spoor-hash --example frame_cost
+//!     cargo run --release -p spoor-hash --example variant_cost
 
 use std::time::Instant;
 
 use spoor_hash::pdq::frame::{find_frame, pdq_unframed};
-use spoor_hash::pdq::{pdq, PixelLayout, Pixels};
+use spoor_hash::pdq::{pdq, pdq_dihedral_exact, pdq_with_dihedral, PixelLayout, Pixels};
 
 fn picture(w: usize, h: usize, frame: usize) -> Vec<u8> {
     let mut s = 0x9e37_79b9u32;
@@ -52,6 +53,12 @@ fn main() {
     let hash = time("pdq, 1600×1000", n, || {
         std::hint::black_box(pdq(p));
     });
+    let dct = time("pdq + 8 turns from the DCT (--dihedral)", n, || {
+        std::hint::black_box(pdq_with_dihedral(p));
+    });
+    let exact = time("8 turns of the pixel grid (--dihedral=exact)", n / 3, || {
+        std::hint::black_box(pdq_dihedral_exact(p));
+    });
     let look = time("find_frame, no frame", n, || {
         std::hint::black_box(find_frame(p));
     });
@@ -59,7 +66,12 @@ fn main() {
         std::hint::black_box(pdq_unframed(f));
     });
     println!(
-        "looking costs {:.2} % of a hash; a framed picture costs {:.2} hashes more",
+        "turns from the DCT cost {:.2} hashes, exact turns {:.2} hashes",
+        dct / hash,
+        exact / hash
+    );
+    println!(
+        "looking for a frame costs {:.2} % of a hash; a framed picture costs {:.2} hashes more",
         100.0 * look / hash,
         inner / hash
     );
