@@ -783,17 +783,17 @@ impl PgPool {
     /// [`PgPool::get`] (a connection that failed is closed, and dropped when it comes back).
     /// The calls that take it are made by a person waiting for a page: a view record.
     pub(crate) fn get_untested(&self) -> Result<PgGuard<'_>> {
-        match self.untested.get() {
-            Ok(conn) => Ok(PgGuard { conn, _pool: PhantomData }),
-            Err(e) => {
-                Err(BankError::Unreachable { target: self.target.clone(), detail: e.to_string() })
-            }
-        }
+        self.checkout(&self.untested)
     }
 
     /// A working connection, or [`BankError::Unreachable`] after the checkout timeout.
     pub(crate) fn get(&self) -> Result<PgGuard<'_>> {
-        match self.pool.get() {
+        self.checkout(&self.pool)
+    }
+
+    /// A connection of `pool`, or [`BankError::Unreachable`] after the checkout timeout.
+    fn checkout(&self, pool: &r2d2::Pool<Manager>) -> Result<PgGuard<'_>> {
+        match pool.get() {
             Ok(conn) => Ok(PgGuard { conn, _pool: PhantomData }),
             Err(e) => {
                 Err(BankError::Unreachable { target: self.target.clone(), detail: e.to_string() })

@@ -299,22 +299,8 @@ fn check(
         interval_ms: secs.unwrap_or(60) * 1000,
         page: exchange::MAX_PAGE,
     };
-    if errors.is_empty() {
-        // Each field was checked above; the shared rules again, as the store applies them.
-        if let Err(e) = exchange::check_new(&x) {
-            let m = e.to_string();
-            let field = if m.contains("source URL") {
-                "source_url"
-            } else if m.contains("remote bank") {
-                "remote_bank"
-            } else if m.contains("key") {
-                "key"
-            } else {
-                "name"
-            };
-            errors.push(FieldError::new(field, m));
-        }
-    }
+    // Each field went through the rules `exchange::check_new` applies (the store applies them
+    // again when it sets the exchange up).
     if errors.is_empty() {
         Ok(x)
     } else {
